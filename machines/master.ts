@@ -1,0 +1,257 @@
+// The master (gunicorn's arbiter) as a statechart. Pure: it owns no timers and
+// does no I/O. Everything that happens reaches it as an event; everything it
+// wants done leaves it as an emitted command (see MasterCommand), which the
+// shell in src/master.ts carries out.
+import { enqueueActions, setup } from 'xstate'
+import {
+  abandonGeneration,
+  APP_LOAD_ERROR,
+  converge,
+  currentWorkers,
+  forget,
+  heartbeat,
+  initialContext,
+  isBootFailure,
+  markReady,
+  readyCount,
+  retireOldGenerations,
+  setTarget,
+  startGeneration,
+  stopEverything,
+  tick,
+  type MasterCommand,
+  type MasterContext,
+  type MasterInput,
+  type Step,
+} from './master-workers.ts'
+
+export type Signal = 'HUP' | 'QUIT' | 'TERM' | 'INT' | 'TTIN' | 'TTOU' | 'USR1' | 'USR2' | 'WINCH'
+export const SIGNALS: readonly Signal[] = ['HUP', 'QUIT', 'TERM', 'INT', 'TTIN', 'TTOU', 'USR1', 'USR2', 'WINCH']
+
+export type MasterEvent =
+  | { type: 'SIGNAL'; signal: Signal }
+  | { type: 'WORKER_READY'; id: number }
+  | { type: 'WORKER_EXIT'; id: number; code: number | null; signal: string | null }
+  | { type: 'HEARTBEAT'; id: number }
+  | { type: 'TICK'; now: number }
+  | { type: 'REEXEC_FAILED'; reason: string }
+
+type SignalEvent = Extract<MasterEvent, { type: 'SIGNAL' }>
+type ExitEvent = Extract<MasterEvent, { type: 'WORKER_EXIT' }>
+
+const isSignal =
+  (...names: Signal[]) =>
+  ({ event }: { event: MasterEvent }) =>
+    event.type === 'SIGNAL' && names.includes(event.signal)
+
+const log = (level: Extract<MasterCommand, { type: 'log' }>['level'], message: string): MasterCommand => ({ type: 'log', level, message })
+
+export const masterMachine = setup({
+  types: {
+    context: {} as MasterContext,
+    events: {} as MasterEvent,
+    emitted: {} as MasterCommand,
+    input: {} as MasterInput,
+  },
+  actions: {
+    // Apply a pure step: the new context, then its commands, in order.
+    converge: enqueueActions(({ context, enqueue }) => apply(enqueue, converge(context))),
+    markReady: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'WORKER_READY') enqueue.assign(markReady(context, event.id))
+    }),
+    heartbeat: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'HEARTBEAT') enqueue.assign(heartbeat(context, event.id))
+    }),
+    forget: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'WORKER_EXIT') apply(enqueue, forget(context, event.id))
+    }),
+    tick: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'TICK') apply(enqueue, tick(context, event.now))
+    }),
+    ttin: enqueueActions(({ context, enqueue }) => {
+      const next = setTarget(context, context.target + 1)
+      enqueue.emit(log('info', `Number of workers: ${context.target} -> ${next.target}`))
+      enqueue.assign(next)
+    }),
+    ttou: enqueueActions(({ context, enqueue }) => {
+      if (context.target <= 1) {
+        enqueue.emit(log('info', 'TTOU ignored: one worker is the minimum'))
+        return
+      }
+      enqueue.emit(log('info', `Number of workers: ${context.target} -> ${context.target - 1}`))
+      enqueue.assign(setTarget(context, context.target - 1))
+    }),
+    reopenLogs: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'reopenLogs' })),
+    queueReload: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit(log('info', context.reloadQueued ? 'Reload already queued' : 'Reload queued until the one in flight completes'))
+      enqueue.assign({ reloadQueued: true })
+    }),
+    startGeneration: enqueueActions(({ context, enqueue }) => {
+      const next = startGeneration(context)
+      enqueue.emit(log('info', `Reloading: starting worker generation ${next.generation}`))
+      apply(enqueue, converge(next))
+    }),
+    retireOldGenerations: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit(log('info', `Reload complete: generation ${context.generation} is serving`))
+      apply(enqueue, retireOldGenerations(context))
+    }),
+    abandonGeneration: enqueueActions(({ context, event, enqueue }) => {
+      const code = (event as ExitEvent).code
+      enqueue.emit(
+        log('error', `Reload abandoned: a worker of generation ${context.generation} exited with code ${code} while booting; generation ${context.previousGeneration} keeps serving`),
+      )
+      // forget() would count the failed worker as a crash; it is a refusal.
+      const rest = { ...context, workers: context.workers.filter((w) => w.id !== (event as ExitEvent).id) }
+      apply(enqueue, abandonGeneration(rest))
+    }),
+    halt: enqueueActions(({ context, event, enqueue }) => {
+      const { id, code } = event as ExitEvent
+      const why = code === APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot'
+      enqueue.emit(log('critical', `${why}: worker ${id} exited with code ${code}; shutting down`))
+      enqueue.assign({ exitCode: code ?? 1, workers: context.workers.filter((w) => w.id !== id) })
+    }),
+    stopGraceful: enqueueActions(({ context, enqueue }) => apply(enqueue, stopEverything(context, 'graceful'))),
+    stopQuick: enqueueActions(({ context, enqueue }) => apply(enqueue, stopEverything(context, 'quick'))),
+    announceReady: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'ready', workers: readyCount(context) })),
+    reexec: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'reexec' })),
+    refuseReexec: enqueueActions(({ enqueue }) => enqueue.emit(log('warning', 'USR2 refused: a reload or re-exec is already in flight'))),
+    reexecFailed: enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'REEXEC_FAILED') enqueue.emit(log('warning', `Re-exec abandoned: ${event.reason}; this master keeps serving`))
+    }),
+    ignoreWinch: enqueueActions(({ enqueue }) => enqueue.emit(log('info', 'WINCH ignored: draining workers on WINCH is not supported yet'))),
+    ignoreInDrain: enqueueActions(({ event, enqueue }) => {
+      enqueue.emit(log('info', `${(event as SignalEvent).signal} ignored while shutting down`))
+    }),
+    exit: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'exit', code: context.exitCode })),
+  },
+  guards: {
+    isBootFailure: ({ context, event }) => event.type === 'WORKER_EXIT' && isBootFailure(context, event.id, event.code),
+    // During a reload a refusal to boot from the new generation undoes the
+    // reload instead of halting: the old generation is still serving.
+    isNewGenerationBootFailure: ({ context, event }) =>
+      event.type === 'WORKER_EXIT' &&
+      isBootFailure(context, event.id, event.code) &&
+      context.workers.find((w) => w.id === event.id)?.generation === context.generation,
+    allReady: ({ context }) => readyCount(context) >= context.target,
+    reloadQueued: ({ context }) => context.reloadQueued,
+    noWorkersLeft: ({ context }) => context.workers.length === 0,
+    isGracefulStop: isSignal('QUIT', 'TERM'),
+    isQuickStop: isSignal('INT'),
+    isStop: isSignal('QUIT', 'TERM', 'INT'),
+    isHup: isSignal('HUP'),
+    isTtin: isSignal('TTIN'),
+    isTtou: isSignal('TTOU'),
+    isUsr1: isSignal('USR1'),
+    isUsr2: isSignal('USR2'),
+    isWinch: isSignal('WINCH'),
+  },
+}).createMachine({
+  id: 'master',
+  context: ({ input }) => initialContext(input),
+  initial: 'active',
+  states: {
+    // The master manages workers: spawns, respawns, scales, watches heartbeats.
+    active: {
+      initial: 'booting',
+      on: {
+        HEARTBEAT: { actions: 'heartbeat' },
+        TICK: { actions: ['tick', 'converge'] },
+        WORKER_READY: { actions: 'markReady' },
+        WORKER_EXIT: [
+          { guard: 'isBootFailure', target: '#master.draining.quick', actions: 'halt' },
+          { actions: ['forget', 'converge'] },
+        ],
+        SIGNAL: [
+          { guard: 'isGracefulStop', target: 'draining.graceful' },
+          { guard: 'isQuickStop', target: 'draining.quick' },
+          { guard: 'isTtin', actions: ['ttin', 'converge'] },
+          { guard: 'isTtou', actions: ['ttou', 'converge'] },
+          { guard: 'isUsr1', actions: 'reopenLogs' },
+          { guard: 'isHup', actions: 'queueReload' },
+          { guard: 'isUsr2', actions: 'refuseReexec' },
+          { guard: 'isWinch', actions: 'ignoreWinch' },
+        ],
+      },
+      states: {
+        // The first generation is starting; serving begins with its first
+        // worker, "ready" is announced once all of them are up.
+        booting: {
+          entry: 'converge',
+          always: { guard: 'allReady', target: 'running', actions: 'announceReady' },
+        },
+        running: {
+          initial: 'steady',
+          states: {
+            steady: {
+              always: { guard: 'reloadQueued', target: 'reloading' },
+              on: {
+                SIGNAL: [
+                  { guard: 'isHup', target: 'reloading' },
+                  { guard: 'isUsr2', target: '#master.active.reexecing' },
+                ],
+              },
+            },
+            // HUP: a new generation boots beside the old one, which stops
+            // gracefully once the new one is fully ready. One at a time: a
+            // HUP meanwhile is queued (queueReload, on `active`).
+            reloading: {
+              entry: 'startGeneration',
+              always: { guard: 'allReady', target: 'steady', actions: 'retireOldGenerations' },
+              on: {
+                // Any other exit bubbles up to `active`.
+                WORKER_EXIT: { guard: 'isNewGenerationBootFailure', target: 'steady', actions: 'abandonGeneration' },
+              },
+            },
+          },
+        },
+        // USR2: a new master is starting (the upgrade protocol). The shell
+        // does not implement re-exec yet and answers REEXEC_FAILED at once,
+        // which is exactly the rollback path: this master carries on.
+        reexecing: {
+          entry: 'reexec',
+          on: {
+            REEXEC_FAILED: { target: 'running', actions: 'reexecFailed' },
+          },
+        },
+      },
+    },
+    // Stopping: every worker is told to stop; stragglers are SIGKILLed at
+    // their deadline (tick). A second stop signal turns graceful into quick.
+    draining: {
+      initial: 'graceful',
+      always: { guard: 'noWorkersLeft', target: 'dead' },
+      on: {
+        HEARTBEAT: { actions: 'heartbeat' },
+        TICK: { actions: 'tick' },
+        WORKER_EXIT: { actions: 'forget' },
+        SIGNAL: [{ guard: 'isUsr1', actions: 'reopenLogs' }, { actions: 'ignoreInDrain' }],
+      },
+      states: {
+        graceful: {
+          entry: 'stopGraceful',
+          on: { SIGNAL: [{ guard: 'isStop', target: 'quick' }, { guard: 'isUsr1', actions: 'reopenLogs' }, { actions: 'ignoreInDrain' }] },
+        },
+        quick: {
+          entry: 'stopQuick',
+        },
+      },
+    },
+    dead: {
+      type: 'final',
+      entry: 'exit',
+    },
+  },
+})
+
+// Writes a Step into the running action: context first, so that commands
+// emitted afterwards see the world they describe.
+function apply(
+  enqueue: { assign: (ctx: MasterContext) => void; emit: (cmd: MasterCommand) => void },
+  step: Step,
+): void {
+  enqueue.assign(step.context)
+  for (const command of step.commands) enqueue.emit(command)
+}
+
+export { currentWorkers }
+export type { MasterCommand, MasterContext, MasterInput }
