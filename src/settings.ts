@@ -1,0 +1,469 @@
+// The settings registry: every setting corral has, in one table, from which
+// the argument parser, help text, env-var defaults, validation (and later the
+// config file, CORRAL_CMD_ARGS, --print-config and spec/settings.md) are
+// derived. Adding a setting means adding one entry to `registry`.
+
+import { availableParallelism } from 'node:os'
+import { isIPv4, isIPv6 } from 'node:net'
+import * as Schema from 'effect/Schema'
+import * as SchemaIssue from 'effect/SchemaIssue'
+import * as Result from 'effect/Result'
+import { LOG_LEVELS } from './log.ts'
+
+// ---------------------------------------------------------------------------
+// Listener addresses
+
+export type Bind =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string }
+  | { readonly kind: 'fd'; readonly fd: number }
+
+export const BIND_FORMS = 'HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N'
+
+// RFC 1123 labels, plus '_' because container service names use it.
+const HOSTNAME = /^(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i
+const DIGITS = /^\d+$/
+
+/** Parses an address; returns the reason it is not one as a string. */
+function bindOrReason(s: string): Bind | string {
+  const quoted = JSON.stringify(s)
+  const notAnAddress = `${quoted} is not an address (expected ${BIND_FORMS})`
+  if (s.startsWith('unix:')) {
+    const path = s.slice('unix:'.length)
+    return path === '' ? `${quoted}: unix socket path is empty` : { kind: 'unix', path }
+  }
+  if (s.startsWith('fd://')) {
+    const n = s.slice('fd://'.length)
+    return DIGITS.test(n) && Number.isSafeInteger(Number(n))
+      ? { kind: 'fd', fd: Number(n) }
+      : `${quoted}: expected fd://N with N a file descriptor number`
+  }
+  // gunicorn accepts tcp://; http:// makes formatBind's output parse back.
+  const hostPort = s.startsWith('tcp://') ? s.slice(6) : s.startsWith('http://') ? s.slice(7) : s
+  let host: string
+  let portText: string
+  if (hostPort.startsWith('[')) {
+    const close = hostPort.indexOf(']')
+    if (close < 0 || hostPort[close + 1] !== ':') return notAnAddress
+    host = hostPort.slice(1, close)
+    portText = hostPort.slice(close + 2)
+    if (!isIPv6(host)) return `${quoted}: ${JSON.stringify(host)} is not an IPv6 address`
+  } else {
+    const colon = hostPort.lastIndexOf(':')
+    if (colon < 0) return notAnAddress
+    host = hostPort.slice(0, colon)
+    portText = hostPort.slice(colon + 1)
+    if (host.includes(':')) return `${quoted}: put an IPv6 address in brackets, as [${host}]:${portText}`
+    if (!isIPv4(host) && !HOSTNAME.test(host)) return notAnAddress
+  }
+  const port = Number(portText)
+  if (!DIGITS.test(portText) || port > 65535) return `${quoted}: port must be an integer from 0 to 65535`
+  return { kind: 'tcp', host, port }
+}
+
+/** Parses `HOST:PORT`, `[IPV6]:PORT`, `unix:PATH` or `fd://N`; throws on anything else. */
+export function parseBind(s: string): Bind {
+  const b = bindOrReason(s)
+  if (typeof b === 'string') throw new Error(b)
+  return b
+}
+
+/** How an address is shown to people: `http://127.0.0.1:8000`, `http://[::1]:8000`, `unix:/path`, `fd://3`. */
+export function formatBind(b: Bind): string {
+  return b.kind === 'tcp' ? `http://${bindToString(b)}` : bindToString(b)
+}
+
+/** The inverse of parseBind: the form a user writes in --bind. */
+export function bindToString(b: Bind): string {
+  switch (b.kind) {
+    case 'tcp':
+      return b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`
+    case 'unix':
+      return `unix:${b.path}`
+    case 'fd':
+      return `fd://${b.fd}`
+  }
+}
+
+// Settings keep addresses as the strings the user wrote (what --print-config
+// shows back); the listener code calls parseBind, which cannot fail on them.
+const Address = Schema.String.annotate({ expected: 'an address' }).check(
+  Schema.makeFilter((s: string) => {
+    const b = bindOrReason(s)
+    return typeof b === 'string' ? b : undefined
+  }),
+)
+
+// ---------------------------------------------------------------------------
+// Value schemas. Each carries an `expected` phrase: a failure reads
+// "expected <phrase>, got <input>".
+
+const expecting = (phrase: string) => ({ expected: phrase })
+
+function intAtLeast(min: number, phrase: string) {
+  const e = expecting(phrase)
+  return Schema.Number.annotate(e).check(Schema.isInt(e), Schema.isGreaterThanOrEqualTo(min, e))
+}
+
+const PositiveInt = intAtLeast(1, 'a positive integer')
+const Seconds = intAtLeast(0, 'a whole number of seconds (0 or more)')
+const Flag = Schema.Boolean.annotate(expecting('true or false'))
+const OptionalPath = Schema.UndefinedOr(Schema.String.check(Schema.isNonEmpty(expecting('a file path')))).annotate(
+  expecting('a file path'),
+)
+const OptionalString = Schema.UndefinedOr(Schema.String).annotate(expecting('a string'))
+
+// ---------------------------------------------------------------------------
+// The registry
+
+export type SettingType = 'int' | 'number' | 'string' | 'boolean' | 'list' | 'enum'
+
+/** Help groups settings by section, in this order. */
+export const SECTIONS = ['Server', 'Worker processes', 'Logging', 'Process', 'Debugging', 'Help'] as const
+export type Section = (typeof SECTIONS)[number]
+
+export interface SettingSpec<N extends string = string, S extends Schema.Top = Schema.Top> {
+  /** camelCase key, as in a config file. */
+  readonly name: N
+  /** Short flag first when there is one: `['-w', '--workers']`. */
+  readonly flags: readonly string[]
+  /** An env var that, when set, replaces the default (e.g. WEB_CONCURRENCY). */
+  readonly env?: string
+  readonly section: Section
+  /** Value placeholder in help; absent for booleans. */
+  readonly meta?: string
+  /** How a string (argv, env) becomes a value; 'list' flags repeat and collect. */
+  readonly type: SettingType
+  readonly choices?: readonly string[]
+  /** In the encoded form a user would write; a function is evaluated per resolution. */
+  readonly default: S['Encoded'] | ((env: NodeJS.ProcessEnv) => S['Encoded'])
+  /** Describes a computed default in help, where the value itself would mislead. */
+  readonly defaultDoc?: string
+  readonly schema: S
+  /** First sentence is the help line; the whole paragraph is the reference. */
+  readonly doc: string
+}
+
+function setting<const N extends string, S extends Schema.Top>(spec: SettingSpec<N, S>): SettingSpec<N, S> {
+  return spec
+}
+
+export const registry = [
+  setting({
+    name: 'bind',
+    flags: ['-b', '--bind'],
+    section: 'Server',
+    meta: 'ADDRESS',
+    type: 'list',
+    default: ['127.0.0.1:8000'],
+    schema: Schema.Array(Address).check(Schema.isMinLength(1, expecting('at least one address'))),
+    doc:
+      'The socket to listen on; repeat the flag to listen on several. ' +
+      `An address is ${BIND_FORMS}: a TCP host (IPv4 address or hostname) and port, ` +
+      'a bracketed IPv6 address and port, a unix socket path, or a file descriptor ' +
+      'already open and inherited from the parent process.',
+  }),
+  setting({
+    name: 'workers',
+    flags: ['-w', '--workers'],
+    env: 'WEB_CONCURRENCY',
+    section: 'Worker processes',
+    meta: 'INT',
+    type: 'int',
+    default: () => availableParallelism(),
+    defaultDoc: '$WEB_CONCURRENCY, else the number of CPUs',
+    schema: PositiveInt,
+    doc:
+      'The number of worker processes handling requests. ' +
+      "gunicorn's rule of thumb, 2 × cores + 1, is for sync workers that block on I/O " +
+      'and need spares to keep the CPUs busy; a Node worker does not block on I/O, ' +
+      'so one worker per core already uses the machine. The default is the WEB_CONCURRENCY ' +
+      'environment variable when set (as Heroku and other platforms set it), ' +
+      'else os.availableParallelism().',
+  }),
+  setting({
+    name: 'timeout',
+    flags: ['-t', '--timeout'],
+    section: 'Worker processes',
+    meta: 'INT',
+    type: 'int',
+    default: 30,
+    schema: Seconds,
+    doc:
+      'Workers silent for more than this many seconds are killed and restarted. ' +
+      'Each worker sends the master a heartbeat while its event loop runs; a worker whose ' +
+      'loop is stuck (a busy loop, a long synchronous call) stops sending it, and past the ' +
+      'timeout the master logs the JavaScript stack where it is stuck and kills it. ' +
+      '0 disables the heartbeat timeout.',
+  }),
+  setting({
+    name: 'gracefulTimeout',
+    flags: ['--graceful-timeout'],
+    section: 'Worker processes',
+    meta: 'INT',
+    type: 'int',
+    default: 30,
+    schema: Seconds,
+    doc:
+      'Seconds a worker has to finish its in-flight requests after a graceful stop or restart. ' +
+      'Past this the master kills the workers that are still running.',
+  }),
+  setting({
+    name: 'logLevel',
+    flags: ['--log-level'],
+    section: 'Logging',
+    meta: 'LEVEL',
+    type: 'enum',
+    choices: LOG_LEVELS,
+    default: 'info',
+    schema: Schema.Literals(LOG_LEVELS).annotate(expecting(`one of ${LOG_LEVELS.join(', ')}`)),
+    doc: `How much the error log says: messages below this level are dropped. From most to least verbose: ${LOG_LEVELS.join(', ')}.`,
+  }),
+  setting({
+    name: 'pid',
+    flags: ['-p', '--pid'],
+    section: 'Process',
+    meta: 'FILE',
+    type: 'string',
+    default: undefined,
+    defaultDoc: 'none',
+    schema: OptionalPath,
+    doc: "A file to write the master's PID to. None is written by default.",
+  }),
+  setting({
+    name: 'name',
+    flags: ['-n', '--name'],
+    section: 'Process',
+    meta: 'STRING',
+    type: 'string',
+    default: undefined,
+    defaultDoc: 'none',
+    schema: OptionalString,
+    doc:
+      'A name for the processes, as seen in ps and top: the master becomes ' +
+      '"corral: master [NAME]" and its workers "corral: worker [NAME]". ' +
+      'By default the app module is used.',
+  }),
+  setting({
+    name: 'checkConfig',
+    flags: ['--check-config'],
+    section: 'Debugging',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc: 'Check the configuration and that the app loads, then exit: 0 when all is well, 2 or 4 otherwise.',
+  }),
+  setting({
+    name: 'help',
+    flags: ['-h', '--help'],
+    section: 'Help',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc: 'Show this help and exit.',
+  }),
+  setting({
+    name: 'version',
+    flags: ['-v', '--version'],
+    section: 'Help',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc: "Show corral's version and exit.",
+  }),
+] as const
+
+type Registry = typeof registry
+export type SettingName = Registry[number]['name']
+/** Any entry of the registry, for code that walks it generically. */
+export type Setting = Registry[number]
+
+type Fields = { readonly [S in Registry[number] as S['name']]: S['schema'] }
+
+export const SettingsSchema = Schema.Struct(
+  Object.fromEntries(registry.map((s) => [s.name, s.schema])) as unknown as Fields,
+)
+/** The validated settings object. */
+export type Settings = typeof SettingsSchema.Type
+/** Settings as a user writes them. */
+export type SettingsInput = typeof SettingsSchema.Encoded
+
+const byName: ReadonlyMap<string, SettingSpec> = new Map(registry.map((s) => [s.name, s]))
+
+export function findSetting(name: string): SettingSpec | undefined {
+  return byName.get(name)
+}
+
+/** `-w/--workers`: how errors name a setting that came from the command line. */
+export function flagsLabel(s: SettingSpec): string {
+  return s.flags.join('/')
+}
+
+// ---------------------------------------------------------------------------
+// Strings to values
+
+const INT = /^[+-]?\d+$/
+const TRUE = new Set(['1', 'true', 'yes', 'on'])
+const FALSE = new Set(['0', 'false', 'no', 'off', ''])
+
+/**
+ * Turns a string from argv or the environment into the value the schema
+ * expects. Text that cannot be converted is passed through unchanged so the
+ * schema rejects it with its own "expected …, got …" message.
+ */
+export function fromString(s: SettingSpec, text: string): unknown {
+  switch (s.type) {
+    case 'int':
+      return INT.test(text) ? Number(text) : text
+    case 'number': {
+      const n = Number(text)
+      return text.trim() !== '' && Number.isFinite(n) ? n : text
+    }
+    case 'boolean': {
+      const t = text.toLowerCase()
+      return TRUE.has(t) ? true : FALSE.has(t) ? false : text
+    }
+    case 'list':
+      return [text]
+    case 'string':
+    case 'enum':
+      return text
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Resolution: layers of values over env-var defaults over registry defaults
+
+/** A source of values, e.g. the command line; later layers override earlier ones. */
+export interface Layer {
+  readonly values: Readonly<Record<string, unknown>>
+  /** Names a setting in error messages, e.g. `-w/--workers` or `corral.config.ts: workers`. */
+  readonly label: (s: SettingSpec) => string
+  /** Names a key that is not a setting, e.g. `corral.config.ts: unknown setting "wrokers"`. */
+  readonly unknownKey?: (key: string) => string
+}
+
+export type Resolution = { readonly ok: true; readonly settings: Settings } | { readonly ok: false; readonly errors: string[] }
+
+const decode = Schema.decodeUnknownResult(SettingsSchema, {
+  errors: 'all',
+  onExcessProperty: 'error',
+  reportInput: true,
+})
+
+function showInput(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v)
+  if (typeof v === 'object' && v !== null) {
+    try {
+      return JSON.stringify(v)
+    } catch {
+      return String(v)
+    }
+  }
+  return String(v)
+}
+
+// The built-in formatter ignores `expected` on a type mismatch (it says
+// "Expected number"); the setting's own phrase says more.
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
+  leafHook: (issue) => {
+    const expected = issue._tag === 'InvalidType' ? issue.ast.annotations?.['expected'] : undefined
+    if (typeof expected !== 'string') return SchemaIssue.defaultLeafHook(issue)
+    return SchemaIssue.hasInput(issue) ? `expected ${expected}, got ${showInput(issue.input)}` : `expected ${expected}`
+  },
+})
+
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1)
+
+/**
+ * Resolves settings from layers (lowest priority first) over env-var
+ * defaults over registry defaults, validating everything at once: each
+ * problem is one line naming where the bad value came from.
+ */
+export function resolveSettings(layers: readonly Layer[], env: NodeJS.ProcessEnv = {}): Resolution {
+  // No prototype: a config file's "__proto__" key must stay a (rejected) key.
+  const merged: Record<string, unknown> = Object.create(null)
+  const labelOf = new Map<string, (s: SettingSpec) => string>()
+  const unknownKeyLabel = new Map<string, string>()
+
+  for (const s of registry) {
+    const fromEnv = s.env === undefined ? undefined : env[s.env]
+    if (s.env !== undefined && fromEnv !== undefined && fromEnv !== '') {
+      const name = s.env
+      merged[s.name] = fromString(s, fromEnv)
+      labelOf.set(s.name, () => name)
+    } else {
+      merged[s.name] = typeof s.default === 'function' ? s.default(env) : s.default
+      labelOf.set(s.name, (spec) => `default for ${flagsLabel(spec)}`)
+    }
+  }
+  for (const layer of layers) {
+    for (const [key, value] of Object.entries(layer.values)) {
+      merged[key] = value
+      if (byName.has(key)) labelOf.set(key, layer.label)
+      else unknownKeyLabel.set(key, layer.unknownKey?.(key) ?? `unknown setting ${JSON.stringify(key)}${suggestion(key, [...byName.keys()])}`)
+    }
+  }
+
+  const result = decode(merged)
+  if (Result.isSuccess(result)) return { ok: true, settings: result.success }
+
+  const lines = new Set<string>()
+  for (const { path, message } of formatIssues(result.failure.issue).issues) {
+    const key = String(path?.[0])
+    const spec = byName.get(key)
+    const unknown = unknownKeyLabel.get(key)
+    if (spec === undefined) lines.add(unknown ?? `${key}: ${lowerFirst(message)}`)
+    else lines.add(`${(labelOf.get(key) ?? flagsLabel)(spec)}: ${lowerFirst(message)}`)
+  }
+  return { ok: false, errors: [...lines] }
+}
+
+/**
+ * The registry defaults alone, ignoring the environment. Throws only if the
+ * registry itself is wrong, which a test catches.
+ */
+export function defaults(): Settings {
+  const r = resolveSettings([])
+  if (!r.ok) throw new Error(`invalid default settings:\n${r.errors.join('\n')}`)
+  return r.settings
+}
+
+// ---------------------------------------------------------------------------
+// Typo suggestions
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost)
+    }
+    prev = cur
+  }
+  return prev[b.length] ?? 0
+}
+
+/** The candidate closest to `word`, if close enough to be a plausible typo or abbreviation. */
+export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  const all = [...candidates]
+  const extending = all.filter((c) => c.startsWith(word))
+  if (extending.length === 1) return extending[0]
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const c of all) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase())
+    if (d < bestDistance) {
+      best = c
+      bestDistance = d
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined
+}
+
+/** ` (did you mean X?)`, or '' when nothing is close. */
+export function suggestion(word: string, candidates: Iterable<string>): string {
+  const c = closest(word, candidates)
+  return c === undefined ? '' : ` (did you mean ${c}?)`
+}
