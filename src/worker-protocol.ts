@@ -1,0 +1,26 @@
+// What the master and a worker say to each other: the options a worker is
+// started with, and the IPC messages between them. Deliberately tiny: there
+// is no IPC on the request path.
+import type { LogLevel } from './log.ts'
+
+export const WORKER_ENV = 'CORRAL_WORKER'
+
+export interface WorkerOptions {
+  id: number
+  app: string
+  /** The inherited listening sockets, as fd numbers in the worker. */
+  fds: number[]
+  timeoutMs: number
+  keepAliveMs: number
+  logLevel: LogLevel
+  name: string
+}
+
+/** Worker → master. */
+export type WorkerMessage = { t: 'ready' } | { t: 'hb' }
+
+/** Master → worker. */
+export type MasterMessage = { t: 'reopen' }
+
+/** The first inherited listener's fd: after stdin, stdout, stderr and IPC. */
+export const FIRST_LISTENER_FD = 4

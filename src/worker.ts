@@ -1,0 +1,111 @@
+// A worker process: the runtime around machines/worker.ts. It loads the app,
+// serves the listeners it inherited as fds, heartbeats, and drains on TERM.
+// Nothing here runs per request except node:http and the app itself.
+import { createServer, type Server } from 'node:http'
+import { Server as NetServer } from 'node:net'
+import { createActor } from 'xstate'
+import { workerMachine, type WorkerEvent } from '../machines/worker.ts'
+import { AppLoadError, importApp, parseAppSpec, toHandler, type Handler } from './app.ts'
+import { createLogger } from './log.ts'
+import { listenOnFd } from './listeners.ts'
+import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
+
+const options = JSON.parse(process.env[WORKER_ENV] ?? 'null') as WorkerOptions | null
+if (!options) {
+  process.stderr.write('corral: this module is a corral worker and is started by the corral master\n')
+  process.exit(2)
+}
+// The app should see the environment the user gave corral, not corral's plumbing.
+delete process.env[WORKER_ENV]
+process.title = `corral: worker [${options.name}]`
+
+const log = createLogger({ level: options.logLevel })
+const servers: Server[] = []
+const actor = createActor(workerMachine)
+const send = (event: WorkerEvent) => actor.send(event)
+const tell = (message: WorkerMessage) => {
+  if (process.connected) process.send!(message)
+}
+
+actor.on('boot', () => void boot())
+actor.on('announceReady', () => {
+  log.debug(`Worker ${options.id} serving ${servers.length} listener(s)`)
+  tell({ t: 'ready' })
+})
+actor.on('stopAccepting', stopAccepting)
+actor.on('closeAll', () => {
+  for (const server of servers) {
+    server.close()
+    server.closeAllConnections()
+  }
+})
+actor.on('reopenLogs', () => log.info('Reopening log files'))
+actor.on('log', ({ level, message }) => log[level](message))
+actor.on('exit', ({ code }) => {
+  clearInterval(heartbeat)
+  if (code === 0) log.info(`Worker exiting (pid: ${process.pid})`)
+  // Let the log line and any IPC drain before leaving.
+  setImmediate(() => process.exit(code))
+})
+
+async function boot(): Promise<void> {
+  let handler: Handler
+  try {
+    handler = toHandler(await importApp(parseAppSpec(options!.app)), log)
+  } catch (err) {
+    if (!(err instanceof AppLoadError)) log.exception('Exception while loading the app', err)
+    return send({ type: 'BOOT_FAILED', code: 4, reason: `App failed to load: ${describe(err)}` })
+  }
+  try {
+    for (const fd of options!.fds) {
+      const server = createServer({ keepAliveTimeout: options!.keepAliveMs }, handler)
+      await listenOnFd(server, fd)
+      servers.push(server)
+    }
+  } catch (err) {
+    return send({ type: 'BOOT_FAILED', code: 3, reason: `Worker failed to boot: ${describe(err)}` })
+  }
+  send({ type: 'LOADED' })
+}
+
+/**
+ * Stop accepting without touching open connections: net.Server's close, not
+ * http.Server's, which would also drop idle keep-alive sockets and race
+ * clients about to reuse them. Every later response says Connection: close,
+ * so each keep-alive client is told once, in an answer, to go elsewhere.
+ */
+function stopAccepting(): void {
+  let open = servers.length
+  if (open === 0) return send({ type: 'DRAINED' })
+  for (const server of servers) {
+    server.prependListener('request', (_req, res) => res.setHeader('connection', 'close'))
+    NetServer.prototype.close.call(server, () => {
+      if (--open === 0) send({ type: 'DRAINED' })
+    })
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+const heartbeat = options.timeoutMs > 0 ? setInterval(() => tell({ t: 'hb' }), options.timeoutMs / 2) : undefined
+
+process.on('SIGTERM', () => send({ type: 'SIGNAL', signal: 'TERM' }))
+process.on('SIGQUIT', () => send({ type: 'SIGNAL', signal: 'QUIT' }))
+process.on('SIGINT', () => send({ type: 'SIGNAL', signal: 'INT' }))
+// A terminal's hang-up or resize reaches the whole process group; these are
+// the master's to act on. SIGUSR1 stays with Node: it starts the inspector
+// the master uses to see where a stuck worker is stuck.
+for (const signal of ['SIGHUP', 'SIGWINCH', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) process.on(signal, () => {})
+process.on('message', (message: { t?: string }) => {
+  if (message?.t === 'reopen') send({ type: 'REOPEN_LOGS' })
+})
+// The IPC channel closes when the master dies, even by SIGKILL.
+process.on('disconnect', () => send({ type: 'MASTER_GONE' }))
+process.on('uncaughtException', (err) => {
+  log.exception('Uncaught exception in worker; exiting', err)
+  process.exit(1)
+})
+
+actor.start()

@@ -1,0 +1,100 @@
+// Workers' lives end to end: boot failures and their exit codes, the heartbeat
+// kill with the stuck stack, crash-loop back-off, handler errors, fetch apps,
+// and that no worker outlives its master.
+import { afterEach, describe, expect, it } from 'vitest'
+import { fixture, freePort, isAlive, killAll, startCorral, waitFor } from './helpers/corral.ts'
+import { get } from './helpers/load.ts'
+
+afterEach(killAll)
+
+async function start(app: string, extra: string[] = [], signal?: AbortSignal) {
+  const port = await freePort()
+  const corral = startCorral(['-b', `127.0.0.1:${port}`, ...extra, fixture(app)], { signal })
+  return { corral, url: `http://127.0.0.1:${port}` }
+}
+
+describe('boot failures', () => {
+  it('an app that throws at import ends the master with exit 4 and the error in the log', async ({ signal }) => {
+    const { corral } = await start('app-throws-at-import.ts', ['-w', '2'], signal)
+    const t0 = Date.now()
+    const { code } = await corral.exited
+    expect(code).toBe(4)
+    expect(Date.now() - t0).toBeLessThan(10_000)
+    expect(corral.log()).toMatch(/database URL is not set \(thrown at import on purpose\)/)
+    expect(corral.log()).toMatch(/\[CRITICAL\] App failed to load/)
+  })
+
+  it('a worker exiting 3 while booting ends the master with exit 3', async ({ signal }) => {
+    const { corral } = await start('app-boot-error.ts', ['-w', '1'], signal)
+    expect((await corral.exited).code).toBe(3)
+    expect(corral.log()).toMatch(/Worker failed to boot/)
+  })
+
+  it('a missing app module is an app-load error (exit 4), with a one-line reason', async ({ signal }) => {
+    const { corral } = await start('no-such-app.ts', ['-w', '1'], signal)
+    expect((await corral.exited).code).toBe(4)
+    expect(corral.log()).toMatch(/App module not found: .*no-such-app\.ts/)
+    expect(corral.log()).not.toMatch(/^\s+at /m)
+  })
+
+  it('a crash loop after boot backs off instead of spinning', async ({ signal }) => {
+    const { corral } = await start('app-crash-loop.ts', ['-w', '1'], signal)
+    await new Promise((r) => setTimeout(r, 3000))
+    const boots = corral.log().match(/Booting worker with pid/g)?.length ?? 0
+    // Without back-off a 50 ms crash loop boots dozens of workers in 3 s.
+    expect(boots).toBeGreaterThan(2)
+    expect(boots).toBeLessThan(12)
+    expect(corral.log()).toMatch(/respawning in \d+ ms/)
+  })
+})
+
+describe('heartbeat', () => {
+  it('replaces a worker stuck in an endless loop and logs the function it was stuck in', async ({ signal }) => {
+    const { corral, url } = await start('app-pid.ts', ['-w', '1', '-t', '2'], signal)
+    await corral.waitForLog(/Ready: 1 worker/)
+    const [stuck] = corral.workers()
+    get(`${url}/spin`).catch(() => {})
+    const t0 = Date.now()
+    await corral.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${stuck}\\)`), { timeoutMs: 8000 })
+    await corral.waitForLog(/was stuck at:\n\s+at spinForever \(.*app-pid\.ts:\d+:\d+\)/, { timeoutMs: 8000 })
+    await waitFor(() => !isAlive(stuck!), { what: 'stuck worker to die' })
+    const replacement = await waitFor(() => corral.workers().find((p) => p !== stuck), { what: 'replacement worker' })
+    expect((await get(url)).body).toBe(String(replacement))
+    expect(Date.now() - t0).toBeLessThan(8000)
+  })
+})
+
+describe('requests', () => {
+  it('a handler that throws or rejects answers 500 and the worker keeps serving', async ({ signal }) => {
+    const { corral, url } = await start('app-handler-throws.ts', ['-w', '1'], signal)
+    await corral.waitForLog(/Ready: 1 worker/)
+    const [worker] = corral.workers()
+    expect((await get(`${url}/throw`)).status).toBe(500)
+    expect((await get(`${url}/reject`)).status).toBe(500)
+    expect(await get(`${url}/`)).toMatchObject({ status: 200, body: 'fine' })
+    expect(corral.workers()).toEqual([worker])
+    expect(corral.log()).toMatch(/Error handling request GET \/throw\nError: sync failure in handler\n\s+at /)
+    expect(corral.log()).toMatch(/async failure in handler/)
+  })
+
+  it('serves a fetch(Request) → Response app', async ({ signal }) => {
+    const { corral, url } = await start('app-fetch.ts', ['-w', '1'], signal)
+    await corral.waitForLog(/Ready: 1 worker/)
+    const [worker] = corral.workers()
+    expect(await get(`${url}/hello`)).toMatchObject({ status: 200, body: `fetch GET /hello from ${worker}` })
+    expect((await get(`${url}/throw`)).status).toBe(500)
+    expect(corral.log()).toMatch(/fetch handler failure/)
+  })
+})
+
+describe('no orphans', () => {
+  it('workers stop by themselves within a second when the master is SIGKILLed', async ({ signal }) => {
+    const { corral } = await start('app-pid.ts', ['-w', '3'], signal)
+    await corral.waitForLog(/Ready: 3 worker/)
+    const workers = corral.workers()
+    expect(workers).toHaveLength(3)
+    process.kill(corral.pid, 'SIGKILL')
+    await corral.exited
+    await waitFor(() => workers.every((pid) => !isAlive(pid)), { timeoutMs: 1000, what: 'workers to exit after the master died' })
+  })
+})

@@ -1,0 +1,175 @@
+// The signal contract, end to end: real corral masters, real workers, real
+// signals and sockets on loopback.
+import { afterEach, describe, expect, it } from 'vitest'
+import { fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
+import { get, startLoad } from './helpers/load.ts'
+
+afterEach(killAll)
+
+async function serve(workers: number, extra: string[] = [], signal?: AbortSignal, app = 'app-pid.ts'): Promise<{ corral: Corral; url: string }> {
+  const port = await freePort()
+  const corral = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, ...extra, fixture(app)], { signal })
+  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/)
+  return { corral, url: `http://127.0.0.1:${port}` }
+}
+
+const workerCount = (corral: Corral, n: number) => waitFor(() => corral.workers().length === n, { what: `${n} workers` })
+
+describe('scaling', () => {
+  it('-w 2 gives 2 workers; TTIN → 3; TTOU → 2, and never below 1', async ({ signal }) => {
+    const { corral, url } = await serve(2, [], signal)
+    expect(corral.workers()).toHaveLength(2)
+    corral.signal('SIGTTIN')
+    await workerCount(corral, 3)
+    corral.signal('SIGTTOU')
+    await workerCount(corral, 2)
+    corral.signal('SIGTTOU')
+    await workerCount(corral, 1)
+    corral.signal('SIGTTOU')
+    await corral.waitForLog(/TTOU ignored: one worker is the minimum/)
+    expect(corral.workers()).toHaveLength(1)
+    expect((await get(url)).status).toBe(200)
+  })
+
+  it('replaces a worker killed with SIGKILL', async ({ signal }) => {
+    const { corral, url } = await serve(2, [], signal)
+    const [victim, survivor] = corral.workers()
+    process.kill(victim!, 'SIGKILL')
+    await corral.waitForLog(new RegExp(`Worker \\(pid:${victim}\\) was sent SIGKILL`))
+    const now = await waitFor(() => {
+      const w = corral.workers()
+      return w.length === 2 && !w.includes(victim!) && w
+    })
+    expect(now).toContain(survivor)
+    expect((await get(url)).status).toBe(200)
+  })
+})
+
+describe('reload (HUP)', () => {
+  for (const keepAlive of [false, true]) {
+    it(`starts a whole new generation with 0 failed requests under load (${keepAlive ? 'keep-alive' : 'new connection per request'})`, async ({ signal }) => {
+      const { corral, url } = await serve(2, [], signal)
+      const before = corral.workers()
+      const load = startLoad(url, { connections: 4, keepAlive })
+      await new Promise((r) => setTimeout(r, 300))
+      const mark = corral.log().length
+      corral.signal('SIGHUP')
+      await corral.waitForLog(/Reload complete: generation 1 is serving/, { from: mark })
+      // The old generation drains; keep the load on until every old worker is gone.
+      await waitFor(() => before.every((pid) => !isAlive(pid)), { what: 'old generation to exit' })
+      await new Promise((r) => setTimeout(r, 300))
+      const result = await load.stop()
+      const after = corral.workers()
+      expect(after).toHaveLength(2)
+      expect(after.filter((pid) => before.includes(pid))).toEqual([])
+      expect(result.errors.slice(0, 5)).toEqual([])
+      expect(result.failed).toBe(0)
+      expect(result.ok).toBeGreaterThan(100)
+      // Both generations answered during the run.
+      const pids = new Set(result.bodies.keys())
+      expect(before.some((pid) => pids.has(String(pid)))).toBe(true)
+      expect(after.some((pid) => pids.has(String(pid)))).toBe(true)
+    })
+  }
+
+  it('coalesces HUPs that arrive during a reload into one more reload', async ({ signal }) => {
+    // Workers take a second to boot, so the reload is still in flight while we signal.
+    const { corral } = await serve(1, [], signal, 'app-slow-boot.ts')
+    corral.signal('SIGHUP')
+    await corral.waitForLog(/Reloading: starting worker generation 1/)
+    // The kernel merges a signal sent while the same one is pending, so let
+    // the master see each HUP before sending the next.
+    for (const expected of [/Reload queued until/, /Reload already queued/]) {
+      const mark = corral.log().length
+      corral.signal('SIGHUP')
+      await corral.waitForLog(expected, { from: mark })
+    }
+    await corral.waitForLog(/Reload complete: generation 2 is serving/)
+    await new Promise((r) => setTimeout(r, 500))
+    expect(corral.log()).not.toMatch(/generation 3/)
+    expect(corral.log().match(/Reloading: starting worker generation/g)?.length).toBe(2)
+  })
+})
+
+describe('stopping', () => {
+  for (const sig of ['SIGTERM', 'SIGQUIT'] as const) {
+    it(`${sig} lets an in-flight 1.5 s request finish with 200, then exits 0`, async ({ signal }) => {
+      const { corral, url } = await serve(2, [], signal)
+      const workers = corral.workers()
+      const slow = get(`${url}/slow?ms=1500`)
+      await new Promise((r) => setTimeout(r, 200))
+      corral.signal(sig)
+      const res = await slow
+      expect(res.status).toBe(200)
+      expect(workers).toContain(Number(res.body))
+      expect((await corral.exited).code).toBe(0)
+      expect(workers.filter(isAlive)).toEqual([])
+    })
+  }
+
+  it('INT stops in well under 2 s, even with a request in flight', async ({ signal }) => {
+    const { corral, url } = await serve(2, [], signal)
+    const workers = corral.workers()
+    get(`${url}/slow?ms=10000`).catch(() => {})
+    await new Promise((r) => setTimeout(r, 200))
+    const t0 = Date.now()
+    corral.signal('SIGINT')
+    expect((await corral.exited).code).toBe(0)
+    expect(Date.now() - t0).toBeLessThan(2000)
+    expect(workers.filter(isAlive)).toEqual([])
+  })
+
+  it('a second TERM turns a graceful stop into a quick one', async ({ signal }) => {
+    const { corral, url } = await serve(1, ['--graceful-timeout', '30'], signal)
+    get(`${url}/slow?ms=20000`).catch(() => {})
+    await new Promise((r) => setTimeout(r, 200))
+    const t0 = Date.now()
+    corral.signal('SIGTERM')
+    await new Promise((r) => setTimeout(r, 300))
+    corral.signal('SIGTERM')
+    expect((await corral.exited).code).toBe(0)
+    expect(Date.now() - t0).toBeLessThan(3000)
+  })
+
+  it('SIGKILLs a worker that outlives --graceful-timeout', async ({ signal }) => {
+    const { corral, url } = await serve(1, ['--graceful-timeout', '1'], signal)
+    get(`${url}/slow?ms=20000`).catch(() => {})
+    await new Promise((r) => setTimeout(r, 200))
+    corral.signal('SIGTERM')
+    await corral.waitForLog(/did not stop in time; sending SIGKILL/)
+    expect((await corral.exited).code).toBe(0)
+  })
+
+  it('writes the pidfile with the master pid and removes it on exit', async ({ signal }) => {
+    const { mkdtempSync, readFileSync, existsSync } = await import('node:fs')
+    const pidfile = `${mkdtempSync('/tmp/corral-pid-')}/corral.pid`
+    const { corral } = await serve(1, ['-p', pidfile], signal)
+    expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(corral.pid))
+    corral.signal('SIGTERM')
+    await corral.exited
+    expect(existsSync(pidfile)).toBe(false)
+  })
+})
+
+describe('other signals', () => {
+  it('USR1 reopens logs in the master and tells every worker', async ({ signal }) => {
+    const { corral } = await serve(2, [], signal)
+    const mark = corral.log().length
+    corral.signal('SIGUSR1')
+    await corral.waitForLog(/\[INFO\] Handling signal: usr1/, { from: mark })
+    // Each worker logs under its own pid.
+    for (const pid of corral.workers()) await corral.waitForLog(new RegExp(`\\[${pid}\\] \\[INFO\\] Reopening log files`), { from: mark })
+    expect(corral.workers()).toHaveLength(2)
+  })
+
+  it('USR2 and WINCH are logged as not supported yet and change nothing', async ({ signal }) => {
+    const { corral, url } = await serve(1, [], signal)
+    const before = corral.workers()
+    corral.signal('SIGUSR2')
+    await corral.waitForLog(/Re-exec abandoned: USR2 re-exec is not supported yet/)
+    corral.signal('SIGWINCH')
+    await corral.waitForLog(/WINCH ignored/)
+    expect(corral.workers()).toEqual(before)
+    expect((await get(url)).status).toBe(200)
+  })
+})
