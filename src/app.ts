@@ -4,7 +4,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { getRequestListener } from '@hono/node-server'
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void
 export type Logger = { exception(message: string, err: unknown): void }
@@ -46,7 +45,7 @@ const isFetchApp = (app: unknown): app is { fetch: (req: Request) => unknown } =
  * a fetch handler (Request → Response). Objects with a `fetch` method
  * (Hono and friends) are fetch apps.
  */
-export function toHandler(app: unknown, log: Logger): Handler {
+export async function toHandler(app: unknown, log: Logger): Promise<Handler> {
   if (isFetchApp(app)) return fetchHandler(app.fetch.bind(app), log)
   if (typeof app !== 'function') {
     throw new AppLoadError(`The app is a ${app === null ? 'null' : typeof app}, not a (req, res) handler, a fetch(Request) function or an object with fetch()`)
@@ -55,7 +54,10 @@ export function toHandler(app: unknown, log: Logger): Handler {
   return nodeHandler(app as (req: IncomingMessage, res: ServerResponse) => unknown, log)
 }
 
-function fetchHandler(fetch: (req: Request) => unknown, log: Logger): Handler {
+// The adapter is loaded only for fetch apps: a plain handler's worker should
+// not carry it.
+async function fetchHandler(fetch: (req: Request) => unknown, log: Logger): Promise<Handler> {
+  const { getRequestListener } = await import('@hono/node-server')
   return getRequestListener(fetch, {
     errorHandler: (err) => {
       log.exception('Error handling request', err)

@@ -36,7 +36,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 async function checkConfig(app: string, level: Parameters<typeof createLogger>[0]['level']): Promise<number> {
   const log = createLogger({ level })
   try {
-    toHandler(await importApp(parseAppSpec(app)), log)
+    await toHandler(await importApp(parseAppSpec(app)), log)
     process.stdout.write(`corral: configuration OK; ${app} loads\n`)
     return 0
   } catch (err) {

@@ -9,7 +9,8 @@ import type { Logger } from './log.ts'
 import { captureStuckStack, createStderrForwarder } from './stack-capture.ts'
 import { FIRST_LISTENER_FD, WORKER_ENV, type MasterMessage, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
 
-const WORKER_ENTRY = fileURLToPath(new URL('./worker.ts', import.meta.url))
+// Beside this module: src/worker.ts from the sources, dist/worker.js from the bundle.
+const WORKER_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url))
 
 interface Worker {
   readonly child: ChildProcess

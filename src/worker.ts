@@ -51,7 +51,7 @@ actor.on('exit', ({ code }) => {
 async function boot(): Promise<void> {
   let handler: Handler
   try {
-    handler = toHandler(await importApp(parseAppSpec(options!.app)), log)
+    handler = await toHandler(await importApp(parseAppSpec(options!.app)), log)
   } catch (err) {
     if (!(err instanceof AppLoadError)) log.exception('Exception while loading the app', err)
     return send({ type: 'BOOT_FAILED', code: 4, reason: `App failed to load: ${describe(err)}` })
