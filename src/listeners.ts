@@ -1,0 +1,319 @@
+// Listening sockets owned by the master, served by the workers.
+//
+// The master binds every address and holds the fds, but never accepts: no
+// handle of the master's is ever watched by its event loop, so the kernel
+// hands each connection to whichever worker accepts first. The sockets are
+// nevertheless put into LISTEN state right away (by a short-lived helper
+// process, see `listenElsewhere`), so that connections queue in the kernel
+// before the first worker is up and while workers are being replaced, and so
+// that "address already in use" is reported here rather than by a worker.
+
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import util from 'node:util'
+
+export type Bind =
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'unix'; path: string }
+  | { kind: 'fd'; fd: number }
+
+export interface Listener {
+  bind: Bind
+  /** The master's fd: pass it in a worker's `stdio` array. */
+  fd: number
+  /** `http://127.0.0.1:8000` (the real port when 0 was asked), `unix:/path`, or `fd://N`. */
+  address: string
+  /**
+   * Closes the master's fd. A unix socket file is removed too unless
+   * `unlink: false` (when another process, e.g. a re-exec'd master, goes on
+   * serving that path).
+   */
+  close(opts?: { unlink?: boolean }): void
+}
+
+export class ListenerError extends Error {
+  override name = 'ListenerError'
+}
+
+/** gunicorn's default; the kernel caps it at net.core.somaxconn. */
+export const DEFAULT_BACKLOG = 2048
+
+// Internal handle API of node:net (what node:cluster uses for shared
+// handles): creates and binds a TCPWrap/PipeWrap without listen(2) and
+// without registering it in the event loop.
+interface RawHandle {
+  readonly fd: number
+  close(): void
+  getsockname?(out: { address?: string; family?: string; port?: number }): number
+}
+type CreateServerHandle = (
+  address: string | null,
+  port: number,
+  addressType?: number,
+  fd?: number,
+) => RawHandle | number
+
+let tempSeq = 0
+
+const createServerHandle = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle
+
+export function describeBind(bind: Bind): string {
+  switch (bind.kind) {
+    case 'tcp':
+      return `${net.isIPv6(bind.host) ? `[${bind.host}]` : bind.host}:${bind.port}`
+    case 'unix':
+      return `unix:${bind.path}`
+    case 'fd':
+      return `fd://${bind.fd}`
+  }
+}
+
+function errnoText(errno: number): string {
+  return `${util.getSystemErrorName(errno)} (${util.getSystemErrorMessage(errno).toLowerCase()})`
+}
+
+function errorText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException
+  return e.code ? `${e.code} (${e.message.replace(/^\w+: /, '').replace(/,.*$/, '')})` : String(err)
+}
+
+interface Opened {
+  bind: Bind
+  handle: RawHandle
+  /** unix only: where the socket was bound, and where it must end up. */
+  tempPath?: string
+  finalPath?: string
+}
+
+/**
+ * Binds every address, puts each socket into LISTEN state without this
+ * process ever accepting on it, and returns the fds to hand to workers.
+ * Throws a ListenerError (message only, meant for the operator) and leaves
+ * nothing open when any address fails.
+ */
+export function openListeners(binds: Bind[], opts: { backlog?: number } = {}): Listener[] {
+  if (!createServerHandle) throw new ListenerError("This Node.js has no net._createServerHandle: can't bind without accepting")
+  const backlog = opts.backlog ?? DEFAULT_BACKLOG
+  const opened: Opened[] = []
+  const renamed: string[] = []
+  try {
+    checkUnixPaths(binds)
+    const resolved = resolveHosts(binds)
+    for (const bind of binds) opened.push(bindOne(bind, resolved))
+    listenElsewhere(opened, backlog)
+    for (const o of opened) {
+      if (o.tempPath && o.finalPath) {
+        // Atomically replaces a stale socket file, too.
+        fs.renameSync(o.tempPath, o.finalPath)
+        renamed.push(o.finalPath)
+      }
+    }
+  } catch (err) {
+    for (const o of opened) o.handle.close() // libuv unlinks a temp path on close
+    for (const p of renamed) fs.rmSync(p, { force: true })
+    if (err instanceof ListenerError) throw err
+    throw new ListenerError(`Can't open listeners: ${errorText(err)}`)
+  }
+  return opened.map(toListener)
+}
+
+function bindOne(bind: Bind, resolved: Map<string, string>): Opened {
+  const create = createServerHandle as CreateServerHandle
+  const what = describeBind(bind)
+  switch (bind.kind) {
+    case 'tcp': {
+      if (!Number.isInteger(bind.port) || bind.port < 0 || bind.port > 65535) {
+        throw new ListenerError(`Can't bind ${what}: the port must be an integer from 0 to 65535`)
+      }
+      const host = resolved.get(bind.host) ?? bind.host
+      const family = net.isIP(host)
+      if (family === 0) throw new ListenerError(`Can't bind ${what}: ${host.replace(/^!/, '')} (the host name did not resolve)`)
+      const h = create(host, bind.port, family)
+      if (typeof h === 'number') throw new ListenerError(`Can't bind ${what}: ${errnoText(h)}`)
+      // libuv defers a bind's EADDRINUSE to listen() (and getsockname()),
+      // and the helper's fresh handle would not see it: it would listen on
+      // the unbound socket, which the kernel binds to a random port.
+      const err = h.getsockname?.({}) ?? 0
+      if (err !== 0) {
+        h.close()
+        throw new ListenerError(`Can't bind ${what}: ${errnoText(err)}`)
+      }
+      return { bind, handle: h }
+    }
+    case 'unix': {
+      const finalPath = path.resolve(bind.path)
+      // libuv unlinks the path a pipe was bound to when the handle is closed,
+      // which includes Node's cleanup at a natural exit. Binding a temporary
+      // name and renaming it leaves the unlink to us, so a master handing the
+      // socket over (USR2) does not delete the path its successor serves.
+      // Tools like ss show the name bound, so keep it recognisable if it fits.
+      const long = `${finalPath}.${process.pid}-${tempSeq}`
+      const tempPath = Buffer.byteLength(long) < 108 ? long : path.join(path.dirname(finalPath), `.c${process.pid}-${tempSeq}`)
+      tempSeq++
+      fs.rmSync(tempPath, { force: true })
+      const h = create(tempPath, -1, -1)
+      if (typeof h === 'number') throw new ListenerError(`Can't bind ${what}: ${errnoText(h)}`)
+      return { bind, handle: h, tempPath, finalPath }
+    }
+    case 'fd': {
+      let stat: fs.Stats
+      try {
+        stat = fs.fstatSync(bind.fd)
+      } catch (err) {
+        throw new ListenerError(`Can't use ${what}: ${errorText(err)}`)
+      }
+      if (!stat.isSocket()) throw new ListenerError(`Can't use ${what}: not a socket`)
+      const h = create(null, 0, undefined, bind.fd)
+      if (typeof h === 'number') throw new ListenerError(`Can't use ${what}: not a TCP or unix stream socket (${errnoText(h)})`)
+      return { bind, handle: h }
+    }
+  }
+}
+
+// Binding needs an IP address, and Node has no synchronous resolver: names
+// other than localhost (taken as 127.0.0.1) are looked up by the helper,
+// like gunicorn takes the first getaddrinfo answer. Failures come back as
+// "!CODE".
+function resolveHosts(binds: Bind[]): Map<string, string> {
+  const resolved = new Map<string, string>([['localhost', '127.0.0.1']])
+  const names = [...new Set(binds.flatMap((b) => (b.kind === 'tcp' && !net.isIP(b.host) && !resolved.has(b.host) ? [b.host] : [])))]
+  if (names.length === 0) return resolved
+  const answers = runHelper('lookup', names, [])
+  names.forEach((name, i) => resolved.set(name, answers[i] ?? '!no answer'))
+  return resolved
+}
+
+// An existing file at a unix path is replaced only if it is a socket nobody
+// listens on (left by a crash); a live server's socket is never stolen.
+function checkUnixPaths(binds: Bind[]): void {
+  const existing: string[] = []
+  for (const bind of binds) {
+    if (bind.kind !== 'unix') continue
+    let stat: fs.Stats
+    try {
+      stat = fs.lstatSync(bind.path)
+    } catch {
+      continue
+    }
+    if (!stat.isSocket()) throw new ListenerError(`Can't bind unix:${bind.path}: a file that is not a socket is in the way`)
+    existing.push(path.resolve(bind.path))
+  }
+  if (existing.length === 0) return
+  const results = runHelper('probe', existing, [])
+  existing.forEach((p, i) => {
+    if (results[i] === 'live') throw new ListenerError(`Can't bind unix:${p}: EADDRINUSE (address already in use; another server listens on it)`)
+  })
+}
+
+// Node cannot call listen(2) without also watching the fd in the same event
+// loop, which would make the master accept. So a helper process inherits the
+// fds, calls listen on each, and exits before its event loop ever runs: the
+// sockets stay in LISTEN state through the master's fds, and no connection
+// is accepted by anyone until a worker listens. Costs one spawn (~30 ms).
+function listenElsewhere(opened: Opened[], backlog: number): void {
+  if (opened.length === 0) return
+  const results = runHelper('listen', [String(backlog)], opened.map((o) => o.handle.fd))
+  opened.forEach((o, i) => {
+    const r = results[i]
+    if (r === 'ok') return
+    const errno = Number(r)
+    const why = Number.isInteger(errno) && errno < 0 ? errnoText(errno) : `no answer from the listen helper (${r})`
+    throw new ListenerError(`Can't bind ${describeBind(o.bind)}: ${why}`)
+  })
+}
+
+const HELPER = `
+const net = require('node:net'), fs = require('node:fs')
+const [mode, ...args] = process.argv.slice(1)
+const res = []
+const done = () => { fs.writeSync(1, JSON.stringify(res)); process.exit(0) }
+if (mode === 'listen') {
+  const n = Number(process.env.CORRAL_LISTEN_FDS)
+  for (let i = 0; i < n; i++) {
+    res[i] = 'ok'
+    new net.Server().on('error', (e) => { res[i] = e.errno }).listen({ fd: 3 + i }, Number(args[0]))
+  }
+  // listen() reports errors on the tick queue; exit right after, before
+  // the event loop could poll the fds and accept.
+  process.nextTick(done)
+} else if (mode === 'lookup') {
+  let left = args.length
+  args.forEach((h, i) => require('node:dns').lookup(h, (e, a) => { res[i] = e ? '!' + e.code : a; if (--left === 0) done() }))
+} else {
+  let left = args.length
+  const settle = (i, r) => { if (res[i] === undefined) { res[i] = r; if (--left === 0) done() } }
+  args.forEach((p, i) => {
+    const s = net.connect(p)
+    s.on('connect', () => { s.destroy(); settle(i, 'live') })
+    s.on('error', (e) => settle(i, e.code === 'EAGAIN' ? 'live' : 'stale'))
+    setTimeout(() => settle(i, 'live'), 1000).unref()
+  })
+}
+`
+
+function runHelper(mode: 'listen' | 'probe' | 'lookup', args: string[], fds: number[]): string[] {
+  const env: NodeJS.ProcessEnv = { ...process.env, CORRAL_LISTEN_FDS: String(fds.length) }
+  // NODE_OPTIONS may preload code (--import, --require, --inspect) that has
+  // no business running, let alone polling, in this helper.
+  delete env.NODE_OPTIONS
+  const r = spawnSync(process.execPath, ['-e', HELPER, mode, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe', ...fds],
+    env,
+    timeout: 10_000,
+    killSignal: 'SIGKILL',
+  })
+  if (r.error) throw new ListenerError(`Can't run the ${mode} helper (${process.execPath}): ${errorText(r.error)}`)
+  try {
+    const parsed: unknown = JSON.parse(r.stdout.toString())
+    if (Array.isArray(parsed)) return parsed.map(String)
+  } catch {
+    // fall through
+  }
+  throw new ListenerError(`The ${mode} helper failed (status ${r.status ?? r.signal}): ${r.stderr.toString().trim()}`)
+}
+
+function toListener(o: Opened): Listener {
+  let closed = false
+  return {
+    bind: o.bind,
+    fd: o.handle.fd,
+    address: addressOf(o),
+    close({ unlink = true } = {}) {
+      if (closed) return
+      closed = true
+      o.handle.close()
+      if (unlink && o.finalPath) fs.rmSync(o.finalPath, { force: true })
+    },
+  }
+}
+
+function addressOf(o: Opened): string {
+  if (o.finalPath) return `unix:${o.finalPath}`
+  const name: { address?: string; family?: string; port?: number } = {}
+  // A pipe handle has no getsockname; an inherited unix socket is named by its fd.
+  if (!o.handle.getsockname || o.handle.getsockname(name) !== 0 || name.port === undefined) return describeBind(o.bind)
+  const host = name.family === 'IPv6' ? `[${name.address}]` : name.address
+  return `http://${host}:${name.port}`
+}
+
+/**
+ * Worker side: serve an inherited listening fd. Pass the master's backlog:
+ * every listen(2) on the shared socket resets it, and `listen({ fd, backlog })`
+ * silently ignores the option (only the positional argument counts for fds).
+ */
+export function listenOnFd(server: net.Server, fd: number, backlog: number = DEFAULT_BACKLOG): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      server.off('listening', onListening)
+      reject(err)
+    }
+    const onListening = (): void => {
+      server.off('error', onError)
+      resolve()
+    }
+    server.once('error', onError).once('listening', onListening)
+    server.listen({ fd }, backlog)
+  })
+}
