@@ -73,8 +73,9 @@ describe('requests', () => {
     expect((await get(`${url}/reject`)).status).toBe(500)
     expect(await get(`${url}/`)).toMatchObject({ status: 200, body: 'fine' })
     expect(corral.workers()).toEqual([worker])
-    expect(corral.log()).toMatch(/Error handling request GET \/throw\nError: sync failure in handler\n\s+at /)
-    expect(corral.log()).toMatch(/async failure in handler/)
+    // Worker log lines reach us through the master, possibly after the response.
+    await corral.waitForLog(/Error handling request GET \/throw\nError: sync failure in handler\n\s+at /)
+    await corral.waitForLog(/async failure in handler/)
   })
 
   it('serves a fetch(Request) → Response app', async ({ signal }) => {
@@ -83,7 +84,7 @@ describe('requests', () => {
     const [worker] = corral.workers()
     expect(await get(`${url}/hello`)).toMatchObject({ status: 200, body: `fetch GET /hello from ${worker}` })
     expect((await get(`${url}/throw`)).status).toBe(500)
-    expect(corral.log()).toMatch(/fetch handler failure/)
+    await corral.waitForLog(/fetch handler failure/)
   })
 })
 
