@@ -18,7 +18,6 @@ import { VERSION } from './version.ts'
 
 /** How often the machine's clock advances (heartbeats, deadlines, back-off). */
 const TICK_MS = 100
-const KEEP_ALIVE_MS = 5_000
 
 export interface MasterOptions {
   settings: Settings
@@ -44,7 +43,7 @@ export function runMaster({ settings, app, log = createLogger({ level: settings.
     const emit = (event: MasterEvent) => void Queue.offerUnsafe(events, event)
     const pool = createWorkerPool({
       listenerFds: listeners.map((l: Listener) => l.fd),
-      worker: { app, timeoutMs: settings.timeout * 1000, keepAliveMs: KEEP_ALIVE_MS, logLevel: settings.logLevel, name },
+      worker: { app, name, settings },
       emit,
       log,
     })

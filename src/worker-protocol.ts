@@ -1,7 +1,7 @@
 // What the master and a worker say to each other: the options a worker is
 // started with, and the IPC messages between them. Deliberately tiny: there
 // is no IPC on the request path.
-import type { LogLevel } from './log.ts'
+import type { Settings } from './settings.ts'
 
 export const WORKER_ENV = 'CORRAL_WORKER'
 
@@ -10,10 +10,10 @@ export interface WorkerOptions {
   app: string
   /** The inherited listening sockets, as fd numbers in the worker. */
   fds: number[]
-  timeoutMs: number
-  keepAliveMs: number
-  logLevel: LogLevel
+  /** The process-title name: --name, else the app. */
   name: string
+  /** Every setting, as the master resolved it: a new setting needs no plumbing. */
+  settings: Settings
 }
 
 /** Worker → master. */

@@ -1,7 +1,7 @@
 // A worker process: the runtime around machines/worker.ts. It loads the app,
 // serves the listeners it inherited as fds, heartbeats, and drains on TERM.
 // Nothing here runs per request except node:http and the app itself.
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server, type ServerOptions } from 'node:http'
 import { Server as NetServer } from 'node:net'
 import { createActor } from 'xstate'
 import { workerMachine, type WorkerEvent } from '../machines/worker.ts'
@@ -9,6 +9,9 @@ import { AppLoadError, importApp, parseAppSpec, toHandler, type Handler } from '
 import { createLogger } from './log.ts'
 import { listenOnFd } from './listeners.ts'
 import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
+
+// Node's default; a --keep-alive setting comes with the HTTP worker issue.
+const KEEP_ALIVE_MS = 5_000
 
 const options = JSON.parse(process.env[WORKER_ENV] ?? 'null') as WorkerOptions | null
 if (!options) {
@@ -19,7 +22,8 @@ if (!options) {
 delete process.env[WORKER_ENV]
 process.title = `corral: worker [${options.name}]`
 
-const log = createLogger({ level: options.logLevel })
+const { settings } = options
+const log = createLogger({ level: settings.logLevel })
 const servers: Server[] = []
 const actor = createActor(workerMachine)
 const send = (event: WorkerEvent) => actor.send(event)
@@ -58,7 +62,7 @@ async function boot(): Promise<void> {
   }
   try {
     for (const fd of options!.fds) {
-      const server = createServer({ keepAliveTimeout: options!.keepAliveMs }, handler)
+      const server = createServer(serverOptions(), handler)
       await listenOnFd(server, fd)
       servers.push(server)
     }
@@ -89,7 +93,12 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-const heartbeat = options.timeoutMs > 0 ? setInterval(() => tell({ t: 'hb' }), options.timeoutMs / 2) : undefined
+/** node:http's options, from the settings. */
+function serverOptions(): ServerOptions {
+  return { keepAliveTimeout: KEEP_ALIVE_MS }
+}
+
+const heartbeat = settings.timeout > 0 ? setInterval(() => tell({ t: 'hb' }), (settings.timeout * 1000) / 2) : undefined
 
 process.on('SIGTERM', () => send({ type: 'SIGNAL', signal: 'TERM' }))
 process.on('SIGQUIT', () => send({ type: 'SIGNAL', signal: 'QUIT' }))
