@@ -28,6 +28,7 @@ export type MasterCommand =
   | { type: 'abortWorker'; id: number }
   | { type: 'reopenLogs' }
   | { type: 'reexec' }
+  | { type: 'restorePidfile' }
   | { type: 'ready'; workers: number }
   | { type: 'log'; level: 'debug' | 'info' | 'warning' | 'error' | 'critical'; message: string }
   | { type: 'exit'; code: number }
@@ -47,6 +48,10 @@ export interface MasterContext {
   readonly workers: readonly WorkerRecord[]
   /** A HUP that arrived while a reload, boot or re-exec was in flight. */
   readonly reloadQueued: boolean
+  /** After USR2, once the new master is ready: hand over by itself, or wait for the operator. */
+  readonly upgrade: UpgradeMode
+  /** The new master started by USR2, as far as this one knows. */
+  readonly childMaster: 'none' | 'starting' | 'ready'
   /** Consecutive deaths of young workers: the respawn back-off grows with it. */
   readonly crashStreak: number
   /** No respawn before this time (crash-loop back-off). */
@@ -54,8 +59,11 @@ export interface MasterContext {
   readonly exitCode: number
 }
 
+export type UpgradeMode = 'manual' | 'auto'
+
 export interface MasterInput {
   workers: number
+  upgrade?: UpgradeMode
   timeoutMs: number
   gracefulMs: number
   now?: number
@@ -86,6 +94,8 @@ export function initialContext(input: MasterInput): MasterContext {
     nextId: 1,
     workers: [],
     reloadQueued: false,
+    upgrade: input.upgrade ?? 'manual',
+    childMaster: 'none',
     crashStreak: 0,
     respawnAt: 0,
     exitCode: 0,

@@ -29,12 +29,18 @@ export type Signal = 'HUP' | 'QUIT' | 'TERM' | 'INT' | 'TTIN' | 'TTOU' | 'USR1' 
 export const SIGNALS: readonly Signal[] = ['HUP', 'QUIT', 'TERM', 'INT', 'TTIN', 'TTOU', 'USR1', 'USR2', 'WINCH']
 
 export type MasterEvent =
-  | { type: 'SIGNAL'; signal: Signal }
+  /** `daemonized` (WINCH only): the shell's view of whether a terminal could have sent it. */
+  | { type: 'SIGNAL'; signal: Signal; daemonized?: boolean }
   | { type: 'WORKER_READY'; id: number }
   | { type: 'WORKER_EXIT'; id: number; code: number | null; signal: string | null }
   | { type: 'HEARTBEAT'; id: number }
   | { type: 'TICK'; now: number }
+  /** USR2: the new master could not be started at all (refused, spawn failed). */
   | { type: 'REEXEC_FAILED'; reason: string }
+  /** USR2: the new master reports that its workers are serving. */
+  | { type: 'REEXEC_READY' }
+  /** USR2: the new master exited (before or after it was ready). */
+  | { type: 'REEXEC_EXIT'; code: number | null; signal: string | null }
 
 type SignalEvent = Extract<MasterEvent, { type: 'SIGNAL' }>
 type ExitEvent = Extract<MasterEvent, { type: 'WORKER_EXIT' }>
@@ -113,15 +119,69 @@ export const masterMachine = setup({
     stopGraceful: enqueueActions(({ context, enqueue }) => apply(enqueue, stopEverything(context, 'graceful'))),
     stopQuick: enqueueActions(({ context, enqueue }) => apply(enqueue, stopEverything(context, 'quick'))),
     announceReady: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'ready', workers: readyCount(context) })),
-    reexec: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'reexec' })),
-    refuseReexec: enqueueActions(({ enqueue }) => enqueue.emit(log('warning', 'USR2 refused: a reload or re-exec is already in flight'))),
-    reexecFailed: enqueueActions(({ event, enqueue }) => {
-      if (event.type === 'REEXEC_FAILED') enqueue.emit(log('warning', `Re-exec abandoned: ${event.reason}; this master keeps serving`))
+    reexec: enqueueActions(({ enqueue }) => {
+      enqueue.assign({ childMaster: 'starting' })
+      enqueue.emit({ type: 'reexec' })
     }),
-    ignoreWinch: enqueueActions(({ enqueue }) => enqueue.emit(log('info', 'WINCH ignored: draining workers on WINCH is not supported yet'))),
+    refuseReexec: enqueueActions(({ context, enqueue }) =>
+      enqueue.emit(
+        log(
+          'warning',
+          context.childMaster !== 'none'
+            ? 'USR2 refused: a new master is already running; QUIT one of the two first'
+            : 'USR2 refused: a reload or re-exec is in flight, or the workers are stopped (WINCH)',
+        ),
+      ),
+    ),
+    // Rollback: the new master never got ready. Nothing here changed but the
+    // pidfile's name, and that is put back.
+    reexecFailed: enqueueActions(({ event, enqueue }) => {
+      const why =
+        event.type === 'REEXEC_FAILED'
+          ? event.reason
+          : event.type === 'REEXEC_EXIT'
+            ? `the new master exited ${event.signal ? `on ${event.signal}` : `with code ${event.code}`} before it was ready`
+            : 'unknown'
+      enqueue.assign({ childMaster: 'none' })
+      enqueue.emit(log('error', `Re-exec failed: ${why}; this master keeps serving`))
+      enqueue.emit({ type: 'restorePidfile' })
+    }),
+    childMasterReady: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ childMaster: 'ready' })
+      enqueue.emit(
+        log(
+          'info',
+          context.upgrade === 'auto'
+            ? 'New master is ready; handing over (--upgrade auto)'
+            : 'New master is ready; both serve now. Finish with WINCH then QUIT to this master, or roll back with QUIT to the new one',
+        ),
+      )
+    }),
+    // The new master is gone after it was ready: this one is the master again.
+    childMasterGone: enqueueActions(({ event, enqueue }) => {
+      const e = event as Extract<MasterEvent, { type: 'REEXEC_EXIT' }>
+      enqueue.assign({ childMaster: 'none' })
+      enqueue.emit(log('warning', `The new master exited (${e.signal ?? `code ${e.code}`}); this master is in charge again`))
+      enqueue.emit({ type: 'restorePidfile' })
+    }),
+    ignoreWinch: enqueueActions(({ event, enqueue }) =>
+      enqueue.emit(
+        log(
+          'info',
+          (event as SignalEvent).daemonized
+            ? 'WINCH ignored: only a running master with no reload in flight stops its workers'
+            : 'WINCH ignored: not daemonized (a terminal sends WINCH on every resize)',
+        ),
+      ),
+    ),
+    idle: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit(log('info', 'WINCH: stopping all workers gracefully; HUP starts them again'))
+      apply(enqueue, stopEverything(context, 'graceful'))
+    }),
     ignoreInDrain: enqueueActions(({ event, enqueue }) => {
       enqueue.emit(log('info', `${(event as SignalEvent).signal} ignored while shutting down`))
     }),
+    alreadyHandingOver: enqueueActions(({ enqueue }) => enqueue.emit(log('info', 'QUIT: already handing over to the new master'))),
     exit: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'exit', code: context.exitCode })),
   },
   guards: {
@@ -144,6 +204,10 @@ export const masterMachine = setup({
     isUsr1: isSignal('USR1'),
     isUsr2: isSignal('USR2'),
     isWinch: isSignal('WINCH'),
+    isDaemonizedWinch: ({ event }) => event.type === 'SIGNAL' && event.signal === 'WINCH' && event.daemonized === true,
+    canReexec: ({ context, event }) => event.type === 'SIGNAL' && event.signal === 'USR2' && context.childMaster === 'none',
+    isAutoUpgrade: ({ context }) => context.upgrade === 'auto',
+    isQuitDuringHandover: ({ context, event }) => event.type === 'SIGNAL' && event.signal === 'QUIT' && context.childMaster === 'ready',
   },
 }).createMachine({
   id: 'master',
@@ -161,6 +225,7 @@ export const masterMachine = setup({
           { guard: 'isBootFailure', target: '#master.draining.quick', actions: 'halt' },
           { actions: ['forget', 'converge'] },
         ],
+        REEXEC_EXIT: { actions: 'childMasterGone' },
         SIGNAL: [
           { guard: 'isGracefulStop', target: 'draining.graceful' },
           { guard: 'isQuickStop', target: 'draining.quick' },
@@ -187,8 +252,26 @@ export const masterMachine = setup({
               on: {
                 SIGNAL: [
                   { guard: 'isHup', target: 'reloading' },
-                  { guard: 'isUsr2', target: '#master.active.reexecing' },
+                  { guard: 'canReexec', target: '#master.active.reexecing' },
+                  { guard: 'isDaemonizedWinch', target: 'idle' },
                 ],
+              },
+            },
+            // WINCH (daemonized only): every worker stops gracefully and the
+            // master stays, holding the listeners, spawning nothing, until a
+            // HUP starts a new generation (the manual rollback of an upgrade)
+            // or a stop signal ends it (the manual finish).
+            idle: {
+              entry: 'idle',
+              on: {
+                SIGNAL: [
+                  { guard: 'isHup', target: 'reloading' },
+                  // The target changes; workers come with the next HUP.
+                  { guard: 'isTtin', actions: 'ttin' },
+                  { guard: 'isTtou', actions: 'ttou' },
+                ],
+                TICK: { actions: 'tick' },
+                WORKER_EXIT: { actions: 'forget' },
               },
             },
             // HUP: a new generation boots beside the old one, which stops
@@ -204,13 +287,19 @@ export const masterMachine = setup({
             },
           },
         },
-        // USR2: a new master is starting (the upgrade protocol). The shell
-        // does not implement re-exec yet and answers REEXEC_FAILED at once,
-        // which is exactly the rollback path: this master carries on.
+        // USR2: a new master is starting as this one's child, with the
+        // listeners. Until it reports ready this master serves as before; if
+        // it dies first, that is the rollback: the pidfile's name is put back
+        // and nothing else has changed.
         reexecing: {
           entry: 'reexec',
           on: {
             REEXEC_FAILED: { target: 'running', actions: 'reexecFailed' },
+            REEXEC_EXIT: { target: 'running', actions: 'reexecFailed' },
+            REEXEC_READY: [
+              { guard: 'isAutoUpgrade', target: '#master.draining.graceful', actions: 'childMasterReady' },
+              { target: 'running', actions: 'childMasterReady' },
+            ],
           },
         },
       },
@@ -224,12 +313,21 @@ export const masterMachine = setup({
         HEARTBEAT: { actions: 'heartbeat' },
         TICK: { actions: 'tick' },
         WORKER_EXIT: { actions: 'forget' },
+        REEXEC_EXIT: { actions: 'childMasterGone' },
         SIGNAL: [{ guard: 'isUsr1', actions: 'reopenLogs' }, { actions: 'ignoreInDrain' }],
       },
       states: {
         graceful: {
           entry: 'stopGraceful',
-          on: { SIGNAL: [{ guard: 'isStop', target: 'quick' }, { guard: 'isUsr1', actions: 'reopenLogs' }, { actions: 'ignoreInDrain' }] },
+          on: {
+            SIGNAL: [
+              // Handing over to a new master, QUIT is the operator's (or
+              // `corral upgrade`'s) finishing step, already under way.
+              { guard: 'isQuitDuringHandover', actions: 'alreadyHandingOver' },
+              { guard: 'isStop', target: 'quick' },               { guard: 'isUsr1', actions: 'reopenLogs' },
+              { actions: 'ignoreInDrain' },
+            ],
+          },
         },
         quick: {
           entry: 'stopQuick',

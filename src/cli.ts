@@ -1,16 +1,22 @@
 // `corral [OPTIONS] APP`: turns argv into settings, then runs the master.
 // Bad input ends here with exit 2 and one line per problem, never a stack.
-import { helpText, parseArgs, usageError } from './cli-args.ts'
+import { helpText, usageError } from './cli-args.ts'
+import { createSettingsReloader, formatPrintConfig, loadSettings } from './config-file.ts'
 import { AppLoadError, importApp, parseAppSpec, toHandler } from './app.ts'
 import { createLogger } from './log.ts'
 import { runMaster } from './master.ts'
+import { isDaemonChild, launchDaemon } from './daemon.ts'
+import { runUpgrade } from './upgrade-command.ts'
 import { VERSION } from './version.ts'
 
 export const EXIT_USAGE = 2
 export const EXIT_APP_LOAD = 4
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const parsed = parseArgs(argv, env)
+  if (argv[0] === 'upgrade') return runUpgrade(argv.slice(1))
+  // Defaults < config file < CORRAL_CMD_ARGS < command line (src/config-file.ts).
+  const sources = { argv, env, cwd: process.cwd() }
+  const parsed = await loadSettings(sources)
   if (!parsed.ok) {
     process.stderr.write(usageError(parsed.errors))
     return EXIT_USAGE
@@ -24,12 +30,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`corral ${VERSION}\n`)
     return 0
   }
+  if (settings.printConfig) {
+    process.stdout.write(formatPrintConfig(settings, parsed.sources))
+    return 0
+  }
   if (app === undefined) {
     process.stderr.write(usageError(['missing APP: the module to serve, e.g. corral app.ts']))
     return EXIT_USAGE
   }
   if (settings.checkConfig) return checkConfig(app, settings.logLevel)
-  return runMaster({ settings, app })
+  if (settings.daemon && !isDaemonChild(env)) return launchDaemon((settings as { errorLogfile?: string }).errorLogfile)
+  return runMaster({ settings, app, reloadSettings: createSettingsReloader(sources, parsed) })
 }
 
 /** Settings are valid (we got here); now make sure the app imports and is servable. */

@@ -2,7 +2,9 @@
 // the listeners, merges every input (signals, the clock, worker exits and
 // IPC) into one stream that feeds the actor, and carries out the commands
 // the actor emits. Resources are scoped so an interrupted master cleans up.
-import { unlinkSync, writeFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { accessSync, constants, readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'
 import * as Queue from 'effect/Queue'
@@ -12,7 +14,10 @@ import { masterMachine, type MasterCommand, type MasterEvent } from '../machines
 import { openListeners, type Listener } from './listeners.ts'
 import { createLogger, type Logger } from './log.ts'
 import { signals, ticks } from './events.ts'
-import { parseBind, type Settings } from './settings.ts'
+import { reportToLauncher } from './daemon.ts'
+import { createPidfile, type Pidfile } from './pidfile.ts'
+import { notifyParentReady, reexecRefusal, spawnNewMaster, takeInheritedListeners } from './reexec.ts'
+import { parseBind, type Bind, type Settings } from './settings.ts'
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts'
 import { VERSION } from './version.ts'
 
@@ -23,21 +28,33 @@ export interface MasterOptions {
   settings: Settings
   app: string
   log?: Logger
+  /** Re-reads the settings on HUP (src/config-file.ts); undefined keeps the ones in force. */
+  reloadSettings?: (log: Logger) => Promise<Settings | undefined>
 }
 
 /** Runs a master until it stops; resolves with the process exit code. */
-export function runMaster({ settings, app, log = createLogger({ level: settings.logLevel }) }: MasterOptions): Promise<number> {
+export function runMaster({ settings, app, log = reportingToLauncher(createLogger({ level: settings.logLevel })), reloadSettings }: MasterOptions): Promise<number> {
   const name = settings.name ?? app
   process.title = `corral: master [${name}]`
 
   const program = Effect.gen(function* () {
     log.info(`Starting corral ${VERSION}`)
+    // A master started by USR2 serves the sockets its parent handed it and binds nothing.
+    const inherited = takeInheritedListeners()
+    const binds: Bind[] = inherited ? inherited.map(({ fd }) => ({ kind: 'fd', fd })) : settings.bind.map(parseBind)
+    // A new master started by USR2 may still be serving these sockets when
+    // this one exits: then a unix socket's path must stay.
+    let newMaster: ChildProcess | undefined
     const listeners = yield* Effect.acquireRelease(
-      Effect.try({ try: () => openListeners(settings.bind.map(parseBind)), catch: startupError }),
-      (ls) => Effect.sync(() => ls.forEach((l) => l.close())),
+      Effect.try({ try: () => openListeners(binds), catch: startupError }),
+      (ls) => Effect.sync(() => ls.forEach((l) => l.close({ unlink: !isAlive(newMaster) }))),
     )
-    for (const l of listeners) log.info(`Listening at: ${l.address} (${process.pid})`)
-    if (settings.pid) yield* pidfile(settings.pid)
+    listeners.forEach((l, i) => log.info(`Listening at: ${inherited?.[i]?.address ?? l.address} (${process.pid})`))
+    if (inherited) log.info(`Took over ${inherited.length} listener(s) from the previous master`)
+    const pidfile = yield* Effect.acquireRelease(
+      Effect.try({ try: () => checkedPidfile(settings.pid), catch: startupError }),
+      (p) => Effect.sync(() => p.remove()),
+    )
 
     const events = yield* Queue.unbounded<MasterEvent>()
     const emit = (event: MasterEvent) => void Queue.offerUnsafe(events, event)
@@ -53,17 +70,43 @@ export function runMaster({ settings, app, log = createLogger({ level: settings.
 
     const exitCode = yield* Deferred.make<number>()
     const actor = createActor(masterMachine, {
-      input: { workers: settings.workers, timeoutMs: settings.timeout * 1000, gracefulMs: settings.gracefulTimeout * 1000, now: Date.now() },
+      input: {
+        workers: settings.workers,
+        timeoutMs: settings.timeout * 1000,
+        gracefulMs: settings.gracefulTimeout * 1000,
+        upgrade: settings.upgrade,
+        now: Date.now(),
+      },
     })
-    actor.on('*', (command) => carryOut(command as MasterCommand, { pool, log, emit, done: (code) => Deferred.doneUnsafe(exitCode, Effect.succeed(code)) }))
+    const shell: Shell = {
+      pool,
+      log,
+      emit,
+      pidfile,
+      done: (code) => Deferred.doneUnsafe(exitCode, Effect.succeed(code)),
+      reexec() {
+        const refusal = reexecRefusal()
+        if (refusal) return emit({ type: 'REEXEC_FAILED', reason: refusal })
+        pidfile.moveAside()
+        newMaster = spawnNewMaster(listeners, emit)
+        log.info(`Re-exec: started a new master with pid ${newMaster.pid}`)
+      },
+    }
+    actor.on('*', (command) => carryOut(command as MasterCommand, shell))
 
     const inputs = Stream.mergeAll(
       [
         signals.pipe(
           Stream.map((signal): MasterEvent => {
             log.info(`Handling signal: ${signal.toLowerCase()}`)
-            return { type: 'SIGNAL', signal }
+            return signal === 'WINCH' ? { type: 'SIGNAL', signal, daemonized: isDaemonized() } : { type: 'SIGNAL', signal }
           }),
+          // HUP: new workers get the re-read settings, swapped before the machine starts them.
+          Stream.tap((event) =>
+            event.type === 'SIGNAL' && event.signal === 'HUP' && reloadSettings
+              ? Effect.promise(() => reloadSettings(log)).pipe(Effect.map((next) => next && pool.setSettings(next)))
+              : Effect.void,
+          ),
         ),
         ticks(TICK_MS),
         Stream.fromQueue(events),
@@ -101,10 +144,12 @@ interface Shell {
   pool: WorkerPool
   log: Logger
   emit: (event: MasterEvent) => void
+  pidfile: Pidfile
+  reexec: () => void
   done: (code: number) => void
 }
 
-function carryOut(command: MasterCommand, { pool, log, emit, done }: Shell): void {
+function carryOut(command: MasterCommand, { pool, log, pidfile, reexec, done }: Shell): void {
   switch (command.type) {
     case 'spawnWorker':
       return pool.spawnWorker(command.id)
@@ -118,10 +163,15 @@ function carryOut(command: MasterCommand, { pool, log, emit, done }: Shell): voi
       log.info('Reopening log files')
       return pool.broadcast({ t: 'reopen' })
     case 'reexec':
-      // The upgrade protocol is modelled; the shell half comes with USR2 support.
-      return emit({ type: 'REEXEC_FAILED', reason: 'USR2 re-exec is not supported yet' })
+      return reexec()
+    case 'restorePidfile':
+      return pidfile.restore()
     case 'ready':
-      return log.info(`Ready: ${command.workers} worker(s) serving`)
+      // The pidfile names a master that serves: an upgrade (or -D) waiting
+      // for it knows the new master is ready.
+      log.info(`Ready: ${command.workers} worker(s) serving`)
+      pidfile.write()
+      return notifyParentReady()
     case 'log':
       return log[command.level](command.message)
     case 'exit':
@@ -129,16 +179,42 @@ function carryOut(command: MasterCommand, { pool, log, emit, done }: Shell): voi
   }
 }
 
-/** The master's pid, for as long as this master runs. */
-const pidfile = (path: string) =>
-  Effect.acquireRelease(
-    Effect.try({ try: () => writeFileSync(path, `${process.pid}\n`), catch: (err) => startupError(new Error(`Can't write pidfile: ${(err as Error).message}`)) }),
-    () =>
-      Effect.sync(() => {
-        try {
-          unlinkSync(path)
-        } catch {
-          // Already gone: someone else's business, not a reason to fail a stop.
-        }
-      }),
-  )
+/** A launcher waiting for this master (-D) hears why it failed, if it fails. */
+function reportingToLauncher(log: Logger): Logger {
+  return {
+    ...log,
+    error: (msg) => (log.error(msg), reportToLauncher(msg)),
+    critical: (msg) => (log.critical(msg), reportToLauncher(msg)),
+  }
+}
+
+/** A pidfile whose directory we can write, checked now rather than once serving. */
+function checkedPidfile(path: string | undefined): Pidfile {
+  if (path !== undefined) {
+    try {
+      accessSync(dirname(path), constants.W_OK)
+    } catch (err) {
+      throw new Error(`Can't write pidfile ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    }
+  }
+  return createPidfile(path)
+}
+
+const isAlive = (child: ChildProcess | undefined) => child !== undefined && child.exitCode === null && child.signalCode === null
+
+/**
+ * Daemonized in the classic sense, as gunicorn decides it for WINCH: started
+ * with -D, adopted by init, or not leading its process group (a service
+ * manager, a script, a re-exec child). A terminal sends WINCH to its
+ * foreground group on every resize, so a master in the foreground ignores it.
+ */
+function isDaemonized(): boolean {
+  if (process.env.CORRAL_DAEMONIZED === '1' || process.ppid === 1) return true
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
+    return pgrp !== process.pid
+  } catch {
+    return false
+  }
+}

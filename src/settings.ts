@@ -116,10 +116,11 @@ const OptionalString = Schema.UndefinedOr(Schema.String).annotate(expecting('a s
 // ---------------------------------------------------------------------------
 // The registry
 
-export type SettingType = 'int' | 'number' | 'string' | 'boolean' | 'list' | 'enum'
+/** 'hook': a function, set only in a config file (no flags). */
+export type SettingType = 'int' | 'number' | 'string' | 'boolean' | 'list' | 'enum' | 'hook'
 
 /** Help groups settings by section, in this order. */
-export const SECTIONS = ['Server', 'Worker processes', 'Logging', 'Process', 'Debugging', 'Help'] as const
+export const SECTIONS = ['Config', 'Server', 'Worker processes', 'Logging', 'Process', 'Debugging', 'Help'] as const
 export type Section = (typeof SECTIONS)[number]
 
 export interface SettingSpec<N extends string = string, S extends Schema.Top = Schema.Top> {
@@ -129,6 +130,8 @@ export interface SettingSpec<N extends string = string, S extends Schema.Top = S
   readonly flags: readonly string[]
   /** An env var that, when set, replaces the default (e.g. WEB_CONCURRENCY). */
   readonly env?: string
+  /** Only on the command line and in CORRAL_CMD_ARGS: not a config-file key. */
+  readonly cliOnly?: boolean
   readonly section: Section
   /** Value placeholder in help; absent for booleans. */
   readonly meta?: string
@@ -149,6 +152,23 @@ function setting<const N extends string, S extends Schema.Top>(spec: SettingSpec
 }
 
 export const registry = [
+  setting({
+    name: 'config',
+    flags: ['-c', '--config'],
+    section: 'Config',
+    meta: 'CONFIG',
+    type: 'string',
+    cliOnly: true,
+    default: undefined,
+    defaultDoc: './corral.config.ts (or .mts, .js, .mjs) when present',
+    schema: OptionalPath,
+    doc:
+      'The config file to load settings from. It is a module whose default export is an object ' +
+      'of settings with camelCase keys (wrap it in defineConfig() from "corral" for types). ' +
+      'Without this flag, corral.config.ts, .mts, .js or .mjs in the working directory is loaded when present. ' +
+      'Its settings override the defaults; CORRAL_CMD_ARGS and the command line override it. ' +
+      'HUP reads it again.',
+  }),
   setting({
     name: 'bind',
     flags: ['-b', '--bind'],
@@ -231,6 +251,32 @@ export const registry = [
     doc: "A file to write the master's PID to. None is written by default.",
   }),
   setting({
+    name: 'daemon',
+    flags: ['-D', '--daemon'],
+    section: 'Process',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc:
+      'Detach from the terminal and run in the background: a new session, no terminal on stdin, stdout or stderr. ' +
+      'The command returns once the master is serving (exit 0), or fails with the reason. ' +
+      'Give --pid to find the master again, and --error-logfile for its log (else the log is discarded).',
+  }),
+  setting({
+    name: 'upgrade',
+    flags: ['--upgrade'],
+    section: 'Process',
+    meta: 'MODE',
+    type: 'enum',
+    choices: ['manual', 'auto'],
+    default: 'manual',
+    schema: Schema.Literals(['manual', 'auto']).annotate(expecting('manual or auto')),
+    doc:
+      'What the old master does after USR2 once the new master is ready. manual (as nginx and gunicorn): both serve ' +
+      'until the operator sends WINCH then QUIT to the old master (or QUIT to the new one to roll back). ' +
+      'auto: the old master stops its workers gracefully and exits by itself.',
+  }),
+  setting({
     name: 'name',
     flags: ['-n', '--name'],
     section: 'Process',
@@ -243,6 +289,15 @@ export const registry = [
       'A name for the processes, as seen in ps and top: the master becomes ' +
       '"corral: master [NAME]" and its workers "corral: worker [NAME]". ' +
       'By default the app module is used.',
+  }),
+  setting({
+    name: 'printConfig',
+    flags: ['--print-config'],
+    section: 'Debugging',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc: 'Print every effective setting, its value and where it came from, then exit.',
   }),
   setting({
     name: 'checkConfig',
@@ -258,6 +313,7 @@ export const registry = [
     flags: ['-h', '--help'],
     section: 'Help',
     type: 'boolean',
+    cliOnly: true,
     default: false,
     schema: Flag,
     doc: 'Show this help and exit.',
@@ -267,6 +323,7 @@ export const registry = [
     flags: ['-v', '--version'],
     section: 'Help',
     type: 'boolean',
+    cliOnly: true,
     default: false,
     schema: Flag,
     doc: "Show corral's version and exit.",
@@ -327,6 +384,7 @@ export function fromString(s: SettingSpec, text: string): unknown {
       return [text]
     case 'string':
     case 'enum':
+    case 'hook':
       return text
   }
 }
@@ -341,9 +399,18 @@ export interface Layer {
   readonly label: (s: SettingSpec) => string
   /** Names a key that is not a setting, e.g. `corral.config.ts: unknown setting "wrokers"`. */
   readonly unknownKey?: (key: string) => string
+  /** Where its values come from, for --print-config: `command line`, `config file corral.config.ts`. */
+  readonly source?: string
 }
 
-export type Resolution = { readonly ok: true; readonly settings: Settings } | { readonly ok: false; readonly errors: string[] }
+export type Resolution =
+  | {
+      readonly ok: true
+      readonly settings: Settings
+      /** Where each setting's value came from: `default`, `env WEB_CONCURRENCY`, or a layer's source. */
+      readonly sources: Readonly<Record<SettingName, string>>
+    }
+  | { readonly ok: false; readonly errors: string[] }
 
 const decode = Schema.decodeUnknownResult(SettingsSchema, {
   errors: 'all',
@@ -385,6 +452,7 @@ export function resolveSettings(layers: readonly Layer[], env: NodeJS.ProcessEnv
   const merged: Record<string, unknown> = Object.create(null)
   const labelOf = new Map<string, (s: SettingSpec) => string>()
   const unknownKeyLabel = new Map<string, string>()
+  const sources: Record<string, string> = {}
 
   for (const s of registry) {
     const fromEnv = s.env === undefined ? undefined : env[s.env]
@@ -392,21 +460,25 @@ export function resolveSettings(layers: readonly Layer[], env: NodeJS.ProcessEnv
       const name = s.env
       merged[s.name] = fromString(s, fromEnv)
       labelOf.set(s.name, () => name)
+      sources[s.name] = `env ${name}`
     } else {
       merged[s.name] = typeof s.default === 'function' ? s.default(env) : s.default
       labelOf.set(s.name, (spec) => `default for ${flagsLabel(spec)}`)
+      sources[s.name] = 'default'
     }
   }
   for (const layer of layers) {
     for (const [key, value] of Object.entries(layer.values)) {
       merged[key] = value
-      if (byName.has(key)) labelOf.set(key, layer.label)
-      else unknownKeyLabel.set(key, layer.unknownKey?.(key) ?? `unknown setting ${JSON.stringify(key)}${suggestion(key, [...byName.keys()])}`)
+      if (byName.has(key)) {
+        labelOf.set(key, layer.label)
+        sources[key] = layer.source ?? 'command line'
+      } else unknownKeyLabel.set(key, layer.unknownKey?.(key) ?? `unknown setting ${JSON.stringify(key)}${suggestion(key, [...byName.keys()])}`)
     }
   }
 
   const result = decode(merged)
-  if (Result.isSuccess(result)) return { ok: true, settings: result.success }
+  if (Result.isSuccess(result)) return { ok: true, settings: result.success, sources: sources as Record<SettingName, string> }
 
   const lines = new Set<string>()
   for (const { path, message } of formatIssues(result.failure.issue).issues) {
