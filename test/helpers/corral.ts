@@ -11,6 +11,13 @@ export const BIN = `${ROOT}bin/corral.js`
 export const fixture = (name: string) => `${ROOT}test/fixtures/${name}`
 
 const started = new Set<Corral>()
+/** Processes a test learned of (a master started by USR2, a daemon): killed in teardown too. */
+const tracked = new Set<number>()
+
+/** Kill this pid and everything below it when the test ends. */
+export function track(pid: number): void {
+  tracked.add(pid)
+}
 
 export interface Corral {
   readonly child: ChildProcess
@@ -92,14 +99,7 @@ export function startCorral(args: string[], options: StartOptions = {}): Corral 
 
 /** Kills a master and every process below it, by pid. */
 export function kill(corral: Corral): void {
-  const pids = [...descendantsOf(corral.pid), corral.pid]
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {
-      // already gone
-    }
-  }
+  killTree(corral.pid)
   started.delete(corral)
 }
 
@@ -107,7 +107,19 @@ export function kill(corral: Corral): void {
 export async function killAll(): Promise<void> {
   const all = [...started]
   for (const c of all) kill(c)
+  for (const pid of tracked) killTree(pid)
+  tracked.clear()
   await Promise.all(all.map((c) => c.exited))
+}
+
+function killTree(pid: number): void {
+  for (const p of [...descendantsOf(pid), pid]) {
+    try {
+      process.kill(p, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
 }
 
 function readStat(pid: number): { ppid: number; state: string } | undefined {
