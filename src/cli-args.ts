@@ -30,7 +30,35 @@ const NEGATIVE_NUMBER = /^-\d/
 // that `-t -1` is reported as a bad timeout rather than a missing one.
 const looksLikeOption = (arg: string) => arg.length > 1 && arg.startsWith('-') && !NEGATIVE_NUMBER.test(arg)
 
+/** What an argument list says, before any resolution: values by setting name, positionals, syntax errors. */
+export interface ScannedArgs {
+  readonly values: Record<string, unknown>
+  readonly positionals: string[]
+  readonly errors: string[]
+}
+
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
+  const { values, positionals, errors } = scanArgs(argv)
+  const resolution = resolveSettings([{ values, label: flagsLabel }], env)
+  if (!resolution.ok) errors.push(...resolution.errors)
+
+  const [app, ...extra] = positionals
+  // --help and --version answer even when the rest of the line is wrong
+  // (a stray WEB_CONCURRENCY should not hide the help).
+  const help = values['help'] === true
+  const version = values['version'] === true
+  if (help || version) {
+    return { ok: true, settings: resolution.ok ? resolution.settings : { ...defaults(), help, version }, app }
+  }
+  for (const e of extra) errors.push(`unexpected argument ${JSON.stringify(e)}: only one APP can be given`)
+  if (app === undefined) errors.push('missing APP (the module to serve, e.g. app.ts or app.ts:handler)')
+
+  if (errors.length > 0 || !resolution.ok) return { ok: false, errors }
+  return { ok: true, settings: resolution.settings, app }
+}
+
+/** Reads flags and positionals from an argument list (argv, CORRAL_CMD_ARGS) without resolving them. */
+export function scanArgs(argv: readonly string[]): ScannedArgs {
   const errors: string[] = []
   const values: Record<string, unknown> = {}
   const positionals: string[] = []
@@ -105,23 +133,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     }
     positionals.push(arg)
   }
-
-  const resolution = resolveSettings([{ values, label: flagsLabel }], env)
-  if (!resolution.ok) errors.push(...resolution.errors)
-
-  const [app, ...extra] = positionals
-  // --help and --version answer even when the rest of the line is wrong
-  // (a stray WEB_CONCURRENCY should not hide the help).
-  const help = values['help'] === true
-  const version = values['version'] === true
-  if (help || version) {
-    return { ok: true, settings: resolution.ok ? resolution.settings : { ...defaults(), help, version }, app }
-  }
-  for (const e of extra) errors.push(`unexpected argument ${JSON.stringify(e)}: only one APP can be given`)
-  if (app === undefined) errors.push('missing APP (the module to serve, e.g. app.ts or app.ts:handler)')
-
-  if (errors.length > 0 || !resolution.ok) return { ok: false, errors }
-  return { ok: true, settings: resolution.settings, app }
+  return { values, positionals, errors }
 }
 
 /** The lines a usage error prints to stderr (newline-terminated); the CLI then exits 2. */
@@ -181,7 +193,8 @@ export function helpText(): string {
     'APP is a module path, optionally path:exportName (default export otherwise).',
   ]
   for (const section of SECTIONS) {
-    const entries = registry.filter((s) => s.section === section)
+    // Hooks have no flags: they are set in a config file only.
+    const entries = registry.filter((s) => s.section === section && s.flags.length > 0)
     if (entries.length === 0) continue
     out.push('', `${section}:`, ...entries.map(helpEntry))
   }

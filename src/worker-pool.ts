@@ -112,7 +112,12 @@ export function createWorkerPool(options: PoolOptions) {
     for (const { child } of workers.values()) child.kill('SIGKILL')
   }
 
-  return { spawnWorker, stopWorker, killWorker, abortWorker, broadcast, killAll, pids: () => [...workers.values()].map((w) => w.child.pid) }
+  /** HUP re-read the settings: workers spawned from now on get these. */
+  function setSettings(settings: PoolOptions['worker']['settings']): void {
+    options.worker = { ...options.worker, settings }
+  }
+
+  return { spawnWorker, stopWorker, killWorker, abortWorker, broadcast, killAll, setSettings, pids: () => [...workers.values()].map((w) => w.child.pid) }
 }
 
 export type WorkerPool = ReturnType<typeof createWorkerPool>

@@ -36,6 +36,7 @@ describe('registry', () => {
       logLevel: 'info',
       pid: undefined,
       name: undefined,
+      printConfig: false,
       checkConfig: false,
       help: false,
       version: false,

@@ -1,0 +1,25 @@
+// What `import … from 'corral'` gives a config file: types, and nothing that
+// loads the server (type-only imports are erased).
+import type { SettingsInput } from './settings.ts'
+
+/** Settings only the command line (or CORRAL_CMD_ARGS) sets; a config file holding them is an error. */
+export type CommandLineOnly = 'config' | 'help' | 'version'
+
+/** A config file's default export: any settings, camelCase, as in spec/settings.md. */
+export type Config = Partial<Omit<SettingsInput, CommandLineOnly>>
+
+/**
+ * Returns its argument: it exists for the types, so an editor completes the
+ * setting names and flags a typo or a wrong type.
+ *
+ * ```ts
+ * // corral.config.ts
+ * import { defineConfig } from 'corral'
+ * export default defineConfig({ workers: 4, bind: ['0.0.0.0:8000'] })
+ * ```
+ */
+export function defineConfig(config: Config): Config {
+  return config
+}
+
+export type { SettingsInput }
