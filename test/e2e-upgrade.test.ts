@@ -1,13 +1,15 @@
 // The upgrade protocol end to end: USR2 re-exec with the code re-read from
 // disk, WINCH, QUIT, rollbacks, --upgrade auto, `corral upgrade` and -D,
 // with real masters under steady load.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN, ROOT, fixture, freePort, isAlive, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import { BIN, ROOT, childrenOf, fixture, freePort, isAlive, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
 import { get, startLoad } from './helpers/load.ts'
 
 afterEach(killAll)
+
+const spawnSyncOk = (cmd: string, args: string[]) => spawnSync(cmd, args, { timeout: 5000 }).status === 0
 
 interface Deployment {
   dir: string
@@ -149,6 +151,25 @@ describe('manual steps', () => {
     expect((await get(d.url)).status).toBe(200)
     child.kill('SIGKILL')
     void signal
+  })
+})
+
+describe('PID 1', () => {
+  // A PID namespace makes corral PID 1, as in a container.
+  const canUnshare = spawnSyncOk('unshare', ['--pid', '--fork', '--mount-proc', 'true'])
+  it.skipIf(!canUnshare)('refuses USR2 as PID 1 and keeps serving', async () => {
+    const d = await deployment()
+    const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, BIN, '-w', '1', '-b', `127.0.0.1:${d.port}`, d.app], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+    track(child.pid!)
+    let log = ''
+    child.stderr!.on('data', (c: Buffer) => (log += c.toString()))
+    await waitFor(() => /\[1\] \[INFO\] Ready: 1 worker/.test(log), { what: 'ready as PID 1' })
+    const [master] = childrenOf(child.pid!)
+    process.kill(master!, 'SIGUSR2')
+    await waitFor(() => /Re-exec failed: corral is PID 1/.test(log), { what: 'USR2 to be refused' })
+    expect((await get(d.url)).status).toBe(200)
+    process.kill(master!, 'SIGTERM')
+    await waitFor(() => /Shutting down: Master/.test(log), { what: 'stop' })
   })
 })
 
