@@ -151,6 +151,7 @@ describe('stopping', () => {
   })
 })
 
+// USR2 and WINCH: see e2e-upgrade.test.ts.
 describe('other signals', () => {
   it('USR1 reopens logs in the master and tells every worker', async ({ signal }) => {
     const { corral } = await serve(2, [], signal)
@@ -160,16 +161,5 @@ describe('other signals', () => {
     // Each worker logs under its own pid.
     for (const pid of corral.workers()) await corral.waitForLog(new RegExp(`\\[${pid}\\] \\[INFO\\] Reopening log files`), { from: mark })
     expect(corral.workers()).toHaveLength(2)
-  })
-
-  it('USR2 and WINCH are logged as not supported yet and change nothing', async ({ signal }) => {
-    const { corral, url } = await serve(1, [], signal)
-    const before = corral.workers()
-    corral.signal('SIGUSR2')
-    await corral.waitForLog(/Re-exec abandoned: USR2 re-exec is not supported yet/)
-    corral.signal('SIGWINCH')
-    await corral.waitForLog(/WINCH ignored/)
-    expect(corral.workers()).toEqual(before)
-    expect((await get(url)).status).toBe(200)
   })
 })
