@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { frameworkHandler } from './app-frameworks.ts'
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void
 export type Logger = { exception(message: string, err: unknown): void }
@@ -47,8 +48,11 @@ const isFetchApp = (app: unknown): app is { fetch: (req: Request) => unknown } =
  */
 export async function toHandler(app: unknown, log: Logger): Promise<Handler> {
   if (isFetchApp(app)) return fetchHandler(app.fetch.bind(app), log)
+  // A Koa or Fastify instance exported as it is (src/app-frameworks.ts).
+  const framework = await frameworkHandler(app)
+  if (framework) return nodeHandler(framework, log)
   if (typeof app !== 'function') {
-    throw new AppLoadError(`The app is a ${app === null ? 'null' : typeof app}, not a (req, res) handler, a fetch(Request) function or an object with fetch()`)
+    throw new AppLoadError(`The app is a ${app === null ? 'null' : typeof app}, not a (req, res) handler, a fetch(Request) function, an object with fetch(), or a Koa or Fastify app`)
   }
   if (app.length <= 1) return fetchHandler(app as (req: Request) => unknown, log)
   return nodeHandler(app as (req: IncomingMessage, res: ServerResponse) => unknown, log)

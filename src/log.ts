@@ -17,7 +17,7 @@ export interface Logger {
 export interface LoggerOptions {
   readonly level: LogLevel
   readonly pid?: number
-  /** Receives each whole entry, newline included. Defaults to process.stderr. */
+  /** Receives each whole entry, newline included. Defaults to the error log (stderr unless redirected). */
   readonly write?: (entry: string) => void
 }
 
@@ -36,8 +36,21 @@ export function formatTimestamp(d: Date): string {
 
 const noop = (_msg: string): void => {}
 
+// Where the error log goes: stderr until --error-logfile names a file
+// (src/log-file.ts). Loggers write through this, so one made before the file
+// was opened follows it.
+let errorLog = (entry: string): void => void process.stderr.write(entry)
+
+/** Sends the error log (every default-writing logger, forwarded worker lines) elsewhere. */
+export function setErrorLogWriter(write: (entry: string) => void): void {
+  errorLog = write
+}
+
+/** Writes whole entries (newline included) to the error log. */
+export const writeErrorLog = (entry: string): void => errorLog(entry)
+
 export function createLogger(options: LoggerOptions): Logger {
-  const write = options.write ?? ((entry: string) => void process.stderr.write(entry))
+  const write = options.write ?? writeErrorLog
   const pidPart = `] [${options.pid ?? process.pid}] [`
   const threshold = LOG_LEVELS.indexOf(options.level)
 

@@ -13,6 +13,7 @@ import { createActor } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent } from '../machines/master.ts'
 import { openListeners, type Listener } from './listeners.ts'
 import { createLogger, type Logger } from './log.ts'
+import { closeLogFiles, openMasterLogs, reopenLogFiles } from './log-file.ts'
 import { signals, ticks } from './events.ts'
 import { reportToLauncher } from './daemon.ts'
 import { createPidfile, type Pidfile } from './pidfile.ts'
@@ -38,6 +39,8 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
   process.title = `corral: master [${name}]`
 
   const program = Effect.gen(function* () {
+    // The error log first, so everything after lands in it (src/log-file.ts).
+    yield* Effect.try({ try: () => openMasterLogs(settings), catch: startupError })
     log.info(`Starting corral ${VERSION}`)
     // A master started by USR2 serves the sockets its parent handed it and binds nothing.
     const inherited = takeInheritedListeners()
@@ -132,7 +135,11 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
         }),
       ),
     ),
-  )
+  ).then(async (code) => {
+    // Buffered log lines are written before the process exits.
+    await closeLogFiles()
+    return code
+  })
 }
 
 /** The master could not start: no listener, no pidfile. Said in one line. */
@@ -161,6 +168,7 @@ function carryOut(command: MasterCommand, { pool, log, pidfile, reexec, done }: 
       return void pool.abortWorker(command.id)
     case 'reopenLogs':
       log.info('Reopening log files')
+      reopenLogFiles()
       return pool.broadcast({ t: 'reopen' })
     case 'reexec':
       return reexec()

@@ -9,6 +9,7 @@ import * as Schema from 'effect/Schema'
 import * as SchemaIssue from 'effect/SchemaIssue'
 import * as Result from 'effect/Result'
 import { LOG_LEVELS } from './log.ts'
+import { DEFAULT_ACCESS_LOG_FORMAT, parseAccessLogFormat } from './access-log-format.ts'
 
 // ---------------------------------------------------------------------------
 // Listener addresses
@@ -112,6 +113,12 @@ const OptionalPath = Schema.UndefinedOr(Schema.String.check(Schema.isNonEmpty(ex
   expecting('a file path'),
 )
 const OptionalString = Schema.UndefinedOr(Schema.String).annotate(expecting('a string'))
+const AccessLogFormat = Schema.String.annotate(expecting('an access log format')).check(
+  Schema.makeFilter((s: string) => {
+    const parts = parseAccessLogFormat(s)
+    return typeof parts === 'string' ? parts : undefined
+  }),
+)
 
 // ---------------------------------------------------------------------------
 // The registry
@@ -238,6 +245,58 @@ export const registry = [
     default: 'info',
     schema: Schema.Literals(LOG_LEVELS).annotate(expecting(`one of ${LOG_LEVELS.join(', ')}`)),
     doc: `How much the error log says: messages below this level are dropped. From most to least verbose: ${LOG_LEVELS.join(', ')}.`,
+  }),
+  setting({
+    name: 'errorLogfile',
+    flags: ['--error-logfile', '--log-file'],
+    section: 'Logging',
+    meta: 'FILE',
+    type: 'string',
+    default: '-',
+    schema: Schema.String.check(Schema.isNonEmpty(expecting('a file path or -'))).annotate(expecting('a file path or -')),
+    doc:
+      "The error log: the master's and the workers' messages, and whatever workers write to stderr. " +
+      '`-` is stderr. The file is opened for appending and reopened on USR1.',
+  }),
+  setting({
+    name: 'accessLogfile',
+    flags: ['--access-logfile'],
+    section: 'Logging',
+    meta: 'FILE',
+    type: 'string',
+    default: undefined,
+    defaultDoc: 'none',
+    schema: OptionalPath,
+    doc:
+      'The access log: one line per response, written by the workers. `-` is stdout. ' +
+      'None is written by default. The file is opened for appending and reopened on USR1.',
+  }),
+  setting({
+    name: 'accessLogformat',
+    flags: ['--access-logformat'],
+    section: 'Logging',
+    meta: 'STRING',
+    type: 'string',
+    default: DEFAULT_ACCESS_LOG_FORMAT,
+    schema: AccessLogFormat,
+    doc:
+      "The access log's line, with gunicorn's atoms written %(NAME)s: h remote address, l '-', " +
+      'u user (Basic auth), t time, r request line, m method, U path, q query string, H protocol, ' +
+      "s status, B body bytes, b body bytes or '-', f referer, a user agent, T seconds, M milliseconds, " +
+      'D microseconds, L decimal seconds, p <pid>, {NAME}i a request header, {NAME}o a response header, ' +
+      '{NAME}e an environment variable. An unknown atom is an error.',
+  }),
+  setting({
+    name: 'accessLogJson',
+    flags: ['--access-log-json'],
+    section: 'Logging',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc:
+      'Write the access log as JSON lines: one object per response, with one key per atom of ' +
+      '--access-logformat (remote_addr, user, time, request, status, bytes, referer, user_agent, …; ' +
+      'req.NAME, res.NAME, env.NAME for the braced atoms). The format\'s literal text is left out.',
   }),
   setting({
     name: 'pid',

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { MasterEvent } from '../machines/master.ts'
 import type { StopMode } from '../machines/master-workers.ts'
-import type { Logger } from './log.ts'
+import { writeErrorLog, type Logger } from './log.ts'
 import { captureStuckStack, createStderrForwarder } from './stack-capture.ts'
 import { FIRST_LISTENER_FD, WORKER_ENV, type MasterMessage, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
 
@@ -43,7 +43,7 @@ export function createWorkerPool(options: PoolOptions) {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc', ...options.listenerFds],
       env: { ...process.env, [WORKER_ENV]: JSON.stringify(settings) },
     })
-    const forwarder = createStderrForwarder(child, (line) => process.stderr.write(`${line}\n`))
+    const forwarder = createStderrForwarder(child, (line) => writeErrorLog(`${line}\n`))
     const worker: Worker = { child, forwarder }
     workers.set(id, worker)
     let reported = false

@@ -7,6 +7,9 @@ import { createActor } from 'xstate'
 import { workerMachine, type WorkerEvent } from '../machines/worker.ts'
 import { AppLoadError, importApp, parseAppSpec, toHandler, type Handler } from './app.ts'
 import { createLogger } from './log.ts'
+import { withAccessLog } from './access-log.ts'
+import { closeLogFiles, reopenLogFiles } from './log-file.ts'
+import { findUpgrade, type AppUpgrade } from './upgrade.ts'
 import { listenOnFd } from './listeners.ts'
 import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
 
@@ -25,6 +28,8 @@ process.title = `corral: worker [${options.name}]`
 const { settings } = options
 const log = createLogger({ level: settings.logLevel })
 const servers: Server[] = []
+/** The app's upgrade handler (src/upgrade.ts), if it exports one. */
+let appUpgrade: AppUpgrade | undefined
 const actor = createActor(workerMachine)
 const send = (event: WorkerEvent) => actor.send(event)
 const tell = (message: WorkerMessage) => {
@@ -43,26 +48,34 @@ actor.on('closeAll', () => {
     server.closeAllConnections()
   }
 })
-actor.on('reopenLogs', () => log.info('Reopening log files'))
+actor.on('reopenLogs', () => {
+  log.info('Reopening log files')
+  reopenLogFiles()
+})
 actor.on('log', ({ level, message }) => log[level](message))
 actor.on('exit', ({ code }) => {
   clearInterval(heartbeat)
   if (code === 0) log.info(`Worker exiting (pid: ${process.pid})`)
-  // Let the log line and any IPC drain before leaving.
-  setImmediate(() => process.exit(code))
+  // Let the log line and any IPC drain, and the log files flush, before leaving.
+  setImmediate(() => void closeLogFiles().finally(() => process.exit(code)))
 })
 
 async function boot(): Promise<void> {
   let handler: Handler
   try {
-    handler = await toHandler(await importApp(parseAppSpec(options!.app)), log)
+    const spec = parseAppSpec(options!.app)
+    const app = await importApp(spec)
+    handler = await toHandler(app, log)
+    appUpgrade = await findUpgrade(spec, app, log)
   } catch (err) {
     if (!(err instanceof AppLoadError)) log.exception('Exception while loading the app', err)
     return send({ type: 'BOOT_FAILED', code: 4, reason: `App failed to load: ${describe(err)}` })
   }
   try {
+    handler = withAccessLog(handler, settings, log.exception)
     for (const fd of options!.fds) {
       const server = createServer(serverOptions(), handler)
+      if (appUpgrade) server.on('upgrade', appUpgrade.listener)
       await listenOnFd(server, fd)
       servers.push(server)
     }
@@ -79,6 +92,7 @@ async function boot(): Promise<void> {
  * so each keep-alive client is told once, in an answer, to go elsewhere.
  */
 function stopAccepting(): void {
+  appUpgrade?.drain()
   let open = servers.length
   if (open === 0) return send({ type: 'DRAINED' })
   for (const server of servers) {

@@ -1,0 +1,249 @@
+// Log files: buffered, reopenable, flushed at exit.
+//
+// Lines written in one turn of the event loop go out in one write(2): a file
+// target is written asynchronously (one write in flight, everything written
+// meanwhile coalesced into the next), `-` goes to stdout or stderr, which
+// Node writes synchronously on Linux, in chunks of at most PIPE_BUF bytes cut
+// at line ends so that several workers sharing one pipe never interleave
+// inside a line. reopen() (USR1) opens the path again and closes the old
+// descriptor once nothing is in flight on it: after logrotate renames the
+// file, every line lands in the old file or the new one, none is lost.
+// Every open log file of the process is reopened by reopenLogFiles() and
+// flushed by closeLogFiles(), which the master and the workers await before
+// they exit.
+import { closeSync, openSync, write, writeSync } from 'node:fs'
+import { setErrorLogWriter } from './log.ts'
+
+export interface LogFile {
+  /** The path, or `-`. */
+  readonly path: string
+  /** Appends text (whole lines, newline included). */
+  write(text: string): void
+  /** Opens the path again (a no-op for `-`). */
+  reopen(): void
+  /** Resolves once everything written so far is out; then closes the file. */
+  close(): Promise<void>
+}
+
+/** Linux's PIPE_BUF: writes up to this size to a pipe are atomic. */
+const PIPE_BUF = 4096
+/** A file write larger than this goes out without waiting for the end of the tick. */
+const EAGER_BYTES = 64 * 1024
+
+const open = new Set<LogFileImpl>()
+/** Where a log file reports its own trouble: the error log, set by the caller. */
+let report: (message: string) => void = (message) => void process.stderr.write(`corral: ${message}\n`)
+
+export function setLogFileErrorReporter(fn: (message: string) => void): void {
+  report = fn
+}
+
+/**
+ * Opens a log file for appending (created if missing), or the standard
+ * stream for `-`. Throws, with a message naming `label` (the flag), when the
+ * file cannot be opened.
+ */
+export function openLogFile(path: string, { stream, label }: { stream: 'stdout' | 'stderr'; label: string }): LogFile {
+  const file = new LogFileImpl(path, stream, label)
+  open.add(file)
+  return file
+}
+
+/** Checks that a log file can be opened for appending (creating it), without keeping it open. */
+export function checkLogFile(path: string, label: string): void {
+  if (path === '-') return
+  closeSync(openAppend(path, label))
+}
+
+/** USR1: every log file of this process is opened again. */
+export function reopenLogFiles(): void {
+  for (const file of open) file.reopen()
+}
+
+/** Flushes and closes every log file, waiting at most `timeoutMs` for a stuck disk. */
+export async function closeLogFiles(timeoutMs = 2000): Promise<void> {
+  const files = [...open]
+  open.clear()
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.all(files.map((f) => f.close())),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs).unref())),
+  ])
+  clearTimeout(timer)
+}
+
+// A process that exits without closeLogFiles (an uncaught exception,
+// process.exit elsewhere) still writes what is buffered.
+process.on('exit', () => {
+  for (const file of open) file.flushSync()
+})
+
+function openAppend(path: string, label: string): number {
+  try {
+    return openSync(path, 'a')
+  } catch (err) {
+    // Node's message repeats the path: "ENOENT: no such file or directory, open '…'".
+    throw new Error(`${label}: can't open ${path} (${(err as Error).message.replace(/, open '.*'$/s, '')})`)
+  }
+}
+
+class LogFileImpl implements LogFile {
+  readonly path: string
+  readonly #std: NodeJS.WriteStream | undefined
+  readonly #label: string
+  #fd: number
+  #pending = ''
+  #scheduled = false
+  #writing = false
+  #reopenWanted = false
+  #idle: (() => void)[] = []
+  #failing = false
+
+  constructor(path: string, stream: 'stdout' | 'stderr', label: string) {
+    this.path = path
+    this.#label = label
+    this.#std = path === '-' ? process[stream] : undefined
+    this.#fd = path === '-' ? -1 : openAppend(path, label)
+  }
+
+  write(text: string): void {
+    this.#pending += text
+    if (this.#pending.length >= EAGER_BYTES && !this.#std) this.#flush()
+    else if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(this.#onTick)
+    }
+  }
+
+  #onTick = (): void => {
+    this.#scheduled = false
+    this.#flush()
+  }
+
+  #flush(): void {
+    if (this.#pending === '') return this.#settle()
+    if (this.#std) {
+      const text = this.#pending
+      this.#pending = ''
+      for (const chunk of lineChunks(text, PIPE_BUF)) this.#std.write(chunk)
+      return this.#settle()
+    }
+    if (this.#writing) return
+    const buf = Buffer.from(this.#pending)
+    this.#pending = ''
+    this.#writing = true
+    this.#writeOut(buf, 0)
+  }
+
+  #writeOut(buf: Buffer, offset: number): void {
+    write(this.#fd, buf, offset, buf.length - offset, null, (err, n) => {
+      if (err) this.#trouble(`${this.#label}: write to ${this.path} failed (${err.message}); ${buf.length - offset} bytes dropped`)
+      else {
+        this.#failing = false
+        if (offset + n < buf.length) return this.#writeOut(buf, offset + n)
+      }
+      this.#writing = false
+      if (this.#reopenWanted) this.reopen()
+      if (this.#pending !== '' && !this.#scheduled) this.#flush()
+      else this.#settle()
+    })
+  }
+
+  /** Wakes close() once nothing is pending or in flight. */
+  #settle(): void {
+    if (this.#writing || this.#pending !== '' || this.#idle.length === 0) return
+    const waiters = this.#idle
+    this.#idle = []
+    for (const w of waiters) w()
+  }
+
+  reopen(): void {
+    if (this.#std) return
+    // Never close a descriptor a write is still using.
+    if (this.#writing) {
+      this.#reopenWanted = true
+      return
+    }
+    this.#reopenWanted = false
+    try {
+      const fd = openAppend(this.path, this.#label)
+      closeSync(this.#fd)
+      this.#fd = fd
+    } catch (err) {
+      // Keep writing where we were: a line in the old file beats a lost one.
+      this.#trouble(`${(err as Error).message}; still writing to the previous file`)
+    }
+  }
+
+  close(): Promise<void> {
+    open.delete(this)
+    return new Promise<void>((resolve) => {
+      this.#idle.push(resolve)
+      this.#flush()
+    }).then(() => {
+      if (this.#fd >= 0) closeSync(this.#fd)
+      this.#fd = -1
+    })
+  }
+
+  /** Last resort at exit: what is not yet in flight is written synchronously. */
+  flushSync(): void {
+    if (this.#pending === '') return
+    const text = this.#pending
+    this.#pending = ''
+    try {
+      if (this.#std) for (const chunk of lineChunks(text, PIPE_BUF)) this.#std.write(chunk)
+      else writeSync(this.#fd, text)
+    } catch {
+      // Exiting anyway; nowhere left to say it.
+    }
+  }
+
+  #trouble(message: string): void {
+    // Said once per run of failures, not once per batch.
+    if (this.#failing) return
+    this.#failing = true
+    report(message)
+  }
+}
+
+/**
+ * Splits text into chunks of at most `max` bytes, cut only after a newline;
+ * a single line longer than `max` is a chunk of its own.
+ */
+export function lineChunks(text: string, max: number): string[] {
+  if (text.length <= max / 3 || Buffer.byteLength(text) <= max) return [text]
+  const chunks: string[] = []
+  let chunk = ''
+  let bytes = 0
+  let start = 0
+  while (start < text.length) {
+    const nl = text.indexOf('\n', start)
+    const end = nl < 0 ? text.length : nl + 1
+    const line = text.slice(start, end)
+    const n = Buffer.byteLength(line)
+    if (bytes + n > max && chunk !== '') {
+      chunks.push(chunk)
+      chunk = ''
+      bytes = 0
+    }
+    chunk += line
+    bytes += n
+    start = end
+  }
+  if (chunk !== '') chunks.push(chunk)
+  return chunks
+}
+
+/**
+ * The master's logs: --error-logfile, when it names a file, takes the error
+ * log (the master's messages and the lines its workers write to stderr);
+ * --access-logfile is only checked here (the workers open it), so a path
+ * that cannot be written is one line at startup, not a worker boot failure.
+ */
+export function openMasterLogs(settings: { readonly errorLogfile: string; readonly accessLogfile: string | undefined }): void {
+  if (settings.accessLogfile !== undefined) checkLogFile(settings.accessLogfile, '--access-logfile')
+  if (settings.errorLogfile === '-') return
+  const file = openLogFile(settings.errorLogfile, { stream: 'stderr', label: '--error-logfile' })
+  setErrorLogWriter((entry) => file.write(entry))
+}
