@@ -39,7 +39,7 @@ export const CONFIG_LOAD_TIMEOUT_MS = 10_000
  * what new workers get: a worker heartbeating at a new timeout/2 while the
  * master still expects the old one would be killed.
  */
-export const NOT_RELOADED: ReadonlySet<SettingName> = new Set<SettingName>([
+export const NOT_RELOADED: ReadonlySet<string> = new Set<string>([
   'config',
   'bind',
   'workers',
@@ -47,6 +47,9 @@ export const NOT_RELOADED: ReadonlySet<SettingName> = new Set<SettingName>([
   'gracefulTimeout',
   'pid',
   'name',
+  'daemon',
+  'upgrade',
+  'errorLogfile',
   'printConfig',
   'checkConfig',
   'help',

@@ -183,7 +183,9 @@ export const registry = [
     meta: 'ADDRESS',
     type: 'list',
     default: ['127.0.0.1:8000'],
-    schema: Schema.Array(Address).check(Schema.isMinLength(1, expecting('at least one address'))),
+    schema: Schema.Array(Address)
+      .annotate(expecting('a list of addresses'))
+      .check(Schema.isMinLength(1, expecting('at least one address'))),
     doc:
       'The socket to listen on; repeat the flag to listen on several. ' +
       `An address is ${BIND_FORMS}: a TCP host (IPv4 address or hostname) and port, ` +
@@ -479,6 +481,8 @@ const decode = Schema.decodeUnknownResult(SettingsSchema, {
 
 function showInput(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v)
+  // Not its source text: a config file's function may span many lines.
+  if (typeof v === 'function') return 'a function'
   if (typeof v === 'object' && v !== null) {
     try {
       return JSON.stringify(v)

@@ -1,0 +1,123 @@
+// HUP re-reads the configuration sources, with real masters, workers,
+// signals and clients: new workers get a changed setting (seen in what they
+// do), and a config file that has become invalid is reported while the
+// master and its workers carry on with the settings they had.
+import { get } from 'node:http'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
+import { startLoad } from './helpers/load.ts'
+
+const APP = fixture('app-pid.ts')
+const tmp = mkdtempSync(join(tmpdir(), 'corral-hup-'))
+afterEach(killAll)
+afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+
+const base = { ...process.env }
+delete base['WEB_CONCURRENCY']
+delete base['CORRAL_CMD_ARGS']
+
+function body(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // A new connection each time: a kept-alive one would reach a retired worker.
+    get(url, { agent: false }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (text += c))
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`status ${res.statusCode}`))))
+    }).on('error', reject)
+  })
+}
+
+let dirs = 0
+async function withConfig(text: string) {
+  const dir = join(tmp, String(++dirs))
+  const { mkdirSync } = await import('node:fs')
+  mkdirSync(dir)
+  const file = join(dir, 'corral.config.ts')
+  writeFileSync(file, text)
+  return { dir, write: (next: string) => writeFileSync(file, next) }
+}
+
+/** The log after `from`, once the reload that a HUP sent now starts has completed. */
+async function hup(c: Corral): Promise<string> {
+  const from = c.log().length
+  c.signal('SIGHUP')
+  await c.waitForLog(/Reload complete: generation \d+ is serving/, { from })
+  return c.log().slice(from)
+}
+
+describe('the sources at work in a running server', () => {
+  it('config file bind, CORRAL_CMD_ARGS workers over the file and WEB_CONCURRENCY', async ({ signal }) => {
+    const port = await freePort()
+    const { dir } = await withConfig(`export default { bind: ['127.0.0.1:${port}'], workers: 3 }\n`)
+    const c = startCorral([APP], { cwd: dir, env: { ...base, WEB_CONCURRENCY: '1', CORRAL_CMD_ARGS: '-w 2' }, signal })
+    await c.waitForLog(/Ready: 2 worker\(s\) serving/)
+    expect(c.log()).toContain(`Listening at: http://127.0.0.1:${port}`)
+    expect(c.workers()).toHaveLength(2)
+    expect(Number(await body(`http://127.0.0.1:${port}/`))).toBeGreaterThan(0)
+    c.signal('SIGTERM')
+    expect((await c.exited).code).toBe(0)
+  })
+})
+
+describe('HUP re-reads the config file', () => {
+  it('new workers get a changed setting; one applied only at start is kept and says so', async ({ signal }) => {
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}/`
+    const conf = (level: string, timeout: number) => `export default { bind: ['127.0.0.1:${port}'], workers: 1, logLevel: '${level}', timeout: ${timeout} }\n`
+    const { dir, write } = await withConfig(conf('info', 30))
+    const c = startCorral([APP], { cwd: dir, env: base, signal })
+    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    const before = await body(url)
+    expect(c.log()).not.toMatch(/\[DEBUG\]/)
+
+    write(conf('debug', 40))
+    const from = c.log().length
+    const after = await hup(c)
+    expect(after).toContain('Reload: new workers get logLevel "info" -> "debug"')
+    expect(after).toMatch(/\[WARNING\] Reload: timeout changed \(30 -> 40\) but is applied only at start/)
+    // The new worker logs at debug: the setting reached it.
+    await c.waitForLog(/\[DEBUG\] Worker \d+ serving 1 listener/, { from })
+    const now = await body(url)
+    expect(now).not.toBe(before)
+    expect(c.log().slice(from)).toMatch(new RegExp(`\\[${now}\\] \\[DEBUG\\]`))
+    expect(isAlive(c.pid)).toBe(true)
+  })
+
+  it('a file that has become invalid is reported, one line per problem; the master and its workers carry on', async ({ signal }) => {
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}/`
+    const { dir, write } = await withConfig(`export default { bind: ['127.0.0.1:${port}'], workers: 1 }\n`)
+    const c = startCorral([APP], { cwd: dir, env: base, signal })
+    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    const load = startLoad(url, { connections: 2 })
+
+    write(`export default { bind: ['127.0.0.1:${port}'], workers: 1,\n`)
+    const broken = await hup(c)
+    expect(broken).toMatch(/\[ERROR\] Reload: corral\.config\.ts: failed to load: .* \(line \d+\)\n/)
+    expect(broken).toContain('[ERROR] Reload: the settings are unchanged')
+
+    write(`export default { bind: ['127.0.0.1:${port}'], workers: 0, wrokers: 2, logLevel: 'debug' }\n`)
+    const invalid = await hup(c)
+    const errors = invalid.split('\n').filter((l) => l.includes('[ERROR] Reload:'))
+    expect(errors).toEqual([
+      expect.stringMatching(/Reload: corral\.config\.ts: unknown setting "wrokers" \(did you mean workers\?\)$/),
+      expect.stringMatching(/Reload: corral\.config\.ts: workers: expected a positive integer, got 0$/),
+      expect.stringMatching(/Reload: the settings are unchanged$/),
+    ])
+    // Nothing of the invalid file was applied: no debug logging from the new worker.
+    expect(invalid).not.toMatch(/\[DEBUG\]/)
+
+    const result = await load.stop()
+    expect(result.failed).toBe(0)
+    expect(result.ok).toBeGreaterThan(0)
+    expect(isAlive(c.pid)).toBe(true)
+    // The retired generations leave; one worker serves, as configured at start.
+    await waitFor(() => c.workers().length === 1, { what: 'one worker left' })
+    c.signal('SIGTERM')
+    expect((await c.exited).code).toBe(0)
+  })
+})
