@@ -127,7 +127,7 @@ const AccessLogFormat = Schema.String.annotate(expecting('an access log format')
 export type SettingType = 'int' | 'number' | 'string' | 'boolean' | 'list' | 'enum' | 'hook'
 
 /** Help groups settings by section, in this order. */
-export const SECTIONS = ['Config', 'Server', 'Worker processes', 'Logging', 'Process', 'Debugging', 'Help'] as const
+export const SECTIONS = ['Config', 'Server', 'Worker processes', 'Security', 'Logging', 'Process', 'Debugging', 'Help'] as const
 export type Section = (typeof SECTIONS)[number]
 
 export interface SettingSpec<N extends string = string, S extends Schema.Top = Schema.Top> {
@@ -236,6 +236,69 @@ export const registry = [
     doc:
       'Seconds a worker has to finish its in-flight requests after a graceful stop or restart. ' +
       'Past this the master kills the workers that are still running.',
+  }),
+  setting({
+    name: 'limitRequestLine',
+    flags: ['--limit-request-line'],
+    section: 'Security',
+    meta: 'INT',
+    type: 'int',
+    default: 4094,
+    schema: intAtLeast(0, 'a number of bytes (0 or more)'),
+    doc:
+      'The longest request line accepted, in bytes: method, target and version, without the CRLF; a longer one is answered 414. ' +
+      '0 sets no limit of its own (the request head as a whole stays bounded, see --limit-request-fields). ' +
+      'gunicorn silently lowers values above 8190 to 8190; corral applies them as given.',
+  }),
+  setting({
+    name: 'limitRequestFields',
+    flags: ['--limit-request-fields'],
+    section: 'Security',
+    meta: 'INT',
+    type: 'int',
+    default: 100,
+    schema: intAtLeast(0, 'a number of header fields (0 or more)'),
+    doc:
+      'The most header fields a request may have; more are answered 431. ' +
+      "0 means gunicorn's maximum, 32768. The request head as a whole is bounded as gunicorn bounds it: " +
+      'the request line plus this many fields of --limit-request-field_size bytes (8190 when that is 0) each.',
+  }),
+  setting({
+    name: 'limitRequestFieldSize',
+    flags: ['--limit-request-field_size', '--limit-request-field-size'],
+    section: 'Security',
+    meta: 'INT',
+    type: 'int',
+    default: 8190,
+    schema: intAtLeast(0, 'a number of bytes (0 or more)'),
+    doc:
+      'The largest header field accepted, in bytes, counted as gunicorn counts it: name, colon and space, value and CRLF; a larger one is answered 431. ' +
+      "0 sets no limit of its own, as gunicorn's documentation says (the request head as a whole stays bounded).",
+  }),
+  setting({
+    name: 'headersTimeout',
+    flags: ['--headers-timeout'],
+    section: 'Security',
+    meta: 'INT',
+    type: 'int',
+    default: 20,
+    schema: Seconds,
+    doc:
+      'Seconds a client has to send a complete request head (request line and headers), from when the connection opens or the request starts; past it the connection is answered 408 and closed. ' +
+      "This is what stops a slowloris client that trickles header bytes to hold connections open. node:http's headersTimeout; 0 disables.",
+  }),
+  setting({
+    name: 'requestTimeout',
+    flags: ['--request-timeout'],
+    section: 'Security',
+    meta: 'INT',
+    type: 'int',
+    default: 60,
+    schema: Seconds,
+    doc:
+      'Seconds a client has to send a whole request, body included; past it the connection is answered 408 (if no response has started) and closed. ' +
+      'Raise it for large uploads from slow clients that reach corral directly. ' +
+      "node:http's requestTimeout; 0 disables. --headers-timeout is capped at this value.",
   }),
   setting({
     name: 'logLevel',

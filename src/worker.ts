@@ -11,6 +11,7 @@ import { withAccessLog } from './access-log.ts'
 import { closeLogFiles, reopenLogFiles } from './log-file.ts'
 import { findUpgrade, type AppUpgrade } from './upgrade.ts'
 import { listenOnFd } from './listeners.ts'
+import { guardRequests, guardServer, httpServerOptions } from './http-guard.ts'
 import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
 
 // Node's default; a --keep-alive setting comes with the HTTP worker issue.
@@ -74,7 +75,7 @@ async function boot(): Promise<void> {
   try {
     handler = withAccessLog(handler, settings, log.exception)
     for (const fd of options!.fds) {
-      const server = createServer(serverOptions(), handler)
+      const server = guardServer(createServer(serverOptions(), guardRequests(handler, settings, log.debug)), settings, log.debug)
       if (appUpgrade) server.on('upgrade', appUpgrade.listener)
       await listenOnFd(server, fd)
       servers.push(server)
@@ -109,7 +110,7 @@ function describe(err: unknown): string {
 
 /** node:http's options, from the settings. */
 function serverOptions(): ServerOptions {
-  return { keepAliveTimeout: KEEP_ALIVE_MS }
+  return { keepAliveTimeout: KEEP_ALIVE_MS, ...httpServerOptions(settings) }
 }
 
 const heartbeat = settings.timeout > 0 ? setInterval(() => tell({ t: 'hb' }), (settings.timeout * 1000) / 2) : undefined
