@@ -106,20 +106,27 @@ export function guardRequests(handler: Handler, s: HttpGuardSettings, debug?: De
         return reject(req, res, 431, `header field ${name} is larger than ${fieldSize} bytes`, debug)
       }
       if (len === 4) {
-        if (is(name, 'host')) hosts++
+        if (is(name, 'host') && (++hosts > 1 || !HOST.test(raw[i + 1]!))) {
+          return reject(req, res, 400, hosts > 1 ? 'more than one Host header' : 'invalid Host header', debug)
+        }
       } else if (len === 12) {
         if (is(name, 'content-type')) contentTypes++
       } else if (len === 17) {
         if (is(name, 'transfer-encoding')) transferEncoding = true
       }
     }
-    if (hosts > 1) return reject(req, res, 400, 'more than one Host header', debug)
     if (contentTypes > 1) return reject(req, res, 400, 'more than one Content-Type header', debug)
     if (transferEncoding && req.httpVersionMinor === 0) return reject(req, res, 400, 'Transfer-Encoding in an HTTP/1.0 request', debug)
     if (url === '*' && method !== 'OPTIONS') return reject(req, res, 400, `asterisk-form target with ${method}`, debug)
     handler(req, res)
   }
 }
+
+// RFC 9110 §7.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ], where
+// uri-host is an IP-literal in brackets or a reg-name (unreserved,
+// pct-encoded, sub-delims); empty is allowed. RFC 9112 §3.2 says a server
+// MUST answer 400 to an invalid one.
+const HOST = /^(?:\[[\w:.%~-]+\]|[\w\-.~%!$&'()*+,;=]*)(?::\d*)?$/
 
 const is = (name: string, lower: string) => name === lower || name.toLowerCase() === lower
 
