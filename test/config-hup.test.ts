@@ -81,6 +81,9 @@ describe('HUP re-reads the config file', () => {
     expect(after).toMatch(/\[WARNING\] Reload: timeout changed \(30 -> 40\) but is applied only at start/)
     // The new worker logs at debug: the setting reached it.
     await c.waitForLog(/\[DEBUG\] Worker \d+ serving 1 listener/, { from })
+    // The old worker was told to stop when the reload completed; once it has
+    // gone, the new one answers.
+    await waitFor(() => !isAlive(Number(before)), { what: `old worker ${before} to exit` })
     const now = await body(url)
     expect(now).not.toBe(before)
     expect(c.log().slice(from)).toMatch(new RegExp(`\\[${now}\\] \\[DEBUG\\]`))
