@@ -81,6 +81,9 @@ export function guardRequests(handler: Handler, s: HttpGuardSettings, debug?: De
   const fields = fieldsLimit(s)
   const rawLimit = 2 * fields
   const fieldSize = s.limitRequestFieldSize
+  // The last Host value found valid: a server mostly sees the same few, and a
+  // string comparison is cheaper than the pattern.
+  let knownHost = ''
   return function guarded(req, res) {
     if (req.httpVersionMajor !== 1) {
       // An HTTP/2 stream (compat API) has its own framing and limits.
@@ -106,13 +109,18 @@ export function guardRequests(handler: Handler, s: HttpGuardSettings, debug?: De
         return reject(req, res, 431, `header field ${name} is larger than ${fieldSize} bytes`, debug)
       }
       if (len === 4) {
-        if (is(name, 'host') && (++hosts > 1 || !HOST.test(raw[i + 1]!))) {
-          return reject(req, res, 400, hosts > 1 ? 'more than one Host header' : 'invalid Host header', debug)
+        if (is(name, 'Host', 'host')) {
+          if (++hosts > 1) return reject(req, res, 400, 'more than one Host header', debug)
+          const host = raw[i + 1]!
+          if (host !== knownHost) {
+            if (!HOST.test(host)) return reject(req, res, 400, 'invalid Host header', debug)
+            knownHost = host
+          }
         }
       } else if (len === 12) {
-        if (is(name, 'content-type')) contentTypes++
+        if (is(name, 'Content-Type', 'content-type')) contentTypes++
       } else if (len === 17) {
-        if (is(name, 'transfer-encoding')) transferEncoding = true
+        if (is(name, 'Transfer-Encoding', 'transfer-encoding')) transferEncoding = true
       }
     }
     if (contentTypes > 1) return reject(req, res, 400, 'more than one Content-Type header', debug)
@@ -128,7 +136,8 @@ export function guardRequests(handler: Handler, s: HttpGuardSettings, debug?: De
 // MUST answer 400 to an invalid one.
 const HOST = /^(?:\[[\w:.%~-]+\]|[\w\-.~%!$&'()*+,;=]*)(?::\d*)?$/
 
-const is = (name: string, lower: string) => name === lower || name.toLowerCase() === lower
+/** Case-insensitive name match, trying the usual spellings before lowering the case. */
+const is = (name: string, canonical: string, lower: string) => name === canonical || name === lower || name.toLowerCase() === lower
 
 function reject(req: IncomingMessage, res: ServerResponse, status: number, reason: string, debug: Debug | undefined): void {
   debug?.(`Invalid request from ip=${req.socket.remoteAddress}: ${reason}`)
