@@ -113,6 +113,12 @@ export function clfTime(d: Date): string {
   )
 }
 
+// Only these need escaping in a JSON string (header values and URLs are
+// Latin-1 in node:http, so no lone surrogates); most values need none, and a
+// regex test is cheaper than JSON.stringify.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f]/
+const quote = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`)
+
 function helpers() {
   // The time only changes once a second: format it once per second.
   let second = -1
@@ -158,14 +164,15 @@ function helpers() {
     /** gunicorn's L: seconds with six decimals. */
     L: (ms: number) => (ms / 1000).toFixed(6),
     dash: (v: string | undefined) => (v === undefined || v === '' ? '-' : v),
-    json: (v: string | undefined) => (v === undefined ? 'null' : JSON.stringify(v)),
+    json: (v: string | undefined) => (v === undefined ? 'null' : quote(v)),
+    quote,
   }
 }
 
 /** The expression for a part, as text (`dash(...)`) or as a JSON value. */
 function expression(part: Exclude<Part, { kind: 'text' }>, json: boolean): string {
   const text = (e: string) => (json ? `H.json(${e})` : `H.dash(${e})`)
-  const raw = (e: string) => (json ? `JSON.stringify(${e})` : e)
+  const raw = (e: string) => (json ? `H.quote(${e})` : e)
   switch (part.kind) {
     case 'header-in':
       return text(`H.in(req, ${JSON.stringify(part.name)})`)
@@ -182,7 +189,7 @@ function expression(part: Exclude<Part, { kind: 'text' }>, json: boolean): strin
     case 'u':
       return text('H.u(req)')
     case 't':
-      return json ? 'JSON.stringify(H.iso())' : 'H.clf()'
+      return json ? '"\\"" + H.iso() + "\\""' : 'H.clf()'
     case 'r':
       return raw('req.method + " " + req.url + " HTTP/" + req.httpVersion')
     case 'm':

@@ -89,7 +89,8 @@ describe('streaming and upgrades', () => {
     expect(res.headers.get('content-type')).toBe('text/event-stream')
     const arrivals: { at: number; text: string }[] = []
     const decoder = new TextDecoder()
-    for await (const chunk of res.body!) arrivals.push({ at: performance.now() - t0, text: decoder.decode(chunk) })
+    const reader = res.body!.getReader()
+    for (let r = await reader.read(); !r.done; r = await reader.read()) arrivals.push({ at: performance.now() - t0, text: decoder.decode(r.value) })
     const text = arrivals.map((a) => a.text).join('')
     expect(text.match(/^event: tick$/gm)).toHaveLength(3)
     // Buffered until the end, the first event would arrive with the last, ~800 ms in.
