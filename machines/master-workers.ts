@@ -15,6 +15,8 @@ export interface WorkerRecord {
   readonly status: WorkerStatus
   readonly spawnedAt: number
   readonly lastBeat: number
+  /** The heartbeat timeout it was started with: a HUP may change it for later workers only. */
+  readonly timeoutMs: number
   /** When a stopping worker is SIGKILLed if it is still alive. */
   readonly deadline: number
 }
@@ -151,7 +153,7 @@ export function converge(ctx: MasterContext): Step {
   let nextId = ctx.nextId
   for (let i = live.length; i < ctx.target; i++) {
     const id = nextId++
-    workers.push({ id, generation: ctx.generation, status: 'booting', spawnedAt: ctx.now, lastBeat: ctx.now, deadline: Infinity })
+    workers.push({ id, generation: ctx.generation, status: 'booting', spawnedAt: ctx.now, lastBeat: ctx.now, timeoutMs: ctx.timeoutMs, deadline: Infinity })
     commands.push({ type: 'spawnWorker', id, generation: ctx.generation })
   }
   return { context: { ...ctx, workers, nextId }, commands }
@@ -199,7 +201,7 @@ export function tick(ctx: MasterContext, now: number): Step {
       commands.push({ type: 'killWorker', id: w.id })
       return { ...w, status: 'killed' }
     }
-    if (isLive(w) && ctx.timeoutMs > 0 && now - w.lastBeat > ctx.timeoutMs) {
+    if (isLive(w) && w.timeoutMs > 0 && now - w.lastBeat > w.timeoutMs) {
       commands.push({ type: 'abortWorker', id: w.id })
       return { ...w, status: 'killed' }
     }
@@ -227,6 +229,11 @@ export function abandonGeneration(ctx: MasterContext): Step {
 export function stopEverything(ctx: MasterContext, mode: StopMode): Step {
   const victims = ctx.workers.filter((w) => isLive(w) || (mode === 'quick' && w.status === 'stopping'))
   return stopAll(ctx, victims, mode)
+}
+
+/** Re-read settings (HUP): they shape workers started from now on. */
+export function applySettings(ctx: MasterContext, s: { workers: number; timeoutMs: number; gracefulMs: number }): MasterContext {
+  return { ...setTarget(ctx, s.workers), timeoutMs: s.timeoutMs, gracefulMs: s.gracefulMs }
 }
 
 export function setTarget(ctx: MasterContext, target: number): MasterContext {

@@ -6,6 +6,7 @@ import { enqueueActions, setup } from 'xstate'
 import {
   abandonGeneration,
   APP_LOAD_ERROR,
+  applySettings,
   converge,
   currentWorkers,
   forget,
@@ -35,6 +36,11 @@ export type MasterEvent =
   | { type: 'WORKER_EXIT'; id: number; code: number | null; signal: string | null }
   | { type: 'HEARTBEAT'; id: number }
   | { type: 'TICK'; now: number }
+  /**
+   * HUP re-read the settings; sent just before the HUP itself. They apply to
+   * the generation the HUP starts (nothing converges on this event alone).
+   */
+  | { type: 'SETTINGS'; workers: number; timeoutMs: number; gracefulMs: number }
   /** USR2: the new master could not be started at all (refused, spawn failed). */
   | { type: 'REEXEC_FAILED'; reason: string }
   /** USR2: the new master reports that its workers are serving. */
@@ -182,6 +188,11 @@ export const masterMachine = setup({
       enqueue.emit(log('info', `${(event as SignalEvent).signal} ignored while shutting down`))
     }),
     alreadyHandingOver: enqueueActions(({ enqueue }) => enqueue.emit(log('info', 'QUIT: already handing over to the new master'))),
+    applySettings: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SETTINGS') return
+      if (event.workers !== context.target) enqueue.emit(log('info', `Number of workers: ${context.target} -> ${event.workers} (from the re-read settings)`))
+      enqueue.assign(applySettings(context, event))
+    }),
     exit: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'exit', code: context.exitCode })),
   },
   guards: {
@@ -226,6 +237,7 @@ export const masterMachine = setup({
           { actions: ['forget', 'converge'] },
         ],
         REEXEC_EXIT: { actions: 'childMasterGone' },
+        SETTINGS: { actions: 'applySettings' },
         SIGNAL: [
           { guard: 'isGracefulStop', target: 'draining.graceful' },
           { guard: 'isQuickStop', target: 'draining.quick' },

@@ -34,22 +34,29 @@ export const CONFIG_LOAD_TIMEOUT_MS = 10_000
 
 /**
  * Settings a HUP does not change, because the master applies them once at
- * start (listeners, pidfile, the machine's target and deadlines) or they are
- * about this invocation. A changed value is logged and kept as it was, also in
- * what new workers get: a worker heartbeating at a new timeout/2 while the
- * master still expects the old one would be killed.
+ * start (listeners, pidfile) or they are about this invocation. A changed
+ * value is logged and kept as it was. (workers, timeout and gracefulTimeout do
+ * change: the master machine takes them in a SETTINGS event before the HUP,
+ * and keeps each worker's heartbeat timeout as it was started.)
  */
 export const NOT_RELOADED: ReadonlySet<string> = new Set<string>([
   'config',
   'bind',
-  'workers',
-  'timeout',
-  'gracefulTimeout',
   'pid',
   'name',
   'daemon',
   'upgrade',
   'errorLogfile',
+  // Process settings (spec/process.md): the master applies them once.
+  'user',
+  'group',
+  'initgroups',
+  'umask',
+  'chdir',
+  'env',
+  'preload',
+  'reload',
+  'reloadExtraFiles',
   'printConfig',
   'checkConfig',
   'help',

@@ -21,6 +21,9 @@ import { notifyParentReady, reexecRefusal, spawnNewMaster, takeInheritedListener
 import { parseBind, type Bind, type Settings } from './settings.ts'
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts'
 import { VERSION } from './version.ts'
+import { APP_LOAD_ERROR } from '../machines/master-workers.ts'
+import { preloadApp } from './process-settings.ts'
+import { reloadRequests } from './reload-watch.ts'
 
 /** How often the machine's clock advances (heartbeats, deadlines, back-off). */
 const TICK_MS = 100
@@ -42,6 +45,8 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
     // The error log first, so everything after lands in it (src/log-file.ts).
     yield* Effect.try({ try: () => openMasterLogs(settings), catch: startupError })
     log.info(`Starting corral ${VERSION}`)
+    // --preload: the app is imported here first; one that cannot load stops corral before anything is bound.
+    if (settings.preload && !(yield* Effect.promise(() => preloadApp(app, log)))) return APP_LOAD_ERROR
     // A master started by USR2 serves the sockets its parent handed it and binds nothing.
     const inherited = takeInheritedListeners()
     const binds: Bind[] = inherited ? inherited.map(({ fd }) => ({ kind: 'fd', fd })) : settings.bind.map(parseBind)
@@ -99,7 +104,8 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
 
     const inputs = Stream.mergeAll(
       [
-        signals.pipe(
+        // --reload: a change to the app's files is a HUP (src/reload-watch.ts).
+        Stream.merge(signals, reloadRequests(settings, app, log)).pipe(
           Stream.map((signal): MasterEvent => {
             log.info(`Handling signal: ${signal.toLowerCase()}`)
             return signal === 'WINCH' ? { type: 'SIGNAL', signal, daemonized: isDaemonized() } : { type: 'SIGNAL', signal }
@@ -107,7 +113,14 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
           // HUP: new workers get the re-read settings, swapped before the machine starts them.
           Stream.tap((event) =>
             event.type === 'SIGNAL' && event.signal === 'HUP' && reloadSettings
-              ? Effect.promise(() => reloadSettings(log)).pipe(Effect.map((next) => next && pool.setSettings(next)))
+              ? Effect.promise(() => reloadSettings(log)).pipe(
+                  Effect.map((next) => {
+                    if (!next) return
+                    pool.setSettings(next)
+                    // Sent ahead of the HUP, so the generation it starts has the new shape.
+                    actor.send({ type: 'SETTINGS', workers: next.workers, timeoutMs: next.timeout * 1000, gracefulMs: next.gracefulTimeout * 1000 })
+                  }),
+                )
               : Effect.void,
           ),
         ),
@@ -177,8 +190,8 @@ function carryOut(command: MasterCommand, { pool, log, pidfile, reexec, done }: 
     case 'ready':
       // The pidfile names a master that serves: an upgrade (or -D) waiting
       // for it knows the new master is ready.
-      log.info(`Ready: ${command.workers} worker(s) serving`)
       pidfile.write()
+      log.info(`Ready: ${command.workers} worker(s) serving`)
       return notifyParentReady()
     case 'log':
       return log[command.level](command.message)

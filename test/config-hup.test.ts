@@ -64,21 +64,23 @@ describe('the sources at work in a running server', () => {
 })
 
 describe('HUP re-reads the config file', () => {
-  it('new workers get a changed setting; one applied only at start is kept and says so', async ({ signal }) => {
+  it('new workers get a changed setting, the master a new worker count; one applied only at start is kept and says so', async ({ signal }) => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}/`
-    const conf = (level: string, timeout: number) => `export default { bind: ['127.0.0.1:${port}'], workers: 1, logLevel: '${level}', timeout: ${timeout} }\n`
-    const { dir, write } = await withConfig(conf('info', 30))
+    const conf = (level: string, name: string, workers: number) =>
+      `export default { bind: ['127.0.0.1:${port}'], workers: ${workers}, logLevel: '${level}', name: '${name}' }\n`
+    const { dir, write } = await withConfig(conf('info', 'before', 1))
     const c = startCorral([APP], { cwd: dir, env: base, signal })
     await c.waitForLog(/Ready: 1 worker\(s\) serving/)
     const before = await body(url)
     expect(c.log()).not.toMatch(/\[DEBUG\]/)
 
-    write(conf('debug', 40))
+    write(conf('debug', 'after', 2))
     const from = c.log().length
     const after = await hup(c)
-    expect(after).toContain('Reload: new workers get logLevel "info" -> "debug"')
-    expect(after).toMatch(/\[WARNING\] Reload: timeout changed \(30 -> 40\) but is applied only at start/)
+    expect(after).toContain(`Reload: new workers get workers 1 -> 2, logLevel "info" -> "debug"`)
+    expect(after).toMatch(/\[WARNING\] Reload: name changed \("before" -> "after"\) but is applied only at start/)
+    expect(after).toMatch(/Number of workers: 1 -> 2 \(from the re-read settings\)/)
     // The new worker logs at debug: the setting reached it.
     await c.waitForLog(/\[DEBUG\] Worker \d+ serving 1 listener/, { from })
     // The old worker was told to stop when the reload completed; once it has
@@ -88,6 +90,7 @@ describe('HUP re-reads the config file', () => {
     expect(now).not.toBe(before)
     expect(c.log().slice(from)).toMatch(new RegExp(`\\[${now}\\] \\[DEBUG\\]`))
     expect(isAlive(c.pid)).toBe(true)
+    await waitFor(() => c.workers().length === 2, { what: 'the new generation of 2 workers' })
   })
 
   it('a file that has become invalid is reported, one line per problem; the master and its workers carry on', async ({ signal }) => {
