@@ -8,6 +8,7 @@ import { runMaster } from './master.ts'
 import { isDaemonChild, launchDaemon } from './daemon.ts'
 import { runUpgrade } from './upgrade-command.ts'
 import { VERSION } from './version.ts'
+import { applyProcessSettings, checkProcessSettings } from './process-settings.ts'
 
 export const EXIT_USAGE = 2
 export const EXIT_APP_LOAD = 4
@@ -36,6 +37,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   if (app === undefined) {
     process.stderr.write(usageError(['missing APP: the module to serve, e.g. corral app.ts']))
+    return EXIT_USAGE
+  }
+  // --chdir, -u/-g/--initgroups: checked against this system; then --chdir,
+  // --umask and --env are applied to this process (src/process-settings.ts).
+  const checked = checkProcessSettings(settings)
+  const problems = checked.length > 0 ? checked : applyProcessSettings(settings)
+  if (problems.length > 0) {
+    process.stderr.write(usageError(problems))
     return EXIT_USAGE
   }
   if (settings.checkConfig) return checkConfig(app, settings.logLevel)

@@ -4,6 +4,7 @@
 // daemon from CORRAL_DAEMONIZED and does not detach again (nor does a master
 // it re-execs on USR2, which inherits the variable and the same argv).
 import { spawn } from 'node:child_process'
+import { START_CWD } from './process-settings.ts'
 import { openSync } from 'node:fs'
 import { NOTIFY_ENV } from './reexec.ts'
 
@@ -19,6 +20,8 @@ export function launchDaemon(errorLogfile: string | undefined, timeoutMs = 60_00
   // The master's error log, where the daemon's stdout and stderr go too.
   const out = errorLogfile && errorLogfile !== '-' ? openSync(errorLogfile, 'a') : 'ignore'
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    // Where corral was started, before --chdir: the argv's relative paths mean the same again.
+    cwd: START_CWD,
     detached: true,
     stdio: ['ignore', out, out, 'ipc'],
     env: { ...process.env, [DAEMONIZED_ENV]: '1', [NOTIFY_ENV]: '1' },

@@ -3,6 +3,7 @@
 // listener as an inherited fd. The new master binds nothing; it tells its
 // parent once its workers serve, then cuts the IPC tie so that it outlives it.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { START_CWD } from './process-settings.ts'
 import type { MasterEvent } from '../machines/master.ts'
 import type { Listener } from './listeners.ts'
 
@@ -44,6 +45,8 @@ export function spawnNewMaster(listeners: readonly Listener[], emit: (event: Mas
   const first = 4 // after stdin, stdout, stderr and the IPC channel
   const inherited: InheritedListener[] = listeners.map((l, i) => ({ fd: first + i, address: l.address }))
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    // Where corral was started, before --chdir: the argv's relative paths mean the same again.
+    cwd: START_CWD,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...listeners.map((l) => l.fd)],
     env: { ...process.env, [LISTENERS_ENV]: JSON.stringify(inherited), [NOTIFY_ENV]: '1' },
   })

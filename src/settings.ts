@@ -10,6 +10,8 @@ import * as SchemaIssue from 'effect/SchemaIssue'
 import * as Result from 'effect/Result'
 import { LOG_LEVELS } from './log.ts'
 import { DEFAULT_ACCESS_LOG_FORMAT, parseAccessLogFormat } from './access-log-format.ts'
+import { groupProblem, userProblem } from './privileges.ts'
+import { envEntryProblem, umaskProblem } from './process-settings.ts'
 
 // ---------------------------------------------------------------------------
 // Listener addresses
@@ -118,6 +120,18 @@ const AccessLogFormat = Schema.String.annotate(expecting('an access log format')
     const parts = parseAccessLogFormat(s)
     return typeof parts === 'string' ? parts : undefined
   }),
+)
+
+// -u/--user, -g/--group, -m/--umask, -e/--env (src/privileges.ts, src/process-settings.ts).
+const idOrName = (phrase: string, problem: (v: string | number) => string | undefined) =>
+  Schema.UndefinedOr(
+    Schema.Union([Schema.String, Schema.Number]).annotate(expecting(phrase)).check(Schema.makeFilter((v: string | number) => problem(v))),
+  ).annotate(expecting(phrase))
+const Umask = Schema.UndefinedOr(
+  Schema.Union([Schema.String, Schema.Number]).annotate(expecting('an octal mask such as 022')).check(Schema.makeFilter((v: string | number) => umaskProblem(v))),
+).annotate(expecting('an octal mask such as 022'))
+const EnvEntries = Schema.Array(Schema.String.annotate(expecting('KEY=VALUE')).check(Schema.makeFilter((v: string) => envEntryProblem(v)))).annotate(
+  expecting('a list of KEY=VALUE strings'),
 )
 
 // ---------------------------------------------------------------------------
@@ -415,6 +429,93 @@ export const registry = [
       'By default the app module is used.',
   }),
   setting({
+    name: 'user',
+    flags: ['-u', '--user'],
+    section: 'Process',
+    meta: 'USER',
+    type: 'string',
+    default: undefined,
+    defaultDoc: "the master's user",
+    schema: idOrName('a user name or a uid', userProblem),
+    doc:
+      'Run the workers as this user: a name from /etc/passwd or a numeric uid. The master keeps its own identity: ' +
+      'it binds the listeners first, then starts each worker under this user, which never runs the app as root. ' +
+      'Only root can switch; the app module and its files must be readable by the user.',
+  }),
+  setting({
+    name: 'group',
+    flags: ['-g', '--group'],
+    section: 'Process',
+    meta: 'GROUP',
+    type: 'string',
+    default: undefined,
+    defaultDoc: "the user's primary group with --user, else the master's",
+    schema: idOrName('a group name or a gid', groupProblem),
+    doc:
+      'Run the workers in this group: a name from /etc/group or a numeric gid. ' +
+      "With --user and without --group, workers get the user's primary group (gunicorn keeps the master's).",
+  }),
+  setting({
+    name: 'initgroups',
+    flags: ['--initgroups'],
+    section: 'Process',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc:
+      'Give the workers the supplementary groups of --user, as listed in /etc/group (initgroups(3)). ' +
+      'Without it, workers started with --user or --group have no supplementary groups.',
+  }),
+  setting({
+    name: 'umask',
+    flags: ['-m', '--umask'],
+    section: 'Process',
+    meta: 'INT',
+    type: 'string',
+    default: undefined,
+    defaultDoc: 'inherited',
+    schema: Umask,
+    doc:
+      'The umask of the master and the workers, set before anything is created: it applies to unix socket files, ' +
+      'the pidfile, log files and whatever the app writes. Read as gunicorn reads it: a leading 0 means octal ' +
+      '(022, 0o22), 0x hex, else decimal. By default the umask corral was started with is kept.',
+  }),
+  setting({
+    name: 'chdir',
+    flags: ['--chdir'],
+    section: 'Process',
+    meta: 'DIR',
+    type: 'string',
+    default: undefined,
+    defaultDoc: 'none',
+    schema: OptionalPath,
+    doc:
+      'Change to this directory before loading the app. The config file is found from where corral was started; ' +
+      'the APP, the pidfile, log files and unix sockets are then relative to DIR.',
+  }),
+  setting({
+    name: 'env',
+    flags: ['-e', '--env'],
+    section: 'Process',
+    meta: 'KEY=VALUE',
+    type: 'list',
+    default: [],
+    schema: EnvEntries,
+    doc: "Set an environment variable in the master's and the workers' environment; repeat the flag for several.",
+  }),
+  setting({
+    name: 'preload',
+    flags: ['--preload'],
+    section: 'Process',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc:
+      'Import the app in the master before binding or starting workers, so that an app that cannot load stops ' +
+      'corral at once (exit 4) and no worker is started. Unlike gunicorn, this shares no memory with the workers: ' +
+      'Node cannot fork(), so each worker imports the app again.',
+  }),
+  setting({
     name: 'printConfig',
     flags: ['--print-config'],
     section: 'Debugging',
@@ -431,6 +532,30 @@ export const registry = [
     default: false,
     schema: Flag,
     doc: 'Check the configuration and that the app loads, then exit: 0 when all is well, 2 or 4 otherwise.',
+  }),
+  setting({
+    name: 'reload',
+    flags: ['--reload'],
+    section: 'Debugging',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc:
+      "Reload the workers when the app's source files change (for development). Watched: .ts, .mts, .cts, .js, .mjs, .cjs " +
+      "and .json files in the app module's directory and below, except node_modules and dot-directories, and " +
+      '--reload-extra-files. A change does what HUP does; a change that breaks the app keeps the old workers serving.',
+  }),
+  setting({
+    name: 'reloadExtraFiles',
+    flags: ['--reload-extra-file', '--reload-extra-files'],
+    section: 'Debugging',
+    meta: 'FILE',
+    type: 'list',
+    default: [],
+    schema: Schema.Array(Schema.String.check(Schema.isNonEmpty(expecting('a file path or glob')))).annotate(
+      expecting('a list of file paths or globs'),
+    ),
+    doc: 'With --reload, also watch these files; globs are allowed (templates/**/*.html). Repeat the flag for several.',
   }),
   setting({
     name: 'help',

@@ -7,6 +7,7 @@ import type { MasterEvent } from '../machines/master.ts'
 import type { StopMode } from '../machines/master-workers.ts'
 import { writeErrorLog, type Logger } from './log.ts'
 import { captureStuckStack, createStderrForwarder } from './stack-capture.ts'
+import { workerSpawnIdentity } from './privileges.ts'
 import { FIRST_LISTENER_FD, WORKER_ENV, type MasterMessage, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
 
 // Beside this module: src/worker.ts from the sources, dist/worker.js from the bundle.
@@ -32,6 +33,8 @@ export function createWorkerPool(options: PoolOptions) {
   // The master's own flags (e.g. a loader) apply to workers too; its
   // inspector flags do not.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'))
+  // -u/--user, -g/--group (src/privileges.ts): who the workers run as.
+  const identity = workerSpawnIdentity(options.worker.settings)
 
   function spawnWorker(id: number): void {
     const settings: WorkerOptions = {
@@ -39,7 +42,11 @@ export function createWorkerPool(options: PoolOptions) {
       id,
       fds: options.listenerFds.map((_, i) => FIRST_LISTENER_FD + i),
     }
-    const child = spawn(process.execPath, [...execArgv, '--inspect-port=127.0.0.1:0', WORKER_ENTRY], {
+    // The title as a last, unused argument: Linux shows a process title only
+    // within the space of the original argv, so this makes room for it.
+    const title = `corral: worker [${options.worker.name}]`
+    const child = spawn(process.execPath, [...execArgv, '--inspect-port=127.0.0.1:0', WORKER_ENTRY, title], {
+      ...identity,
       stdio: ['ignore', 'inherit', 'pipe', 'ipc', ...options.listenerFds],
       env: { ...process.env, [WORKER_ENV]: JSON.stringify(settings) },
     })

@@ -11,6 +11,7 @@ import { withAccessLog } from './access-log.ts'
 import { closeLogFiles, reopenLogFiles } from './log-file.ts'
 import { findUpgrade, type AppUpgrade } from './upgrade.ts'
 import { listenOnFd } from './listeners.ts'
+import { finishPrivilegeDrop } from './privileges.ts'
 import { guardRequests, guardServer, httpServerOptions } from './http-guard.ts'
 import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
 
@@ -63,6 +64,9 @@ actor.on('exit', ({ code }) => {
 
 async function boot(): Promise<void> {
   let handler: Handler
+  // --initgroups: become --user, with its groups, before any of the app runs (src/privileges.ts).
+  const denied = finishPrivilegeDrop(settings)
+  if (denied) return send({ type: 'BOOT_FAILED', code: 3, reason: `Worker failed to boot: ${denied}` })
   try {
     const spec = parseAppSpec(options!.app)
     const app = await importApp(spec)
