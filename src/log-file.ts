@@ -90,6 +90,9 @@ function openAppend(path: string, label: string): number {
 class LogFileImpl implements LogFile {
   readonly path: string
   readonly #std: NodeJS.WriteStream | undefined
+  /** Where lines go once the file is closed: stdout or stderr, never nowhere. */
+  readonly #fallback: NodeJS.WriteStream
+  #closed = false
   readonly #label: string
   #fd: number
   #pending = ''
@@ -103,10 +106,12 @@ class LogFileImpl implements LogFile {
     this.path = path
     this.#label = label
     this.#std = path === '-' ? process[stream] : undefined
+    this.#fallback = process[stream]
     this.#fd = path === '-' ? -1 : openAppend(path, label)
   }
 
   write(text: string): void {
+    if (this.#closed) return void this.#fallback.write(text)
     this.#pending += text
     if (this.#pending.length >= EAGER_BYTES && !this.#std) this.#flush()
     else if (!this.#scheduled) {
@@ -183,6 +188,7 @@ class LogFileImpl implements LogFile {
     }).then(() => {
       if (this.#fd >= 0) closeSync(this.#fd)
       this.#fd = -1
+      this.#closed = true
     })
   }
 
