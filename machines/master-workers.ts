@@ -165,6 +165,17 @@ export function markReady(ctx: MasterContext, id: number): MasterContext {
   return update(ctx, id, { status: 'running', lastBeat: ctx.now })
 }
 
+/**
+ * The worker is leaving by itself, on purpose (max requests, max memory): it
+ * drains, and its exit is not a crash. Counting it out of the live set now
+ * lets converge start its replacement while it finishes.
+ */
+export function retiring(ctx: MasterContext, id: number): MasterContext {
+  const w = findWorker(ctx, id)
+  if (!w || !isLive(w)) return ctx
+  return update(ctx, id, { status: 'stopping', deadline: ctx.now + ctx.gracefulMs })
+}
+
 export function heartbeat(ctx: MasterContext, id: number): MasterContext {
   return findWorker(ctx, id) ? update(ctx, id, { lastBeat: ctx.now }) : ctx
 }

@@ -7,6 +7,7 @@ import {
   abandonGeneration,
   APP_LOAD_ERROR,
   applySettings,
+  retiring,
   converge,
   currentWorkers,
   forget,
@@ -35,6 +36,8 @@ export type MasterEvent =
   | { type: 'WORKER_READY'; id: number }
   | { type: 'WORKER_EXIT'; id: number; code: number | null; signal: string | null }
   | { type: 'HEARTBEAT'; id: number }
+  /** The worker drains and exits by itself (max requests, max memory): not a crash. */
+  | { type: 'WORKER_RETIRING'; id: number; reason: string }
   | { type: 'TICK'; now: number }
   /**
    * HUP re-read the settings; sent just before the HUP itself. They apply to
@@ -70,6 +73,11 @@ export const masterMachine = setup({
     converge: enqueueActions(({ context, enqueue }) => apply(enqueue, converge(context))),
     markReady: enqueueActions(({ context, event, enqueue }) => {
       if (event.type === 'WORKER_READY') enqueue.assign(markReady(context, event.id))
+    }),
+    retiring: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'WORKER_RETIRING') return
+      enqueue.emit(log('info', `Worker ${event.id} is retiring (${event.reason}); starting its replacement`))
+      enqueue.assign(retiring(context, event.id))
     }),
     heartbeat: enqueueActions(({ context, event, enqueue }) => {
       if (event.type === 'HEARTBEAT') enqueue.assign(heartbeat(context, event.id))
@@ -238,6 +246,7 @@ export const masterMachine = setup({
         ],
         REEXEC_EXIT: { actions: 'childMasterGone' },
         SETTINGS: { actions: 'applySettings' },
+        WORKER_RETIRING: { actions: ['retiring', 'converge'] },
         SIGNAL: [
           { guard: 'isGracefulStop', target: 'draining.graceful' },
           { guard: 'isQuickStop', target: 'draining.quick' },
@@ -284,6 +293,7 @@ export const masterMachine = setup({
                 ],
                 TICK: { actions: 'tick' },
                 WORKER_EXIT: { actions: 'forget' },
+                WORKER_RETIRING: { actions: 'retiring' },
               },
             },
             // HUP: a new generation boots beside the old one, which stops
@@ -325,6 +335,7 @@ export const masterMachine = setup({
         HEARTBEAT: { actions: 'heartbeat' },
         TICK: { actions: 'tick' },
         WORKER_EXIT: { actions: 'forget' },
+        WORKER_RETIRING: { actions: 'retiring' },
         REEXEC_EXIT: { actions: 'childMasterGone' },
         SIGNAL: [{ guard: 'isUsr1', actions: 'reopenLogs' }, { actions: 'ignoreInDrain' }],
       },

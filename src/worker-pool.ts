@@ -64,6 +64,7 @@ export function createWorkerPool(options: PoolOptions) {
     child.on('message', (message: WorkerMessage) => {
       if (message.t === 'hb') emit({ type: 'HEARTBEAT', id })
       else if (message.t === 'ready') emit({ type: 'WORKER_READY', id })
+      else if (message.t === 'retire') emit({ type: 'WORKER_RETIRING', id, reason: message.reason })
     })
     child.on('exit', exited)
     child.on('error', (err) => {

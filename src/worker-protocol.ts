@@ -17,7 +17,11 @@ export interface WorkerOptions {
 }
 
 /** Worker → master. */
-export type WorkerMessage = { t: 'ready' } | { t: 'hb' }
+export type WorkerMessage =
+  | { t: 'ready' }
+  | { t: 'hb' }
+  /** The worker is draining and will exit by itself: max requests, max memory. */
+  | { t: 'retire'; reason: string }
 
 /** Master → worker. */
 export type MasterMessage = { t: 'reopen' }
