@@ -4,7 +4,7 @@
 // function, no closure), and, only when the format has %(b)s or %(B)s, a
 // byte count kept by own-property write/end wrappers (own properties, because
 // Express swaps the response's prototype for its own).
-import { ServerResponse, type IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { compileAccessLog, type FormatLine } from './access-log-format.ts'
 import { openLogFile, type LogFile } from './log-file.ts'
@@ -17,14 +17,16 @@ export interface AccessLogSettings {
   readonly accessLogJson: boolean
 }
 
+type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
+type End = (chunk?: unknown, encoding?: unknown, cb?: unknown) => ServerResponse
+
 interface Logged extends ServerResponse {
   corralStart: number
   corralBytes: number
+  /** The response's own write and end, whatever class it is (an HTTP/2 compat response too). */
+  corralWrite: Write
+  corralEnd: End
 }
-
-type Write = (this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
-const protoWrite = ServerResponse.prototype.write as Write
-const protoEnd = ServerResponse.prototype.end as unknown as (this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) => ServerResponse
 
 function byteLength(chunk: unknown, encoding: unknown): number {
   if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
@@ -34,12 +36,12 @@ function byteLength(chunk: unknown, encoding: unknown): number {
 
 function countingWrite(this: Logged, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
   this.corralBytes += byteLength(chunk, encoding)
-  return protoWrite.call(this, chunk, encoding, cb)
+  return this.corralWrite(chunk, encoding, cb)
 }
 
 function countingEnd(this: Logged, chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
   if (typeof chunk !== 'function') this.corralBytes += byteLength(chunk, encoding)
-  return protoEnd.call(this, chunk, encoding, cb)
+  return this.corralEnd(chunk, encoding, cb)
 }
 
 const noBody = (req: IncomingMessage, status: number) => req.method === 'HEAD' || status === 204 || status === 304
@@ -73,6 +75,8 @@ export function withAccessLog(handler: Handler, settings: AccessLogSettings, rep
       const r = res as Logged
       r.corralStart = performance.now()
       r.corralBytes = 0
+      r.corralWrite = r.write as Write
+      r.corralEnd = r.end as End
       r.write = countingWrite as Logged['write']
       r.end = countingEnd as Logged['end']
       r.on('close', onClose)
