@@ -95,7 +95,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 
 const request = fc
   .tuple(fc.constantFrom(...SEEDS), fc.array(mutation, { minLength: 1, maxLength: 3 }))
-  .map(([seed, ms]) => ms.reduce((b, m) => m(b), Buffer.from(seed, 'latin1')))
+  .map(([seed, ms]) => ms.reduce<Buffer>((b, m) => m(b), Buffer.from(seed, 'latin1')))
 
 // 100: the interim answer to Expect: 100-continue.
 const ANSWERS = new Set([100, 200, 400, 408, 413, 414, 431, 501, 505])

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, fixture, freePort, killAll, startCorral, type Corral } from './helpers/corral.ts'
 import { exchange, goodRequest, parseResponses } from './helpers/http-wire.ts'
 import echo from './fixtures/app-echo.ts'
+import { httpServerOptions, maxHeaderSize } from '../src/http-guard.ts'
 
 afterAll(killAll)
 
@@ -173,5 +174,28 @@ describe('bad values', () => {
       expect(errors.some((l) => l.includes(flag))).toBe(true)
     }
     expect(r.stderr).not.toMatch(/^\s+at /m)
+  })
+})
+
+describe('node:http options derived from the settings', () => {
+  const defaults = { limitRequestLine: 4094, limitRequestFields: 100, limitRequestFieldSize: 8190, headersTimeout: 20, requestTimeout: 60 }
+
+  it("bounds the head as gunicorn bounds its header buffer, with gunicorn's values standing in for 0", () => {
+    expect(maxHeaderSize(defaults)).toBe(4094 + 100 * 8192 + 4)
+    expect(maxHeaderSize({ ...defaults, limitRequestLine: 0, limitRequestFieldSize: 0 })).toBe(8190 + 100 * 8192 + 4)
+    expect(maxHeaderSize({ ...defaults, limitRequestFields: 0 })).toBe(4094 + 32768 * 8192 + 4)
+    expect(maxHeaderSize({ ...defaults, limitRequestFields: 1e9 })).toBe(2 ** 31 - 1)
+  })
+
+  it('caps the head timeout at the request timeout, and looks for expired connections often enough', () => {
+    expect(httpServerOptions(defaults)).toMatchObject({ headersTimeout: 20_000, requestTimeout: 60_000, connectionsCheckingInterval: 1000 })
+    expect(httpServerOptions({ ...defaults, headersTimeout: 90 })).toMatchObject({ headersTimeout: 60_000 })
+    expect(httpServerOptions({ ...defaults, headersTimeout: 1, requestTimeout: 2 })).toMatchObject({ connectionsCheckingInterval: 250 })
+    expect(httpServerOptions({ ...defaults, headersTimeout: 0, requestTimeout: 0 })).toMatchObject({ headersTimeout: 0, requestTimeout: 0 })
+    expect(httpServerOptions({ ...defaults, headersTimeout: 30, requestTimeout: 0 })).toMatchObject({ headersTimeout: 30_000, requestTimeout: 0 })
+    // node:http accepts every combination corral derives.
+    for (const [h, r] of [[20, 60], [90, 60], [0, 0], [30, 0], [0, 5]]) {
+      expect(() => createServer(httpServerOptions({ ...defaults, headersTimeout: h!, requestTimeout: r! }))).not.toThrow()
+    }
   })
 })
