@@ -23,6 +23,7 @@ import { createWorkerPool, type WorkerPool } from './worker-pool.ts'
 import { VERSION } from './version.ts'
 import { APP_LOAD_ERROR } from '../machines/master-workers.ts'
 import { preloadApp } from './process-settings.ts'
+import { giveLogFilesToWorkers } from './privileges.ts'
 import { reloadRequests } from './reload-watch.ts'
 
 /** How often the machine's clock advances (heartbeats, deadlines, back-off). */
@@ -44,6 +45,8 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
   const program = Effect.gen(function* () {
     // The error log first, so everything after lands in it (src/log-file.ts).
     yield* Effect.try({ try: () => openMasterLogs(settings), catch: startupError })
+    // -u/--user: workers open the access log themselves (src/privileges.ts).
+    giveLogFilesToWorkers(settings)
     log.info(`Starting corral ${VERSION}`)
     // --preload: the app is imported here first; one that cannot load stops corral before anything is bound.
     if (settings.preload && !(yield* Effect.promise(() => preloadApp(app, log)))) return APP_LOAD_ERROR

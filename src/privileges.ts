@@ -15,7 +15,7 @@
 //
 // Names are looked up in /etc/passwd and /etc/group (numeric ids need no
 // entry); this is what Node can read without libc's getpwnam.
-import { readFileSync } from 'node:fs'
+import { chownSync, readFileSync, statSync } from 'node:fs'
 
 export const PASSWD = '/etc/passwd'
 export const GROUP = '/etc/group'
@@ -176,4 +176,21 @@ export function workerSpawnIdentity(s: PrivilegeSettings): { uid?: number; gid?:
   const r = workerCredentials(s)
   if (!r.ok) throw new Error(r.errors.join('; '))
   return spawnCredentials(r.credentials)
+}
+
+/**
+ * As gunicorn does: a log file the workers open themselves (the access log,
+ * created by the master) is given to the worker user and group, so that
+ * workers can open it, and open it again on USR1. Only a regular file: never
+ * /dev/null or a pipe. Failures are left to the worker to report.
+ */
+export function giveLogFilesToWorkers(s: PrivilegeSettings & { readonly accessLogfile?: string | undefined }): void {
+  if ((s.user === undefined && s.group === undefined) || s.accessLogfile === undefined || s.accessLogfile === '-') return
+  const r = workerCredentials(s)
+  if (!r.ok) return
+  try {
+    if (statSync(s.accessLogfile).isFile()) chownSync(s.accessLogfile, r.credentials.uid ?? -1, r.credentials.gid ?? -1)
+  } catch {
+    // the worker says why it cannot open it
+  }
 }

@@ -2,7 +2,7 @@
 // `nobody`, checked in /proc: the master stays root (it binds a privileged
 // port), the workers run as the user with the expected groups and still serve.
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { get } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -104,6 +104,23 @@ describe('running workers as another user', () => {
     const [pid] = c.workers()
     expect(ids(pid!)).toEqual({ uid: [NOBODY, NOBODY, NOBODY, NOBODY], gid: [WWW_DATA, WWW_DATA, WWW_DATA, WWW_DATA], groups: [] })
     expect(await getJson(`http://127.0.0.1:${port}/`)).toMatchObject({ uid: NOBODY, gid: WWW_DATA })
+  })
+
+  it('the access log, created by the master, is given to the worker user (as gunicorn does) so workers can write and reopen it', async () => {
+    const port = await freePort()
+    const logs = join(dir, 'logs')
+    mkdirSync(logs, { mode: 0o755 })
+    const access = join(logs, 'access.log')
+    const c = await serving(['-u', 'nobody', '--access-logfile', access], port, 1)
+    expect(statSync(access)).toMatchObject({ uid: NOBODY, gid: NOGROUP })
+    await getJson(`http://127.0.0.1:${port}/hello`)
+    await waitFor(() => readFileSync(access, 'utf8').includes('GET /hello'), { what: 'access log line' })
+    const from = c.log().length
+    c.signal('SIGUSR1')
+    await c.waitForLog(/Reopening log files/, { from })
+    await getJson(`http://127.0.0.1:${port}/again`)
+    await waitFor(() => readFileSync(access, 'utf8').includes('GET /again'), { what: 'access log line after USR1' })
+    expect(c.log()).not.toMatch(/EACCES/)
   })
 
   it('numeric ids need no /etc/passwd entry', async () => {
