@@ -5,12 +5,14 @@
 //
 // Three hooks, all set up once per server:
 // - httpServerOptions(): node:http options (head size, timeouts);
-// - guardRequests(): wraps the request handler with checks that read only
-//   what node:http has already parsed (req.url, req.rawHeaders): one pass
-//   over the header names and lengths, no allocation, before the app runs;
+// - guardRequests() (and guardUpgrades() for 'upgrade' listeners): wraps the
+//   handler with checks that read only what node:http has already parsed
+//   (req.url, req.rawHeaders): one pass over the header names and lengths,
+//   no allocation, before the app runs;
 // - guardServer(): the header-count cap and the 'clientError' answer.
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 
 export interface HttpGuardSettings {
   /** Max request-line length in bytes, without CRLF; 0 = no limit of its own. */
@@ -70,13 +72,21 @@ export function httpServerOptions(s: HttpGuardSettings): ServerOptions {
   }
 }
 
+/** Why a request is refused: the status it is answered with, and the reason logged. */
+export interface Refusal {
+  readonly status: number
+  readonly reason: string
+}
+
+const refuse = (status: number, reason: string): Refusal => ({ status, reason })
+
 /**
- * Wraps the app's handler: requests that break a limit or have a shape that
- * node:http accepts but that can desynchronise a proxy and the app are
- * answered here (414, 431, 400, 505, always with Connection: close) and never
- * reach the app.
+ * The checks, compiled once for the settings: undefined for a request the app
+ * may have, else why not. Requests that break a limit, or have a shape that
+ * node:http accepts but that can desynchronise a proxy and the app, are
+ * refused (414, 431, 400, 505). Allocates only when refusing.
  */
-export function guardRequests(handler: Handler, s: HttpGuardSettings, debug?: Debug): Handler {
+export function requestChecker(s: HttpGuardSettings): (req: IncomingMessage) => Refusal | undefined {
   const line = s.limitRequestLine
   const fields = fieldsLimit(s)
   const rawLimit = 2 * fields
@@ -84,20 +94,20 @@ export function guardRequests(handler: Handler, s: HttpGuardSettings, debug?: De
   // The last Host value found valid: a server mostly sees the same few, and a
   // string comparison is cheaper than the pattern.
   let knownHost = ''
-  return function guarded(req, res) {
+  return function check(req) {
     if (req.httpVersionMajor !== 1) {
       // An HTTP/2 stream (compat API) has its own framing and limits.
-      if ('stream' in req) return handler(req, res)
-      return reject(req, res, 505, `HTTP/${req.httpVersion} on an HTTP/1 connection`, debug)
+      if ('stream' in req) return undefined
+      return refuse(505, `HTTP/${req.httpVersion} on an HTTP/1 connection`)
     }
     const method = req.method!
     const url = req.url!
     if (line > 0 && method.length + url.length + LINE_OVERHEAD > line) {
-      return reject(req, res, 414, `request line is too large (${method.length + url.length + LINE_OVERHEAD} > ${line})`, debug)
+      return refuse(414, `request line is too large (${method.length + url.length + LINE_OVERHEAD} > ${line})`)
     }
     const raw = req.rawHeaders
     const n = raw.length
-    if (n > rawLimit) return reject(req, res, 431, `more than ${fields} header fields`, debug)
+    if (n > rawLimit) return refuse(431, `more than ${fields} header fields`)
     let hosts = 0
     let contentTypes = 0
     let transferEncoding = false
@@ -106,14 +116,14 @@ export function guardRequests(handler: Handler, s: HttpGuardSettings, debug?: De
       const len = name.length
       // The field line as gunicorn measures it: name, ": ", value, CRLF.
       if (fieldSize > 0 && len + raw[i + 1]!.length + 4 > fieldSize) {
-        return reject(req, res, 431, `header field ${name} is larger than ${fieldSize} bytes`, debug)
+        return refuse(431, `header field ${name} is larger than ${fieldSize} bytes`)
       }
       if (len === 4) {
         if (is(name, 'Host', 'host')) {
-          if (++hosts > 1) return reject(req, res, 400, 'more than one Host header', debug)
+          if (++hosts > 1) return refuse(400, 'more than one Host header')
           const host = raw[i + 1]!
           if (host !== knownHost) {
-            if (!HOST.test(host)) return reject(req, res, 400, 'invalid Host header', debug)
+            if (!HOST.test(host)) return refuse(400, 'invalid Host header')
             knownHost = host
           }
         }
@@ -123,10 +133,44 @@ export function guardRequests(handler: Handler, s: HttpGuardSettings, debug?: De
         if (is(name, 'Transfer-Encoding', 'transfer-encoding')) transferEncoding = true
       }
     }
-    if (contentTypes > 1) return reject(req, res, 400, 'more than one Content-Type header', debug)
-    if (transferEncoding && req.httpVersionMinor === 0) return reject(req, res, 400, 'Transfer-Encoding in an HTTP/1.0 request', debug)
-    if (url === '*' && method !== 'OPTIONS') return reject(req, res, 400, `asterisk-form target with ${method}`, debug)
-    handler(req, res)
+    if (contentTypes > 1) return refuse(400, 'more than one Content-Type header')
+    if (transferEncoding && req.httpVersionMinor === 0) return refuse(400, 'Transfer-Encoding in an HTTP/1.0 request')
+    if (url === '*' && method !== 'OPTIONS') return refuse(400, `asterisk-form target with ${method}`)
+    return undefined
+  }
+}
+
+/**
+ * Wraps the app's handler: a refused request is answered here, with
+ * Connection: close, and never reaches the app.
+ */
+export function guardRequests(handler: Handler, s: HttpGuardSettings, debug?: Debug): Handler {
+  const check = requestChecker(s)
+  return function guarded(req, res) {
+    const refusal = check(req)
+    if (refusal === undefined) return handler(req, res)
+    debug?.(`Invalid request from ip=${req.socket.remoteAddress}: ${refusal.reason}`)
+    const body = `${STATUS_CODES[refusal.status]}\n`
+    res.writeHead(refusal.status, { 'content-type': 'text/plain', 'content-length': body.length, connection: 'close' })
+    res.end(body)
+  }
+}
+
+type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+
+/**
+ * The same for node:http's 'upgrade' event (WebSocket handshakes), which
+ * node:http routes around the request handler.
+ */
+export function guardUpgrades<L extends UpgradeListener>(listener: L, s: HttpGuardSettings, debug?: Debug): UpgradeListener {
+  const check = requestChecker(s)
+  return function guarded(req, socket, head) {
+    const refusal = check(req)
+    if (refusal === undefined) return listener(req, socket, head)
+    debug?.(`Invalid request from ip=${req.socket.remoteAddress}: ${refusal.reason}`)
+    socket.on('error', () => socket.destroy())
+    socket.end(errorResponse(refusal.status))
+    closeSoon(socket)
   }
 }
 
@@ -138,13 +182,6 @@ const HOST = /^(?:\[[\w:.%~-]+\]|[\w\-.~%!$&'()*+,;=]*)(?::\d*)?$/
 
 /** Case-insensitive name match, trying the usual spellings before lowering the case. */
 const is = (name: string, canonical: string, lower: string) => name === canonical || name === lower || name.toLowerCase() === lower
-
-function reject(req: IncomingMessage, res: ServerResponse, status: number, reason: string, debug: Debug | undefined): void {
-  debug?.(`Invalid request from ip=${req.socket.remoteAddress}: ${reason}`)
-  const body = `${STATUS_CODES[status]}\n`
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': body.length, connection: 'close' })
-  res.end(body)
-}
 
 /** What the connection is answered when node:http's parser gives up on it. */
 function statusFor(code: string | undefined): number {
@@ -189,7 +226,7 @@ function whenAnswered(socket: HttpSocket, fail: () => void, then: () => void): v
 }
 
 /** Closes once what was written is flushed, or after 2 s for a client that does not read. */
-function closeSoon(socket: Socket): void {
+function closeSoon(socket: Duplex): void {
   const timer = setTimeout(() => socket.destroy(), 2000).unref()
   socket.once('finish', () => socket.destroy())
   socket.once('close', () => clearTimeout(timer))

@@ -12,7 +12,7 @@ import { closeLogFiles, reopenLogFiles } from './log-file.ts'
 import { findUpgrade, type AppUpgrade } from './upgrade.ts'
 import { listenOnFd } from './listeners.ts'
 import { finishPrivilegeDrop } from './privileges.ts'
-import { guardRequests, guardServer, httpServerOptions } from './http-guard.ts'
+import { guardRequests, guardServer, guardUpgrades, httpServerOptions } from './http-guard.ts'
 import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
 
 // Node's default; a --keep-alive setting comes with the HTTP worker issue.
@@ -80,7 +80,7 @@ async function boot(): Promise<void> {
     handler = withAccessLog(handler, settings, log.exception)
     for (const fd of options!.fds) {
       const server = guardServer(createServer(serverOptions(), guardRequests(handler, settings, log.debug)), settings, log.debug)
-      if (appUpgrade) server.on('upgrade', appUpgrade.listener)
+      if (appUpgrade) server.on('upgrade', guardUpgrades(appUpgrade.listener, settings, log.debug))
       await listenOnFd(server, fd)
       servers.push(server)
     }

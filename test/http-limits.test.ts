@@ -199,3 +199,17 @@ describe('node:http options derived from the settings', () => {
     }
   })
 })
+
+describe("upgrade requests (node:http's 'upgrade' event) pass the same checks", () => {
+  it('a handshake with two Host fields is refused before the app sees it; a good one is upgraded', async () => {
+    const port = await freePort()
+    const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, fixture('app-upgrade-fn.ts')])
+    await corral.waitForLog(/Ready: 1 worker/)
+    const handshake = (hosts: string) => `GET /chat HTTP/1.1\r\n${hosts}Upgrade: echo\r\nConnection: Upgrade\r\n\r\n`
+    const bad = await exchange(port, Buffer.from(handshake('Host: a\r\nHost: b\r\n')))
+    expect(parseResponses(bad.data).map((r) => r.status)).toEqual([400])
+    expect(bad.closed).toBe(true)
+    const good = await exchange(port, Buffer.from(handshake('Host: a\r\n')), { timeoutMs: 500, keepOpen: true })
+    expect(good.data.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /)
+  })
+})
