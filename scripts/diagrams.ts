@@ -1,0 +1,232 @@
+// Draws the statecharts in machines/ as Mermaid `stateDiagram-v2` text, from
+// the state nodes themselves: `machine.toJSON()` leaves out `always`
+// transitions and function guards (DESIGN §9), so it cannot be the source.
+//
+//   npm run diagrams      (node scripts/diagrams.ts)
+//
+// writes spec/diagrams/master.mmd and spec/diagrams/worker.mmd, and replaces
+// the blocks between `<!-- diagram:NAME:start -->` and `<!-- diagram:NAME:end -->`
+// (and `<!-- transitions:NAME:start/end -->`) in spec/lifecycle.md.
+// test/diagrams.test.ts regenerates everything in memory and fails when the
+// committed files differ. The walker below is also what the machine tests use
+// to list every state node and transition they must cover.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { AnyStateMachine, AnyStateNode } from 'xstate'
+import { masterMachine } from '../machines/master.ts'
+import { workerMachine } from '../machines/worker.ts'
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+export const MACHINES: ReadonlyArray<{ readonly name: string; readonly machine: AnyStateMachine }> = [
+  { name: 'master', machine: masterMachine },
+  { name: 'worker', machine: workerMachine },
+]
+
+/** Every state node of a machine, the root first, children in document order. */
+export function stateNodes(machine: AnyStateMachine | AnyStateNode): AnyStateNode[] {
+  const root: AnyStateNode = 'root' in machine ? machine.root : machine
+  const out: AnyStateNode[] = []
+  const walk = (node: AnyStateNode) => {
+    out.push(node)
+    for (const child of Object.values(node.states)) walk(child)
+  }
+  walk(root)
+  return out
+}
+
+export interface TransitionInfo {
+  /** Unique within the machine: `source: EVENT [guard]`, e.g. `master.active.running.steady: SIGNAL [isHup]`. */
+  readonly key: string
+  readonly source: AnyStateNode
+  /** The event descriptor, `always` for eventless transitions. */
+  readonly event: string
+  readonly guard: string | undefined
+  readonly targets: readonly AnyStateNode[]
+  readonly actions: readonly string[]
+  /** XState's TransitionDefinition: the object `@xstate.microstep` inspection events carry. */
+  readonly definition: object
+}
+
+interface RawTransition {
+  readonly eventType: string
+  readonly guard?: unknown
+  readonly target?: readonly AnyStateNode[] | undefined
+  readonly actions: readonly unknown[]
+}
+
+/** A readable name for a guard: its name, or and/or/not spelled out. */
+export function guardName(guard: unknown): string | undefined {
+  if (guard === undefined) return undefined
+  if (typeof guard === 'string') return guard
+  if (typeof guard === 'function') {
+    const g = guard as { type?: string; guards?: unknown[]; name: string }
+    if (g.type === 'xstate.and' || g.type === 'xstate.or') return `${g.type.slice(7)}(${(g.guards ?? []).map(guardName).join(', ')})`
+    if (g.type === 'xstate.not') return `not(${(g.guards ?? []).map(guardName).join(', ')})`
+    return g.name || 'inline'
+  }
+  if (typeof guard === 'object' && guard !== null && 'type' in guard) return String((guard as { type: unknown }).type)
+  return 'inline'
+}
+
+function actionName(action: unknown): string {
+  if (typeof action === 'string') return action
+  if (typeof action === 'function') return (action as { type?: string; name: string }).type ?? (action.name || 'inline')
+  if (typeof action === 'object' && action !== null && 'type' in action) return String((action as { type: unknown }).type)
+  return 'inline'
+}
+
+/** How an event descriptor is shown: delayed transitions as `after <delay>`. */
+export function eventLabel(event: string): string {
+  const after = /^xstate\.after\.([^.]+)\./.exec(event)
+  return after ? `after ${after[1]}` : event
+}
+
+/**
+ * Every transition of every state node, in document order: each `on` entry
+ * with each of its guarded alternatives, then `always` (and `after`, which
+ * XState files under `on` as `xstate.after.*` events).
+ */
+export function transitions(machine: AnyStateMachine): TransitionInfo[] {
+  const out: TransitionInfo[] = []
+  for (const node of stateNodes(machine)) {
+    const all: RawTransition[] = [...[...(node.transitions as Map<string, RawTransition[]>).values()].flat(), ...((node.always ?? []) as RawTransition[])]
+    for (const t of all) {
+      const event = t.eventType === '' ? 'always' : t.eventType
+      const guard = guardName(t.guard)
+      out.push({
+        key: `${node.id}: ${eventLabel(event)}${guard ? ` [${guard}]` : ''}`,
+        source: node,
+        event,
+        guard,
+        targets: t.target ?? [],
+        actions: t.actions.map(actionName),
+        definition: t,
+      })
+    }
+  }
+  return out
+}
+
+function entryActions(node: AnyStateNode): string[] {
+  return (node.entry as unknown[]).map(actionName)
+}
+
+// ---------------------------------------------------------------------------
+// Mermaid
+
+/** Mermaid ids: the state's key where that is unique in the machine, else its path joined by `_`. */
+function mermaidIds(machine: AnyStateMachine): Map<AnyStateNode, string> {
+  const nodes = stateNodes(machine).slice(1)
+  const count = new Map<string, number>()
+  for (const n of nodes) count.set(n.key, (count.get(n.key) ?? 0) + 1)
+  return new Map(nodes.map((n) => [n, count.get(n.key) === 1 ? n.key : n.path.join('_')]))
+}
+
+function lca(a: AnyStateNode, b: AnyStateNode): AnyStateNode {
+  const ancestors = new Set<AnyStateNode>()
+  for (let n: AnyStateNode | undefined = a; n; n = n.parent) ancestors.add(n)
+  for (let n: AnyStateNode | undefined = b; n; n = n.parent) if (ancestors.has(n)) return n
+  throw new Error('states of different machines')
+}
+
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * The machine as a Mermaid state diagram. Every transition with a target is
+ * an arrow, drawn inside the innermost composite state holding both ends,
+ * labelled `EVENT [guard] / actions`. A transition without a target (an
+ * action in place) is a self-loop on an atomic state, and a note on a
+ * composite one (Mermaid cannot loop a composite state onto itself). Entry
+ * actions are shown as notes too. Lines inside a block are sorted, so the
+ * text changes only when the machine does.
+ */
+export function toMermaid(machine: AnyStateMachine): string {
+  const ids = mermaidIds(machine)
+  const id = (n: AnyStateNode) => ids.get(n) ?? '[*]'
+  const all = transitions(machine)
+  const lines: string[] = ['stateDiagram-v2']
+  const label = (t: TransitionInfo) =>
+    `${eventLabel(t.event)}${t.guard ? ` [${t.guard}]` : ''}${t.actions.length ? ` / ${t.actions.join(', ')}` : ''}`
+
+  const block = (node: AnyStateNode, depth: number): string[] => {
+    const pad = '  '.repeat(depth)
+    const out: string[] = []
+    const children = Object.values(node.states)
+    for (const child of children) {
+      if (Object.keys(child.states).length > 0) out.push(`${pad}state ${id(child)} {`, ...block(child, depth + 1), `${pad}}`)
+      else out.push(`${pad}${id(child)}`)
+      const inPlace = child.type === 'compound' || child.type === 'parallel' ? all.filter((t) => t.source === child && t.targets.length === 0) : []
+      const entry = entryActions(child)
+      const note = [...(entry.length ? [`entry / ${entry.join(', ')}`] : []), ...inPlace.map(label)]
+      if (note.length) out.push(`${pad}note right of ${id(child)}`, ...note.map((l) => `${pad}  ${l}`), `${pad}end note`)
+    }
+    const edges: string[] = []
+    const initial = node.initial?.target?.[0] as AnyStateNode | undefined
+    if (initial) edges.push(`[*] --> ${id(initial)}`)
+    for (const child of children) if (child.type === 'final') edges.push(`${id(child)} --> [*]`)
+    for (const t of all) {
+      // Arrows are drawn in the innermost composite holding both ends.
+      for (const target of t.targets) {
+        const home = target === t.source ? t.source.parent : lca(t.source, target)
+        if (home === node) edges.push(`${id(t.source)} --> ${id(target)} : ${label(t)}`)
+      }
+      // Actions in place: a self-loop on an atomic state.
+      if (t.targets.length === 0 && t.source.parent === node && (t.source.type === 'atomic' || t.source.type === 'final')) {
+        edges.push(`${id(t.source)} --> ${id(t.source)} : ${label(t)}`)
+      }
+    }
+    edges.sort(byText)
+    return [...out, ...edges.map((l) => pad + l)]
+  }
+  lines.push(...block(machine.root, 1))
+  return lines.join('\n') + '\n'
+}
+
+/** A Markdown table of every transition, for the reader who wants it exact. */
+export function toTable(machine: AnyStateMachine): string {
+  const rows = transitions(machine).map((t) => {
+    const from = t.source.path.join('.') || '(root)'
+    const to = t.targets.length ? t.targets.map((n) => n.path.join('.')).join(', ') : '(stays)'
+    return `| \`${from}\` | ${eventLabel(t.event)} | ${t.guard ? `\`${t.guard}\`` : ''} | ${to === '(stays)' ? to : `\`${to}\``} | ${t.actions.map((a) => `\`${a}\``).join(', ')} |`
+  })
+  return ['| from | event | guard | to | actions |', '|---|---|---|---|---|', ...rows].join('\n') + '\n'
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+export const DIAGRAM_DIR = join(ROOT, 'spec', 'diagrams')
+export const LIFECYCLE = join(ROOT, 'spec', 'lifecycle.md')
+
+function replaceBetween(text: string, marker: string, content: string): string {
+  const start = `<!-- ${marker}:start -->`
+  const end = `<!-- ${marker}:end -->`
+  const i = text.indexOf(start)
+  const j = text.indexOf(end)
+  if (i < 0 || j < i) throw new Error(`spec/lifecycle.md lacks the markers ${start} … ${end}`)
+  return `${text.slice(0, i + start.length)}\n${content}${text.slice(j)}`
+}
+
+/** What every generated file should contain, by absolute path. */
+export function generate(lifecycleText: string): Map<string, string> {
+  const files = new Map<string, string>()
+  let doc = lifecycleText
+  for (const { name, machine } of MACHINES) {
+    const mermaid = toMermaid(machine)
+    files.set(join(DIAGRAM_DIR, `${name}.mmd`), mermaid)
+    doc = replaceBetween(doc, `diagram:${name}`, '```mermaid\n' + mermaid + '```\n')
+    doc = replaceBetween(doc, `transitions:${name}`, toTable(machine))
+  }
+  files.set(LIFECYCLE, doc)
+  return files
+}
+
+if (import.meta.main) {
+  mkdirSync(DIAGRAM_DIR, { recursive: true })
+  for (const [path, text] of generate(readFileSync(LIFECYCLE, 'utf8'))) {
+    writeFileSync(path, text)
+    console.log(`wrote ${path.slice(ROOT.length + 1)}`)
+  }
+}

@@ -1,0 +1,371 @@
+// Graph-generated path tests of the master statechart.
+//
+// xstate/graph explores the machine from its initial state with an explicit
+// list of events (traversal is pure: nothing fires by itself, so every event
+// the shell can send is listed here). The master's context holds ids and
+// times, so the traversal sees it through `serialize`, an abstraction that is
+// exact for this event set (see there); workers are few and the exploration is
+// capped so that it ends.
+//
+// The generated paths are: the shortest path to every state found, followed
+// by every event explored from that state (so every edge of the explored
+// graph, self-loops included, ends some path). Each is replayed on a real
+// actor (`createActor`), recording through `inspect` which state nodes were
+// entered and which transitions were taken (`@xstate.microstep` events carry
+// them), and checking on the way what the emitted commands may and may not be.
+// The test then fails, naming them, if any state node of the machine or any
+// transition (each `on` alternative, guarded or not, and each `always`) was
+// never exercised.
+import { describe, expect, test } from 'vitest'
+import { createActor, type AnyActorRef, type InspectionEvent, type SnapshotFrom, type StateValue } from 'xstate'
+import { getShortestPaths } from 'xstate/graph'
+import { masterMachine, SIGNALS, type MasterCommand, type MasterEvent, type MasterInput } from '../machines/master.ts'
+import { stateNodes, transitions } from '../scripts/diagrams.ts'
+
+type Snapshot = SnapshotFrom<typeof masterMachine>
+
+const LATER = 10_000_000 // far beyond every timeout, deadline and back-off
+const TIMEOUT = 30_000
+const GRACEFUL = 30_000
+const UNKNOWN = 99 // an id the master never hands out in these runs
+
+// Each exploration is capped so that it ends, and ends quickly: a state that
+// has handed out more than maxId ids, or whose target is above maxTarget, is
+// reached but not explored further.
+interface Exploration {
+  readonly input: MasterInput
+  readonly maxId: number
+  readonly maxTarget: number
+}
+
+const explorations: Exploration[] = [
+  { input: { workers: 1, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL, upgrade: 'manual' }, maxId: 2, maxTarget: 1 },
+  { input: { workers: 2, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL, upgrade: 'manual' }, maxId: 2, maxTarget: 2 },
+  { input: { workers: 1, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL, upgrade: 'auto' }, maxId: 2, maxTarget: 1 },
+]
+
+const idEvents = (id: number): MasterEvent[] => [
+  { type: 'WORKER_READY', id },
+  { type: 'HEARTBEAT', id },
+  { type: 'WORKER_RETIRING', id, reason: 'max requests' },
+  ...[0, 1, 3, 4].map((code): MasterEvent => ({ type: 'WORKER_EXIT', id, code, signal: null })),
+]
+
+const fixedEvents: MasterEvent[] = [
+  ...SIGNALS.map((signal): MasterEvent => ({ type: 'SIGNAL', signal })),
+  { type: 'SIGNAL', signal: 'WINCH', daemonized: true },
+  { type: 'SETTINGS', workers: 1, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL },
+  { type: 'SETTINGS', workers: 2, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL },
+  { type: 'WORKER_EXIT', id: UNKNOWN, code: 1, signal: null },
+  { type: 'WORKER_READY', id: UNKNOWN },
+  { type: 'HEARTBEAT', id: UNKNOWN },
+  { type: 'WORKER_RETIRING', id: UNKNOWN, reason: 'max requests' },
+]
+
+const reexecEvents: Record<Snapshot['context']['childMaster'], MasterEvent[]> = {
+  none: [],
+  starting: [{ type: 'REEXEC_FAILED', reason: 'spawn failed' }, { type: 'REEXEC_READY' }, { type: 'REEXEC_EXIT', code: 1, signal: null }],
+  ready: [{ type: 'REEXEC_EXIT', code: 0, signal: null }],
+}
+
+/**
+ * The events explored from a state. The clock only moves forward: a TICK at
+ * the same time (deadlines and heartbeats unchanged) and one far later (every
+ * deadline passed, every heartbeat stale, every back-off over). Worker events
+ * go to the workers the master knows and to UNKNOWN. The new
+ * master of a USR2 reports as the shell reports it (src/reexec.ts): once,
+ * READY before EXIT, FAILED instead of both.
+ */
+function eventsFrom(snapshot: Snapshot): MasterEvent[] {
+  const { now, workers, childMaster } = snapshot.context
+  return [
+    { type: 'TICK', now },
+    { type: 'TICK', now: now + LATER },
+    ...fixedEvents,
+    ...reexecEvents[childMaster],
+    ...workers.flatMap((w) => idEvents(w.id)),
+  ]
+}
+
+/**
+ * What of the context matters for what happens next, given eventsFrom:
+ * - generations only relative to the current one;
+ * - times only as "back-off pending or not". Every worker not yet killed was
+ *   spawned, last heard from and (when stopping) given its deadline at the
+ *   current `now` or later: a TICK +LATER kills every worker alive (deadline
+ *   passed or heartbeat stale), and a TICK at `now` changes nothing. So a
+ *   worker's times decide nothing but the log text, and neither does the
+ *   crash streak (it only sizes a back-off that TICK +LATER always ends).
+ * The replay below checks that the abstraction is faithful: replaying a path's
+ * events must reach a state that serializes like the path's end state.
+ */
+function serialize(snapshot: Snapshot): string {
+  const c = snapshot.context
+  return JSON.stringify([
+    snapshot.value,
+    snapshot.status,
+    c.target,
+    c.reloadQueued,
+    c.exitCode,
+    c.nextId,
+    c.childMaster,
+    c.upgrade,
+    c.respawnAt > c.now,
+    c.generation - c.previousGeneration,
+    c.workers.map((w) => [w.id, c.generation - w.generation, w.status]),
+  ])
+}
+
+const capped = (x: Exploration) => (s: Snapshot) => s.context.nextId > x.maxId + 1 || s.context.target > x.maxTarget
+
+function explore(x: Exploration) {
+  return getShortestPaths(masterMachine, {
+    input: x.input,
+    events: eventsFrom,
+    serializeState: serialize,
+    stopWhen: capped(x),
+  })
+}
+
+// ---------------------------------------------------------------------------
+// Coverage
+
+const allNodes = stateNodes(masterMachine)
+const allTransitions = transitions(masterMachine)
+const keyOf = new Map<object, string>(allTransitions.map((t) => [t.definition, t.key]))
+
+/** The ids of the state nodes a state value is in, ancestors included. */
+function nodeIds(value: StateValue): string[] {
+  const out: string[] = [masterMachine.root.id]
+  const walk = (node: (typeof allNodes)[number], v: StateValue) => {
+    if (typeof v === 'string') {
+      const child = node.states[v]
+      if (child) out.push(child.id)
+      return
+    }
+    for (const [k, sub] of Object.entries(v)) {
+      const child = node.states[k]
+      if (!child) continue
+      out.push(child.id)
+      if (sub !== undefined) walk(child, sub as StateValue)
+    }
+  }
+  walk(masterMachine.root, value)
+  return out
+}
+
+class Coverage {
+  readonly nodes = new Set<string>()
+  readonly transitions = new Set<string>()
+  readonly inspect = (ev: InspectionEvent) => {
+    if (ev.type !== '@xstate.microstep') return
+    for (const t of ev._transitions) {
+      const key = keyOf.get(t)
+      if (key) this.transitions.add(key)
+    }
+    for (const id of nodeIds((ev.snapshot as Snapshot).value)) this.nodes.add(id)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// What the emitted commands may be
+
+/** What a run has emitted so far: the checks depend on history. */
+class History {
+  spawned = new Set<number>()
+  killed = new Set<number>()
+  stoppedGraceful = new Set<number>()
+  stoppedQuick = new Set<number>()
+  ready = 0
+  exited = false
+  clone(): History {
+    const h = new History()
+    h.spawned = new Set(this.spawned)
+    h.killed = new Set(this.killed)
+    h.stoppedGraceful = new Set(this.stoppedGraceful)
+    h.stoppedQuick = new Set(this.stoppedQuick)
+    h.ready = this.ready
+    h.exited = this.exited
+    return h
+  }
+}
+
+const isLive = (status: string) => status === 'booting' || status === 'running'
+
+/** Checks one step (before → event → after, with what it emitted); returns what is wrong. */
+function checkStep(h: History, before: Snapshot, event: MasterEvent, after: Snapshot, commands: MasterCommand[]): string[] {
+  const problems: string[] = []
+  const bad = (why: string) => problems.push(`${why} (event ${JSON.stringify(event)}, commands ${JSON.stringify(commands)})`)
+  const known = new Map([...before.context.workers, ...after.context.workers].map((w) => [w.id, w]))
+  const afterById = new Map(after.context.workers.map((w) => [w.id, w]))
+  if (h.exited && commands.length > 0) bad('a command after exit')
+  for (const [i, cmd] of commands.entries()) {
+    switch (cmd.type) {
+      case 'spawnWorker': {
+        if (h.spawned.has(cmd.id) || before.context.workers.some((w) => w.id === cmd.id)) bad(`spawnWorker ${cmd.id}: not a fresh id`)
+        h.spawned.add(cmd.id)
+        const w = afterById.get(cmd.id)
+        if (!w || w.generation !== cmd.generation) bad(`spawnWorker ${cmd.id}: not recorded as a worker of generation ${cmd.generation}`)
+        break
+      }
+      case 'stopWorker': {
+        if (!known.has(cmd.id)) bad(`stopWorker ${cmd.id}: unknown id`)
+        if (h.killed.has(cmd.id)) bad(`stopWorker ${cmd.id}: already killed`)
+        const seen = cmd.mode === 'graceful' ? h.stoppedGraceful : h.stoppedQuick
+        if (seen.has(cmd.id)) bad(`stopWorker ${cmd.id} ${cmd.mode}: sent twice`)
+        if (cmd.mode === 'graceful' && h.stoppedQuick.has(cmd.id)) bad(`stopWorker ${cmd.id}: graceful after quick`)
+        seen.add(cmd.id)
+        const w = afterById.get(cmd.id)
+        if (w && w.status !== 'stopping') bad(`stopWorker ${cmd.id}: left in status ${w.status}`)
+        break
+      }
+      case 'killWorker':
+      case 'abortWorker': {
+        if (!known.has(cmd.id)) bad(`${cmd.type} ${cmd.id}: unknown id`)
+        if (h.killed.has(cmd.id)) bad(`${cmd.type} ${cmd.id}: killed twice`)
+        h.killed.add(cmd.id)
+        const w = afterById.get(cmd.id)
+        if (w && w.status !== 'killed') bad(`${cmd.type} ${cmd.id}: left in status ${w.status}`)
+        const was = before.context.workers.find((x) => x.id === cmd.id)
+        if (cmd.type === 'abortWorker' && was && !isLive(was.status)) bad(`abortWorker ${cmd.id}: was ${was.status}`)
+        if (cmd.type === 'killWorker' && was && was.status !== 'stopping') bad(`killWorker ${cmd.id}: was ${was.status}`)
+        break
+      }
+      case 'ready':
+        h.ready++
+        if (h.ready > 1) bad('ready announced twice')
+        if (!before.matches({ active: 'booting' })) bad('ready announced outside booting')
+        if (cmd.workers < after.context.target) bad(`ready with ${cmd.workers} of ${after.context.target} workers`)
+        break
+      case 'reexec':
+        if (!after.matches({ active: 'reexecing' }) && !after.matches('draining')) bad('reexec without entering reexecing')
+        if (before.matches({ active: 'reexecing' })) bad('reexec while one is in flight')
+        break
+      case 'restorePidfile':
+        if (before.context.childMaster === 'none') bad('restorePidfile with no new master')
+        if (after.context.childMaster !== 'none') bad('restorePidfile, but the new master is still counted')
+        break
+      case 'exit':
+        h.exited = true
+        if (i !== commands.length - 1) bad('exit is not the last command')
+        if (after.status !== 'done') bad('exit without reaching dead')
+        if (cmd.code !== after.context.exitCode) bad(`exit ${cmd.code} but exitCode is ${after.context.exitCode}`)
+        if (![0, 3, 4].includes(cmd.code)) bad(`exit code ${cmd.code}`)
+        break
+      case 'reopenLogs':
+      case 'log':
+        break
+    }
+  }
+  if (after.status === 'done') {
+    if (!commands.some((c) => c.type === 'exit') && before.status !== 'done') bad('dead without exit')
+    if (after.context.workers.length > 0) bad(`dead with workers ${JSON.stringify(after.context.workers)}`)
+  }
+  if (after.context.target < 1) bad(`target ${after.context.target}`)
+  const delta = after.context.generation - after.context.previousGeneration
+  if (delta !== 0 && delta !== 1) bad(`generation ${after.context.generation} vs previous ${after.context.previousGeneration}`)
+  if (before.matches('draining') && after.matches('active')) bad('back to active from draining')
+  if (before.matches({ draining: 'quick' }) && after.matches({ draining: 'graceful' })) bad('back to graceful from quick')
+  return problems
+}
+
+// ---------------------------------------------------------------------------
+// Replay
+
+interface Runner {
+  actor: AnyActorRef
+  commands: MasterCommand[]
+}
+
+function start(coverage: Coverage, input: MasterInput, snapshot?: unknown): Runner {
+  const commands: MasterCommand[] = []
+  const actor = createActor(masterMachine, snapshot ? { input, snapshot: snapshot as never, inspect: coverage.inspect } : { input, inspect: coverage.inspect })
+  actor.on('*', (cmd: MasterCommand) => commands.push(cmd))
+  actor.start()
+  for (const id of nodeIds(actor.getSnapshot().value)) coverage.nodes.add(id)
+  return { actor, commands }
+}
+
+function step(r: Runner, h: History, event: MasterEvent): string[] {
+  const before = r.actor.getSnapshot() as Snapshot
+  r.commands.length = 0
+  r.actor.send(event)
+  const after = r.actor.getSnapshot() as Snapshot
+  return checkStep(h, before, event, after, [...r.commands])
+}
+
+interface Result {
+  paths: number
+  edges: number
+  problems: string[]
+}
+
+/** Replays every generated path for one input; returns what went wrong. */
+function replayAll(x: Exploration, coverage: Coverage): Result {
+  const { input } = x
+  const paths = explore(x)
+  const problems: string[] = []
+  let edges = 0
+  for (const path of paths) {
+    const h = new History()
+    const r = start(coverage, input)
+    // The initial state's entry spawns the first workers.
+    for (const cmd of r.commands) if (cmd.type === 'spawnWorker') h.spawned.add(cmd.id)
+    const events = path.steps.map((s) => s.event).filter((e) => (e.type as string) !== 'xstate.init')
+    for (const event of events) {
+      const p = step(r, h, event)
+      if (p.length) problems.push(`after ${JSON.stringify(events)}: ${p.join('; ')}`)
+    }
+    const end = r.actor.getSnapshot() as Snapshot
+    if (serialize(end) !== serialize(path.state)) {
+      problems.push(`replaying ${JSON.stringify(events)} reached ${serialize(end)}, the traversal said ${serialize(path.state)}`)
+    }
+    if (capped(x)(end) || end.status === 'done') continue
+    // One more step with every explored event, from a copy of this state.
+    const persisted = r.actor.getPersistedSnapshot()
+    for (const event of eventsFrom(end)) {
+      edges++
+      const fork = start(coverage, input, persisted)
+      const p = step(fork, h.clone(), event)
+      if (p.length) problems.push(`after ${JSON.stringify([...events, event])}: ${p.join('; ')}`)
+      fork.actor.stop()
+    }
+    r.actor.stop()
+  }
+  return { paths: paths.length, edges, problems }
+}
+
+// ---------------------------------------------------------------------------
+
+describe('master machine: graph-generated paths', () => {
+  const coverage = new Coverage()
+  const results = new Map<string, Result>()
+
+  for (const x of explorations) {
+    const name = `workers=${x.input.workers} upgrade=${x.input.upgrade}, ids up to ${x.maxId}, target up to ${x.maxTarget}`
+    test(`every path is sound (${name})`, () => {
+      const result = replayAll(x, coverage)
+      results.set(name, result)
+      expect(result.paths).toBeGreaterThan(10)
+      expect(result.problems.slice(0, 10)).toEqual([])
+    })
+  }
+
+  test('every event type the machine handles is explored', () => {
+    const explored = new Set([...fixedEvents, ...idEvents(1), ...Object.values(reexecEvents).flat(), { type: 'TICK' }].map((e) => e.type))
+    const handled = new Set(allTransitions.map((t) => t.event).filter((e) => e !== 'always'))
+    expect([...handled].filter((e) => !explored.has(e))).toEqual([])
+  })
+
+  test('every state node is visited', () => {
+    expect(results.size).toBe(explorations.length)
+    const missing = allNodes.map((n) => n.id).filter((id) => !coverage.nodes.has(id))
+    expect(missing, `state nodes never visited: ${missing.join(', ')}`).toEqual([])
+  })
+
+  test('every transition is taken', () => {
+    expect(results.size).toBe(explorations.length)
+    const missing = allTransitions.map((t) => t.key).filter((k) => !coverage.transitions.has(k))
+    expect(missing, `transitions never taken:\n  ${missing.join('\n  ')}`).toEqual([])
+  })
+})
