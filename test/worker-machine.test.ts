@@ -1,0 +1,202 @@
+// The worker statechart: every state node and every transition exercised by
+// graph-generated paths (xstate/graph), with the emitted commands checked on
+// each path, then each transition spelled out as an example.
+import { describe, expect, test } from 'vitest'
+import { createActor, type InspectionEvent, type SnapshotFrom, type StateValue } from 'xstate'
+import { getShortestPaths } from 'xstate/graph'
+import { workerMachine, type WorkerCommand, type WorkerEvent } from '../machines/worker.ts'
+import { stateNodes, transitions } from '../scripts/diagrams.ts'
+
+type Snapshot = SnapshotFrom<typeof workerMachine>
+
+const events: WorkerEvent[] = [
+  { type: 'LOADED' },
+  { type: 'BOOT_FAILED', code: 3, reason: 'could not take up the listeners' },
+  { type: 'BOOT_FAILED', code: 4, reason: 'the app threw at import' },
+  { type: 'SIGNAL', signal: 'TERM' },
+  { type: 'SIGNAL', signal: 'QUIT' },
+  { type: 'SIGNAL', signal: 'INT' },
+  { type: 'MASTER_GONE' },
+  { type: 'REOPEN_LOGS' },
+  { type: 'DRAINED' },
+]
+
+const allNodes = stateNodes(workerMachine)
+const allTransitions = transitions(workerMachine)
+const keyOf = new Map<object, string>(allTransitions.map((t) => [t.definition, t.key]))
+
+function nodeIds(value: StateValue): string[] {
+  // The worker machine is flat: a state value is the name of a top-level state.
+  return [workerMachine.root.id, ...(typeof value === 'string' ? [`${workerMachine.root.id}.${value}`] : [])]
+}
+
+class Coverage {
+  readonly nodes = new Set<string>()
+  readonly transitions = new Set<string>()
+  readonly inspect = (ev: InspectionEvent) => {
+    if (ev.type !== '@xstate.microstep') return
+    for (const t of ev._transitions) {
+      const key = keyOf.get(t)
+      if (key) this.transitions.add(key)
+    }
+    for (const id of nodeIds((ev.snapshot as Snapshot).value)) this.nodes.add(id)
+  }
+}
+
+interface Run {
+  readonly commands: WorkerCommand[]
+  readonly end: Snapshot
+  /** The code of a BOOT_FAILED that arrived while the worker was booting. */
+  readonly bootFailure: number | undefined
+}
+
+function run(events: readonly WorkerEvent[], coverage?: Coverage): Run {
+  const commands: WorkerCommand[] = []
+  const actor = createActor(workerMachine, coverage ? { inspect: coverage.inspect } : {})
+  actor.on('*', (cmd: WorkerCommand) => commands.push(cmd))
+  actor.start()
+  if (coverage) for (const id of nodeIds(actor.getSnapshot().value)) coverage.nodes.add(id)
+  let bootFailure: number | undefined
+  for (const e of events) {
+    if (actor.getSnapshot().status === 'done') break // a dead worker takes nothing more (checked below)
+    if (e.type === 'BOOT_FAILED' && actor.getSnapshot().value === 'booting') bootFailure = e.code
+    actor.send(e)
+  }
+  return { commands, end: actor.getSnapshot(), bootFailure }
+}
+
+/** What any run's commands must look like. */
+function checkCommands({ commands, end, bootFailure }: Run): string[] {
+  const problems: string[] = []
+  const count = (type: WorkerCommand['type']) => commands.filter((c) => c.type === type).length
+  const exits = commands.filter((c) => c.type === 'exit')
+  if (commands[0]?.type !== 'boot' || count('boot') !== 1) problems.push('boot is not first, or not once')
+  for (const once of ['announceReady', 'stopAccepting', 'closeAll'] as const) if (count(once) > 1) problems.push(`${once} more than once`)
+  if (end.status === 'done') {
+    if (exits.length !== 1 || commands.at(-1)?.type !== 'exit') problems.push('dead without exactly one exit, last')
+    const code = exits[0]?.type === 'exit' ? exits[0].code : undefined
+    const expected = bootFailure ?? 0
+    if (code !== expected) problems.push(`exit ${code}, expected ${expected}`)
+  } else if (exits.length) problems.push('exit while not dead')
+  const ready = commands.findIndex((c) => c.type === 'announceReady')
+  const stop = commands.findIndex((c) => c.type === 'stopAccepting')
+  if (stop >= 0 && (ready < 0 || stop < ready)) problems.push('stopAccepting before announceReady')
+  return problems
+}
+
+describe('worker machine: graph-generated paths', () => {
+  const paths = getShortestPaths(workerMachine, { events })
+  const coverage = new Coverage()
+  // The shortest path to every state, then each of those with every event
+  // appended: every edge of the graph, self-loops included, ends some path.
+  const generated = paths.flatMap((p) => {
+    const prefix = p.steps.map((s) => s.event).filter((e) => (e.type as string) !== 'xstate.init')
+    return [prefix, ...events.map((e) => [...prefix, e])]
+  })
+
+  test('the traversal reaches every state', () => {
+    expect(new Set(paths.map((p) => p.state.value))).toEqual(new Set(['booting', 'running', 'draining', 'dead']))
+    // dead three times over: exit code 0, 3 and 4 (the default serialization includes the context)
+    expect(paths.filter((p) => p.state.value === 'dead').map((p) => p.state.context.exitCode).sort()).toEqual([0, 3, 4])
+  })
+
+  test('every generated path emits sound commands', () => {
+    const problems = generated.flatMap((events) => {
+      const p = checkCommands(run(events, coverage))
+      return p.length ? [`${JSON.stringify(events)}: ${p.join('; ')}`] : []
+    })
+    expect(problems).toEqual([])
+  })
+
+  test('every state node is visited and every transition taken', () => {
+    for (const events of generated) run(events, coverage)
+    const nodes = allNodes.map((n) => n.id).filter((id) => !coverage.nodes.has(id))
+    const missing = allTransitions.map((t) => t.key).filter((k) => !coverage.transitions.has(k))
+    expect(nodes, `state nodes never visited: ${nodes.join(', ')}`).toEqual([])
+    expect(missing, `transitions never taken:\n  ${missing.join('\n  ')}`).toEqual([])
+  })
+})
+
+describe('worker machine: each transition', () => {
+  const commandsOf = (...events: WorkerEvent[]) => run(events).commands
+  const stateAfter = (...events: WorkerEvent[]) => run(events).end.value
+  const exit = (code: number): WorkerCommand => ({ type: 'exit', code })
+  const gone: WorkerCommand = { type: 'log', level: 'warning', message: 'Master is gone; shutting down' }
+
+  test('booting: boots on entry, LOADED → running, which announces itself', () => {
+    expect(commandsOf()).toEqual([{ type: 'boot' }])
+    expect(stateAfter({ type: 'LOADED' })).toBe('running')
+    expect(commandsOf({ type: 'LOADED' })).toEqual([{ type: 'boot' }, { type: 'announceReady' }])
+  })
+
+  test.each([3, 4] as const)('booting: BOOT_FAILED %i → dead, exit with that code and the reason logged', (code) => {
+    expect(commandsOf({ type: 'BOOT_FAILED', code, reason: 'nope' })).toEqual([{ type: 'boot' }, { type: 'log', level: 'error', message: 'nope' }, exit(code)])
+  })
+
+  test.each(['TERM', 'QUIT', 'INT'] as const)('booting: SIGNAL %s → dead at once, exit 0 (nothing is served yet)', (signal) => {
+    expect(commandsOf({ type: 'SIGNAL', signal })).toEqual([{ type: 'boot' }, exit(0)])
+  })
+
+  test('booting: MASTER_GONE → dead, exit 0; REOPEN_LOGS and DRAINED are ignored', () => {
+    expect(commandsOf({ type: 'MASTER_GONE' })).toEqual([{ type: 'boot' }, gone, exit(0)])
+    expect(stateAfter({ type: 'REOPEN_LOGS' }, { type: 'DRAINED' })).toBe('booting')
+    expect(commandsOf({ type: 'REOPEN_LOGS' }, { type: 'DRAINED' })).toEqual([{ type: 'boot' }])
+  })
+
+  const up: WorkerEvent = { type: 'LOADED' }
+  const served = [{ type: 'boot' }, { type: 'announceReady' }] as const
+
+  test.each(['TERM', 'QUIT'] as const)('running: SIGNAL %s → draining, which stops the accept', (signal) => {
+    expect(stateAfter(up, { type: 'SIGNAL', signal })).toBe('draining')
+    expect(commandsOf(up, { type: 'SIGNAL', signal })).toEqual([...served, { type: 'stopAccepting' }])
+  })
+
+  test('running: SIGNAL INT → dead, closing every connection now, exit 0', () => {
+    expect(commandsOf(up, { type: 'SIGNAL', signal: 'INT' })).toEqual([...served, { type: 'closeAll' }, exit(0)])
+  })
+
+  test('running: MASTER_GONE → dead, closing everything, exit 0', () => {
+    expect(commandsOf(up, { type: 'MASTER_GONE' })).toEqual([...served, gone, { type: 'closeAll' }, exit(0)])
+  })
+
+  test('running: REOPEN_LOGS reopens, and stays running; LOADED, BOOT_FAILED and DRAINED are ignored', () => {
+    const events: WorkerEvent[] = [up, { type: 'REOPEN_LOGS' }, { type: 'LOADED' }, { type: 'BOOT_FAILED', code: 4, reason: 'late' }, { type: 'DRAINED' }]
+    expect(stateAfter(...events)).toBe('running')
+    expect(commandsOf(...events)).toEqual([...served, { type: 'reopenLogs' }])
+  })
+
+  const draining = [up, { type: 'SIGNAL', signal: 'TERM' }] as const satisfies WorkerEvent[]
+  const drained = [...served, { type: 'stopAccepting' }] as const
+
+  test('draining: DRAINED → dead, exit 0 (nothing left to close)', () => {
+    expect(commandsOf(...draining, { type: 'DRAINED' })).toEqual([...drained, exit(0)])
+  })
+
+  test.each(['TERM', 'QUIT', 'INT'] as const)('draining: a second signal (%s) is a quick stop: close all, exit 0', (signal) => {
+    expect(commandsOf(...draining, { type: 'SIGNAL', signal })).toEqual([...drained, { type: 'closeAll' }, exit(0)])
+  })
+
+  test('draining: MASTER_GONE → dead, closing everything; REOPEN_LOGS reopens and stays', () => {
+    expect(commandsOf(...draining, { type: 'MASTER_GONE' })).toEqual([...drained, gone, { type: 'closeAll' }, exit(0)])
+    expect(stateAfter(...draining, { type: 'REOPEN_LOGS' })).toBe('draining')
+    expect(commandsOf(...draining, { type: 'REOPEN_LOGS' })).toEqual([...drained, { type: 'reopenLogs' }])
+  })
+
+  test('dead is final: the actor is done and emits nothing more', () => {
+    const actor = createActor(workerMachine)
+    const commands: WorkerCommand[] = []
+    actor.on('*', (c: WorkerCommand) => commands.push(c))
+    actor.start()
+    actor.send({ type: 'SIGNAL', signal: 'INT' })
+    expect(actor.getSnapshot().status).toBe('done')
+    const n = commands.length
+    const warn = console.warn
+    console.warn = () => {} // XState warns about events sent to a stopped actor
+    try {
+      for (const e of events) actor.send(e)
+    } finally {
+      console.warn = warn
+    }
+    expect(commands.length).toBe(n)
+  })
+})
