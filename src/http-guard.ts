@@ -162,7 +162,7 @@ type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => v
  * The same for node:http's 'upgrade' event (WebSocket handshakes), which
  * node:http routes around the request handler.
  */
-export function guardUpgrades<L extends UpgradeListener>(listener: L, s: HttpGuardSettings, debug?: Debug): UpgradeListener {
+export function guardUpgrades(listener: UpgradeListener, s: HttpGuardSettings, debug?: Debug): UpgradeListener {
   const check = requestChecker(s)
   return function guarded(req, socket, head) {
     const refusal = check(req)
@@ -235,11 +235,11 @@ function closeSoon(socket: Duplex): void {
 /**
  * The server-wide part: caps how many header fields node:http keeps (one
  * more than the limit, so guardRequests sees the excess), answers CONNECT
- * with 501, and answers parse
- * errors and timeouts like node:http's default does, with two differences:
- * a response already in flight is finished first (so a good request
- * pipelined before garbage, or before bytes after `Connection: close`, still
- * gets its answer), and each rejection is logged at debug level.
+ * with 501, and answers parse errors and timeouts as node:http's default
+ * does, with two differences: responses owed for requests before the bad
+ * bytes are sent first (a good request pipelined before garbage, or before
+ * bytes after `Connection: close`, still gets its answer), and each
+ * rejection is logged at debug level.
  */
 export function guardServer<S extends Server>(server: S, s: HttpGuardSettings, debug?: Debug): S {
   server.maxHeadersCount = fieldsLimit(s) + 1
