@@ -11,6 +11,7 @@
 //   no allocation, before the app runs;
 // - guardServer(): the header-count cap and the 'clientError' answer.
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
+import type { Server as HttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 
@@ -241,7 +242,7 @@ function closeSoon(socket: Duplex): void {
  * bytes after `Connection: close`, still gets its answer), and each
  * rejection is logged at debug level.
  */
-export function guardServer<S extends Server>(server: S, s: HttpGuardSettings, debug?: Debug): S {
+export function guardServer<S extends Server | HttpsServer>(server: S, s: HttpGuardSettings, debug?: Debug): S {
   server.maxHeadersCount = fieldsLimit(s) + 1
   // CONNECT is for proxies (RFC 9110 §9.3.6) and never reaches an app here;
   // say so instead of node:http's silent close when nothing listens.
