@@ -9,7 +9,7 @@
 // descend into node_modules); a directory created later is watched once it
 // appears. Changes are debounced: a burst of saves is one reload.
 import { globSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs'
-import { dirname, isAbsolute, join, matchesGlob, relative, resolve, sep } from 'node:path'
+import { basename, dirname, isAbsolute, join, matchesGlob, relative, resolve, sep } from 'node:path'
 import * as Effect from 'effect/Effect'
 import * as Queue from 'effect/Queue'
 import * as Stream from 'effect/Stream'
@@ -52,7 +52,8 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
   const appFile = parseAppSpec(app, cwd).file
   const appDir = dirname(appFile)
   const extras = extraFiles.map((p) => (isAbsolute(p) ? p : resolve(cwd, p)))
-  const watchers = new Map<string, FSWatcher>()
+  /** Each watched directory, with the inode it was when watched. */
+  const watchers = new Map<string, { readonly watcher: FSWatcher; readonly ino: number }>()
   const pending = new Set<string>()
   let timer: NodeJS.Timeout | undefined
   let closed = false
@@ -61,7 +62,8 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
     const rel = relative(appDir, path)
     return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).some(skipped))
   }
-  const isAppSource = (path: string) => SOURCE.test(path) && inAppTree(dirname(path))
+  // Not a dotfile: an editor's lock or swap file (.#app.ts) is no change.
+  const isAppSource = (path: string) => SOURCE.test(path) && !skipped(basename(path)) && inAppTree(dirname(path))
   const isExtra = (path: string) => extras.some((p) => p === path || matchesGlob(path, p))
 
   function changed(path: string): void {
@@ -83,15 +85,19 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
     if (closed || name === null) return
     const path = join(dir, name)
     if (inAppTree(dir) && !skipped(name)) {
-      let isDir = false
+      let stats
       try {
-        isDir = statSync(path).isDirectory()
+        stats = statSync(path)
       } catch {
-        // removed: still a change if it was a source file
+        // Removed: still a change if it was a source file. A watched
+        // directory is forgotten, so that one created again is watched.
+        unwatchTree(path)
       }
-      if (isDir) {
-        // A new directory (or one moved in): watch it; its files are news.
-        if (!watchers.has(path)) {
+      if (stats?.isDirectory()) {
+        // A new directory (or one moved in, or removed and created again
+        // before this event was read): watch it; its files are news.
+        if (watchers.get(path)?.ino !== stats.ino) {
+          unwatchTree(path)
           watchTree(path)
           changed(path)
         }
@@ -104,14 +110,24 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
   function watchDir(dir: string): void {
     if (watchers.has(dir)) return
     try {
-      const w = watch(dir, { persistent: false }, (_event, name) => onEvent(dir, name))
-      w.on('error', () => {
-        w.close()
-        watchers.delete(dir)
+      const { ino } = statSync(dir)
+      const watcher = watch(dir, { persistent: false }, (_event, name) => onEvent(dir, name))
+      watcher.on('error', () => {
+        watcher.close()
+        if (watchers.get(dir)?.watcher === watcher) watchers.delete(dir)
       })
-      watchers.set(dir, w)
+      watchers.set(dir, { watcher, ino })
     } catch {
       // gone, or not readable: nothing to watch there
+    }
+  }
+
+  function unwatchTree(dir: string): void {
+    for (const [d, { watcher }] of watchers) {
+      if (d === dir || d.startsWith(dir + sep)) {
+        watcher.close()
+        watchers.delete(d)
+      }
     }
   }
 
@@ -145,7 +161,7 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
     close() {
       closed = true
       clearTimeout(timer)
-      for (const w of watchers.values()) w.close()
+      for (const { watcher } of watchers.values()) watcher.close()
       watchers.clear()
     },
   }

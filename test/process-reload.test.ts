@@ -91,6 +91,7 @@ describe('--reload', () => {
     mkdirSync(join(dir, '.cache'))
     writeFileSync(join(dir, '.cache', 'x.js'), '1\n')
     writeFileSync(join(dir, 'templates', 'page.html'), '<p>2</p>\n')
+    writeFileSync(join(dir, '.#app.ts'), 'an editor lock file\n')
     await sleep(DEBOUNCE_MS * 4)
     expect(c.log().slice(from)).not.toMatch(/Worker reloading|Reloading/)
     // A new directory: watched from now on.
@@ -99,6 +100,17 @@ describe('--reload', () => {
     const from2 = c.log().length
     writeFileSync(join(dir, 'lib', 'deep', 'util.ts'), 'export const x = 1\n')
     await c.waitForLog(/Worker reloading: lib\/deep\/util\.ts modified/, { from: from2 })
+    await c.waitForLog(/Reload complete/, { from: from2 })
+    // Removed and created again (a branch switch): watched again.
+    const from3 = c.log().length
+    rmSync(join(dir, 'lib', 'deep'), { recursive: true })
+    mkdirSync(join(dir, 'lib', 'deep'))
+    await c.waitForLog(/Worker reloading: .*lib\/deep.* modified/, { from: from3 })
+    await c.waitForLog(/Reload complete/, { from: from3 })
+    await sleep(DEBOUNCE_MS * 2)
+    const from4 = c.log().length
+    writeFileSync(join(dir, 'lib', 'deep', 'util.ts'), 'export const x = 2\n')
+    await c.waitForLog(/Worker reloading: lib\/deep\/util\.ts modified/, { from: from4 })
   })
 
   it('a change that breaks the app keeps the old worker serving and says why; fixing it reloads', async () => {
