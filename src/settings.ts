@@ -500,8 +500,9 @@ export const registry = [
     meta: 'KEY=VALUE',
     type: 'list',
     default: [],
+    defaultDoc: 'none',
     schema: EnvEntries,
-    doc: "Set an environment variable in the master's and the workers' environment; repeat the flag for several.",
+    doc: "Set an environment variable in the master's and the workers' environment. The value may be empty or hold '='.",
   }),
   setting({
     name: 'preload',
@@ -552,10 +553,11 @@ export const registry = [
     meta: 'FILE',
     type: 'list',
     default: [],
+    defaultDoc: 'none',
     schema: Schema.Array(Schema.String.check(Schema.isNonEmpty(expecting('a file path or glob')))).annotate(
       expecting('a list of file paths or globs'),
     ),
-    doc: 'With --reload, also watch these files; globs are allowed (templates/**/*.html). Repeat the flag for several.',
+    doc: 'With --reload, also watch these files; globs are allowed (templates/**/*.html). Relative to the working directory.',
   }),
   setting({
     name: 'help',
