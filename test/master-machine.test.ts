@@ -369,3 +369,50 @@ describe('master machine: graph-generated paths', () => {
     expect(missing, `transitions never taken:\n  ${missing.join('\n  ')}`).toEqual([])
   })
 })
+
+// ---------------------------------------------------------------------------
+// Found by test/master-model.test.ts, kept here as plain sequences.
+
+describe('master machine: an abandoned reload leaves the old generation at the target', () => {
+  // After a reload is abandoned (a new-generation worker exited 3 or 4 while
+  // booting) the master is in running.steady with no back-off pending, so the
+  // old generation should number `target` live workers. abandonGeneration
+  // does not converge, so it is off until the next TICK, which then spawns
+  // (or stops) workers of the old generation.
+  const input: MasterInput = { workers: 1, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL }
+
+  function drive(events: MasterEvent[]) {
+    const actor = createActor(masterMachine, { input })
+    actor.start()
+    for (const e of events) actor.send(e)
+    const s = actor.getSnapshot()
+    const live = s.context.workers.filter((w) => w.generation === s.context.generation && isLive(w.status)).length
+    return { value: s.value, idle: s.matches({ active: { running: 'idle' } }), live, target: s.context.target, backoff: s.context.respawnAt > s.context.now }
+  }
+  const failedBoot = (id: number): MasterEvent => ({ type: 'WORKER_EXIT', id, code: 3, signal: null })
+
+  test('TTIN during the reload', () => {
+    // 1 serves; HUP starts 2 (generation 1); TTIN starts 3; 2 refuses to boot.
+    const r = drive([{ type: 'WORKER_READY', id: 1 }, { type: 'SIGNAL', signal: 'HUP' }, { type: 'SIGNAL', signal: 'TTIN' }, failedBoot(2)])
+    expect(r).toMatchObject({ value: { active: { running: 'steady' } }, backoff: false })
+    expect(r.live).toBe(r.target)
+  })
+
+  test('a HUP whose re-read settings change the number of workers', () => {
+    const r = drive([{ type: 'WORKER_READY', id: 1 }, { type: 'SETTINGS', workers: 2, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL }, { type: 'SIGNAL', signal: 'HUP' }, failedBoot(2)])
+    expect(r).toMatchObject({ value: { active: { running: 'steady' } }, backoff: false })
+    expect(r.live).toBe(r.target)
+  })
+
+  test('a HUP after WINCH (no old workers left to fall back on)', () => {
+    const r = drive([
+      { type: 'WORKER_READY', id: 1 },
+      { type: 'SIGNAL', signal: 'WINCH', daemonized: true },
+      { type: 'SIGNAL', signal: 'HUP' },
+      failedBoot(2),
+    ])
+    // Steady with nobody serving and nothing started: it should either go
+    // back to idle or start the old generation again.
+    expect(r.idle || r.live === r.target, `${JSON.stringify(r)}`).toBe(true)
+  })
+})

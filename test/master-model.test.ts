@@ -1,0 +1,338 @@
+// Model-based tests of the master statechart with fast-check: random
+// sequences of what the shell can send (signals, worker reports for workers
+// the master knows and for ids it does not, the clock moving on, the new
+// master of a USR2 reporting) run against a real actor, with a small model of
+// what must hold beside it. Every invariant is checked after every event; a
+// failure prints the exact events that led to it.
+import { fc, test } from '@fast-check/vitest'
+import { describe, expect } from 'vitest'
+import { createActor, type Actor } from 'xstate'
+import { MAX_BACKOFF_MS } from '../machines/master-workers.ts'
+import { masterMachine, SIGNALS, type MasterCommand, type MasterEvent, type MasterInput, type Signal } from '../machines/master.ts'
+
+type Master = Actor<typeof masterMachine>
+type Snapshot = ReturnType<Master['getSnapshot']>
+
+// ---------------------------------------------------------------------------
+// What the shell may do next, before it is bound to the actor's state: which
+// worker a report concerns is picked among those the master knows when the
+// step runs (or an id it does not know).
+
+type WorkerPick = { readonly index: number; readonly unknown: boolean }
+
+type Intent =
+  | { readonly kind: 'signal'; readonly signal: Signal; readonly daemonized?: boolean }
+  /** HUP as the shell sends it: the re-read settings first, then the signal. */
+  | { readonly kind: 'hup'; readonly workers: number }
+  | { readonly kind: 'ready'; readonly pick: WorkerPick }
+  /** Every booting worker reports ready, in order. */
+  | { readonly kind: 'allReady' }
+  | { readonly kind: 'heartbeat'; readonly pick: WorkerPick }
+  | { readonly kind: 'retiring'; readonly pick: WorkerPick }
+  | { readonly kind: 'exit'; readonly pick: WorkerPick; readonly code: number | null }
+  | { readonly kind: 'tick'; readonly dt: number }
+  /** The new master of a USR2 reports; sent only when the shell could send it. */
+  | { readonly kind: 'reexec'; readonly report: 'failed' | 'ready' | 'exit' }
+
+const pickArb: fc.Arbitrary<WorkerPick> = fc.record({ index: fc.nat(7), unknown: fc.oneof({ weight: 7, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) })
+
+const intentArb: fc.Arbitrary<Intent> = fc.oneof(
+  // Stop signals are rarer than the rest, or most runs would be over early.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('signal' as const), signal: fc.constantFrom<Signal>('QUIT', 'TERM', 'INT') }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('signal' as const), signal: fc.constantFrom<Signal>('TTIN', 'TTOU', 'USR1', 'USR2', 'WINCH') }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('signal' as const), signal: fc.constant('WINCH' as const), daemonized: fc.boolean() }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('hup' as const), workers: fc.integer({ min: 1, max: 4 }) }) },
+  { weight: 8, arbitrary: fc.record({ kind: fc.constant('ready' as const), pick: pickArb }) },
+  { weight: 4, arbitrary: fc.constant({ kind: 'allReady' as const }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('heartbeat' as const), pick: pickArb }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('retiring' as const), pick: pickArb }) },
+  // Exits: mostly crashes (0, 1, a signal); 3 and 4 (a refusal to boot) now and then.
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('exit' as const), pick: pickArb, code: fc.constantFrom(0, 1, null) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('exit' as const), pick: pickArb, code: fc.constantFrom(3, 4) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('tick' as const),
+      // the same instant; inside a back-off or a young worker's 5 s; around
+      // the 30 s timeouts; far past everything
+      dt: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 6_000 }), fc.integer({ min: 25_000, max: 40_000 }), fc.integer({ min: 100_000, max: 10_000_000 })),
+    }),
+  },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('reexec' as const), report: fc.constantFrom('failed' as const, 'ready' as const, 'exit' as const) }) },
+)
+
+const inputArb: fc.Arbitrary<MasterInput> = fc.record({
+  workers: fc.integer({ min: 1, max: 3 }),
+  timeoutMs: fc.constantFrom(0, 30_000),
+  gracefulMs: fc.constantFrom(2_000, 30_000),
+  upgrade: fc.constantFrom('manual' as const, 'auto' as const),
+  now: fc.constantFrom(0, 1_700_000_000_000),
+})
+
+// ---------------------------------------------------------------------------
+// The simulation: the actor, what it emitted, and the model beside it.
+
+const phaseOf = (s: Snapshot): 'active' | 'graceful' | 'quick' | 'dead' =>
+  s.status === 'done' ? 'dead' : s.matches({ draining: 'quick' }) ? 'quick' : s.matches({ draining: 'graceful' }) ? 'graceful' : 'active'
+const RANK = { active: 0, graceful: 1, quick: 2, dead: 3 } as const
+
+const isLive = (status: string) => status === 'booting' || status === 'running'
+
+class Sim {
+  readonly actor: Master
+  readonly log: MasterEvent[] = []
+  readonly emitted: MasterCommand[] = []
+  /** Every id ever spawned. */
+  readonly spawned = new Set<number>()
+  // The model.
+  target: number
+  /** The code the master must exit with: a halt's 3 or 4, else 0. */
+  exitCode = 0
+  exits = 0
+  /** The furthest the master has gone towards its end. */
+  phase: keyof typeof RANK = 'active'
+
+  /** Whether to hold the machine to convergence (off where a test is about something else). */
+  readonly convergence: boolean
+
+  constructor(input: MasterInput, { convergence = true } = {}) {
+    this.convergence = convergence
+    this.target = Math.max(1, input.workers)
+    this.actor = createActor(masterMachine, { input })
+    this.actor.on('*', (cmd: MasterCommand) => this.emitted.push(cmd))
+    this.actor.start()
+    this.check(undefined, 0, this.snapshot)
+  }
+
+  get snapshot(): Snapshot {
+    return this.actor.getSnapshot()
+  }
+
+  fail(why: string): never {
+    throw new Error(`${why}\n  after events: ${JSON.stringify(this.log)}\n  state ${JSON.stringify(this.snapshot.value)}, workers ${JSON.stringify(this.snapshot.context.workers)}`)
+  }
+
+  /** The concrete events an intent becomes in the actor's current state (maybe none). */
+  resolve(intent: Intent): MasterEvent[] {
+    const ctx = this.snapshot.context
+    // A report concerns a worker the master knows (for READY, preferably
+    // one still booting), or now and then an id it never handed out.
+    const pick = ({ index, unknown }: WorkerPick, preferBooting = false) => {
+      const booting = ctx.workers.filter((w) => w.status === 'booting')
+      const ws = preferBooting && booting.length > 0 ? booting : ctx.workers
+      const w = ws[index % Math.max(1, ws.length)]
+      return unknown || !w ? ctx.nextId + 1000 + index : w.id
+    }
+    switch (intent.kind) {
+      case 'signal':
+        return [intent.daemonized === undefined ? { type: 'SIGNAL', signal: intent.signal } : { type: 'SIGNAL', signal: intent.signal, daemonized: intent.daemonized }]
+      case 'hup':
+        return [{ type: 'SETTINGS', workers: intent.workers, timeoutMs: ctx.timeoutMs, gracefulMs: ctx.gracefulMs }, { type: 'SIGNAL', signal: 'HUP' }]
+      case 'ready':
+        return [{ type: 'WORKER_READY', id: pick(intent.pick, true) }]
+      case 'allReady':
+        return ctx.workers.filter((w) => w.status === 'booting').map((w) => ({ type: 'WORKER_READY', id: w.id }))
+      case 'heartbeat':
+        return [{ type: 'HEARTBEAT', id: pick(intent.pick) }]
+      case 'retiring':
+        return [{ type: 'WORKER_RETIRING', id: pick(intent.pick), reason: 'max requests' }]
+      case 'exit':
+        return [{ type: 'WORKER_EXIT', id: pick(intent.pick), code: intent.code, signal: intent.code === null ? 'SIGKILL' : null }]
+      case 'tick':
+        return [{ type: 'TICK', now: ctx.now + intent.dt }]
+      case 'reexec':
+        // As src/reexec.ts reports a new master: once, READY before EXIT, FAILED instead of both.
+        if (intent.report === 'failed') return ctx.childMaster === 'starting' ? [{ type: 'REEXEC_FAILED', reason: 'spawn failed' }] : []
+        if (intent.report === 'ready') return ctx.childMaster === 'starting' ? [{ type: 'REEXEC_READY' }] : []
+        return ctx.childMaster !== 'none' ? [{ type: 'REEXEC_EXIT', code: 0, signal: null }] : []
+    }
+  }
+
+  run(intent: Intent): void {
+    for (const event of this.resolve(intent)) this.send(event)
+  }
+
+  send(event: MasterEvent): void {
+    const before = this.snapshot
+    const from = this.emitted.length
+    this.log.push(event)
+    this.updateModel(before, event)
+    const halt = this.expectHalt(before, event)
+    this.actor.send(event)
+    const after = this.snapshot
+    this.check(event, from, after, before, halt)
+  }
+
+  /** The model's own bookkeeping of the target. */
+  updateModel(before: Snapshot, event: MasterEvent): void {
+    if (phaseOf(before) !== 'active') return
+    if (event.type === 'SETTINGS') this.target = Math.max(1, event.workers)
+    if (event.type === 'SIGNAL' && event.signal === 'TTIN') this.target += 1
+    if (event.type === 'SIGNAL' && event.signal === 'TTOU') this.target = Math.max(1, this.target - 1)
+  }
+
+  /**
+   * A worker that exits 3 or 4 while booting halts the master (exit with that
+   * code), unless it belongs to the new generation of a reload in flight,
+   * which is then abandoned.
+   */
+  expectHalt(before: Snapshot, event: MasterEvent): 'halt' | 'abandon' | undefined {
+    if (event.type !== 'WORKER_EXIT' || (event.code !== 3 && event.code !== 4)) return undefined
+    if (phaseOf(before) !== 'active' || before.matches({ active: { running: 'idle' } })) return undefined
+    const w = before.context.workers.find((x) => x.id === event.id)
+    if (!w || w.status !== 'booting') return undefined
+    if (before.matches({ active: { running: 'reloading' } }) && w.generation === before.context.generation) return 'abandon'
+    this.exitCode = event.code
+    return 'halt'
+  }
+
+  check(event: MasterEvent | undefined, from: number, after: Snapshot, before?: Snapshot, halt?: 'halt' | 'abandon'): void {
+    const ctx = after.context
+    const commands = this.emitted.slice(from)
+    const known = new Set([...(before?.context.workers ?? []), ...ctx.workers].map((w) => w.id))
+
+    // Commands: fresh spawns, no command for an id the master does not know,
+    // nothing after exit.
+    for (const cmd of commands) {
+      if (this.exits > 0) this.fail(`${JSON.stringify(cmd)} after exit`)
+      if (cmd.type === 'spawnWorker') {
+        if (this.spawned.has(cmd.id) || before?.context.workers.some((w) => w.id === cmd.id)) this.fail(`spawnWorker ${cmd.id}: not a fresh id`)
+        this.spawned.add(cmd.id)
+      }
+      if ((cmd.type === 'stopWorker' || cmd.type === 'killWorker' || cmd.type === 'abortWorker') && !known.has(cmd.id)) {
+        this.fail(`${cmd.type} for ${cmd.id}, a worker the master does not know`)
+      }
+      if (cmd.type === 'exit') {
+        this.exits++
+        if (cmd.code !== this.exitCode) this.fail(`exit ${cmd.code}, expected ${this.exitCode}`)
+      }
+    }
+
+    // The target.
+    if (ctx.target < 1) this.fail(`target ${ctx.target}`)
+    if (ctx.target !== this.target) this.fail(`target ${ctx.target}, the model says ${this.target}`)
+
+    // Quick beats graceful, and nothing comes back from draining.
+    const phase = phaseOf(after)
+    if (RANK[phase] < RANK[this.phase]) this.fail(`${phase} after ${this.phase}`)
+    this.phase = phase
+    if (event?.type === 'SIGNAL' && before && phaseOf(before) === 'active') {
+      if ((event.signal === 'TERM' || event.signal === 'QUIT') && phase === 'active') this.fail(`${event.signal} did not stop the master`)
+      if (event.signal === 'INT' && phase !== 'quick' && phase !== 'dead') this.fail('INT did not stop the master quickly')
+    }
+    // A second stop signal makes the stop quick; QUIT while handing over to a
+    // new master is the operator's finishing step and changes nothing.
+    const secondStop =
+      event?.type === 'SIGNAL' &&
+      (event.signal === 'INT' || event.signal === 'TERM' || (event.signal === 'QUIT' && before?.context.childMaster !== 'ready'))
+    if (secondStop && before && phaseOf(before) === 'graceful' && phase === 'graceful') {
+      this.fail(`a second stop signal (${event.signal}) did not make the stop quick`)
+    }
+
+    // Boot failures.
+    if (halt === 'halt' && phase !== 'quick' && phase !== 'dead') this.fail('a boot failure did not halt the master')
+    if (halt === 'abandon' && !after.matches({ active: 'running' })) this.fail('a failed reload was not abandoned')
+    // Back to the old generation: it serves (steady), or, with a HUP queued
+    // meanwhile, is the old one of the next reload.
+    if (halt === 'abandon' && before) {
+      const old = after.matches({ active: { running: 'steady' } }) ? ctx.generation : ctx.previousGeneration
+      if (old !== before.context.previousGeneration) this.fail('an abandoned reload did not go back to the old generation')
+    }
+
+    // Dead: no workers left, exit emitted once, with the expected code.
+    if (phase === 'dead') {
+      if (ctx.workers.length > 0) this.fail('dead with workers left')
+      if (this.exits !== 1) this.fail(`dead after ${this.exits} exit commands`)
+    } else if (this.exits > 0) this.fail('exit while not dead')
+
+    // Generations: one live generation, two while a reload is in flight (the
+    // new one next to the old one); never a third.
+    const liveGens = new Set(ctx.workers.filter((w) => isLive(w.status)).map((w) => w.generation))
+    if (after.matches({ active: { running: 'reloading' } })) {
+      if (ctx.generation !== ctx.previousGeneration + 1) this.fail(`reloading generation ${ctx.generation} from ${ctx.previousGeneration}`)
+      for (const g of liveGens) if (g !== ctx.generation && g !== ctx.previousGeneration) this.fail(`live workers of generation ${g} during a reload of ${ctx.generation}`)
+    } else {
+      for (const g of liveGens) if (g !== ctx.generation) this.fail(`live workers of generation ${g} beside the current ${ctx.generation}`)
+    }
+
+    // Nothing is spawned while stopping, or idle after WINCH.
+    const resting = (x: Snapshot) => phaseOf(x) !== 'active' || x.matches({ active: { running: 'idle' } })
+    if (before && resting(before) && resting(after) && commands.some((c) => c.type === 'spawnWorker')) this.fail('a worker spawned while stopping or idle')
+    // Stopping means every worker was told to stop.
+    if (phase === 'graceful' || phase === 'quick') {
+      const live = ctx.workers.filter((w) => isLive(w.status))
+      if (live.length > 0) this.fail(`draining with live workers ${live.map((w) => w.id).join(', ')}`)
+    }
+    // One new master at a time.
+    if (before && before.context.childMaster !== 'none' && commands.some((c) => c.type === 'reexec')) this.fail('a second re-exec while a new master runs')
+    // The clock: past a TICK, no live worker is overdue and no stopping one is past its deadline.
+    if (event?.type === 'TICK') {
+      for (const w of ctx.workers) {
+        if (isLive(w.status) && w.timeoutMs > 0 && ctx.now - w.lastBeat > w.timeoutMs) this.fail(`worker ${w.id} overdue and not aborted`)
+        if (w.status === 'stopping' && ctx.now >= w.deadline) this.fail(`worker ${w.id} past its deadline and not killed`)
+      }
+    }
+    if (ctx.respawnAt - ctx.now > MAX_BACKOFF_MS) this.fail(`back-off of ${ctx.respawnAt - ctx.now} ms`)
+
+    // Convergence: running steadily with no back-off pending, the current
+    // generation has exactly `target` live workers. (Not between SETTINGS and
+    // the HUP that always follows it: the new target is the new generation's.)
+    if (this.convergence && event?.type !== 'SETTINGS' && after.matches({ active: { running: 'steady' } }) && ctx.now >= ctx.respawnAt) {
+      const live = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w.status)).length
+      if (live !== ctx.target) this.fail(`running steadily with ${live} live workers of generation ${ctx.generation}, target ${ctx.target}`)
+    }
+  }
+
+  /** TERM, then the clock far ahead, then every worker exits: the way down from anywhere. */
+  shutDown(): void {
+    if (this.phase !== 'dead') this.send({ type: 'SIGNAL', signal: 'TERM' })
+    if (this.phase !== 'dead') this.send({ type: 'TICK', now: this.snapshot.context.now + 1_000_000_000 })
+    for (const w of [...this.snapshot.context.workers]) if (this.phase !== 'dead') this.send({ type: 'WORKER_EXIT', id: w.id, code: 0, signal: null })
+  }
+}
+
+/** Sends to a dead actor, quietly (XState warns about events to a stopped actor). */
+function sendQuietly(actor: Master, events: readonly MasterEvent[]): void {
+  const warn = console.warn
+  console.warn = () => {}
+  try {
+    for (const e of events) actor.send(e)
+  } finally {
+    console.warn = warn
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+describe('master machine: model-based', () => {
+  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], { numRuns: 400 })(
+    'invariants hold after every event of any sequence',
+    (input, intents) => {
+      const sim = new Sim(input)
+      for (const intent of intents) {
+        if (sim.phase === 'dead') {
+          // After dead nothing more is emitted, whatever arrives.
+          const n = sim.emitted.length
+          sendQuietly(sim.actor, sim.resolve(intent))
+          expect(sim.emitted.length).toBe(n)
+          continue
+        }
+        sim.run(intent)
+      }
+    },
+  )
+
+  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], { numRuns: 300 })(
+    'from any reachable state, TERM and every worker exiting ends in dead, exit 0 or the halt code',
+    (input, intents) => {
+      const sim = new Sim(input, { convergence: false })
+      for (const intent of intents) if (sim.phase !== 'dead') sim.run(intent)
+      sim.shutDown()
+      expect(sim.snapshot.status).toBe('done')
+      expect(sim.snapshot.context.workers).toEqual([])
+      const exit = sim.emitted.filter((c) => c.type === 'exit')
+      expect(exit).toEqual([{ type: 'exit', code: sim.exitCode }])
+      expect([0, 3, 4]).toContain(sim.exitCode)
+    },
+  )
+})
