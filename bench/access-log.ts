@@ -1,0 +1,115 @@
+// What the access log costs a worker: corral -w 1 serving bench/hello.ts with
+// no access log, with the default format to a file, and as JSON lines to a
+// file, in the same run, interleaved, with bare node:http for scale. Server
+// pinned to CPU 0, wrk (keep-alive, 50 connections) to CPU 1. Reports the
+// median requests/s and the worker's CPU time per request (utime + stime of
+// the serving process over the timed run: steadier than throughput when the
+// machine has other work), and each against corral without the log.
+//   node bench/access-log.ts [reps] [seconds]
+// Not part of `npm test`: figures, not assertions.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { children, foreignCpu, killAllTracked, start, stop, type Proc } from './lib/proc.ts'
+import { wrk } from './lib/wrk.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const REPS = Number(process.argv[2] ?? 5)
+const SECONDS = Number(process.argv[3] ?? 5)
+const dir = mkdtempSync(join(tmpdir(), 'corral-bench-access-'))
+
+interface Config {
+  name: string
+  args: (port: number) => string[]
+  env?: NodeJS.ProcessEnv
+  /** The process that serves: corral's worker, or the bare server itself. */
+  corral: boolean
+}
+
+const corral = (extra: string[]) => (port: number) => [`${ROOT}bin/corral.js`, '-w', '1', '-b', `127.0.0.1:${port}`, ...extra, `${ROOT}bench/hello.ts`]
+const CONFIGS: Config[] = [
+  { name: 'bare node:http', args: () => [`${ROOT}bench/servers/http.ts`], corral: false },
+  { name: 'corral, no access log', args: corral([]), corral: true },
+  { name: 'corral, access log (default format)', args: corral(['--access-logfile', join(dir, 'text.log')]), corral: true },
+  { name: 'corral, access log (JSON lines)', args: corral(['--access-logfile', join(dir, 'json.log'), '--access-log-json']), corral: true },
+]
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+function cpuTicks(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const rest = s.slice(s.lastIndexOf(')') + 2).split(' ')
+  return Number(rest[11]) + Number(rest[12])
+}
+
+async function ready(port: number): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false)
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`nothing serving on ${port}`)
+}
+
+async function measure(config: Config): Promise<{ rps: number; usPerReq: number; foreign: number }> {
+  const port = await freePort()
+  const proc: Proc = start('taskset', ['-c', '0', process.execPath, ...config.args(port)], {
+    env: { ...process.env, PORT: String(port), ...config.env },
+  })
+  try {
+    await ready(port)
+    const serving = config.corral ? children(proc.pid)[0] : proc.pid
+    if (serving === undefined) throw new Error(`${config.name}: no worker found`)
+    await wrk({ port, cpu: '1', connections: 50, seconds: 1, close: false })
+    const foreign = foreignCpu()
+    const before = cpuTicks(serving)
+    const r = await wrk({ port, cpu: '1', connections: 50, seconds: SECONDS, close: false })
+    const ticks = cpuTicks(serving) - before
+    return { rps: r.rps, usPerReq: (ticks * 10_000) / r.requests, foreign: foreign.end() }
+  } finally {
+    await stop(proc)
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+try {
+  const results = new Map<string, { rps: number[]; us: number[]; foreign: number[] }>(CONFIGS.map((c) => [c.name, { rps: [], us: [], foreign: [] }]))
+  for (let rep = 1; rep <= REPS; rep++) {
+    for (const config of CONFIGS) {
+      const m = await measure(config)
+      const r = results.get(config.name)!
+      r.rps.push(m.rps)
+      r.us.push(m.usPerReq)
+      r.foreign.push(m.foreign)
+      console.error(`rep ${rep}: ${config.name}: ${Math.round(m.rps)} req/s, ${m.usPerReq.toFixed(2)} µs CPU/req (other processes: ${m.foreign.toFixed(2)} cores)`)
+    }
+  }
+  const base = results.get('corral, no access log')!
+  const baseRps = median(base.rps)
+  const baseUs = median(base.us)
+  console.log(`\naccess log cost, ${REPS} reps × ${SECONDS} s, medians (keep-alive, 50 connections, server on 1 CPU)`)
+  console.log('| server | req/s | vs corral without log | µs CPU per request | vs corral without log | other load (cores) |')
+  console.log('|---|---|---|---|---|---|')
+  for (const [name, r] of results) {
+    const rps = median(r.rps)
+    const us = median(r.us)
+    console.log(`| ${name} | ${Math.round(rps)} | ${(rps / baseRps).toFixed(2)} | ${us.toFixed(2)} | ${(baseUs / us).toFixed(2)} | ${median(r.foreign).toFixed(2)} |`)
+  }
+} finally {
+  killAllTracked()
+  rmSync(dir, { recursive: true, force: true })
+}
