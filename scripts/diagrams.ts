@@ -135,18 +135,16 @@ const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
 /**
  * The machine as a Mermaid state diagram. Every transition with a target is
- * an arrow, drawn inside the innermost composite state holding both ends,
- * labelled `EVENT [guard] / actions`. A transition without a target (an
- * action in place) is a self-loop on an atomic state, and a note on a
- * composite one (Mermaid cannot loop a composite state onto itself). Entry
- * actions are shown as notes too. Lines inside a block are sorted, so the
- * text changes only when the machine does.
+ * an arrow, drawn inside the innermost composite state holding both ends;
+ * arrows between the same two states are merged, one label line each,
+ * `EVENT [guard] / actions`. What happens in place (entry actions, and
+ * transitions without a target) is a note on the state. Lines inside a block
+ * are sorted, so the text changes only when the machine does.
  */
 export function toMermaid(machine: AnyStateMachine): string {
   const ids = mermaidIds(machine)
   const id = (n: AnyStateNode) => ids.get(n) ?? '[*]'
   const all = transitions(machine)
-  const lines: string[] = ['stateDiagram-v2']
   const label = (t: TransitionInfo) =>
     `${eventLabel(t.event)}${t.guard ? ` [${t.guard}]` : ''}${t.actions.length ? ` / ${t.actions.join(', ')}` : ''}`
 
@@ -157,31 +155,30 @@ export function toMermaid(machine: AnyStateMachine): string {
     for (const child of children) {
       if (Object.keys(child.states).length > 0) out.push(`${pad}state ${id(child)} {`, ...block(child, depth + 1), `${pad}}`)
       else out.push(`${pad}${id(child)}`)
-      const inPlace = child.type === 'compound' || child.type === 'parallel' ? all.filter((t) => t.source === child && t.targets.length === 0) : []
       const entry = entryActions(child)
-      const note = [...(entry.length ? [`entry / ${entry.join(', ')}`] : []), ...inPlace.map(label)]
+      const note = [
+        ...(entry.length ? [`entry / ${entry.join(', ')}`] : []),
+        ...all.filter((t) => t.source === child && t.targets.length === 0).map(label),
+      ]
       if (note.length) out.push(`${pad}note right of ${id(child)}`, ...note.map((l) => `${pad}  ${l}`), `${pad}end note`)
     }
-    const edges: string[] = []
+    const arrows = new Map<string, string[]>()
     const initial = node.initial?.target?.[0] as AnyStateNode | undefined
-    if (initial) edges.push(`[*] --> ${id(initial)}`)
-    for (const child of children) if (child.type === 'final') edges.push(`${id(child)} --> [*]`)
+    if (initial) arrows.set(`[*] --> ${id(initial)}`, [])
+    for (const child of children) if (child.type === 'final') arrows.set(`${id(child)} --> [*]`, [])
     for (const t of all) {
-      // Arrows are drawn in the innermost composite holding both ends.
       for (const target of t.targets) {
         const home = target === t.source ? t.source.parent : lca(t.source, target)
-        if (home === node) edges.push(`${id(t.source)} --> ${id(target)} : ${label(t)}`)
-      }
-      // Actions in place: a self-loop on an atomic state.
-      if (t.targets.length === 0 && t.source.parent === node && (t.source.type === 'atomic' || t.source.type === 'final')) {
-        edges.push(`${id(t.source)} --> ${id(t.source)} : ${label(t)}`)
+        if (home !== node) continue
+        const arrow = `${id(t.source)} --> ${id(target)}`
+        arrows.set(arrow, [...(arrows.get(arrow) ?? []), label(t)])
       }
     }
-    edges.sort(byText)
-    return [...out, ...edges.map((l) => pad + l)]
+    const lines = [...arrows].map(([arrow, labels]) => (labels.length ? `${arrow} : ${labels.join('<br/>')}` : arrow))
+    lines.sort(byText)
+    return [...out, ...lines.map((l) => pad + l)]
   }
-  lines.push(...block(machine.root, 1))
-  return lines.join('\n') + '\n'
+  return ['stateDiagram-v2', ...block(machine.root, 1)].join('\n') + '\n'
 }
 
 /** A Markdown table of every transition, for the reader who wants it exact. */

@@ -115,8 +115,9 @@ class Sim {
   /** The concrete events an intent becomes in the actor's current state (maybe none). */
   resolve(intent: Intent): MasterEvent[] {
     const ctx = this.snapshot.context
-    // A report concerns a worker the master knows (for READY, preferably
-    // one still booting), or now and then an id it never handed out.
+    // A report concerns a worker the master knows (for READY and a refusal
+    // to boot, preferably one still booting), or now and then an id it never
+    // handed out.
     const pick = ({ index, unknown }: WorkerPick, preferBooting = false) => {
       const booting = ctx.workers.filter((w) => w.status === 'booting')
       const ws = preferBooting && booting.length > 0 ? booting : ctx.workers
@@ -137,7 +138,8 @@ class Sim {
       case 'retiring':
         return [{ type: 'WORKER_RETIRING', id: pick(intent.pick), reason: 'max requests' }]
       case 'exit':
-        return [{ type: 'WORKER_EXIT', id: pick(intent.pick), code: intent.code, signal: intent.code === null ? 'SIGKILL' : null }]
+        // A refusal to boot (3, 4) comes, more often than not, from a worker still booting.
+        return [{ type: 'WORKER_EXIT', id: pick(intent.pick, intent.code === 3 || intent.code === 4), code: intent.code, signal: intent.code === null ? 'SIGKILL' : null }]
       case 'tick':
         return [{ type: 'TICK', now: ctx.now + intent.dt }]
       case 'reexec':
