@@ -46,6 +46,10 @@ export interface MasterContext {
   readonly generation: number
   /** The generation to fall back to if a reload's workers cannot boot. */
   readonly previousGeneration: number
+  /** Its size: a reload that is abandoned goes back to it. */
+  readonly previousTarget: number
+  /** The reload in flight started from running.idle (after WINCH), and goes back there if abandoned. */
+  readonly reloadFromIdle: boolean
   readonly nextId: number
   readonly workers: readonly WorkerRecord[]
   /** A HUP that arrived while a reload, boot or re-exec was in flight. */
@@ -93,6 +97,8 @@ export function initialContext(input: MasterInput): MasterContext {
     now: input.now ?? 0,
     generation: 0,
     previousGeneration: 0,
+    previousTarget: Math.max(1, input.workers),
+    reloadFromIdle: false,
     nextId: 1,
     workers: [],
     reloadQueued: false,
@@ -202,6 +208,16 @@ export function isBootFailure(ctx: MasterContext, id: number, code: number | nul
 }
 
 /**
+ * A boot failure halts the master only when nothing of it is serving: at
+ * start (gunicorn's rule), or when every worker is gone. While running
+ * workers serve, a replacement that cannot boot (the code on disk broke under
+ * a running server) is a crash with back-off, not an outage.
+ */
+export function isFatalBootFailure(ctx: MasterContext, id: number, code: number | null): boolean {
+  return isBootFailure(ctx, id, code) && !ctx.workers.some((w) => w.id !== id && w.status === 'running')
+}
+
+/**
  * The clock moved: abort workers whose heartbeat is overdue and SIGKILL
  * stopping workers past their deadline.
  */
@@ -222,7 +238,7 @@ export function tick(ctx: MasterContext, now: number): Step {
 }
 
 export function startGeneration(ctx: MasterContext): MasterContext {
-  return { ...ctx, previousGeneration: ctx.generation, generation: ctx.generation + 1, reloadQueued: false }
+  return { ...ctx, previousGeneration: ctx.generation, previousTarget: ctx.target, generation: ctx.generation + 1, reloadQueued: false }
 }
 
 /** The new generation is ready: the old ones stop gracefully. */
@@ -234,7 +250,9 @@ export function retireOldGenerations(ctx: MasterContext): Step {
 export function abandonGeneration(ctx: MasterContext): Step {
   const failed = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w))
   const step = stopAll(ctx, failed, 'quick')
-  return { ...step, context: { ...step.context, generation: ctx.previousGeneration } }
+  // Back to the generation that serves, at the size it served with: the
+  // settings that came with the failed reload are not trusted either.
+  return { ...step, context: { ...step.context, generation: ctx.previousGeneration, target: ctx.previousTarget } }
 }
 
 export function stopEverything(ctx: MasterContext, mode: StopMode): Step {

@@ -14,6 +14,7 @@ import {
   heartbeat,
   initialContext,
   isBootFailure,
+  isFatalBootFailure,
   markReady,
   readyCount,
   retireOldGenerations,
@@ -74,6 +75,8 @@ export const masterMachine = setup({
     markReady: enqueueActions(({ context, event, enqueue }) => {
       if (event.type === 'WORKER_READY') enqueue.assign(markReady(context, event.id))
     }),
+    reloadFromSteady: enqueueActions(({ enqueue }) => enqueue.assign({ reloadFromIdle: false })),
+    reloadFromIdle: enqueueActions(({ enqueue }) => enqueue.assign({ reloadFromIdle: true })),
     retiring: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'WORKER_RETIRING') return
       enqueue.emit(log('info', `Worker ${event.id} is retiring (${event.reason}); starting its replacement`))
@@ -204,10 +207,16 @@ export const masterMachine = setup({
     exit: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'exit', code: context.exitCode })),
   },
   guards: {
-    isBootFailure: ({ context, event }) => event.type === 'WORKER_EXIT' && isBootFailure(context, event.id, event.code),
+    isBootFailure: ({ context, event }) => event.type === 'WORKER_EXIT' && isFatalBootFailure(context, event.id, event.code),
     // During a reload a refusal to boot from the new generation undoes the
     // reload instead of halting: the old generation is still serving.
     isNewGenerationBootFailure: ({ context, event }) =>
+      event.type === 'WORKER_EXIT' &&
+      isBootFailure(context, event.id, event.code) &&
+      context.workers.find((w) => w.id === event.id)?.generation === context.generation,
+    // Abandoned, a reload started after WINCH goes back to idle: this master was not serving.
+    isIdleReloadBootFailure: ({ context, event }) =>
+      context.reloadFromIdle &&
       event.type === 'WORKER_EXIT' &&
       isBootFailure(context, event.id, event.code) &&
       context.workers.find((w) => w.id === event.id)?.generation === context.generation,
@@ -269,10 +278,10 @@ export const masterMachine = setup({
           initial: 'steady',
           states: {
             steady: {
-              always: { guard: 'reloadQueued', target: 'reloading' },
+              always: { guard: 'reloadQueued', target: 'reloading', actions: 'reloadFromSteady' },
               on: {
                 SIGNAL: [
-                  { guard: 'isHup', target: 'reloading' },
+                  { guard: 'isHup', target: 'reloading', actions: 'reloadFromSteady' },
                   { guard: 'canReexec', target: '#master.active.reexecing' },
                   { guard: 'isDaemonizedWinch', target: 'idle' },
                 ],
@@ -286,7 +295,7 @@ export const masterMachine = setup({
               entry: 'idle',
               on: {
                 SIGNAL: [
-                  { guard: 'isHup', target: 'reloading' },
+                  { guard: 'isHup', target: 'reloading', actions: 'reloadFromIdle' },
                   // The target changes; workers come with the next HUP.
                   { guard: 'isTtin', actions: 'ttin' },
                   { guard: 'isTtou', actions: 'ttou' },
@@ -304,7 +313,10 @@ export const masterMachine = setup({
               always: { guard: 'allReady', target: 'steady', actions: 'retireOldGenerations' },
               on: {
                 // Any other exit bubbles up to `active`.
-                WORKER_EXIT: { guard: 'isNewGenerationBootFailure', target: 'steady', actions: 'abandonGeneration' },
+                WORKER_EXIT: [
+                  { guard: 'isIdleReloadBootFailure', target: 'idle', actions: 'abandonGeneration' },
+                  { guard: 'isNewGenerationBootFailure', target: 'steady', actions: ['abandonGeneration', 'converge'] },
+                ],
               },
             },
           },

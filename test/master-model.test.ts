@@ -176,7 +176,7 @@ class Sim {
   /**
    * A worker that exits 3 or 4 while booting halts the master (exit with that
    * code), unless it belongs to the new generation of a reload in flight,
-   * which is then abandoned.
+   * which is then abandoned, or other workers are running, when it is a crash.
    */
   expectHalt(before: Snapshot, event: MasterEvent): 'halt' | 'abandon' | undefined {
     if (event.type !== 'WORKER_EXIT' || (event.code !== 3 && event.code !== 4)) return undefined
@@ -184,6 +184,8 @@ class Sim {
     const w = before.context.workers.find((x) => x.id === event.id)
     if (!w || w.status !== 'booting') return undefined
     if (before.matches({ active: { running: 'reloading' } }) && w.generation === before.context.generation) return 'abandon'
+    // While other workers serve, a replacement that cannot boot is a crash, not an outage.
+    if (before.context.workers.some((x) => x.id !== event.id && x.status === 'running')) return undefined
     this.exitCode = event.code
     return 'halt'
   }
@@ -210,7 +212,8 @@ class Sim {
       }
     }
 
-    // The target.
+    // The target. An abandoned reload goes back to the size the old generation served with.
+    if (halt === 'abandon' && before) this.target = before.context.previousTarget
     if (ctx.target < 1) this.fail(`target ${ctx.target}`)
     if (ctx.target !== this.target) this.fail(`target ${ctx.target}, the model says ${this.target}`)
 
@@ -234,6 +237,9 @@ class Sim {
     // Boot failures.
     if (halt === 'halt' && phase !== 'quick' && phase !== 'dead') this.fail('a boot failure did not halt the master')
     if (halt === 'abandon' && !after.matches({ active: 'running' })) this.fail('a failed reload was not abandoned')
+    if (halt === 'abandon' && before?.context.reloadFromIdle && !after.matches({ active: { running: 'idle' } })) {
+      this.fail('a reload started from idle (WINCH) and abandoned did not go back to idle')
+    }
     // Back to the old generation: it serves (steady), or, with a HUP queued
     // meanwhile, is the old one of the next reload.
     if (halt === 'abandon' && before) {
