@@ -367,7 +367,8 @@ export function createSettingsReloader(input: SourcesInput, first: Extract<Loade
     for (const s of registry) {
       const before = (current as Record<string, unknown>)[s.name]
       const after = applied[s.name]
-      if (JSON.stringify(before) === JSON.stringify(after) && typeof after !== 'function') continue
+      // A hook is a new function at each read: it changed when its source did (it is replaced either way).
+      if (typeof after === 'function' ? String(before) === String(after) : JSON.stringify(before) === JSON.stringify(after)) continue
       if (NOT_RELOADED.has(s.name)) {
         if (s.section !== 'Help' && s.section !== 'Debugging') {
           log.warning(`Reload: ${s.name} changed (${showValue(before)} -> ${showValue(after)}) but is applied only at start; restart corral to apply it`)

@@ -23,3 +23,5 @@ export function defineConfig(config: Config): Config {
 }
 
 export type { SettingsInput }
+// Server hooks: what each hook is given (spec/hooks.md).
+export type { AbortedWorker, ExitedWorker, HookName, Hooks, Server, ServerInfo, ServerSettings, Worker, WorkerInfo } from './hooks.ts'

@@ -25,6 +25,7 @@ import { APP_LOAD_ERROR } from '../machines/master-workers.ts'
 import { preloadApp } from './process-settings.ts'
 import { giveLogFilesToWorkers } from './privileges.ts'
 import { reloadRequests } from './reload-watch.ts'
+import { createMasterHooks } from './hooks-master.ts'
 
 /** How often the machine's clock advances (heartbeats, deadlines, back-off). */
 const TICK_MS = 100
@@ -41,6 +42,8 @@ export interface MasterOptions {
 export function runMaster({ settings, app, log = reportingToLauncher(createLogger({ level: settings.logLevel })), reloadSettings }: MasterOptions): Promise<number> {
   const name = settings.name ?? app
   process.title = `corral: master [${name}]`
+  // Server hooks that run in the master (src/hooks-master.ts, spec/hooks.md).
+  const hooks = createMasterHooks({ settings, app, name, log })
 
   const program = Effect.gen(function* () {
     // The error log first, so everything after lands in it (src/log-file.ts).
@@ -50,6 +53,8 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
     log.info(`Starting corral ${VERSION}`)
     // --preload: the app is imported here first; one that cannot load stops corral before anything is bound.
     if (settings.preload && !(yield* Effect.promise(() => preloadApp(app, log)))) return APP_LOAD_ERROR
+    // nworkersChanged, then onStarting, before anything is bound: a failing onStarting stops corral (exit 1).
+    yield* Effect.tryPromise({ try: () => hooks.starting(), catch: startupError })
     // A master started by USR2 serves the sockets its parent handed it and binds nothing.
     const inherited = takeInheritedListeners()
     const binds: Bind[] = inherited ? inherited.map(({ fd }) => ({ kind: 'fd', fd })) : settings.bind.map(parseBind)
@@ -69,18 +74,20 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
 
     const events = yield* Queue.unbounded<MasterEvent>()
     const emit = (event: MasterEvent) => void Queue.offerUnsafe(events, event)
-    const pool = createWorkerPool({
+    const pool = hooks.wrapPool(createWorkerPool({
       listenerFds: listeners.map((l: Listener) => l.fd),
       worker: { app, name, settings },
-      emit,
+      emit: hooks.observe(emit),
       log,
-    })
+    }))
     // Nothing the master started outlives it, however it ends.
     yield* Effect.addFinalizer(() => Effect.sync(pool.killAll))
     process.on('exit', pool.killAll)
 
     const exitCode = yield* Deferred.make<number>()
     const actor = createActor(masterMachine, {
+      // The number of workers and the start of each reload, for the hooks.
+      inspect: hooks.inspect,
       input: {
         workers: settings.workers,
         timeoutMs: settings.timeout * 1000,
@@ -98,9 +105,12 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
       reexec() {
         const refusal = reexecRefusal()
         if (refusal) return emit({ type: 'REEXEC_FAILED', reason: refusal })
-        pidfile.moveAside()
-        newMaster = spawnNewMaster(listeners, emit)
-        log.info(`Re-exec: started a new master with pid ${newMaster.pid}`)
+        // preExec first, when set (src/hooks-master.ts).
+        hooks.beforeReexec(() => {
+          pidfile.moveAside()
+          newMaster = spawnNewMaster(listeners, emit)
+          log.info(`Re-exec: started a new master with pid ${newMaster.pid}`)
+        })
       },
     }
     actor.on('*', (command) => carryOut(command as MasterCommand, shell))
@@ -136,6 +146,8 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
       Stream.runForEach((event) => Effect.sync(() => actor.send(event))),
       Effect.forkScoped,
     )
+    // whenReady: the listeners are bound; the machine spawns the first workers once it returns.
+    yield* Effect.promise(() => hooks.ready(listeners.map((l, i) => inherited?.[i]?.address ?? l.address)))
     actor.start()
     const code = yield* Deferred.await(exitCode)
     log.info(code === 0 ? 'Shutting down: Master' : `Shutting down: Master (exit code ${code})`)
@@ -152,7 +164,8 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
       ),
     ),
   ).then(async (code) => {
-    // Buffered log lines are written before the process exits.
+    // onExit (src/hooks-master.ts); then buffered log lines are written before the process exits.
+    await hooks.exiting()
     await closeLogFiles()
     return code
   })

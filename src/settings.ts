@@ -12,6 +12,7 @@ import { LOG_LEVELS } from './log.ts'
 import { DEFAULT_ACCESS_LOG_FORMAT, parseAccessLogFormat } from './access-log-format.ts'
 import { groupProblem, userProblem } from './privileges.ts'
 import { envEntryProblem, umaskProblem } from './process-settings.ts'
+import { hookSettings } from './hook-settings.ts'
 
 // ---------------------------------------------------------------------------
 // Listener addresses
@@ -141,7 +142,7 @@ const EnvEntries = Schema.Array(Schema.String.annotate(expecting('KEY=VALUE')).c
 export type SettingType = 'int' | 'number' | 'string' | 'boolean' | 'list' | 'enum' | 'hook'
 
 /** Help groups settings by section, in this order. */
-export const SECTIONS = ['Config', 'Server', 'Worker processes', 'Security', 'Logging', 'Process', 'Debugging', 'Help'] as const
+export const SECTIONS = ['Config', 'Server', 'Worker processes', 'Security', 'Logging', 'Process', 'Debugging', 'Server hooks', 'Help'] as const
 export type Section = (typeof SECTIONS)[number]
 
 export interface SettingSpec<N extends string = string, S extends Schema.Top = Schema.Top> {
@@ -579,6 +580,8 @@ export const registry = [
     schema: Flag,
     doc: "Show corral's version and exit.",
   }),
+  // Server hooks (src/hooks.ts, spec/hooks.md): functions, in a config file only.
+  ...hookSettings,
 ] as const
 
 type Registry = typeof registry

@@ -7,6 +7,7 @@ import type { MasterEvent } from '../machines/master.ts'
 import type { StopMode } from '../machines/master-workers.ts'
 import { writeErrorLog, type Logger } from './log.ts'
 import { captureStuckStack, createStderrForwarder } from './stack-capture.ts'
+import { workerHookRef } from './hooks-master.ts'
 import { workerSpawnIdentity } from './privileges.ts'
 import { FIRST_LISTENER_FD, WORKER_ENV, type MasterMessage, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
 
@@ -41,6 +42,8 @@ export function createWorkerPool(options: PoolOptions) {
       ...options.worker,
       id,
       fds: options.listenerFds.map((_, i) => FIRST_LISTENER_FD + i),
+      // Its server hooks, if the config file has worker-side ones (src/hooks-master.ts).
+      hooks: workerHookRef(options.worker.settings),
     }
     // The title as a last, unused argument: Linux shows a process title only
     // within the space of the original argv, so this makes room for it.
@@ -98,8 +101,8 @@ export function createWorkerPool(options: PoolOptions) {
     worker.child.kill('SIGKILL')
   }
 
-  /** gunicorn's WORKER TIMEOUT, plus the stack the worker is stuck in. */
-  async function abortWorker(id: number): Promise<void> {
+  /** gunicorn's WORKER TIMEOUT, plus the stack the worker is stuck in; `beforeKill` is the workerAbort hook's turn. */
+  async function abortWorker(id: number, beforeKill?: (pid: number, frames: string[] | undefined) => Promise<void>): Promise<void> {
     const worker = workers.get(id)
     if (!worker?.child.pid) return
     worker.ending = 'abort'
@@ -108,6 +111,7 @@ export function createWorkerPool(options: PoolOptions) {
     const frames = await captureStuckStack(pid, worker.forwarder)
     if (frames?.length) log.critical(`Worker (pid:${pid}) was stuck at:\n${frames.map((f) => `    at ${f}`).join('\n')}`)
     else log.critical(`Worker (pid:${pid}): could not capture where it was stuck`)
+    await beforeKill?.(pid, frames)
     worker.child.kill('SIGKILL')
   }
 
@@ -125,7 +129,8 @@ export function createWorkerPool(options: PoolOptions) {
     options.worker = { ...options.worker, settings }
   }
 
-  return { spawnWorker, stopWorker, killWorker, abortWorker, broadcast, killAll, setSettings, pids: () => [...workers.values()].map((w) => w.child.pid) }
+  const pidOf = (id: number) => workers.get(id)?.child.pid
+  return { spawnWorker, stopWorker, killWorker, abortWorker, broadcast, killAll, setSettings, pidOf, pids: () => [...workers.values()].map((w) => w.child.pid) }
 }
 
 export type WorkerPool = ReturnType<typeof createWorkerPool>

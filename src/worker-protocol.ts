@@ -2,6 +2,7 @@
 // started with, and the IPC messages between them. Deliberately tiny: there
 // is no IPC on the request path.
 import type { Settings } from './settings.ts'
+import type { WorkerHookRef } from './hooks.ts'
 
 export const WORKER_ENV = 'CORRAL_WORKER'
 
@@ -14,6 +15,8 @@ export interface WorkerOptions {
   name: string
   /** Every setting, as the master resolved it: a new setting needs no plumbing. */
   settings: Settings
+  /** The config file's worker-side server hooks, when it has any: the worker imports it for them (src/hooks-worker.ts). */
+  hooks?: WorkerHookRef | undefined
 }
 
 /** Worker → master. */

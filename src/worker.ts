@@ -14,6 +14,7 @@ import { listenOnFd } from './listeners.ts'
 import { finishPrivilegeDrop } from './privileges.ts'
 import { guardRequests, guardServer, guardUpgrades, httpServerOptions } from './http-guard.ts'
 import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
+import { createWorkerHooks } from './hooks-worker.ts'
 
 // Node's default; a --keep-alive setting comes with the HTTP worker issue.
 const KEEP_ALIVE_MS = 5_000
@@ -29,6 +30,8 @@ process.title = `corral: worker [${options.name}]`
 
 const { settings } = options
 const log = createLogger({ level: settings.logLevel })
+// Server hooks that run in a worker (src/hooks-worker.ts, spec/hooks.md).
+const hooks = createWorkerHooks(options, log)
 const servers: Server[] = []
 /** The app's upgrade handler (src/upgrade.ts), if it exports one. */
 let appUpgrade: AppUpgrade | undefined
@@ -59,7 +62,8 @@ actor.on('exit', ({ code }) => {
   clearInterval(heartbeat)
   if (code === 0) log.info(`Worker exiting (pid: ${process.pid})`)
   // Let the log line and any IPC drain, and the log files flush, before leaving.
-  setImmediate(() => void closeLogFiles().finally(() => process.exit(code)))
+  // workerExit runs first (src/hooks-worker.ts).
+  setImmediate(() => void hooks.exiting().then(() => closeLogFiles()).finally(() => process.exit(code)))
 })
 
 async function boot(): Promise<void> {
@@ -67,6 +71,8 @@ async function boot(): Promise<void> {
   // --initgroups: become --user, with its groups, before any of the app runs (src/privileges.ts).
   const denied = finishPrivilegeDrop(settings)
   if (denied) return send({ type: 'BOOT_FAILED', code: 3, reason: `Worker failed to boot: ${denied}` })
+  // postFork: before the app is imported (the config file is imported first when it has worker hooks).
+  await hooks.postFork()
   try {
     const spec = parseAppSpec(options!.app)
     const app = await importApp(spec)
@@ -76,8 +82,10 @@ async function boot(): Promise<void> {
     if (!(err instanceof AppLoadError)) log.exception('Exception while loading the app', err)
     return send({ type: 'BOOT_FAILED', code: 4, reason: `App failed to load: ${describe(err)}` })
   }
+  // postWorkerInit: the app is loaded; nothing is served or reported ready before it returns.
+  await hooks.postWorkerInit()
   try {
-    handler = withAccessLog(handler, settings, log.exception)
+    handler = withAccessLog(hooks.wrapHandler(handler), settings, log.exception)
     for (const fd of options!.fds) {
       const server = guardServer(createServer(serverOptions(), guardRequests(handler, settings, log.debug)), settings, log.debug)
       if (appUpgrade) server.on('upgrade', guardUpgrades(appUpgrade.listener, settings, log.debug))
@@ -120,8 +128,9 @@ function serverOptions(): ServerOptions {
 const heartbeat = settings.timeout > 0 ? setInterval(() => tell({ t: 'hb' }), (settings.timeout * 1000) / 2) : undefined
 
 process.on('SIGTERM', () => send({ type: 'SIGNAL', signal: 'TERM' }))
-process.on('SIGQUIT', () => send({ type: 'SIGNAL', signal: 'QUIT' }))
-process.on('SIGINT', () => send({ type: 'SIGNAL', signal: 'INT' }))
+// workerInt runs first when set (src/hooks-worker.ts).
+process.on('SIGQUIT', () => hooks.interrupted(() => send({ type: 'SIGNAL', signal: 'QUIT' })))
+process.on('SIGINT', () => hooks.interrupted(() => send({ type: 'SIGNAL', signal: 'INT' })))
 // A terminal's hang-up or resize reaches the whole process group; these are
 // the master's to act on. SIGUSR1 stays with Node: it starts the inspector
 // the master uses to see where a stuck worker is stuck.
