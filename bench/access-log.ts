@@ -1,6 +1,6 @@
-// What the access log costs a worker: corral -w 1 serving bench/hello.ts with
-// no access log, with the default format to a file, and as JSON lines to a
-// file, in the same run, interleaved, with bare node:http for scale. Server
+// The request path's cost: corral -w 1 serving bench/hello.ts with no access
+// log, with the default format to a file, as JSON lines to a file, and the
+// same response from a fetch handler (bench/hello-fetch.ts), in the same run, interleaved, with bare node:http for scale. Server
 // pinned to CPU 0, wrk (keep-alive, 50 connections) to CPU 1. Reports the
 // median requests/s and the worker's CPU time per request (utime + stime of
 // the serving process over the timed run: steadier than throughput when the
@@ -34,6 +34,12 @@ const CONFIGS: Config[] = [
   { name: 'corral, no access log', args: corral([]), corral: true },
   { name: 'corral, access log (default format)', args: corral(['--access-logfile', join(dir, 'text.log')]), corral: true },
   { name: 'corral, access log (JSON lines)', args: corral(['--access-logfile', join(dir, 'json.log'), '--access-log-json']), corral: true },
+  // The same response from a fetch(Request) → Response handler, no access log.
+  {
+    name: 'corral, fetch handler',
+    args: (port) => [`${ROOT}bin/corral.js`, '-w', '1', '-b', `127.0.0.1:${port}`, `${ROOT}bench/hello-fetch.ts`],
+    corral: true,
+  },
 ]
 
 function freePort(): Promise<number> {
@@ -101,13 +107,18 @@ try {
   const base = results.get('corral, no access log')!
   const baseRps = median(base.rps)
   const baseUs = median(base.us)
-  console.log(`\naccess log cost, ${REPS} reps × ${SECONDS} s, medians (keep-alive, 50 connections, server on 1 CPU)`)
-  console.log('| server | req/s | vs corral without log | µs CPU per request | vs corral without log | other load (cores) |')
-  console.log('|---|---|---|---|---|---|')
+  const bare = results.get('bare node:http')!
+  const bareRps = median(bare.rps)
+  const bareUs = median(bare.us)
+  console.log(`\nrequest-path cost, ${REPS} reps × ${SECONDS} s, medians (keep-alive, 50 connections, server on 1 CPU)`)
+  console.log('| server | req/s | vs bare | vs corral without log | µs CPU per request | vs bare (CPU) | vs corral without log (CPU) | other load (cores) |')
+  console.log('|---|---|---|---|---|---|---|---|')
   for (const [name, r] of results) {
     const rps = median(r.rps)
     const us = median(r.us)
-    console.log(`| ${name} | ${Math.round(rps)} | ${(rps / baseRps).toFixed(2)} | ${us.toFixed(2)} | ${(baseUs / us).toFixed(2)} | ${median(r.foreign).toFixed(2)} |`)
+    console.log(
+      `| ${name} | ${Math.round(rps)} | ${(rps / bareRps).toFixed(2)} | ${(rps / baseRps).toFixed(2)} | ${us.toFixed(2)} | ${(bareUs / us).toFixed(2)} | ${(baseUs / us).toFixed(2)} | ${median(r.foreign).toFixed(2)} |`,
+    )
   }
 } finally {
   killAllTracked()
