@@ -9,6 +9,8 @@ import { isDaemonChild, launchDaemon } from './daemon.ts'
 import { runUpgrade } from './upgrade-command.ts'
 import { VERSION } from './version.ts'
 import { applyProcessSettings, checkProcessSettings } from './process-settings.ts'
+import { checkTlsSettings } from './tls.ts'
+import { checkSocketActivation } from './socket-activation.ts'
 
 export const EXIT_USAGE = 2
 export const EXIT_APP_LOAD = 4
@@ -42,7 +44,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   // --chdir, -u/-g/--initgroups: checked against this system; then --chdir,
   // --umask and --env are applied to this process (src/process-settings.ts).
   const checked = checkProcessSettings(settings)
-  const problems = checked.length > 0 ? checked : applyProcessSettings(settings)
+  const applied = checked.length > 0 ? checked : applyProcessSettings(settings)
+  // TLS files (read from the --chdir directory, as the workers read them) and socket activation.
+  const problems = applied.length > 0 ? applied : [...checkTlsSettings(settings), ...checkSocketActivation(settings)]
   if (problems.length > 0) {
     process.stderr.write(usageError(problems))
     return EXIT_USAGE

@@ -42,6 +42,9 @@ export const CONFIG_LOAD_TIMEOUT_MS = 10_000
 export const NOT_RELOADED: ReadonlySet<string> = new Set<string>([
   'config',
   'bind',
+  // The listeners are opened once (src/listeners.ts).
+  'backlog',
+  'reusePort',
   'pid',
   'name',
   'daemon',

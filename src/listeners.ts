@@ -17,7 +17,14 @@ import util from 'node:util'
 export type Bind =
   | { kind: 'tcp'; host: string; port: number }
   | { kind: 'unix'; path: string }
-  | { kind: 'fd'; fd: number }
+  /** reusePort: a --reuse-port placeholder handed over by a previous master (USR2): kept bound, never listened on. */
+  | { kind: 'fd'; fd: number; reusePort?: boolean }
+
+/** Where a worker binds its own socket under --reuse-port: the address the master reserved. */
+export interface ReusePortAddress {
+  host: string
+  port: number
+}
 
 export interface Listener {
   bind: Bind
@@ -25,6 +32,12 @@ export interface Listener {
   fd: number
   /** `http://127.0.0.1:8000` (the real port when 0 was asked), `unix:/path`, or `fd://N`. */
   address: string
+  /**
+   * --reuse-port: the master's socket only reserves the address (bound, not
+   * listening, never handed to workers); each worker listens on a socket of
+   * its own bound here with SO_REUSEPORT.
+   */
+  reusePort?: ReusePortAddress
   /**
    * Closes the master's fd. A unix socket file is removed too unless
    * `unlink: false` (when another process, e.g. a re-exec'd master, goes on
@@ -85,6 +98,8 @@ interface Opened {
   /** unix only: where the socket was bound, and where it must end up. */
   tempPath?: string
   finalPath?: string
+  /** --reuse-port: bound only; workers listen on sockets of their own. */
+  placeholder?: boolean
 }
 
 /**
@@ -93,7 +108,7 @@ interface Opened {
  * Throws a ListenerError (message only, meant for the operator) and leaves
  * nothing open when any address fails.
  */
-export function openListeners(binds: Bind[], opts: { backlog?: number } = {}): Listener[] {
+export function openListeners(binds: Bind[], opts: { backlog?: number; reusePort?: boolean } = {}): Listener[] {
   if (!createServerHandle) throw new ListenerError("This Node.js has no net._createServerHandle: can't bind without accepting")
   const backlog = opts.backlog ?? DEFAULT_BACKLOG
   const opened: Opened[] = []
@@ -101,8 +116,8 @@ export function openListeners(binds: Bind[], opts: { backlog?: number } = {}): L
   try {
     checkUnixPaths(binds)
     const resolved = resolveHosts(binds)
-    for (const bind of binds) opened.push(bindOne(bind, resolved))
-    listenElsewhere(opened, backlog)
+    for (const bind of binds) opened.push(bindOne(bind, resolved, opts.reusePort === true))
+    listenElsewhere(opened.filter((o) => !o.placeholder), backlog)
     for (const o of opened) {
       if (o.tempPath && o.finalPath) {
         // Atomically replaces a stale socket file, too.
@@ -119,7 +134,7 @@ export function openListeners(binds: Bind[], opts: { backlog?: number } = {}): L
   return opened.map(toListener)
 }
 
-function bindOne(bind: Bind, resolved: Map<string, string>): Opened {
+function bindOne(bind: Bind, resolved: Map<string, string>, reusePort: boolean): Opened {
   const create = createServerHandle as CreateServerHandle
   const what = describeBind(bind)
   switch (bind.kind) {
@@ -140,7 +155,13 @@ function bindOne(bind: Bind, resolved: Map<string, string>): Opened {
         h.close()
         throw new ListenerError(`Can't bind ${what}: ${errnoText(err)}`)
       }
-      return { bind, handle: h }
+      // --reuse-port: this socket, bound without SO_REUSEPORT and never
+      // listening, reserves the address (and fixes port 0 to a real port)
+      // without joining the workers' SO_REUSEPORT group: the kernel lets them
+      // bind beside it (SO_REUSEADDR on both, this one not listening), even as
+      // another user (-u), while a server already listening there still gets
+      // EADDRINUSE here.
+      return { bind, handle: h, placeholder: reusePort }
     }
     case 'unix': {
       const finalPath = path.resolve(bind.path)
@@ -167,7 +188,7 @@ function bindOne(bind: Bind, resolved: Map<string, string>): Opened {
       if (!stat.isSocket()) throw new ListenerError(`Can't use ${what}: not a socket`)
       const h = create(null, 0, undefined, bind.fd)
       if (typeof h === 'number') throw new ListenerError(`Can't use ${what}: not a TCP or unix stream socket (${errnoText(h)})`)
-      return { bind, handle: h }
+      return { bind, handle: h, placeholder: bind.reusePort === true }
     }
   }
 }
@@ -276,10 +297,12 @@ function runHelper(mode: 'listen' | 'probe' | 'lookup', args: string[], fds: num
 
 function toListener(o: Opened): Listener {
   let closed = false
+  const reusePort = o.placeholder ? reusePortAddress(o) : undefined
   return {
     bind: o.bind,
     fd: o.handle.fd,
     address: addressOf(o),
+    ...(reusePort && { reusePort }),
     close({ unlink = true } = {}) {
       if (closed) return
       closed = true
@@ -287,6 +310,14 @@ function toListener(o: Opened): Listener {
       if (unlink && o.finalPath) fs.rmSync(o.finalPath, { force: true })
     },
   }
+}
+
+function reusePortAddress(o: Opened): ReusePortAddress {
+  const name: { address?: string; port?: number } = {}
+  if (!o.handle.getsockname || o.handle.getsockname(name) !== 0 || name.address === undefined || name.port === undefined) {
+    throw new ListenerError(`Can't use ${describeBind(o.bind)} with --reuse-port: not a TCP socket`)
+  }
+  return { host: name.address, port: name.port }
 }
 
 function addressOf(o: Opened): string {
@@ -315,5 +346,26 @@ export function listenOnFd(server: net.Server, fd: number, backlog: number = DEF
     }
     server.once('error', onError).once('listening', onListening)
     server.listen({ fd }, backlog)
+  })
+}
+
+/**
+ * Worker side, --reuse-port: a socket of this worker's own, bound with
+ * SO_REUSEPORT to the address the master reserved; the kernel spreads new
+ * connections over the workers' sockets. Closing it (drain, exit) resets the
+ * connections still queued on it: see spec/listeners.md.
+ */
+export function listenReusePort(server: net.Server, { host, port }: ReusePortAddress, backlog: number = DEFAULT_BACKLOG): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      server.off('listening', onListening)
+      reject(err)
+    }
+    const onListening = (): void => {
+      server.off('error', onError)
+      resolve()
+    }
+    server.once('error', onError).once('listening', onListening)
+    server.listen({ host, port, reusePort: true, backlog })
   })
 }

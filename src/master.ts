@@ -18,13 +18,15 @@ import { signals, ticks } from './events.ts'
 import { reportToLauncher } from './daemon.ts'
 import { createPidfile, type Pidfile } from './pidfile.ts'
 import { notifyParentReady, reexecRefusal, spawnNewMaster, takeInheritedListeners } from './reexec.ts'
-import { parseBind, type Bind, type Settings } from './settings.ts'
+import type { Settings } from './settings.ts'
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts'
 import { VERSION } from './version.ts'
 import { APP_LOAD_ERROR } from '../machines/master-workers.ts'
 import { preloadApp } from './process-settings.ts'
 import { giveLogFilesToWorkers } from './privileges.ts'
 import { reloadRequests } from './reload-watch.ts'
+import { chooseBinds } from './socket-activation.ts'
+import { withScheme } from './tls.ts'
 import { createMasterHooks } from './hooks-master.ts'
 
 /** How often the machine's clock advances (heartbeats, deadlines, back-off). */
@@ -55,17 +57,18 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
     if (settings.preload && !(yield* Effect.promise(() => preloadApp(app, log)))) return APP_LOAD_ERROR
     // nworkersChanged, then onStarting, before anything is bound: a failing onStarting stops corral (exit 1).
     yield* Effect.tryPromise({ try: () => hooks.starting(), catch: startupError })
-    // A master started by USR2 serves the sockets its parent handed it and binds nothing.
+    // A master started by USR2 serves the sockets its parent handed it and binds nothing;
+    // one started by systemd serves systemd's (src/socket-activation.ts).
     const inherited = takeInheritedListeners()
-    const binds: Bind[] = inherited ? inherited.map(({ fd }) => ({ kind: 'fd', fd })) : settings.bind.map(parseBind)
+    const binds = chooseBinds(settings, inherited, log)
     // A new master started by USR2 may still be serving these sockets when
     // this one exits: then a unix socket's path must stay.
     let newMaster: ChildProcess | undefined
     const listeners = yield* Effect.acquireRelease(
-      Effect.try({ try: () => openListeners(binds), catch: startupError }),
+      Effect.try({ try: () => openListeners(binds, { backlog: settings.backlog, reusePort: settings.reusePort }), catch: startupError }),
       (ls) => Effect.sync(() => ls.forEach((l) => l.close({ unlink: !isAlive(newMaster) }))),
     )
-    listeners.forEach((l, i) => log.info(`Listening at: ${inherited?.[i]?.address ?? l.address} (${process.pid})`))
+    listeners.forEach((l, i) => log.info(`Listening at: ${withScheme(inherited?.[i]?.address ?? l.address, settings)} (${process.pid})${l.reusePort ? ' (a socket per worker: --reuse-port)' : ''}`))
     if (inherited) log.info(`Took over ${inherited.length} listener(s) from the previous master`)
     const pidfile = yield* Effect.acquireRelease(
       Effect.try({ try: () => checkedPidfile(settings.pid), catch: startupError }),
@@ -75,8 +78,9 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
     const events = yield* Queue.unbounded<MasterEvent>()
     const emit = (event: MasterEvent) => void Queue.offerUnsafe(events, event)
     const pool = hooks.wrapPool(createWorkerPool({
-      listenerFds: listeners.map((l: Listener) => l.fd),
-      worker: { app, name, settings },
+      // --reuse-port: workers bind their own sockets for those addresses (src/listeners.ts).
+      listenerFds: listeners.filter((l) => !l.reusePort).map((l: Listener) => l.fd),
+      worker: { app, name, settings, reusePort: listeners.flatMap((l) => (l.reusePort ? [l.reusePort] : [])) },
       emit: hooks.observe(emit),
       log,
     }))

@@ -15,6 +15,8 @@ export const NOTIFY_ENV = 'CORRAL_NOTIFY_READY'
 export interface InheritedListener {
   fd: number
   address: string
+  /** A --reuse-port placeholder: the new master keeps it bound and its workers bind their own sockets. */
+  reusePort?: boolean
 }
 
 /** The listeners a parent master handed over, once: the variable is removed. */
@@ -43,7 +45,7 @@ export function reexecRefusal(): string | undefined {
 
 export function spawnNewMaster(listeners: readonly Listener[], emit: (event: MasterEvent) => void): ChildProcess {
   const first = 4 // after stdin, stdout, stderr and the IPC channel
-  const inherited: InheritedListener[] = listeners.map((l, i) => ({ fd: first + i, address: l.address }))
+  const inherited: InheritedListener[] = listeners.map((l, i) => ({ fd: first + i, address: l.address, ...(l.reusePort && { reusePort: true }) }))
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     // Where corral was started, before --chdir: the argv's relative paths mean the same again.
     cwd: START_CWD,

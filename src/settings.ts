@@ -12,6 +12,7 @@ import { LOG_LEVELS } from './log.ts'
 import { DEFAULT_ACCESS_LOG_FORMAT, parseAccessLogFormat } from './access-log-format.ts'
 import { groupProblem, userProblem } from './privileges.ts'
 import { envEntryProblem, umaskProblem } from './process-settings.ts'
+import { httpProtocolsProblem } from './tls.ts'
 import { hookSettings } from './hook-settings.ts'
 
 // ---------------------------------------------------------------------------
@@ -131,6 +132,10 @@ const idOrName = (phrase: string, problem: (v: string | number) => string | unde
 const Umask = Schema.UndefinedOr(
   Schema.Union([Schema.String, Schema.Number]).annotate(expecting('an octal mask such as 022')).check(Schema.makeFilter((v: string | number) => umaskProblem(v))),
 ).annotate(expecting('an octal mask such as 022'))
+// --http-protocols (src/tls.ts): h1 and/or h2, comma-separated.
+const HttpProtocols = Schema.String.annotate(expecting('h1, h2 or both, comma-separated')).check(
+  Schema.makeFilter((v: string) => httpProtocolsProblem(v)),
+)
 const EnvEntries = Schema.Array(Schema.String.annotate(expecting('KEY=VALUE')).check(Schema.makeFilter((v: string) => envEntryProblem(v)))).annotate(
   expecting('a list of KEY=VALUE strings'),
 )
@@ -142,7 +147,7 @@ const EnvEntries = Schema.Array(Schema.String.annotate(expecting('KEY=VALUE')).c
 export type SettingType = 'int' | 'number' | 'string' | 'boolean' | 'list' | 'enum' | 'hook'
 
 /** Help groups settings by section, in this order. */
-export const SECTIONS = ['Config', 'Server', 'Worker processes', 'Security', 'Logging', 'Process', 'Debugging', 'Server hooks', 'Help'] as const
+export const SECTIONS = ['Config', 'Server', 'TLS', 'Worker processes', 'Security', 'Logging', 'Process', 'Debugging', 'Server hooks', 'Help'] as const
 export type Section = (typeof SECTIONS)[number]
 
 export interface SettingSpec<N extends string = string, S extends Schema.Top = Schema.Top> {
@@ -206,6 +211,105 @@ export const registry = [
       `An address is ${BIND_FORMS}: a TCP host (IPv4 address or hostname) and port, ` +
       'a bracketed IPv6 address and port, a unix socket path, or a file descriptor ' +
       'already open and inherited from the parent process.',
+  }),
+  setting({
+    name: 'backlog',
+    flags: ['--backlog'],
+    section: 'Server',
+    meta: 'INT',
+    type: 'int',
+    default: 2048,
+    schema: PositiveInt,
+    doc:
+      'The most connections the kernel queues on each listening socket before one is accepted (listen(2) backlog); ' +
+      'past it, new connections wait or fail. The kernel caps it at net.core.somaxconn. Applied only at start.',
+  }),
+  setting({
+    name: 'reusePort',
+    flags: ['--reuse-port'],
+    section: 'Server',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc:
+      'Give each worker its own listening socket for every TCP address (SO_REUSEPORT), and let the kernel spread ' +
+      'new connections over them, instead of one socket shared by all workers. ' +
+      'The trade-off: connections queued on a worker\'s socket when that worker stops (a reload, a crash, max requests) ' +
+      'are reset. unix sockets and inherited ones stay shared. Applied only at start. See spec/listeners.md.',
+  }),
+  setting({
+    name: 'httpProtocols',
+    flags: ['--http-protocols'],
+    section: 'Server',
+    meta: 'STRING',
+    type: 'string',
+    default: 'h1',
+    schema: HttpProtocols,
+    doc:
+      'The HTTP versions served, comma-separated: h1 (HTTP/1.1), h2 (HTTP/2, over TLS only, chosen by ALPN). ' +
+      'With h2,h1 one port serves both: a client that offers h2 gets it, the others HTTP/1.1, and the app is the same. ' +
+      'h2 needs --certfile and --keyfile; Express apps cannot run on HTTP/2 and are refused at boot. See spec/listeners.md.',
+  }),
+  setting({
+    name: 'certfile',
+    flags: ['--certfile'],
+    section: 'TLS',
+    meta: 'FILE',
+    type: 'string',
+    default: undefined,
+    defaultDoc: 'none',
+    schema: OptionalPath,
+    doc:
+      'A PEM certificate (chain) file: with it (and --keyfile) every listener serves HTTPS. ' +
+      'Each worker reads the files when it starts, so after renewing them a HUP (new workers) serves the new ones with no restart.',
+  }),
+  setting({
+    name: 'keyfile',
+    flags: ['--keyfile'],
+    section: 'TLS',
+    meta: 'FILE',
+    type: 'string',
+    default: undefined,
+    defaultDoc: 'none',
+    schema: OptionalPath,
+    doc: "The PEM private key of --certfile. May be left out when --certfile holds the key too. The workers read it, so it must be readable by --user.",
+  }),
+  setting({
+    name: 'caCerts',
+    flags: ['--ca-certs'],
+    section: 'TLS',
+    meta: 'FILE',
+    type: 'string',
+    default: undefined,
+    defaultDoc: "none (Node's bundled root certificates)",
+    schema: OptionalPath,
+    doc: 'PEM certificates of the authorities that client certificates (--cert-reqs 1 or 2) must chain to.',
+  }),
+  setting({
+    name: 'certReqs',
+    flags: ['--cert-reqs'],
+    section: 'TLS',
+    meta: 'INT',
+    type: 'int',
+    default: 0,
+    schema: intAtLeast(0, '0, 1 or 2').check(Schema.isLessThanOrEqualTo(2, expecting('0, 1 or 2'))),
+    doc:
+      'Client certificates, as gunicorn numbers it: 0 none asked; 1 optional (asked for; a client may send none, ' +
+      'but one that does not verify against --ca-certs ends the handshake); 2 required (no verified certificate, no connection). ' +
+      'The app sees the certificate with req.socket.getPeerCertificate().',
+  }),
+  setting({
+    name: 'ciphers',
+    flags: ['--ciphers'],
+    section: 'TLS',
+    meta: 'STRING',
+    type: 'string',
+    default: undefined,
+    defaultDoc: "Node's default",
+    schema: OptionalString,
+    doc:
+      'The TLS cipher suites allowed, in OpenSSL cipher-list format (e.g. ECDHE+AESGCM:!aNULL); ' +
+      'TLS 1.3 suite names (TLS_AES_256_GCM_SHA384) may be listed too. A list that matches no cipher is an error.',
   }),
   setting({
     name: 'workers',

@@ -2,6 +2,7 @@
 // started with, and the IPC messages between them. Deliberately tiny: there
 // is no IPC on the request path.
 import type { Settings } from './settings.ts'
+import type { ReusePortAddress } from './listeners.ts'
 import type { WorkerHookRef } from './hooks.ts'
 
 export const WORKER_ENV = 'CORRAL_WORKER'
@@ -11,6 +12,8 @@ export interface WorkerOptions {
   app: string
   /** The inherited listening sockets, as fd numbers in the worker. */
   fds: number[]
+  /** --reuse-port: addresses where the worker binds a socket of its own (src/listeners.ts). */
+  reusePort?: ReusePortAddress[]
   /** The process-title name: --name, else the app. */
   name: string
   /** Every setting, as the master resolved it: a new setting needs no plumbing. */

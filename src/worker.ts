@@ -1,7 +1,7 @@
 // A worker process: the runtime around machines/worker.ts. It loads the app,
 // serves the listeners it inherited as fds, heartbeats, and drains on TERM.
 // Nothing here runs per request except node:http and the app itself.
-import { createServer, type Server, type ServerOptions } from 'node:http'
+import type { Server, ServerOptions } from 'node:http'
 import { Server as NetServer } from 'node:net'
 import { createActor } from 'xstate'
 import { workerMachine, type WorkerEvent } from '../machines/worker.ts'
@@ -10,7 +10,8 @@ import { createLogger } from './log.ts'
 import { withAccessLog } from './access-log.ts'
 import { closeLogFiles, reopenLogFiles } from './log-file.ts'
 import { findUpgrade, type AppUpgrade } from './upgrade.ts'
-import { listenOnFd } from './listeners.ts'
+import { listenOnFd, listenReusePort } from './listeners.ts'
+import { createWebServer, goAway, h2Refusal } from './tls.ts'
 import { finishPrivilegeDrop } from './privileges.ts'
 import { guardRequests, guardServer, guardUpgrades, httpServerOptions } from './http-guard.ts'
 import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
@@ -78,6 +79,9 @@ async function boot(): Promise<void> {
     const app = await importApp(spec)
     handler = await toHandler(app, log)
     appUpgrade = await findUpgrade(spec, app, log)
+    // --http-protocols h2 with an app that cannot take HTTP/2's request objects (src/tls.ts).
+    const refusal = h2Refusal(app, settings)
+    if (refusal) throw new AppLoadError(refusal)
   } catch (err) {
     if (!(err instanceof AppLoadError)) log.exception('Exception while loading the app', err)
     return send({ type: 'BOOT_FAILED', code: 4, reason: `App failed to load: ${describe(err)}` })
@@ -86,10 +90,12 @@ async function boot(): Promise<void> {
   await hooks.postWorkerInit()
   try {
     handler = withAccessLog(hooks.wrapHandler(handler), settings, log.exception)
-    for (const fd of options!.fds) {
-      const server = guardServer(createServer(serverOptions(), guardRequests(handler, settings, log.debug)), settings, log.debug)
+    // The inherited sockets, then the --reuse-port addresses where this worker binds its own.
+    for (const target of [...options!.fds, ...(options!.reusePort ?? [])]) {
+      // node:http; node:https or HTTP/2 + HTTP/1.1 with --certfile (src/tls.ts).
+      const server = guardServer(createWebServer(settings, serverOptions(), guardRequests(handler, settings, log.debug)), settings, log.debug)
       if (appUpgrade) server.on('upgrade', guardUpgrades(appUpgrade.listener, settings, log.debug))
-      await listenOnFd(server, fd)
+      await (typeof target === 'number' ? listenOnFd(server, target, settings.backlog) : listenReusePort(server, target, settings.backlog))
       servers.push(server)
     }
   } catch (err) {
@@ -109,7 +115,9 @@ function stopAccepting(): void {
   let open = servers.length
   if (open === 0) return send({ type: 'DRAINED' })
   for (const server of servers) {
-    server.prependListener('request', (_req, res) => res.setHeader('connection', 'close'))
+    // HTTP/2 has no Connection header: its sessions get a GOAWAY instead.
+    server.prependListener('request', (req, res) => req.httpVersionMajor === 1 && res.setHeader('connection', 'close'))
+    goAway(server)
     NetServer.prototype.close.call(server, () => {
       if (--open === 0) send({ type: 'DRAINED' })
     })
