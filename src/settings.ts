@@ -14,6 +14,7 @@ import { groupProblem, userProblem } from './privileges.ts'
 import { envEntryProblem, umaskProblem } from './process-settings.ts'
 import { httpProtocolsProblem } from './tls.ts'
 import { hookSettings } from './hook-settings.ts'
+import { allowListProblem, DEFAULT_SECURE_SCHEME_HEADERS, secureSchemeHeadersProblem, type AllowListValue, type SecureSchemeHeadersValue } from './proxy.ts'
 
 // ---------------------------------------------------------------------------
 // Listener addresses
@@ -136,6 +137,13 @@ const Umask = Schema.UndefinedOr(
 const HttpProtocols = Schema.String.annotate(expecting('h1, h2 or both, comma-separated')).check(
   Schema.makeFilter((v: string) => httpProtocolsProblem(v)),
 )
+// --forwarded-allow-ips, --proxy-allow-from, --secure-scheme-headers (src/proxy.ts).
+const AllowList = Schema.Union([Schema.String, Schema.Array(Schema.String)])
+  .annotate(expecting('IP addresses or networks, comma-separated, or *'))
+  .check(Schema.makeFilter((v: AllowListValue) => allowListProblem(v)))
+const SecureSchemeHeaders = Schema.Union([Schema.String, Schema.Record(Schema.String, Schema.String)])
+  .annotate(expecting('NAME=VALUE pairs, comma-separated'))
+  .check(Schema.makeFilter((v: SecureSchemeHeadersValue) => secureSchemeHeadersProblem(v)))
 const EnvEntries = Schema.Array(Schema.String.annotate(expecting('KEY=VALUE')).check(Schema.makeFilter((v: string) => envEntryProblem(v)))).annotate(
   expecting('a list of KEY=VALUE strings'),
 )
@@ -355,6 +363,123 @@ export const registry = [
     doc:
       'Seconds a worker has to finish its in-flight requests after a graceful stop or restart. ' +
       'Past this the master kills the workers that are still running.',
+  }),
+  setting({
+    name: 'keepAlive',
+    flags: ['--keep-alive'],
+    section: 'Worker processes',
+    meta: 'INT',
+    type: 'int',
+    default: 2,
+    schema: Seconds,
+    doc:
+      'Seconds an idle keep-alive connection waits for its next request before the worker closes it. ' +
+      "gunicorn's default, 2, suits a proxy next to corral; behind a load balancer that reuses idle connections longer " +
+      "(AWS ALB: 60 s), set it above the balancer's idle timeout, so corral never closes a connection the balancer is about to reuse. " +
+      'It is also the longest a graceful stop waits for an idle client. 0 turns keep-alive off: every response says Connection: close. ' +
+      "node:http's keepAliveTimeout.",
+  }),
+  setting({
+    name: 'workerConnections',
+    flags: ['--worker-connections'],
+    section: 'Worker processes',
+    meta: 'INT',
+    type: 'int',
+    default: 1000,
+    schema: intAtLeast(0, 'a number of connections (0 for no limit)'),
+    doc:
+      'The most connections a worker holds at once (keep-alive, WebSocket and streaming ones included). ' +
+      "A worker at the limit stops accepting until one closes: new connections wait in the kernel's queue for a worker with room, " +
+      'and are never accepted and then dropped. 0 sets no limit. With --reuse-port, a worker at the limit keeps its own socket ' +
+      '(closing it would reset the connections queued on it), so those wait for that worker. See spec/worker-limits.md.',
+  }),
+  setting({
+    name: 'maxRequests',
+    flags: ['--max-requests'],
+    section: 'Worker processes',
+    meta: 'INT',
+    type: 'int',
+    default: 0,
+    schema: intAtLeast(0, 'a number of requests (0 for no limit)'),
+    doc:
+      'After this many requests a worker retires: the master starts its replacement at once, and the worker stops accepting, ' +
+      'finishes what it has (keep-alive clients are told Connection: close) and exits. A simple guard against memory leaks. 0 disables.',
+  }),
+  setting({
+    name: 'maxRequestsJitter',
+    flags: ['--max-requests-jitter'],
+    section: 'Worker processes',
+    meta: 'INT',
+    type: 'int',
+    default: 0,
+    schema: intAtLeast(0, 'a number of requests (0 or more)'),
+    doc: 'Adds a random 0 to this many requests to each worker\'s --max-requests, so that workers do not all retire at once.',
+  }),
+  setting({
+    name: 'maxMemory',
+    flags: ['--max-memory'],
+    section: 'Worker processes',
+    meta: 'MB',
+    type: 'int',
+    default: 0,
+    schema: intAtLeast(0, 'a number of megabytes (0 for no limit)'),
+    doc:
+      "A worker whose resident memory (RSS) passes this many megabytes retires as with --max-requests (PM2's max_memory_restart). " +
+      'Checked every second. A worker idles at 60 to 100 MB before the app adds its own: a limit below that retires every worker ' +
+      'a second after it starts. 0 disables.',
+  }),
+  setting({
+    name: 'forwardedAllowIps',
+    flags: ['--forwarded-allow-ips'],
+    env: 'FORWARDED_ALLOW_IPS',
+    section: 'Server',
+    meta: 'STRING',
+    type: 'string',
+    default: '127.0.0.1,::1',
+    schema: AllowList,
+    doc:
+      'The proxies trusted to say who the client is: IP addresses and networks (10.0.0.0/8), comma-separated, or * for any peer. ' +
+      'From them, X-Forwarded-For gives the client address (the socket\'s remoteAddress, the access log\'s %(h)s) and ' +
+      '--secure-scheme-headers the scheme (https makes socket.encrypted true, so a fetch app\'s request.url is https). ' +
+      'From any other peer, X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Port, X-Real-IP, Forwarded and the secure scheme headers ' +
+      'are removed before the app sees the request. Unix socket peers are trusted, as in gunicorn. See spec/proxies.md.',
+  }),
+  setting({
+    name: 'secureSchemeHeaders',
+    flags: ['--secure-scheme-headers'],
+    section: 'Server',
+    meta: 'STRING',
+    type: 'string',
+    default: DEFAULT_SECURE_SCHEME_HEADERS,
+    defaultDoc: "gunicorn's: X-FORWARDED-PROTOCOL=ssl, X-FORWARDED-PROTO=https, X-FORWARDED-SSL=on",
+    schema: SecureSchemeHeaders,
+    doc:
+      'Headers, and the value of each, by which a trusted proxy (--forwarded-allow-ips) says the client used https: NAME=VALUE, comma-separated ' +
+      '(in a config file also an object). Values compare case-insensitively; another value means http; ' +
+      'two of these headers that disagree are answered 400. An empty string turns scheme headers off.',
+  }),
+  setting({
+    name: 'proxyProtocol',
+    flags: ['--proxy-protocol'],
+    section: 'Server',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc:
+      'Read a PROXY protocol header (v1 or v2, as HAProxy, nginx\'s stream module or AWS NLB send it) at the start of each connection ' +
+      'from a peer in --proxy-allow-from: the client it names becomes the socket\'s remoteAddress and remotePort. ' +
+      "A connection without a header is served as it is (gunicorn's auto mode); a malformed header is answered 400 and closed; " +
+      'a PROXY header from any other peer is a bad request.',
+  }),
+  setting({
+    name: 'proxyAllowIps',
+    flags: ['--proxy-allow-from', '--proxy-allow-ips'],
+    section: 'Server',
+    meta: 'STRING',
+    type: 'string',
+    default: '127.0.0.1,::1',
+    schema: AllowList,
+    doc: 'The peers allowed to send a PROXY protocol header: IP addresses and networks, comma-separated, or * for any. Unix socket peers always are.',
   }),
   setting({
     name: 'limitRequestLine',

@@ -9,6 +9,7 @@ import { writeErrorLog, type Logger } from './log.ts'
 import { captureStuckStack, createStderrForwarder } from './stack-capture.ts'
 import { workerHookRef } from './hooks-master.ts'
 import { workerSpawnIdentity } from './privileges.ts'
+import { serveListenerCopies } from './worker-limits.ts'
 import { FIRST_LISTENER_FD, WORKER_ENV, type MasterMessage, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
 
 // Beside this module: src/worker.ts from the sources, dist/worker.js from the bundle.
@@ -69,6 +70,8 @@ export function createWorkerPool(options: PoolOptions) {
       else if (message.t === 'ready') emit({ type: 'WORKER_READY', id })
       else if (message.t === 'retire') emit({ type: 'WORKER_RETIRING', id, reason: message.reason })
     })
+    // --worker-connections: a worker at its limit closes its listening handles and asks for fresh copies (src/worker-limits.ts).
+    serveListenerCopies(child, options.listenerFds, (message) => log.error(message))
     child.on('exit', exited)
     child.on('error', (err) => {
       log.error(`Worker ${id} could not be started: ${err.message}`)

@@ -28,9 +28,14 @@ export type WorkerMessage =
   | { t: 'hb' }
   /** The worker is draining and will exit by itself: max requests, max memory. */
   | { t: 'retire'; reason: string }
+  /** --worker-connections: a fresh copy of listener `index`, please (src/worker-limits.ts). */
+  | { t: 'listener-copy'; index: number }
 
 /** Master → worker. */
-export type MasterMessage = { t: 'reopen' }
+export type MasterMessage =
+  | { t: 'reopen' }
+  /** Sent with the listening socket attached, in answer to the worker's request. */
+  | { t: 'listener-copy'; index: number }
 
 /** The first inherited listener's fd: after stdin, stdout, stderr and IPC. */
 export const FIRST_LISTENER_FD = 4

@@ -16,9 +16,9 @@ import { finishPrivilegeDrop } from './privileges.ts'
 import { guardRequests, guardServer, guardUpgrades, httpServerOptions } from './http-guard.ts'
 import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
 import { createWorkerHooks } from './hooks-worker.ts'
-
-// Node's default; a --keep-alive setting comes with the HTTP worker issue.
-const KEEP_ALIVE_MS = 5_000
+import { forwardedRequests } from './proxy.ts'
+import { installProxyProtocol } from './proxy-protocol.ts'
+import { createWorkerLimits, keepAliveOptions } from './worker-limits.ts'
 
 const options = JSON.parse(process.env[WORKER_ENV] ?? 'null') as WorkerOptions | null
 if (!options) {
@@ -41,6 +41,18 @@ const send = (event: WorkerEvent) => actor.send(event)
 const tell = (message: WorkerMessage) => {
   if (process.connected) process.send!(message)
 }
+// --worker-connections, --max-requests, --max-memory, --keep-alive 0 (src/worker-limits.ts).
+const limits = createWorkerLimits({
+  settings,
+  backlog: settings.backlog,
+  log,
+  // The master hears first: it starts the replacement at once and does not
+  // count the exit as a crash. Then the same drain as SIGTERM.
+  retire: (reason) => {
+    tell({ t: 'retire', reason })
+    send({ type: 'SIGNAL', signal: 'TERM' })
+  },
+})
 
 actor.on('boot', () => void boot())
 actor.on('announceReady', () => {
@@ -49,6 +61,7 @@ actor.on('announceReady', () => {
 })
 actor.on('stopAccepting', stopAccepting)
 actor.on('closeAll', () => {
+  limits.stop()
   for (const server of servers) {
     server.close()
     server.closeAllConnections()
@@ -90,14 +103,19 @@ async function boot(): Promise<void> {
   await hooks.postWorkerInit()
   try {
     handler = withAccessLog(hooks.wrapHandler(handler), settings, log.exception)
+    // Proxy headers (src/proxy.ts), then --max-requests counting.
+    handler = limits.wrap(forwardedRequests(handler, settings, log.debug))
     // The inherited sockets, then the --reuse-port addresses where this worker binds its own.
     for (const target of [...options!.fds, ...(options!.reusePort ?? [])]) {
       // node:http; node:https or HTTP/2 + HTTP/1.1 with --certfile (src/tls.ts).
       const server = guardServer(createWebServer(settings, serverOptions(), guardRequests(handler, settings, log.debug)), settings, log.debug)
+      // --proxy-protocol: first in line for each connection (src/proxy-protocol.ts).
+      installProxyProtocol(server, settings, log.debug)
       if (appUpgrade) server.on('upgrade', guardUpgrades(appUpgrade.listener, settings, log.debug))
       await (typeof target === 'number' ? listenOnFd(server, target, settings.backlog) : listenReusePort(server, target, settings.backlog))
       servers.push(server)
     }
+    limits.start(servers, options!.fds.length)
   } catch (err) {
     return send({ type: 'BOOT_FAILED', code: 3, reason: `Worker failed to boot: ${describe(err)}` })
   }
@@ -111,6 +129,7 @@ async function boot(): Promise<void> {
  * so each keep-alive client is told once, in an answer, to go elsewhere.
  */
 function stopAccepting(): void {
+  limits.stop()
   appUpgrade?.drain()
   let open = servers.length
   if (open === 0) return send({ type: 'DRAINED' })
@@ -130,7 +149,7 @@ function describe(err: unknown): string {
 
 /** node:http's options, from the settings. */
 function serverOptions(): ServerOptions {
-  return { keepAliveTimeout: KEEP_ALIVE_MS, ...httpServerOptions(settings) }
+  return { ...keepAliveOptions(settings), ...httpServerOptions(settings) }
 }
 
 const heartbeat = settings.timeout > 0 ? setInterval(() => tell({ t: 'hb' }), (settings.timeout * 1000) / 2) : undefined

@@ -47,13 +47,14 @@ const FLAGS: Record<string, string> = {
   limit_request_line: '--limit-request-line',
   limit_request_fields: '--limit-request-fields',
   limit_request_field_size: '--limit-request-field_size',
+  forwarded_allow_ips: '--forwarded-allow-ips',
+  proxy_protocol: '--proxy-protocol',
 }
 // The others the corpus uses have no corral counterpart: strip_header_spaces,
 // header_map, permit_unconventional_http_method, casefold_http_method,
 // permit_obsolete_folding (node:http's parser has no such leniencies, and
-// corral adds none), forwarded_allow_ips (no effect on these cases' outcome)
-// and proxy_protocol (not supported yet: map it here when it is). Those cases
-// run with the defaults; where the outcome differs, DIFFERENCES pins it.
+// corral adds none). Those cases run with the defaults; where the outcome
+// differs, DIFFERENCES pins it.
 
 const NO_HOST = 'HTTP/1.1 without Host: RFC 9112 §3.2 says a server MUST answer 400 (node:http requireHostHeader)'
 
@@ -108,10 +109,7 @@ const DIFFERENCES: Record<string, Difference> = {
   'valid/100': { corral: 'reject', statuses: [400], why: NO_HOST },
   'valid/compat_obs_fold': { corral: 'reject', statuses: [400], why: 'obs-fold: RFC 9112 §5.2 lets a server reject it with 400 (corral has no permit_obsolete_folding)' },
   'valid/compat_obs_fold_huge': { corral: 'reject', statuses: [400], why: 'obs-fold, as valid/compat_obs_fold' },
-  'valid/pp_01': { corral: 'reject', statuses: [400], why: 'PROXY protocol is not supported yet: "PROXY" is no HTTP method' },
-  'valid/pp_02': { corral: 'reject', statuses: [400], why: 'PROXY protocol is not supported yet' },
-  'valid/pp_04': { corral: 'reject', statuses: [400], why: 'PROXY protocol v2 is not supported yet' },
-  'valid/pp_05': { corral: 'reject', statuses: [400], why: 'PROXY protocol v2 is not supported yet' },
+  'valid/pp_02': { corral: 'reject', statuses: [400], why: `the PROXY header is read; the request after it is ${NO_HOST}` },
   'valid/rfc9112_target_authority_connect_01': { corral: 'reject', statuses: [501], why: 'CONNECT is for proxies (RFC 9110 §9.3.6); corral serves origin apps' },
   'valid/rfc9112_target_authority_ipv6_01': { corral: 'reject', statuses: [501], why: 'CONNECT, as above' },
   'invalid/040': {
@@ -145,7 +143,8 @@ const REJECT_STATUS: Record<string, number> = {
 }
 
 function corralArgs(settings: Record<string, unknown>): string[] {
-  return Object.entries(settings).flatMap(([k, v]) => (FLAGS[k] ? [FLAGS[k], String(v)] : []))
+  // A boolean flag (--proxy-protocol) takes no value.
+  return Object.entries(settings).flatMap(([k, v]) => (FLAGS[k] ? (v === true ? [FLAGS[k]] : [FLAGS[k], String(v)]) : []))
 }
 
 const groups = new Map<string, Case[]>()
