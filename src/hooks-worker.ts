@@ -60,6 +60,8 @@ export interface WorkerHooksRuntime {
   wrapHandler(handler: Handler): Handler
   /** The worker is exiting: runs workerExit, waiting at most `graceful-timeout` (1 s when the master is gone). */
   exiting(): Promise<void>
+  /** The TLS options to serve with: sslContext's, else `defaults`. Never throws. */
+  sslContext<T>(defaults: T): Promise<T>
 }
 
 export function createWorkerHooks(options: WorkerOptions, log: Logger): WorkerHooksRuntime {
@@ -141,6 +143,16 @@ export function createWorkerHooks(options: WorkerOptions, log: Logger): WorkerHo
           }
         }
         handler(req, res)
+      }
+    },
+    async sslContext(defaults) {
+      const hook = hooks.sslContext
+      if (hook === undefined) return defaults
+      try {
+        return (await hook(server, () => ({ ...defaults }) as never)) as typeof defaults
+      } catch (err) {
+        logHookFailure(log, 'sslContext', err)
+        return defaults
       }
     },
     async exiting() {

@@ -7,10 +7,11 @@
 //
 // It is imported by workers: keep it free of anything but types at run time.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from './log.ts'
 import type { Settings } from './settings.ts'
 
-/** Every hook, in the order of spec/hooks.md. sslContext is reserved (spec/hooks.md). */
+/** Every hook, in the order of spec/hooks.md. */
 export const HOOK_NAMES = [
   'onStarting',
   'onReload',
@@ -27,11 +28,12 @@ export const HOOK_NAMES = [
   'workerExit',
   'nworkersChanged',
   'onExit',
+  'sslContext',
 ] as const
 export type HookName = (typeof HOOK_NAMES)[number]
 
 /** The hooks that run in a worker process; a worker imports the config file only when one of these is set. */
-export const WORKER_HOOK_NAMES = ['postFork', 'postWorkerInit', 'workerInt', 'preRequest', 'postRequest', 'workerExit'] as const
+export const WORKER_HOOK_NAMES = ['postFork', 'postWorkerInit', 'workerInt', 'preRequest', 'postRequest', 'workerExit', 'sslContext'] as const
 export type WorkerHookName = (typeof WORKER_HOOK_NAMES)[number]
 
 /** What the master tells a worker about its hooks: the config file to import, and which worker-side hooks it holds. */
@@ -147,6 +149,11 @@ export interface Hooks {
   nworkersChanged: (server: Server, newValue: number, oldValue: number | undefined) => unknown
   /** Master, just before it exits. */
   onExit: (server: Server) => unknown
+  /**
+   * Worker, when it builds its TLS server (--certfile): returns the TLS options
+   * to use, e.g. `{ ...defaults(), minVersion: 'TLSv1.3' }`.
+   */
+  sslContext: (server: ServerInfo, defaults: () => SecureContextOptions) => SecureContextOptions | Promise<SecureContextOptions>
 }
 
 /** Where each hook runs, and what it is for: the registry's doc (spec/settings.md). */
@@ -187,6 +194,10 @@ export const HOOK_DOCS: Readonly<Record<HookName, string>> = {
     'nworkersChanged(server, newValue, oldValue): called in the master at start (oldValue undefined), then whenever ' +
     'the number of workers changes (TTIN, TTOU, a HUP with a new workers).',
   onExit: 'onExit(server): called in the master just before it exits, after its workers have stopped and the pidfile is removed.',
+  sslContext:
+    'sslContext(server, defaults): called in each worker that serves TLS (--certfile), before its servers are created; ' +
+    "returns the TLS options (node:tls SecureContextOptions) to use instead of corral's, which defaults() builds from " +
+    'the settings. Awaited; if it throws, the worker uses the defaults.',
 }
 
 // ---------------------------------------------------------------------------

@@ -173,11 +173,12 @@ const h2Sessions = new WeakMap<Server, { sessions: Set<Http2Session>; draining: 
  * (a message naming the setting) when the TLS files cannot be used.
  * Typed as node:http's Server: the HTTP/1 side of all three behaves as one.
  */
-export function createWebServer(s: TlsSettings, httpOptions: ServerOptions, handler: Handler): Server {
+export function createWebServer(s: TlsSettings, httpOptions: ServerOptions, handler: Handler, tlsOverride?: TlsOptions): Server {
   const loaded = loadTls(s)
   if (!loaded.ok) throw new Error(loaded.errors.join('; '))
   const protocols = parseHttpProtocols(s.httpProtocols) as HttpProtocols
-  const tlsOptions = loaded.options
+  // The sslContext hook's options, when it set any (src/hooks-worker.ts).
+  const tlsOptions = loaded.options && (tlsOverride ?? loaded.options)
   if (!tlsOptions) return createHttpServer(httpOptions, handler)
 
   let server: Server

@@ -11,7 +11,7 @@ import { withAccessLog } from './access-log.ts'
 import { closeLogFiles, reopenLogFiles } from './log-file.ts'
 import { findUpgrade, type AppUpgrade } from './upgrade.ts'
 import { listenOnFd, listenReusePort } from './listeners.ts'
-import { createWebServer, goAway, h2Refusal } from './tls.ts'
+import { createWebServer, goAway, h2Refusal, loadTls } from './tls.ts'
 import { finishPrivilegeDrop } from './privileges.ts'
 import { guardRequests, guardServer, guardUpgrades, httpServerOptions } from './http-guard.ts'
 import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from './worker-protocol.ts'
@@ -105,10 +105,13 @@ async function boot(): Promise<void> {
     handler = withAccessLog(hooks.wrapHandler(handler), settings, log.exception)
     // Proxy headers (src/proxy.ts), then --max-requests counting.
     handler = limits.wrap(forwardedRequests(handler, settings, log.debug))
+    // sslContext: the TLS options, as the hook would have them (with --certfile only).
+    const tls = loadTls(settings)
+    const tlsOptions = tls.ok && tls.options ? await hooks.sslContext(tls.options) : undefined
     // The inherited sockets, then the --reuse-port addresses where this worker binds its own.
     for (const target of [...options!.fds, ...(options!.reusePort ?? [])]) {
       // node:http; node:https or HTTP/2 + HTTP/1.1 with --certfile (src/tls.ts).
-      const server = guardServer(createWebServer(settings, serverOptions(), guardRequests(handler, settings, log.debug)), settings, log.debug)
+      const server = guardServer(createWebServer(settings, serverOptions(), guardRequests(handler, settings, log.debug), tlsOptions), settings, log.debug)
       // --proxy-protocol: first in line for each connection (src/proxy-protocol.ts).
       installProxyProtocol(server, settings, log.debug)
       if (appUpgrade) server.on('upgrade', guardUpgrades(appUpgrade.listener, settings, log.debug))
