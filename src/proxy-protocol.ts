@@ -12,7 +12,7 @@
 // Spec: https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
 import { isIPv4, isIPv6, type Socket } from 'node:net'
 import type { Server } from 'node:http'
-import { parseAllowList, setConnectionPeer, type AllowListValue, type Peer } from './proxy.ts'
+import { parseAllowList, proxiedPeer, setConnectionPeer, type AllowListValue, type Peer } from './proxy.ts'
 
 type Debug = (message: string) => void
 
@@ -139,12 +139,27 @@ export function installProxyProtocol(server: Server, settings: ProxyProtocolSett
   const downstream = server.listeners('connection') as ((socket: Socket) => void)[]
   server.removeAllListeners('connection')
   const timeoutMs = settings.headersTimeout * 1000
+  // node:https and HTTP/2 servers are tls.Servers: the PROXY header comes
+  // before the TLS handshake.
+  const tls = typeof (server as { addContext?: unknown }).addContext === 'function'
   const deliver = (socket: Socket, rest: Buffer) => {
-    // What came after the header goes back into the socket's buffer, where
-    // node:http (on its next tick, before any new bytes) and node:tls (its
-    // initRead) take buffered bytes from.
-    if (rest.length > 0) socket.unshift(rest)
+    // What came after the header goes back into the socket's buffer. node:http
+    // takes it with the 'data' listener it adds (on the next tick, before any
+    // new bytes); node:tls reads what is buffered (its initRead, also on the
+    // next tick), so for it the socket must stop flowing first, or the bytes
+    // would be emitted to no listener and lost.
+    if (rest.length > 0) {
+      if (tls) socket.pause()
+      socket.unshift(rest)
+    }
     for (const listener of downstream) listener.call(server, socket)
+  }
+  // The TLS socket the app sees wraps the raw one: it gets the same client.
+  if (tls) {
+    server.on('secureConnection', (socket: Socket & { _parent?: Socket }) => {
+      const peer = socket._parent && proxiedPeer(socket._parent)
+      if (peer) setConnectionPeer(socket, peer)
+    })
   }
   server.on('connection', (socket: Socket) => {
     if (!allow.allows(socket.remoteAddress)) return deliver(socket, EMPTY)
@@ -159,6 +174,8 @@ export function installProxyProtocol(server: Server, settings: ProxyProtocolSett
     // A malformed header is answered 400 (gunicorn's InvalidProxyLine); silence is just closed.
     const fail = (reason: string, answer = false) => {
       done()
+      // Whatever the peer does now (EPIPE, ECONNRESET) must not become an uncaught error.
+      socket.on('error', () => socket.destroy())
       debug?.(`Invalid PROXY header from ip=${socket.remoteAddress ?? 'a unix socket peer'}: ${reason}`)
       if (!answer) return void socket.destroy()
       socket.end(BAD_REQUEST)

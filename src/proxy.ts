@@ -153,6 +153,7 @@ const kPeer = Symbol('corral.peer')
 const kClient = Symbol('corral.client')
 const kTrusted = Symbol('corral.trusted')
 const kScheme = Symbol('corral.scheme')
+const kProxied = Symbol('corral.proxied')
 
 interface Tracked extends Socket {
   /** Who the connection is from: the TCP peer, or the client a PROXY header named. */
@@ -162,6 +163,8 @@ interface Tracked extends Socket {
   [kTrusted]?: boolean
   /** A scheme header set socket.encrypted for the current request. */
   [kScheme]?: boolean
+  /** kPeer came from a PROXY header. */
+  [kProxied]?: boolean
   encrypted?: boolean
 }
 
@@ -196,11 +199,18 @@ function setClient(socket: Tracked, client: Peer): void {
   socket[kClient] = client
 }
 
+/** The client a PROXY header named for this socket, if any. */
+export function proxiedPeer(socket: Socket): Peer | undefined {
+  const s = socket as Tracked
+  return s[kProxied] ? s[kPeer] : undefined
+}
+
 /** The PROXY protocol named the client: it is the connection's peer from now on. */
 export function setConnectionPeer(socket: Socket, peer: Peer): void {
   const s = socket as Tracked
   setClient(s, peer)
   s[kPeer] = peer
+  s[kProxied] = true
 }
 
 // ---------------------------------------------------------------------------

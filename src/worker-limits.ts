@@ -203,7 +203,8 @@ function limitConnections(all: PausableServer[], inherited: number, limit: numbe
     if (message?.t !== 'listener-copy' || typeof message.index !== 'number') return
     const index = message.index
     const copy = handle as ListenHandle | undefined
-    if (!copy) return log.warning(`The master sent no copy of listener ${index}`)
+    // Without a copy this worker cannot accept again: let a new one take over.
+    if (!copy) return retire(`the master could not send a copy of listener ${index}`)
     if (stopped || index >= servers.length || spares[index]) return copy.close()
     asked[index] = false
     spares[index] = copy
@@ -214,7 +215,8 @@ function limitConnections(all: PausableServer[], inherited: number, limit: numbe
   const onConnection = (socket: Socket) => {
     // 'close' comes once: on() with a shared function allocates nothing, once() would.
     socket.on('close', onClose)
-    if (++open >= limit && !paused && !stopped) pause()
+    // (Only --reuse-port sockets: nothing can be paused.)
+    if (++open >= limit && !paused && !stopped && servers.length > 0) pause()
   }
   for (const server of all) server.on('connection', onConnection)
   // A failed listen on a copy leaves this worker unable to accept: let a new one take over.
@@ -258,7 +260,11 @@ export function serveListenerCopies(child: ChildProcess, fds: readonly number[],
     const fd = fds[message.index]
     if (fd === undefined || !child.connected) return
     const handle = nativeHandle(fd)
-    if (typeof handle === 'number') return onError(`Can't hand listener fd ${fd} to a worker: errno ${handle}`)
+    if (typeof handle === 'number') {
+      onError(`Can't hand listener fd ${fd} to a worker: errno ${handle}`)
+      // Answered without a socket: the worker retires rather than wait.
+      return void child.send({ t: 'listener-copy', index: message.index } satisfies ListenerCopyMessage)
+    }
     child.send({ t: 'listener-copy', index: message.index } satisfies ListenerCopyMessage, handle as never, (err) => {
       if (err) onError(`Can't hand listener fd ${fd} to a worker: ${err.message}`)
     })

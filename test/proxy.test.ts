@@ -4,10 +4,15 @@
 // bound to 127.0.0.3 is a peer that the default --forwarded-allow-ips
 // (127.0.0.1,::1) does not trust. The test behind a real nginx is in
 // proxy-nginx.test.ts.
-import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Duplex } from 'node:stream'
+import { connect as tlsConnect } from 'node:tls'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, ROOT, fixture, freePort, killAll, startCorral, waitFor } from './helpers/corral.ts'
 import { parseResponses } from './helpers/http-wire.ts'
@@ -375,6 +380,62 @@ describe('--proxy-protocol, end to end', () => {
     expect(silent.closed).toBe(true)
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900)
     expect(Date.now() - t0).toBeLessThan(4000)
+  })
+})
+
+describe('in front of TLS (corral serving HTTPS itself)', () => {
+  it('a PROXY header before the TLS handshake names the client, in the same write as the ClientHello or not; https stays https', async ({ signal }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-proxy-tls-'))
+    signal.addEventListener('abort', () => rmSync(dir, { recursive: true, force: true }))
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`], { stdio: 'ignore' })
+    const { port } = await start('proxy-echo.ts', ['--proxy-protocol', '--certfile', `${dir}/cert.pem`, '--keyfile', `${dir}/key.pem`], signal)
+
+    /** TLS over a TCP connection whose first bytes are `preamble`; with `together`, it goes out in one write with the ClientHello. */
+    const viaTls = (preamble: string, together: boolean) =>
+      new Promise<Seen>((resolve, reject) => {
+        const raw = connect(port, '127.0.0.1')
+        let first = true
+        const pipe = new Duplex({
+          write(chunk: Buffer, _encoding, done) {
+            if (first && together) raw.write(Buffer.concat([Buffer.from(preamble), chunk]), done)
+            else raw.write(chunk, done)
+            first = false
+          },
+          read() {},
+        })
+        if (!together && preamble) raw.write(preamble)
+        raw.on('data', (d: Buffer) => pipe.push(d))
+        raw.on('end', () => pipe.push(null))
+        raw.on('error', reject)
+        const socket = tlsConnect({ socket: pipe, rejectUnauthorized: false, servername: 'localhost' })
+        let out = ''
+        socket.on('secureConnect', () => socket.write('GET /tls HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+        socket.on('data', (d: Buffer) => (out += d.toString()))
+        socket.on('end', () => {
+          raw.destroy()
+          resolve(JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1)) as Seen)
+        })
+        socket.on('error', reject)
+        setTimeout(() => reject(new Error('no answer over TLS')), 5000).unref()
+      })
+
+    const line = 'PROXY TCP4 198.51.100.4 10.0.0.1 40000 443\r\n'
+    expect(await viaTls(line, true)).toMatchObject({ remoteAddress: '198.51.100.4', remotePort: 40000, encrypted: true })
+    expect(await viaTls(line, false)).toMatchObject({ remoteAddress: '198.51.100.4', remotePort: 40000, encrypted: true })
+    // No header: the ClientHello itself goes back to node:tls untouched.
+    expect(await viaTls('', true)).toMatchObject({ remoteAddress: '127.0.0.1', encrypted: true })
+    // A trusted peer's X-Forwarded-Proto: http does not make a TLS connection plain.
+    const viaHttps = await new Promise<Seen>((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/', rejectUnauthorized: false, agent: false, headers: { 'X-Forwarded-Proto': 'http' } }, (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => (body += c.toString()))
+        res.on('end', () => resolve(JSON.parse(body) as Seen))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    expect(viaHttps).toMatchObject({ remoteAddress: '127.0.0.1', encrypted: true })
+    rmSync(dir, { recursive: true, force: true })
   })
 })
 
