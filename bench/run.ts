@@ -7,14 +7,15 @@
 //
 // See bench/README.md for what is measured and how.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import {
-  children, cpusAllowed, descendants, foreignCpu, kill, killAllTracked, now, rssKiB, run, running, sleep, start, stop, track,
+  ageMs, children, cpusAllowed, descendants, foreignCpu, kill, killAllTracked, now, rssKiB, run, running, sleep, start, stop, track,
   trackDescendants, trackedStillRunning, until, waitQuiet, type Proc,
 } from './lib/proc.ts'
 import { backgroundProber, pollUntilOk, probe } from './lib/probe.ts'
@@ -22,7 +23,14 @@ import { wrk, type WrkResult } from './lib/wrk.ts'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const NODE = process.execPath
-const CORRAL = join(root, 'bin/corral.js')
+/**
+ * corral is run from a copy of the working tree taken when the bench starts
+ * (bin/, src/, machines/, package.json, and the bundle built from them), so
+ * that edits made while it runs cannot change what is measured halfway. A
+ * dot-directory, so that tsc's "bench" include does not pick it up.
+ */
+const SNAPSHOT = join(root, 'bench/results/.corral-snapshot')
+const CORRAL = join(SNAPSHOT, 'bin/corral.js')
 const HELLO = join(root, 'bench/hello.ts')
 const HTTP_SERVER = join(root, 'bench/servers/http.ts')
 const HTTP_SERVER_JS = join(root, 'bench/servers/http-js.mjs')
@@ -45,12 +53,19 @@ const { values: opt } = parseArgs({
     'quiet-wait': { type: 'string', default: '120' },
     attempts: { type: 'string', default: '4' },
     quick: { type: 'boolean', default: false },
+    'from-source': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 })
 if (opt.help) {
   console.log(`usage: node bench/run.ts [--only throughput,memory,lifecycle] [--servers bare,corral,cluster,pm2]
-       [--reps 3] [--lifecycle-reps 5] [--duration 5] [--warmup 1] [--connections 50] [--quiet-wait 120] [--attempts 4] [--quick]
+       [--reps 3] [--lifecycle-reps 5] [--duration 5] [--warmup 1] [--connections 50] [--quiet-wait 120] [--attempts 4] [--quick] [--from-source]
+
+corral is run as \`node bin/corral.js\` from a copy of bin/, src/, machines/
+and package.json taken at the start, with its bundle built there by
+scripts/build.ts (what \`npm run build\` puts in dist/; the repository's own
+dist/ is not touched). --from-source runs that copy's TypeScript sources
+instead (CORRAL_FROM_SOURCE=1).
 
 Before each measurement the bench waits (up to --quiet-wait seconds) for the
 machine to be idle, and it records the CPU that processes it did not start
@@ -65,13 +80,30 @@ const LIFE_REPS = opt.quick ? 2 : Number(opt['lifecycle-reps'])
 const DURATION = opt.quick ? 2 : Number(opt.duration)
 const WARMUP = opt.quick ? 1 : Number(opt.warmup)
 const CONNECTIONS = Number(opt.connections)
+/** Environment for every corral process. */
+const CORRAL_ENV: NodeJS.ProcessEnv = (() => {
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  delete env.CORRAL_CMD_ARGS // settings from the environment would change what is measured
+  if (opt['from-source']) env.CORRAL_FROM_SOURCE = '1'
+  else delete env.CORRAL_FROM_SOURCE
+  return env
+})()
 const QUIET_WAIT_MS = Number(opt['quiet-wait']) * 1000
 const ATTEMPTS = Math.max(1, Number(opt.attempts))
 /** Busy fraction of all CPUs below which the machine counts as quiet. */
 const QUIET = 0.1
-/** Cores used by other processes during a measurement above which it is flagged. */
+/** Cores used by other processes during a throughput run above which it is taken again / flagged. */
 const NOISY_CORES = 0.1
+/**
+ * The same for the short lifecycle windows (0.1–0.5 s in which several
+ * node processes start): on an idle machine these show 0.1–0.2 CPU of
+ * kernel time that /proc/stat counts but no process does, while a test
+ * suite running beside the bench shows 0.5 and more.
+ */
+const NOISY_CORES_LIFECYCLE = 0.25
 const MEMORY_REQUESTS = 2000
+/** How old the only worker must be before it is killed (corral's crash-streak window is 5 s). */
+const KILL_MIN_AGE_MS = 6000
 
 // ---------------------------------------------------------------- targets (from the issue)
 
@@ -104,19 +136,19 @@ const log = (s: string): void => void process.stderr.write(`  · ${s}\n`)
 const quiet = (what: string): Promise<number> =>
   waitQuiet(QUIET, QUIET_WAIT_MS, (busy) => log(`machine busy (${Math.round(busy * 100)}% of all CPUs) before ${what}: waiting up to ${QUIET_WAIT_MS / 1000} s for it to settle`))
 
-const noiseNote = (cores: number): string => (cores > NOISY_CORES ? `  ⚠ other processes used ${fmt2(cores)} CPU meanwhile` : '')
+const noiseNote = (cores: number, limit = NOISY_CORES): string => (cores > limit ? `  ⚠ other processes used ${fmt2(cores)} CPU meanwhile` : '')
 
 /**
  * Take one measurement on a quiet machine: wait for quiet, measure, and if
  * processes this run did not start used more than NOISY_CORES meanwhile,
  * measure again (up to ATTEMPTS times), keeping the least disturbed result.
  */
-async function cleanly<T extends { foreignCores: number }>(what: string, measure: () => Promise<T>): Promise<T> {
+async function cleanly<T extends { foreignCores: number }>(what: string, measure: () => Promise<T>, limit = NOISY_CORES): Promise<T> {
   let best: T | undefined
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     await quiet(what)
     const r = await measure()
-    if (r.foreignCores <= NOISY_CORES) return r
+    if (r.foreignCores <= limit) return r
     if (!best || r.foreignCores < best.foreignCores) best = r
     if (attempt < ATTEMPTS) log(`${what}: other processes used ${fmt2(r.foreignCores)} CPU meanwhile; measuring again`)
   }
@@ -176,7 +208,7 @@ async function startBare(port: number, pin = true, script = HTTP_SERVER): Promis
 async function startCorral(port: number, workers: number, pin = true): Promise<Running & { proc: Proc }> {
   const argv = [NODE, CORRAL, '-w', String(workers), '-b', `127.0.0.1:${port}`, HELLO]
   const [cmd, args] = pin ? pinned(argv) : [argv[0]!, argv.slice(1)]
-  const proc = start(cmd, args, { cwd: root })
+  const proc = start(cmd, args, { cwd: SNAPSHOT, env: CORRAL_ENV })
   await proc.waitForLine(/Ready: \d+ worker/, 20_000)
   await pollUntilOk(port, { timeoutMs: 10_000, everyMs: 10 })
   trackDescendants(proc.pid)
@@ -289,9 +321,16 @@ async function throughput(): Promise<ThroughputResult> {
           const close = shape === 'close'
           const r = await cleanly(`${LABEL[name]}, ${SHAPE_LABEL[shape]}, round ${rep + 1}`, async (): Promise<Sample> => {
             if (WARMUP > 0) await wrk({ port, cpu: LOAD_CPU, connections: CONNECTIONS, seconds: WARMUP, close })
+            // Other processes' CPU is counted machine-wide (so short-lived
+            // ones count too) over the middle of the run, while every
+            // process of ours, wrk included, is still alive.
+            const running = wrk({ port, cpu: LOAD_CPU, connections: CONNECTIONS, seconds: DURATION, close })
+            const margin = Math.min(500, (DURATION * 1000) / 4)
+            await sleep(margin)
             const fc = foreignCpu()
-            const w = await wrk({ port, cpu: LOAD_CPU, connections: CONNECTIONS, seconds: DURATION, close })
-            return { ...w, foreignCores: fc.end() }
+            await sleep(DURATION * 1000 - 2 * margin)
+            const foreignCores = fc.end()
+            return { ...(await running), foreignCores }
           })
           samples[name]![shape].push(r)
           const errs = Object.entries(r.errors).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')
@@ -362,19 +401,21 @@ interface LifecycleResult {
   foreignCores: { launch: number[]; kill: number[]; hup: number[] }
   launchFirstOkMs: number[]
   launchReadyMs: number[]
+  /** Reference: spawn of a bare node:http process (bench/servers/http.ts) → its first response. */
+  bareFirstOkMs: number[]
   termExitMs: number[]
   downtimeMs: number[]
   downtimeFailures: Record<string, number>[]
   hupReloadMs: number[]
   hupOldGoneMs: number[]
   hupProbes: { ok: number; failed: Record<string, number> }[]
-  median: { launchFirstOkMs: number; launchReadyMs: number; termExitMs: number; downtimeMs: number; hupReloadMs: number; hupOldGoneMs: number }
+  median: { launchFirstOkMs: number; launchReadyMs: number; bareFirstOkMs: number; termExitMs: number; downtimeMs: number; hupReloadMs: number; hupOldGoneMs: number }
 }
 
 async function lifecycle(): Promise<LifecycleResult> {
   const r: Omit<LifecycleResult, 'median'> = {
     foreignCores: { launch: [], kill: [], hup: [] },
-    launchFirstOkMs: [], launchReadyMs: [], termExitMs: [], downtimeMs: [], downtimeFailures: [], hupReloadMs: [], hupOldGoneMs: [], hupProbes: [],
+    launchFirstOkMs: [], launchReadyMs: [], bareFirstOkMs: [], termExitMs: [], downtimeMs: [], downtimeFailures: [], hupReloadMs: [], hupOldGoneMs: [], hupProbes: [],
   }
 
   // Launch with 4 workers → first answered request (fresh connection every 2 ms from spawn).
@@ -383,7 +424,7 @@ async function lifecycle(): Promise<LifecycleResult> {
       const port = await freePort()
       const fc = foreignCpu()
       const t0 = now()
-      const proc = start(NODE, [CORRAL, '-w', '4', '-b', `127.0.0.1:${port}`, HELLO], { cwd: root })
+      const proc = start(NODE, [CORRAL, '-w', '4', '-b', `127.0.0.1:${port}`, HELLO], { cwd: SNAPSHOT, env: CORRAL_ENV })
       try {
         const polled = pollUntilOk(port, { timeoutMs: 15_000, everyMs: 2 })
         const ready = proc.waitForLine(/Ready: 4 worker/, 15_000)
@@ -401,12 +442,31 @@ async function lifecycle(): Promise<LifecycleResult> {
         await stop(proc)
         await sleep(300)
       }
-    })
+    }, NOISY_CORES_LIFECYCLE)
     r.launchFirstOkMs.push(m.firstOk)
     r.launchReadyMs.push(m.readyAt)
     r.termExitMs.push(m.term)
     r.foreignCores.launch.push(m.foreignCores)
-    log(`launch ${rep + 1}/${LIFE_REPS}: first response ${fmt1(m.firstOk)} ms, "Ready" ${fmt1(m.readyAt)} ms, TERM → all exited ${fmt1(m.term)} ms${noiseNote(m.foreignCores)}`)
+    log(`launch ${rep + 1}/${LIFE_REPS}: first response ${fmt1(m.firstOk)} ms, "Ready" ${fmt1(m.readyAt)} ms, TERM → all exited ${fmt1(m.term)} ms${noiseNote(m.foreignCores, NOISY_CORES_LIFECYCLE)}`)
+  }
+
+  // Reference: how long one fresh node process takes to serve the same handler.
+  for (let rep = 0; rep < LIFE_REPS; rep++) {
+    const m = await cleanly(`bare launch ${rep + 1}`, async () => {
+      const port = await freePort()
+      const fc = foreignCpu()
+      const t0 = now()
+      const proc = start(NODE, [HTTP_SERVER], { cwd: root, env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' } })
+      try {
+        const firstOk = (await pollUntilOk(port, { timeoutMs: 15_000, everyMs: 2 })).firstOk - t0
+        return { firstOk, foreignCores: fc.end() }
+      } finally {
+        await stop(proc)
+        await sleep(300)
+      }
+    }, NOISY_CORES_LIFECYCLE)
+    r.bareFirstOkMs.push(m.firstOk)
+    log(`bare node:http launch ${rep + 1}/${LIFE_REPS}: first response ${fmt1(m.firstOk)} ms${noiseNote(m.foreignCores, NOISY_CORES_LIFECYCLE)}`)
   }
 
   // SIGKILL the only worker → first successful response.
@@ -416,10 +476,13 @@ async function lifecycle(): Promise<LifecycleResult> {
     try {
       for (let rep = 0; rep < LIFE_REPS; rep++) {
         const m = await cleanly(`worker kill ${rep + 1}`, async () => {
-          await sleep(1000)
           const workers = children(corral.proc.pid)
           if (workers.length !== 1) throw new Error(`expected 1 corral worker, found ${workers.length}`)
           const victim = workers[0]!
+          // corral counts a worker that dies within 5 s of its start towards
+          // a crash streak and backs off before respawning it; the case
+          // measured here is a settled worker being killed (OOM killer, …).
+          await sleep(Math.max(0, KILL_MIN_AGE_MS - ageMs(victim)))
           const check = await probe(port)
           if (!check.ok) throw new Error(`corral not serving before the kill: ${check.error}`)
           const fc = foreignCpu()
@@ -430,12 +493,12 @@ async function lifecycle(): Promise<LifecycleResult> {
           await until(() => children(corral.proc.pid).some((p) => p !== victim), 10_000, 'a replacement worker')
           trackDescendants(corral.proc.pid)
           return { downtime: out.firstOk - t0, out, foreignCores }
-        })
+        }, NOISY_CORES_LIFECYCLE)
         r.downtimeMs.push(m.downtime)
         r.downtimeFailures.push(m.out.failures)
         r.foreignCores.kill.push(m.foreignCores)
         const f = Object.entries(m.out.failures).map(([k, n]) => `${k} ${n}`).join(', ')
-        log(`kill ${rep + 1}/${LIFE_REPS}: next successful response ${fmt1(m.downtime)} ms after SIGKILL (${m.out.attempts} probes${f ? `; failed: ${f}` : ''})${noiseNote(m.foreignCores)}`)
+        log(`kill ${rep + 1}/${LIFE_REPS}: next successful response ${fmt1(m.downtime)} ms after SIGKILL (${m.out.attempts} probes${f ? `; failed: ${f}` : ''})${noiseNote(m.foreignCores, NOISY_CORES_LIFECYCLE)}`)
       }
     } finally {
       await corral.stop()
@@ -458,20 +521,23 @@ async function lifecycle(): Promise<LifecycleResult> {
           const t0 = now()
           kill(corral.proc.pid, 'SIGHUP')
           const reloaded = corral.proc.waitForLine(/Reload complete/, 15_000, t0)
-          const gone = until(() => old.every((p) => !running(p)), 15_000, 'the old workers to exit', 1)
+          const gone = until(() => {
+            fc.sample() // note the old workers' CPU time before they vanish
+            return old.every((p) => !running(p))
+          }, 15_000, 'the old workers to exit', 1)
           const [tReload, tGone] = await Promise.all([reloaded, gone])
           const foreignCores = fc.end()
           await sleep(50)
           const probes = await prober.stop()
           trackDescendants(corral.proc.pid)
           return { reload: tReload - t0, gone: tGone - t0, probes, workers: children(corral.proc.pid).length, foreignCores }
-        })
+        }, NOISY_CORES_LIFECYCLE)
         r.hupReloadMs.push(m.reload)
         r.hupOldGoneMs.push(m.gone)
         r.hupProbes.push(m.probes)
         r.foreignCores.hup.push(m.foreignCores)
         const f = Object.entries(m.probes.failed).map(([k, n]) => `${k} ${n}`).join(', ')
-        log(`HUP ${rep + 1}/${LIFE_REPS}: "Reload complete" ${fmt1(m.reload)} ms, old workers gone ${fmt1(m.gone)} ms, ${m.workers} workers now; probes meanwhile ${m.probes.ok} ok${f ? `, failed: ${f}` : ''}${noiseNote(m.foreignCores)}`)
+        log(`HUP ${rep + 1}/${LIFE_REPS}: "Reload complete" ${fmt1(m.reload)} ms, old workers gone ${fmt1(m.gone)} ms, ${m.workers} workers now; probes meanwhile ${m.probes.ok} ok${f ? `, failed: ${f}` : ''}${noiseNote(m.foreignCores, NOISY_CORES_LIFECYCLE)}`)
       }
     } finally {
       await corral.stop()
@@ -483,6 +549,7 @@ async function lifecycle(): Promise<LifecycleResult> {
     median: {
       launchFirstOkMs: median(r.launchFirstOkMs),
       launchReadyMs: median(r.launchReadyMs),
+      bareFirstOkMs: median(r.bareFirstOkMs),
       termExitMs: median(r.termExitMs),
       downtimeMs: median(r.downtimeMs),
       hupReloadMs: median(r.hupReloadMs),
@@ -503,7 +570,7 @@ function report(meta: Record<string, unknown>, tp?: ThroughputResult, mem?: Memo
     checks.push({ name, value, target, ok })
     return `${mark(ok)} (target ${target})`
   }
-  out.push('', `corral bench — ${meta.date}`, `  ${meta.node} · wrk ${meta.wrk} · pm2 ${meta.pm2} · ${meta.cpus} · corral ${meta.corral}`)
+  out.push('', `corral bench — ${meta.date}`, `  ${meta.node} · wrk ${meta.wrk} · pm2 ${meta.pm2} · ${meta.cpus} · corral ${meta.corral}`, `  corral runs from: ${meta.corralEntry}, a copy of the working tree taken at the start (${meta.corralSources})`)
   const summary: Record<string, unknown> = {}
 
   if (tp) {
@@ -564,6 +631,7 @@ function report(meta: Record<string, unknown>, tp?: ThroughputResult, mem?: Memo
     out.push('', `Lifecycle, ms (median of ${LIFE_REPS}; not pinned; fresh connection every 2 ms)`)
     out.push(`  ${'launch -w 4 → first response'.padEnd(42)}${fmt1(m.launchFirstOkMs).padStart(7)}  ${check('launch → first response (ms)', m.launchFirstOkMs, m.launchFirstOkMs <= TARGET.firstRequestMs, `≤ ${TARGET.firstRequestMs}`)}`)
     out.push(`  ${'launch -w 4 → "Ready: 4 worker(s)"'.padEnd(42)}${fmt1(m.launchReadyMs).padStart(7)}`)
+    out.push(`  ${'(bare node:http: spawn → first response)'.padEnd(42)}${fmt1(m.bareFirstOkMs).padStart(7)}  reference: one fresh node process, same handler`)
     out.push(`  ${'SIGKILL only worker → next response'.padEnd(42)}${fmt1(m.downtimeMs).padStart(7)}  ${check('killed worker downtime (ms)', m.downtimeMs, m.downtimeMs <= TARGET.downtimeMs, `≤ ${TARGET.downtimeMs}`)}`)
     out.push(`  ${'HUP -w 4 → "Reload complete"'.padEnd(42)}${fmt1(m.hupReloadMs).padStart(7)}  ${check('HUP → reload complete (ms)', m.hupReloadMs, m.hupReloadMs <= TARGET.hupMs, `≤ ${TARGET.hupMs}`)}`)
     out.push(`  ${'HUP -w 4 → all old workers exited'.padEnd(42)}${fmt1(m.hupOldGoneMs).padStart(7)}  ${check('HUP → old workers exited (ms)', m.hupOldGoneMs, m.hupOldGoneMs <= TARGET.hupMs, `≤ ${TARGET.hupMs}`)}`)
@@ -571,7 +639,7 @@ function report(meta: Record<string, unknown>, tp?: ThroughputResult, mem?: Memo
     out.push(`  probes during the HUPs: ${hupOk} ok, ${hupFailed} failed`)
     const fc = life.foreignCores
     const worst = Math.max(...fc.launch, ...fc.kill, ...fc.hup)
-    if (worst > NOISY_CORES) out.push(`  ⚠ other processes used up to ${fmt2(worst)} CPU during these measurements (launch ${fc.launch.map(fmt2).join('/')}, kill ${fc.kill.map(fmt2).join('/')}, HUP ${fc.hup.map(fmt2).join('/')})`)
+    if (worst > NOISY_CORES_LIFECYCLE) out.push(`  ⚠ other processes used up to ${fmt2(worst)} CPU during these measurements (launch ${fc.launch.map(fmt2).join('/')}, kill ${fc.kill.map(fmt2).join('/')}, HUP ${fc.hup.map(fmt2).join('/')})`)
     summary.lifecycleMs = m
     summary.hupProbes = { ok: hupOk, failed: hupFailed }
   }
@@ -596,14 +664,46 @@ function preflight(): void {
   if (cpus().length < 2) problems.push(`only ${cpus().length} CPU: pinning needs at least 2`)
   const needsCorral = sections.has('memory') || sections.has('lifecycle') || (sections.has('throughput') && serverNames.includes('corral'))
   if (needsCorral) {
-    const v = spawnSync(NODE, [CORRAL, '--version'], { encoding: 'utf8', timeout: 15_000, cwd: root })
-    if (v.status !== 0) problems.push(`corral does not start (\`node bin/corral.js --version\` exited ${v.status ?? v.signal}):\n${(v.stderr || v.stdout).split('\n').slice(0, 8).join('\n')}`)
+    const err = snapshotCorral()
+    if (err) problems.push(err)
+    else {
+      const v = spawnSync(NODE, [CORRAL, '--version'], { encoding: 'utf8', timeout: 15_000, cwd: SNAPSHOT, env: CORRAL_ENV })
+      if (v.status !== 0) problems.push(`corral does not start (\`node bin/corral.js --version\` in the snapshot exited ${v.status ?? v.signal}):\n${(v.stderr || v.stdout).split('\n').slice(0, 8).join('\n')}`)
+    }
   }
   for (const s of serverNames) if (!(s in LABEL)) problems.push(`unknown server "${s}" (bare, corral, cluster, pm2)`)
   if (problems.length) {
     console.error(`bench: cannot run:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
     process.exit(2)
   }
+}
+
+const snapshotInfo = { sources: '?', entry: '?' }
+
+/** Copy what corral runs from into SNAPSHOT and build its bundle there; returns a problem, if any. */
+function snapshotCorral(): string | undefined {
+  rmSync(SNAPSHOT, { recursive: true, force: true })
+  mkdirSync(SNAPSHOT, { recursive: true })
+  for (const p of ['bin', 'src', 'machines', 'package.json']) cpSync(join(root, p), join(SNAPSHOT, p), { recursive: true })
+  const hash = createHash('sha256')
+  for (const dir of ['bin', 'src', 'machines']) {
+    for (const f of readdirSync(join(SNAPSHOT, dir)).sort()) {
+      hash.update(`${dir}/${f}\0`)
+      hash.update(readFileSync(join(SNAPSHOT, dir, f)))
+    }
+  }
+  snapshotInfo.sources = `sha256:${hash.digest('hex').slice(0, 12)}`
+  if (opt['from-source']) {
+    snapshotInfo.entry = 'TypeScript sources (CORRAL_FROM_SOURCE=1)'
+    return undefined
+  }
+  // scripts/build.ts bundles relative to its own location: run a copy of it.
+  mkdirSync(join(SNAPSHOT, 'scripts'))
+  cpSync(join(root, 'scripts/build.ts'), join(SNAPSHOT, 'scripts/build.ts'))
+  const b = spawnSync(NODE, [join(SNAPSHOT, 'scripts/build.ts')], { encoding: 'utf8', timeout: 120_000, cwd: SNAPSHOT })
+  if (b.status !== 0 || !existsSync(join(SNAPSHOT, 'dist/cli.js'))) return `building corral's bundle (scripts/build.ts) failed:\n${b.stderr || b.stdout}`
+  snapshotInfo.entry = 'bundle (scripts/build.ts, as in dist/)'
+  return undefined
 }
 
 function cleanup(): void {
@@ -614,6 +714,7 @@ function cleanup(): void {
   }
   const killed = killAllTracked()
   if (killed.length) console.error(`bench: killed leftover processes: ${killed.join(', ')}`)
+  rmSync(SNAPSHOT, { recursive: true, force: true })
 }
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -638,6 +739,8 @@ async function main(): Promise<void> {
     cpus: `${cpus().length} × ${cpuModel}`,
     kernel: sh('uname', ['-r']),
     corral: `${sh('git', ['rev-parse', '--short', 'HEAD'])}${dirty ? ' + uncommitted changes' : ''}`,
+    corralEntry: snapshotInfo.entry,
+    corralSources: snapshotInfo.sources,
     options: { reps: REPS, lifecycleReps: LIFE_REPS, duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU },
   }
   console.error(`bench: ${meta.node} (${NODE}), sections: ${[...sections].join(', ')}`)

@@ -255,42 +255,89 @@ export async function waitQuiet(threshold: number, timeoutMs: number, onWait?: (
 }
 
 const CLK_TCK = 100 // Linux USER_HZ; /proc/PID/stat times are in these units
+const SLACK_TICKS = 2
 
-function cpuTicksByPid(): Map<number, number> {
-  const m = new Map<number, number>()
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const s = readFileSync(`/proc/${name}/stat`, 'utf8')
-      const rest = s.slice(s.lastIndexOf(')') + 2).split(' ')
-      // Kernel threads (children of kthreadd, pid 2) do our own softirq work under load: not "foreign".
-      if (name === '2' || rest[1] === '2') continue
-      m.set(Number(name), Number(rest[11]) + Number(rest[12])) // utime + stime
-    } catch {
-      // gone meanwhile
+/** user + nice + system jiffies of all CPUs (irq and softirq left out: under load they are mostly our own packets). */
+function systemTaskTicks(): number {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number)
+  return (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0)
+}
+
+/** Tracked pids seen gone, so polling skips them. */
+const gone = new Set<number>()
+
+/** utime + stime of a tracked pid, if it is still that process. */
+function ticksOf(pid: number): number | undefined {
+  if (gone.has(pid)) return undefined
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ')
+    if (pid !== process.pid && rest[19] !== tracked.get(pid)) {
+      gone.add(pid)
+      return undefined
     }
+    return Number(rest[11]) + Number(rest[12])
+  } catch {
+    gone.add(pid)
+    return undefined
   }
-  return m
+}
+
+export interface ForeignCpu {
+  /** Note the CPU time of our processes now (call it while some of them are about to exit). */
+  sample(): void
+  /** CPU used by processes this run did not start, in cores (1 = one CPU fully busy). */
+  end(): number
 }
 
 /**
- * Start measuring the CPU used by processes this run did not start; `end()`
- * returns it in cores (1 = one CPU fully busy) over the interval. Processes
- * that both start and exit inside the interval are not seen.
+ * Measure the CPU used meanwhile by processes this run did not start: all
+ * CPU time on the machine (/proc/stat) minus that of our own processes, so
+ * short-lived processes (a test suite spawning node after node) are seen.
+ * An own process that exits inside the window is counted up to its last
+ * sample(); call sample() while processes of ours are exiting.
  */
-export function foreignCpu(): { end(): number } {
+export function foreignCpu(): ForeignCpu {
   const t0 = now()
-  const before = cpuTicksByPid()
+  const sys0 = systemTaskTicks()
+  const first = new Map<number, number>()
+  const last = new Map<number, number>()
+  const ours = () => [process.pid, ...[...tracked.keys()].filter((p) => p !== process.pid)]
+  const sample = () => {
+    for (const pid of ours()) {
+      const t = ticksOf(pid)
+      if (t === undefined) continue
+      // Not running at the start (spawned meanwhile): all its time is within the window.
+      if (!first.has(pid)) first.set(pid, 0)
+      last.set(pid, t)
+    }
+  }
+  // At the start every running process of ours counts from its current time.
+  for (const pid of ours()) {
+    const t = ticksOf(pid)
+    if (t !== undefined) { first.set(pid, t); last.set(pid, t) }
+  }
   return {
+    sample,
     end() {
-      const after = cpuTicksByPid()
+      for (const pid of [...tracked.keys()]) if (ticksOf(pid) !== undefined) trackDescendants(pid)
+      sample()
+      const sys1 = systemTaskTicks()
+      let ourTicks = 0
+      for (const [pid, t] of last) ourTicks += t - (first.get(pid) ?? 0)
       const seconds = (now() - t0) / 1000
-      let ticks = 0
-      for (const [pid, t] of after) {
-        if (pid === process.pid || tracked.has(pid)) continue
-        ticks += t - (before.get(pid) ?? 0)
-      }
-      return seconds > 0 ? ticks / CLK_TCK / seconds : 0
+      // The machine's total is sampled per tick, a process's time is exact:
+      // allow a couple of ticks of disagreement before calling it someone else's.
+      const foreignTicks = Math.max(0, sys1 - sys0 - ourTicks - SLACK_TICKS)
+      return seconds > 0 ? foreignTicks / CLK_TCK / seconds : 0
     },
   }
+}
+
+/** How long ago `pid` started, in ms (from /proc/PID/stat starttime and /proc/uptime). */
+export function ageMs(pid: number): number {
+  const st = readStat(pid)
+  if (!st) return 0
+  const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0])
+  return uptime * 1000 - (Number(st.starttime) / CLK_TCK) * 1000
 }
