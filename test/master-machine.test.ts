@@ -17,10 +17,11 @@
 // transition (each `on` alternative, guarded or not, and each `always`) was
 // never exercised.
 import { describe, expect, test } from 'vitest'
-import { createActor, type AnyActorRef, type InspectionEvent, type SnapshotFrom, type StateValue } from 'xstate'
+import { createActor, type AnyActorRef, type SnapshotFrom, type StateValue } from 'xstate'
 import { getShortestPaths } from 'xstate/graph'
 import { masterMachine, SIGNALS, type MasterCommand, type MasterEvent, type MasterInput } from '../machines/master.ts'
 import { stateNodes, transitions } from '../scripts/diagrams.ts'
+import { Coverage } from './helpers/coverage.ts'
 
 type Snapshot = SnapshotFrom<typeof masterMachine>
 
@@ -154,18 +155,6 @@ function nodeIds(value: StateValue): string[] {
   return out
 }
 
-class Coverage {
-  readonly nodes = new Set<string>()
-  readonly transitions = new Set<string>()
-  readonly inspect = (ev: InspectionEvent) => {
-    if (ev.type !== '@xstate.microstep') return
-    for (const t of ev._transitions) {
-      const key = keyOf.get(t)
-      if (key) this.transitions.add(key)
-    }
-    for (const id of nodeIds((ev.snapshot as Snapshot).value)) this.nodes.add(id)
-  }
-}
 
 // ---------------------------------------------------------------------------
 // What the emitted commands may be
@@ -338,7 +327,7 @@ function replayAll(x: Exploration, coverage: Coverage): Result {
 // ---------------------------------------------------------------------------
 
 describe('master machine: graph-generated paths', () => {
-  const coverage = new Coverage()
+  const coverage = new Coverage(keyOf, nodeIds)
   const results = new Map<string, Result>()
 
   for (const x of explorations) {

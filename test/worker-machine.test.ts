@@ -2,10 +2,11 @@
 // graph-generated paths (xstate/graph), with the emitted commands checked on
 // each path, then each transition spelled out as an example.
 import { describe, expect, test } from 'vitest'
-import { createActor, type InspectionEvent, type SnapshotFrom, type StateValue } from 'xstate'
+import { createActor, type SnapshotFrom, type StateValue } from 'xstate'
 import { getShortestPaths } from 'xstate/graph'
 import { workerMachine, type WorkerCommand, type WorkerEvent } from '../machines/worker.ts'
 import { stateNodes, transitions } from '../scripts/diagrams.ts'
+import { Coverage } from './helpers/coverage.ts'
 
 type Snapshot = SnapshotFrom<typeof workerMachine>
 
@@ -30,18 +31,6 @@ function nodeIds(value: StateValue): string[] {
   return [workerMachine.root.id, ...(typeof value === 'string' ? [`${workerMachine.root.id}.${value}`] : [])]
 }
 
-class Coverage {
-  readonly nodes = new Set<string>()
-  readonly transitions = new Set<string>()
-  readonly inspect = (ev: InspectionEvent) => {
-    if (ev.type !== '@xstate.microstep') return
-    for (const t of ev._transitions) {
-      const key = keyOf.get(t)
-      if (key) this.transitions.add(key)
-    }
-    for (const id of nodeIds((ev.snapshot as Snapshot).value)) this.nodes.add(id)
-  }
-}
 
 interface Run {
   readonly commands: WorkerCommand[]
@@ -86,7 +75,7 @@ function checkCommands({ commands, end, bootFailure }: Run): string[] {
 
 describe('worker machine: graph-generated paths', () => {
   const paths = getShortestPaths(workerMachine, { events })
-  const coverage = new Coverage()
+  const coverage = new Coverage(keyOf, nodeIds)
   // The shortest path to every state, then each of those with every event
   // appended: every edge of the graph, self-loops included, ends some path.
   const generated = paths.flatMap((p) => {
