@@ -52,8 +52,12 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
   const appFile = parseAppSpec(app, cwd).file
   const appDir = dirname(appFile)
   const extras = extraFiles.map((p) => (isAbsolute(p) ? p : resolve(cwd, p)))
-  /** Each watched directory, with the inode it was when watched. */
-  const watchers = new Map<string, { readonly watcher: FSWatcher; readonly ino: number }>()
+  /**
+   * Each watched directory, with the inode and birth time it had when
+   * watched: a directory removed and created again at once may get the same
+   * inode number back, but not the same birth time.
+   */
+  const watchers = new Map<string, { readonly watcher: FSWatcher; readonly ino: number; readonly born: number }>()
   const pending = new Set<string>()
   let timer: NodeJS.Timeout | undefined
   let closed = false
@@ -96,7 +100,8 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
       if (stats?.isDirectory()) {
         // A new directory (or one moved in, or removed and created again
         // before this event was read): watch it; its files are news.
-        if (watchers.get(path)?.ino !== stats.ino) {
+        const known = watchers.get(path)
+        if (known?.ino !== stats.ino || known.born !== stats.birthtimeMs) {
           unwatchTree(path)
           watchTree(path)
           changed(path)
@@ -110,13 +115,13 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
   function watchDir(dir: string): void {
     if (watchers.has(dir)) return
     try {
-      const { ino } = statSync(dir)
+      const { ino, birthtimeMs: born } = statSync(dir)
       const watcher = watch(dir, { persistent: false }, (_event, name) => onEvent(dir, name))
       watcher.on('error', () => {
         watcher.close()
         if (watchers.get(dir)?.watcher === watcher) watchers.delete(dir)
       })
-      watchers.set(dir, { watcher, ino })
+      watchers.set(dir, { watcher, ino, born })
     } catch {
       // gone, or not readable: nothing to watch there
     }
