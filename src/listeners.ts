@@ -335,18 +335,7 @@ function addressOf(o: Opened): string {
  * silently ignores the option (only the positional argument counts for fds).
  */
 export function listenOnFd(server: net.Server, fd: number, backlog: number = DEFAULT_BACKLOG): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
-      server.off('listening', onListening)
-      reject(err)
-    }
-    const onListening = (): void => {
-      server.off('error', onError)
-      resolve()
-    }
-    server.once('error', onError).once('listening', onListening)
-    server.listen({ fd }, backlog)
-  })
+  return listening(server, () => server.listen({ fd }, backlog))
 }
 
 /**
@@ -356,6 +345,11 @@ export function listenOnFd(server: net.Server, fd: number, backlog: number = DEF
  * connections still queued on it: see spec/listeners.md.
  */
 export function listenReusePort(server: net.Server, { host, port }: ReusePortAddress, backlog: number = DEFAULT_BACKLOG): Promise<void> {
+  return listening(server, () => server.listen({ host, port, reusePort: true, backlog }))
+}
+
+/** Calls `listen` and settles on the server's first 'listening' or 'error'. */
+function listening(server: net.Server, listen: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       server.off('listening', onListening)
@@ -366,6 +360,6 @@ export function listenReusePort(server: net.Server, { host, port }: ReusePortAdd
       resolve()
     }
     server.once('error', onError).once('listening', onListening)
-    server.listen({ host, port, reusePort: true, backlog })
+    listen()
   })
 }

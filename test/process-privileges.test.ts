@@ -1,9 +1,9 @@
 // -u/--user, -g/--group, --initgroups against the real unprivileged user
 // `nobody`, checked in /proc: the master stays root (it binds a privileged
 // port), the workers run as the user with the expected groups and still serve.
+import { getJson as getJsonAs } from './helpers/load.ts'
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { get } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -32,16 +32,7 @@ function ids(pid: number): Ids {
   return { uid: field('Uid'), gid: field('Gid'), groups: field('Groups') }
 }
 
-function getJson(url: string): Promise<{ pid: number; uid: number; gid: number; groups: number[] }> {
-  return new Promise((resolve, reject) => {
-    get(url, { agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => (body += c))
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`status ${res.statusCode}: ${body}`))))
-    }).on('error', reject)
-  })
-}
+const getJson = (url: string) => getJsonAs<{ pid: number; uid: number; gid: number; groups: number[] }>(url)
 
 /** A free port below 1024: only root can bind it, so serving on it shows the master bound it before workers dropped root. */
 async function freePrivilegedPort(): Promise<number> {

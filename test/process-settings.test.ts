@@ -1,8 +1,8 @@
 // -m/--umask, --chdir, -e/--env, -n/--name and --preload, end to end: real
 // masters, real workers, checked in /proc and on disk.
+import { getJson as getJsonAs } from './helpers/load.ts'
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { get } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -13,16 +13,7 @@ const statusField = (pid: number, name: string) => readFileSync(`/proc/${pid}/st
 /** What `ps -o args` shows: the command line, NULs as spaces, trailing padding trimmed. */
 const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ')
 
-function getJson(url: string): Promise<{ pid: number; cwd: string; env: Record<string, string> }> {
-  return new Promise((resolve, reject) => {
-    get(url, { agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => (body += c))
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`status ${res.statusCode}: ${body}`))))
-    }).on('error', reject)
-  })
-}
+const getJson = (url: string) => getJsonAs<{ pid: number; cwd: string; env: Record<string, string> }>(url)
 
 function run(args: string[], cwd = ROOT) {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 15_000 })

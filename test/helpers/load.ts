@@ -77,3 +77,10 @@ export function get(url: string, { timeoutMs = 10_000 } = {}): Promise<{ status:
     req.end()
   })
 }
+
+/** One GET of a JSON body; rejects on any status but 200. */
+export async function getJson<T>(url: string): Promise<T> {
+  const res = await get(url)
+  if (res.status !== 200) throw new Error(`status ${res.status}: ${res.body}`)
+  return JSON.parse(res.body) as T
+}
