@@ -1,9 +1,9 @@
-// What src/http-guard.ts adds to each request, measured alone: the request
+// What src/http/guard.ts adds to each request, measured alone: the request
 // check run in a loop on a browser-like request (11 header fields), against
 // calling the handler directly. Prints nanoseconds per request; asserts
 // nothing. `node bench/http-guard.ts` (the pinned Node: node_modules/.bin/node).
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { guardRequests } from '../src/http-guard.ts'
+import { guardRequests } from '../src/http/guard.ts'
 
 const settings = { limitRequestLine: 4094, limitRequestFields: 100, limitRequestFieldSize: 8190, headersTimeout: 20, requestTimeout: 60 }
 let served = 0

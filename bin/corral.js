@@ -14,7 +14,7 @@ const root = new URL('../', import.meta.url)
 function newestSource() {
   let newest = 0
   for (const dir of ['src', 'machines']) {
-    for (const name of readdirSync(new URL(`${dir}/`, root))) {
+    for (const name of readdirSync(new URL(`${dir}/`, root), { recursive: true })) {
       newest = Math.max(newest, statSync(new URL(`${dir}/${name}`, root)).mtimeMs)
     }
   }
@@ -35,7 +35,7 @@ function entry() {
       // no bundle: run the sources
     }
   }
-  return '../src/cli.ts'
+  return '../src/cli/main.ts'
 }
 
 const { main } = await import(entry())

@@ -1,7 +1,7 @@
 // The master (gunicorn's arbiter) as a statechart. Pure: it owns no timers and
 // does no I/O. Everything that happens reaches it as an event; everything it
 // wants done leaves it as an emitted command (see MasterCommand), which the
-// shell in src/master.ts carries out.
+// shell in src/master/main.ts carries out.
 import { enqueueActions, setup } from 'xstate'
 import {
   abandonGeneration,

@@ -1,5 +1,5 @@
 // One worker process's life as a statechart. Pure, like the master: the
-// runtime in src/worker.ts feeds it events and carries out what it emits.
+// runtime in src/worker/main.ts feeds it events and carries out what it emits.
 import { emit, enqueueActions, setup } from 'xstate'
 
 export type WorkerSignal = 'TERM' | 'QUIT' | 'INT'

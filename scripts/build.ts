@@ -11,7 +11,7 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 
 await build({
   absWorkingDir: root,
-  entryPoints: { cli: 'src/cli.ts', worker: 'src/worker.ts' },
+  entryPoints: { cli: 'src/cli/main.ts', worker: 'src/worker/main.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',

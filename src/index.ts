@@ -1,6 +1,6 @@
 // What `import … from 'corral'` gives a config file: types, and nothing that
 // loads the server (type-only imports are erased).
-import type { SettingsInput } from './settings.ts'
+import type { SettingsInput } from './config/settings.ts'
 
 /** Settings only the command line (or CORRAL_CMD_ARGS) sets; a config file holding them is an error. */
 export type CommandLineOnly = 'config' | 'help' | 'version'
@@ -24,4 +24,4 @@ export function defineConfig(config: Config): Config {
 
 export type { SettingsInput }
 // Server hooks: what each hook is given (spec/hooks.md).
-export type { AbortedWorker, ExitedWorker, HookName, Hooks, Server, ServerInfo, ServerSettings, Worker, WorkerInfo } from './hooks.ts'
+export type { AbortedWorker, ExitedWorker, HookName, Hooks, Server, ServerInfo, ServerSettings, Worker, WorkerInfo } from './hooks/hooks.ts'

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import express from 'express'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { DEFAULT_ACCESS_LOG_FORMAT, compileAccessLog, parseAccessLogFormat } from '../src/access-log-format.ts'
-import { withAccessLog } from '../src/access-log.ts'
-import { closeLogFiles, lineChunks } from '../src/log-file.ts'
+import { DEFAULT_ACCESS_LOG_FORMAT, compileAccessLog, parseAccessLogFormat } from '../src/logging/access-log-format.ts'
+import { withAccessLog } from '../src/logging/access-log.ts'
+import { closeLogFiles, lineChunks } from '../src/logging/log-file.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'corral-access-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, expect, it } from 'vitest'
 import { fixture, freePort, isAlive, killAll, startCorral, track, waitFor } from './helpers/corral.ts'
 import { get } from './helpers/load.ts'
-import { HOOK_NAMES } from '../src/hooks.ts'
+import { HOOK_NAMES } from '../src/hooks/hooks.ts'
 
 afterEach(killAll)
 

@@ -1,20 +1,20 @@
-// preRequest and postRequest on the request path (src/hooks-worker.ts): with
+// preRequest and postRequest on the request path (src/hooks/worker-hooks.ts): with
 // neither set the app's handler is used as it is; a hook that returns no
 // promise adds no await; one that returns a promise is waited for; a hook that
 // throws or rejects is logged by name and the request is still served. Also:
-// which config files a worker is told to import (src/hooks-master.ts).
+// which config files a worker is told to import (src/hooks/master-hooks.ts).
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createWorkerHooks } from '../src/hooks-worker.ts'
-import { workerHookRef } from '../src/hooks-master.ts'
-import type { WorkerHookName } from '../src/hooks.ts'
-import { defaults, type Settings } from '../src/settings.ts'
-import type { Logger } from '../src/log.ts'
-import type { WorkerOptions } from '../src/worker-protocol.ts'
+import { createWorkerHooks } from '../src/hooks/worker-hooks.ts'
+import { workerHookRef } from '../src/hooks/master-hooks.ts'
+import type { WorkerHookName } from '../src/hooks/hooks.ts'
+import { defaults, type Settings } from '../src/config/settings.ts'
+import type { Logger } from '../src/logging/log.ts'
+import type { WorkerOptions } from '../src/protocol/master-worker.ts'
 
 const tmp = mkdtempSync(join(tmpdir(), 'corral-hooks-request-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))

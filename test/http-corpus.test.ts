@@ -1,4 +1,4 @@
-// gunicorn's own request-parser corpus (../shared/corpus/http-requests/, 137
+// gunicorn's own request-parser corpus (test/corpus/http-requests/, 137
 // cases) against a real corral worker serving test/fixtures/app-echo.ts: each
 // case's bytes on a fresh connection, then the answer compared with what
 // gunicorn does. Where corral decides otherwise, DIFFERENCES says what corral
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ROOT, fixture, freePort, killAll, startCorral, type Corral } from './helpers/corral.ts'
 import { exchange, goodRequest, parseResponses } from './helpers/http-wire.ts'
 
-const CORPUS = `${ROOT}../shared/corpus/http-requests/`
+const CORPUS = `${ROOT}test/corpus/http-requests/`
 
 interface CorpusRequest {
   method: string

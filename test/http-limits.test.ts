@@ -2,14 +2,14 @@
 // request-smuggling shapes, and bad values for the settings. Every shape is
 // also sent to a bare node:http server with default options, in this
 // process, to pin what Node 24's parser rejects by itself and what only
-// corral's guard (src/http-guard.ts) catches.
+// corral's guard (src/http/guard.ts) catches.
 import { createServer, type Server } from 'node:http'
 import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, fixture, freePort, killAll, startCorral, type Corral } from './helpers/corral.ts'
 import { exchange, goodRequest, parseResponses } from './helpers/http-wire.ts'
 import echo from './fixtures/app-echo.ts'
-import { httpServerOptions, maxHeaderSize } from '../src/http-guard.ts'
+import { httpServerOptions, maxHeaderSize } from '../src/http/guard.ts'
 
 afterAll(killAll)
 

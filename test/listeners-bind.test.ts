@@ -8,7 +8,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { openListeners, type Listener } from '../src/listeners.ts'
+import { openListeners, type Listener } from '../src/net/listeners.ts'
 import { BIN, fixture, freePort, killAll, startCorral, track, waitFor } from './helpers/corral.ts'
 import { freeDualPort, getFrom, hasIPv6Loopback, hasSs, listeningOn } from './helpers/sockets.ts'
 

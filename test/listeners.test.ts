@@ -7,7 +7,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Listener, ListenerError, openListeners } from '../src/listeners.ts'
+import { type Listener, ListenerError, openListeners } from '../src/net/listeners.ts'
 
 const WORKER = new URL('./fixtures/listener-worker.ts', import.meta.url).pathname
 const MASTER = new URL('./fixtures/listener-master.ts', import.meta.url).pathname

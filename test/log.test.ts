@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createLogger, formatTimestamp, LOG_LEVELS, type LogLevel } from '../src/log.ts'
+import { createLogger, formatTimestamp, LOG_LEVELS, type LogLevel } from '../src/logging/log.ts'
 
 function capture(level: LogLevel, pid = 4242) {
   const lines: string[] = []

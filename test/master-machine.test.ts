@@ -74,7 +74,7 @@ const reexecEvents: Record<Snapshot['context']['childMaster'], MasterEvent[]> = 
  * the same time (deadlines and heartbeats unchanged) and one far later (every
  * deadline passed, every heartbeat stale, every back-off over). Worker events
  * go to the workers the master knows and to UNKNOWN. The new
- * master of a USR2 reports as the shell reports it (src/reexec.ts): once,
+ * master of a USR2 reports as the shell reports it (src/master/reexec.ts): once,
  * READY before EXIT, FAILED instead of both.
  */
 function eventsFrom(snapshot: Snapshot): MasterEvent[] {

@@ -143,7 +143,7 @@ class Sim {
       case 'tick':
         return [{ type: 'TICK', now: ctx.now + intent.dt }]
       case 'reexec':
-        // As src/reexec.ts reports a new master: once, READY before EXIT, FAILED instead of both.
+        // As src/master/reexec.ts reports a new master: once, READY before EXIT, FAILED instead of both.
         if (intent.report === 'failed') return ctx.childMaster === 'starting' ? [{ type: 'REEXEC_FAILED', reason: 'spawn failed' }] : []
         if (intent.report === 'ready') return ctx.childMaster === 'starting' ? [{ type: 'REEXEC_READY' }] : []
         return ctx.childMaster !== 'none' ? [{ type: 'REEXEC_EXIT', code: 0, signal: null }] : []

@@ -32,7 +32,7 @@ function makeWorld(upgrade: 'manual' | 'auto'): World {
   return world
 }
 
-// What src/master.ts and src/pidfile.ts do with each command.
+// What src/master/main.ts and src/master/pidfile.ts do with each command.
 function carryOut(w: World, c: MasterCommand): void {
   switch (c.type) {
     case 'spawnWorker':

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { freePort, isAlive, killAll, startCorral, type Corral } from './helpers/corral.ts'
-import { DEBOUNCE_MS } from '../src/reload-watch.ts'
+import { DEBOUNCE_MS } from '../src/master/reload-watch.ts'
 
 function fetchText(url: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, ROOT, fixture, freePort, killAll, startCorral, track, waitFor } from './helpers/corral.ts'
-import { parseUmask } from '../src/process-settings.ts'
+import { parseUmask } from '../src/process/process-settings.ts'
 
 const statusField = (pid: number, name: string) => readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${name}:[ \\t]*(.*)$`, 'm'))?.[1]
 /** What `ps -o args` shows: the command line, NULs as spaces, trailing padding trimmed. */

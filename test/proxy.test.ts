@@ -16,8 +16,8 @@ import { connect as tlsConnect } from 'node:tls'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, ROOT, fixture, freePort, killAll, startCorral, waitFor } from './helpers/corral.ts'
 import { parseResponses } from './helpers/http-wire.ts'
-import { allowListProblem, clientOf, parseAllowList, parseSecureSchemeHeaders, secureSchemeHeadersProblem } from '../src/proxy.ts'
-import { parseProxyHeader } from '../src/proxy-protocol.ts'
+import { allowListProblem, clientOf, parseAllowList, parseSecureSchemeHeaders, secureSchemeHeadersProblem } from '../src/http/forwarded.ts'
+import { parseProxyHeader } from '../src/http/proxy-protocol.ts'
 
 afterEach(killAll)
 

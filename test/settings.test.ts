@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { describe, expect, it } from 'vitest'
 import { fc, test } from '@fast-check/vitest'
-import { helpText, parseArgs, usageError } from '../src/cli-args.ts'
+import { helpText, parseArgs, usageError } from '../src/cli/args.ts'
 import {
   bindToString,
   defaults,
@@ -12,7 +12,7 @@ import {
   SECTIONS,
   type Bind,
   type Settings,
-} from '../src/settings.ts'
+} from '../src/config/settings.ts'
 
 function settingsOf(argv: string[], env: NodeJS.ProcessEnv = {}): Settings {
   const r = parseArgs(argv, env)

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import { PassThrough } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
-import { captureStuckStack, createStderrForwarder } from '../src/stack-capture.ts'
+import { captureStuckStack, createStderrForwarder } from '../src/master/stack-capture.ts'
 
 const STUCK_APP = new URL('./fixtures/stuck-app.ts', import.meta.url)
 const children = new Set<ChildProcess>()

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 import { hasOpenssl, makeCerts, type Certs } from './helpers/tls-certs.ts'
-import { checkTlsSettings } from '../src/tls.ts'
+import { checkTlsSettings } from '../src/http/tls.ts'
 
 const APP = fixture('app-listener-info.ts')
 const env = { ...process.env }

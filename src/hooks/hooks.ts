@@ -1,0 +1,255 @@
+// Server hooks: gunicorn's set, camelCase, set as functions in a config file.
+// This module holds what both kinds of process share: the hooks' names, the
+// views they are given, and how a call is made safe (a hook that throws or
+// rejects is logged with its name; the server goes on). The master runs its
+// hooks through src/hooks/master-hooks.ts, a worker through src/hooks/worker-hooks.ts.
+// Where each fires, in which process and statechart state: spec/hooks.md.
+//
+// It is imported by workers: keep it free of anything but types at run time.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { SecureContextOptions } from 'node:tls'
+import type { Logger } from '../logging/log.ts'
+import type { Settings } from '../config/settings.ts'
+
+/** Every hook, in the order of spec/hooks.md. */
+export const HOOK_NAMES = [
+  'onStarting',
+  'onReload',
+  'whenReady',
+  'preFork',
+  'postFork',
+  'postWorkerInit',
+  'workerInt',
+  'workerAbort',
+  'preExec',
+  'preRequest',
+  'postRequest',
+  'childExit',
+  'workerExit',
+  'nworkersChanged',
+  'onExit',
+  'sslContext',
+] as const
+export type HookName = (typeof HOOK_NAMES)[number]
+
+/** The hooks that run in a worker process; a worker imports the config file only when one of these is set. */
+export const WORKER_HOOK_NAMES = ['postFork', 'postWorkerInit', 'workerInt', 'preRequest', 'postRequest', 'workerExit', 'sslContext'] as const
+export type WorkerHookName = (typeof WORKER_HOOK_NAMES)[number]
+
+/** What the master tells a worker about its hooks: the config file to import, and which worker-side hooks it holds. */
+export interface WorkerHookRef {
+  /** Absolute path of the config file. */
+  readonly file: string
+  readonly names: readonly WorkerHookName[]
+}
+
+/** Settings as every process sees them: values only (a worker gets them as JSON, without functions). */
+export type ServerSettings = Omit<Settings, HookName>
+
+/** The master (gunicorn's arbiter) as a worker process knows it. */
+export interface ServerInfo {
+  /** The master's pid. */
+  readonly pid: number
+  /** The APP argument, e.g. `app.ts:handler`. */
+  readonly app: string
+  /** The name in process titles: --name, else the app. */
+  readonly name: string
+  readonly settings: ServerSettings
+  /** The error log, lines tagged with the pid of the process the hook runs in. */
+  readonly log: Logger
+}
+
+/** The master (gunicorn's arbiter), as master-side hooks see it. */
+export interface Server extends ServerInfo {
+  /** The number of workers the master keeps: --workers, changed by TTIN, TTOU and HUP. */
+  readonly numWorkers: number
+  /** The listening addresses; empty in onStarting, which runs before anything is bound. */
+  readonly listeners: readonly string[]
+  /** The worker processes alive now. */
+  readonly workers: readonly WorkerInfo[]
+}
+
+/** A worker process as the master sees it. */
+export interface WorkerInfo {
+  /** The master's number for it: 1, 2, … never reused. */
+  readonly id: number
+  /** Undefined in preFork, which runs before the process exists. */
+  readonly pid: number | undefined
+  /** 0 for the first workers; each reload (HUP) starts the next. */
+  readonly generation: number
+}
+
+/** A worker that has exited (childExit). */
+export interface ExitedWorker extends WorkerInfo {
+  /** Its exit code, or null when a signal ended it. */
+  readonly exitCode: number | null
+  /** The signal that ended it (`SIGKILL`), or null. */
+  readonly signal: string | null
+}
+
+/** A worker killed for missing its heartbeat (workerAbort), still alive while the hook runs. */
+export interface AbortedWorker extends WorkerInfo {
+  readonly pid: number
+  /** The JavaScript frames it was stuck in, innermost first; undefined when they could not be read. */
+  readonly stack: readonly string[] | undefined
+  /** The master's error log. */
+  readonly log: Logger
+}
+
+/** The worker process itself, as worker-side hooks see it. */
+export interface Worker {
+  readonly id: number
+  readonly pid: number
+  /** The master's pid. */
+  readonly ppid: number
+  readonly app: string
+  readonly name: string
+  readonly settings: ServerSettings
+  /** The error log, lines tagged with this worker's pid. */
+  readonly log: Logger
+  /** True once the app is loaded, postWorkerInit has run and the worker serves. */
+  readonly booted: boolean
+  /** False once the worker has begun to stop. */
+  readonly alive: boolean
+}
+
+/**
+ * The hooks, as a config file sets them. Each may be async: corral awaits it
+ * where gunicorn's order needs it (see spec/hooks.md). What a hook returns is
+ * otherwise ignored.
+ */
+export interface Hooks {
+  /** Master, before the listeners are bound. A throw stops corral with exit 1. */
+  onStarting: (server: Server) => unknown
+  /** Master, when a reload (HUP) starts a new generation, before its workers are spawned. */
+  onReload: (server: Server) => unknown
+  /** Master, once the listeners are bound, before the first workers are spawned. */
+  whenReady: (server: Server) => unknown
+  /** Master, just before a worker process is spawned. */
+  preFork: (server: Server, worker: WorkerInfo) => unknown
+  /** Worker, first thing in a new worker process, before the app is imported. */
+  postFork: (server: ServerInfo, worker: Worker) => unknown
+  /** Worker, after the app is imported, before the worker serves and reports ready. */
+  postWorkerInit: (worker: Worker) => unknown
+  /** Worker, when it receives SIGINT or SIGQUIT, before it acts on it. */
+  workerInt: (worker: Worker) => unknown
+  /** Master, when a worker missed its heartbeat: after its stack is captured, before it is killed. */
+  workerAbort: (worker: AbortedWorker) => unknown
+  /** Master, on USR2, just before the new master is started. */
+  preExec: (server: Server) => unknown
+  /** Worker, before the app handles a request. */
+  preRequest: (worker: Worker, req: IncomingMessage) => unknown
+  /** Worker, after a response has been sent (or the connection closed under it). */
+  postRequest: (worker: Worker, req: IncomingMessage, res: ServerResponse) => unknown
+  /** Master, after a worker process has exited. */
+  childExit: (server: Server, worker: ExitedWorker) => unknown
+  /** Worker, as the worker process exits, after it has stopped serving. */
+  workerExit: (server: ServerInfo, worker: Worker) => unknown
+  /** Master, at start (oldValue undefined) and whenever the number of workers changes. */
+  nworkersChanged: (server: Server, newValue: number, oldValue: number | undefined) => unknown
+  /** Master, just before it exits. */
+  onExit: (server: Server) => unknown
+  /**
+   * Worker, when it builds its TLS server (--certfile): returns the TLS options
+   * to use, e.g. `{ ...defaults(), minVersion: 'TLSv1.3' }`.
+   */
+  sslContext: (server: ServerInfo, defaults: () => SecureContextOptions) => SecureContextOptions | Promise<SecureContextOptions>
+}
+
+/** Where each hook runs, and what it is for: the registry's doc (spec/settings.md). */
+export const HOOK_DOCS: Readonly<Record<HookName, string>> = {
+  onStarting:
+    'onStarting(server): called in the master just before the listeners are bound (after --preload). ' +
+    'Awaited; a hook that throws stops corral with exit code 1 and the reason.',
+  onReload:
+    'onReload(server): called in the master when a reload (HUP, --reload) starts a new generation of workers, ' +
+    'after the settings are re-read and before the new workers are spawned. Awaited.',
+  whenReady:
+    'whenReady(server): called in the master once the listeners are bound, just before the first workers are spawned. Awaited.',
+  preFork:
+    'preFork(server, worker): called in the master just before a worker process is spawned (worker.pid is undefined). Awaited.',
+  postFork:
+    'postFork(server, worker): called in the new worker process, first thing, before the app is imported. Awaited.',
+  postWorkerInit:
+    'postWorkerInit(worker): called in the worker after the app is imported, before it serves and reports ready. Awaited.',
+  workerInt:
+    'workerInt(worker): called in the worker when it receives SIGINT or SIGQUIT, before it stops. Awaited.',
+  workerAbort:
+    'workerAbort(worker): called in the master when a worker has missed its heartbeat for --timeout, with the stack ' +
+    'it is stuck in (worker.stack), before it is killed. (In gunicorn it runs in the worker on SIGABRT; a stuck Node ' +
+    'worker cannot run JavaScript.) Awaited, at most 5 s.',
+  preExec:
+    'preExec(server): called in the master on USR2, just before the new master is started. Awaited.',
+  preRequest:
+    'preRequest(worker, req): called in the worker before the app handles a request. A promise it returns is awaited ' +
+    'before the app is called; without the hook nothing is added to the request path.',
+  postRequest:
+    'postRequest(worker, req, res): called in the worker once the response is sent, or its connection closed.',
+  childExit:
+    'childExit(server, worker): called in the master after a worker process has exited (worker.exitCode, worker.signal).',
+  workerExit:
+    'workerExit(server, worker): called in the worker as it exits, after it has stopped serving. Awaited before the ' +
+    'process exits, at most --graceful-timeout (1 s when the master is gone).',
+  nworkersChanged:
+    'nworkersChanged(server, newValue, oldValue): called in the master at start (oldValue undefined), then whenever ' +
+    'the number of workers changes (TTIN, TTOU, a HUP with a new workers).',
+  onExit: 'onExit(server): called in the master just before it exits, after its workers have stopped and the pidfile is removed.',
+  sslContext:
+    'sslContext(server, defaults): called in each worker that serves TLS (--certfile), before its servers are created; ' +
+    "returns the TLS options (node:tls SecureContextOptions) to use instead of corral's, which defaults() builds from " +
+    'the settings. Awaited; if it throws, the worker uses the defaults.',
+}
+
+// ---------------------------------------------------------------------------
+// Calling hooks
+
+/** One line saying why: the message of an Error, else the value. */
+export function reason(err: unknown): string {
+  if (err instanceof Error) return err.message.split('\n')[0] || err.name
+  try {
+    return typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err))
+  } catch {
+    return String(err)
+  }
+}
+
+/** Logs a failed hook: its name and the reason on the first line, the stack (if any) after. */
+export function logHookFailure(log: Logger, name: string, err: unknown): void {
+  const stack = err instanceof Error && err.stack !== undefined ? err.stack : undefined
+  if (stack === undefined) log.error(`Hook ${name} failed: ${reason(err)}`)
+  else log.exception(`Hook ${name} failed: ${reason(err)}`, err)
+}
+
+export const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function'
+
+/**
+ * Calls a hook and waits for it if it returns a promise. Never throws: a
+ * failure is logged with the hook's name and `false` returned.
+ */
+export async function callHook(log: Logger, name: string, fn: ((...args: never[]) => unknown) | undefined, args: readonly unknown[]): Promise<boolean> {
+  if (fn === undefined) return true
+  try {
+    const result = (fn as (...a: readonly unknown[]) => unknown)(...args)
+    if (isThenable(result)) await result
+    return true
+  } catch (err) {
+    logHookFailure(log, name, err)
+    return false
+  }
+}
+
+/** Resolves after `ms`, unref'd so it never keeps a process alive by itself. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+/**
+ * Waits for a call at most `ms`; says so in the log (`what` names it) when
+ * it is still running then, and carries on without it.
+ */
+export async function withinMs(log: Logger, what: string, call: Promise<unknown>, ms: number): Promise<void> {
+  let late = false
+  await Promise.race([call, delay(ms).then(() => (late = true))])
+  if (late) log.warning(`${what} still running after ${ms} ms; not waiting for it`)
+}

@@ -1,0 +1,232 @@
+// What a worker allows itself (spec/worker-limits.md):
+//
+// - --keep-alive: node:http's keepAliveTimeout; 0 answers every request with
+//   Connection: close.
+// - --worker-connections N: a worker holding N connections stops accepting,
+//   so the next connection waits in the kernel's accept queue for any worker
+//   with room: it is never accepted and then dropped. libuv cannot stop
+//   watching a listening socket short of closing its handle, and closing the
+//   handle closes the worker's descriptor of the socket. So the worker closes
+//   its handle (the socket itself lives on in the master and the other
+//   workers), and to resume listens on a fresh copy of the socket that the
+//   master sends over the IPC channel (SCM_RIGHTS). Copies are first asked
+//   for at the first pause; after that one is kept in hand, so resuming does
+//   not wait for the master.
+// - --max-requests N (+ --max-requests-jitter J) and --max-memory MB: the
+//   worker tells the master it is retiring (the master starts its replacement
+//   at once and does not count the exit as a crash), then drains exactly as
+//   on SIGTERM.
+//
+// Per request: nothing, or one counter with --max-requests. Per connection
+// with --worker-connections: a counter and a shared 'close' listener.
+import { randomInt } from 'node:crypto'
+import net from 'node:net'
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { ListenerCopyMessage } from '../protocol/master-worker.ts'
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void
+
+export interface LimitSettings {
+  readonly keepAlive: number
+  readonly workerConnections: number
+  readonly maxRequests: number
+  readonly maxRequestsJitter: number
+  readonly maxMemory: number
+}
+
+/** How often RSS is compared with --max-memory. One read of /proc/self/stat: ~10 µs. */
+export const MEMORY_CHECK_MS = 1000
+
+/** IPC, both ways: the worker asks for a copy of listener `index`; the master answers with the socket attached. */
+
+// ---------------------------------------------------------------------------
+// --keep-alive
+
+/** node:http options for --keep-alive. */
+export function keepAliveOptions(s: Pick<LimitSettings, 'keepAlive'>): ServerOptions {
+  // 0 means no keep-alive (gunicorn); to node:http, 0 would mean no timeout at all.
+  return { keepAliveTimeout: s.keepAlive > 0 ? s.keepAlive * 1000 : 5_000 }
+}
+
+function closeEveryResponse(_req: IncomingMessage, res: ServerResponse): void {
+  res.shouldKeepAlive = false
+}
+
+// node:net internals used to stop and resume accepting, as node:cluster uses
+// them: the listening handle, and listen() on a handle already in place.
+interface ListenHandle {
+  close(): void
+}
+interface PausableServer extends Server {
+  _handle: ListenHandle | null
+  _listen2(address: string | null, port: number, addressType: number, backlog: number): void
+}
+
+export interface WorkerLimitsOptions {
+  settings: LimitSettings
+  /** The backlog the listeners were put in LISTEN with: every listen(2) sets it anew. */
+  backlog: number
+  /** Tell the master and start the graceful drain; called at most once. */
+  retire(reason: string): void
+  log: { info(message: string): void; warning(message: string): void; debug(message: string): void }
+}
+
+export interface WorkerLimits {
+  /** Wraps the request handler (counts requests for --max-requests). */
+  wrap(handler: Handler): Handler
+  /**
+   * Applies the limits to the servers: the first `inherited` serve the
+   * inherited listener fds, in order; any after them have sockets of their
+   * own (--reuse-port), which are never paused: closing one would reset the
+   * connections queued on it.
+   */
+  start(servers: Server[], inherited: number): void
+  /** The worker is draining or closing: never accept again, drop spare copies, stop the memory check. */
+  stop(): void
+}
+
+export function createWorkerLimits(options: WorkerLimitsOptions): WorkerLimits {
+  const { settings, log } = options
+  let retired = false
+  let stopped = false
+  let memoryTimer: NodeJS.Timeout | undefined
+  let connections: ReturnType<typeof limitConnections> | undefined
+
+  const retire = (reason: string) => {
+    if (retired || stopped) return
+    retired = true
+    options.retire(reason)
+  }
+
+  return {
+    wrap(handler) {
+      if (settings.maxRequests <= 0) return handler
+      // gunicorn: max_requests + randint(0, jitter), so workers do not all leave at once.
+      const limit = settings.maxRequests + randomInt(0, settings.maxRequestsJitter + 1)
+      let served = 0
+      return (req, res) => {
+        handler(req, res)
+        if (++served === limit) {
+          log.info(`Autorestarting worker after current request (--max-requests: ${limit} requests served)`)
+          retire(`max requests: ${limit}`)
+        }
+      }
+    },
+    start(servers, inherited) {
+      if (settings.keepAlive <= 0) for (const server of servers) server.prependListener('request', closeEveryResponse)
+      if (settings.workerConnections > 0) connections = limitConnections(servers as PausableServer[], inherited, settings.workerConnections, options, retire)
+      if (settings.maxMemory > 0) {
+        const limit = settings.maxMemory * 1024 * 1024
+        memoryTimer = setInterval(() => {
+          const rss = process.memoryUsage.rss()
+          if (rss <= limit) return
+          clearInterval(memoryTimer)
+          const mb = Math.round(rss / (1024 * 1024))
+          log.info(`Worker RSS is ${mb} MB, above --max-memory ${settings.maxMemory} MB; retiring`)
+          retire(`max memory: RSS ${mb} MB > ${settings.maxMemory} MB`)
+        }, MEMORY_CHECK_MS).unref()
+      }
+    },
+    stop() {
+      stopped = true
+      clearInterval(memoryTimer)
+      connections?.stop()
+    },
+  }
+}
+
+function limitConnections(all: PausableServer[], inherited: number, limit: number, options: WorkerLimitsOptions, retire: (reason: string) => void) {
+  const { log, backlog } = options
+  const servers = all.slice(0, inherited)
+  let open = 0
+  let paused = false
+  let stopped = false
+  let resumeWhenReady = false
+  /** A copy of each listener, received from the master, not yet listened on. */
+  const spares: (ListenHandle | undefined)[] = servers.map(() => undefined)
+  const asked: boolean[] = servers.map(() => false)
+
+  const askForCopies = () => {
+    servers.forEach((_, index) => {
+      if (spares[index] || asked[index] || !process.connected) return
+      asked[index] = true
+      process.send!({ t: 'listener-copy', index } satisfies ListenerCopyMessage)
+    })
+  }
+
+  const pause = () => {
+    paused = true
+    for (const server of servers) {
+      const handle = server._handle
+      if (!handle) continue
+      // Closing the handle inside the 'connection' event also ends libuv's
+      // accept loop for this wake-up: nothing more is taken from the queue.
+      server._handle = null
+      handle.close()
+    }
+    log.debug(`Worker holds ${open} connections (--worker-connections ${limit}); not accepting`)
+    askForCopies()
+  }
+
+  const resume = () => {
+    if (stopped) return
+    if (spares.some((s) => s === undefined)) {
+      resumeWhenReady = true
+      askForCopies()
+      return
+    }
+    resumeWhenReady = false
+    paused = false
+    servers.forEach((server, index) => {
+      server._handle = spares[index]!
+      spares[index] = undefined
+      server._listen2(null, -1, -1, backlog)
+    })
+    log.debug(`Worker holds ${open} connections (--worker-connections ${limit}); accepting again`)
+    askForCopies()
+  }
+
+  function onClose(): void {
+    open--
+    if (paused && !stopped && open < limit) resume()
+  }
+
+  const onMessage = (message: Partial<ListenerCopyMessage> | null, handle: unknown) => {
+    if (message?.t !== 'listener-copy' || typeof message.index !== 'number') return
+    const index = message.index
+    const copy = handle as ListenHandle | undefined
+    // Without a copy this worker cannot accept again: let a new one take over.
+    if (!copy) return retire(`the master could not send a copy of listener ${index}`)
+    if (stopped || index >= servers.length || spares[index]) return copy.close()
+    asked[index] = false
+    spares[index] = copy
+    if (resumeWhenReady && !spares.some((s) => s === undefined)) resume()
+  }
+  process.on('message', onMessage)
+
+  const onConnection = (socket: Socket) => {
+    // 'close' comes once: on() with a shared function allocates nothing, once() would.
+    socket.on('close', onClose)
+    // (Only --reuse-port sockets: nothing can be paused.)
+    if (++open >= limit && !paused && !stopped && servers.length > 0) pause()
+  }
+  for (const server of all) server.on('connection', onConnection)
+  // A failed listen on a copy leaves this worker unable to accept: let a new one take over.
+  const onError = (err: Error) => {
+    log.warning(`Worker could not accept again: ${err.message}`)
+    retire(`could not resume accepting: ${err.message}`)
+  }
+  for (const server of servers) server.on('error', onError)
+
+  return {
+    stop() {
+      stopped = true
+      process.off('message', onMessage)
+      for (let i = 0; i < spares.length; i++) {
+        spares[i]?.close()
+        spares[i] = undefined
+      }
+    },
+  }
+}

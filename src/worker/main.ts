@@ -1,0 +1,178 @@
+// A worker process: the runtime around machines/worker.ts. It loads the app,
+// serves the listeners it inherited as fds, heartbeats, and drains on TERM.
+// Nothing here runs per request except node:http and the app itself.
+import type { Server, ServerOptions } from 'node:http'
+import { Server as NetServer } from 'node:net'
+import { createActor } from 'xstate'
+import { workerMachine, type WorkerEvent } from '../../machines/worker.ts'
+import { AppLoadError, importApp, parseAppSpec, toHandler, type Handler } from '../http/app.ts'
+import { createLogger } from '../logging/log.ts'
+import { withAccessLog } from '../logging/access-log.ts'
+import { closeLogFiles, reopenLogFiles } from '../logging/log-file.ts'
+import { findUpgrade, type AppUpgrade } from '../http/websocket-upgrade.ts'
+import { listenOnFd, listenReusePort } from '../net/listeners.ts'
+import { createWebServer, goAway, h2Refusal, loadTls } from '../http/tls.ts'
+import { finishPrivilegeDrop } from '../process/privileges.ts'
+import { guardRequests, guardServer, guardUpgrades, httpServerOptions } from '../http/guard.ts'
+import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from '../protocol/master-worker.ts'
+import { createWorkerHooks } from '../hooks/worker-hooks.ts'
+import { forwardedRequests } from '../http/forwarded.ts'
+import { installProxyProtocol } from '../http/proxy-protocol.ts'
+import { createWorkerLimits, keepAliveOptions } from './limits.ts'
+
+const options = JSON.parse(process.env[WORKER_ENV] ?? 'null') as WorkerOptions | null
+if (!options) {
+  process.stderr.write('corral: this module is a corral worker and is started by the corral master\n')
+  process.exit(2)
+}
+// The app should see the environment the user gave corral, not corral's plumbing.
+delete process.env[WORKER_ENV]
+process.title = `corral: worker [${options.name}]`
+
+const { settings } = options
+const log = createLogger({ level: settings.logLevel })
+// Server hooks that run in a worker (src/hooks/worker-hooks.ts, spec/hooks.md).
+const hooks = createWorkerHooks(options, log)
+const servers: Server[] = []
+/** The app's upgrade handler (src/http/websocket-upgrade.ts), if it exports one. */
+let appUpgrade: AppUpgrade | undefined
+const actor = createActor(workerMachine)
+const send = (event: WorkerEvent) => actor.send(event)
+const tell = (message: WorkerMessage) => {
+  if (process.connected) process.send!(message)
+}
+// --worker-connections, --max-requests, --max-memory, --keep-alive 0 (src/worker/limits.ts).
+const limits = createWorkerLimits({
+  settings,
+  backlog: settings.backlog,
+  log,
+  // The master hears first: it starts the replacement at once and does not
+  // count the exit as a crash. Then the same drain as SIGTERM.
+  retire: (reason) => {
+    tell({ t: 'retire', reason })
+    send({ type: 'SIGNAL', signal: 'TERM' })
+  },
+})
+
+actor.on('boot', () => void boot())
+actor.on('announceReady', () => {
+  log.debug(`Worker ${options.id} serving ${servers.length} listener(s)`)
+  tell({ t: 'ready' })
+})
+actor.on('stopAccepting', stopAccepting)
+actor.on('closeAll', () => {
+  limits.stop()
+  for (const server of servers) {
+    server.close()
+    server.closeAllConnections()
+  }
+})
+actor.on('reopenLogs', () => {
+  log.info('Reopening log files')
+  reopenLogFiles()
+})
+actor.on('log', ({ level, message }) => log[level](message))
+actor.on('exit', ({ code }) => {
+  clearInterval(heartbeat)
+  if (code === 0) log.info(`Worker exiting (pid: ${process.pid})`)
+  // Let the log line and any IPC drain, and the log files flush, before leaving.
+  // workerExit runs first (src/hooks/worker-hooks.ts).
+  setImmediate(() => void hooks.exiting().then(() => closeLogFiles()).finally(() => process.exit(code)))
+})
+
+async function boot(): Promise<void> {
+  let handler: Handler
+  // --initgroups: become --user, with its groups, before any of the app runs (src/process/privileges.ts).
+  const denied = finishPrivilegeDrop(settings)
+  if (denied) return send({ type: 'BOOT_FAILED', code: 3, reason: `Worker failed to boot: ${denied}` })
+  // postFork: before the app is imported (the config file is imported first when it has worker hooks).
+  await hooks.postFork()
+  try {
+    const spec = parseAppSpec(options!.app)
+    const app = await importApp(spec)
+    handler = await toHandler(app, log)
+    appUpgrade = await findUpgrade(spec, app, log)
+    // --http-protocols h2 with an app that cannot take HTTP/2's request objects (src/http/tls.ts).
+    const refusal = h2Refusal(app, settings)
+    if (refusal) throw new AppLoadError(refusal)
+  } catch (err) {
+    if (!(err instanceof AppLoadError)) log.exception('Exception while loading the app', err)
+    return send({ type: 'BOOT_FAILED', code: 4, reason: `App failed to load: ${describe(err)}` })
+  }
+  // postWorkerInit: the app is loaded; nothing is served or reported ready before it returns.
+  await hooks.postWorkerInit()
+  try {
+    handler = withAccessLog(hooks.wrapHandler(handler), settings, log.exception)
+    // Proxy headers (src/http/forwarded.ts), then --max-requests counting.
+    handler = limits.wrap(forwardedRequests(handler, settings, log.debug))
+    // sslContext: the TLS options, as the hook would have them (with --certfile only).
+    const tls = loadTls(settings)
+    const tlsOptions = tls.ok && tls.options ? await hooks.sslContext(tls.options) : undefined
+    // The inherited sockets, then the --reuse-port addresses where this worker binds its own.
+    for (const target of [...options!.fds, ...(options!.reusePort ?? [])]) {
+      // node:http; node:https or HTTP/2 + HTTP/1.1 with --certfile (src/http/tls.ts).
+      const server = guardServer(createWebServer(settings, serverOptions(), guardRequests(handler, settings, log.debug), tlsOptions), settings, log.debug)
+      // --proxy-protocol: first in line for each connection (src/http/proxy-protocol.ts).
+      installProxyProtocol(server, settings, log.debug)
+      if (appUpgrade) server.on('upgrade', guardUpgrades(appUpgrade.listener, settings, log.debug))
+      await (typeof target === 'number' ? listenOnFd(server, target, settings.backlog) : listenReusePort(server, target, settings.backlog))
+      servers.push(server)
+    }
+    limits.start(servers, options!.fds.length)
+  } catch (err) {
+    return send({ type: 'BOOT_FAILED', code: 3, reason: `Worker failed to boot: ${describe(err)}` })
+  }
+  send({ type: 'LOADED' })
+}
+
+/**
+ * Stop accepting without touching open connections: net.Server's close, not
+ * http.Server's, which would also drop idle keep-alive sockets and race
+ * clients about to reuse them. Every later response says Connection: close,
+ * so each keep-alive client is told once, in an answer, to go elsewhere.
+ */
+function stopAccepting(): void {
+  limits.stop()
+  appUpgrade?.drain()
+  let open = servers.length
+  if (open === 0) return send({ type: 'DRAINED' })
+  for (const server of servers) {
+    // HTTP/2 has no Connection header: its sessions get a GOAWAY instead.
+    server.prependListener('request', (req, res) => req.httpVersionMajor === 1 && res.setHeader('connection', 'close'))
+    goAway(server)
+    NetServer.prototype.close.call(server, () => {
+      if (--open === 0) send({ type: 'DRAINED' })
+    })
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+/** node:http's options, from the settings. */
+function serverOptions(): ServerOptions {
+  return { ...keepAliveOptions(settings), ...httpServerOptions(settings) }
+}
+
+const heartbeat = settings.timeout > 0 ? setInterval(() => tell({ t: 'hb' }), (settings.timeout * 1000) / 2) : undefined
+
+process.on('SIGTERM', () => send({ type: 'SIGNAL', signal: 'TERM' }))
+// workerInt runs first when set (src/hooks/worker-hooks.ts).
+process.on('SIGQUIT', () => hooks.interrupted(() => send({ type: 'SIGNAL', signal: 'QUIT' })))
+process.on('SIGINT', () => hooks.interrupted(() => send({ type: 'SIGNAL', signal: 'INT' })))
+// A terminal's hang-up or resize reaches the whole process group; these are
+// the master's to act on. SIGUSR1 stays with Node: it starts the inspector
+// the master uses to see where a stuck worker is stuck.
+for (const signal of ['SIGHUP', 'SIGWINCH', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) process.on(signal, () => {})
+process.on('message', (message: { t?: string }) => {
+  if (message?.t === 'reopen') send({ type: 'REOPEN_LOGS' })
+})
+// The IPC channel closes when the master dies, even by SIGKILL.
+process.on('disconnect', () => send({ type: 'MASTER_GONE' }))
+process.on('uncaughtException', (err) => {
+  log.exception('Uncaught exception in worker; exiting', err)
+  process.exit(1)
+})
+
+actor.start()
