@@ -28,12 +28,28 @@ interface Config {
   corral: boolean
 }
 
-const corral = (extra: string[]) => (port: number) => [`${ROOT}bin/corral.js`, '-w', '1', '-b', `127.0.0.1:${port}`, ...extra, `${ROOT}bench/hello.ts`]
+const corral = (extra: string[]) => (port: number) => [
+  `${ROOT}bin/corral.js`,
+  '-w',
+  '1',
+  '-b',
+  `127.0.0.1:${port}`,
+  ...extra,
+  `${ROOT}bench/hello.ts`,
+]
 const CONFIGS: Config[] = [
   { name: 'bare node:http', args: () => [`${ROOT}bench/servers/http.ts`], corral: false },
   { name: 'corral, no access log', args: corral([]), corral: true },
-  { name: 'corral, access log (default format)', args: corral(['--access-logfile', join(dir, 'text.log')]), corral: true },
-  { name: 'corral, access log (JSON lines)', args: corral(['--access-logfile', join(dir, 'json.log'), '--access-log-json']), corral: true },
+  {
+    name: 'corral, access log (default format)',
+    args: corral(['--access-logfile', join(dir, 'text.log')]),
+    corral: true,
+  },
+  {
+    name: 'corral, access log (JSON lines)',
+    args: corral(['--access-logfile', join(dir, 'json.log'), '--access-log-json']),
+    corral: true,
+  },
   // The same response from a fetch(Request) → Response handler, no access log.
   {
     name: 'corral, fetch handler',
@@ -59,7 +75,10 @@ function cpuTicks(pid: number): number {
 
 async function ready(port: number): Promise<void> {
   for (let i = 0; i < 150; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false)
+    const ok = await fetch(`http://127.0.0.1:${port}/`).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (ok) return
     await new Promise((r) => setTimeout(r, 100))
   }
@@ -93,7 +112,9 @@ const median = (xs: number[]) => {
 }
 
 try {
-  const results = new Map<string, { rps: number[]; us: number[]; foreign: number[] }>(CONFIGS.map((c) => [c.name, { rps: [], us: [], foreign: [] }]))
+  const results = new Map<string, { rps: number[]; us: number[]; foreign: number[] }>(
+    CONFIGS.map((c) => [c.name, { rps: [], us: [], foreign: [] }]),
+  )
   for (let rep = 1; rep <= REPS; rep++) {
     for (const config of CONFIGS) {
       const m = await measure(config)
@@ -101,7 +122,9 @@ try {
       r.rps.push(m.rps)
       r.us.push(m.usPerReq)
       r.foreign.push(m.foreign)
-      console.error(`rep ${rep}: ${config.name}: ${Math.round(m.rps)} req/s, ${m.usPerReq.toFixed(2)} µs CPU/req (other processes: ${m.foreign.toFixed(2)} cores)`)
+      console.error(
+        `rep ${rep}: ${config.name}: ${Math.round(m.rps)} req/s, ${m.usPerReq.toFixed(2)} µs CPU/req (other processes: ${m.foreign.toFixed(2)} cores)`,
+      )
     }
   }
   const base = results.get('corral, no access log')!
@@ -111,7 +134,9 @@ try {
   const bareRps = median(bare.rps)
   const bareUs = median(bare.us)
   console.log(`\nrequest-path cost, ${REPS} reps × ${SECONDS} s, medians (keep-alive, 50 connections, server on 1 CPU)`)
-  console.log('| server | req/s | vs bare | vs corral without log | µs CPU per request | vs bare (CPU) | vs corral without log (CPU) | other load (cores) |')
+  console.log(
+    '| server | req/s | vs bare | vs corral without log | µs CPU per request | vs bare (CPU) | vs corral without log (CPU) | other load (cores) |',
+  )
   console.log('|---|---|---|---|---|---|---|---|')
   for (const [name, r] of results) {
     const rps = median(r.rps)

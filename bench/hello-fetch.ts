@@ -3,5 +3,6 @@
 const body = 'Hello, world!\n'
 
 export default {
-  fetch: (): Response => new Response(body, { headers: { 'content-type': 'text/plain', 'content-length': String(body.length) } }),
+  fetch: (): Response =>
+    new Response(body, { headers: { 'content-type': 'text/plain', 'content-length': String(body.length) } }),
 }

@@ -5,7 +5,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { guardRequests } from '../src/http/guard.ts'
 
-const settings = { limitRequestLine: 4094, limitRequestFields: 100, limitRequestFieldSize: 8190, headersTimeout: 20, requestTimeout: 60 }
+const settings = {
+  limitRequestLine: 4094,
+  limitRequestFields: 100,
+  limitRequestFieldSize: 8190,
+  headersTimeout: 20,
+  requestTimeout: 60,
+}
 let served = 0
 const handler = (_req: IncomingMessage, _res: ServerResponse) => void served++
 const guarded = guardRequests(handler, settings)
@@ -17,17 +23,28 @@ const req = {
   method: 'GET',
   url: '/products/42?ref=home&utm_source=newsletter',
   rawHeaders: [
-    'Host', 'shop.example.com',
-    'User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
-    'Accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
-    'Accept-Language', 'en-US,en;q=0.5',
-    'Accept-Encoding', 'gzip, deflate, br',
-    'Connection', 'keep-alive',
-    'Cookie', 'session=0123456789abcdef; theme=dark',
-    'Upgrade-Insecure-Requests', '1',
-    'Sec-Fetch-Dest', 'document',
-    'Content-Type', 'text/plain',
-    'Cache-Control', 'max-age=0',
+    'Host',
+    'shop.example.com',
+    'User-Agent',
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
+    'Accept',
+    'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+    'Accept-Language',
+    'en-US,en;q=0.5',
+    'Accept-Encoding',
+    'gzip, deflate, br',
+    'Connection',
+    'keep-alive',
+    'Cookie',
+    'session=0123456789abcdef; theme=dark',
+    'Upgrade-Insecure-Requests',
+    '1',
+    'Sec-Fetch-Dest',
+    'document',
+    'Content-Type',
+    'text/plain',
+    'Cache-Control',
+    'max-age=0',
   ],
 } as unknown as IncomingMessage
 const res = {} as ServerResponse
@@ -46,6 +63,10 @@ for (let round = 0; round < 5; round++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 for (const [name, xs] of Object.entries(rows)) {
-  console.log(`${name.padEnd(8)} ${median(xs).toFixed(1).padStart(6)} ns/request (median of ${xs.length}; runs: ${xs.map((x) => x.toFixed(0)).join(', ')})`)
+  console.log(
+    `${name.padEnd(8)} ${median(xs).toFixed(1).padStart(6)} ns/request (median of ${xs.length}; runs: ${xs.map((x) => x.toFixed(0)).join(', ')})`,
+  )
 }
-console.log(`the guard adds ${(median(rows.guarded!) - median(rows.direct!)).toFixed(0)} ns to each request (${served} calls)`)
+console.log(
+  `the guard adds ${(median(rows.guarded!) - median(rows.direct!)).toFixed(0)} ns to each request (${served} calls)`,
+)

@@ -63,7 +63,11 @@ async function round(keepAlive: boolean): Promise<Round> {
   copyFileSync(`${ROOT}test/fixtures/app-pid.ts`, app)
   const pidfile = `${dir}/corral.pid`
   const port = await freePort()
-  const old: ChildProcess = spawn(process.execPath, [BIN, '-w', String(WORKERS), '-b', `127.0.0.1:${port}`, '-p', pidfile, app], { stdio: 'ignore' })
+  const old: ChildProcess = spawn(
+    process.execPath,
+    [BIN, '-w', String(WORKERS), '-b', `127.0.0.1:${port}`, '-p', pidfile, app],
+    { stdio: 'ignore' },
+  )
   let fresh: number | undefined
   try {
     await until(() => pidIn(pidfile) === old.pid)

@@ -4,7 +4,14 @@
 export default async function handle(request: Request): Promise<Response> {
   const url = new URL(request.url)
   if (request.method === 'POST') {
-    return new Response(await request.text(), { headers: { 'content-type': request.headers.get('content-type') ?? 'text/plain' } })
+    return new Response(await request.text(), {
+      headers: { 'content-type': request.headers.get('content-type') ?? 'text/plain' },
+    })
   }
-  return Response.json({ method: request.method, path: url.pathname, query: Object.fromEntries(url.searchParams), pid: process.pid })
+  return Response.json({
+    method: request.method,
+    path: url.pathname,
+    query: Object.fromEntries(url.searchParams),
+    pid: process.pid,
+  })
 }

@@ -13,7 +13,9 @@ export default function events(request: Request): Response {
     start(controller) {
       const tick = () => {
         sent++
-        controller.enqueue(encoder.encode(`id: ${sent}\nevent: tick\ndata: ${JSON.stringify({ n: sent, at: Date.now() })}\n\n`))
+        controller.enqueue(
+          encoder.encode(`id: ${sent}\nevent: tick\ndata: ${JSON.stringify({ n: sent, at: Date.now() })}\n\n`),
+        )
         if (sent >= count) {
           clearInterval(timer)
           controller.close()

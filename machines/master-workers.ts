@@ -3,13 +3,13 @@
 // runs; these decide *what* follows. Keeping them apart lets a test check the
 // arithmetic (how many to spawn, which to stop, when to kill) without a chart.
 
-export type WorkerStatus =
+type WorkerStatus =
   | 'booting' // spawned, app not loaded yet
   | 'running' // told the master it is ready
   | 'stopping' // sent TERM/QUIT/INT, expected to exit by `deadline`
   | 'killed' // SIGKILL sent or pending (heartbeat abort, missed deadline)
 
-export interface WorkerRecord {
+interface WorkerRecord {
   readonly id: number
   readonly generation: number
   readonly status: WorkerStatus
@@ -65,7 +65,7 @@ export interface MasterContext {
   readonly exitCode: number
 }
 
-export type UpgradeMode = 'manual' | 'auto'
+type UpgradeMode = 'manual' | 'auto'
 
 export interface MasterInput {
   workers: number
@@ -81,12 +81,12 @@ export interface Step {
 }
 
 /** A quick stop still SIGKILLs stragglers, but sooner than a graceful one. */
-export const QUICK_STOP_MS = 1_000
+const QUICK_STOP_MS = 1_000
 /** A worker that dies younger than this counts towards the crash streak. */
-export const MIN_UPTIME_MS = 5_000
+const MIN_UPTIME_MS = 5_000
 export const MAX_BACKOFF_MS = 10_000
 
-export const BOOT_ERROR = 3
+const BOOT_ERROR = 3
 export const APP_LOAD_ERROR = 4
 
 export function initialContext(input: MasterInput): MasterContext {
@@ -113,7 +113,7 @@ export function initialContext(input: MasterInput): MasterContext {
 const isLive = (w: WorkerRecord) => w.status === 'booting' || w.status === 'running'
 
 /** Live workers of the generation the master is converging to. */
-export function currentWorkers(ctx: MasterContext): WorkerRecord[] {
+function currentWorkers(ctx: MasterContext): WorkerRecord[] {
   return ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w))
 }
 
@@ -121,7 +121,7 @@ export function readyCount(ctx: MasterContext): number {
   return currentWorkers(ctx).filter((w) => w.status === 'running').length
 }
 
-export function findWorker(ctx: MasterContext, id: number): WorkerRecord | undefined {
+function findWorker(ctx: MasterContext, id: number): WorkerRecord | undefined {
   return ctx.workers.find((w) => w.id === id)
 }
 
@@ -136,7 +136,9 @@ function stopAll(ctx: MasterContext, victims: readonly WorkerRecord[], mode: Sto
     context: {
       ...ctx,
       workers: ctx.workers.map((w) =>
-        ids.has(w.id) ? { ...w, status: 'stopping', deadline: Math.min(w.status === 'stopping' ? w.deadline : Infinity, deadline) } : w,
+        ids.has(w.id)
+          ? { ...w, status: 'stopping', deadline: Math.min(w.status === 'stopping' ? w.deadline : Infinity, deadline) }
+          : w,
       ),
     },
     commands: victims.map((w) => ({ type: 'stopWorker', id: w.id, mode })),
@@ -159,7 +161,15 @@ export function converge(ctx: MasterContext): Step {
   let nextId = ctx.nextId
   for (let i = live.length; i < ctx.target; i++) {
     const id = nextId++
-    workers.push({ id, generation: ctx.generation, status: 'booting', spawnedAt: ctx.now, lastBeat: ctx.now, timeoutMs: ctx.timeoutMs, deadline: Infinity })
+    workers.push({
+      id,
+      generation: ctx.generation,
+      status: 'booting',
+      spawnedAt: ctx.now,
+      lastBeat: ctx.now,
+      timeoutMs: ctx.timeoutMs,
+      deadline: Infinity,
+    })
     commands.push({ type: 'spawnWorker', id, generation: ctx.generation })
   }
   return { context: { ...ctx, workers, nextId }, commands }
@@ -167,7 +177,7 @@ export function converge(ctx: MasterContext): Step {
 
 export function markReady(ctx: MasterContext, id: number): MasterContext {
   const w = findWorker(ctx, id)
-  if (!w || w.status !== 'booting') return ctx
+  if (w?.status !== 'booting') return ctx
   return update(ctx, id, { status: 'running', lastBeat: ctx.now })
 }
 
@@ -197,7 +207,15 @@ export function forget(ctx: MasterContext, id: number): Step {
   const crashStreak = young ? ctx.crashStreak + 1 : 0
   const delay = crashStreak === 0 ? 0 : Math.min(100 * 2 ** (crashStreak - 1), MAX_BACKOFF_MS)
   const commands: MasterCommand[] =
-    delay > 0 ? [{ type: 'log', level: 'warning', message: `Worker ${id} died ${crashStreak} time(s) in a row soon after start; respawning in ${delay} ms` }] : []
+    delay > 0
+      ? [
+          {
+            type: 'log',
+            level: 'warning',
+            message: `Worker ${id} died ${crashStreak} time(s) in a row soon after start; respawning in ${delay} ms`,
+          },
+        ]
+      : []
   return { context: { ...rest, crashStreak, respawnAt: ctx.now + delay }, commands }
 }
 
@@ -238,12 +256,22 @@ export function tick(ctx: MasterContext, now: number): Step {
 }
 
 export function startGeneration(ctx: MasterContext): MasterContext {
-  return { ...ctx, previousGeneration: ctx.generation, previousTarget: ctx.target, generation: ctx.generation + 1, reloadQueued: false }
+  return {
+    ...ctx,
+    previousGeneration: ctx.generation,
+    previousTarget: ctx.target,
+    generation: ctx.generation + 1,
+    reloadQueued: false,
+  }
 }
 
 /** The new generation is ready: the old ones stop gracefully. */
 export function retireOldGenerations(ctx: MasterContext): Step {
-  return stopAll(ctx, ctx.workers.filter((w) => w.generation !== ctx.generation && isLive(w)), 'graceful')
+  return stopAll(
+    ctx,
+    ctx.workers.filter((w) => w.generation !== ctx.generation && isLive(w)),
+    'graceful',
+  )
 }
 
 /** The new generation cannot boot: stop it and go back to the old one. */
@@ -261,7 +289,10 @@ export function stopEverything(ctx: MasterContext, mode: StopMode): Step {
 }
 
 /** Re-read settings (HUP): they shape workers started from now on. */
-export function applySettings(ctx: MasterContext, s: { workers: number; timeoutMs: number; gracefulMs: number }): MasterContext {
+export function applySettings(
+  ctx: MasterContext,
+  s: { workers: number; timeoutMs: number; gracefulMs: number },
+): MasterContext {
   return { ...setTarget(ctx, s.workers), timeoutMs: s.timeoutMs, gracefulMs: s.gracefulMs }
 }
 

@@ -9,7 +9,6 @@ import {
   applySettings,
   retiring,
   converge,
-  currentWorkers,
   forget,
   heartbeat,
   initialContext,
@@ -60,7 +59,11 @@ const isSignal =
   ({ event }: { event: MasterEvent }) =>
     event.type === 'SIGNAL' && names.includes(event.signal)
 
-const log = (level: Extract<MasterCommand, { type: 'log' }>['level'], message: string): MasterCommand => ({ type: 'log', level, message })
+const log = (level: Extract<MasterCommand, { type: 'log' }>['level'], message: string): MasterCommand => ({
+  type: 'log',
+  level,
+  message,
+})
 
 export const masterMachine = setup({
   types: {
@@ -106,7 +109,9 @@ export const masterMachine = setup({
     }),
     reopenLogs: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'reopenLogs' })),
     queueReload: enqueueActions(({ context, enqueue }) => {
-      enqueue.emit(log('info', context.reloadQueued ? 'Reload already queued' : 'Reload queued until the one in flight completes'))
+      enqueue.emit(
+        log('info', context.reloadQueued ? 'Reload already queued' : 'Reload queued until the one in flight completes'),
+      )
       enqueue.assign({ reloadQueued: true })
     }),
     startGeneration: enqueueActions(({ context, enqueue }) => {
@@ -121,7 +126,10 @@ export const masterMachine = setup({
     abandonGeneration: enqueueActions(({ context, event, enqueue }) => {
       const code = (event as ExitEvent).code
       enqueue.emit(
-        log('error', `Reload abandoned: a worker of generation ${context.generation} exited with code ${code} while booting; generation ${context.previousGeneration} keeps serving`),
+        log(
+          'error',
+          `Reload abandoned: a worker of generation ${context.generation} exited with code ${code} while booting; generation ${context.previousGeneration} keeps serving`,
+        ),
       )
       // forget() would count the failed worker as a crash; it is a refusal.
       const rest = { ...context, workers: context.workers.filter((w) => w.id !== (event as ExitEvent).id) }
@@ -135,7 +143,9 @@ export const masterMachine = setup({
     }),
     stopGraceful: enqueueActions(({ context, enqueue }) => apply(enqueue, stopEverything(context, 'graceful'))),
     stopQuick: enqueueActions(({ context, enqueue }) => apply(enqueue, stopEverything(context, 'quick'))),
-    announceReady: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'ready', workers: readyCount(context) })),
+    announceReady: enqueueActions(({ context, enqueue }) =>
+      enqueue.emit({ type: 'ready', workers: readyCount(context) }),
+    ),
     reexec: enqueueActions(({ enqueue }) => {
       enqueue.assign({ childMaster: 'starting' })
       enqueue.emit({ type: 'reexec' })
@@ -178,7 +188,9 @@ export const masterMachine = setup({
     childMasterGone: enqueueActions(({ event, enqueue }) => {
       const e = event as Extract<MasterEvent, { type: 'REEXEC_EXIT' }>
       enqueue.assign({ childMaster: 'none' })
-      enqueue.emit(log('warning', `The new master exited (${e.signal ?? `code ${e.code}`}); this master is in charge again`))
+      enqueue.emit(
+        log('warning', `The new master exited (${e.signal ?? `code ${e.code}`}); this master is in charge again`),
+      )
       enqueue.emit({ type: 'restorePidfile' })
     }),
     ignoreWinch: enqueueActions(({ event, enqueue }) =>
@@ -198,16 +210,22 @@ export const masterMachine = setup({
     ignoreInDrain: enqueueActions(({ event, enqueue }) => {
       enqueue.emit(log('info', `${(event as SignalEvent).signal} ignored while shutting down`))
     }),
-    alreadyHandingOver: enqueueActions(({ enqueue }) => enqueue.emit(log('info', 'QUIT: already handing over to the new master'))),
+    alreadyHandingOver: enqueueActions(({ enqueue }) =>
+      enqueue.emit(log('info', 'QUIT: already handing over to the new master')),
+    ),
     applySettings: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SETTINGS') return
-      if (event.workers !== context.target) enqueue.emit(log('info', `Number of workers: ${context.target} -> ${event.workers} (from the re-read settings)`))
+      if (event.workers !== context.target)
+        enqueue.emit(
+          log('info', `Number of workers: ${context.target} -> ${event.workers} (from the re-read settings)`),
+        )
       enqueue.assign(applySettings(context, event))
     }),
     exit: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'exit', code: context.exitCode })),
   },
   guards: {
-    isBootFailure: ({ context, event }) => event.type === 'WORKER_EXIT' && isFatalBootFailure(context, event.id, event.code),
+    isBootFailure: ({ context, event }) =>
+      event.type === 'WORKER_EXIT' && isFatalBootFailure(context, event.id, event.code),
     // During a reload a refusal to boot from the new generation undoes the
     // reload instead of halting: the old generation is still serving.
     isNewGenerationBootFailure: ({ context, event }) =>
@@ -233,9 +251,11 @@ export const masterMachine = setup({
     isUsr2: isSignal('USR2'),
     isWinch: isSignal('WINCH'),
     isDaemonizedWinch: ({ event }) => event.type === 'SIGNAL' && event.signal === 'WINCH' && event.daemonized === true,
-    canReexec: ({ context, event }) => event.type === 'SIGNAL' && event.signal === 'USR2' && context.childMaster === 'none',
+    canReexec: ({ context, event }) =>
+      event.type === 'SIGNAL' && event.signal === 'USR2' && context.childMaster === 'none',
     isAutoUpgrade: ({ context }) => context.upgrade === 'auto',
-    isQuitDuringHandover: ({ context, event }) => event.type === 'SIGNAL' && event.signal === 'QUIT' && context.childMaster === 'ready',
+    isQuitDuringHandover: ({ context, event }) =>
+      event.type === 'SIGNAL' && event.signal === 'QUIT' && context.childMaster === 'ready',
   },
 }).createMachine({
   id: 'master',
@@ -359,7 +379,8 @@ export const masterMachine = setup({
               // Handing over to a new master, QUIT is the operator's (or
               // `corral upgrade`'s) finishing step, already under way.
               { guard: 'isQuitDuringHandover', actions: 'alreadyHandingOver' },
-              { guard: 'isStop', target: 'quick' },               { guard: 'isUsr1', actions: 'reopenLogs' },
+              { guard: 'isStop', target: 'quick' },
+              { guard: 'isUsr1', actions: 'reopenLogs' },
               { actions: 'ignoreInDrain' },
             ],
           },
@@ -386,5 +407,4 @@ function apply(
   for (const command of step.commands) enqueue.emit(command)
 }
 
-export { currentWorkers }
 export type { MasterCommand, MasterContext, MasterInput }

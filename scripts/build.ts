@@ -20,6 +20,8 @@ await build({
   // Loaded on demand, for fetch apps only; a user's app resolves its own.
   external: ['@hono/node-server'],
   // Bundled CommonJS (xstate) may call require for Node built-ins.
-  banner: { js: "import { createRequire as __corralRequire } from 'node:module'; const require = __corralRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __corralRequire } from 'node:module'; const require = __corralRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 })

@@ -1,6 +1,6 @@
 // Draws the statecharts in machines/ as Mermaid `stateDiagram-v2` text, from
 // the state nodes themselves: `machine.toJSON()` leaves out `always`
-// transitions and function guards (DESIGN §9), so it cannot be the source.
+// transitions and function guards (xstate 5.33), so it cannot be the source.
 //
 //   npm run diagrams      (node scripts/diagrams.ts)
 //
@@ -62,7 +62,8 @@ export function guardName(guard: unknown): string | undefined {
   if (typeof guard === 'string') return guard
   if (typeof guard === 'function') {
     const g = guard as { type?: string; guards?: unknown[]; name: string }
-    if (g.type === 'xstate.and' || g.type === 'xstate.or') return `${g.type.slice(7)}(${(g.guards ?? []).map(guardName).join(', ')})`
+    if (g.type === 'xstate.and' || g.type === 'xstate.or')
+      return `${g.type.slice(7)}(${(g.guards ?? []).map(guardName).join(', ')})`
     if (g.type === 'xstate.not') return `not(${(g.guards ?? []).map(guardName).join(', ')})`
     return g.name || 'inline'
   }
@@ -73,7 +74,8 @@ export function guardName(guard: unknown): string | undefined {
 function actionName(action: unknown): string {
   if (typeof action === 'string') return action
   if (typeof action === 'function') return (action as { type?: string; name: string }).type ?? (action.name || 'inline')
-  if (typeof action === 'object' && action !== null && 'type' in action) return String((action as { type: unknown }).type)
+  if (typeof action === 'object' && action !== null && 'type' in action)
+    return String((action as { type: unknown }).type)
   return 'inline'
 }
 
@@ -91,7 +93,10 @@ export function eventLabel(event: string): string {
 export function transitions(machine: AnyStateMachine): TransitionInfo[] {
   const out: TransitionInfo[] = []
   for (const node of stateNodes(machine)) {
-    const all: RawTransition[] = [...[...(node.transitions as Map<string, RawTransition[]>).values()].flat(), ...((node.always ?? []) as RawTransition[])]
+    const all: RawTransition[] = [
+      ...[...(node.transitions as Map<string, RawTransition[]>).values()].flat(),
+      ...((node.always ?? []) as RawTransition[]),
+    ]
     for (const t of all) {
       const event = t.eventType === '' ? 'always' : t.eventType
       const guard = guardName(t.guard)
@@ -153,14 +158,16 @@ export function toMermaid(machine: AnyStateMachine): string {
     const out: string[] = []
     const children = Object.values(node.states)
     for (const child of children) {
-      if (Object.keys(child.states).length > 0) out.push(`${pad}state ${id(child)} {`, ...block(child, depth + 1), `${pad}}`)
+      if (Object.keys(child.states).length > 0)
+        out.push(`${pad}state ${id(child)} {`, ...block(child, depth + 1), `${pad}}`)
       else out.push(`${pad}${id(child)}`)
       const entry = entryActions(child)
       const note = [
         ...(entry.length ? [`entry / ${entry.join(', ')}`] : []),
         ...all.filter((t) => t.source === child && t.targets.length === 0).map(label),
       ]
-      if (note.length) out.push(`${pad}note right of ${id(child)}`, ...note.map((l) => `${pad}  ${l}`), `${pad}end note`)
+      if (note.length)
+        out.push(`${pad}note right of ${id(child)}`, ...note.map((l) => `${pad}  ${l}`), `${pad}end note`)
     }
     const arrows = new Map<string, string[]>()
     const initial = node.initial?.target?.[0] as AnyStateNode | undefined
@@ -178,7 +185,7 @@ export function toMermaid(machine: AnyStateMachine): string {
     lines.sort(byText)
     return [...out, ...lines.map((l) => pad + l)]
   }
-  return ['stateDiagram-v2', ...block(machine.root, 1)].join('\n') + '\n'
+  return `${['stateDiagram-v2', ...block(machine.root, 1)].join('\n')}\n`
 }
 
 /** A Markdown table of every transition, for the reader who wants it exact. */
@@ -188,7 +195,7 @@ export function toTable(machine: AnyStateMachine): string {
     const to = t.targets.length ? t.targets.map((n) => n.path.join('.')).join(', ') : '(stays)'
     return `| \`${from}\` | ${eventLabel(t.event)} | ${t.guard ? `\`${t.guard}\`` : ''} | ${to === '(stays)' ? to : `\`${to}\``} | ${t.actions.map((a) => `\`${a}\``).join(', ')} |`
   })
-  return ['| from | event | guard | to | actions |', '|---|---|---|---|---|', ...rows].join('\n') + '\n'
+  return `${['| from | event | guard | to | actions |', '|---|---|---|---|---|', ...rows].join('\n')}\n`
 }
 
 // ---------------------------------------------------------------------------
@@ -213,7 +220,7 @@ export function generate(lifecycleText: string): Map<string, string> {
   for (const { name, machine } of MACHINES) {
     const mermaid = toMermaid(machine)
     files.set(join(DIAGRAM_DIR, `${name}.mmd`), mermaid)
-    doc = replaceBetween(doc, `diagram:${name}`, '```mermaid\n' + mermaid + '```\n')
+    doc = replaceBetween(doc, `diagram:${name}`, `\`\`\`mermaid\n${mermaid}\`\`\`\n`)
     doc = replaceBetween(doc, `transitions:${name}`, toTable(machine))
   }
   files.set(LIFECYCLE, doc)

@@ -24,4 +24,14 @@ export function defineConfig(config: Config): Config {
 
 export type { SettingsInput }
 // Server hooks: what each hook is given (spec/hooks.md).
-export type { AbortedWorker, ExitedWorker, HookName, Hooks, Server, ServerInfo, ServerSettings, Worker, WorkerInfo } from './hooks/hooks.ts'
+export type {
+  AbortedWorker,
+  ExitedWorker,
+  HookName,
+  Hooks,
+  Server,
+  ServerInfo,
+  ServerSettings,
+  Worker,
+  WorkerInfo,
+} from './hooks/hooks.ts'

@@ -16,7 +16,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 describe('parsing a format', () => {
   it('takes every gunicorn atom, %% and braced names', () => {
-    const all = '%(h)s %(l)s %(u)s %(t)s %(r)s %(m)s %(U)s %(q)s %(H)s %(s)s %(B)s %(b)s %(f)s %(a)s %(T)s %(M)s %(D)s %(L)s %(p)s %({X-Req}i)s %({etag}o)s %({HOME}e)s 100%%'
+    const all =
+      '%(h)s %(l)s %(u)s %(t)s %(r)s %(m)s %(U)s %(q)s %(H)s %(s)s %(B)s %(b)s %(f)s %(a)s %(T)s %(M)s %(D)s %(L)s %(p)s %({X-Req}i)s %({etag}o)s %({HOME}e)s 100%%'
     const parts = parseAccessLogFormat(all)
     expect(typeof parts).not.toBe('string')
     expect(parts).toContainEqual({ kind: 'header-in', name: 'x-req' })
@@ -110,7 +111,11 @@ describe('lines', () => {
   })
 
   it('JSON lines: one key per atom, numbers as numbers, absent as null', async () => {
-    const { port, lines } = await logged((_req, res) => res.end('{}'), `${DEFAULT_ACCESS_LOG_FORMAT} %(D)s %({x-trace}i)s %(p)s`, true)
+    const { port, lines } = await logged(
+      (_req, res) => res.end('{}'),
+      `${DEFAULT_ACCESS_LOG_FORMAT} %(D)s %({x-trace}i)s %(p)s`,
+      true,
+    )
     await call(port, '/j?k=v', { headers: { 'x-trace': 'a"b\\c' } })
     const entry = JSON.parse((await lines(1))[0]!)
     expect(entry).toMatchObject({
@@ -168,7 +173,12 @@ describe('body bytes', () => {
       // never ends: the client goes away
     }, '%(s)s %(B)s')
     await new Promise<void>((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => res.once('data', () => (req.destroy(), resolve())))
+      const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) =>
+        res.once('data', () => {
+          req.destroy()
+          resolve()
+        }),
+      )
       req.end()
     })
     expect(await lines(1)).toEqual(['200 7'])

@@ -24,7 +24,9 @@ async function start(args: string[], signal: AbortSignal) {
 }
 
 describe('--access-logfile and --error-logfile', () => {
-  it('a file gets one line per request from every worker; the error log gets master and worker lines', async ({ signal }) => {
+  it('a file gets one line per request from every worker; the error log gets master and worker lines', async ({
+    signal,
+  }) => {
     const access = tmp('access.log')
     const error = tmp('error.log')
     const { corral, url } = await start(['-w', '2', '--access-logfile', access, '--error-logfile', error], signal)
@@ -35,7 +37,8 @@ describe('--access-logfile and --error-logfile', () => {
 
     const got = lines(access)
     expect(got).toHaveLength(20)
-    for (const line of got) expect(line).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/r\/\d+ HTTP\/1\.1" 200 \d+ "-" "-"$/)
+    for (const line of got)
+      expect(line).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/r\/\d+ HTTP\/1\.1" 200 \d+ "-" "-"$/)
     const errorLog = lines(error)
     const pids = new Set(errorLog.map((l) => /^\[[^\]]+\] \[(\d+)\]/.exec(l)?.[1]))
     expect(pids.has(String(corral.pid))).toBe(true)
@@ -54,14 +57,23 @@ describe('--access-logfile and --error-logfile', () => {
     await get(`${url}/json?x=1`)
     await waitFor(() => stdout.includes('\n'), { what: 'an access line on stdout' })
     const entry = JSON.parse(stdout.split('\n')[0]!)
-    expect(entry).toMatchObject({ remote_addr: '127.0.0.1', request: 'GET /json?x=1 HTTP/1.1', status: 200, user_agent: null })
+    expect(entry).toMatchObject({
+      remote_addr: '127.0.0.1',
+      request: 'GET /json?x=1 HTTP/1.1',
+      status: 200,
+      user_agent: null,
+    })
     expect(entry.bytes).toBeGreaterThan(0)
   })
 })
 
 describe('bad log settings', () => {
   const corral = (args: string[]) => {
-    const r = spawnSync(process.execPath, [BIN, '-b', '127.0.0.1:0', ...args, HELLO], { cwd: ROOT, encoding: 'utf8', timeout: 15_000 })
+    const r = spawnSync(process.execPath, [BIN, '-b', '127.0.0.1:0', ...args, HELLO], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 15_000,
+    })
     return { code: r.status, stderr: r.stderr }
   }
 
@@ -99,9 +111,12 @@ describe('USR1 and logrotate', () => {
     renameSync(error, `${error}.1`)
     corral.signal('SIGUSR1')
     // Each worker says it reopened, in the new error log.
-    await waitFor(() => workers.every((pid) => lines(error).some((l) => l.includes(`[${pid}] [INFO] Reopening log files`))), {
-      what: 'both workers to reopen',
-    })
+    await waitFor(
+      () => workers.every((pid) => lines(error).some((l) => l.includes(`[${pid}] [INFO] Reopening log files`))),
+      {
+        what: 'both workers to reopen',
+      },
+    )
     await waitFor(() => lines(access).length >= 300, { what: 'lines in the new access log', timeoutMs: 15_000 })
     const result = await load.stop()
     corral.signal('SIGTERM')
@@ -113,9 +128,12 @@ describe('USR1 and logrotate', () => {
     expect(before.length).toBeGreaterThan(0)
     expect(after.length).toBeGreaterThan(0)
     expect(before.length + after.length).toBe(result.ok)
-    for (const line of [...before, ...after]) expect(line).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/ HTTP\/1\.1" 200 \d+ "-" "-"$/)
+    for (const line of [...before, ...after])
+      expect(line).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/ HTTP\/1\.1" 200 \d+ "-" "-"$/)
     // The master's own lines moved too: its reopening line is in one file, its shutdown in the new one.
-    expect(lines(`${error}.1`).some((l) => l.includes('Handling signal: usr1') || l.includes('Ready: 2 worker'))).toBe(true)
+    expect(lines(`${error}.1`).some((l) => l.includes('Handling signal: usr1') || l.includes('Ready: 2 worker'))).toBe(
+      true,
+    )
     expect(lines(error).at(-1)).toMatch(/Shutting down: Master$/)
   })
 })

@@ -74,7 +74,11 @@ describe('app shapes', () => {
 
   it('a bare fetch handler sees the full URL, method and body', async ({ signal }) => {
     const { url } = await serve(example('fetch.ts'), signal)
-    expect(await (await fetch(`${url}/where?x=1&y=two`)).json()).toMatchObject({ method: 'GET', path: '/where', query: { x: '1', y: 'two' } })
+    expect(await (await fetch(`${url}/where?x=1&y=two`)).json()).toMatchObject({
+      method: 'GET',
+      path: '/where',
+      query: { x: '1', y: 'two' },
+    })
     const echoed = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b\n1,2\n' })
     expect(echoed.headers.get('content-type')).toBe('text/csv')
     expect(await echoed.text()).toBe('a,b\n1,2\n')
@@ -90,7 +94,8 @@ describe('streaming and upgrades', () => {
     const arrivals: { at: number; text: string }[] = []
     const decoder = new TextDecoder()
     const reader = res.body!.getReader()
-    for (let r = await reader.read(); !r.done; r = await reader.read()) arrivals.push({ at: performance.now() - t0, text: decoder.decode(r.value) })
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      arrivals.push({ at: performance.now() - t0, text: decoder.decode(r.value) })
     const text = arrivals.map((a) => a.text).join('')
     expect(text.match(/^event: tick$/gm)).toHaveLength(3)
     // Buffered until the end, the first event would arrive with the last, ~800 ms in.
@@ -106,7 +111,8 @@ describe('streaming and upgrades', () => {
 
     const ws = new WebSocket(`${url.replace('http', 'ws')}/room/1`)
     const messages: string[] = []
-    const next = () => new Promise<string>((resolve) => ws.addEventListener('message', (e) => resolve(String(e.data)), { once: true }))
+    const next = () =>
+      new Promise<string>((resolve) => ws.addEventListener('message', (e) => resolve(String(e.data)), { once: true }))
     const closed = new Promise<CloseEvent>((resolve) => ws.addEventListener('close', resolve))
     messages.push(await next())
     expect(messages[0]).toBe(`hello from worker ${corral.workers()[0]}, you asked for /room/1`)

@@ -50,7 +50,12 @@ describe('splitShellWords (CORRAL_CMD_ARGS)', () => {
 describe('config-file keys', () => {
   it("defineConfig's type leaves out exactly the registry's command-line-only settings", () => {
     const cliOnly: Record<CommandLineOnly, true> = { config: true, help: true, version: true }
-    expect(registry.filter((s) => s.cliOnly).map((s) => s.name).sort()).toEqual(Object.keys(cliOnly).sort())
+    expect(
+      registry
+        .filter((s) => s.cliOnly)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(Object.keys(cliOnly).sort())
     expect(CONFIG_KEYS).toEqual(registry.filter((s) => !s.cliOnly).map((s) => s.name))
   })
 

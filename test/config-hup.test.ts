@@ -64,7 +64,9 @@ describe('the sources at work in a running server', () => {
 })
 
 describe('HUP re-reads the config file', () => {
-  it('new workers get a changed setting, the master a new worker count; one applied only at start is kept and says so', async ({ signal }) => {
+  it('new workers get a changed setting, the master a new worker count; one applied only at start is kept and says so', async ({
+    signal,
+  }) => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}/`
     const conf = (level: string, name: string, workers: number) =>
@@ -93,7 +95,9 @@ describe('HUP re-reads the config file', () => {
     await waitFor(() => c.workers().length === 2, { what: 'the new generation of 2 workers' })
   })
 
-  it('a file that has become invalid is reported, one line per problem; the master and its workers carry on', async ({ signal }) => {
+  it('a file that has become invalid is reported, one line per problem; the master and its workers carry on', async ({
+    signal,
+  }) => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}/`
     const { dir, write } = await withConfig(`export default { bind: ['127.0.0.1:${port}'], workers: 1 }\n`)

@@ -29,12 +29,19 @@ interface Run {
 }
 
 /** Runs corral to completion (these invocations all exit by themselves). */
-function corral(args: string[], { cwd = ROOT, env = {} }: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+function corral(
+  args: string[],
+  { cwd = ROOT, env = {} }: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const base = { ...process.env }
     delete base['WEB_CONCURRENCY']
     delete base['CORRAL_CMD_ARGS']
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd,
+      env: { ...base, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
@@ -65,11 +72,16 @@ const config = (body: string) => `export default ${body}\n`
 describe('precedence: defaults < config file < CORRAL_CMD_ARGS < command line', () => {
   it('each setting comes from the highest source that sets it, and --print-config says which', async () => {
     const cwd = dirWith({
-      'corral.config.ts': config("{ workers: 3, timeout: 11, gracefulTimeout: 12, logLevel: 'warning', name: 'from-file' }"),
+      'corral.config.ts': config(
+        "{ workers: 3, timeout: 11, gracefulTimeout: 12, logLevel: 'warning', name: 'from-file' }",
+      ),
     })
     const r = await corral(['--print-config', '--graceful-timeout', '32', '-n', 'from argv'], {
       cwd,
-      env: { WEB_CONCURRENCY: '7', CORRAL_CMD_ARGS: `--timeout 21 --graceful-timeout 22 --pid "/tmp/a pid file" -b '127.0.0.1:9001'` },
+      env: {
+        WEB_CONCURRENCY: '7',
+        CORRAL_CMD_ARGS: `--timeout 21 --graceful-timeout 22 --pid "/tmp/a pid file" -b '127.0.0.1:9001'`,
+      },
     })
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
@@ -103,7 +115,10 @@ describe('precedence: defaults < config file < CORRAL_CMD_ARGS < command line', 
       'other.mjs': config('{ workers: 4 }'),
       'legacy.cjs': 'module.exports = { workers: 5 }\n',
     })
-    const fromArgv = await corral(['--print-config', '-c', 'other.mjs'], { cwd, env: { CORRAL_CMD_ARGS: '-c legacy.cjs' } })
+    const fromArgv = await corral(['--print-config', '-c', 'other.mjs'], {
+      cwd,
+      env: { CORRAL_CMD_ARGS: '-c legacy.cjs' },
+    })
     expect(printed(fromArgv.stdout).get('workers')).toEqual(['4', 'config file other.mjs'])
     expect(printed(fromArgv.stdout).get('config')).toEqual(['"other.mjs"', 'command line'])
     const fromEnv = await corral(['--print-config'], { cwd, env: { CORRAL_CMD_ARGS: '-c legacy.cjs' } })
@@ -153,7 +168,13 @@ describe('--check-config uses every source', () => {
 
 describe('bad input: exit 2, one line per problem, never only a stack', () => {
   const cases: [string, Record<string, string>, string[], NodeJS.ProcessEnv, string[]][] = [
-    ['an unknown key, with a suggestion', { 'corral.config.ts': config('{ wrokers: 3 }') }, [], {}, ['corral.config.ts: unknown setting "wrokers" (did you mean workers?)']],
+    [
+      'an unknown key, with a suggestion',
+      { 'corral.config.ts': config('{ wrokers: 3 }') },
+      [],
+      {},
+      ['corral.config.ts: unknown setting "wrokers" (did you mean workers?)'],
+    ],
     [
       'wrong types: the key, the value and what was expected, all at once',
       { 'corral.config.ts': config("{ workers: 'many', bind: '127.0.0.1:80', logLevel: 'loud', timeout: -1 }") },
@@ -166,18 +187,90 @@ describe('bad input: exit 2, one line per problem, never only a stack', () => {
         'corral.config.ts: timeout: ',
       ],
     ],
-    ['a file that throws at import', { 'corral.config.ts': "const url = process.env.NO_SUCH_VAR_HERE\nif (!url) throw new Error('DATABASE_URL is not set')\nexport default {}\n" }, [], {}, ['corral.config.ts: failed to load: DATABASE_URL is not set (line 2)']],
-    ['a syntax error', { 'corral.config.ts': 'export default { workers: 2,\n' }, [], {}, ['corral.config.ts: failed to load: ', '(line 1)']],
-    ['an import that is missing', { 'corral.config.ts': "import x from './nope.ts'\nexport default x\n" }, [], {}, ['corral.config.ts: failed to load: Cannot find module']],
-    ['no default export', { 'corral.config.ts': 'export const workers = 2\n' }, [], {}, ['corral.config.ts: no default export']],
-    ['a default export that is not an object', { 'corral.config.ts': config('[1, 2]') }, [], {}, ['corral.config.ts: the default export must be an object of settings, got an array']],
-    ['a command-line-only key', { 'corral.config.ts': config("{ config: 'x.ts', version: true }") }, [], {}, ['corral.config.ts: config cannot be set in a config file', 'corral.config.ts: version cannot be set in a config file']],
-    ['a function for a setting that is not a hook', { 'corral.config.ts': config('{ workers: () => 3 }') }, [], {}, ['corral.config.ts: workers: expected a positive integer, got a function']],
-    ['-c naming a file that does not exist', {}, ['-c', 'prod.config.ts'], {}, ['-c/--config: config file not found: prod.config.ts']],
+    [
+      'a file that throws at import',
+      {
+        'corral.config.ts':
+          "const url = process.env.NO_SUCH_VAR_HERE\nif (!url) throw new Error('DATABASE_URL is not set')\nexport default {}\n",
+      },
+      [],
+      {},
+      ['corral.config.ts: failed to load: DATABASE_URL is not set (line 2)'],
+    ],
+    [
+      'a syntax error',
+      { 'corral.config.ts': 'export default { workers: 2,\n' },
+      [],
+      {},
+      ['corral.config.ts: failed to load: ', '(line 1)'],
+    ],
+    [
+      'an import that is missing',
+      { 'corral.config.ts': "import x from './nope.ts'\nexport default x\n" },
+      [],
+      {},
+      ['corral.config.ts: failed to load: Cannot find module'],
+    ],
+    [
+      'no default export',
+      { 'corral.config.ts': 'export const workers = 2\n' },
+      [],
+      {},
+      ['corral.config.ts: no default export'],
+    ],
+    [
+      'a default export that is not an object',
+      { 'corral.config.ts': config('[1, 2]') },
+      [],
+      {},
+      ['corral.config.ts: the default export must be an object of settings, got an array'],
+    ],
+    [
+      'a command-line-only key',
+      { 'corral.config.ts': config("{ config: 'x.ts', version: true }") },
+      [],
+      {},
+      [
+        'corral.config.ts: config cannot be set in a config file',
+        'corral.config.ts: version cannot be set in a config file',
+      ],
+    ],
+    [
+      'a function for a setting that is not a hook',
+      { 'corral.config.ts': config('{ workers: () => 3 }') },
+      [],
+      {},
+      ['corral.config.ts: workers: expected a positive integer, got a function'],
+    ],
+    [
+      '-c naming a file that does not exist',
+      {},
+      ['-c', 'prod.config.ts'],
+      {},
+      ['-c/--config: config file not found: prod.config.ts'],
+    ],
     ['-c naming a directory', { 'dir.ts/x': '' }, ['-c', 'dir.ts'], {}, ['dir.ts: the config file is not a file']],
-    ['an unterminated quote in CORRAL_CMD_ARGS', {}, [], { CORRAL_CMD_ARGS: '--name "my app' }, ['CORRAL_CMD_ARGS: unterminated double quote']],
-    ['an unknown option in CORRAL_CMD_ARGS', {}, [], { CORRAL_CMD_ARGS: '--wrokers 3' }, ['CORRAL_CMD_ARGS: unknown option --wrokers (did you mean --workers?)']],
-    ['APP in CORRAL_CMD_ARGS', {}, [], { CORRAL_CMD_ARGS: '-w 2 other.ts' }, ['CORRAL_CMD_ARGS: unexpected argument "other.ts": APP goes on the command line']],
+    [
+      'an unterminated quote in CORRAL_CMD_ARGS',
+      {},
+      [],
+      { CORRAL_CMD_ARGS: '--name "my app' },
+      ['CORRAL_CMD_ARGS: unterminated double quote'],
+    ],
+    [
+      'an unknown option in CORRAL_CMD_ARGS',
+      {},
+      [],
+      { CORRAL_CMD_ARGS: '--wrokers 3' },
+      ['CORRAL_CMD_ARGS: unknown option --wrokers (did you mean --workers?)'],
+    ],
+    [
+      'APP in CORRAL_CMD_ARGS',
+      {},
+      [],
+      { CORRAL_CMD_ARGS: '-w 2 other.ts' },
+      ['CORRAL_CMD_ARGS: unexpected argument "other.ts": APP goes on the command line'],
+    ],
   ]
   for (const [what, files, args, env, messages] of cases) {
     it(what, async () => {

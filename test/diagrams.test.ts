@@ -2,7 +2,16 @@
 // this fails when the committed ones no longer match the machines.
 import { existsSync, readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
-import { eventLabel, generate, LIFECYCLE, MACHINES, ROOT, stateNodes, toMermaid, transitions } from '../scripts/diagrams.ts'
+import {
+  eventLabel,
+  generate,
+  LIFECYCLE,
+  MACHINES,
+  ROOT,
+  stateNodes,
+  toMermaid,
+  transitions,
+} from '../scripts/diagrams.ts'
 
 describe('spec diagrams', () => {
   test('are up to date', () => {

@@ -4,7 +4,12 @@ import { describe, expect, it } from 'vitest'
 import { BIN, ROOT, fixture } from './helpers/corral.ts'
 
 function corral(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 15_000 })
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 15_000,
+  })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -18,7 +23,16 @@ describe('corral CLI', () => {
   it('--help lists the options and exits 0', () => {
     const r = corral(['-h'])
     expect(r.code).toBe(0)
-    for (const flag of ['--workers', '--bind', '--timeout', '--graceful-timeout', '--pid', '--name', '--log-level', '--check-config']) {
+    for (const flag of [
+      '--workers',
+      '--bind',
+      '--timeout',
+      '--graceful-timeout',
+      '--pid',
+      '--name',
+      '--log-level',
+      '--check-config',
+    ]) {
       expect(r.stdout).toContain(flag)
     }
   })

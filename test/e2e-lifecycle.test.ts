@@ -96,6 +96,9 @@ describe('no orphans', () => {
     expect(workers).toHaveLength(3)
     process.kill(corral.pid, 'SIGKILL')
     await corral.exited
-    await waitFor(() => workers.every((pid) => !isAlive(pid)), { timeoutMs: 1000, what: 'workers to exit after the master died' })
+    await waitFor(() => workers.every((pid) => !isAlive(pid)), {
+      timeoutMs: 1000,
+      what: 'workers to exit after the master died',
+    })
   })
 })

@@ -6,14 +6,20 @@ import { get, startLoad } from './helpers/load.ts'
 
 afterEach(killAll)
 
-async function serve(workers: number, extra: string[] = [], signal?: AbortSignal, app = 'app-pid.ts'): Promise<{ corral: Corral; url: string }> {
+async function serve(
+  workers: number,
+  extra: string[] = [],
+  signal?: AbortSignal,
+  app = 'app-pid.ts',
+): Promise<{ corral: Corral; url: string }> {
   const port = await freePort()
   const corral = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, ...extra, fixture(app)], { signal })
   await corral.waitForLog(/Ready: \d+ worker\(s\) serving/)
   return { corral, url: `http://127.0.0.1:${port}` }
 }
 
-const workerCount = (corral: Corral, n: number) => waitFor(() => corral.workers().length === n, { what: `${n} workers` })
+const workerCount = (corral: Corral, n: number) =>
+  waitFor(() => corral.workers().length === n, { what: `${n} workers` })
 
 describe('scaling', () => {
   it('-w 2 gives 2 workers; TTIN → 3; TTOU → 2, and never below 1', async ({ signal }) => {
@@ -47,7 +53,9 @@ describe('scaling', () => {
 
 describe('reload (HUP)', () => {
   for (const keepAlive of [false, true]) {
-    it(`starts a whole new generation with 0 failed requests under load (${keepAlive ? 'keep-alive' : 'new connection per request'})`, async ({ signal }) => {
+    it(`starts a whole new generation with 0 failed requests under load (${keepAlive ? 'keep-alive' : 'new connection per request'})`, async ({
+      signal,
+    }) => {
       const { corral, url } = await serve(2, [], signal)
       const before = corral.workers()
       const load = startLoad(url, { connections: 4, keepAlive })
@@ -159,7 +167,8 @@ describe('other signals', () => {
     corral.signal('SIGUSR1')
     await corral.waitForLog(/\[INFO\] Handling signal: usr1/, { from: mark })
     // Each worker logs under its own pid.
-    for (const pid of corral.workers()) await corral.waitForLog(new RegExp(`\\[${pid}\\] \\[INFO\\] Reopening log files`), { from: mark })
+    for (const pid of corral.workers())
+      await corral.waitForLog(new RegExp(`\\[${pid}\\] \\[INFO\\] Reopening log files`), { from: mark })
     expect(corral.workers()).toHaveLength(2)
   })
 })

@@ -4,7 +4,19 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN, ROOT, childrenOf, fixture, freePort, isAlive, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import {
+  BIN,
+  ROOT,
+  childrenOf,
+  fixture,
+  freePort,
+  isAlive,
+  killAll,
+  startCorral,
+  track,
+  waitFor,
+  type Corral,
+} from './helpers/corral.ts'
 import { get, startLoad } from './helpers/load.ts'
 
 afterEach(killAll)
@@ -48,10 +60,13 @@ async function startMaster(d: Deployment, extra: string[] = [], signal?: AbortSi
 /** USR2, then wait until the new master has written the pidfile. */
 async function reexec(old: Corral, d: Deployment): Promise<number> {
   old.signal('SIGUSR2')
-  const fresh = await waitFor(() => {
-    const pid = pidIn(d.pidfile)
-    return pid !== undefined && pid !== old.pid && pid
-  }, { what: 'new master to be ready' })
+  const fresh = await waitFor(
+    () => {
+      const pid = pidIn(d.pidfile)
+      return pid !== undefined && pid !== old.pid && pid
+    },
+    { what: 'new master to be ready' },
+  )
   track(fresh)
   return fresh
 }
@@ -88,7 +103,9 @@ for (const keepAlive of [false, true]) {
       expect(result.bodies.has(body)).toBe(true)
     })
 
-    it('rolls back when the new code cannot load: old master keeps serving, pidfile restored, 0 failed', async ({ signal }) => {
+    it('rolls back when the new code cannot load: old master keeps serving, pidfile restored, 0 failed', async ({
+      signal,
+    }) => {
       const d = await deployment()
       const old = await startMaster(d, [], signal)
       const workers = old.workers()
@@ -141,7 +158,11 @@ describe('manual steps', () => {
   it('ignores WINCH in the foreground of a terminal (process-group leader)', async ({ signal }) => {
     const d = await deployment()
     // detached: the master leads its own process group, as in a shell's foreground.
-    const child = spawn(process.execPath, [BIN, '-w', '1', '-b', `127.0.0.1:${d.port}`, d.app], { cwd: ROOT, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, '-w', '1', '-b', `127.0.0.1:${d.port}`, d.app], {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     track(child.pid!)
     let log = ''
     child.stderr!.on('data', (c: Buffer) => (log += c.toString()))
@@ -159,7 +180,23 @@ describe('PID 1', () => {
   const canUnshare = spawnSyncOk('unshare', ['--pid', '--fork', '--mount-proc', 'true'])
   it.skipIf(!canUnshare)('refuses USR2 as PID 1 and keeps serving', async () => {
     const d = await deployment()
-    const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, BIN, '-w', '1', '-b', `127.0.0.1:${d.port}`, d.app], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(
+      'unshare',
+      [
+        '--pid',
+        '--fork',
+        '--mount-proc',
+        '--kill-child',
+        process.execPath,
+        BIN,
+        '-w',
+        '1',
+        '-b',
+        `127.0.0.1:${d.port}`,
+        d.app,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+    )
     track(child.pid!)
     let log = ''
     child.stderr!.on('data', (c: Buffer) => (log += c.toString()))
@@ -174,7 +211,9 @@ describe('PID 1', () => {
 })
 
 describe('automatic hand-over', () => {
-  it('--upgrade auto: the old master stops its workers and exits once the new one is ready, 0 failed', async ({ signal }) => {
+  it('--upgrade auto: the old master stops its workers and exits once the new one is ready, 0 failed', async ({
+    signal,
+  }) => {
     const d = await deployment()
     const old = await startMaster(d, ['--upgrade', 'auto'], signal)
     const load = startLoad(d.url, { connections: 4 })

@@ -29,17 +29,37 @@ const hooksRun = (file: string): { hook: string; pid: number; [k: string]: unkno
   }
 }
 
-it('a hook that throws is logged with its name and the reason, and the server keeps serving', { timeout: 60_000 }, async ({ signal }) => {
+it('a hook that throws is logged with its name and the reason, and the server keeps serving', {
+  timeout: 60_000,
+}, async ({ signal }) => {
   const log = join(tmp, 'hooks.jsonl')
   const pidfile = join(tmp, 'corral.pid')
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const corral = startCorral(['-c', fixture('hooks-config.ts'), '-w', '1', '-t', '3', '-b', `127.0.0.1:${port}`, '-p', pidfile, fixture('hooks-app.ts')], {
-    env: { HOOKS_LOG: log, HOOKS_THROW: THROWING.join(',') },
-    signal,
-  })
+  const corral = startCorral(
+    [
+      '-c',
+      fixture('hooks-config.ts'),
+      '-w',
+      '1',
+      '-t',
+      '3',
+      '-b',
+      `127.0.0.1:${port}`,
+      '-p',
+      pidfile,
+      fixture('hooks-app.ts'),
+    ],
+    {
+      env: { HOOKS_LOG: log, HOOKS_THROW: THROWING.join(',') },
+      signal,
+    },
+  )
   const ran = (hook: string, where: Record<string, unknown> = {}) =>
-    waitFor(() => hooksRun(log).find((l) => l.hook === hook && Object.entries(where).every(([k, v]) => l[k] === v)), { timeoutMs: 15_000, what: hook })
+    waitFor(() => hooksRun(log).find((l) => l.hook === hook && Object.entries(where).every(([k, v]) => l[k] === v)), {
+      timeoutMs: 15_000,
+      what: hook,
+    })
   const serves = async () => expect((await get(`${url}/`)).status).toBe(200)
 
   await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
@@ -50,7 +70,9 @@ it('a hook that throws is logged with its name and the reason, and the server ke
   await ran('postWorkerInit', { id: 2 })
   await serves()
 
-  const generation0 = hooksRun(log).filter((l) => l.hook === 'postFork').map((l) => l.pid)
+  const generation0 = hooksRun(log)
+    .filter((l) => l.hook === 'postFork')
+    .map((l) => l.pid)
   corral.signal('SIGHUP')
   await corral.waitForLog(/Reload complete: generation 1 is serving/)
   for (const pid of generation0) await ran('childExit', { workerPid: pid })
@@ -67,14 +89,17 @@ it('a hook that throws is logged with its name and the reason, and the server ke
   await serves()
 
   corral.signal('SIGUSR2')
-  const fresh = await waitFor(() => {
-    try {
-      const pid = Number(readFileSync(pidfile, 'utf8').trim())
-      return pid !== corral.pid && pid
-    } catch {
-      return undefined
-    }
-  }, { what: 'the new master to be ready despite preExec' })
+  const fresh = await waitFor(
+    () => {
+      try {
+        const pid = Number(readFileSync(pidfile, 'utf8').trim())
+        return pid !== corral.pid && pid
+      } catch {
+        return undefined
+      }
+    },
+    { what: 'the new master to be ready despite preExec' },
+  )
   track(fresh)
   process.kill(fresh, 'SIGTERM')
   await ran('onExit', { pid: fresh })

@@ -21,12 +21,26 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
 let files = 0
 /** A config file exporting these hooks (source text), and a worker runtime that has loaded it. */
-async function workerWith(hooks: Record<string, string>): Promise<{ runtime: ReturnType<typeof createWorkerHooks>; logged: string[] }> {
+async function workerWith(
+  hooks: Record<string, string>,
+): Promise<{ runtime: ReturnType<typeof createWorkerHooks>; logged: string[] }> {
   const file = join(tmp, `config-${++files}.mjs`)
-  writeFileSync(file, `export default { ${Object.entries(hooks).map(([k, v]) => `${k}: ${v}`).join(', ')} }\n`)
+  writeFileSync(
+    file,
+    `export default { ${Object.entries(hooks)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ')} }\n`,
+  )
   const logged: string[] = []
   const push = (msg: string) => void logged.push(msg)
-  const log: Logger = { debug: push, info: push, warning: push, error: push, critical: push, exception: (msg) => push(msg) }
+  const log: Logger = {
+    debug: push,
+    info: push,
+    warning: push,
+    error: push,
+    critical: push,
+    exception: (msg) => push(msg),
+  }
   const options: WorkerOptions = {
     id: 7,
     app: 'app.ts',
@@ -62,7 +76,9 @@ describe('preRequest and postRequest', () => {
   })
 
   it('a preRequest that returns a promise is waited for before the app runs', async () => {
-    const { runtime } = await workerWith({ preRequest: 'async (worker, req) => { await new Promise((r) => setTimeout(r, 20)); req.headers.seen = "late" }' })
+    const { runtime } = await workerWith({
+      preRequest: 'async (worker, req) => { await new Promise((r) => setTimeout(r, 20)); req.headers.seen = "late" }',
+    })
     const { req, res } = fakeRequest()
     const seen: unknown[] = []
     runtime.wrapHandler((r) => void seen.push(r.headers['seen']))(req, res)
@@ -107,11 +123,15 @@ describe('which config file a worker imports', () => {
   const settings = (values: Partial<Record<string, unknown>>) => ({ ...defaults(), ...values }) as Settings
 
   it('none when the config file sets only master-side hooks', () => {
-    expect(workerHookRef(settings({ config: 'corral.config.ts', whenReady: () => {}, preFork: () => {} }))).toBeUndefined()
+    expect(
+      workerHookRef(settings({ config: 'corral.config.ts', whenReady: () => {}, preFork: () => {} })),
+    ).toBeUndefined()
   })
 
   it('the config file, as an absolute path, and the worker-side hooks it sets', () => {
-    const ref = workerHookRef(settings({ config: 'corral.config.ts', whenReady: () => {}, postFork: () => {}, preRequest: () => {} }))
+    const ref = workerHookRef(
+      settings({ config: 'corral.config.ts', whenReady: () => {}, postFork: () => {}, preRequest: () => {} }),
+    )
     expect(ref).toEqual({ file: join(process.cwd(), 'corral.config.ts'), names: ['postFork', 'preRequest'] })
   })
 })

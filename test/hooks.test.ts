@@ -42,7 +42,9 @@ function readHooks(file: string): Line[] {
 
 /** Index of the first line matching, -1 if none. */
 const indexOf = (lines: Line[], hook: string, where: Partial<Line> = {}) =>
-  lines.findIndex((l) => l.hook === hook && Object.entries(where).every(([k, v]) => JSON.stringify(l[k]) === JSON.stringify(v)))
+  lines.findIndex(
+    (l) => l.hook === hook && Object.entries(where).every(([k, v]) => JSON.stringify(l[k]) === JSON.stringify(v)),
+  )
 
 const waitForHook = (file: string, hook: string, where: Partial<Line> = {}, timeoutMs = 15_000) =>
   waitFor(
@@ -79,7 +81,10 @@ describe('server hooks', () => {
     const pidfile = join(tmp, 'lifecycle.pid')
     const port = await freePort()
     const url = `http://127.0.0.1:${port}`
-    const corral = startCorral(['-c', CONFIG, '-w', '2', '-t', '3', '-b', `127.0.0.1:${port}`, '-p', pidfile, APP], { env: { HOOKS_LOG: log }, signal })
+    const corral = startCorral(['-c', CONFIG, '-w', '2', '-t', '3', '-b', `127.0.0.1:${port}`, '-p', pidfile, APP], {
+      env: { HOOKS_LOG: log },
+      signal,
+    })
     const master = corral.pid
     await corral.waitForLog(/Ready: 2 worker\(s\) serving/)
 
@@ -97,7 +102,13 @@ describe('server hooks', () => {
     for (const id of [1, 2]) {
       const worker = lines.find((l) => l.hook === 'postFork' && l.id === id)!
       expect(workers).toContain(worker.pid)
-      expect(worker).toMatchObject({ role: 'worker', masterPid: master, workerPid: worker.pid, ppid: master, booted: false })
+      expect(worker).toMatchObject({
+        role: 'worker',
+        masterPid: master,
+        workerPid: worker.pid,
+        ppid: master,
+        booted: false,
+      })
       expectOrder(
         lines,
         ['whenReady', {}],
@@ -124,21 +135,37 @@ describe('server hooks', () => {
     // TTIN: nworkersChanged(3, 2), then the third worker's preFork.
     corral.signal('SIGTTIN')
     await waitForHook(log, 'postWorkerInit', { id: 3 })
-    expectOrder(readHooks(log), ['nworkersChanged', { pid: master, newValue: 3, oldValue: 2 }], ['preFork', { id: 3, pid: master }], ['postFork', { id: 3 }])
+    expectOrder(
+      readHooks(log),
+      ['nworkersChanged', { pid: master, newValue: 3, oldValue: 2 }],
+      ['preFork', { id: 3, pid: master }],
+      ['postFork', { id: 3 }],
+    )
 
     // HUP: the re-read settings say 2 workers again (nworkersChanged), then
     // onReload before the new generation's preForks; each old worker runs
     // workerExit in itself, then childExit runs in the master.
-    const generation0 = readHooks(log).filter((l) => l.hook === 'postFork').map((l) => l.pid)
+    const generation0 = readHooks(log)
+      .filter((l) => l.hook === 'postFork')
+      .map((l) => l.pid)
     corral.signal('SIGHUP')
     await corral.waitForLog(/Reload complete: generation 1 is serving/)
     for (const pid of generation0) await waitForHook(log, 'childExit', { workerPid: pid })
     lines = readHooks(log)
-    expectOrder(lines, ['nworkersChanged', { newValue: 2, oldValue: 3 }], ['onReload', { pid: master, numWorkers: 2 }], ['preFork', { generation: 1 }])
+    expectOrder(
+      lines,
+      ['nworkersChanged', { newValue: 2, oldValue: 3 }],
+      ['onReload', { pid: master, numWorkers: 2 }],
+      ['preFork', { generation: 1 }],
+    )
     expect(lines.filter((l) => l.hook === 'preFork' && l.generation === 1).every((l) => l.pid === master)).toBe(true)
     expect(lines.filter((l) => l.hook === 'onReload')).toHaveLength(1)
     for (const pid of generation0) {
-      expectOrder(lines, ['workerExit', { pid, workerPid: pid, masterPid: master, booted: true }], ['childExit', { pid: master, workerPid: pid, exitCode: 0, signal: null }])
+      expectOrder(
+        lines,
+        ['workerExit', { pid, workerPid: pid, masterPid: master, booted: true }],
+        ['childExit', { pid: master, workerPid: pid, exitCode: 0, signal: null }],
+      )
     }
 
     // SIGINT to a worker: workerInt then workerExit in it, childExit in the
@@ -147,7 +174,13 @@ describe('server hooks', () => {
     process.kill(interrupted!, 'SIGINT')
     await waitForHook(log, 'childExit', { workerPid: interrupted })
     const exitAt = indexOf(readHooks(log), 'childExit', { workerPid: interrupted })
-    await waitFor(() => readHooks(log).slice(exitAt).some((l) => l.hook === 'postWorkerInit') || undefined, { what: 'a replacement worker' })
+    await waitFor(
+      () =>
+        readHooks(log)
+          .slice(exitAt)
+          .some((l) => l.hook === 'postWorkerInit') || undefined,
+      { what: 'a replacement worker' },
+    )
     lines = readHooks(log)
     expectOrder(
       lines,
@@ -167,18 +200,31 @@ describe('server hooks', () => {
     expect((aborted['stack'] as string[])[0]).toMatch(/^stuckInHooksApp /)
     await waitForHook(log, 'childExit', { workerPid: spun.pid })
     lines = readHooks(log)
-    expectOrder(lines.slice(before), ['workerAbort', { workerPid: spun.pid }], ['childExit', { pid: master, workerPid: spun.pid, exitCode: null, signal: 'SIGKILL' }])
+    expectOrder(
+      lines.slice(before),
+      ['workerAbort', { workerPid: spun.pid }],
+      ['childExit', { pid: master, workerPid: spun.pid, exitCode: null, signal: 'SIGKILL' }],
+    )
     expect(indexOf(lines, 'workerExit', { pid: spun.pid }), 'a killed worker runs no workerExit').toBe(-1)
     // Its replacement (spawned as the stuck one is aborted) serves before the next step.
-    await waitFor(() => readHooks(log).slice(before).some((l) => l.hook === 'postWorkerInit') || undefined, { what: 'the stuck worker replaced' })
+    await waitFor(
+      () =>
+        readHooks(log)
+          .slice(before)
+          .some((l) => l.hook === 'postWorkerInit') || undefined,
+      { what: 'the stuck worker replaced' },
+    )
 
     // USR2: preExec in this master, then the new master's own hooks start,
     // in its own process; stopping it runs its onExit.
     corral.signal('SIGUSR2')
-    const fresh = await waitFor(() => {
-      const pid = pidIn(pidfile)
-      return pid !== undefined && pid !== master && pid
-    }, { what: 'the new master to be ready' })
+    const fresh = await waitFor(
+      () => {
+        const pid = pidIn(pidfile)
+        return pid !== undefined && pid !== master && pid
+      },
+      { what: 'the new master to be ready' },
+    )
     track(fresh)
     lines = readHooks(log)
     expectOrder(
@@ -200,7 +246,8 @@ describe('server hooks', () => {
     corral.signal('SIGTERM')
     expect((await corral.exited).code).toBe(0)
     lines = readHooks(log).slice(stopAt)
-    for (const pid of last) expectOrder(lines, ['workerExit', { pid }], ['childExit', { pid: master, workerPid: pid, exitCode: 0 }])
+    for (const pid of last)
+      expectOrder(lines, ['workerExit', { pid }], ['childExit', { pid: master, workerPid: pid, exitCode: 0 }])
     expect(lines.at(-1)).toMatchObject({ hook: 'onExit', pid: master, masterPid: master })
     expect(corral.log()).not.toMatch(/Hook \w+ failed/)
   })
@@ -208,7 +255,10 @@ describe('server hooks', () => {
   it('a throwing onStarting stops corral with exit 1 and the reason, before anything is bound', async ({ signal }) => {
     const log = join(tmp, 'on-starting.jsonl')
     const port = await freePort()
-    const corral = startCorral(['-c', CONFIG, '-w', '1', '-b', `127.0.0.1:${port}`, APP], { env: { HOOKS_LOG: log, HOOKS_THROW: 'onStarting' }, signal })
+    const corral = startCorral(['-c', CONFIG, '-w', '1', '-b', `127.0.0.1:${port}`, APP], {
+      env: { HOOKS_LOG: log, HOOKS_THROW: 'onStarting' },
+      signal,
+    })
     expect((await corral.exited).code).toBe(1)
     expect(corral.log()).toMatch(/\[ERROR\] Hook onStarting failed: onStarting exploded\n/)
     expect(corral.log()).toMatch(/\[ERROR\] onStarting hook failed: onStarting exploded; not starting\n/)

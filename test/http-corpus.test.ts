@@ -86,17 +86,41 @@ const DIFFERENCES: Record<string, Difference> = {
   'valid/014': { corral: 'reject', statuses: [400], why: NO_HOST },
   'valid/018': { corral: 'reject', statuses: [400], why: NO_HOST },
   'valid/021': { corral: 'reject', statuses: [400], why: NO_HOST },
-  'valid/022': { corral: 'reject', statuses: [200, 400], why: `the HTTP/1.0 request is served; the pipelined one is ${NO_HOST}` },
+  'valid/022': {
+    corral: 'reject',
+    statuses: [200, 400],
+    why: `the HTTP/1.0 request is served; the pipelined one is ${NO_HOST}`,
+  },
   'valid/023': { corral: 'reject', statuses: [400], why: NO_HOST },
   'valid/025': { corral: 'reject', statuses: [400], why: NO_HOST },
   'valid/025_line': { corral: 'reject', statuses: [400], why: NO_HOST },
-  'valid/027': { corral: 'reject', statuses: [400], why: 'non-ASCII bytes in the request-target: not a URI (RFC 9112 §3.2, RFC 3986 §2); 400 as RFC 9112 §3 advises' },
-  'valid/028': { corral: 'reject', statuses: [400], why: 'whitespace between field name and colon: RFC 9112 §5.1 says a server MUST answer 400 (corral has no strip_header_spaces)' },
+  'valid/027': {
+    corral: 'reject',
+    statuses: [400],
+    why: 'non-ASCII bytes in the request-target: not a URI (RFC 9112 §3.2, RFC 3986 §2); 400 as RFC 9112 §3 advises',
+  },
+  'valid/028': {
+    corral: 'reject',
+    statuses: [400],
+    why: 'whitespace between field name and colon: RFC 9112 §5.1 says a server MUST answer 400 (corral has no strip_header_spaces)',
+  },
   'valid/029': { corral: 'reject', statuses: [400], why: NO_HOST },
   'valid/030': { corral: 'reject', statuses: [400], why: NO_HOST },
-  'valid/031': { corral: 'reject', statuses: [400], why: 'unregistered method: llhttp parses only the methods in http.METHODS' },
-  'valid/031compat': { corral: 'reject', statuses: [400], why: 'unregistered method (corral has no permit_unconventional_http_method)' },
-  'valid/031compat2': { corral: 'reject', statuses: [400], why: 'unregistered method (corral has no permit_unconventional_http_method)' },
+  'valid/031': {
+    corral: 'reject',
+    statuses: [400],
+    why: 'unregistered method: llhttp parses only the methods in http.METHODS',
+  },
+  'valid/031compat': {
+    corral: 'reject',
+    statuses: [400],
+    why: 'unregistered method (corral has no permit_unconventional_http_method)',
+  },
+  'valid/031compat2': {
+    corral: 'reject',
+    statuses: [400],
+    why: 'unregistered method (corral has no permit_unconventional_http_method)',
+  },
   'valid/040': {
     corral: 'accept',
     why: "fields with '_' in the name are kept: Node never maps '-' and '_' to the same CGI variable, so gunicorn's reason to drop them does not apply",
@@ -107,10 +131,22 @@ const DIFFERENCES: Record<string, Difference> = {
     ],
   },
   'valid/100': { corral: 'reject', statuses: [400], why: NO_HOST },
-  'valid/compat_obs_fold': { corral: 'reject', statuses: [400], why: 'obs-fold: RFC 9112 §5.2 lets a server reject it with 400 (corral has no permit_obsolete_folding)' },
+  'valid/compat_obs_fold': {
+    corral: 'reject',
+    statuses: [400],
+    why: 'obs-fold: RFC 9112 §5.2 lets a server reject it with 400 (corral has no permit_obsolete_folding)',
+  },
   'valid/compat_obs_fold_huge': { corral: 'reject', statuses: [400], why: 'obs-fold, as valid/compat_obs_fold' },
-  'valid/pp_02': { corral: 'reject', statuses: [400], why: `the PROXY header is read; the request after it is ${NO_HOST}` },
-  'valid/rfc9112_target_authority_connect_01': { corral: 'reject', statuses: [501], why: 'CONNECT is for proxies (RFC 9110 §9.3.6); corral serves origin apps' },
+  'valid/pp_02': {
+    corral: 'reject',
+    statuses: [400],
+    why: `the PROXY header is read; the request after it is ${NO_HOST}`,
+  },
+  'valid/rfc9112_target_authority_connect_01': {
+    corral: 'reject',
+    statuses: [501],
+    why: 'CONNECT is for proxies (RFC 9110 §9.3.6); corral serves origin apps',
+  },
   'valid/rfc9112_target_authority_ipv6_01': { corral: 'reject', statuses: [501], why: 'CONNECT, as above' },
   'invalid/040': {
     corral: 'accept',
@@ -144,7 +180,9 @@ const REJECT_STATUS: Record<string, number> = {
 
 function corralArgs(settings: Record<string, unknown>): string[] {
   // A boolean flag (--proxy-protocol) takes no value.
-  return Object.entries(settings).flatMap(([k, v]) => (FLAGS[k] ? (v === true ? [FLAGS[k]] : [FLAGS[k], String(v)]) : []))
+  return Object.entries(settings).flatMap(([k, v]) =>
+    FLAGS[k] ? (v === true ? [FLAGS[k]] : [FLAGS[k], String(v)]) : [],
+  )
 }
 
 const groups = new Map<string, Case[]>()
@@ -191,7 +229,9 @@ for (const [key, cases] of groups) {
           expect(echo.method).toBe(want.method)
           expect(echo.url).toBe(want.target)
           expect(echo.version).toBe(want.version.join('.'))
-          expect(upper(echo.headers)).toEqual(upper(diff?.corral === 'accept' && diff.headers ? diff.headers : want.headers))
+          expect(upper(echo.headers)).toEqual(
+            upper(diff?.corral === 'accept' && diff.headers ? diff.headers : want.headers),
+          )
           expect(upper(echo.trailers)).toEqual(upper(want.trailers))
           expect(echo.bodyLength).toBe(want.body_length)
           expect(echo.bodySha256).toBe(want.body_sha256)
@@ -199,7 +239,8 @@ for (const [key, cases] of groups) {
       } else if (diff?.corral === 'accept') {
         // gunicorn rejects it; corral serves it, as the difference says.
         expect(statuses).toEqual([200])
-        if (diff.headers) expect(upper((JSON.parse(responses[0]!.body.toString('utf8')) as Echo).headers)).toEqual(upper(diff.headers))
+        if (diff.headers)
+          expect(upper((JSON.parse(responses[0]!.body.toString('utf8')) as Echo).headers)).toEqual(upper(diff.headers))
       } else {
         const want = diff?.corral === 'reject' ? diff.statuses : [REJECT_STATUS[c.name] ?? 400]
         expect(statuses).toEqual(want)

@@ -22,7 +22,9 @@ const SEEDS = [
 ]
 
 /** Bytes worth inserting: line ends, separators, controls, high bytes, digits. */
-const INTERESTING = [...'\r\n\0\t :,;=-_"\\/ ?#%', '\x7f', '\x80', '\xff', '0', '9', 'f', 'A', 'z'].map((c) => c.charCodeAt(0))
+const INTERESTING = [...'\r\n\0\t :,;=-_"\\/ ?#%', '\x7f', '\x80', '\xff', '0', '9', 'f', 'A', 'z'].map((c) =>
+  c.charCodeAt(0),
+)
 
 const FRAMING = [
   'Content-Length: 0',
@@ -52,44 +54,57 @@ const headEnd = (b: Buffer) => {
 }
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.array(fc.oneof(fc.constantFrom(...INTERESTING), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 })).map(
-    ([f, bytes]): Mutation => (b) => {
-      const i = at(b, f)
-      return Buffer.concat([b.subarray(0, i), Buffer.from(bytes), b.subarray(i)])
-    },
-  ),
+  fc
+    .tuple(
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.array(fc.oneof(fc.constantFrom(...INTERESTING), fc.integer({ min: 0, max: 255 })), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+    )
+    .map(
+      ([f, bytes]): Mutation =>
+        (b) => {
+          const i = at(b, f)
+          return Buffer.concat([b.subarray(0, i), Buffer.from(bytes), b.subarray(i)])
+        },
+    ),
   fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 1, max: 8 })).map(
-    ([f, n]): Mutation => (b) => {
-      const i = at(b, f)
-      return Buffer.concat([b.subarray(0, i), b.subarray(i + n)])
-    },
+    ([f, n]): Mutation =>
+      (b) => {
+        const i = at(b, f)
+        return Buffer.concat([b.subarray(0, i), b.subarray(i + n)])
+      },
   ),
   fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 1, max: 255 })).map(
-    ([f, x]): Mutation => (b) => {
-      const out = Buffer.from(b)
-      const i = Math.min(out.length - 1, at(b, f))
-      if (i >= 0) out[i] = out[i]! ^ x
-      return out
-    },
+    ([f, x]): Mutation =>
+      (b) => {
+        const out = Buffer.from(b)
+        const i = Math.min(out.length - 1, at(b, f))
+        if (i >= 0) out[i] = out[i]! ^ x
+        return out
+      },
   ),
   // Duplicate one header line of the first head.
   fc.double({ min: 0, max: 1, noNaN: true }).map(
-    (f): Mutation => (b) => {
-      const end = headEnd(b)
-      const lines = b.subarray(0, end).toString('latin1').split('\r\n')
-      if (lines.length < 3) return b
-      const k = 1 + Math.floor(f * (lines.length - 2))
-      lines.splice(k, 0, lines[k]!)
-      return Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), b.subarray(end)])
-    },
+    (f): Mutation =>
+      (b) => {
+        const end = headEnd(b)
+        const lines = b.subarray(0, end).toString('latin1').split('\r\n')
+        if (lines.length < 3) return b
+        const k = 1 + Math.floor(f * (lines.length - 2))
+        lines.splice(k, 0, lines[k]!)
+        return Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), b.subarray(end)])
+      },
   ),
   // Add a framing (or otherwise loaded) header line to the first head.
   fc.constantFrom(...FRAMING).map(
-    (line): Mutation => (b) => {
-      const first = b.indexOf('\r\n')
-      if (first < 0) return b
-      return Buffer.concat([b.subarray(0, first + 2), Buffer.from(`${line}\r\n`, 'latin1'), b.subarray(first + 2)])
-    },
+    (line): Mutation =>
+      (b) => {
+        const first = b.indexOf('\r\n')
+        if (first < 0) return b
+        return Buffer.concat([b.subarray(0, first + 2), Buffer.from(`${line}\r\n`, 'latin1'), b.subarray(first + 2)])
+      },
   ),
 )
 

@@ -57,12 +57,12 @@ describe('limits at their edges (defaults: line 4094, 100 fields, 8190 bytes a f
   })
 
   it('a head far beyond every limit is cut off by the parser with 431, not buffered', async () => {
-    const huge = await send(c.port, get('/', H + `X-Huge: ${'v'.repeat(2_000_000)}\r\n`))
+    const huge = await send(c.port, get('/', `${H}X-Huge: ${'v'.repeat(2_000_000)}\r\n`))
     expect(huge.statuses).toEqual([431])
   })
 
   it('a rejected request on a keep-alive connection ends it; the request before it was served', async () => {
-    const both = await send(c.port, `GET /first HTTP/1.1\r\n${H}\r\n` + get(`/${'a'.repeat(5000)}`))
+    const both = await send(c.port, `GET /first HTTP/1.1\r\n${H}\r\n${get(`/${'a'.repeat(5000)}`)}`)
     expect(both.statuses).toEqual([200, 414])
     expect(both.closed).toBe(true)
   })
@@ -75,10 +75,17 @@ describe('limits at their edges (defaults: line 4094, 100 fields, 8190 bytes a f
 
 describe('0 lifts a limit (the head as a whole stays bounded)', () => {
   it('a 20 kB target, 500 fields and a 20 kB field are served', async () => {
-    const c = await corralOn(['--limit-request-line', '0', '--limit-request-fields', '0', '--limit-request-field_size', '0'])
+    const c = await corralOn([
+      '--limit-request-line',
+      '0',
+      '--limit-request-fields',
+      '0',
+      '--limit-request-field_size',
+      '0',
+    ])
     expect((await send(c.port, get(`/${'a'.repeat(20_000)}`))).statuses).toEqual([200])
     expect((await send(c.port, get('/', H + fields(500)))).statuses).toEqual([200])
-    expect((await send(c.port, get('/', H + `X-Big: ${'v'.repeat(20_000)}\r\n`))).statuses).toEqual([200])
+    expect((await send(c.port, get('/', `${H}X-Big: ${'v'.repeat(20_000)}\r\n`))).statuses).toEqual([200])
   })
 })
 
@@ -86,16 +93,41 @@ describe('0 lifts a limit (the head as a whole stays bounded)', () => {
 // from the echo app; a number is the status, after which the connection closed.
 const SHAPES: [string, string, number | 'served', number][] = [
   // What node:http's parser (llhttp, strict) already refuses:
-  ['Content-Length with Transfer-Encoding', `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400, 400],
-  ['two equal Content-Length fields', `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello`, 400, 400],
-  ['two different Content-Length fields', `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`, 400, 400],
+  [
+    'Content-Length with Transfer-Encoding',
+    `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    400,
+    400,
+  ],
+  [
+    'two equal Content-Length fields',
+    `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello`,
+    400,
+    400,
+  ],
+  [
+    'two different Content-Length fields',
+    `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`,
+    400,
+    400,
+  ],
   ['Content-Length as a list', `POST / HTTP/1.1\r\n${H}Content-Length: 5, 5\r\n\r\nhello`, 400, 400],
   ['Content-Length with a sign', `POST / HTTP/1.1\r\n${H}Content-Length: +5\r\n\r\nhello`, 400, 400],
   ['Content-Length in hex', `POST / HTTP/1.1\r\n${H}Content-Length: 0x5\r\n\r\nhello`, 400, 400],
   ['Content-Length empty', `POST / HTTP/1.1\r\n${H}Content-Length: \r\n\r\nhello`, 400, 400],
-  ['final coding other than chunked', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`, 400, 400],
+  [
+    'final coding other than chunked',
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`,
+    400,
+    400,
+  ],
   ['only a non-chunked coding', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\nhello`, 400, 400],
-  ['chunked twice', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400, 400],
+  [
+    'chunked twice',
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    400,
+    400,
+  ],
   ['unknown coding xchunked', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n`, 400, 400],
   ['space before the colon', `POST / HTTP/1.1\r\n${H}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n`, 400, 400],
   ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\n\r\n', 400, 400],
@@ -106,8 +138,18 @@ const SHAPES: [string, string, number | 'served', number][] = [
   ['two Host fields', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 'served', 400],
   ['two Host fields, different case', 'GET / HTTP/1.1\r\nHost: a\r\nhOST: b\r\n\r\n', 'served', 400],
   ['a Host value that is no host', 'GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n', 'served', 400],
-  ['two Content-Type fields', `POST / HTTP/1.1\r\n${H}Content-Type: a/b\r\nContent-Type: c/d\r\nContent-Length: 0\r\n\r\n`, 'served', 400],
-  ['chunked in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 'served', 400],
+  [
+    'two Content-Type fields',
+    `POST / HTTP/1.1\r\n${H}Content-Type: a/b\r\nContent-Type: c/d\r\nContent-Length: 0\r\n\r\n`,
+    'served',
+    400,
+  ],
+  [
+    'chunked in HTTP/1.0',
+    'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    'served',
+    400,
+  ],
   ['HTTP/2.0 on an HTTP/1 connection', `GET / HTTP/2.0\r\n${H}\r\n`, 'served', 505],
   ['HTTP/0.9 request line', 'GET /\r\n\r\n', 'served', 505],
   ['asterisk-form with GET', `GET * HTTP/1.1\r\n${H}\r\n`, 'served', 400],
@@ -142,7 +184,10 @@ describe('request-smuggling shapes: bare node:http against corral', () => {
   })
 
   it('a good request pipelined before a bad one is answered before the 400', async () => {
-    const r = await send(c.port, `GET /one HTTP/1.1\r\n${H}\r\nGET /two HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 2\r\n\r\n`)
+    const r = await send(
+      c.port,
+      `GET /one HTTP/1.1\r\n${H}\r\nGET /two HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 2\r\n\r\n`,
+    )
     expect(r.statuses).toEqual([200, 400])
     expect(JSON.parse(r.responses[0]!.body.toString('utf8')).url).toBe('/one')
   })
@@ -164,13 +209,29 @@ describe('bad values', () => {
   it('each bad limit or timeout is one line naming the flag, exit 2, nothing started', () => {
     const r = spawnSync(
       process.execPath,
-      [BIN, '--limit-request-line', '-1', '--limit-request-fields', 'many', '--limit-request-field_size', '1.5', '--headers-timeout', 'soon', fixture('app-echo.ts')],
+      [
+        BIN,
+        '--limit-request-line',
+        '-1',
+        '--limit-request-fields',
+        'many',
+        '--limit-request-field_size',
+        '1.5',
+        '--headers-timeout',
+        'soon',
+        fixture('app-echo.ts'),
+      ],
       { encoding: 'utf8', timeout: 20_000 },
     )
     expect(r.status).toBe(2)
     const errors = r.stderr.split('\n').filter((l) => l.startsWith('corral: error:'))
     expect(errors).toHaveLength(4)
-    for (const flag of ['--limit-request-line', '--limit-request-fields', '--limit-request-field_size', '--headers-timeout']) {
+    for (const flag of [
+      '--limit-request-line',
+      '--limit-request-fields',
+      '--limit-request-field_size',
+      '--headers-timeout',
+    ]) {
       expect(errors.some((l) => l.includes(flag))).toBe(true)
     }
     expect(r.stderr).not.toMatch(/^\s+at /m)
@@ -178,7 +239,13 @@ describe('bad values', () => {
 })
 
 describe('node:http options derived from the settings', () => {
-  const defaults = { limitRequestLine: 4094, limitRequestFields: 100, limitRequestFieldSize: 8190, headersTimeout: 20, requestTimeout: 60 }
+  const defaults = {
+    limitRequestLine: 4094,
+    limitRequestFields: 100,
+    limitRequestFieldSize: 8190,
+    headersTimeout: 20,
+    requestTimeout: 60,
+  }
 
   it("bounds the head as gunicorn bounds its header buffer, with gunicorn's values standing in for 0", () => {
     expect(maxHeaderSize(defaults)).toBe(4094 + 100 * 8192 + 4)
@@ -188,14 +255,34 @@ describe('node:http options derived from the settings', () => {
   })
 
   it('caps the head timeout at the request timeout, and looks for expired connections often enough', () => {
-    expect(httpServerOptions(defaults)).toMatchObject({ headersTimeout: 20_000, requestTimeout: 60_000, connectionsCheckingInterval: 1000 })
+    expect(httpServerOptions(defaults)).toMatchObject({
+      headersTimeout: 20_000,
+      requestTimeout: 60_000,
+      connectionsCheckingInterval: 1000,
+    })
     expect(httpServerOptions({ ...defaults, headersTimeout: 90 })).toMatchObject({ headersTimeout: 60_000 })
-    expect(httpServerOptions({ ...defaults, headersTimeout: 1, requestTimeout: 2 })).toMatchObject({ connectionsCheckingInterval: 250 })
-    expect(httpServerOptions({ ...defaults, headersTimeout: 0, requestTimeout: 0 })).toMatchObject({ headersTimeout: 0, requestTimeout: 0 })
-    expect(httpServerOptions({ ...defaults, headersTimeout: 30, requestTimeout: 0 })).toMatchObject({ headersTimeout: 30_000, requestTimeout: 0 })
+    expect(httpServerOptions({ ...defaults, headersTimeout: 1, requestTimeout: 2 })).toMatchObject({
+      connectionsCheckingInterval: 250,
+    })
+    expect(httpServerOptions({ ...defaults, headersTimeout: 0, requestTimeout: 0 })).toMatchObject({
+      headersTimeout: 0,
+      requestTimeout: 0,
+    })
+    expect(httpServerOptions({ ...defaults, headersTimeout: 30, requestTimeout: 0 })).toMatchObject({
+      headersTimeout: 30_000,
+      requestTimeout: 0,
+    })
     // node:http accepts every combination corral derives.
-    for (const [h, r] of [[20, 60], [90, 60], [0, 0], [30, 0], [0, 5]]) {
-      expect(() => createServer(httpServerOptions({ ...defaults, headersTimeout: h!, requestTimeout: r! }))).not.toThrow()
+    for (const [h, r] of [
+      [20, 60],
+      [90, 60],
+      [0, 0],
+      [30, 0],
+      [0, 5],
+    ]) {
+      expect(() =>
+        createServer(httpServerOptions({ ...defaults, headersTimeout: h!, requestTimeout: r! })),
+      ).not.toThrow()
     }
   })
 })

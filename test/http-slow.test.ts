@@ -48,11 +48,21 @@ function slowClient(port: number, first: string, rest: string, everyMs: number):
 
 it('slowloris and slow-body connections are closed with 408 near their deadlines; a normal request is served meanwhile', async () => {
   const port = await freePort()
-  const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, '--headers-timeout', '2', '--request-timeout', '3', fixture('app-echo.ts')])
+  const corral = startCorral([
+    '-w',
+    '1',
+    '-b',
+    `127.0.0.1:${port}`,
+    '--headers-timeout',
+    '2',
+    '--request-timeout',
+    '3',
+    fixture('app-echo.ts'),
+  ])
   await corral.waitForLog(/Ready: 1 worker/)
   const [worker] = corral.workers()
 
-  const head = 'GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: ' + 'p'.repeat(200) + '\r\n\r\n'
+  const head = `GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'p'.repeat(200)}\r\n\r\n`
   const silent = Array.from({ length: 20 }, () => slowClient(port, '', '', 1000))
   const trickleHead = Array.from({ length: 20 }, () => slowClient(port, '', head, 100))
   const trickleBody = Array.from({ length: 10 }, () =>

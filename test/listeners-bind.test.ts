@@ -29,17 +29,24 @@ const pidOf = (body: string) => (JSON.parse(body) as { pid: number }).pid
 
 function curlUnix(sock: string): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile('curl', ['-sS', '--max-time', '5', '--unix-socket', sock, 'http://corral/'], (err, out) => (err ? reject(err) : resolve(out))),
+    execFile('curl', ['-sS', '--max-time', '5', '--unix-socket', sock, 'http://corral/'], (err, out) =>
+      err ? reject(err) : resolve(out),
+    ),
   )
 }
 
 describe('--bind', () => {
-  it('serves every address at once: IPv4, IPv6 and a unix socket (stale file replaced, --umask applied, removed on a clean stop)', async ({ signal }) => {
+  it('serves every address at once: IPv4, IPv6 and a unix socket (stale file replaced, --umask applied, removed on a clean stop)', async ({
+    signal,
+  }) => {
     const port = await freeDualPort()
     const dir = mkdtempSync(join(tmp, 'unix-'))
     const sock = join(dir, 'app.sock')
     // A stale socket file, as a SIGKILLed server leaves it.
-    spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`])
+    spawnSync(process.execPath, [
+      '-e',
+      `require('node:net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ])
     expect(lstatSync(sock).isSocket()).toBe(true)
 
     const binds = ['-b', `127.0.0.1:${port}`, ...(ipv6 ? ['-b', `[::1]:${port}`] : []), '-b', `unix:${sock}`]
@@ -76,16 +83,23 @@ describe('--bind', () => {
     const set = startCorral(['-w', '2', '--backlog', '77', '-b', `127.0.0.1:${b}`, APP], { env, signal })
     await Promise.all([byDefault, set].map((c) => c.waitForLog(/Ready: 2 worker\(s\) serving/)))
     // One shared socket each, held by the master and both workers.
-    expect(listeningOn(a)).toEqual([{ backlog: 2048, pids: [byDefault.pid, ...byDefault.workers()].sort((x, y) => x - y) }])
+    expect(listeningOn(a)).toEqual([
+      { backlog: 2048, pids: [byDefault.pid, ...byDefault.workers()].sort((x, y) => x - y) },
+    ])
     expect(listeningOn(b)).toEqual([{ backlog: 77, pids: [set.pid, ...set.workers()].sort((x, y) => x - y) }])
   })
 
-  it('fd://N serves a socket inherited from the parent, which keeps it listening after corral stops', async ({ signal }) => {
+  it('fd://N serves a socket inherited from the parent, which keeps it listening after corral stops', async ({
+    signal,
+  }) => {
     // This test process plays the parent: it binds and listens, never accepts.
     const [l] = openListeners([{ kind: 'tcp', host: '127.0.0.1', port: 0 }]) as [Listener]
     try {
       const port = Number(new URL(l.address).port)
-      const child = spawn(process.execPath, [BIN, '-w', '1', '-b', 'fd://3', APP], { env, stdio: ['ignore', 'pipe', 'pipe', l.fd] })
+      const child = spawn(process.execPath, [BIN, '-w', '1', '-b', 'fd://3', APP], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe', l.fd],
+      })
       track(child.pid!)
       signal.addEventListener('abort', () => child.kill('SIGKILL'))
       let log = ''

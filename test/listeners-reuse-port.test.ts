@@ -31,11 +31,17 @@ async function hup(c: Corral): Promise<void> {
 }
 
 describe('--reuse-port', () => {
-  it('gives each worker its own listening socket, each serving; the master listens on none; a unix socket stays shared', async ({ signal, skip }) => {
+  it('gives each worker its own listening socket, each serving; the master listens on none; a unix socket stays shared', async ({
+    signal,
+    skip,
+  }) => {
     if (!hasSs()) skip('ss (iproute2) is not installed: .ci/run installs it')
     const port = await freePort()
     const sock = join(tmp, 'shared.sock')
-    const c = startCorral(['-w', '3', '--reuse-port', '--backlog', '99', '-b', `127.0.0.1:${port}`, '-b', `unix:${sock}`, INFO], { env, signal })
+    const c = startCorral(
+      ['-w', '3', '--reuse-port', '--backlog', '99', '-b', `127.0.0.1:${port}`, '-b', `unix:${sock}`, INFO],
+      { env, signal },
+    )
     await c.waitForLog(/Ready: 3 worker\(s\) serving/)
     expect(c.log()).toContain(`Listening at: http://127.0.0.1:${port} (${c.pid}) (a socket per worker: --reuse-port)`)
     const workers = c.workers()
@@ -66,10 +72,15 @@ describe('--reuse-port', () => {
     expect((await c.exited).code).toBe(0)
   })
 
-  it('the trade-off: requests queued on a worker that dies are lost with its socket; with the shared socket the next worker serves them', async ({ signal }) => {
+  it('the trade-off: requests queued on a worker that dies are lost with its socket; with the shared socket the next worker serves them', async ({
+    signal,
+  }) => {
     const run = async (reusePort: boolean) => {
       const port = await freePort()
-      const c = startCorral(['-w', '1', ...(reusePort ? ['--reuse-port'] : []), '-b', `127.0.0.1:${port}`, PID], { env, signal })
+      const c = startCorral(['-w', '1', ...(reusePort ? ['--reuse-port'] : []), '-b', `127.0.0.1:${port}`, PID], {
+        env,
+        signal,
+      })
       await c.waitForLog(/Ready: 1 worker\(s\) serving/)
       const [worker] = c.workers()
       // The worker gets stuck; the next requests wait in the kernel, accepted by nobody.

@@ -37,14 +37,33 @@ interface Info {
 const info = (body: string) => JSON.parse(body) as Info
 
 describe('systemd socket activation', () => {
-  it('serves the sockets systemd-socket-activate passes, binds nothing else, and hides LISTEN_* from the workers', async ({ signal, skip }) => {
-    if (!hasSocketActivate()) skip('systemd-socket-activate is not installed (Debian package systemd): .ci/run installs it')
+  it('serves the sockets systemd-socket-activate passes, binds nothing else, and hides LISTEN_* from the workers', async ({
+    signal,
+    skip,
+  }) => {
+    if (!hasSocketActivate())
+      skip('systemd-socket-activate is not installed (Debian package systemd): .ci/run installs it')
     const [a, b, unused] = [await freePort(), await freePort(), await freePort()]
     const sock = join(tmp, 'activated.sock')
     // Only PATH, HOME, TERM and -E variables reach the program it execs.
     const child = spawn(
       'systemd-socket-activate',
-      ['-l', `127.0.0.1:${a}`, '-l', `127.0.0.1:${b}`, '-l', sock, '--fdname=web:admin:local', process.execPath, BIN, '-w', '2', '-b', `127.0.0.1:${unused}`, APP],
+      [
+        '-l',
+        `127.0.0.1:${a}`,
+        '-l',
+        `127.0.0.1:${b}`,
+        '-l',
+        sock,
+        '--fdname=web:admin:local',
+        process.execPath,
+        BIN,
+        '-w',
+        '2',
+        '-b',
+        `127.0.0.1:${unused}`,
+        APP,
+      ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     )
     track(child.pid!)
@@ -53,12 +72,16 @@ describe('systemd socket activation', () => {
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()))
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()))
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    await waitFor(() => (log.match(/Listening on /g)?.length ?? 0) === 3, { what: `systemd-socket-activate to listen; log:\n${log}` })
+    await waitFor(() => (log.match(/Listening on /g)?.length ?? 0) === 3, {
+      what: `systemd-socket-activate to listen; log:\n${log}`,
+    })
 
     // The first connection makes it exec corral; the request waits in the
     // socket's queue while corral boots, and is then answered.
     const first = info((await getFrom({ host: '127.0.0.1', port: a })).body)
-    expect(log).toMatch(/Socket activation: serving 3 socket\(s\) from systemd \(web, admin, local\); --bind is not used/)
+    expect(log).toMatch(
+      /Socket activation: serving 3 socket\(s\) from systemd \(web, admin, local\); --bind is not used/,
+    )
     const master = child.pid!
     expect(isAlive(master)).toBe(true) // exec'd: corral is the process systemd-socket-activate was
     const workers = childrenOf(master)
@@ -79,9 +102,14 @@ describe('systemd socket activation', () => {
     expect(existsSync(sock)).toBe(true)
   })
 
-  it('LISTEN_PID naming another process: not our sockets; --bind is served and the variables are removed all the same', async ({ signal }) => {
+  it('LISTEN_PID naming another process: not our sockets; --bind is served and the variables are removed all the same', async ({
+    signal,
+  }) => {
     const port = await freePort()
-    const c = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, APP], { env: { ...env, LISTEN_FDS: '1', LISTEN_PID: '1', LISTEN_FDNAMES: 'x' }, signal })
+    const c = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, APP], {
+      env: { ...env, LISTEN_FDS: '1', LISTEN_PID: '1', LISTEN_FDNAMES: 'x' },
+      signal,
+    })
     await c.waitForLog(/Ready: 1 worker\(s\) serving/)
     expect(c.log()).not.toMatch(/Socket activation/)
     const r = info((await getFrom({ host: '127.0.0.1', port })).body)
@@ -90,7 +118,10 @@ describe('systemd socket activation', () => {
 
   it('-D under socket activation is refused: exit 2, one line', async ({ signal }) => {
     // exec keeps the shell's pid, as systemd's own exec does.
-    const c = startCorralViaShell(`LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${BIN}" -D -b 127.0.0.1:1 "${APP}"`, signal)
+    const c = startCorralViaShell(
+      `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${BIN}" -D -b 127.0.0.1:1 "${APP}"`,
+      signal,
+    )
     expect(await c.exited).toBe(2)
     expect(c.log()).toMatch(/^corral: error: -D\/--daemon: not with systemd socket activation \(LISTEN_FDS\)/m)
   })

@@ -134,7 +134,10 @@ describe('openListeners + workers on an inherited fd', () => {
       early.socket.once('error', reject)
     })
     let answered = false
-    void early.response.then(() => (answered = true), () => (answered = true))
+    void early.response.then(
+      () => (answered = true),
+      () => (answered = true),
+    )
     await sleep(300)
     expect(answered).toBe(false)
     if (hasSs()) expect(serverSideOwners(port)).toEqual(['']) // in the accept queue, accepted by no one
@@ -162,7 +165,7 @@ describe('openListeners + workers on an inherited fd', () => {
       const held = Array.from({ length: 10 }, () => net.connect(port, '127.0.0.1'))
       await sleep(300)
       const owners = serverSideOwners(port)
-      held.forEach((h) => h.destroy())
+      for (const h of held) h.destroy()
       expect(owners.length).toBeGreaterThan(0)
       for (const o of owners) expect([String(a.pid), String(b.pid)]).toContain(o)
       expect(owners).not.toContain(String(process.pid))
@@ -187,7 +190,8 @@ describe('openListeners + workers on an inherited fd', () => {
     try {
       ;[l] = open([{ kind: 'tcp', host: '::1', port: 0 }])
     } catch (err) {
-      if (err instanceof ListenerError && /EADDRNOTAVAIL|EAFNOSUPPORT/.test(err.message)) ctx.skip('no IPv6 loopback here')
+      if (err instanceof ListenerError && /EADDRNOTAVAIL|EAFNOSUPPORT/.test(err.message))
+        ctx.skip('no IPv6 loopback here')
       throw err
     }
     if (!l) throw new Error('no listener')
@@ -276,7 +280,10 @@ describe('openListeners + workers on an inherited fd', () => {
     const sock = path.join(tmpDir(), 'ok.sock')
     let error: unknown
     try {
-      openListeners([{ kind: 'unix', path: sock }, { kind: 'tcp', host: '127.0.0.1', port }])
+      openListeners([
+        { kind: 'unix', path: sock },
+        { kind: 'tcp', host: '127.0.0.1', port },
+      ])
     } catch (err) {
       error = err
     }

@@ -14,7 +14,9 @@ describe('log lines', () => {
     const { log, lines } = capture('debug')
     log.info('Listening at: http://127.0.0.1:8000 (4242)')
     expect(lines).toHaveLength(1)
-    expect(lines[0]).toMatch(new RegExp(String.raw`^\[${STAMP}\] \[4242\] \[INFO\] Listening at: http://127\.0\.0\.1:8000 \(4242\)\n$`))
+    expect(lines[0]).toMatch(
+      new RegExp(String.raw`^\[${STAMP}\] \[4242\] \[INFO\] Listening at: http://127\.0\.0\.1:8000 \(4242\)\n$`),
+    )
   })
 
   it('name each level in capitals', () => {

@@ -65,7 +65,11 @@ const fixedEvents: MasterEvent[] = [
 
 const reexecEvents: Record<Snapshot['context']['childMaster'], MasterEvent[]> = {
   none: [],
-  starting: [{ type: 'REEXEC_FAILED', reason: 'spawn failed' }, { type: 'REEXEC_READY' }, { type: 'REEXEC_EXIT', code: 1, signal: null }],
+  starting: [
+    { type: 'REEXEC_FAILED', reason: 'spawn failed' },
+    { type: 'REEXEC_READY' },
+    { type: 'REEXEC_EXIT', code: 1, signal: null },
+  ],
   ready: [{ type: 'REEXEC_EXIT', code: 0, signal: null }],
 }
 
@@ -155,7 +159,6 @@ function nodeIds(value: StateValue): string[] {
   return out
 }
 
-
 // ---------------------------------------------------------------------------
 // What the emitted commands may be
 
@@ -182,19 +185,28 @@ class History {
 const isLive = (status: string) => status === 'booting' || status === 'running'
 
 /** Checks one step (before → event → after, with what it emitted); returns what is wrong. */
-function checkStep(h: History, before: Snapshot, event: MasterEvent, after: Snapshot, commands: MasterCommand[]): string[] {
+function checkStep(
+  h: History,
+  before: Snapshot,
+  event: MasterEvent,
+  after: Snapshot,
+  commands: MasterCommand[],
+): string[] {
   const problems: string[] = []
-  const bad = (why: string) => problems.push(`${why} (event ${JSON.stringify(event)}, commands ${JSON.stringify(commands)})`)
+  const bad = (why: string) =>
+    problems.push(`${why} (event ${JSON.stringify(event)}, commands ${JSON.stringify(commands)})`)
   const known = new Map([...before.context.workers, ...after.context.workers].map((w) => [w.id, w]))
   const afterById = new Map(after.context.workers.map((w) => [w.id, w]))
   if (h.exited && commands.length > 0) bad('a command after exit')
   for (const [i, cmd] of commands.entries()) {
     switch (cmd.type) {
       case 'spawnWorker': {
-        if (h.spawned.has(cmd.id) || before.context.workers.some((w) => w.id === cmd.id)) bad(`spawnWorker ${cmd.id}: not a fresh id`)
+        if (h.spawned.has(cmd.id) || before.context.workers.some((w) => w.id === cmd.id))
+          bad(`spawnWorker ${cmd.id}: not a fresh id`)
         h.spawned.add(cmd.id)
         const w = afterById.get(cmd.id)
-        if (!w || w.generation !== cmd.generation) bad(`spawnWorker ${cmd.id}: not recorded as a worker of generation ${cmd.generation}`)
+        if (!w || w.generation !== cmd.generation)
+          bad(`spawnWorker ${cmd.id}: not recorded as a worker of generation ${cmd.generation}`)
         break
       }
       case 'stopWorker': {
@@ -217,7 +229,8 @@ function checkStep(h: History, before: Snapshot, event: MasterEvent, after: Snap
         if (w && w.status !== 'killed') bad(`${cmd.type} ${cmd.id}: left in status ${w.status}`)
         const was = before.context.workers.find((x) => x.id === cmd.id)
         if (cmd.type === 'abortWorker' && was && !isLive(was.status)) bad(`abortWorker ${cmd.id}: was ${was.status}`)
-        if (cmd.type === 'killWorker' && was && was.status !== 'stopping') bad(`killWorker ${cmd.id}: was ${was.status}`)
+        if (cmd.type === 'killWorker' && was && was.status !== 'stopping')
+          bad(`killWorker ${cmd.id}: was ${was.status}`)
         break
       }
       case 'ready':
@@ -227,7 +240,8 @@ function checkStep(h: History, before: Snapshot, event: MasterEvent, after: Snap
         if (cmd.workers < after.context.target) bad(`ready with ${cmd.workers} of ${after.context.target} workers`)
         break
       case 'reexec':
-        if (!after.matches({ active: 'reexecing' }) && !after.matches('draining')) bad('reexec without entering reexecing')
+        if (!after.matches({ active: 'reexecing' }) && !after.matches('draining'))
+          bad('reexec without entering reexecing')
         if (before.matches({ active: 'reexecing' })) bad('reexec while one is in flight')
         break
       case 'restorePidfile':
@@ -252,9 +266,11 @@ function checkStep(h: History, before: Snapshot, event: MasterEvent, after: Snap
   }
   if (after.context.target < 1) bad(`target ${after.context.target}`)
   const delta = after.context.generation - after.context.previousGeneration
-  if (delta !== 0 && delta !== 1) bad(`generation ${after.context.generation} vs previous ${after.context.previousGeneration}`)
+  if (delta !== 0 && delta !== 1)
+    bad(`generation ${after.context.generation} vs previous ${after.context.previousGeneration}`)
   if (before.matches('draining') && after.matches('active')) bad('back to active from draining')
-  if (before.matches({ draining: 'quick' }) && after.matches({ draining: 'graceful' })) bad('back to graceful from quick')
+  if (before.matches({ draining: 'quick' }) && after.matches({ draining: 'graceful' }))
+    bad('back to graceful from quick')
   return problems
 }
 
@@ -268,7 +284,10 @@ interface Runner {
 
 function start(coverage: Coverage, input: MasterInput, snapshot?: unknown): Runner {
   const commands: MasterCommand[] = []
-  const actor = createActor(masterMachine, snapshot ? { input, snapshot: snapshot as never, inspect: coverage.inspect } : { input, inspect: coverage.inspect })
+  const actor = createActor(
+    masterMachine,
+    snapshot ? { input, snapshot: snapshot as never, inspect: coverage.inspect } : { input, inspect: coverage.inspect },
+  )
   actor.on('*', (cmd: MasterCommand) => commands.push(cmd))
   actor.start()
   for (const id of nodeIds(actor.getSnapshot().value)) coverage.nodes.add(id)
@@ -307,7 +326,9 @@ function replayAll(x: Exploration, coverage: Coverage): Result {
     }
     const end = r.actor.getSnapshot() as Snapshot
     if (serialize(end) !== serialize(path.state)) {
-      problems.push(`replaying ${JSON.stringify(events)} reached ${serialize(end)}, the traversal said ${serialize(path.state)}`)
+      problems.push(
+        `replaying ${JSON.stringify(events)} reached ${serialize(end)}, the traversal said ${serialize(path.state)}`,
+      )
     }
     if (capped(x)(end) || end.status === 'done') continue
     // One more step with every explored event, from a copy of this state.
@@ -341,7 +362,9 @@ describe('master machine: graph-generated paths', () => {
   }
 
   test('every event type the machine handles is explored', () => {
-    const explored = new Set([...fixedEvents, ...idEvents(1), ...Object.values(reexecEvents).flat(), { type: 'TICK' }].map((e) => e.type))
+    const explored = new Set(
+      [...fixedEvents, ...idEvents(1), ...Object.values(reexecEvents).flat(), { type: 'TICK' }].map((e) => e.type),
+    )
     const handled = new Set(allTransitions.map((t) => t.event).filter((e) => e !== 'always'))
     expect([...handled].filter((e) => !explored.has(e))).toEqual([])
   })
@@ -376,19 +399,35 @@ describe('master machine: an abandoned reload leaves the old generation at the t
     for (const e of events) actor.send(e)
     const s = actor.getSnapshot()
     const live = s.context.workers.filter((w) => w.generation === s.context.generation && isLive(w.status)).length
-    return { value: s.value, idle: s.matches({ active: { running: 'idle' } }), live, target: s.context.target, backoff: s.context.respawnAt > s.context.now }
+    return {
+      value: s.value,
+      idle: s.matches({ active: { running: 'idle' } }),
+      live,
+      target: s.context.target,
+      backoff: s.context.respawnAt > s.context.now,
+    }
   }
   const failedBoot = (id: number): MasterEvent => ({ type: 'WORKER_EXIT', id, code: 3, signal: null })
 
   test('TTIN during the reload', () => {
     // 1 serves; HUP starts 2 (generation 1); TTIN starts 3; 2 refuses to boot.
-    const r = drive([{ type: 'WORKER_READY', id: 1 }, { type: 'SIGNAL', signal: 'HUP' }, { type: 'SIGNAL', signal: 'TTIN' }, failedBoot(2)])
+    const r = drive([
+      { type: 'WORKER_READY', id: 1 },
+      { type: 'SIGNAL', signal: 'HUP' },
+      { type: 'SIGNAL', signal: 'TTIN' },
+      failedBoot(2),
+    ])
     expect(r).toMatchObject({ value: { active: { running: 'steady' } }, backoff: false })
     expect(r.live).toBe(r.target)
   })
 
   test('a HUP whose re-read settings change the number of workers', () => {
-    const r = drive([{ type: 'WORKER_READY', id: 1 }, { type: 'SETTINGS', workers: 2, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL }, { type: 'SIGNAL', signal: 'HUP' }, failedBoot(2)])
+    const r = drive([
+      { type: 'WORKER_READY', id: 1 },
+      { type: 'SETTINGS', workers: 2, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL },
+      { type: 'SIGNAL', signal: 'HUP' },
+      failedBoot(2),
+    ])
     expect(r).toMatchObject({ value: { active: { running: 'steady' } }, backoff: false })
     expect(r.live).toBe(r.target)
   })

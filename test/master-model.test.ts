@@ -8,7 +8,13 @@ import { fc, test } from '@fast-check/vitest'
 import { describe, expect } from 'vitest'
 import { createActor, type Actor } from 'xstate'
 import { MAX_BACKOFF_MS } from '../machines/master-workers.ts'
-import { masterMachine, SIGNALS, type MasterCommand, type MasterEvent, type MasterInput, type Signal } from '../machines/master.ts'
+import {
+  masterMachine,
+  type MasterCommand,
+  type MasterEvent,
+  type MasterInput,
+  type Signal,
+} from '../machines/master.ts'
 
 type Master = Actor<typeof masterMachine>
 type Snapshot = ReturnType<Master['getSnapshot']>
@@ -34,31 +40,70 @@ type Intent =
   /** The new master of a USR2 reports; sent only when the shell could send it. */
   | { readonly kind: 'reexec'; readonly report: 'failed' | 'ready' | 'exit' }
 
-const pickArb: fc.Arbitrary<WorkerPick> = fc.record({ index: fc.nat(7), unknown: fc.oneof({ weight: 7, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) })
+const pickArb: fc.Arbitrary<WorkerPick> = fc.record({
+  index: fc.nat(7),
+  unknown: fc.oneof({ weight: 7, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+})
 
 const intentArb: fc.Arbitrary<Intent> = fc.oneof(
   // Stop signals are rarer than the rest, or most runs would be over early.
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('signal' as const), signal: fc.constantFrom<Signal>('QUIT', 'TERM', 'INT') }) },
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('signal' as const), signal: fc.constantFrom<Signal>('TTIN', 'TTOU', 'USR1', 'USR2', 'WINCH') }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('signal' as const), signal: fc.constant('WINCH' as const), daemonized: fc.boolean() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('signal' as const),
+      signal: fc.constantFrom<Signal>('QUIT', 'TERM', 'INT'),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('signal' as const),
+      signal: fc.constantFrom<Signal>('TTIN', 'TTOU', 'USR1', 'USR2', 'WINCH'),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('signal' as const),
+      signal: fc.constant('WINCH' as const),
+      daemonized: fc.boolean(),
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('hup' as const), workers: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 8, arbitrary: fc.record({ kind: fc.constant('ready' as const), pick: pickArb }) },
   { weight: 4, arbitrary: fc.constant({ kind: 'allReady' as const }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('heartbeat' as const), pick: pickArb }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('retiring' as const), pick: pickArb }) },
   // Exits: mostly crashes (0, 1, a signal); 3 and 4 (a refusal to boot) now and then.
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('exit' as const), pick: pickArb, code: fc.constantFrom(0, 1, null) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('exit' as const), pick: pickArb, code: fc.constantFrom(3, 4) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({ kind: fc.constant('exit' as const), pick: pickArb, code: fc.constantFrom(0, 1, null) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('exit' as const), pick: pickArb, code: fc.constantFrom(3, 4) }),
+  },
   {
     weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('tick' as const),
       // the same instant; inside a back-off or a young worker's 5 s; around
       // the 30 s timeouts; far past everything
-      dt: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 6_000 }), fc.integer({ min: 25_000, max: 40_000 }), fc.integer({ min: 100_000, max: 10_000_000 })),
+      dt: fc.oneof(
+        fc.constant(0),
+        fc.integer({ min: 1, max: 6_000 }),
+        fc.integer({ min: 25_000, max: 40_000 }),
+        fc.integer({ min: 100_000, max: 10_000_000 }),
+      ),
     }),
   },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('reexec' as const), report: fc.constantFrom('failed' as const, 'ready' as const, 'exit' as const) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('reexec' as const),
+      report: fc.constantFrom('failed' as const, 'ready' as const, 'exit' as const),
+    }),
+  },
 )
 
 const inputArb: fc.Arbitrary<MasterInput> = fc.record({
@@ -73,7 +118,13 @@ const inputArb: fc.Arbitrary<MasterInput> = fc.record({
 // The simulation: the actor, what it emitted, and the model beside it.
 
 const phaseOf = (s: Snapshot): 'active' | 'graceful' | 'quick' | 'dead' =>
-  s.status === 'done' ? 'dead' : s.matches({ draining: 'quick' }) ? 'quick' : s.matches({ draining: 'graceful' }) ? 'graceful' : 'active'
+  s.status === 'done'
+    ? 'dead'
+    : s.matches({ draining: 'quick' })
+      ? 'quick'
+      : s.matches({ draining: 'graceful' })
+        ? 'graceful'
+        : 'active'
 const RANK = { active: 0, graceful: 1, quick: 2, dead: 3 } as const
 
 const isLive = (status: string) => status === 'booting' || status === 'running'
@@ -109,7 +160,9 @@ class Sim {
   }
 
   fail(why: string): never {
-    throw new Error(`${why}\n  after events: ${JSON.stringify(this.log)}\n  state ${JSON.stringify(this.snapshot.value)}, workers ${JSON.stringify(this.snapshot.context.workers)}`)
+    throw new Error(
+      `${why}\n  after events: ${JSON.stringify(this.log)}\n  state ${JSON.stringify(this.snapshot.value)}, workers ${JSON.stringify(this.snapshot.context.workers)}`,
+    )
   }
 
   /** The concrete events an intent becomes in the actor's current state (maybe none). */
@@ -126,9 +179,16 @@ class Sim {
     }
     switch (intent.kind) {
       case 'signal':
-        return [intent.daemonized === undefined ? { type: 'SIGNAL', signal: intent.signal } : { type: 'SIGNAL', signal: intent.signal, daemonized: intent.daemonized }]
+        return [
+          intent.daemonized === undefined
+            ? { type: 'SIGNAL', signal: intent.signal }
+            : { type: 'SIGNAL', signal: intent.signal, daemonized: intent.daemonized },
+        ]
       case 'hup':
-        return [{ type: 'SETTINGS', workers: intent.workers, timeoutMs: ctx.timeoutMs, gracefulMs: ctx.gracefulMs }, { type: 'SIGNAL', signal: 'HUP' }]
+        return [
+          { type: 'SETTINGS', workers: intent.workers, timeoutMs: ctx.timeoutMs, gracefulMs: ctx.gracefulMs },
+          { type: 'SIGNAL', signal: 'HUP' },
+        ]
       case 'ready':
         return [{ type: 'WORKER_READY', id: pick(intent.pick, true) }]
       case 'allReady':
@@ -139,12 +199,20 @@ class Sim {
         return [{ type: 'WORKER_RETIRING', id: pick(intent.pick), reason: 'max requests' }]
       case 'exit':
         // A refusal to boot (3, 4) comes, more often than not, from a worker still booting.
-        return [{ type: 'WORKER_EXIT', id: pick(intent.pick, intent.code === 3 || intent.code === 4), code: intent.code, signal: intent.code === null ? 'SIGKILL' : null }]
+        return [
+          {
+            type: 'WORKER_EXIT',
+            id: pick(intent.pick, intent.code === 3 || intent.code === 4),
+            code: intent.code,
+            signal: intent.code === null ? 'SIGKILL' : null,
+          },
+        ]
       case 'tick':
         return [{ type: 'TICK', now: ctx.now + intent.dt }]
       case 'reexec':
         // As src/master/reexec.ts reports a new master: once, READY before EXIT, FAILED instead of both.
-        if (intent.report === 'failed') return ctx.childMaster === 'starting' ? [{ type: 'REEXEC_FAILED', reason: 'spawn failed' }] : []
+        if (intent.report === 'failed')
+          return ctx.childMaster === 'starting' ? [{ type: 'REEXEC_FAILED', reason: 'spawn failed' }] : []
         if (intent.report === 'ready') return ctx.childMaster === 'starting' ? [{ type: 'REEXEC_READY' }] : []
         return ctx.childMaster !== 'none' ? [{ type: 'REEXEC_EXIT', code: 0, signal: null }] : []
     }
@@ -182,15 +250,22 @@ class Sim {
     if (event.type !== 'WORKER_EXIT' || (event.code !== 3 && event.code !== 4)) return undefined
     if (phaseOf(before) !== 'active' || before.matches({ active: { running: 'idle' } })) return undefined
     const w = before.context.workers.find((x) => x.id === event.id)
-    if (!w || w.status !== 'booting') return undefined
-    if (before.matches({ active: { running: 'reloading' } }) && w.generation === before.context.generation) return 'abandon'
+    if (w?.status !== 'booting') return undefined
+    if (before.matches({ active: { running: 'reloading' } }) && w.generation === before.context.generation)
+      return 'abandon'
     // While other workers serve, a replacement that cannot boot is a crash, not an outage.
     if (before.context.workers.some((x) => x.id !== event.id && x.status === 'running')) return undefined
     this.exitCode = event.code
     return 'halt'
   }
 
-  check(event: MasterEvent | undefined, from: number, after: Snapshot, before?: Snapshot, halt?: 'halt' | 'abandon'): void {
+  check(
+    event: MasterEvent | undefined,
+    from: number,
+    after: Snapshot,
+    before?: Snapshot,
+    halt?: 'halt' | 'abandon',
+  ): void {
     const ctx = after.context
     const commands = this.emitted.slice(from)
     const known = new Set([...(before?.context.workers ?? []), ...ctx.workers].map((w) => w.id))
@@ -200,10 +275,14 @@ class Sim {
     for (const cmd of commands) {
       if (this.exits > 0) this.fail(`${JSON.stringify(cmd)} after exit`)
       if (cmd.type === 'spawnWorker') {
-        if (this.spawned.has(cmd.id) || before?.context.workers.some((w) => w.id === cmd.id)) this.fail(`spawnWorker ${cmd.id}: not a fresh id`)
+        if (this.spawned.has(cmd.id) || before?.context.workers.some((w) => w.id === cmd.id))
+          this.fail(`spawnWorker ${cmd.id}: not a fresh id`)
         this.spawned.add(cmd.id)
       }
-      if ((cmd.type === 'stopWorker' || cmd.type === 'killWorker' || cmd.type === 'abortWorker') && !known.has(cmd.id)) {
+      if (
+        (cmd.type === 'stopWorker' || cmd.type === 'killWorker' || cmd.type === 'abortWorker') &&
+        !known.has(cmd.id)
+      ) {
         this.fail(`${cmd.type} for ${cmd.id}, a worker the master does not know`)
       }
       if (cmd.type === 'exit') {
@@ -222,14 +301,18 @@ class Sim {
     if (RANK[phase] < RANK[this.phase]) this.fail(`${phase} after ${this.phase}`)
     this.phase = phase
     if (event?.type === 'SIGNAL' && before && phaseOf(before) === 'active') {
-      if ((event.signal === 'TERM' || event.signal === 'QUIT') && phase === 'active') this.fail(`${event.signal} did not stop the master`)
-      if (event.signal === 'INT' && phase !== 'quick' && phase !== 'dead') this.fail('INT did not stop the master quickly')
+      if ((event.signal === 'TERM' || event.signal === 'QUIT') && phase === 'active')
+        this.fail(`${event.signal} did not stop the master`)
+      if (event.signal === 'INT' && phase !== 'quick' && phase !== 'dead')
+        this.fail('INT did not stop the master quickly')
     }
     // A second stop signal makes the stop quick; QUIT while handing over to a
     // new master is the operator's finishing step and changes nothing.
     const secondStop =
       event?.type === 'SIGNAL' &&
-      (event.signal === 'INT' || event.signal === 'TERM' || (event.signal === 'QUIT' && before?.context.childMaster !== 'ready'))
+      (event.signal === 'INT' ||
+        event.signal === 'TERM' ||
+        (event.signal === 'QUIT' && before?.context.childMaster !== 'ready'))
     if (secondStop && before && phaseOf(before) === 'graceful' && phase === 'graceful') {
       this.fail(`a second stop signal (${event.signal}) did not make the stop quick`)
     }
@@ -244,7 +327,8 @@ class Sim {
     // meanwhile, is the old one of the next reload.
     if (halt === 'abandon' && before) {
       const old = after.matches({ active: { running: 'steady' } }) ? ctx.generation : ctx.previousGeneration
-      if (old !== before.context.previousGeneration) this.fail('an abandoned reload did not go back to the old generation')
+      if (old !== before.context.previousGeneration)
+        this.fail('an abandoned reload did not go back to the old generation')
     }
 
     // Dead: no workers left, exit emitted once, with the expected code.
@@ -257,27 +341,35 @@ class Sim {
     // new one next to the old one); never a third.
     const liveGens = new Set(ctx.workers.filter((w) => isLive(w.status)).map((w) => w.generation))
     if (after.matches({ active: { running: 'reloading' } })) {
-      if (ctx.generation !== ctx.previousGeneration + 1) this.fail(`reloading generation ${ctx.generation} from ${ctx.previousGeneration}`)
-      for (const g of liveGens) if (g !== ctx.generation && g !== ctx.previousGeneration) this.fail(`live workers of generation ${g} during a reload of ${ctx.generation}`)
+      if (ctx.generation !== ctx.previousGeneration + 1)
+        this.fail(`reloading generation ${ctx.generation} from ${ctx.previousGeneration}`)
+      for (const g of liveGens)
+        if (g !== ctx.generation && g !== ctx.previousGeneration)
+          this.fail(`live workers of generation ${g} during a reload of ${ctx.generation}`)
     } else {
-      for (const g of liveGens) if (g !== ctx.generation) this.fail(`live workers of generation ${g} beside the current ${ctx.generation}`)
+      for (const g of liveGens)
+        if (g !== ctx.generation) this.fail(`live workers of generation ${g} beside the current ${ctx.generation}`)
     }
 
     // Nothing is spawned while stopping, or idle after WINCH.
     const resting = (x: Snapshot) => phaseOf(x) !== 'active' || x.matches({ active: { running: 'idle' } })
-    if (before && resting(before) && resting(after) && commands.some((c) => c.type === 'spawnWorker')) this.fail('a worker spawned while stopping or idle')
+    if (before && resting(before) && resting(after) && commands.some((c) => c.type === 'spawnWorker'))
+      this.fail('a worker spawned while stopping or idle')
     // Stopping means every worker was told to stop.
     if (phase === 'graceful' || phase === 'quick') {
       const live = ctx.workers.filter((w) => isLive(w.status))
       if (live.length > 0) this.fail(`draining with live workers ${live.map((w) => w.id).join(', ')}`)
     }
     // One new master at a time.
-    if (before && before.context.childMaster !== 'none' && commands.some((c) => c.type === 'reexec')) this.fail('a second re-exec while a new master runs')
+    if (before && before.context.childMaster !== 'none' && commands.some((c) => c.type === 'reexec'))
+      this.fail('a second re-exec while a new master runs')
     // The clock: past a TICK, no live worker is overdue and no stopping one is past its deadline.
     if (event?.type === 'TICK') {
       for (const w of ctx.workers) {
-        if (isLive(w.status) && w.timeoutMs > 0 && ctx.now - w.lastBeat > w.timeoutMs) this.fail(`worker ${w.id} overdue and not aborted`)
-        if (w.status === 'stopping' && ctx.now >= w.deadline) this.fail(`worker ${w.id} past its deadline and not killed`)
+        if (isLive(w.status) && w.timeoutMs > 0 && ctx.now - w.lastBeat > w.timeoutMs)
+          this.fail(`worker ${w.id} overdue and not aborted`)
+        if (w.status === 'stopping' && ctx.now >= w.deadline)
+          this.fail(`worker ${w.id} past its deadline and not killed`)
       }
     }
     if (ctx.respawnAt - ctx.now > MAX_BACKOFF_MS) this.fail(`back-off of ${ctx.respawnAt - ctx.now} ms`)
@@ -285,9 +377,15 @@ class Sim {
     // Convergence: running steadily with no back-off pending, the current
     // generation has exactly `target` live workers. (Not between SETTINGS and
     // the HUP that always follows it: the new target is the new generation's.)
-    if (this.convergence && event?.type !== 'SETTINGS' && after.matches({ active: { running: 'steady' } }) && ctx.now >= ctx.respawnAt) {
+    if (
+      this.convergence &&
+      event?.type !== 'SETTINGS' &&
+      after.matches({ active: { running: 'steady' } }) &&
+      ctx.now >= ctx.respawnAt
+    ) {
       const live = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w.status)).length
-      if (live !== ctx.target) this.fail(`running steadily with ${live} live workers of generation ${ctx.generation}, target ${ctx.target}`)
+      if (live !== ctx.target)
+        this.fail(`running steadily with ${live} live workers of generation ${ctx.generation}, target ${ctx.target}`)
     }
   }
 
@@ -295,7 +393,8 @@ class Sim {
   shutDown(): void {
     if (this.phase !== 'dead') this.send({ type: 'SIGNAL', signal: 'TERM' })
     if (this.phase !== 'dead') this.send({ type: 'TICK', now: this.snapshot.context.now + 1_000_000_000 })
-    for (const w of [...this.snapshot.context.workers]) if (this.phase !== 'dead') this.send({ type: 'WORKER_EXIT', id: w.id, code: 0, signal: null })
+    for (const w of [...this.snapshot.context.workers])
+      if (this.phase !== 'dead') this.send({ type: 'WORKER_EXIT', id: w.id, code: 0, signal: null })
   }
 }
 

@@ -26,7 +26,17 @@ interface World {
 
 function makeWorld(upgrade: 'manual' | 'auto'): World {
   const actor = createActor(masterMachine, { input: { workers: 2, timeoutMs: 0, gracefulMs: 30_000, upgrade } })
-  const world: World = { actor, child: 'none', oldAlive: true, pidfile: undefined, aside: undefined, stopping: new Set(), booting: new Set(), now: 0, log: [] }
+  const world: World = {
+    actor,
+    child: 'none',
+    oldAlive: true,
+    pidfile: undefined,
+    aside: undefined,
+    stopping: new Set(),
+    booting: new Set(),
+    now: 0,
+    log: [],
+  }
   actor.on('*', (c) => carryOut(world, c as MasterCommand))
   actor.start()
   return world
@@ -121,7 +131,12 @@ function apply(w: World, step: Step): void {
 }
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom<Signal>('USR2', 'WINCH', 'HUP', 'QUIT', 'TERM', 'INT', 'TTIN', 'TTOU').map((signal) => ({ kind: 'signal' as const, signal })) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .constantFrom<Signal>('USR2', 'WINCH', 'HUP', 'QUIT', 'TERM', 'INT', 'TTIN', 'TTOU')
+      .map((signal) => ({ kind: 'signal' as const, signal })),
+  },
   { weight: 4, arbitrary: fc.constant({ kind: 'workerReady' as const }) },
   { weight: 3, arbitrary: fc.constant({ kind: 'workerExit' as const }) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 40_000 }).map((ms) => ({ kind: 'tick' as const, ms })) },
@@ -134,9 +149,11 @@ function checkPidfile(w: World): void {
   const context = () => `pidfile=${w.pidfile} aside=${w.aside} child=${w.child} old=${w.oldAlive}\n${w.log.join('\n')}`
   // PIDFILE never names a dead master.
   if (w.pidfile === 'old' && !w.oldAlive) throw new Error(`PIDFILE names the dead old master\n${context()}`)
-  if (w.pidfile === 'new' && w.child !== 'ready') throw new Error(`PIDFILE names a new master that is not serving\n${context()}`)
+  if (w.pidfile === 'new' && w.child !== 'ready')
+    throw new Error(`PIDFILE names a new master that is not serving\n${context()}`)
   // PIDFILE.2 exists only while a new master does, and names the old one.
-  if (w.aside !== undefined && (w.aside !== 'old' || !childAlive || !w.oldAlive)) throw new Error(`stale PIDFILE.2\n${context()}`)
+  if (w.aside !== undefined && (w.aside !== 'old' || !childAlive || !w.oldAlive))
+    throw new Error(`stale PIDFILE.2\n${context()}`)
   // With no new master, a serving old master is named by PIDFILE.
   const snapshot = w.actor.getSnapshot()
   if (w.oldAlive && !childAlive && snapshot.matches({ active: 'running' }) && w.pidfile !== 'old') {
@@ -149,7 +166,9 @@ function checkPidfile(w: World): void {
   }
 }
 
-test.prop([fc.constantFrom<'manual' | 'auto'>('manual', 'auto'), fc.array(stepArb, { minLength: 1, maxLength: 80 })], { numRuns: 400 })(
+test.prop([fc.constantFrom<'manual' | 'auto'>('manual', 'auto'), fc.array(stepArb, { minLength: 1, maxLength: 80 })], {
+  numRuns: 400,
+})(
   'the pidfile always names the master in charge through any interleaving of the upgrade protocol',
   (upgrade, steps) => {
     const w = makeWorld(upgrade)
@@ -170,7 +189,8 @@ test.prop([fc.constantFrom<'manual' | 'auto'>('manual', 'auto'), fc.array(stepAr
     }
     checkPidfile(w)
     if (w.oldAlive) throw new Error(`the old master did not stop\n${w.log.join('\n')}`)
-    if (w.child === 'ready' && w.pidfile !== 'new') throw new Error(`the new master is the only master but PIDFILE=${w.pidfile}`)
+    if (w.child === 'ready' && w.pidfile !== 'new')
+      throw new Error(`the new master is the only master but PIDFILE=${w.pidfile}`)
     if (w.child !== 'ready' && w.pidfile !== undefined) throw new Error(`no master is left but PIDFILE=${w.pidfile}`)
   },
 )

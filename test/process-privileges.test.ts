@@ -81,7 +81,11 @@ describe('running workers as another user', () => {
     const workers = c.workers()
     expect(workers).toHaveLength(2)
     for (const pid of workers) {
-      expect(ids(pid)).toEqual({ uid: [NOBODY, NOBODY, NOBODY, NOBODY], gid: [NOGROUP, NOGROUP, NOGROUP, NOGROUP], groups: [] })
+      expect(ids(pid)).toEqual({
+        uid: [NOBODY, NOBODY, NOBODY, NOBODY],
+        gid: [NOGROUP, NOGROUP, NOGROUP, NOGROUP],
+        groups: [],
+      })
     }
     const answer = await getJson(`http://127.0.0.1:${port}/`)
     expect(workers).toContain(answer.pid)
@@ -93,7 +97,11 @@ describe('running workers as another user', () => {
     const port = await freePort()
     const c = await serving(['-u', 'nobody', '-g', 'www-data'], port, 1)
     const [pid] = c.workers()
-    expect(ids(pid!)).toEqual({ uid: [NOBODY, NOBODY, NOBODY, NOBODY], gid: [WWW_DATA, WWW_DATA, WWW_DATA, WWW_DATA], groups: [] })
+    expect(ids(pid!)).toEqual({
+      uid: [NOBODY, NOBODY, NOBODY, NOBODY],
+      gid: [WWW_DATA, WWW_DATA, WWW_DATA, WWW_DATA],
+      groups: [],
+    })
     expect(await getJson(`http://127.0.0.1:${port}/`)).toMatchObject({ uid: NOBODY, gid: WWW_DATA })
   })
 
@@ -125,18 +133,43 @@ describe('running workers as another user', () => {
     const port = await freePort()
     const c = await serving(['-u', 'nobody', '--initgroups'], port, 1)
     const [pid] = c.workers()
-    expect(ids(pid!)).toEqual({ uid: [NOBODY, NOBODY, NOBODY, NOBODY], gid: [NOGROUP, NOGROUP, NOGROUP, NOGROUP], groups: [NOGROUP] })
+    expect(ids(pid!)).toEqual({
+      uid: [NOBODY, NOBODY, NOBODY, NOBODY],
+      gid: [NOGROUP, NOGROUP, NOGROUP, NOGROUP],
+      groups: [NOGROUP],
+    })
     expect(await getJson(`http://127.0.0.1:${port}/`)).toMatchObject({ uid: NOBODY, gid: NOGROUP })
   })
 
   it('--initgroups with an /etc/group that lists nobody in staff and users (bind-mounted in a private mount namespace)', async () => {
     const port = await freePort()
     const group = join(dir, 'group')
-    writeFileSync(group, readFileSync('/etc/group', 'utf8').replace(/^staff:x:50:.*$/m, 'staff:x:50:nobody').replace(/^users:x:100:.*$/m, 'users:x:100:root,nobody'))
+    writeFileSync(
+      group,
+      readFileSync('/etc/group', 'utf8')
+        .replace(/^staff:x:50:.*$/m, 'staff:x:50:nobody')
+        .replace(/^users:x:100:.*$/m, 'users:x:100:root,nobody'),
+    )
     // unshare(1) and sh exec into the master: the pid is the master's.
     const child = spawn(
       'unshare',
-      ['-m', 'sh', '-c', 'mount --bind "$0" /etc/group && exec "$@"', group, process.execPath, BIN, '-b', `127.0.0.1:${port}`, '-w', '1', '-u', 'nobody', '--initgroups', app],
+      [
+        '-m',
+        'sh',
+        '-c',
+        'mount --bind "$0" /etc/group && exec "$@"',
+        group,
+        process.execPath,
+        BIN,
+        '-b',
+        `127.0.0.1:${port}`,
+        '-w',
+        '1',
+        '-u',
+        'nobody',
+        '--initgroups',
+        app,
+      ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     )
     track(child.pid!)
@@ -157,8 +190,14 @@ describe('running workers as another user', () => {
 
 describe('bad identities: exit 2, one line naming the flag', () => {
   const cases: [string[], RegExp][] = [
-    [['-u', 'no-such-user-xyz'], /^corral: error: -u\/--user: no such user "no-such-user-xyz" \(not in \/etc\/passwd\)$/m],
-    [['-g', 'no-such-group-xyz'], /^corral: error: -g\/--group: no such group "no-such-group-xyz" \(not in \/etc\/group\)$/m],
+    [
+      ['-u', 'no-such-user-xyz'],
+      /^corral: error: -u\/--user: no such user "no-such-user-xyz" \(not in \/etc\/passwd\)$/m,
+    ],
+    [
+      ['-g', 'no-such-group-xyz'],
+      /^corral: error: -g\/--group: no such group "no-such-group-xyz" \(not in \/etc\/group\)$/m,
+    ],
     [['-u', '12345'], /-u\/--user: uid 12345 has no entry in \/etc\/passwd, so no primary group: give -g\/--group too/],
     [['--initgroups'], /--initgroups: needs -u\/--user/],
     [['-u', '12345', '-g', '1', '--initgroups'], /--initgroups: uid 12345 has no user name/],
@@ -175,7 +214,9 @@ describe('bad identities: exit 2, one line naming the flag', () => {
   it('a master that is not root cannot switch users, and says so before binding anything', () => {
     const r = run(['-u', 'root', '-g', 'root', fixture('process-identity.ts')], { uid: NOBODY, gid: NOGROUP })
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/-u\/--user: corral runs as uid 65534, not root: it cannot start workers as root \(uid 0\)/)
+    expect(r.stderr).toMatch(
+      /-u\/--user: corral runs as uid 65534, not root: it cannot start workers as root \(uid 0\)/,
+    )
     expect(r.stderr).toMatch(/-g\/--group: corral runs as uid 65534, not root: it cannot start workers in group 0/)
     expect(r.stderr).not.toMatch(/Listening at/)
   })

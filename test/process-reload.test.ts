@@ -123,8 +123,14 @@ describe('--reload', () => {
     const c = await start()
     const [, oldPid] = (await fetchText(url)).split(' ')
     const from = c.log().length
-    writeFileSync(join(dir, 'lib', 'message.ts'), "export const message = 'v2'\nthrow new Error('message catalogue is corrupt')\n")
-    await c.waitForLog(/Reload abandoned: a worker of generation \d+ exited with code 4 while booting; generation \d+ keeps serving/, { from })
+    writeFileSync(
+      join(dir, 'lib', 'message.ts'),
+      "export const message = 'v2'\nthrow new Error('message catalogue is corrupt')\n",
+    )
+    await c.waitForLog(
+      /Reload abandoned: a worker of generation \d+ exited with code 4 while booting; generation \d+ keeps serving/,
+      { from },
+    )
     expect(c.log().slice(from)).toMatch(/message catalogue is corrupt/)
     expect(await fetchText(url)).toBe(`v1 ${oldPid}`)
     expect(c.child.exitCode).toBeNull()
@@ -158,7 +164,10 @@ describe('--reload', () => {
 
   it('without --reload nothing is watched', async () => {
     const port = await freePort()
-    const c = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, '--reload-extra-files', 'README.md', join(dir, 'app.ts')], { cwd: dir })
+    const c = startCorral(
+      ['-w', '1', '-b', `127.0.0.1:${port}`, '--reload-extra-files', 'README.md', join(dir, 'app.ts')],
+      { cwd: dir },
+    )
     await c.waitForLog(/Ready: 1 worker/)
     expect(c.log()).toMatch(/--reload-extra-files has no effect without --reload/)
     const from = c.log().length

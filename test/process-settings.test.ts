@@ -2,14 +2,25 @@
 // masters, real workers, checked in /proc and on disk.
 import { getJson as getJsonAs } from './helpers/load.ts'
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, ROOT, fixture, freePort, killAll, startCorral, track, waitFor } from './helpers/corral.ts'
 import { parseUmask } from '../src/process/process-settings.ts'
 
-const statusField = (pid: number, name: string) => readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${name}:[ \\t]*(.*)$`, 'm'))?.[1]
+const statusField = (pid: number, name: string) =>
+  readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${name}:[ \\t]*(.*)$`, 'm'))?.[1]
 /** What `ps -o args` shows: the command line, NULs as spaces, trailing padding trimmed. */
 const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ')
 
@@ -63,7 +74,9 @@ describe('-m/--umask', () => {
   it('a bad mask is exit 2 naming the flag', () => {
     const r = run(['-m', 'rwx', fixture('process-identity.ts')])
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/^corral: error: -m\/--umask: expected an octal mask such as 022 \(a leading 0 means octal\), got "rwx"$/m)
+    expect(r.stderr).toMatch(
+      /^corral: error: -m\/--umask: expected an octal mask such as 022 \(a leading 0 means octal\), got "rwx"$/m,
+    )
   })
 })
 
@@ -74,7 +87,9 @@ describe('--chdir', () => {
     copyFileSync(fixture('process-identity.ts'), join(site, 'app.ts'))
     const port = await freePort()
     // Started in `dir` with a relative --chdir.
-    const c = startCorral(['--chdir', 'site', '-w', '1', '-b', `127.0.0.1:${port}`, '-p', 'corral.pid', 'app.ts'], { cwd: dir })
+    const c = startCorral(['--chdir', 'site', '-w', '1', '-b', `127.0.0.1:${port}`, '-p', 'corral.pid', 'app.ts'], {
+      cwd: dir,
+    })
     await c.waitForLog(/Ready: 1 worker/)
     expect(readlinkSync(`/proc/${c.pid}/cwd`)).toBe(site)
     expect(readlinkSync(`/proc/${c.workers()[0]}/cwd`)).toBe(site)
@@ -92,7 +107,9 @@ describe('--chdir', () => {
     await c.waitForLog(/Ready: 1 worker/)
     const from = c.log().length
     c.signal('SIGUSR2')
-    const [, child] = (await c.waitForLog(/Re-exec: started a new master with pid (\d+)/, { from })) as RegExpMatchArray & [string, string]
+    const [, child] = (await c.waitForLog(/Re-exec: started a new master with pid (\d+)/, {
+      from,
+    })) as RegExpMatchArray & [string, string]
     track(Number(child))
     await c.waitForLog(/New master is ready/, { from, timeoutMs: 15_000 })
     expect(readlinkSync(`/proc/${child}/cwd`)).toBe(site)
@@ -115,14 +132,35 @@ describe('-e/--env', () => {
   it("sets variables in the master's environment (seen by --preload) and the workers'", async () => {
     const log = join(dir, 'env-imports.log')
     const port = await freePort()
-    const c = startCorral(
-      ['-e', 'CORRAL_TEST_FOO=bar', '-e', 'CORRAL_TEST_EMPTY=', '-e', 'CORRAL_TEST_EQ=a=b', '-e', `CORRAL_TEST_IMPORT_LOG=${log}`, '--preload', '-w', '1', '-b', `127.0.0.1:${port}`, fixture('process-identity.ts')],
-    )
+    const c = startCorral([
+      '-e',
+      'CORRAL_TEST_FOO=bar',
+      '-e',
+      'CORRAL_TEST_EMPTY=',
+      '-e',
+      'CORRAL_TEST_EQ=a=b',
+      '-e',
+      `CORRAL_TEST_IMPORT_LOG=${log}`,
+      '--preload',
+      '-w',
+      '1',
+      '-b',
+      `127.0.0.1:${port}`,
+      fixture('process-identity.ts'),
+    ])
     await c.waitForLog(/Ready: 1 worker/)
-    const expected = { CORRAL_TEST_FOO: 'bar', CORRAL_TEST_EMPTY: '', CORRAL_TEST_EQ: 'a=b', CORRAL_TEST_IMPORT_LOG: log }
+    const expected = {
+      CORRAL_TEST_FOO: 'bar',
+      CORRAL_TEST_EMPTY: '',
+      CORRAL_TEST_EQ: 'a=b',
+      CORRAL_TEST_IMPORT_LOG: log,
+    }
     const answer = await getJson(`http://127.0.0.1:${port}/`)
     expect(answer.env).toEqual(expected)
-    const imports = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { pid: number; env: object })
+    const imports = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { pid: number; env: object })
     expect(imports.find((i) => i.pid === c.pid)?.env).toEqual(expected)
   })
 
@@ -138,7 +176,15 @@ describe('-e/--env', () => {
 describe('-n/--name: process titles as ps shows them', () => {
   it('corral: master [NAME] and corral: worker [NAME], even for a name longer than the worker’s command line', async () => {
     const name = `shop-frontend-${'x'.repeat(100)}`
-    const c = startCorral(['-n', name, '-w', '2', '-b', `127.0.0.1:${await freePort()}`, fixture('process-identity.ts')])
+    const c = startCorral([
+      '-n',
+      name,
+      '-w',
+      '2',
+      '-b',
+      `127.0.0.1:${await freePort()}`,
+      fixture('process-identity.ts'),
+    ])
     await c.waitForLog(/Ready: 2 worker/)
     expect(cmdline(c.pid)).toBe(`corral: master [${name}]`)
     for (const w of c.workers()) expect(cmdline(w)).toBe(`corral: worker [${name}]`)
@@ -158,7 +204,9 @@ describe('--preload', () => {
   it('a broken app stops corral with exit 4 and the reason; nothing is bound and no worker is started', async () => {
     const log = join(dir, 'broken-imports.log')
     const port = await freePort()
-    const c = startCorral(['--preload', '-w', '3', '-b', `127.0.0.1:${port}`, fixture('process-broken.ts')], { env: { CORRAL_TEST_IMPORT_LOG: log } })
+    const c = startCorral(['--preload', '-w', '3', '-b', `127.0.0.1:${port}`, fixture('process-broken.ts')], {
+      env: { CORRAL_TEST_IMPORT_LOG: log },
+    })
     expect(await c.exited).toEqual({ code: 4, signal: null })
     expect(c.log()).toMatch(/App failed to load.*\n(.*\n)*.*the app refuses to load/)
     expect(c.log()).not.toMatch(/Listening at|Booting worker/)
@@ -168,7 +216,9 @@ describe('--preload', () => {
 
   it('without --preload the same app is imported by the workers (exit 4 too, after binding)', async () => {
     const log = join(dir, 'broken-imports-2.log')
-    const c = startCorral(['-w', '1', '-b', `127.0.0.1:${await freePort()}`, fixture('process-broken.ts')], { env: { CORRAL_TEST_IMPORT_LOG: log } })
+    const c = startCorral(['-w', '1', '-b', `127.0.0.1:${await freePort()}`, fixture('process-broken.ts')], {
+      env: { CORRAL_TEST_IMPORT_LOG: log },
+    })
     expect((await c.exited).code).toBe(4)
     expect(c.log()).toMatch(/Booting worker/)
     expect(readFileSync(log, 'utf8')).not.toContain(String(c.pid))
@@ -177,9 +227,15 @@ describe('--preload', () => {
   it('a good app is imported once by the master, then again by each worker: no memory is shared', async () => {
     const log = join(dir, 'good-imports.log')
     writeFileSync(log, '')
-    const c = startCorral(['--preload', '-w', '2', '-b', `127.0.0.1:${await freePort()}`, fixture('process-identity.ts')], { env: { CORRAL_TEST_IMPORT_LOG: log } })
+    const c = startCorral(
+      ['--preload', '-w', '2', '-b', `127.0.0.1:${await freePort()}`, fixture('process-identity.ts')],
+      { env: { CORRAL_TEST_IMPORT_LOG: log } },
+    )
     await c.waitForLog(/Ready: 2 worker/)
-    const pids = readFileSync(log, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { pid: number }).pid)
+    const pids = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { pid: number }).pid)
     expect(pids.sort()).toEqual([c.pid, ...c.workers()].sort())
     expect(c.log()).toMatch(/Preloaded .*process-identity\.ts/)
   })

@@ -72,31 +72,69 @@ stream {
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1')
-    s.on('connect', () => (s.destroy(), resolve(true)))
+    s.on('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
     s.on('error', () => resolve(false))
   })
 }
 
 beforeAll(async () => {
-  if (!NGINX) throw new Error("nginx is not installed: apt-get install nginx-light libnginx-mod-stream (.ci/run does)")
-  if (!existsSync(STREAM_MODULE)) throw new Error(`${STREAM_MODULE} is missing: apt-get install libnginx-mod-stream (.ci/run does)`)
+  if (!NGINX) throw new Error('nginx is not installed: apt-get install nginx-light libnginx-mod-stream (.ci/run does)')
+  if (!existsSync(STREAM_MODULE))
+    throw new Error(`${STREAM_MODULE} is missing: apt-get install libnginx-mod-stream (.ci/run does)`)
   for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort()
   mkdirSync(join(dir, 'tmp'))
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`], { stdio: 'ignore' })
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      `${dir}/key.pem`,
+      '-out',
+      `${dir}/cert.pem`,
+    ],
+    { stdio: 'ignore' },
+  )
   writeFileSync(`${dir}/nginx.conf`, nginxConfig())
-  nginx = spawn(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  nginx = spawn(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   let stderr = ''
   nginx.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
   const deadline = Date.now() + 10_000
   while (!(await listening(ports.http)) || !(await listening(ports.stream))) {
-    if (nginx.exitCode !== null || Date.now() > deadline) throw new Error(`nginx did not start: ${stderr}${readFileSync(`${dir}/error.log`, 'utf8')}`)
+    if (nginx.exitCode !== null || Date.now() > deadline)
+      throw new Error(`nginx did not start: ${stderr}${readFileSync(`${dir}/error.log`, 'utf8')}`)
     await new Promise((r) => setTimeout(r, 50))
   }
   // One corral for all of it: TCP and unix listeners; --proxy-protocol's auto
   // mode also serves nginx's HTTP proxying, which sends no PROXY header.
-  corral = startCorral(
-    ['-w', '2', '-b', `127.0.0.1:${ports.corral}`, '-b', `unix:${corralSock}`, '--proxy-protocol', '--access-logfile', '-', '--access-logformat', 'h=%(h)s %(U)s %(s)s', fixture('proxy-fetch.ts')],
-  )
+  corral = startCorral([
+    '-w',
+    '2',
+    '-b',
+    `127.0.0.1:${ports.corral}`,
+    '-b',
+    `unix:${corralSock}`,
+    '--proxy-protocol',
+    '--access-logfile',
+    '-',
+    '--access-logformat',
+    'h=%(h)s %(U)s %(s)s',
+    fixture('proxy-fetch.ts'),
+  ])
   await corral.waitForLog(/Ready: 2 worker/)
 })
 
@@ -118,16 +156,31 @@ interface Seen {
   forwardedProto: string | null
 }
 
-function get(scheme: 'http' | 'https', port: number, path: string, headers: Record<string, string> = {}): Promise<Seen> {
+function get(
+  scheme: 'http' | 'https',
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<Seen> {
   const request = scheme === 'https' ? httpsRequest : httpRequest
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, headers: { host: `example.test:${port}`, ...headers }, localAddress: CLIENT, agent: false, rejectUnauthorized: false },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        headers: { host: `example.test:${port}`, ...headers },
+        localAddress: CLIENT,
+        agent: false,
+        rejectUnauthorized: false,
+      },
       (res) => {
         let body = ''
         res.setEncoding('utf8')
         res.on('data', (c: string) => (body += c))
-        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Seen) : reject(new Error(`${res.statusCode}: ${body}`))))
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(JSON.parse(body) as Seen) : reject(new Error(`${res.statusCode}: ${body}`)),
+        )
       },
     )
     req.on('error', reject)
@@ -139,10 +192,20 @@ describe('behind nginx as an HTTP reverse proxy', () => {
   for (const upstream of ['tcp', 'unix'] as const) {
     it(`over ${upstream}: the app sees the client's address, and https when nginx terminated TLS`, async () => {
       const plain = await get('http', ports.http, `/${upstream}/plain?x=1`)
-      expect(plain).toEqual({ url: `http://example.test:${ports.http}/${upstream}/plain?x=1`, remoteAddress: CLIENT, forwardedFor: CLIENT, forwardedProto: 'http' })
+      expect(plain).toEqual({
+        url: `http://example.test:${ports.http}/${upstream}/plain?x=1`,
+        remoteAddress: CLIENT,
+        forwardedFor: CLIENT,
+        forwardedProto: 'http',
+      })
 
       const tls = await get('https', ports.https, `/${upstream}/tls`)
-      expect(tls).toEqual({ url: `https://example.test:${ports.https}/${upstream}/tls`, remoteAddress: CLIENT, forwardedFor: CLIENT, forwardedProto: 'https' })
+      expect(tls).toEqual({
+        url: `https://example.test:${ports.https}/${upstream}/tls`,
+        remoteAddress: CLIENT,
+        forwardedFor: CLIENT,
+        forwardedProto: 'https',
+      })
 
       // What the client claims itself is kept in the header, but the address is the one nginx saw.
       const spoofing = await get('https', ports.https, `/${upstream}/spoof`, { 'X-Forwarded-For': '6.6.6.6' })
@@ -152,7 +215,8 @@ describe('behind nginx as an HTTP reverse proxy', () => {
       expect(claim.url).toMatch(/^http:/)
 
       await waitFor(() => corral.log().includes(`h=${CLIENT} /${upstream}/claim 200`), { what: 'access log lines' })
-      for (const path of ['plain', 'tls', 'spoof', 'claim']) expect(corral.log()).toContain(`h=${CLIENT} /${upstream}/${path} 200\n`)
+      for (const path of ['plain', 'tls', 'spoof', 'claim'])
+        expect(corral.log()).toContain(`h=${CLIENT} /${upstream}/${path} 200\n`)
     })
   }
 })
@@ -164,7 +228,12 @@ describe("behind nginx's stream module sending the PROXY protocol", () => {
   ] as const) {
     it(`over ${upstream}: the app sees the client's address`, async () => {
       const seen = await get('http', port(), `/pp-${upstream}`)
-      expect(seen).toEqual({ url: `http://example.test:${port()}/pp-${upstream}`, remoteAddress: CLIENT, forwardedFor: null, forwardedProto: null })
+      expect(seen).toEqual({
+        url: `http://example.test:${port()}/pp-${upstream}`,
+        remoteAddress: CLIENT,
+        forwardedFor: null,
+        forwardedProto: null,
+      })
       await waitFor(() => corral.log().includes(`h=${CLIENT} /pp-${upstream} 200\n`), { what: 'the access log line' })
     })
   }

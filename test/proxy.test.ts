@@ -16,7 +16,13 @@ import { connect as tlsConnect } from 'node:tls'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, ROOT, fixture, freePort, killAll, startCorral, waitFor } from './helpers/corral.ts'
 import { parseResponses } from './helpers/http-wire.ts'
-import { allowListProblem, clientOf, parseAllowList, parseSecureSchemeHeaders, secureSchemeHeadersProblem } from '../src/http/forwarded.ts'
+import {
+  allowListProblem,
+  clientOf,
+  parseAllowList,
+  parseSecureSchemeHeaders,
+  secureSchemeHeadersProblem,
+} from '../src/http/forwarded.ts'
 import { parseProxyHeader } from '../src/http/proxy-protocol.ts'
 
 afterEach(killAll)
@@ -92,7 +98,9 @@ describe('X-Forwarded-For', () => {
 
 describe('--secure-scheme-headers', () => {
   it("gunicorn's default, an object, and bad values", () => {
-    expect([...parseSecureSchemeHeaders('X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on')]).toEqual([
+    expect([
+      ...parseSecureSchemeHeaders('X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on'),
+    ]).toEqual([
       ['x-forwarded-protocol', 'ssl'],
       ['x-forwarded-proto', 'https'],
       ['x-forwarded-ssl', 'on'],
@@ -116,7 +124,9 @@ describe('PROXY protocol headers', () => {
       length: line.length,
       source: { address: '192.168.0.1', port: 56324, family: 'IPv4' },
     })
-    expect(parse('PROXY TCP6 2001:db8::1 ::1 1 65535\r\n')).toMatchObject({ source: { address: '2001:db8::1', port: 1, family: 'IPv6' } })
+    expect(parse('PROXY TCP6 2001:db8::1 ::1 1 65535\r\n')).toMatchObject({
+      source: { address: '2001:db8::1', port: 1, family: 'IPv6' },
+    })
     expect(parse('PROXY UNKNOWN\r\n')).toEqual({ kind: 'header', version: 1, length: 15 })
     expect(parse('PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n')).toMatchObject({ kind: 'header', version: 1 })
   })
@@ -143,7 +153,11 @@ describe('PROXY protocol headers', () => {
   })
 
   const v2 = (command: number, family: number, body: Buffer) =>
-    Buffer.concat([Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1'), Buffer.from([0x20 | command, family, body.length >> 8, body.length & 0xff]), body])
+    Buffer.concat([
+      Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1'),
+      Buffer.from([0x20 | command, family, body.length >> 8, body.length & 0xff]),
+      body,
+    ])
 
   it('v2: IPv4, IPv6, TLVs skipped, LOCAL, UNSPEC, and cut short', () => {
     const ipv4 = Buffer.from([203, 0, 113, 7, 10, 0, 0, 1, 0x1f, 0x90, 0, 80, /* a TLV */ 0x04, 0, 1, 0])
@@ -198,7 +212,11 @@ interface Seen {
 function ask(
   port: number,
   path: string,
-  { headers = {}, localAddress, agent }: { headers?: Record<string, string>; localAddress?: string; agent?: Agent } = {},
+  {
+    headers = {},
+    localAddress,
+    agent,
+  }: { headers?: Record<string, string>; localAddress?: string; agent?: Agent } = {},
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers, localAddress, agent: agent ?? false }, (res) => {
@@ -219,7 +237,11 @@ async function seen(port: number, path: string, options?: Parameters<typeof ask>
 }
 
 /** Raw bytes from a chosen local address; resolves with everything received once the server closes. */
-function raw(port: number, chunks: (string | Buffer)[], { localAddress = '127.0.0.1', timeoutMs = 3000 } = {}): Promise<{ data: Buffer; closed: boolean }> {
+function raw(
+  port: number,
+  chunks: (string | Buffer)[],
+  { localAddress = '127.0.0.1', timeoutMs = 3000 } = {},
+): Promise<{ data: Buffer; closed: boolean }> {
   return new Promise((resolve) => {
     const got: Buffer[] = []
     const socket = connect({ port, host: '127.0.0.1', localAddress })
@@ -241,7 +263,8 @@ function raw(port: number, chunks: (string | Buffer)[], { localAddress = '127.0.
   })
 }
 
-const bodies = (data: Buffer) => parseResponses(data).map((r) => (r.status === 200 ? (JSON.parse(r.body.toString()) as Seen) : r.status))
+const bodies = (data: Buffer) =>
+  parseResponses(data).map((r) => (r.status === 200 ? (JSON.parse(r.body.toString()) as Seen) : r.status))
 
 async function start(app: string, args: string[], signal: AbortSignal) {
   const port = await freePort()
@@ -261,24 +284,45 @@ const PROXY_HEADERS = {
 }
 
 describe('--forwarded-allow-ips and --secure-scheme-headers, end to end', () => {
-  it('a trusted peer names the client and the scheme; an untrusted one has its proxy headers removed; both in the access log', async ({ signal }) => {
-    const { corral, port } = await start('proxy-echo.ts', ['--access-logfile', '-', '--access-logformat', 'h=%(h)s %(U)s'], signal)
+  it('a trusted peer names the client and the scheme; an untrusted one has its proxy headers removed; both in the access log', async ({
+    signal,
+  }) => {
+    const { corral, port } = await start(
+      'proxy-echo.ts',
+      ['--access-logfile', '-', '--access-logformat', 'h=%(h)s %(U)s'],
+      signal,
+    )
 
     // From 127.0.0.1 (trusted by default), on one keep-alive connection.
     const agent = new Agent({ keepAlive: true, maxSockets: 1 })
     const viaProxy = await seen(port, '/trusted', { headers: PROXY_HEADERS, agent })
-    expect(viaProxy).toMatchObject({ remoteAddress: '203.0.113.7', remotePort: null, remoteFamily: 'IPv4', encrypted: true })
-    expect(viaProxy.headers).toMatchObject({ 'x-forwarded-for': '6.6.6.6, 203.0.113.7', 'x-forwarded-proto': 'https', 'x-real-ip': '6.6.6.6' })
+    expect(viaProxy).toMatchObject({
+      remoteAddress: '203.0.113.7',
+      remotePort: null,
+      remoteFamily: 'IPv4',
+      encrypted: true,
+    })
+    expect(viaProxy.headers).toMatchObject({
+      'x-forwarded-for': '6.6.6.6, 203.0.113.7',
+      'x-forwarded-proto': 'https',
+      'x-real-ip': '6.6.6.6',
+    })
     // The next request on the same connection says nothing: it is the peer's own again.
     const direct = await seen(port, '/same-connection', { agent })
     expect(direct).toMatchObject({ remoteAddress: '127.0.0.1', remoteFamily: 'IPv4', encrypted: false })
     expect(direct.remotePort).toBeGreaterThan(0)
-    const http = await seen(port, '/http', { headers: { 'X-Forwarded-Proto': 'http', 'X-Forwarded-For': '198.51.100.1' }, agent })
+    const http = await seen(port, '/http', {
+      headers: { 'X-Forwarded-Proto': 'http', 'X-Forwarded-For': '198.51.100.1' },
+      agent,
+    })
     expect(http).toMatchObject({ remoteAddress: '198.51.100.1', encrypted: false })
     agent.destroy()
 
     // From 127.0.0.3: not trusted. Every proxy header is gone, from every view of the headers.
-    const spoofed = await seen(port, '/untrusted', { headers: { ...PROXY_HEADERS, 'X-Kept': 'yes' }, localAddress: '127.0.0.3' })
+    const spoofed = await seen(port, '/untrusted', {
+      headers: { ...PROXY_HEADERS, 'X-Kept': 'yes' },
+      localAddress: '127.0.0.3',
+    })
     expect(spoofed).toMatchObject({ remoteAddress: '127.0.0.3', encrypted: false })
     const names = spoofed.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase())
     expect(names.sort()).toEqual(['connection', 'host', 'x-kept'])
@@ -286,26 +330,68 @@ describe('--forwarded-allow-ips and --secure-scheme-headers, end to end', () => 
     expect(Object.keys(spoofed.headersDistinct).sort()).toEqual(['connection', 'host', 'x-kept'])
 
     // gunicorn's invalid/019: scheme headers that disagree.
-    const contradiction = await ask(port, '/contradiction', { headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Ssl': 'off' } })
+    const contradiction = await ask(port, '/contradiction', {
+      headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Ssl': 'off' },
+    })
     expect(contradiction.status).toBe(400)
 
     await waitFor(() => corral.log().includes('h=198.51.100.1 /http'), { what: 'access log lines' })
-    const lines = corral.log().split('\n').filter((l) => l.startsWith('h='))
-    expect(lines).toEqual(['h=203.0.113.7 /trusted', 'h=127.0.0.1 /same-connection', 'h=198.51.100.1 /http', 'h=127.0.0.3 /untrusted'])
+    const lines = corral
+      .log()
+      .split('\n')
+      .filter((l) => l.startsWith('h='))
+    expect(lines).toEqual([
+      'h=203.0.113.7 /trusted',
+      'h=127.0.0.1 /same-connection',
+      'h=198.51.100.1 /http',
+      'h=127.0.0.3 /untrusted',
+    ])
   })
 
-  it('a fetch app sees an https URL and the client address; CIDR lists; a changed --secure-scheme-headers', async ({ signal }) => {
-    const { port } = await start('proxy-fetch.ts', ['--forwarded-allow-ips', '127.0.0.0/29', '--secure-scheme-headers', 'X-Scheme=https'], signal)
-    const https = JSON.parse((await ask(port, '/p?q=1', { headers: { 'X-Scheme': 'HTTPS', 'X-Forwarded-For': '203.0.113.9' }, localAddress: '127.0.0.5' })).body)
-    expect(https).toMatchObject({ url: `https://127.0.0.1:${port}/p?q=1`, remoteAddress: '203.0.113.9', forwardedFor: '203.0.113.9' })
+  it('a fetch app sees an https URL and the client address; CIDR lists; a changed --secure-scheme-headers', async ({
+    signal,
+  }) => {
+    const { port } = await start(
+      'proxy-fetch.ts',
+      ['--forwarded-allow-ips', '127.0.0.0/29', '--secure-scheme-headers', 'X-Scheme=https'],
+      signal,
+    )
+    const https = JSON.parse(
+      (
+        await ask(port, '/p?q=1', {
+          headers: { 'X-Scheme': 'HTTPS', 'X-Forwarded-For': '203.0.113.9' },
+          localAddress: '127.0.0.5',
+        })
+      ).body,
+    )
+    expect(https).toMatchObject({
+      url: `https://127.0.0.1:${port}/p?q=1`,
+      remoteAddress: '203.0.113.9',
+      forwardedFor: '203.0.113.9',
+    })
     // X-Forwarded-Proto is no scheme header here: ignored (and passed along, the peer being trusted).
-    const plain = JSON.parse((await ask(port, '/p', { headers: { 'X-Forwarded-Proto': 'https' }, localAddress: '127.0.0.5' })).body)
-    expect(plain).toMatchObject({ url: `http://127.0.0.1:${port}/p`, remoteAddress: '127.0.0.5', forwardedProto: 'https' })
+    const plain = JSON.parse(
+      (await ask(port, '/p', { headers: { 'X-Forwarded-Proto': 'https' }, localAddress: '127.0.0.5' })).body,
+    )
+    expect(plain).toMatchObject({
+      url: `http://127.0.0.1:${port}/p`,
+      remoteAddress: '127.0.0.5',
+      forwardedProto: 'https',
+    })
     // 127.0.0.9 is outside 127.0.0.0/29.
-    const outside = JSON.parse((await ask(port, '/p', { headers: { 'X-Scheme': 'https', 'X-Forwarded-For': '203.0.113.9' }, localAddress: '127.0.0.9' })).body)
+    const outside = JSON.parse(
+      (
+        await ask(port, '/p', {
+          headers: { 'X-Scheme': 'https', 'X-Forwarded-For': '203.0.113.9' },
+          localAddress: '127.0.0.9',
+        })
+      ).body,
+    )
     expect(outside).toMatchObject({ url: `http://127.0.0.1:${port}/p`, remoteAddress: '127.0.0.9', forwardedFor: null })
   })
-  it('Express, Koa and Fastify, left with their defaults, read the client and the scheme from the socket', async ({ signal }) => {
+  it('Express, Koa and Fastify, left with their defaults, read the client and the scheme from the socket', async ({
+    signal,
+  }) => {
     const { port } = await start('proxy-frameworks.ts', [], signal)
     const headers = { 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Proto': 'https' }
     for (const path of ['/express', '/koa', '/fastify']) {
@@ -318,16 +404,32 @@ describe('--forwarded-allow-ips and --secure-scheme-headers, end to end', () => 
 })
 
 describe('--proxy-protocol, end to end', () => {
-  it('v1 and v2 from an allowed peer name the client; no header is fine; a bad one closes; from others a PROXY line is a 400', async ({ signal }) => {
+  it('v1 and v2 from an allowed peer name the client; no header is fine; a bad one closes; from others a PROXY line is a 400', async ({
+    signal,
+  }) => {
     const { corral, port } = await start(
       'proxy-echo.ts',
-      ['--proxy-protocol', '--proxy-allow-from', '127.0.0.1', '--access-logfile', '-', '--access-logformat', 'pp=%(h)s %(U)s'],
+      [
+        '--proxy-protocol',
+        '--proxy-allow-from',
+        '127.0.0.1',
+        '--access-logfile',
+        '-',
+        '--access-logformat',
+        'pp=%(h)s %(U)s',
+      ],
       signal,
     )
-    const get = (path: string, close = true) => `GET ${path} HTTP/1.1\r\nHost: x\r\n${close ? 'Connection: close\r\n' : ''}\r\n`
+    const get = (path: string, close = true) =>
+      `GET ${path} HTTP/1.1\r\nHost: x\r\n${close ? 'Connection: close\r\n' : ''}\r\n`
 
     // v1, arriving in pieces, then two pipelined requests on the same connection.
-    const v1 = await raw(port, ['PRO', 'XY TCP4 198.51.100.4 10.0.0.1 40000 ', '443\r\nGET /v1 HTTP/1.1\r\nHo', `st: x\r\n\r\n${get('/v1-again')}`])
+    const v1 = await raw(port, [
+      'PRO',
+      'XY TCP4 198.51.100.4 10.0.0.1 40000 ',
+      '443\r\nGET /v1 HTTP/1.1\r\nHo',
+      `st: x\r\n\r\n${get('/v1-again')}`,
+    ])
     const [first, second] = bodies(v1.data) as Seen[]
     expect(first).toMatchObject({ remoteAddress: '198.51.100.4', remotePort: 40000, remoteFamily: 'IPv4' })
     expect(second).toMatchObject({ remoteAddress: '198.51.100.4', remotePort: 40000 })
@@ -337,8 +439,14 @@ describe('--proxy-protocol, end to end', () => {
     Buffer.from('20010db8000000000000000000000042', 'hex').copy(body, 0)
     body.writeUInt16BE(51000, 32)
     body.writeUInt16BE(443, 34)
-    const v2 = Buffer.concat([Buffer.from('\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24', 'latin1'), body, Buffer.from(get('/v2'))])
-    expect(bodies((await raw(port, [v2])).data)).toMatchObject([{ remoteAddress: '2001:db8::42', remotePort: 51000, remoteFamily: 'IPv6' }])
+    const v2 = Buffer.concat([
+      Buffer.from('\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24', 'latin1'),
+      body,
+      Buffer.from(get('/v2')),
+    ])
+    expect(bodies((await raw(port, [v2])).data)).toMatchObject([
+      { remoteAddress: '2001:db8::42', remotePort: 51000, remoteFamily: 'IPv6' },
+    ])
 
     // No header from an allowed peer: served as it is.
     expect(bodies((await raw(port, [get('/none')])).data)).toMatchObject([{ remoteAddress: '127.0.0.1' }])
@@ -349,20 +457,29 @@ describe('--proxy-protocol, end to end', () => {
     expect(parseResponses(bad.data).map((r) => r.status)).toEqual([400])
 
     // From 127.0.0.3, not in --proxy-allow-from: the PROXY line is just a bad request.
-    const refused = await raw(port, [`PROXY TCP4 198.51.100.4 10.0.0.1 40000 443\r\n${get('/refused')}`], { localAddress: '127.0.0.3' })
+    const refused = await raw(port, [`PROXY TCP4 198.51.100.4 10.0.0.1 40000 443\r\n${get('/refused')}`], {
+      localAddress: '127.0.0.3',
+    })
     expect(refused.closed).toBe(true)
     expect(parseResponses(refused.data).map((r) => r.status)).toEqual([400])
     // ... and a plain request from it is served.
-    expect(bodies((await raw(port, [get('/plain')], { localAddress: '127.0.0.3' })).data)).toMatchObject([{ remoteAddress: '127.0.0.3' }])
+    expect(bodies((await raw(port, [get('/plain')], { localAddress: '127.0.0.3' })).data)).toMatchObject([
+      { remoteAddress: '127.0.0.3' },
+    ])
 
     // The client a PROXY header names is whom X-Forwarded-For trust is decided for: 198.51.100.4 is no trusted proxy.
-    const spoof = await raw(port, [`PROXY TCP4 198.51.100.4 10.0.0.1 40000 443\r\nGET /spoof HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n`])
+    const spoof = await raw(port, [
+      `PROXY TCP4 198.51.100.4 10.0.0.1 40000 443\r\nGET /spoof HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n`,
+    ])
     const [spoofed] = bodies(spoof.data) as Seen[]
     expect(spoofed!.remoteAddress).toBe('198.51.100.4')
     expect(spoofed!.headers['x-forwarded-for']).toBeUndefined()
 
     await waitFor(() => corral.log().includes('pp=198.51.100.4 /spoof'), { what: 'access log lines' })
-    const lines = corral.log().split('\n').filter((l) => l.startsWith('pp='))
+    const lines = corral
+      .log()
+      .split('\n')
+      .filter((l) => l.startsWith('pp='))
     expect(lines).toEqual([
       'pp=198.51.100.4 /v1',
       'pp=198.51.100.4 /v1-again',
@@ -384,11 +501,37 @@ describe('--proxy-protocol, end to end', () => {
 })
 
 describe('in front of TLS (corral serving HTTPS itself)', () => {
-  it('a PROXY header before the TLS handshake names the client, in the same write as the ClientHello or not; https stays https', async ({ signal }) => {
+  it('a PROXY header before the TLS handshake names the client, in the same write as the ClientHello or not; https stays https', async ({
+    signal,
+  }) => {
     const dir = mkdtempSync(join(tmpdir(), 'corral-proxy-tls-'))
     signal.addEventListener('abort', () => rmSync(dir, { recursive: true, force: true }))
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`], { stdio: 'ignore' })
-    const { port } = await start('proxy-echo.ts', ['--proxy-protocol', '--certfile', `${dir}/cert.pem`, '--keyfile', `${dir}/key.pem`], signal)
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-keyout',
+        `${dir}/key.pem`,
+        '-out',
+        `${dir}/cert.pem`,
+      ],
+      { stdio: 'ignore' },
+    )
+    const { port } = await start(
+      'proxy-echo.ts',
+      ['--proxy-protocol', '--certfile', `${dir}/cert.pem`, '--keyfile', `${dir}/key.pem`],
+      signal,
+    )
 
     /** TLS over a TCP connection whose first bytes are `preamble`; with `together`, it goes out in one write with the ClientHello. */
     const viaTls = (preamble: string, together: boolean) =>
@@ -420,17 +563,35 @@ describe('in front of TLS (corral serving HTTPS itself)', () => {
       })
 
     const line = 'PROXY TCP4 198.51.100.4 10.0.0.1 40000 443\r\n'
-    expect(await viaTls(line, true)).toMatchObject({ remoteAddress: '198.51.100.4', remotePort: 40000, encrypted: true })
-    expect(await viaTls(line, false)).toMatchObject({ remoteAddress: '198.51.100.4', remotePort: 40000, encrypted: true })
+    expect(await viaTls(line, true)).toMatchObject({
+      remoteAddress: '198.51.100.4',
+      remotePort: 40000,
+      encrypted: true,
+    })
+    expect(await viaTls(line, false)).toMatchObject({
+      remoteAddress: '198.51.100.4',
+      remotePort: 40000,
+      encrypted: true,
+    })
     // No header: the ClientHello itself goes back to node:tls untouched.
     expect(await viaTls('', true)).toMatchObject({ remoteAddress: '127.0.0.1', encrypted: true })
     // A trusted peer's X-Forwarded-Proto: http does not make a TLS connection plain.
     const viaHttps = await new Promise<Seen>((resolve, reject) => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path: '/', rejectUnauthorized: false, agent: false, headers: { 'X-Forwarded-Proto': 'http' } }, (res) => {
-        let body = ''
-        res.on('data', (c: Buffer) => (body += c.toString()))
-        res.on('end', () => resolve(JSON.parse(body) as Seen))
-      })
+      const req = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/',
+          rejectUnauthorized: false,
+          agent: false,
+          headers: { 'X-Forwarded-Proto': 'http' },
+        },
+        (res) => {
+          let body = ''
+          res.on('data', (c: Buffer) => (body += c.toString()))
+          res.on('end', () => resolve(JSON.parse(body) as Seen))
+        },
+      )
       req.on('error', reject)
       req.end()
     })
@@ -441,14 +602,27 @@ describe('in front of TLS (corral serving HTTPS itself)', () => {
 
 describe('bad proxy settings', () => {
   const corral = (args: string[]) => {
-    const r = spawnSync(process.execPath, [BIN, '-b', '127.0.0.1:0', ...args, fixture('proxy-echo.ts')], { cwd: ROOT, encoding: 'utf8', timeout: 15_000 })
+    const r = spawnSync(process.execPath, [BIN, '-b', '127.0.0.1:0', ...args, fixture('proxy-echo.ts')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 15_000,
+    })
     return { code: r.status, stderr: r.stderr }
   }
   it('each bad value is one line naming its setting, exit 2', () => {
-    const r = corral(['--forwarded-allow-ips', '10.0.0.0/33', '--proxy-allow-from', 'localhost', '--secure-scheme-headers', 'X-Proto'])
+    const r = corral([
+      '--forwarded-allow-ips',
+      '10.0.0.0/33',
+      '--proxy-allow-from',
+      'localhost',
+      '--secure-scheme-headers',
+      'X-Proto',
+    ])
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/^corral: error: --forwarded-allow-ips: .*the prefix length must be 0 to 32$/m)
-    expect(r.stderr).toMatch(/^corral: error: --proxy-allow-from\/--proxy-allow-ips: .*"localhost" is not an IP address/m)
+    expect(r.stderr).toMatch(
+      /^corral: error: --proxy-allow-from\/--proxy-allow-ips: .*"localhost" is not an IP address/m,
+    )
     expect(r.stderr).toMatch(/^corral: error: --secure-scheme-headers: .*expected NAME=VALUE$/m)
     expect(r.stderr).not.toMatch(/^\s+at /m)
   })

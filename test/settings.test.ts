@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { describe, expect, it } from 'vitest'
 import { fc, test } from '@fast-check/vitest'
-import { helpText, parseArgs, usageError } from '../src/cli/args.ts'
+import { helpText, parseArgs, usageError } from '../src/config/command-line.ts'
 import {
   bindToString,
   defaults,
@@ -71,8 +71,14 @@ describe('registry', () => {
       ],
       {},
     )
-    expect(r).toEqual({ ok: false, errors: ['corral.config.ts: timeout: expected a whole number of seconds (0 or more), got "soon"'] })
-    const ok = resolveSettings([{ values: { workers: 3 }, label: () => 'a' }, { values: { workers: 5 }, label: () => 'b' }])
+    expect(r).toEqual({
+      ok: false,
+      errors: ['corral.config.ts: timeout: expected a whole number of seconds (0 or more), got "soon"'],
+    })
+    const ok = resolveSettings([
+      { values: { workers: 3 }, label: () => 'a' },
+      { values: { workers: 5 }, label: () => 'b' },
+    ])
     expect(ok.ok && ok.settings.workers).toBe(5)
   })
 
@@ -82,7 +88,9 @@ describe('registry', () => {
   })
 
   it('reports every problem, one line each', () => {
-    const r = resolveSettings([{ values: { workers: 0, timeout: -1, logLevel: 'loud', bind: [] }, label: (s) => s.name }])
+    const r = resolveSettings([
+      { values: { workers: 0, timeout: -1, logLevel: 'loud', bind: [] }, label: (s) => s.name },
+    ])
     expect(r.ok).toBe(false)
     if (!r.ok) {
       expect(r.errors).toHaveLength(4)
@@ -122,7 +130,19 @@ describe('parseArgs: flag shapes', () => {
   })
 
   it('reads every other setting', () => {
-    const s = settingsOf(['-t', '0', '--graceful-timeout', '5', '-p', '/run/c.pid', '-n', 'shop', '--log-level', 'debug', 'app.ts:handler'])
+    const s = settingsOf([
+      '-t',
+      '0',
+      '--graceful-timeout',
+      '5',
+      '-p',
+      '/run/c.pid',
+      '-n',
+      'shop',
+      '--log-level',
+      'debug',
+      'app.ts:handler',
+    ])
     expect(s).toMatchObject({ timeout: 0, gracefulTimeout: 5, pid: '/run/c.pid', name: 'shop', logLevel: 'debug' })
   })
 
@@ -142,7 +162,10 @@ describe('parseArgs: flag shapes', () => {
   })
 
   it('--help answers even when the rest is wrong', () => {
-    expect(parseArgs(['--help', '-w', 'abc'], { WEB_CONCURRENCY: 'lots' })).toMatchObject({ ok: true, settings: { help: true } })
+    expect(parseArgs(['--help', '-w', 'abc'], { WEB_CONCURRENCY: 'lots' })).toMatchObject({
+      ok: true,
+      settings: { help: true },
+    })
   })
 
   it('only one APP', () => {
@@ -294,10 +317,12 @@ describe('bind addresses', () => {
     expect(parseBind(bindToString(bind))).toEqual(bind)
   })
 
-  test.prop([fc.oneof(
-    fc.record({ kind: fc.constant('unix' as const), path: fc.string({ minLength: 1 }) }),
-    fc.record({ kind: fc.constant('fd' as const), fd: fc.nat() }),
-  )])('unix and fd binds round-trip too', (bind) => {
+  test.prop([
+    fc.oneof(
+      fc.record({ kind: fc.constant('unix' as const), path: fc.string({ minLength: 1 }) }),
+      fc.record({ kind: fc.constant('fd' as const), fd: fc.nat() }),
+    ),
+  ])('unix and fd binds round-trip too', (bind) => {
     expect(parseBind(formatBind(bind))).toEqual(bind)
   })
 })

@@ -12,7 +12,11 @@ afterEach(() => {
   children.clear()
 })
 
-function spawnStuck(...args: string[]): { child: ChildProcess; lines: string[]; forwarder: ReturnType<typeof createStderrForwarder> } {
+function spawnStuck(...args: string[]): {
+  child: ChildProcess
+  lines: string[]
+  forwarder: ReturnType<typeof createStderrForwarder>
+} {
   const child = spawn(process.execPath, ['--inspect-port=127.0.0.1:0', STUCK_APP.pathname, ...args], {
     stdio: ['ignore', 'inherit', 'pipe'],
   })
@@ -44,7 +48,11 @@ describe('captureStuckStack', () => {
 
     const frames = await captureStuckStack(child.pid ?? -1, forwarder, 5000)
 
-    const spinLine = fs.readFileSync(STUCK_APP, 'utf8').split('\n').findIndex((l) => l.includes('for (;;) {}')) + 1
+    const spinLine =
+      fs
+        .readFileSync(STUCK_APP, 'utf8')
+        .split('\n')
+        .findIndex((l) => l.includes('for (;;) {}')) + 1
     expect(frames?.[0]).toBe(`spinForever (${STUCK_APP.href}:${spinLine}:3)`)
     expect(frames?.[1]).toMatch(/^\(anonymous\) \(file:\/\/.*stuck-app\.ts:\d+:\d+\)$/)
     expect(forwarder.inspectorUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\//)

@@ -35,10 +35,24 @@ interface Info {
 }
 
 function start(port: number, extra: string[], signal: AbortSignal): Corral {
-  return startCorral(['-b', `127.0.0.1:${port}`, '--certfile', certs.serverCert, '--keyfile', certs.serverKey, '--http-protocols', 'h2,h1', ...extra, APP], {
-    env,
-    signal,
-  })
+  return startCorral(
+    [
+      '-b',
+      `127.0.0.1:${port}`,
+      '--certfile',
+      certs.serverCert,
+      '--keyfile',
+      certs.serverKey,
+      '--http-protocols',
+      'h2,h1',
+      ...extra,
+      APP,
+    ],
+    {
+      env,
+      signal,
+    },
+  )
 }
 
 function session(port: number): Promise<ClientHttp2Session> {
@@ -74,7 +88,15 @@ function h2Get(s: ClientHttp2Session, path = '/'): Promise<{ status: number; inf
 function h1Get(port: number, agent?: Agent): Promise<{ status: number; info: Info; alpn: string | false | null }> {
   return new Promise((resolve, reject) => {
     // ALPNProtocols reaches tls.connect; @types/node leaves it out of https's options.
-    const options: RequestOptions & { ALPNProtocols: string[] } = { host: '127.0.0.1', port, path: '/', ca, agent: agent ?? false, ALPNProtocols: ['http/1.1'], timeout: 5000 }
+    const options: RequestOptions & { ALPNProtocols: string[] } = {
+      host: '127.0.0.1',
+      port,
+      path: '/',
+      ca,
+      agent: agent ?? false,
+      ALPNProtocols: ['http/1.1'],
+      timeout: 5000,
+    }
     const req = request(options, (res) => {
       const alpn = (res.socket as TLSSocket).alpnProtocol
       let body = ''
@@ -119,7 +141,11 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
     expect(b.info.pid).toBe(a.info.pid)
 
     const h1 = await h1Get(port)
-    expect(h1).toMatchObject({ status: 200, alpn: 'http/1.1', info: { version: '1.1', encrypted: true, pid: a.info.pid } })
+    expect(h1).toMatchObject({
+      status: 200,
+      alpn: 'http/1.1',
+      info: { version: '1.1', encrypted: true, pid: a.info.pid },
+    })
 
     const viaCurl2 = await curl(['--http2', '-w', '\n%{http_version}', `https://127.0.0.1:${port}/`])
     expect(viaCurl2.code).toBe(0)
@@ -131,7 +157,9 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
     expect(c.log()).not.toMatch(/Warning|Error/)
   })
 
-  it('HUP drains an HTTP/2 session with GOAWAY: the stream in flight finishes, the old worker exits; INT closes sessions at once', async ({ signal }) => {
+  it('HUP drains an HTTP/2 session with GOAWAY: the stream in flight finishes, the old worker exits; INT closes sessions at once', async ({
+    signal,
+  }) => {
     const port = await freePort()
     const c = start(port, ['-w', '1'], signal)
     await c.waitForLog(/Ready: 1 worker\(s\) serving/)
@@ -166,11 +194,30 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
     expect(c.log()).not.toMatch(/TypeError|Uncaught/)
   })
 
-  it('an Express app is refused at boot with h2 (exit 4, the reason), rather than crashing on the first HTTP/2 request', async ({ signal }) => {
+  it('an Express app is refused at boot with h2 (exit 4, the reason), rather than crashing on the first HTTP/2 request', async ({
+    signal,
+  }) => {
     const port = await freePort()
-    const c = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, '--certfile', certs.serverCert, '--keyfile', certs.serverKey, '--http-protocols', 'h2,h1', EXPRESS], { env, signal })
+    const c = startCorral(
+      [
+        '-w',
+        '1',
+        '-b',
+        `127.0.0.1:${port}`,
+        '--certfile',
+        certs.serverCert,
+        '--keyfile',
+        certs.serverKey,
+        '--http-protocols',
+        'h2,h1',
+        EXPRESS,
+      ],
+      { env, signal },
+    )
     expect((await c.exited).code).toBe(4)
-    expect(c.log()).toMatch(/App failed to load: an Express app can't be served over HTTP\/2 .*: use --http-protocols h1/)
+    expect(c.log()).toMatch(
+      /App failed to load: an Express app can't be served over HTTP\/2 .*: use --http-protocols h1/,
+    )
   })
 
   it('reloads under load over HTTP/2 and HTTP/1.1 fail no request', async ({ signal }) => {
@@ -231,7 +278,12 @@ function h2Load(port: number, loops: number) {
       } catch (err) {
         const e = err as Error & { code?: string }
         // Not sent (the session already had GOAWAY) or refused unprocessed: safe to send again.
-        if (e.code === 'ERR_HTTP2_GOAWAY_SESSION' || e.code === 'ERR_HTTP2_INVALID_SESSION' || /NGHTTP2_REFUSED_STREAM/.test(e.message)) result.retried++
+        if (
+          e.code === 'ERR_HTTP2_GOAWAY_SESSION' ||
+          e.code === 'ERR_HTTP2_INVALID_SESSION' ||
+          /NGHTTP2_REFUSED_STREAM/.test(e.message)
+        )
+          result.retried++
         else result.errors.push(`${e.code ?? ''} ${e.message}`)
         s = undefined
       }

@@ -63,7 +63,11 @@ function httpsGet(port: number, o: ClientOptions = {}): Promise<Answer> {
       },
       (res) => {
         const socket = res.socket as TLSSocket
-        const seen = { fingerprint: socket.getPeerCertificate().fingerprint256, alpn: socket.alpnProtocol, cipher: socket.getCipher().name }
+        const seen = {
+          fingerprint: socket.getPeerCertificate().fingerprint256,
+          alpn: socket.alpnProtocol,
+          cipher: socket.getCipher().name,
+        }
         let body = ''
         res.setEncoding('utf8')
         res.on('data', (c: string) => (body += c))
@@ -102,7 +106,9 @@ function tls(port: number, extra: string[] = [], cert = certs.serverCert, key = 
 }
 
 describe('HTTPS', () => {
-  it('serves the certificate given, to Node and curl, HTTP/1.1 only by default; a renewed one after HUP, no restart', async ({ signal }) => {
+  it('serves the certificate given, to Node and curl, HTTP/1.1 only by default; a renewed one after HUP, no restart', async ({
+    signal,
+  }) => {
     const dir = mkdtempSync(join(tmpdir(), 'corral-renew-'))
     try {
       // The files the operator renews in place.
@@ -118,7 +124,14 @@ describe('HTTPS', () => {
       const first = await httpsGet(port)
       expect(first.status).toBe(200)
       expect(first.fingerprint).toBe(certs.fingerprint(certs.serverCert))
-      const viaCurl = await curl(['--cacert', certs.ca, '--http2', '-w', '\n%{http_version}', `https://127.0.0.1:${port}/`])
+      const viaCurl = await curl([
+        '--cacert',
+        certs.ca,
+        '--http2',
+        '-w',
+        '\n%{http_version}',
+        `https://127.0.0.1:${port}/`,
+      ])
       expect(viaCurl.code).toBe(0)
       const [json, version] = viaCurl.out.split('\n')
       expect(JSON.parse(json!)).toMatchObject({ pid: first.pid, encrypted: true, version: '1.1' })
@@ -154,8 +167,14 @@ describe('HTTPS', () => {
   it('bad TLS settings stop corral at start: exit 2, one line naming the setting, no stack', async ({ signal }) => {
     const missing = join(certs.dir, 'missing.pem')
     const cases: [string[], RegExp][] = [
-      [['--certfile', missing, '--keyfile', certs.serverKey], /^corral: error: --certfile: can't read \S+missing\.pem \(no such file\)$/m],
-      [['--certfile', certs.serverCert, '--keyfile', certs.renewedKey], /^corral: error: --keyfile: the key in \S+ does not belong to the certificate in \S+server\.pem \(key values mismatch\)$/m],
+      [
+        ['--certfile', missing, '--keyfile', certs.serverKey],
+        /^corral: error: --certfile: can't read \S+missing\.pem \(no such file\)$/m,
+      ],
+      [
+        ['--certfile', certs.serverCert, '--keyfile', certs.renewedKey],
+        /^corral: error: --keyfile: the key in \S+ does not belong to the certificate in \S+server\.pem \(key values mismatch\)$/m,
+      ],
       [['--http-protocols', 'h2'], /^corral: error: --http-protocols: h2 needs TLS: give --certfile and --keyfile/m],
     ]
     const port = await freePort()
@@ -185,28 +204,56 @@ describe('HTTPS', () => {
       [{ ...base, certfile: join(certs.dir, 'server-with-key.pem') }, []],
       [{ ...withCert, certfile: missing }, [`--certfile: can't read ${missing} (no such file)`]],
       [{ ...withCert, keyfile: missing }, [`--keyfile: can't read ${missing} (no such file)`]],
-      [{ ...withCert, keyfile: certs.renewedKey }, [`--keyfile: the key in ${certs.renewedKey} does not belong to the certificate in ${certs.serverCert} (key values mismatch)`]],
+      [
+        { ...withCert, keyfile: certs.renewedKey },
+        [
+          `--keyfile: the key in ${certs.renewedKey} does not belong to the certificate in ${certs.serverCert} (key values mismatch)`,
+        ],
+      ],
       [{ ...withCert, certfile: certs.serverKey }, [`--certfile: ${certs.serverKey} holds no PEM certificate`]],
       [{ ...withCert, keyfile: certs.serverCert }, [`--keyfile: ${certs.serverCert} holds no PEM private key`]],
-      [{ ...base, certfile: certs.serverCert }, [`--keyfile: missing: ${certs.serverCert} holds no private key, so give the key file`]],
+      [
+        { ...base, certfile: certs.serverCert },
+        [`--keyfile: missing: ${certs.serverCert} holds no private key, so give the key file`],
+      ],
       [{ ...base, keyfile: certs.serverKey }, ['--keyfile: needs --certfile, the certificate the key belongs to']],
       [{ ...withCert, caCerts: missing }, [`--ca-certs: can't read ${missing} (no such file)`]],
       [{ ...withCert, caCerts: certs.serverKey }, [`--ca-certs: ${certs.serverKey} holds no PEM certificate`]],
       [{ ...withCert, ciphers: 'NO-SUCH-CIPHER' }, ['--ciphers: "NO-SUCH-CIPHER": no cipher match']],
-      [{ ...base, certReqs: 2 }, ['--cert-reqs: needs --certfile and --keyfile (without them nothing is served over TLS)']],
-      [{ ...base, caCerts: certs.ca }, ['--ca-certs: needs --certfile and --keyfile (without them nothing is served over TLS)']],
-      [{ ...base, ciphers: 'HIGH' }, ['--ciphers: needs --certfile and --keyfile (without them nothing is served over TLS)']],
-      [{ ...base, httpProtocols: 'h2' }, ['--http-protocols: h2 needs TLS: give --certfile and --keyfile (clients speak HTTP/2 over TLS, chosen by ALPN)']],
-      [{ ...withCert, httpProtocols: 'h1,h3' }, ['--http-protocols: h3 is not served (HTTP/3 runs over QUIC, which node:http does not serve)']],
+      [
+        { ...base, certReqs: 2 },
+        ['--cert-reqs: needs --certfile and --keyfile (without them nothing is served over TLS)'],
+      ],
+      [
+        { ...base, caCerts: certs.ca },
+        ['--ca-certs: needs --certfile and --keyfile (without them nothing is served over TLS)'],
+      ],
+      [
+        { ...base, ciphers: 'HIGH' },
+        ['--ciphers: needs --certfile and --keyfile (without them nothing is served over TLS)'],
+      ],
+      [
+        { ...base, httpProtocols: 'h2' },
+        [
+          '--http-protocols: h2 needs TLS: give --certfile and --keyfile (clients speak HTTP/2 over TLS, chosen by ALPN)',
+        ],
+      ],
+      [
+        { ...withCert, httpProtocols: 'h1,h3' },
+        ['--http-protocols: h3 is not served (HTTP/3 runs over QUIC, which node:http does not serve)'],
+      ],
       [{ ...withCert, httpProtocols: 'h1,h9' }, ['--http-protocols: unknown protocol "h9" (expected h1 or h2)']],
       [{ ...withCert, httpProtocols: 'h1,h1' }, ['--http-protocols: "h1,h1" names a protocol twice']],
       [{ ...withCert, httpProtocols: '' }, ['--http-protocols: expected h1, h2 or both, comma-separated, got ""']],
     ]
     writeFileSync(join(certs.dir, 'server-with-key.pem'), readText(certs.serverCert) + readText(certs.serverKey))
-    for (const [settings, problems] of cases) expect(checkTlsSettings(settings), JSON.stringify(settings)).toEqual(problems)
+    for (const [settings, problems] of cases)
+      expect(checkTlsSettings(settings), JSON.stringify(settings)).toEqual(problems)
   })
 
-  it('--cert-reqs 2 admits only clients with a certificate from --ca-certs; 1 also admits clients with none', async ({ signal }) => {
+  it('--cert-reqs 2 admits only clients with a certificate from --ca-certs; 1 also admits clients with none', async ({
+    signal,
+  }) => {
     const [required, optional] = [await freePort(), await freePort()]
     const a = startCorral(tls(required, ['--cert-reqs', '2', '--ca-certs', certs.ca]), { env, signal })
     const b = startCorral(tls(optional, ['--cert-reqs', '1', '--ca-certs', certs.ca]), { env, signal })
@@ -217,7 +264,15 @@ describe('HTTPS', () => {
     expect((await httpsGet(required, client)).status).toBe(200)
     await expect(httpsGet(required)).rejects.toThrow()
     await expect(httpsGet(required, rogue)).rejects.toThrow()
-    const viaCurl = await curl(['--cacert', certs.ca, '--cert', certs.clientCert, '--key', certs.clientKey, `https://127.0.0.1:${required}/`])
+    const viaCurl = await curl([
+      '--cacert',
+      certs.ca,
+      '--cert',
+      certs.clientCert,
+      '--key',
+      certs.clientKey,
+      `https://127.0.0.1:${required}/`,
+    ])
     expect(viaCurl.code).toBe(0)
     expect(JSON.parse(viaCurl.out)).toMatchObject({ encrypted: true })
     expect((await curl(['--cacert', certs.ca, `https://127.0.0.1:${required}/`])).code).not.toBe(0)

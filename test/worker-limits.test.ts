@@ -12,7 +12,9 @@ afterEach(killAll)
 
 async function start(args: string[], signal: AbortSignal, workers = 1) {
   const port = await freePort()
-  const corral = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, ...args, fixture('app-pid.ts')], { signal })
+  const corral = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, ...args, fixture('app-pid.ts')], {
+    signal,
+  })
   await corral.waitForLog(new RegExp(`Ready: ${workers} worker`))
   return { corral, port, url: `http://127.0.0.1:${port}` }
 }
@@ -31,12 +33,14 @@ class Client {
     this.socket.on('data', (chunk: string) => {
       this.buffer += chunk
       // app-pid answers with one chunk (chunked encoding): the worker's pid.
-      const m = /^HTTP\/1\.1 (\d+)[^]*?\r\n\r\n([0-9a-f]+)\r\n([^]*?)\r\n0\r\n\r\n/i.exec(this.buffer)
+      const m = /^HTTP\/1\.1 (\d+)[\s\S]*?\r\n\r\n([0-9a-f]+)\r\n([\s\S]*?)\r\n0\r\n\r\n/i.exec(this.buffer)
       if (!m) return
       this.buffer = this.buffer.slice(m[0].length)
       this.waiting?.(`${m[1]} ${m[3]}`)
     })
-    this.socket.on('end', () => this.state === 'open' && (this.state = 'closed'))
+    this.socket.on('end', () => {
+      if (this.state === 'open') this.state = 'closed'
+    })
     this.socket.on('error', (e: NodeJS.ErrnoException) => (this.state = e.code === 'ECONNRESET' ? 'reset' : 'error'))
   }
 
@@ -60,10 +64,13 @@ class Client {
   }
 }
 
-const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<'pending'>((r) => setTimeout(() => r('pending'), ms))])
+const within = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<'pending'>((r) => setTimeout(() => r('pending'), ms))])
 
 describe('--worker-connections', () => {
-  it('-w 1, limit 2: with two idle keep-alive connections, a third waits in the kernel (not reset) and is answered once one closes', async ({ signal }) => {
+  it('-w 1, limit 2: with two idle keep-alive connections, a third waits in the kernel (not reset) and is answered once one closes', async ({
+    signal,
+  }) => {
     const { corral, port } = await start(['--worker-connections', '2', '--keep-alive', '30'], signal)
     const [worker] = corral.workers()
     const a = new Client(port)
@@ -156,10 +163,15 @@ describe('--keep-alive', () => {
 
 describe('--max-requests and --max-memory', () => {
   for (const keepAlive of [true, false]) {
-    it(`workers retire after --max-requests (+ jitter) and are replaced, with 0 failed requests (${keepAlive ? 'keep-alive' : 'a connection per request'})`, async ({ signal }) => {
+    it(`workers retire after --max-requests (+ jitter) and are replaced, with 0 failed requests (${keepAlive ? 'keep-alive' : 'a connection per request'})`, async ({
+      signal,
+    }) => {
       const { corral, url } = await start(['--max-requests', '60', '--max-requests-jitter', '20'], signal, 2)
       const load = startLoad(url, { connections: 4, keepAlive })
-      await waitFor(() => (corral.log().match(/is retiring \(max requests: \d+\)/g)?.length ?? 0) >= 6, { timeoutMs: 15_000, what: 'six retirements' })
+      await waitFor(() => (corral.log().match(/is retiring \(max requests: \d+\)/g)?.length ?? 0) >= 6, {
+        timeoutMs: 15_000,
+        what: 'six retirements',
+      })
       const result = await load.stop()
       expect(result.errors.slice(0, 5)).toEqual([])
       expect(result.failed).toBe(0)
@@ -167,19 +179,30 @@ describe('--max-requests and --max-memory', () => {
       // already on its way when it stopped accepting (the last two may still be serving).
       const counts = [...result.bodies.values()]
       expect(result.bodies.size).toBeGreaterThanOrEqual(6)
-      for (const n of counts.slice(0, -2)) expect(n).toBeGreaterThanOrEqual(60), expect(n).toBeLessThanOrEqual(80 + 4)
+      for (const n of counts.slice(0, -2)) {
+        expect(n).toBeGreaterThanOrEqual(60)
+        expect(n).toBeLessThanOrEqual(80 + 4)
+      }
       const limits = [...corral.log().matchAll(/max requests: (\d+)\)/g)].map((m) => Number(m[1]))
-      for (const limit of limits) expect(limit).toBeGreaterThanOrEqual(60), expect(limit).toBeLessThanOrEqual(80)
+      for (const limit of limits) {
+        expect(limit).toBeGreaterThanOrEqual(60)
+        expect(limit).toBeLessThanOrEqual(80)
+      }
       // Retiring is not crashing: no back-off, no error lines.
       expect(corral.log()).not.toMatch(/died .* in a row|exited with code|was sent SIG/)
       await waitFor(() => corral.workers().length === 2, { what: 'two workers' })
     })
   }
 
-  it('a worker whose RSS passes --max-memory retires the same way (every second here), with 0 failed requests', async ({ signal }) => {
+  it('a worker whose RSS passes --max-memory retires the same way (every second here), with 0 failed requests', async ({
+    signal,
+  }) => {
     const { corral, url } = await start(['--max-memory', '1'], signal, 2)
     const load = startLoad(url, { connections: 4, keepAlive: true })
-    await waitFor(() => (corral.log().match(/is retiring \(max memory: RSS \d+ MB > 1 MB\)/g)?.length ?? 0) >= 4, { timeoutMs: 15_000, what: 'four retirements' })
+    await waitFor(() => (corral.log().match(/is retiring \(max memory: RSS \d+ MB > 1 MB\)/g)?.length ?? 0) >= 4, {
+      timeoutMs: 15_000,
+      what: 'four retirements',
+    })
     const result = await load.stop()
     expect(result.errors.slice(0, 5)).toEqual([])
     expect(result.failed).toBe(0)
@@ -192,11 +215,30 @@ describe('bad limit settings', () => {
   it('each is one line naming its setting, exit 2', () => {
     const r = spawnSync(
       process.execPath,
-      [BIN, '--worker-connections', '-1', '--max-requests', 'lots', '--max-requests-jitter', '-5', '--max-memory', '1.5', '--keep-alive', '-2', fixture('app-pid.ts')],
+      [
+        BIN,
+        '--worker-connections',
+        '-1',
+        '--max-requests',
+        'lots',
+        '--max-requests-jitter',
+        '-5',
+        '--max-memory',
+        '1.5',
+        '--keep-alive',
+        '-2',
+        fixture('app-pid.ts'),
+      ],
       { cwd: ROOT, encoding: 'utf8', timeout: 15_000 },
     )
     expect(r.status).toBe(2)
-    for (const flag of ['--worker-connections', '--max-requests', '--max-requests-jitter', '--max-memory', '--keep-alive']) {
+    for (const flag of [
+      '--worker-connections',
+      '--max-requests',
+      '--max-requests-jitter',
+      '--max-memory',
+      '--keep-alive',
+    ]) {
       expect(r.stderr).toMatch(new RegExp(`^corral: error: ${flag}: expected `, 'm'))
     }
     expect(r.stderr).not.toMatch(/^\s+at /m)

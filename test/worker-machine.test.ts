@@ -31,7 +31,6 @@ function nodeIds(value: StateValue): string[] {
   return [workerMachine.root.id, ...(typeof value === 'string' ? [`${workerMachine.root.id}.${value}`] : [])]
 }
 
-
 interface Run {
   readonly commands: WorkerCommand[]
   readonly end: Snapshot
@@ -60,7 +59,8 @@ function checkCommands({ commands, end, bootFailure }: Run): string[] {
   const count = (type: WorkerCommand['type']) => commands.filter((c) => c.type === type).length
   const exits = commands.filter((c) => c.type === 'exit')
   if (commands[0]?.type !== 'boot' || count('boot') !== 1) problems.push('boot is not first, or not once')
-  for (const once of ['announceReady', 'stopAccepting', 'closeAll'] as const) if (count(once) > 1) problems.push(`${once} more than once`)
+  for (const once of ['announceReady', 'stopAccepting', 'closeAll'] as const)
+    if (count(once) > 1) problems.push(`${once} more than once`)
   if (end.status === 'done') {
     if (exits.length !== 1 || commands.at(-1)?.type !== 'exit') problems.push('dead without exactly one exit, last')
     const code = exits[0]?.type === 'exit' ? exits[0].code : undefined
@@ -86,7 +86,12 @@ describe('worker machine: graph-generated paths', () => {
   test('the traversal reaches every state', () => {
     expect(new Set(paths.map((p) => p.state.value))).toEqual(new Set(['booting', 'running', 'draining', 'dead']))
     // dead three times over: exit code 0, 3 and 4 (the default serialization includes the context)
-    expect(paths.filter((p) => p.state.value === 'dead').map((p) => p.state.context.exitCode).sort()).toEqual([0, 3, 4])
+    expect(
+      paths
+        .filter((p) => p.state.value === 'dead')
+        .map((p) => p.state.context.exitCode)
+        .sort(),
+    ).toEqual([0, 3, 4])
   })
 
   test('every generated path emits sound commands', () => {
@@ -119,12 +124,19 @@ describe('worker machine: each transition', () => {
   })
 
   test.each([3, 4] as const)('booting: BOOT_FAILED %i → dead, exit with that code and the reason logged', (code) => {
-    expect(commandsOf({ type: 'BOOT_FAILED', code, reason: 'nope' })).toEqual([{ type: 'boot' }, { type: 'log', level: 'error', message: 'nope' }, exit(code)])
+    expect(commandsOf({ type: 'BOOT_FAILED', code, reason: 'nope' })).toEqual([
+      { type: 'boot' },
+      { type: 'log', level: 'error', message: 'nope' },
+      exit(code),
+    ])
   })
 
-  test.each(['TERM', 'QUIT', 'INT'] as const)('booting: SIGNAL %s → dead at once, exit 0 (nothing is served yet)', (signal) => {
-    expect(commandsOf({ type: 'SIGNAL', signal })).toEqual([{ type: 'boot' }, exit(0)])
-  })
+  test.each(['TERM', 'QUIT', 'INT'] as const)(
+    'booting: SIGNAL %s → dead at once, exit 0 (nothing is served yet)',
+    (signal) => {
+      expect(commandsOf({ type: 'SIGNAL', signal })).toEqual([{ type: 'boot' }, exit(0)])
+    },
+  )
 
   test('booting: MASTER_GONE → dead, exit 0; REOPEN_LOGS and DRAINED are ignored', () => {
     expect(commandsOf({ type: 'MASTER_GONE' })).toEqual([{ type: 'boot' }, gone, exit(0)])
@@ -149,7 +161,13 @@ describe('worker machine: each transition', () => {
   })
 
   test('running: REOPEN_LOGS reopens, and stays running; LOADED, BOOT_FAILED and DRAINED are ignored', () => {
-    const events: WorkerEvent[] = [up, { type: 'REOPEN_LOGS' }, { type: 'LOADED' }, { type: 'BOOT_FAILED', code: 4, reason: 'late' }, { type: 'DRAINED' }]
+    const events: WorkerEvent[] = [
+      up,
+      { type: 'REOPEN_LOGS' },
+      { type: 'LOADED' },
+      { type: 'BOOT_FAILED', code: 4, reason: 'late' },
+      { type: 'DRAINED' },
+    ]
     expect(stateAfter(...events)).toBe('running')
     expect(commandsOf(...events)).toEqual([...served, { type: 'reopenLogs' }])
   })
@@ -161,9 +179,12 @@ describe('worker machine: each transition', () => {
     expect(commandsOf(...draining, { type: 'DRAINED' })).toEqual([...drained, exit(0)])
   })
 
-  test.each(['TERM', 'QUIT', 'INT'] as const)('draining: a second signal (%s) is a quick stop: close all, exit 0', (signal) => {
-    expect(commandsOf(...draining, { type: 'SIGNAL', signal })).toEqual([...drained, { type: 'closeAll' }, exit(0)])
-  })
+  test.each(['TERM', 'QUIT', 'INT'] as const)(
+    'draining: a second signal (%s) is a quick stop: close all, exit 0',
+    (signal) => {
+      expect(commandsOf(...draining, { type: 'SIGNAL', signal })).toEqual([...drained, { type: 'closeAll' }, exit(0)])
+    },
+  )
 
   test('draining: MASTER_GONE → dead, closing everything; REOPEN_LOGS reopens and stays', () => {
     expect(commandsOf(...draining, { type: 'MASTER_GONE' })).toEqual([...drained, gone, { type: 'closeAll' }, exit(0)])

@@ -29,7 +29,9 @@ export function probe(port: number, timeoutMs = 2000): Promise<ProbeResult> {
       }
     })
     sock.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, at: now(), error: e.code ?? e.message }))
-    sock.on('close', () => finish({ ok: false, at: now(), error: data ? 'closed mid-response' : 'closed without response' }))
+    sock.on('close', () =>
+      finish({ ok: false, at: now(), error: data ? 'closed mid-response' : 'closed without response' }),
+    )
   })
 }
 
@@ -46,7 +48,10 @@ export interface PollOutcome {
  * until one succeeds (a refused connection fails at once and is simply retried
  * on the next tick). Probes still in flight when one succeeds are ignored.
  */
-export async function pollUntilOk(port: number, opts: { everyMs?: number; timeoutMs: number; maxInFlight?: number }): Promise<PollOutcome> {
+export async function pollUntilOk(
+  port: number,
+  opts: { everyMs?: number; timeoutMs: number; maxInFlight?: number },
+): Promise<PollOutcome> {
   const everyMs = opts.everyMs ?? 2
   const maxInFlight = opts.maxInFlight ?? 64
   const deadline = now() + opts.timeoutMs
@@ -55,7 +60,10 @@ export async function pollUntilOk(port: number, opts: { everyMs?: number; timeou
   const failures: Record<string, number> = {}
   let firstOk: number | undefined
   while (firstOk === undefined) {
-    if (now() > deadline) throw new Error(`no successful response on port ${port} within ${opts.timeoutMs} ms (${attempts} attempts, failures ${JSON.stringify(failures)})`)
+    if (now() > deadline)
+      throw new Error(
+        `no successful response on port ${port} within ${opts.timeoutMs} ms (${attempts} attempts, failures ${JSON.stringify(failures)})`,
+      )
     if (inFlight < maxInFlight) {
       inFlight++
       attempts++
@@ -76,7 +84,10 @@ export async function pollUntilOk(port: number, opts: { everyMs?: number; timeou
  * Background prober for "did anything fail meanwhile": a fresh-connection
  * request every `everyMs`, counting outcomes, until stopped.
  */
-export function backgroundProber(port: number, everyMs = 5): { stop(): Promise<{ ok: number; failed: Record<string, number> }> } {
+export function backgroundProber(
+  port: number,
+  everyMs = 5,
+): { stop(): Promise<{ ok: number; failed: Record<string, number> }> } {
   let running = true
   let ok = 0
   const failed: Record<string, number> = {}

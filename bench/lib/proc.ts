@@ -39,7 +39,10 @@ export interface Proc {
   alive(): boolean
 }
 
-interface Line { at: number; text: string }
+interface Line {
+  at: number
+  text: string
+}
 
 export function start(cmd: string, args: string[], opts: SpawnOptions = {}): Proc {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
@@ -58,15 +61,25 @@ export function start(cmd: string, args: string[], opts: SpawnOptions = {}): Pro
     partial = parts.pop() ?? ''
     for (const p of parts) {
       lines.push({ at, text: p })
-      for (const w of waiters) if (at >= w.since && w.re.test(p)) { waiters.delete(w); w.resolve(at) }
+      for (const w of waiters)
+        if (at >= w.since && w.re.test(p)) {
+          waiters.delete(w)
+          w.resolve(at)
+        }
     }
   }
   child.stdout?.on('data', onData)
   child.stderr?.on('data', onData)
   let isAlive = true
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
-    child.on('exit', (code, signal) => { isAlive = false; resolve({ code, signal, at: now() }) })
-    child.on('error', () => { isAlive = false; resolve({ code: null, signal: null, at: now() }) })
+    child.on('exit', (code, signal) => {
+      isAlive = false
+      resolve({ code, signal, at: now() })
+    })
+    child.on('error', () => {
+      isAlive = false
+      resolve({ code: null, signal: null, at: now() })
+    })
   })
   return {
     child,
@@ -78,33 +91,53 @@ export function start(cmd: string, args: string[], opts: SpawnOptions = {}): Pro
       const seen = lines.find((l) => l.at >= since && re.test(l.text))
       if (seen) return Promise.resolve(seen.at)
       return new Promise((resolve, reject) => {
-        const w = { re, since, resolve: (t: number) => { clearTimeout(timer); resolve(t) } }
+        const w = {
+          re,
+          since,
+          resolve: (t: number) => {
+            clearTimeout(timer)
+            resolve(t)
+          },
+        }
         const timer = setTimeout(() => {
           waiters.delete(w)
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re} from pid ${pid} (${cmd} ${args.join(' ')}); output so far:\n${tail(text)}`))
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${re} from pid ${pid} (${cmd} ${args.join(' ')}); output so far:\n${tail(text)}`,
+            ),
+          )
         }, timeoutMs)
         waiters.add(w)
         void exited.then(({ code, signal }) => {
           if (!waiters.has(w)) return
           waiters.delete(w)
           clearTimeout(timer)
-          reject(new Error(`pid ${pid} (${cmd} ${args.join(' ')}) exited (code ${code}, signal ${signal}) while waiting for ${re}; output:\n${tail(text)}`))
+          reject(
+            new Error(
+              `pid ${pid} (${cmd} ${args.join(' ')}) exited (code ${code}, signal ${signal}) while waiting for ${re}; output:\n${tail(text)}`,
+            ),
+          )
         })
       })
     },
   }
 }
 
-export const tail = (s: string, n = 2000): string => (s.length > n ? '…' + s.slice(-n) : s)
+const tail = (s: string, n = 2000): string => (s.length > n ? `…${s.slice(-n)}` : s)
 
 /** Run a command to completion (with a timeout) and return its output. */
-export async function run(cmd: string, args: string[], opts: SpawnOptions & { timeoutMs: number }): Promise<{ code: number | null; out: string }> {
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: SpawnOptions & { timeoutMs: number },
+): Promise<{ code: number | null; out: string }> {
   const { timeoutMs, ...rest } = opts
   const p = start(cmd, args, rest)
   const timer = setTimeout(() => kill(p.pid, 'SIGKILL'), timeoutMs)
   const { code, signal } = await p.exited
   clearTimeout(timer)
-  if (signal === 'SIGKILL') throw new Error(`${cmd} ${args.join(' ')} timed out after ${timeoutMs} ms:\n${tail(p.output())}`)
+  if (signal === 'SIGKILL')
+    throw new Error(`${cmd} ${args.join(' ')} timed out after ${timeoutMs} ms:\n${tail(p.output())}`)
   return { code, out: p.output() }
 }
 
@@ -117,7 +150,12 @@ export function kill(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-interface Stat { pid: number; ppid: number; state: string; starttime: string }
+interface Stat {
+  pid: number
+  ppid: number
+  state: string
+  starttime: string
+}
 
 function readStat(pid: number): Stat | undefined {
   try {
@@ -148,7 +186,9 @@ function allStats(): Stat[] {
 
 /** Live (non-zombie) direct children of `pid`. */
 export function children(pid: number): number[] {
-  return allStats().filter((s) => s.ppid === pid && s.state !== 'Z').map((s) => s.pid)
+  return allStats()
+    .filter((s) => s.ppid === pid && s.state !== 'Z')
+    .map((s) => s.pid)
 }
 
 /** Live descendants of `pid`, depth first. */
@@ -156,7 +196,11 @@ export function descendants(pid: number): number[] {
   const stats = allStats()
   const out: number[] = []
   const walk = (p: number) => {
-    for (const s of stats) if (s.ppid === p && s.state !== 'Z') { out.push(s.pid); walk(s.pid) }
+    for (const s of stats)
+      if (s.ppid === p && s.state !== 'Z') {
+        out.push(s.pid)
+        walk(s.pid)
+      }
   }
   walk(pid)
   return out
@@ -207,7 +251,9 @@ export async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM', graceMs 
     clearTimeout(timer)
   }
   for (const pid of family) if (sameAndRunning(pid)) kill(pid, 'SIGKILL')
-  await until(() => family.every((pid) => !sameAndRunning(pid)), 5000, `pids ${family.join(', ')} to exit`).catch(() => {})
+  await until(() => family.every((pid) => !sameAndRunning(pid)), 5000, `pids ${family.join(', ')} to exit`).catch(
+    () => {},
+  )
 }
 
 /** Last resort, from `finally` and signal handlers: SIGKILL everything tracked and still running. */
@@ -215,7 +261,8 @@ export function killAllTracked(): number[] {
   // First collect descendants, so a killed parent does not orphan them out of sight.
   for (const pid of [...tracked.keys()]) if (sameAndRunning(pid)) trackDescendants(pid)
   const killed: number[] = []
-  for (const pid of tracked.keys()) if (pid !== process.pid && sameAndRunning(pid) && kill(pid, 'SIGKILL')) killed.push(pid)
+  for (const pid of tracked.keys())
+    if (pid !== process.pid && sameAndRunning(pid) && kill(pid, 'SIGKILL')) killed.push(pid)
   return killed
 }
 
@@ -231,7 +278,7 @@ function cpuTimes(): { idle: number; total: number } {
 }
 
 /** Fraction of all CPUs' time spent busy over the next `ms` (0..1). */
-export async function cpuBusy(ms: number): Promise<number> {
+async function cpuBusy(ms: number): Promise<number> {
   const a = cpuTimes()
   await sleep(ms)
   const b = cpuTimes()
@@ -244,13 +291,20 @@ export async function cpuBusy(ms: number): Promise<number> {
  * window), for at most `timeoutMs`. Returns the last busy fraction seen,
  * so the caller can flag a measurement taken on a loaded machine.
  */
-export async function waitQuiet(threshold: number, timeoutMs: number, onWait?: (busy: number) => void): Promise<number> {
+export async function waitQuiet(
+  threshold: number,
+  timeoutMs: number,
+  onWait?: (busy: number) => void,
+): Promise<number> {
   const deadline = now() + timeoutMs
   let warned = false
   for (;;) {
     const busy = await cpuBusy(500)
     if (busy < threshold || now() > deadline) return busy
-    if (!warned) { onWait?.(busy); warned = true }
+    if (!warned) {
+      onWait?.(busy)
+      warned = true
+    }
   }
 }
 
@@ -315,7 +369,10 @@ export function foreignCpu(): ForeignCpu {
   // At the start every running process of ours counts from its current time.
   for (const pid of ours()) {
     const t = ticksOf(pid)
-    if (t !== undefined) { first.set(pid, t); last.set(pid, t) }
+    if (t !== undefined) {
+      first.set(pid, t)
+      last.set(pid, t)
+    }
   }
   return {
     sample,

@@ -26,7 +26,7 @@ export async function wrk(o: WrkOptions): Promise<WrkResult> {
   return parseWrk(out)
 }
 
-export function parseWrk(out: string): WrkResult {
+function parseWrk(out: string): WrkResult {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
   const total = /(\d+) requests in ([\d.]+)(ms|s|m)/.exec(out)
   if (!rps || !total) throw new Error(`cannot read wrk output:\n${out}`)

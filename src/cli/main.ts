@@ -1,6 +1,6 @@
 // `corral [OPTIONS] APP`: turns argv into settings, then runs the master.
 // Bad input ends here with exit 2 and one line per problem, never a stack.
-import { helpText, usageError } from './args.ts'
+import { helpText, usageError } from '../config/command-line.ts'
 import { createSettingsReloader, formatPrintConfig, loadSettings } from '../config/sources.ts'
 import { AppLoadError, importApp, parseAppSpec, toHandler } from '../http/app.ts'
 import { createLogger } from '../logging/log.ts'

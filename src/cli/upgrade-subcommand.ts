@@ -38,7 +38,8 @@ export async function runUpgrade(argv: string[]): Promise<number> {
     if (!alive(old)) return 'old master died'
     return undefined
   }, timeoutMs)
-  if (outcome === 'rolled back') return fail(`the new master failed before it was ready; master ${old} keeps serving (see its log)`)
+  if (outcome === 'rolled back')
+    return fail(`the new master failed before it was ready; master ${old} keeps serving (see its log)`)
   if (outcome === 'old master died') return fail(`master ${old} exited during the upgrade; see its log`)
   if (outcome !== 'ready') {
     // Too slow: end the new master, and the old one rolls back by itself.

@@ -8,13 +8,17 @@ import type { SettingSpec } from './settings.ts'
 const expected = { expected: 'a function' }
 
 function hookSchema<N extends HookName>() {
-  return Schema.UndefinedOr(Schema.declare((u: unknown): u is Hooks[N] => typeof u === 'function', expected)).annotate(expected)
+  return Schema.UndefinedOr(Schema.declare((u: unknown): u is Hooks[N] => typeof u === 'function', expected)).annotate(
+    expected,
+  )
 }
 type HookSchema<N extends HookName> = ReturnType<typeof hookSchema<N>>
 
 /** One entry per hook, each with its own name and function type (so defineConfig types each hook's arguments). */
 // Its default is undefined, never a function: a function default means a computed one.
-type HookSetting = { [N in HookName]: Omit<SettingSpec<N, HookSchema<N>>, 'default'> & { readonly default: undefined } }[HookName]
+type HookSetting = {
+  [N in HookName]: Omit<SettingSpec<N, HookSchema<N>>, 'default'> & { readonly default: undefined }
+}[HookName]
 
 /** Spread into the registry: `...hookSettings`. */
 export const hookSettings = HOOK_NAMES.map(

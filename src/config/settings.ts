@@ -14,7 +14,13 @@ import { groupProblem, userProblem } from '../process/privileges.ts'
 import { envEntryProblem, umaskProblem } from '../process/process-settings.ts'
 import { httpProtocolsProblem } from '../http/tls.ts'
 import { hookSettings } from './hook-settings.ts'
-import { allowListProblem, DEFAULT_SECURE_SCHEME_HEADERS, secureSchemeHeadersProblem, type AllowListValue, type SecureSchemeHeadersValue } from '../http/forwarded.ts'
+import {
+  allowListProblem,
+  DEFAULT_SECURE_SCHEME_HEADERS,
+  secureSchemeHeadersProblem,
+  type AllowListValue,
+  type SecureSchemeHeadersValue,
+} from '../http/forwarded.ts'
 
 // ---------------------------------------------------------------------------
 // Listener addresses
@@ -24,10 +30,11 @@ export type Bind =
   | { readonly kind: 'unix'; readonly path: string }
   | { readonly kind: 'fd'; readonly fd: number }
 
-export const BIND_FORMS = 'HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N'
+const BIND_FORMS = 'HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N'
 
 // RFC 1123 labels, plus '_' because container service names use it.
-const HOSTNAME = /^(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i
+const HOSTNAME =
+  /^(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i
 const DIGITS = /^\d+$/
 
 /** Parses an address; returns the reason it is not one as a string. */
@@ -128,10 +135,14 @@ const AccessLogFormat = Schema.String.annotate(expecting('an access log format')
 // -u/--user, -g/--group, -m/--umask, -e/--env (src/process/privileges.ts, src/process/process-settings.ts).
 const idOrName = (phrase: string, problem: (v: string | number) => string | undefined) =>
   Schema.UndefinedOr(
-    Schema.Union([Schema.String, Schema.Number]).annotate(expecting(phrase)).check(Schema.makeFilter((v: string | number) => problem(v))),
+    Schema.Union([Schema.String, Schema.Number])
+      .annotate(expecting(phrase))
+      .check(Schema.makeFilter((v: string | number) => problem(v))),
   ).annotate(expecting(phrase))
 const Umask = Schema.UndefinedOr(
-  Schema.Union([Schema.String, Schema.Number]).annotate(expecting('an octal mask such as 022')).check(Schema.makeFilter((v: string | number) => umaskProblem(v))),
+  Schema.Union([Schema.String, Schema.Number])
+    .annotate(expecting('an octal mask such as 022'))
+    .check(Schema.makeFilter((v: string | number) => umaskProblem(v))),
 ).annotate(expecting('an octal mask such as 022'))
 // --http-protocols (src/http/tls.ts): h1 and/or h2, comma-separated.
 const HttpProtocols = Schema.String.annotate(expecting('h1, h2 or both, comma-separated')).check(
@@ -144,19 +155,30 @@ const AllowList = Schema.Union([Schema.String, Schema.Array(Schema.String)])
 const SecureSchemeHeaders = Schema.Union([Schema.String, Schema.Record(Schema.String, Schema.String)])
   .annotate(expecting('NAME=VALUE pairs, comma-separated'))
   .check(Schema.makeFilter((v: SecureSchemeHeadersValue) => secureSchemeHeadersProblem(v)))
-const EnvEntries = Schema.Array(Schema.String.annotate(expecting('KEY=VALUE')).check(Schema.makeFilter((v: string) => envEntryProblem(v)))).annotate(
-  expecting('a list of KEY=VALUE strings'),
-)
+const EnvEntries = Schema.Array(
+  Schema.String.annotate(expecting('KEY=VALUE')).check(Schema.makeFilter((v: string) => envEntryProblem(v))),
+).annotate(expecting('a list of KEY=VALUE strings'))
 
 // ---------------------------------------------------------------------------
 // The registry
 
 /** 'hook': a function, set only in a config file (no flags). */
-export type SettingType = 'int' | 'number' | 'string' | 'boolean' | 'list' | 'enum' | 'hook'
+type SettingType = 'int' | 'number' | 'string' | 'boolean' | 'list' | 'enum' | 'hook'
 
 /** Help groups settings by section, in this order. */
-export const SECTIONS = ['Config', 'Server', 'TLS', 'Worker processes', 'Security', 'Logging', 'Process', 'Debugging', 'Server hooks', 'Help'] as const
-export type Section = (typeof SECTIONS)[number]
+export const SECTIONS = [
+  'Config',
+  'Server',
+  'TLS',
+  'Worker processes',
+  'Security',
+  'Logging',
+  'Process',
+  'Debugging',
+  'Server hooks',
+  'Help',
+] as const
+type Section = (typeof SECTIONS)[number]
 
 export interface SettingSpec<N extends string = string, S extends Schema.Top = Schema.Top> {
   /** camelCase key, as in a config file. */
@@ -242,7 +264,7 @@ export const registry = [
     doc:
       'Give each worker its own listening socket for every TCP address (SO_REUSEPORT), and let the kernel spread ' +
       'new connections over them, instead of one socket shared by all workers. ' +
-      'The trade-off: connections queued on a worker\'s socket when that worker stops (a reload, a crash, max requests) ' +
+      "The trade-off: connections queued on a worker's socket when that worker stops (a reload, a crash, max requests) " +
       'are reset. unix sockets and inherited ones stay shared. Applied only at start. See spec/listeners.md.',
   }),
   setting({
@@ -280,7 +302,7 @@ export const registry = [
     default: undefined,
     defaultDoc: 'none',
     schema: OptionalPath,
-    doc: "The PEM private key of --certfile. May be left out when --certfile holds the key too. The workers read it, so it must be readable by --user.",
+    doc: 'The PEM private key of --certfile. May be left out when --certfile holds the key too. The workers read it, so it must be readable by --user.',
   }),
   setting({
     name: 'caCerts',
@@ -413,7 +435,7 @@ export const registry = [
     type: 'int',
     default: 0,
     schema: intAtLeast(0, 'a number of requests (0 or more)'),
-    doc: 'Adds a random 0 to this many requests to each worker\'s --max-requests, so that workers do not all retire at once.',
+    doc: "Adds a random 0 to this many requests to each worker's --max-requests, so that workers do not all retire at once.",
   }),
   setting({
     name: 'maxMemory',
@@ -439,8 +461,8 @@ export const registry = [
     schema: AllowList,
     doc:
       'The proxies trusted to say who the client is: IP addresses and networks (10.0.0.0/8), comma-separated, or * for any peer. ' +
-      'From them, X-Forwarded-For gives the client address (the socket\'s remoteAddress, the access log\'s %(h)s) and ' +
-      '--secure-scheme-headers the scheme (https makes socket.encrypted true, so a fetch app\'s request.url is https). ' +
+      "From them, X-Forwarded-For gives the client address (the socket's remoteAddress, the access log's %(h)s) and " +
+      "--secure-scheme-headers the scheme (https makes socket.encrypted true, so a fetch app's request.url is https). " +
       'From any other peer, X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Port, X-Real-IP, Forwarded and the secure scheme headers ' +
       'are removed before the app sees the request. Unix socket peers are trusted, as in gunicorn. See spec/proxies.md.',
   }),
@@ -466,8 +488,8 @@ export const registry = [
     default: false,
     schema: Flag,
     doc:
-      'Read a PROXY protocol header (v1 or v2, as HAProxy, nginx\'s stream module or AWS NLB send it) at the start of each connection ' +
-      'from a peer in --proxy-allow-from: the client it names becomes the socket\'s remoteAddress and remotePort. ' +
+      "Read a PROXY protocol header (v1 or v2, as HAProxy, nginx's stream module or AWS NLB send it) at the start of each connection " +
+      "from a peer in --proxy-allow-from: the client it names becomes the socket's remoteAddress and remotePort. " +
       "A connection without a header is served as it is (gunicorn's auto mode); a malformed header is answered 400 and closed; " +
       'a PROXY header from any other peer is a bad request.',
   }),
@@ -562,7 +584,9 @@ export const registry = [
     meta: 'FILE',
     type: 'string',
     default: '-',
-    schema: Schema.String.check(Schema.isNonEmpty(expecting('a file path or -'))).annotate(expecting('a file path or -')),
+    schema: Schema.String.check(Schema.isNonEmpty(expecting('a file path or -'))).annotate(
+      expecting('a file path or -'),
+    ),
     doc:
       "The error log: the master's and the workers' messages, and whatever workers write to stderr. " +
       '`-` is stderr. The file is opened for appending and reopened on USR1.',
@@ -605,7 +629,7 @@ export const registry = [
     doc:
       'Write the access log as JSON lines: one object per response, with one key per atom of ' +
       '--access-logformat (remote_addr, user, time, request, status, bytes, referer, user_agent, …; ' +
-      'req.NAME, res.NAME, env.NAME for the braced atoms). The format\'s literal text is left out.',
+      "req.NAME, res.NAME, env.NAME for the braced atoms). The format's literal text is left out.",
   }),
   setting({
     name: 'pid',
@@ -815,14 +839,10 @@ export const registry = [
 
 type Registry = typeof registry
 export type SettingName = Registry[number]['name']
-/** Any entry of the registry, for code that walks it generically. */
-export type Setting = Registry[number]
 
 type Fields = { readonly [S in Registry[number] as S['name']]: S['schema'] }
 
-export const SettingsSchema = Schema.Struct(
-  Object.fromEntries(registry.map((s) => [s.name, s.schema])) as unknown as Fields,
-)
+const SettingsSchema = Schema.Struct(Object.fromEntries(registry.map((s) => [s.name, s.schema])) as unknown as Fields)
 /** The validated settings object. */
 export type Settings = typeof SettingsSchema.Type
 /** Settings as a user writes them. */
@@ -958,12 +978,17 @@ export function resolveSettings(layers: readonly Layer[], env: NodeJS.ProcessEnv
       if (byName.has(key)) {
         labelOf.set(key, layer.label)
         sources[key] = layer.source ?? 'command line'
-      } else unknownKeyLabel.set(key, layer.unknownKey?.(key) ?? `unknown setting ${JSON.stringify(key)}${suggestion(key, [...byName.keys()])}`)
+      } else
+        unknownKeyLabel.set(
+          key,
+          layer.unknownKey?.(key) ?? `unknown setting ${JSON.stringify(key)}${suggestion(key, [...byName.keys()])}`,
+        )
     }
   }
 
   const result = decode(merged)
-  if (Result.isSuccess(result)) return { ok: true, settings: result.success, sources: sources as Record<SettingName, string> }
+  if (Result.isSuccess(result))
+    return { ok: true, settings: result.success, sources: sources as Record<SettingName, string> }
 
   const lines = new Set<string>()
   for (const { path, message } of formatIssues(result.failure.issue).issues) {

@@ -12,7 +12,7 @@
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { scanArgs, type ScannedArgs } from '../cli/args.ts'
+import { scanArgs, type ScannedArgs } from './command-line.ts'
 import type { Logger } from '../logging/log.ts'
 import {
   defaults,
@@ -28,9 +28,9 @@ import {
 
 export const CMD_ARGS_ENV = 'CORRAL_CMD_ARGS'
 /** Looked for in the working directory, in this order, when -c/--config is not given. */
-export const CONFIG_FILE_NAMES = ['corral.config.ts', 'corral.config.mts', 'corral.config.js', 'corral.config.mjs'] as const
+const CONFIG_FILE_NAMES = ['corral.config.ts', 'corral.config.mts', 'corral.config.js', 'corral.config.mjs'] as const
 /** A config file still loading after this long (a top-level await that never settles) is an error, not a hang. */
-export const CONFIG_LOAD_TIMEOUT_MS = 10_000
+const CONFIG_LOAD_TIMEOUT_MS = 10_000
 
 /**
  * Settings a HUP does not change, because the master applies them once at
@@ -108,7 +108,13 @@ export async function loadSettings(input: SourcesInput, options: LoadOptions = {
   if (help || version) {
     const r = resolveSettings([{ values: cli.values, label: flagsLabel }], env)
     const base = r.ok ? r : { settings: defaults(), sources: defaultSources() }
-    return { ok: true, settings: { ...base.settings, help, version }, sources: base.sources, app, configFile: undefined }
+    return {
+      ok: true,
+      settings: { ...base.settings, help, version },
+      sources: base.sources,
+      app,
+      configFile: undefined,
+    }
   }
 
   const errors = [...cli.errors]
@@ -121,7 +127,9 @@ export async function loadSettings(input: SourcesInput, options: LoadOptions = {
     // A file found in the working directory is where the default comes from.
     if (given === undefined) layers.push({ values: { config: configFile }, label: flagsLabel, source: 'default' })
     const missing =
-      given !== undefined ? `-c/--config: config file not found: ${configFile}` : `${configFile}: config file not found (it was read at start)`
+      given !== undefined
+        ? `-c/--config: config file not found: ${configFile}`
+        : `${configFile}: config file not found (it was read at start)`
     const file = await readConfigFile(resolve(cwd, configFile), configFile, missing, options.fresh ?? false)
     if ('error' in file) errors.push(file.error)
     else {
@@ -141,7 +149,9 @@ export async function loadSettings(input: SourcesInput, options: LoadOptions = {
   if (!resolution.ok) errors.push(...resolution.errors)
 
   for (const e of extra) errors.push(`unexpected argument ${JSON.stringify(e)}: only one APP can be given`)
-  const printing = resolution.ok ? resolution.settings.printConfig : cli.values['printConfig'] === true || cmd.values['printConfig'] === true
+  const printing = resolution.ok
+    ? resolution.settings.printConfig
+    : cli.values['printConfig'] === true || cmd.values['printConfig'] === true
   const needsApp = !printing
   if (app === undefined && needsApp) errors.push('missing APP (the module to serve, e.g. app.ts or app.ts:handler)')
 
@@ -165,7 +175,8 @@ function scanCmdArgs(text: string | undefined, errors: string[]): ScannedArgs {
   }
   const scanned = scanArgs(words)
   errors.push(...scanned.errors.map((e) => `${CMD_ARGS_ENV}: ${e}`))
-  for (const p of scanned.positionals) errors.push(`${CMD_ARGS_ENV}: unexpected argument ${JSON.stringify(p)}: APP goes on the command line`)
+  for (const p of scanned.positionals)
+    errors.push(`${CMD_ARGS_ENV}: unexpected argument ${JSON.stringify(p)}: APP goes on the command line`)
   if (scanned.values['help'] === true || scanned.values['version'] === true) {
     errors.push(`${CMD_ARGS_ENV}: -h/--help and -v/--version belong on the command line`)
   }
@@ -205,7 +216,8 @@ async function readConfigFile(path: string, shown: string, missing: string, fres
     return { error: `${shown}: failed to load: ${describeLoadError(err, path)}` }
   }
   const config = mod.default
-  if (config === undefined) return { error: `${shown}: no default export (write: export default defineConfig({ ... }))` }
+  if (config === undefined)
+    return { error: `${shown}: no default export (write: export default defineConfig({ ... }))` }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     return { error: `${shown}: the default export must be an object of settings, got ${describeValue(config)}` }
   }
@@ -213,7 +225,8 @@ async function readConfigFile(path: string, shown: string, missing: string, fres
   const errors: string[] = []
   for (const [key, value] of Object.entries(config)) {
     const spec = findSetting(key)
-    if (spec?.cliOnly) errors.push(`${shown}: ${key} cannot be set in a config file, only on the command line (${flagsLabel(spec)})`)
+    if (spec?.cliOnly)
+      errors.push(`${shown}: ${key} cannot be set in a config file, only on the command line (${flagsLabel(spec)})`)
     else values[key] = value
   }
   return { values, errors }
@@ -224,7 +237,10 @@ class LoadTimeout extends Error {}
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new LoadTimeout(`still loading after ${ms / 1000} s (a top-level await that never settles?)`)), ms)
+    timer = setTimeout(
+      () => reject(new LoadTimeout(`still loading after ${ms / 1000} s (a top-level await that never settles?)`)),
+      ms,
+    )
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
@@ -323,10 +339,12 @@ export function splitShellWords(text: string): string[] | string {
 export function formatPrintConfig(settings: Settings, sources: Readonly<Record<SettingName, string>>): string {
   const rows = registry
     .filter((s) => s.section !== 'Help')
-    .map((s) => [s.name, showValue((settings as Record<string, unknown>)[s.name]), sources[s.name] ?? 'default'] as const)
+    .map(
+      (s) => [s.name, showValue((settings as Record<string, unknown>)[s.name]), sources[s.name] ?? 'default'] as const,
+    )
   const nameWidth = Math.max(...rows.map((r) => r[0].length))
   const valueWidth = Math.min(40, Math.max(...rows.map((r) => r[1].length)))
-  return rows.map(([n, v, src]) => `${n.padEnd(nameWidth)}  ${v.padEnd(valueWidth)}  ${src}`.trimEnd() + '\n').join('')
+  return rows.map(([n, v, src]) => `${`${n.padEnd(nameWidth)}  ${v.padEnd(valueWidth)}  ${src}`.trimEnd()}\n`).join('')
 }
 
 function showValue(v: unknown): string {
@@ -371,10 +389,17 @@ export function createSettingsReloader(input: SourcesInput, first: Extract<Loade
       const before = (current as Record<string, unknown>)[s.name]
       const after = applied[s.name]
       // A hook is a new function at each read: it changed when its source did (it is replaced either way).
-      if (typeof after === 'function' ? String(before) === String(after) : JSON.stringify(before) === JSON.stringify(after)) continue
+      if (
+        typeof after === 'function'
+          ? String(before) === String(after)
+          : JSON.stringify(before) === JSON.stringify(after)
+      )
+        continue
       if (NOT_RELOADED.has(s.name)) {
         if (s.section !== 'Help' && s.section !== 'Debugging') {
-          log.warning(`Reload: ${s.name} changed (${showValue(before)} -> ${showValue(after)}) but is applied only at start; restart corral to apply it`)
+          log.warning(
+            `Reload: ${s.name} changed (${showValue(before)} -> ${showValue(after)}) but is applied only at start; restart corral to apply it`,
+          )
         }
         applied[s.name] = before
       } else changes.push(`${s.name} ${showValue(before)} -> ${showValue(after)}`)

@@ -33,7 +33,15 @@ export const HOOK_NAMES = [
 export type HookName = (typeof HOOK_NAMES)[number]
 
 /** The hooks that run in a worker process; a worker imports the config file only when one of these is set. */
-export const WORKER_HOOK_NAMES = ['postFork', 'postWorkerInit', 'workerInt', 'preRequest', 'postRequest', 'workerExit', 'sslContext'] as const
+export const WORKER_HOOK_NAMES = [
+  'postFork',
+  'postWorkerInit',
+  'workerInt',
+  'preRequest',
+  'postRequest',
+  'workerExit',
+  'sslContext',
+] as const
 export type WorkerHookName = (typeof WORKER_HOOK_NAMES)[number]
 
 /** What the master tells a worker about its hooks: the config file to import, and which worker-side hooks it holds. */
@@ -153,7 +161,10 @@ export interface Hooks {
    * Worker, when it builds its TLS server (--certfile): returns the TLS options
    * to use, e.g. `{ ...defaults(), minVersion: 'TLSv1.3' }`.
    */
-  sslContext: (server: ServerInfo, defaults: () => SecureContextOptions) => SecureContextOptions | Promise<SecureContextOptions>
+  sslContext: (
+    server: ServerInfo,
+    defaults: () => SecureContextOptions,
+  ) => SecureContextOptions | Promise<SecureContextOptions>
 }
 
 /** Where each hook runs, and what it is for: the registry's doc (spec/settings.md). */
@@ -172,14 +183,12 @@ export const HOOK_DOCS: Readonly<Record<HookName, string>> = {
     'postFork(server, worker): called in the new worker process, first thing, before the app is imported. Awaited.',
   postWorkerInit:
     'postWorkerInit(worker): called in the worker after the app is imported, before it serves and reports ready. Awaited.',
-  workerInt:
-    'workerInt(worker): called in the worker when it receives SIGINT or SIGQUIT, before it stops. Awaited.',
+  workerInt: 'workerInt(worker): called in the worker when it receives SIGINT or SIGQUIT, before it stops. Awaited.',
   workerAbort:
     'workerAbort(worker): called in the master when a worker has missed its heartbeat for --timeout, with the stack ' +
     'it is stuck in (worker.stack), before it is killed. (In gunicorn it runs in the worker on SIGABRT; a stuck Node ' +
     'worker cannot run JavaScript.) Awaited, at most 5 s.',
-  preExec:
-    'preExec(server): called in the master on USR2, just before the new master is started. Awaited.',
+  preExec: 'preExec(server): called in the master on USR2, just before the new master is started. Awaited.',
   preRequest:
     'preRequest(worker, req): called in the worker before the app handles a request. A promise it returns is awaited ' +
     'before the app is called; without the hook nothing is added to the request path.',
@@ -193,7 +202,8 @@ export const HOOK_DOCS: Readonly<Record<HookName, string>> = {
   nworkersChanged:
     'nworkersChanged(server, newValue, oldValue): called in the master at start (oldValue undefined), then whenever ' +
     'the number of workers changes (TTIN, TTOU, a HUP with a new workers).',
-  onExit: 'onExit(server): called in the master just before it exits, after its workers have stopped and the pidfile is removed.',
+  onExit:
+    'onExit(server): called in the master just before it exits, after its workers have stopped and the pidfile is removed.',
   sslContext:
     'sslContext(server, defaults): called in each worker that serves TLS (--certfile), before its servers are created; ' +
     "returns the TLS options (node:tls SecureContextOptions) to use instead of corral's, which defaults() builds from " +
@@ -221,13 +231,20 @@ export function logHookFailure(log: Logger, name: string, err: unknown): void {
 }
 
 export const isThenable = (v: unknown): v is PromiseLike<unknown> =>
-  (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function'
+  (typeof v === 'object' || typeof v === 'function') &&
+  v !== null &&
+  typeof (v as { then?: unknown }).then === 'function'
 
 /**
  * Calls a hook and waits for it if it returns a promise. Never throws: a
  * failure is logged with the hook's name and `false` returned.
  */
-export async function callHook(log: Logger, name: string, fn: ((...args: never[]) => unknown) | undefined, args: readonly unknown[]): Promise<boolean> {
+export async function callHook(
+  log: Logger,
+  name: string,
+  fn: ((...args: never[]) => unknown) | undefined,
+  args: readonly unknown[],
+): Promise<boolean> {
   if (fn === undefined) return true
   try {
     const result = (fn as (...a: readonly unknown[]) => unknown)(...args)

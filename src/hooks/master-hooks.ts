@@ -27,13 +27,12 @@ import {
   type Hooks,
   type Server,
   type WorkerHookRef,
-  type WorkerInfo,
 } from './hooks.ts'
 
 /** The longest the master waits for workerAbort before it kills the stuck worker anyway. */
-export const WORKER_ABORT_WAIT_MS = 5_000
+const WORKER_ABORT_WAIT_MS = 5_000
 /** The longest an exiting master waits for hooks still queued (childExit…) before onExit. */
-export const EXIT_QUEUE_WAIT_MS = 5_000
+const EXIT_QUEUE_WAIT_MS = 5_000
 
 /**
  * What a new worker is told about its hooks: the config file (absolute: the
@@ -53,8 +52,6 @@ export interface MasterHooksOptions {
   readonly log: Logger
 }
 
-export type MasterHooks = ReturnType<typeof createMasterHooks>
-
 export function createMasterHooks({ settings: initial, app, name, log }: MasterHooksOptions) {
   let settings = initial
   let listeners: readonly string[] = []
@@ -71,7 +68,8 @@ export function createMasterHooks({ settings: initial, app, name, log }: MasterH
   const spawned = new Map<number, { pid: number | undefined; generation: number }>()
 
   const hook = <N extends HookName>(n: N): Hooks[N] | undefined => settings[n] as Hooks[N] | undefined
-  const call = <N extends HookName>(n: N, ...args: Parameters<Hooks[N]>): Promise<boolean> => callHook(log, n, hook(n), args)
+  const call = <N extends HookName>(n: N, ...args: Parameters<Hooks[N]>): Promise<boolean> =>
+    callHook(log, n, hook(n), args)
 
   const server: Server = {
     pid: process.pid,
@@ -88,7 +86,9 @@ export function createMasterHooks({ settings: initial, app, name, log }: MasterH
       return listeners
     },
     get workers() {
-      return [...spawned].flatMap(([id, w]) => (w.pid === undefined ? [] : [{ id, pid: w.pid, generation: w.generation }]))
+      return [...spawned].flatMap(([id, w]) =>
+        w.pid === undefined ? [] : [{ id, pid: w.pid, generation: w.generation }],
+      )
     },
   }
 
@@ -108,7 +108,8 @@ export function createMasterHooks({ settings: initial, app, name, log }: MasterH
     })
   }
 
-  const generationOf = (id: number): number => context?.workers.find((w) => w.id === id)?.generation ?? context?.generation ?? 0
+  const generationOf = (id: number): number =>
+    context?.workers.find((w) => w.id === id)?.generation ?? context?.generation ?? 0
 
   /** Call this with the pool the master builds (its emit wrapped by observe): spawns, aborts and settings go through the hooks. */
   function wrapPool(pool: WorkerPool): WorkerPool {
@@ -130,7 +131,8 @@ export function createMasterHooks({ settings: initial, app, name, log }: MasterH
           // A stop or a heartbeat timeout may have come while the hooks ran:
           // then the worker is not started, and the machine hears it is gone.
           const status = context?.workers.find((w) => w.id === id)?.status
-          if (status !== undefined && status !== 'booting') return emit({ type: 'WORKER_EXIT', id, code: null, signal: null })
+          if (status !== undefined && status !== 'booting')
+            return emit({ type: 'WORKER_EXIT', id, code: null, signal: null })
           spawnNow(id, generation)
         })
       },
@@ -141,7 +143,12 @@ export function createMasterHooks({ settings: initial, app, name, log }: MasterH
           id,
           aborting &&
             ((pid, stack) =>
-              withinMs(log, 'Hook workerAbort', callHook(log, 'workerAbort', aborting, [{ id, pid, generation, stack, log }]), WORKER_ABORT_WAIT_MS)),
+              withinMs(
+                log,
+                'Hook workerAbort',
+                callHook(log, 'workerAbort', aborting, [{ id, pid, generation, stack, log }]),
+                WORKER_ABORT_WAIT_MS,
+              )),
         )
       },
       setSettings(next) {
@@ -163,7 +170,13 @@ export function createMasterHooks({ settings: initial, app, name, log }: MasterH
           const w = spawned.get(event.id)
           spawned.delete(event.id)
           if (w !== undefined && hook('childExit')) {
-            const exited = { id: event.id, pid: w.pid, generation: w.generation, exitCode: event.code, signal: event.signal }
+            const exited = {
+              id: event.id,
+              pid: w.pid,
+              generation: w.generation,
+              exitCode: event.code,
+              signal: event.signal,
+            }
             enqueue(() => call('childExit', server, exited))
           }
         }

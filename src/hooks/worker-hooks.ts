@@ -11,20 +11,33 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pathToFileURL } from 'node:url'
 import type { Logger } from '../logging/log.ts'
 import type { WorkerOptions } from '../protocol/master-worker.ts'
-import { callHook, delay, isThenable, logHookFailure, reason, withinMs, type Hooks, type ServerInfo, type Worker, type WorkerHookName } from './hooks.ts'
+import {
+  callHook,
+  delay,
+  isThenable,
+  logHookFailure,
+  reason,
+  withinMs,
+  type Hooks,
+  type ServerInfo,
+  type Worker,
+  type WorkerHookName,
+} from './hooks.ts'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 type WorkerHooks = Partial<Pick<Hooks, WorkerHookName>>
 
 /** As for the master's read of the config file: a top-level await that never settles is an error, not a hang. */
-export const HOOKS_LOAD_TIMEOUT_MS = 10_000
+const HOOKS_LOAD_TIMEOUT_MS = 10_000
 
 /** Imports the config file named by the master and picks the worker-side hooks out of it. Never throws. */
-export async function loadWorkerHooks(ref: WorkerOptions['hooks'], log: Logger): Promise<WorkerHooks> {
+async function loadWorkerHooks(ref: WorkerOptions['hooks'], log: Logger): Promise<WorkerHooks> {
   const hooks: WorkerHooks = {}
   if (ref === undefined || ref.names.length === 0) return hooks
   const failed = (why: string) => {
-    log.error(`Server hooks: ${ref.file} could not be loaded in this worker (${why}); it runs without ${ref.names.join(', ')}`)
+    log.error(
+      `Server hooks: ${ref.file} could not be loaded in this worker (${why}); it runs without ${ref.names.join(', ')}`,
+    )
     return hooks
   }
   let mod: { default?: unknown }
@@ -41,7 +54,8 @@ export async function loadWorkerHooks(ref: WorkerOptions['hooks'], log: Logger):
   for (const name of ref.names) {
     const fn = typeof config === 'object' && config !== null ? config[name] : undefined
     // The file changed on disk since the master read it (a HUP re-reads it).
-    if (typeof fn !== 'function') log.warning(`Server hooks: ${ref.file} no longer sets ${name}; this worker runs without it`)
+    if (typeof fn !== 'function')
+      log.warning(`Server hooks: ${ref.file} no longer sets ${name}; this worker runs without it`)
     else (hooks as Record<string, unknown>)[name] = fn
   }
   return hooks

@@ -19,7 +19,8 @@ interface FastifyLike {
   server: unknown
 }
 
-const isKoa = (app: unknown): app is KoaLike => isObject(app) && typeof app.callback === 'function' && typeof app.use === 'function'
+const isKoa = (app: unknown): app is KoaLike =>
+  isObject(app) && typeof app.callback === 'function' && typeof app.use === 'function'
 const isFastify = (app: unknown): app is FastifyLike =>
   isObject(app) && typeof app.ready === 'function' && typeof app.routing === 'function' && isObject(app.server)
 

@@ -52,7 +52,9 @@ export async function toHandler(app: unknown, log: Logger): Promise<Handler> {
   const framework = await frameworkHandler(app)
   if (framework) return nodeHandler(framework, log)
   if (typeof app !== 'function') {
-    throw new AppLoadError(`The app is a ${app === null ? 'null' : typeof app}, not a (req, res) handler, a fetch(Request) function, an object with fetch(), or a Koa or Fastify app`)
+    throw new AppLoadError(
+      `The app is a ${app === null ? 'null' : typeof app}, not a (req, res) handler, a fetch(Request) function, an object with fetch(), or a Koa or Fastify app`,
+    )
   }
   if (app.length <= 1) return fetchHandler(app as (req: Request) => unknown, log)
   return nodeHandler(app as (req: IncomingMessage, res: ServerResponse) => unknown, log)

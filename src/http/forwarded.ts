@@ -39,7 +39,7 @@ export interface AllowList {
   lists(address: string): boolean
 }
 
-export function allowListEntries(value: AllowListValue): string[] {
+function allowListEntries(value: AllowListValue): string[] {
   const parts = typeof value === 'string' ? value.split(',') : value.flatMap((v) => v.split(','))
   return parts.map((s) => s.trim()).filter((s) => s !== '')
 }
@@ -54,11 +54,13 @@ function parseEntry(text: string): Entry | string {
   const slash = text.indexOf('/')
   const address = slash < 0 ? text : text.slice(0, slash)
   const version = isIP(address)
-  if (version === 0) return `${JSON.stringify(text)} is not an IP address or network (expected e.g. 10.0.0.1, ::1, 10.0.0.0/8 or *)`
+  if (version === 0)
+    return `${JSON.stringify(text)} is not an IP address or network (expected e.g. 10.0.0.1, ::1, 10.0.0.0/8 or *)`
   if (slash < 0) return { address, family: version === 4 ? 'ipv4' : 'ipv6', prefix: undefined }
   const bits = text.slice(slash + 1)
   const max = version === 4 ? 32 : 128
-  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) return `${JSON.stringify(text)}: the prefix length must be 0 to ${max}`
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max)
+    return `${JSON.stringify(text)}: the prefix length must be 0 to ${max}`
   return { address, family: version === 4 ? 'ipv4' : 'ipv6', prefix: Number(bits) }
 }
 
@@ -186,7 +188,7 @@ const ACCESSORS: PropertyDescriptorMap = {
 }
 
 /** The connection's own peer (after any PROXY header), whatever a request said since. */
-export function connectionPeer(socket: Socket): Peer {
+function connectionPeer(socket: Socket): Peer {
   const s = socket as Tracked
   return s[kPeer] ?? { address: socket.remoteAddress, port: socket.remotePort, family: socket.remoteFamily }
 }
@@ -225,7 +227,7 @@ export interface ForwardedSettings {
  * Headers only a proxy has any business sending, besides the secure-scheme
  * ones: removed from requests of peers not in --forwarded-allow-ips.
  */
-export const PROXY_HEADERS = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded'] as const
+const PROXY_HEADERS = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded'] as const
 
 const isTls = (socket: Socket) => typeof (socket as { getPeerCertificate?: unknown }).getPeerCertificate === 'function'
 
@@ -371,7 +373,12 @@ function cleanAddress(text: string): string | undefined {
  * its own, so both are built from the original first, then the fields are
  * taken out of all three.
  */
-function strip(req: IncomingMessage, first: number, watchedName: (name: string) => string | undefined, debug: Debug | undefined): void {
+function strip(
+  req: IncomingMessage,
+  first: number,
+  watchedName: (name: string) => string | undefined,
+  debug: Debug | undefined,
+): void {
   const headers = req.headers as Record<string, unknown>
   // (An HTTP/2 compat request has no headersDistinct.)
   const distinct = req.headersDistinct as Record<string, unknown> | undefined
@@ -392,7 +399,9 @@ function strip(req: IncomingMessage, first: number, watchedName: (name: string) 
     w += 2
   }
   raw.length = w
-  debug?.(`Removed ${removed.join(', ')} from a request of ${req.socket.remoteAddress ?? 'a unix socket peer'} (not in --forwarded-allow-ips)`)
+  debug?.(
+    `Removed ${removed.join(', ')} from a request of ${req.socket.remoteAddress ?? 'a unix socket peer'} (not in --forwarded-allow-ips)`,
+  )
 }
 
 function contradicting(req: IncomingMessage, res: ServerResponse, debug: Debug | undefined): void {

@@ -74,7 +74,7 @@ export function httpServerOptions(s: HttpGuardSettings): ServerOptions {
 }
 
 /** Why a request is refused: the status it is answered with, and the reason logged. */
-export interface Refusal {
+interface Refusal {
   readonly status: number
   readonly reason: string
 }
@@ -87,7 +87,7 @@ const refuse = (status: number, reason: string): Refusal => ({ status, reason })
  * node:http accepts but that can desynchronise a proxy and the app, are
  * refused (414, 431, 400, 505). Allocates only when refusing.
  */
-export function requestChecker(s: HttpGuardSettings): (req: IncomingMessage) => Refusal | undefined {
+function requestChecker(s: HttpGuardSettings): (req: IncomingMessage) => Refusal | undefined {
   const line = s.limitRequestLine
   const fields = fieldsLimit(s)
   const rawLimit = 2 * fields
@@ -182,7 +182,8 @@ export function guardUpgrades(listener: UpgradeListener, s: HttpGuardSettings, d
 const HOST = /^(?:\[[\w:.%~-]+\]|[\w\-.~%!$&'()*+,;=]*)(?::\d*)?$/
 
 /** Case-insensitive name match, trying the usual spellings before lowering the case. */
-const is = (name: string, canonical: string, lower: string) => name === canonical || name === lower || name.toLowerCase() === lower
+const is = (name: string, canonical: string, lower: string) =>
+  name === canonical || name === lower || name.toLowerCase() === lower
 
 /** What the connection is answered when node:http's parser gives up on it. */
 function statusFor(code: string | undefined): number {

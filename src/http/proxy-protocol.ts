@@ -49,7 +49,10 @@ export function parseProxyHeader(buf: Buffer): ProxyHeader {
 
 function parseV1(buf: Buffer): ProxyHeader {
   const end = buf.indexOf('\r\n', 0, 'latin1')
-  if (end < 0 || end + 2 > V1_MAX) return buf.length >= V1_MAX || end >= 0 ? invalid('v1 line longer than 107 bytes or without CRLF') : { kind: 'more' }
+  if (end < 0 || end + 2 > V1_MAX)
+    return buf.length >= V1_MAX || end >= 0
+      ? invalid('v1 line longer than 107 bytes or without CRLF')
+      : { kind: 'more' }
   const length = end + 2
   const parts = buf.toString('latin1', 0, end).split(' ')
   if (parts[1] === 'UNKNOWN') return { kind: 'header', version: 1, length }
@@ -57,9 +60,16 @@ function parseV1(buf: Buffer): ProxyHeader {
   const [, proto, src, dst, sport, dport] = parts as [string, string, string, string, string, string]
   const isIP = proto === 'TCP4' ? isIPv4 : proto === 'TCP6' ? isIPv6 : undefined
   if (!isIP) return invalid(`v1 protocol ${JSON.stringify(proto)} is not TCP4, TCP6 or UNKNOWN`)
-  if (!isIP(src) || !isIP(dst)) return invalid(`v1 addresses ${JSON.stringify(src)}, ${JSON.stringify(dst)} are not ${proto} addresses`)
-  for (const port of [sport, dport]) if (!PORT.test(port) || Number(port) > 65535) return invalid(`v1 port ${JSON.stringify(port)}`)
-  return { kind: 'header', version: 1, length, source: { address: src, port: Number(sport), family: proto === 'TCP4' ? 'IPv4' : 'IPv6' } }
+  if (!isIP(src) || !isIP(dst))
+    return invalid(`v1 addresses ${JSON.stringify(src)}, ${JSON.stringify(dst)} are not ${proto} addresses`)
+  for (const port of [sport, dport])
+    if (!PORT.test(port) || Number(port) > 65535) return invalid(`v1 port ${JSON.stringify(port)}`)
+  return {
+    kind: 'header',
+    version: 1,
+    length,
+    source: { address: src, port: Number(sport), family: proto === 'TCP4' ? 'IPv4' : 'IPv6' },
+  }
 }
 
 function parseV2(buf: Buffer): ProxyHeader {
@@ -81,7 +91,12 @@ function parseV2(buf: Buffer): ProxyHeader {
   }
   if (family === 2) {
     if (body < 36) return invalid('v2 IPv6 addresses are cut short')
-    return { kind: 'header', version: 2, length, source: { address: ipv6(buf.subarray(16, 32)), port: buf.readUInt16BE(48), family: 'IPv6' } }
+    return {
+      kind: 'header',
+      version: 2,
+      length,
+      source: { address: ipv6(buf.subarray(16, 32)), port: buf.readUInt16BE(48), family: 'IPv6' },
+    }
   }
   // AF_UNSPEC, AF_UNIX: nothing to say about an IP client.
   if (family === 0 || family === 3) return { kind: 'header', version: 2, length }
@@ -125,7 +140,8 @@ export interface ProxyProtocolSettings {
 }
 
 const EMPTY: Buffer = Buffer.alloc(0)
-const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nBad Request\n'
+const BAD_REQUEST =
+  'HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nBad Request\n'
 
 /**
  * Puts the PROXY header reader in front of node:http on this server: the

@@ -13,7 +13,13 @@
 // matches nothing stops corral with exit 2 and one line naming the setting.
 // See spec/listeners.md.
 import fs from 'node:fs'
-import { createServer as createHttpServer, IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
+import {
+  createServer as createHttpServer,
+  IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createSecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2'
 import tls from 'node:tls'
@@ -32,15 +38,16 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void
 // ---------------------------------------------------------------------------
 // --http-protocols
 
-export interface HttpProtocols {
+interface HttpProtocols {
   readonly h1: boolean
   readonly h2: boolean
 }
 
 /** `h2,h1` → { h1, h2 }; the reason when the value is not a list of h1 and h2. */
-export function parseHttpProtocols(value: string): HttpProtocols | string {
+function parseHttpProtocols(value: string): HttpProtocols | string {
   const names = value.split(',').map((p) => p.trim().toLowerCase())
-  if (names.length === 0 || names.some((n) => n === '')) return `expected h1, h2 or both, comma-separated, got ${JSON.stringify(value)}`
+  if (names.length === 0 || names.some((n) => n === ''))
+    return `expected h1, h2 or both, comma-separated, got ${JSON.stringify(value)}`
   for (const n of names) {
     if (n === 'h3') return 'h3 is not served (HTTP/3 runs over QUIC, which node:http does not serve)'
     if (n !== 'h1' && n !== 'h2') return `unknown protocol ${JSON.stringify(n)} (expected h1 or h2)`
@@ -57,7 +64,7 @@ export const httpProtocolsProblem = (value: string): string | undefined => {
 // ---------------------------------------------------------------------------
 // Reading and checking the files
 
-export const isTls = (s: TlsSettings): boolean => s.certfile !== undefined || s.keyfile !== undefined
+const isTls = (s: TlsSettings): boolean => s.certfile !== undefined || s.keyfile !== undefined
 
 /** What https/http2 need: certificate, key, CA certificates and client-certificate policy. */
 export type TlsOptions = tls.TlsOptions
@@ -85,20 +92,29 @@ export function loadTls(s: TlsSettings): TlsResult {
   const protocols = parseHttpProtocols(s.httpProtocols)
   if (typeof protocols === 'string') return { ok: false, errors: [`--http-protocols: ${protocols}`] }
   if (!isTls(s)) {
-    if (protocols.h2) errors.push('--http-protocols: h2 needs TLS: give --certfile and --keyfile (clients speak HTTP/2 over TLS, chosen by ALPN)')
-    if (s.caCerts !== undefined) errors.push('--ca-certs: needs --certfile and --keyfile (without them nothing is served over TLS)')
-    if (s.certReqs !== 0) errors.push('--cert-reqs: needs --certfile and --keyfile (without them nothing is served over TLS)')
-    if (s.ciphers !== undefined) errors.push('--ciphers: needs --certfile and --keyfile (without them nothing is served over TLS)')
+    if (protocols.h2)
+      errors.push(
+        '--http-protocols: h2 needs TLS: give --certfile and --keyfile (clients speak HTTP/2 over TLS, chosen by ALPN)',
+      )
+    if (s.caCerts !== undefined)
+      errors.push('--ca-certs: needs --certfile and --keyfile (without them nothing is served over TLS)')
+    if (s.certReqs !== 0)
+      errors.push('--cert-reqs: needs --certfile and --keyfile (without them nothing is served over TLS)')
+    if (s.ciphers !== undefined)
+      errors.push('--ciphers: needs --certfile and --keyfile (without them nothing is served over TLS)')
     return errors.length > 0 ? { ok: false, errors } : { ok: true, options: undefined }
   }
-  if (s.certfile === undefined) return { ok: false, errors: ['--keyfile: needs --certfile, the certificate the key belongs to'] }
+  if (s.certfile === undefined)
+    return { ok: false, errors: ['--keyfile: needs --certfile, the certificate the key belongs to'] }
 
   const read = (flag: string, file: string): string | undefined => {
     try {
       return fs.readFileSync(file, 'utf8')
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
-      errors.push(`${flag}: can't read ${file} (${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? sslReason(err))})`)
+      errors.push(
+        `${flag}: can't read ${file} (${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? sslReason(err))})`,
+      )
       return undefined
     }
   }
@@ -130,7 +146,11 @@ export function loadTls(s: TlsSettings): TlsResult {
     key = undefined
   } else if (!attempt('--keyfile', { key }, `${s.keyfile} holds no usable private key`)) key = undefined
   if (certOk && key !== undefined) {
-    certOk = attempt('--keyfile', { cert, key }, `the key in ${s.keyfile ?? s.certfile} does not belong to the certificate in ${s.certfile}`)
+    certOk = attempt(
+      '--keyfile',
+      { cert, key },
+      `the key in ${s.keyfile ?? s.certfile} does not belong to the certificate in ${s.certfile}`,
+    )
   }
   if (ca !== undefined) {
     if (!hasPem(ca, CERT_PEM)) errors.push(`--ca-certs: ${s.caCerts} holds no PEM certificate`)
@@ -173,7 +193,12 @@ const h2Sessions = new WeakMap<Server, { sessions: Set<Http2Session>; draining: 
  * (a message naming the setting) when the TLS files cannot be used.
  * Typed as node:http's Server: the HTTP/1 side of all three behaves as one.
  */
-export function createWebServer(s: TlsSettings, httpOptions: ServerOptions, handler: Handler, tlsOverride?: TlsOptions): Server {
+export function createWebServer(
+  s: TlsSettings,
+  httpOptions: ServerOptions,
+  handler: Handler,
+  tlsOverride?: TlsOptions,
+): Server {
   const loaded = loadTls(s)
   if (!loaded.ok) throw new Error(loaded.errors.join('; '))
   const protocols = parseHttpProtocols(s.httpProtocols) as HttpProtocols
@@ -183,7 +208,10 @@ export function createWebServer(s: TlsSettings, httpOptions: ServerOptions, hand
 
   let server: Server
   if (!protocols.h2) {
-    server = createHttpsServer({ ...httpOptions, ...tlsOptions, ALPNProtocols: ['http/1.1'] }, handler) as unknown as Server
+    server = createHttpsServer(
+      { ...httpOptions, ...tlsOptions, ALPNProtocols: ['http/1.1'] },
+      handler,
+    ) as unknown as Server
   } else {
     const h2 = createSecureServer(
       {
@@ -238,7 +266,12 @@ export function h2Refusal(app: unknown, s: TlsSettings): string | undefined {
   const protocols = parseHttpProtocols(s.httpProtocols)
   if (typeof protocols === 'string' || !protocols.h2 || !isTls(s)) return undefined
   const express = app as { handle?: unknown; set?: unknown; request?: unknown }
-  if (typeof app === 'function' && typeof express.handle === 'function' && typeof express.set === 'function' && IncomingMessage.prototype.isPrototypeOf(express.request as object)) {
+  if (
+    typeof app === 'function' &&
+    typeof express.handle === 'function' &&
+    typeof express.set === 'function' &&
+    Object.prototype.isPrototypeOf.call(IncomingMessage.prototype, express.request as object)
+  ) {
     return "an Express app can't be served over HTTP/2 (it gives each request node:http's prototype, which breaks on HTTP/2's request objects): use --http-protocols h1"
   }
   return undefined
@@ -277,4 +310,5 @@ export function goAway(server: Server): void {
 }
 
 /** A listener's address as clients reach it: https:// when TLS is on. */
-export const withScheme = (address: string, s: TlsSettings): string => (isTls(s) ? address.replace(/^http:\/\//, 'https://') : address)
+export const withScheme = (address: string, s: TlsSettings): string =>
+  isTls(s) ? address.replace(/^http:\/\//, 'https://') : address

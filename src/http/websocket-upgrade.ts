@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream'
 import { pathToFileURL } from 'node:url'
 import { AppLoadError, type AppSpec } from './app.ts'
 
-export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
 
 export interface AppUpgrade {
   readonly listener: UpgradeListener
@@ -39,7 +39,10 @@ export async function findUpgrade(
 ): Promise<AppUpgrade | undefined> {
   // Already imported by importApp: this is the module cache.
   const mod = (await import(pathToFileURL(spec.file).href)) as Record<string, unknown>
-  const candidate = mod.upgrade ?? (isObject(mod.default) ? mod.default.upgrade : undefined) ?? (isObject(app) ? app.upgrade : undefined)
+  const candidate =
+    mod.upgrade ??
+    (isObject(mod.default) ? mod.default.upgrade : undefined) ??
+    (isObject(app) ? app.upgrade : undefined)
   if (candidate === undefined) return undefined
 
   // An upgraded socket that errors with no listener would take the worker down.
@@ -68,7 +71,8 @@ export async function findUpgrade(
         guard(socket)
         try {
           const result = candidate(req, socket, head) as Promise<unknown> | undefined
-          if (result && typeof result.then === 'function') result.then(undefined, (err: unknown) => fail(err, req, socket))
+          if (result && typeof result.then === 'function')
+            result.then(undefined, (err: unknown) => fail(err, req, socket))
         } catch (err) {
           fail(err, req, socket)
         }

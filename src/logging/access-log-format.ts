@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
 /** Each atom gunicorn documents, with the key it gets in a JSON line. */
-export const ATOMS = {
+const ATOMS = {
   h: 'remote_addr',
   l: 'ident',
   u: 'user',
@@ -41,7 +41,7 @@ export type Part =
   /** `{name}i` a request header, `{name}o` a response header, `{name}e` an environment variable. */
   | { readonly kind: 'header-in' | 'header-out' | 'env'; readonly name: string }
 
-export const ATOM_LIST = `${Object.keys(ATOMS).join(' ')} {header}i {header}o {var}e`
+const ATOM_LIST = `${Object.keys(ATOMS).join(' ')} {header}i {header}o {var}e`
 
 const ATOM = /%\(([^)]*)\)(.?)|%%/g
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
@@ -103,7 +103,7 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 const pad = (n: number, width = 2) => String(n).padStart(width, '0')
 
 /** `[27/Nov/2026:02:04:11 +0000]`, Apache's common log format time, in local time. */
-export function clfTime(d: Date): string {
+function clfTime(d: Date): string {
   const offset = -d.getTimezoneOffset()
   const abs = Math.abs(offset)
   return (
@@ -116,6 +116,7 @@ export function clfTime(d: Date): string {
 // Only these need escaping in a JSON string (header values and URLs are
 // Latin-1 in node:http, so no lone surrogates); most values need none, and a
 // regex test is cheaper than JSON.stringify.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what needs escaping
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f]/
 const quote = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`)
 
@@ -134,10 +135,17 @@ function helpers() {
       iso = d.toISOString().replace('.000Z', 'Z')
     }
   }
-  const str = (v: unknown): string | undefined => (v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v))
+  const str = (v: unknown): string | undefined =>
+    v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v)
   return {
-    clf: () => (refresh(), clf),
-    iso: () => (refresh(), iso),
+    clf: () => {
+      refresh()
+      return clf
+    },
+    iso: () => {
+      refresh()
+      return iso
+    },
     pid: `<${process.pid}>`,
     h: (req: IncomingMessage) => req.socket.remoteAddress,
     /** The user of a Basic Authorization header, as gunicorn reports it. */
@@ -264,9 +272,10 @@ export function compileAccessLog(format: string, { json = false } = {}): Compile
   // The body is built only from JSON-quoted literals, the fixed expressions
   // above, and header or variable names JSON-quoted: nothing from the format
   // reaches it unquoted.
-  const make = new Function('H', `return function accessLogLine(req, res, ms, bytes) { return "" + ${pieces.join(' + ')} }`) as (
-    h: ReturnType<typeof helpers>,
-  ) => FormatLine
+  const make = new Function(
+    'H',
+    `return function accessLogLine(req, res, ms, bytes) { return "" + ${pieces.join(' + ')} }`,
+  ) as (h: ReturnType<typeof helpers>) => FormatLine
   const needsBytes = parts.some((p) => p.kind === 'atom' && (p.atom === 'B' || p.atom === 'b'))
   return { format: make(helpers()), needsBytes }
 }

@@ -29,7 +29,8 @@ interface Logged extends ServerResponse {
 }
 
 function byteLength(chunk: unknown, encoding: unknown): number {
-  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+  if (typeof chunk === 'string')
+    return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
   if (chunk instanceof Uint8Array) return chunk.byteLength
   return 0
 }
@@ -51,7 +52,11 @@ const noBody = (req: IncomingMessage, status: number) => req.method === 'HEAD' |
  * when no --access-logfile is set. Opens the log file now (throws, naming
  * the flag, if it cannot).
  */
-export function withAccessLog(handler: Handler, settings: AccessLogSettings, reportError: (message: string, err: unknown) => void): Handler {
+export function withAccessLog(
+  handler: Handler,
+  settings: AccessLogSettings,
+  reportError: (message: string, err: unknown) => void,
+): Handler {
   if (settings.accessLogfile === undefined) return handler
   const { format, needsBytes } = compileAccessLog(settings.accessLogformat, { json: settings.accessLogJson })
   const file: LogFile = openLogFile(settings.accessLogfile, { stream: 'stdout', label: '--access-logfile' })

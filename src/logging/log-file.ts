@@ -31,12 +31,8 @@ const PIPE_BUF = 4096
 const EAGER_BYTES = 64 * 1024
 
 const open = new Set<LogFileImpl>()
-/** Where a log file reports its own trouble: the error log, set by the caller. */
-let report: (message: string) => void = (message) => void process.stderr.write(`corral: ${message}\n`)
-
-export function setLogFileErrorReporter(fn: (message: string) => void): void {
-  report = fn
-}
+/** Where a log file reports its own trouble: stderr, since the error log may be the file in trouble. */
+const report = (message: string): void => void process.stderr.write(`corral: ${message}\n`)
 
 /**
  * Opens a log file for appending (created if missing), or the standard
@@ -50,7 +46,7 @@ export function openLogFile(path: string, { stream, label }: { stream: 'stdout' 
 }
 
 /** Checks that a log file can be opened for appending (creating it), without keeping it open. */
-export function checkLogFile(path: string, label: string): void {
+function checkLogFile(path: string, label: string): void {
   if (path === '-') return
   closeSync(openAppend(path, label))
 }
@@ -142,7 +138,10 @@ class LogFileImpl implements LogFile {
 
   #writeOut(buf: Buffer, offset: number): void {
     write(this.#fd, buf, offset, buf.length - offset, null, (err, n) => {
-      if (err) this.#trouble(`${this.#label}: write to ${this.path} failed (${err.message}); ${buf.length - offset} bytes dropped`)
+      if (err)
+        this.#trouble(
+          `${this.#label}: write to ${this.path} failed (${err.message}); ${buf.length - offset} bytes dropped`,
+        )
       else {
         this.#failing = false
         if (offset + n < buf.length) return this.#writeOut(buf, offset + n)
@@ -247,7 +246,10 @@ export function lineChunks(text: string, max: number): string[] {
  * --access-logfile is only checked here (the workers open it), so a path
  * that cannot be written is one line at startup, not a worker boot failure.
  */
-export function openMasterLogs(settings: { readonly errorLogfile: string; readonly accessLogfile: string | undefined }): void {
+export function openMasterLogs(settings: {
+  readonly errorLogfile: string
+  readonly accessLogfile: string | undefined
+}): void {
   if (settings.accessLogfile !== undefined) checkLogFile(settings.accessLogfile, '--access-logfile')
   if (settings.errorLogfile === '-') return
   const file = openLogFile(settings.errorLogfile, { stream: 'stderr', label: '--error-logfile' })

@@ -8,12 +8,12 @@ import { START_CWD } from '../process/process-settings.ts'
 import { openSync } from 'node:fs'
 import { NOTIFY_ENV } from './reexec.ts'
 
-export const DAEMONIZED_ENV = 'CORRAL_DAEMONIZED'
+const DAEMONIZED_ENV = 'CORRAL_DAEMONIZED'
 
 export const isDaemonChild = (env: NodeJS.ProcessEnv = process.env) => env[DAEMONIZED_ENV] === '1'
 
 /** Messages a master waiting to be ready sends its launcher. */
-export type LauncherMessage = { t: 'master-ready'; pid: number } | { t: 'log'; line: string }
+type LauncherMessage = { t: 'master-ready'; pid: number } | { t: 'log'; line: string }
 
 /** Starts the daemon; resolves with the launcher's exit code. */
 export function launchDaemon(errorLogfile: string | undefined, timeoutMs = 60_000): Promise<number> {
@@ -37,7 +37,11 @@ export function launchDaemon(errorLogfile: string | undefined, timeoutMs = 60_00
       resolve(code)
     }
     const timer = setTimeout(
-      () => finish(1, `corral: the daemon (pid ${child.pid}) was not serving after ${timeoutMs / 1000} s; it is still running\n`),
+      () =>
+        finish(
+          1,
+          `corral: the daemon (pid ${child.pid}) was not serving after ${timeoutMs / 1000} s; it is still running\n`,
+        ),
       timeoutMs,
     )
     child.on('message', (m: LauncherMessage) => {
@@ -45,13 +49,21 @@ export function launchDaemon(errorLogfile: string | undefined, timeoutMs = 60_00
       else if (m.t === 'master-ready') finish(0, `corral: daemon serving, master pid ${m.pid}\n`)
     })
     child.on('exit', (code, signal) => {
-      const why = said.length ? `:\n${said.map((l) => `  ${l}`).join('\n')}` : errorLogfile ? ` (see ${errorLogfile})` : ''
-      finish(code || 1, `corral: the daemon exited ${signal ? `on ${signal}` : `with code ${code}`} before serving${why}\n`)
+      const why = said.length
+        ? `:\n${said.map((l) => `  ${l}`).join('\n')}`
+        : errorLogfile
+          ? ` (see ${errorLogfile})`
+          : ''
+      finish(
+        code || 1,
+        `corral: the daemon exited ${signal ? `on ${signal}` : `with code ${code}`} before serving${why}\n`,
+      )
     })
   })
 }
 
 /** While a launcher waits, the master tells it what went wrong, line by line. */
 export function reportToLauncher(line: string): void {
-  if (process.env[NOTIFY_ENV] === '1' && process.send && process.connected) process.send({ t: 'log', line } satisfies LauncherMessage)
+  if (process.env[NOTIFY_ENV] === '1' && process.send && process.connected)
+    process.send({ t: 'log', line } satisfies LauncherMessage)
 }

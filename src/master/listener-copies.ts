@@ -19,7 +19,11 @@ const createServerHandle = (net as unknown as { _createServerHandle: CreateServe
  * without listening or watching them, and are never closed: the listener
  * owns the descriptor.
  */
-export function serveListenerCopies(child: ChildProcess, fds: readonly number[], onError: (message: string) => void): void {
+export function serveListenerCopies(
+  child: ChildProcess,
+  fds: readonly number[],
+  onError: (message: string) => void,
+): void {
   child.on('message', (message: Partial<ListenerCopyMessage> | null) => {
     if (message?.t !== 'listener-copy' || typeof message.index !== 'number') return
     const fd = fds[message.index]

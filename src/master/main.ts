@@ -41,7 +41,12 @@ export interface MasterOptions {
 }
 
 /** Runs a master until it stops; resolves with the process exit code. */
-export function runMaster({ settings, app, log = reportingToLauncher(createLogger({ level: settings.logLevel })), reloadSettings }: MasterOptions): Promise<number> {
+export function runMaster({
+  settings,
+  app,
+  log = reportingToLauncher(createLogger({ level: settings.logLevel })),
+  reloadSettings,
+}: MasterOptions): Promise<number> {
   const name = settings.name ?? app
   process.title = `corral: master [${name}]`
   // Server hooks that run in the master (src/hooks/master-hooks.ts, spec/hooks.md).
@@ -65,10 +70,21 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
     // this one exits: then a unix socket's path must stay.
     let newMaster: ChildProcess | undefined
     const listeners = yield* Effect.acquireRelease(
-      Effect.try({ try: () => openListeners(binds, { backlog: settings.backlog, reusePort: settings.reusePort }), catch: startupError }),
-      (ls) => Effect.sync(() => ls.forEach((l) => l.close({ unlink: !isAlive(newMaster) }))),
+      Effect.try({
+        try: () => openListeners(binds, { backlog: settings.backlog, reusePort: settings.reusePort }),
+        catch: startupError,
+      }),
+      (ls) =>
+        Effect.sync(() => {
+          for (const l of ls) l.close({ unlink: !isAlive(newMaster) })
+        }),
     )
-    listeners.forEach((l, i) => log.info(`Listening at: ${withScheme(inherited?.[i]?.address ?? l.address, settings)} (${process.pid})${l.reusePort ? ' (a socket per worker: --reuse-port)' : ''}`))
+    for (const [i, l] of listeners.entries()) {
+      const perWorker = l.reusePort ? ' (a socket per worker: --reuse-port)' : ''
+      log.info(
+        `Listening at: ${withScheme(inherited?.[i]?.address ?? l.address, settings)} (${process.pid})${perWorker}`,
+      )
+    }
     if (inherited) log.info(`Took over ${inherited.length} listener(s) from the previous master`)
     const pidfile = yield* Effect.acquireRelease(
       Effect.try({ try: () => checkedPidfile(settings.pid), catch: startupError }),
@@ -77,13 +93,15 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
 
     const events = yield* Queue.unbounded<MasterEvent>()
     const emit = (event: MasterEvent) => void Queue.offerUnsafe(events, event)
-    const pool = hooks.wrapPool(createWorkerPool({
-      // --reuse-port: workers bind their own sockets for those addresses (src/net/listeners.ts).
-      listenerFds: listeners.filter((l) => !l.reusePort).map((l: Listener) => l.fd),
-      worker: { app, name, settings, reusePort: listeners.flatMap((l) => (l.reusePort ? [l.reusePort] : [])) },
-      emit: hooks.observe(emit),
-      log,
-    }))
+    const pool = hooks.wrapPool(
+      createWorkerPool({
+        // --reuse-port: workers bind their own sockets for those addresses (src/net/listeners.ts).
+        listenerFds: listeners.filter((l) => !l.reusePort).map((l: Listener) => l.fd),
+        worker: { app, name, settings, reusePort: listeners.flatMap((l) => (l.reusePort ? [l.reusePort] : [])) },
+        emit: hooks.observe(emit),
+        log,
+      }),
+    )
     // Nothing the master started outlives it, however it ends.
     yield* Effect.addFinalizer(() => Effect.sync(pool.killAll))
     process.on('exit', pool.killAll)
@@ -125,17 +143,26 @@ export function runMaster({ settings, app, log = reportingToLauncher(createLogge
         Stream.merge(signals, reloadRequests(settings, app, log)).pipe(
           Stream.map((signal): MasterEvent => {
             log.info(`Handling signal: ${signal.toLowerCase()}`)
-            return signal === 'WINCH' ? { type: 'SIGNAL', signal, daemonized: isDaemonized() } : { type: 'SIGNAL', signal }
+            return signal === 'WINCH'
+              ? { type: 'SIGNAL', signal, daemonized: isDaemonized() }
+              : { type: 'SIGNAL', signal }
           }),
           // HUP: new workers get the re-read settings, swapped before the machine starts them.
           Stream.tap((event) =>
             event.type === 'SIGNAL' && event.signal === 'HUP' && reloadSettings
               ? Effect.promise(() => reloadSettings(log)).pipe(
+                  // biome-ignore lint/suspicious/useIterableCallbackReturn: Effect.map, not Array.prototype.map
                   Effect.map((next) => {
-                    if (!next) return
-                    pool.setSettings(next)
-                    // Sent ahead of the HUP, so the generation it starts has the new shape.
-                    actor.send({ type: 'SETTINGS', workers: next.workers, timeoutMs: next.timeout * 1000, gracefulMs: next.gracefulTimeout * 1000 })
+                    if (next) {
+                      pool.setSettings(next)
+                      // Sent ahead of the HUP, so the generation it starts has the new shape.
+                      actor.send({
+                        type: 'SETTINGS',
+                        workers: next.workers,
+                        timeoutMs: next.timeout * 1000,
+                        gracefulMs: next.gracefulTimeout * 1000,
+                      })
+                    }
                   }),
                 )
               : Effect.void,
@@ -224,8 +251,14 @@ function carryOut(command: MasterCommand, { pool, log, pidfile, reexec, done }: 
 function reportingToLauncher(log: Logger): Logger {
   return {
     ...log,
-    error: (msg) => (log.error(msg), reportToLauncher(msg)),
-    critical: (msg) => (log.critical(msg), reportToLauncher(msg)),
+    error: (msg) => {
+      log.error(msg)
+      reportToLauncher(msg)
+    },
+    critical: (msg) => {
+      log.critical(msg)
+      reportToLauncher(msg)
+    },
   }
 }
 
@@ -241,7 +274,8 @@ function checkedPidfile(path: string | undefined): Pidfile {
   return createPidfile(path)
 }
 
-const isAlive = (child: ChildProcess | undefined) => child !== undefined && child.exitCode === null && child.signalCode === null
+const isAlive = (child: ChildProcess | undefined) =>
+  child !== undefined && child.exitCode === null && child.signalCode === null
 
 /**
  * Daemonized in the classic sense, as gunicorn decides it for WINCH: started

@@ -8,7 +8,7 @@ import type { MasterEvent } from '../../machines/master.ts'
 import type { Listener } from '../net/listeners.ts'
 
 /** Names the inherited listeners: JSON `[{ fd, address }]`. */
-export const LISTENERS_ENV = 'CORRAL_LISTENERS'
+const LISTENERS_ENV = 'CORRAL_LISTENERS'
 /** Set for a master whose parent waits for its readiness over IPC (USR2, -D). */
 export const NOTIFY_ENV = 'CORRAL_NOTIFY_READY'
 
@@ -45,7 +45,11 @@ export function reexecRefusal(): string | undefined {
 
 export function spawnNewMaster(listeners: readonly Listener[], emit: (event: MasterEvent) => void): ChildProcess {
   const first = 4 // after stdin, stdout, stderr and the IPC channel
-  const inherited: InheritedListener[] = listeners.map((l, i) => ({ fd: first + i, address: l.address, ...(l.reusePort && { reusePort: true }) }))
+  const inherited: InheritedListener[] = listeners.map((l, i) => ({
+    fd: first + i,
+    address: l.address,
+    ...(l.reusePort && { reusePort: true }),
+  }))
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     // Where corral was started, before --chdir: the argv's relative paths mean the same again.
     cwd: START_CWD,

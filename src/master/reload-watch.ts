@@ -8,7 +8,7 @@
 // per directory (walked here, not fs.watch's `recursive`, which would also
 // descend into node_modules); a directory created later is watched once it
 // appears. Changes are debounced: a burst of saves is one reload.
-import { globSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs'
+import { globSync, readdirSync, statSync, watch, type Dirent, type FSWatcher, type Stats } from 'node:fs'
 import { basename, dirname, isAbsolute, join, matchesGlob, relative, resolve, sep } from 'node:path'
 import * as Effect from 'effect/Effect'
 import * as Queue from 'effect/Queue'
@@ -21,7 +21,7 @@ export const DEBOUNCE_MS = 200
 const SOURCE = /\.(?:[cm]?[jt]s|json)$/
 const skipped = (name: string) => name === 'node_modules' || name.startsWith('.')
 
-export interface ReloadWatchOptions {
+interface ReloadWatchOptions {
   /** The APP argument: its module's directory is watched. */
   readonly app: string
   /** --reload-extra-files: paths or globs, relative to `cwd`. */
@@ -31,7 +31,7 @@ export interface ReloadWatchOptions {
   readonly debounceMs?: number
 }
 
-export interface ReloadWatch {
+interface ReloadWatch {
   /** Directories watched now. */
   readonly dirs: () => string[]
   close(): void
@@ -48,7 +48,13 @@ function globBase(pattern: string): string {
   return fixed.join(sep) || sep
 }
 
-export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(), debounceMs = DEBOUNCE_MS }: ReloadWatchOptions): ReloadWatch {
+function watchForReload({
+  app,
+  extraFiles,
+  onChange,
+  cwd = process.cwd(),
+  debounceMs = DEBOUNCE_MS,
+}: ReloadWatchOptions): ReloadWatch {
   const appFile = parseAppSpec(app, cwd).file
   const appDir = dirname(appFile)
   const extras = extraFiles.map((p) => (isAbsolute(p) ? p : resolve(cwd, p)))
@@ -89,7 +95,7 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
     if (closed || name === null) return
     const path = join(dir, name)
     if (inAppTree(dir) && !skipped(name)) {
-      let stats
+      let stats: Stats | undefined
       try {
         stats = statSync(path)
       } catch {
@@ -138,7 +144,7 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
 
   function watchTree(dir: string): void {
     watchDir(dir)
-    let entries
+    let entries: Dirent[]
     try {
       entries = readdirSync(dir, { withFileTypes: true })
     } catch {
@@ -173,7 +179,7 @@ export function watchForReload({ app, extraFiles, onChange, cwd = process.cwd(),
 }
 
 /** "a.ts", "a.ts, b.ts", "a.ts, b.ts, c.ts and 4 more". */
-export function describePaths(paths: readonly string[]): string {
+function describePaths(paths: readonly string[]): string {
   const shown = paths.slice(0, 3).join(', ')
   return paths.length > 3 ? `${shown} and ${paths.length - 3} more` : shown
 }

@@ -15,9 +15,9 @@ import { parseBind, type Settings } from '../config/settings.ts'
 import type { InheritedListener } from './reexec.ts'
 
 /** SD_LISTEN_FDS_START */
-export const SYSTEMD_FIRST_FD = 3
+const SYSTEMD_FIRST_FD = 3
 
-export interface SystemdSockets {
+interface SystemdSockets {
   readonly fds: readonly number[]
   /** LISTEN_FDNAMES, when systemd named them (FileDescriptorName=). */
   readonly names: readonly string[]
@@ -28,7 +28,10 @@ export interface SystemdSockets {
  * removed from the environment on the first call, whatever they held.
  * A LISTEN_PID naming another process means the sockets are not ours.
  */
-export function takeSystemdSockets(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): SystemdSockets | undefined {
+function takeSystemdSockets(
+  env: NodeJS.ProcessEnv = process.env,
+  pid: number = process.pid,
+): SystemdSockets | undefined {
   const count = env.LISTEN_FDS
   const owner = env.LISTEN_PID
   const names = env.LISTEN_FDNAMES
@@ -36,7 +39,14 @@ export function takeSystemdSockets(env: NodeJS.ProcessEnv = process.env, pid: nu
   delete env.LISTEN_PID
   delete env.LISTEN_FDNAMES
   let result: SystemdSockets | undefined
-  if (count !== undefined && owner !== undefined && /^\d+$/.test(owner) && Number(owner) === pid && /^\d+$/.test(count) && Number(count) > 0) {
+  if (
+    count !== undefined &&
+    owner !== undefined &&
+    /^\d+$/.test(owner) &&
+    Number(owner) === pid &&
+    /^\d+$/.test(count) &&
+    Number(count) > 0
+  ) {
     const n = Number(count)
     result = {
       fds: Array.from({ length: n }, (_, i) => SYSTEMD_FIRST_FD + i),
@@ -47,15 +57,25 @@ export function takeSystemdSockets(env: NodeJS.ProcessEnv = process.env, pid: nu
 }
 
 /** Whether this process was started with systemd sockets of its own (without taking them). */
-export function isSocketActivated(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): boolean {
-  return env.LISTEN_FDS !== undefined && /^\d+$/.test(env.LISTEN_FDS) && Number(env.LISTEN_FDS) > 0 && env.LISTEN_PID === String(pid)
+function isSocketActivated(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): boolean {
+  return (
+    env.LISTEN_FDS !== undefined &&
+    /^\d+$/.test(env.LISTEN_FDS) &&
+    Number(env.LISTEN_FDS) > 0 &&
+    env.LISTEN_PID === String(pid)
+  )
 }
 
 /** Settings that cannot work with socket activation: one line each. */
-export function checkSocketActivation(settings: Pick<Settings, 'daemon'>, env: NodeJS.ProcessEnv = process.env): string[] {
+export function checkSocketActivation(
+  settings: Pick<Settings, 'daemon'>,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
   if (!isSocketActivated(env)) return []
   return settings.daemon
-    ? ['-D/--daemon: not with systemd socket activation (LISTEN_FDS): the sockets belong to this process; let systemd run corral in the foreground']
+    ? [
+        '-D/--daemon: not with systemd socket activation (LISTEN_FDS): the sockets belong to this process; let systemd run corral in the foreground',
+      ]
     : []
 }
 
@@ -65,13 +85,19 @@ export function checkSocketActivation(settings: Pick<Settings, 'daemon'>, env: N
  * other binds --bind. With --reuse-port, TCP addresses become per-worker
  * sockets (src/net/listeners.ts); sockets from systemd stay shared.
  */
-export function chooseBinds(settings: Settings, inherited: readonly InheritedListener[] | undefined, log: Logger): ListenBind[] {
-  if (inherited) return inherited.map(({ fd, reusePort }) => ({ kind: 'fd', fd, ...(reusePort && { reusePort: true }) }))
+export function chooseBinds(
+  settings: Settings,
+  inherited: readonly InheritedListener[] | undefined,
+  log: Logger,
+): ListenBind[] {
+  if (inherited)
+    return inherited.map(({ fd, reusePort }) => ({ kind: 'fd', fd, ...(reusePort && { reusePort: true }) }))
   const systemd = takeSystemdSockets()
   if (systemd) {
     const named = systemd.names.length === systemd.fds.length ? ` (${systemd.names.join(', ')})` : ''
     log.info(`Socket activation: serving ${systemd.fds.length} socket(s) from systemd${named}; --bind is not used`)
-    if (settings.reusePort) log.warning('--reuse-port does not apply to sockets from systemd: they are shared by the workers')
+    if (settings.reusePort)
+      log.warning('--reuse-port does not apply to sockets from systemd: they are shared by the workers')
     return systemd.fds.map((fd) => ({ kind: 'fd', fd }))
   }
   return settings.bind.map(parseBind)

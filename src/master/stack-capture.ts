@@ -1,4 +1,4 @@
-// Where is a stuck worker stuck? (DESIGN §1, heartbeat)
+// Where is a stuck worker stuck? (spec/signals.md, heartbeat)
 //
 // Workers run with `--inspect-port=127.0.0.1:0`, which costs nothing until
 // used. SIGUSR1 makes Node's native signal handler start the inspector even
@@ -64,8 +64,7 @@ export function createStderrForwarder(
   stderr.setEncoding('utf8')
   stderr.on('data', (chunk: string) => {
     buf += chunk
-    let nl: number
-    while ((nl = buf.indexOf('\n')) >= 0) {
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
       onLine(buf.slice(0, nl).replace(/\r$/, ''))
       buf = buf.slice(nl + 1)
     }

@@ -10,10 +10,18 @@ import { captureStuckStack, createStderrForwarder } from './stack-capture.ts'
 import { workerHookRef } from '../hooks/master-hooks.ts'
 import { workerSpawnIdentity } from '../process/privileges.ts'
 import { serveListenerCopies } from './listener-copies.ts'
-import { FIRST_LISTENER_FD, WORKER_ENV, type MasterMessage, type WorkerMessage, type WorkerOptions } from '../protocol/master-worker.ts'
+import {
+  FIRST_LISTENER_FD,
+  WORKER_ENV,
+  type MasterMessage,
+  type WorkerMessage,
+  type WorkerOptions,
+} from '../protocol/master-worker.ts'
 
 // From the sources: src/worker/main.ts; from the bundle: dist/worker.js, beside dist/cli.js.
-const WORKER_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../worker/main.ts' : './worker.js', import.meta.url))
+const WORKER_ENTRY = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? '../worker/main.ts' : './worker.js', import.meta.url),
+)
 
 interface Worker {
   readonly child: ChildProcess
@@ -84,7 +92,10 @@ export function createWorkerPool(options: PoolOptions) {
     const pid = worker.child.pid
     if (worker.ending === 'stop' && code === 0) return log.info(`Worker exited (pid: ${pid})`)
     if (signal === 'SIGKILL' && worker.ending) return log.info(`Worker (pid:${pid}) was killed`)
-    if (signal) return log.error(`Worker (pid:${pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`)
+    if (signal)
+      return log.error(
+        `Worker (pid:${pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`,
+      )
     if (code !== 0) return log.error(`Worker (pid:${pid}) exited with code ${code}`)
     log.info(`Worker exited (pid: ${pid})`)
   }
@@ -105,14 +116,18 @@ export function createWorkerPool(options: PoolOptions) {
   }
 
   /** gunicorn's WORKER TIMEOUT, plus the stack the worker is stuck in; `beforeKill` is the workerAbort hook's turn. */
-  async function abortWorker(id: number, beforeKill?: (pid: number, frames: string[] | undefined) => Promise<void>): Promise<void> {
+  async function abortWorker(
+    id: number,
+    beforeKill?: (pid: number, frames: string[] | undefined) => Promise<void>,
+  ): Promise<void> {
     const worker = workers.get(id)
     if (!worker?.child.pid) return
     worker.ending = 'abort'
     const pid = worker.child.pid
     log.critical(`WORKER TIMEOUT (pid:${pid})`)
     const frames = await captureStuckStack(pid, worker.forwarder)
-    if (frames?.length) log.critical(`Worker (pid:${pid}) was stuck at:\n${frames.map((f) => `    at ${f}`).join('\n')}`)
+    if (frames?.length)
+      log.critical(`Worker (pid:${pid}) was stuck at:\n${frames.map((f) => `    at ${f}`).join('\n')}`)
     else log.critical(`Worker (pid:${pid}): could not capture where it was stuck`)
     await beforeKill?.(pid, frames)
     worker.child.kill('SIGKILL')
@@ -133,7 +148,17 @@ export function createWorkerPool(options: PoolOptions) {
   }
 
   const pidOf = (id: number) => workers.get(id)?.child.pid
-  return { spawnWorker, stopWorker, killWorker, abortWorker, broadcast, killAll, setSettings, pidOf, pids: () => [...workers.values()].map((w) => w.child.pid) }
+  return {
+    spawnWorker,
+    stopWorker,
+    killWorker,
+    abortWorker,
+    broadcast,
+    killAll,
+    setSettings,
+    pidOf,
+    pids: () => [...workers.values()].map((w) => w.child.pid),
+  }
 }
 
 export type WorkerPool = ReturnType<typeof createWorkerPool>

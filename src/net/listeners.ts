@@ -51,7 +51,7 @@ export class ListenerError extends Error {
 }
 
 /** gunicorn's default; the kernel caps it at net.core.somaxconn. */
-export const DEFAULT_BACKLOG = 2048
+const DEFAULT_BACKLOG = 2048
 
 // Internal handle API of node:net (what node:cluster uses for shared
 // handles): creates and binds a TCPWrap/PipeWrap without listen(2) and
@@ -72,7 +72,7 @@ let tempSeq = 0
 
 const createServerHandle = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle
 
-export function describeBind(bind: Bind): string {
+function describeBind(bind: Bind): string {
   switch (bind.kind) {
     case 'tcp':
       return `${net.isIPv6(bind.host) ? `[${bind.host}]` : bind.host}:${bind.port}`
@@ -109,7 +109,8 @@ interface Opened {
  * nothing open when any address fails.
  */
 export function openListeners(binds: Bind[], opts: { backlog?: number; reusePort?: boolean } = {}): Listener[] {
-  if (!createServerHandle) throw new ListenerError("This Node.js has no net._createServerHandle: can't bind without accepting")
+  if (!createServerHandle)
+    throw new ListenerError("This Node.js has no net._createServerHandle: can't bind without accepting")
   const backlog = opts.backlog ?? DEFAULT_BACKLOG
   const opened: Opened[] = []
   const renamed: string[] = []
@@ -117,7 +118,10 @@ export function openListeners(binds: Bind[], opts: { backlog?: number; reusePort
     checkUnixPaths(binds)
     const resolved = resolveHosts(binds)
     for (const bind of binds) opened.push(bindOne(bind, resolved, opts.reusePort === true))
-    listenElsewhere(opened.filter((o) => !o.placeholder), backlog)
+    listenElsewhere(
+      opened.filter((o) => !o.placeholder),
+      backlog,
+    )
     for (const o of opened) {
       if (o.tempPath && o.finalPath) {
         // Atomically replaces a stale socket file, too.
@@ -144,7 +148,8 @@ function bindOne(bind: Bind, resolved: Map<string, string>, reusePort: boolean):
       }
       const host = resolved.get(bind.host) ?? bind.host
       const family = net.isIP(host)
-      if (family === 0) throw new ListenerError(`Can't bind ${what}: ${host.replace(/^!/, '')} (the host name did not resolve)`)
+      if (family === 0)
+        throw new ListenerError(`Can't bind ${what}: ${host.replace(/^!/, '')} (the host name did not resolve)`)
       const h = create(host, bind.port, family)
       if (typeof h === 'number') throw new ListenerError(`Can't bind ${what}: ${errnoText(h)}`)
       // libuv defers a bind's EADDRINUSE to listen() (and getsockname()),
@@ -171,7 +176,8 @@ function bindOne(bind: Bind, resolved: Map<string, string>, reusePort: boolean):
       // socket over (USR2) does not delete the path its successor serves.
       // Tools like ss show the name bound, so keep it recognisable if it fits.
       const long = `${finalPath}.${process.pid}-${tempSeq}`
-      const tempPath = Buffer.byteLength(long) < 108 ? long : path.join(path.dirname(finalPath), `.c${process.pid}-${tempSeq}`)
+      const tempPath =
+        Buffer.byteLength(long) < 108 ? long : path.join(path.dirname(finalPath), `.c${process.pid}-${tempSeq}`)
       tempSeq++
       fs.rmSync(tempPath, { force: true })
       const h = create(tempPath, -1, -1)
@@ -187,7 +193,8 @@ function bindOne(bind: Bind, resolved: Map<string, string>, reusePort: boolean):
       }
       if (!stat.isSocket()) throw new ListenerError(`Can't use ${what}: not a socket`)
       const h = create(null, 0, undefined, bind.fd)
-      if (typeof h === 'number') throw new ListenerError(`Can't use ${what}: not a TCP or unix stream socket (${errnoText(h)})`)
+      if (typeof h === 'number')
+        throw new ListenerError(`Can't use ${what}: not a TCP or unix stream socket (${errnoText(h)})`)
       return { bind, handle: h, placeholder: bind.reusePort === true }
     }
   }
@@ -199,10 +206,12 @@ function bindOne(bind: Bind, resolved: Map<string, string>, reusePort: boolean):
 // "!CODE".
 function resolveHosts(binds: Bind[]): Map<string, string> {
   const resolved = new Map<string, string>([['localhost', '127.0.0.1']])
-  const names = [...new Set(binds.flatMap((b) => (b.kind === 'tcp' && !net.isIP(b.host) && !resolved.has(b.host) ? [b.host] : [])))]
+  const names = [
+    ...new Set(binds.flatMap((b) => (b.kind === 'tcp' && !net.isIP(b.host) && !resolved.has(b.host) ? [b.host] : []))),
+  ]
   if (names.length === 0) return resolved
   const answers = runHelper('lookup', names, [])
-  names.forEach((name, i) => resolved.set(name, answers[i] ?? '!no answer'))
+  for (const [i, name] of names.entries()) resolved.set(name, answers[i] ?? '!no answer')
   return resolved
 }
 
@@ -218,13 +227,15 @@ function checkUnixPaths(binds: Bind[]): void {
     } catch {
       continue
     }
-    if (!stat.isSocket()) throw new ListenerError(`Can't bind unix:${bind.path}: a file that is not a socket is in the way`)
+    if (!stat.isSocket())
+      throw new ListenerError(`Can't bind unix:${bind.path}: a file that is not a socket is in the way`)
     existing.push(path.resolve(bind.path))
   }
   if (existing.length === 0) return
   const results = runHelper('probe', existing, [])
   existing.forEach((p, i) => {
-    if (results[i] === 'live') throw new ListenerError(`Can't bind unix:${p}: EADDRINUSE (address already in use; another server listens on it)`)
+    if (results[i] === 'live')
+      throw new ListenerError(`Can't bind unix:${p}: EADDRINUSE (address already in use; another server listens on it)`)
   })
 }
 
@@ -235,7 +246,11 @@ function checkUnixPaths(binds: Bind[]): void {
 // is accepted by anyone until a worker listens. Costs one spawn (~30 ms).
 function listenElsewhere(opened: Opened[], backlog: number): void {
   if (opened.length === 0) return
-  const results = runHelper('listen', [String(backlog)], opened.map((o) => o.handle.fd))
+  const results = runHelper(
+    'listen',
+    [String(backlog)],
+    opened.map((o) => o.handle.fd),
+  )
   opened.forEach((o, i) => {
     const r = results[i]
     if (r === 'ok') return
@@ -314,7 +329,7 @@ function toListener(o: Opened): Listener {
 
 function reusePortAddress(o: Opened): ReusePortAddress {
   const name: { address?: string; port?: number } = {}
-  if (!o.handle.getsockname || o.handle.getsockname(name) !== 0 || name.address === undefined || name.port === undefined) {
+  if (o.handle.getsockname?.(name) !== 0 || name.address === undefined || name.port === undefined) {
     throw new ListenerError(`Can't use ${describeBind(o.bind)} with --reuse-port: not a TCP socket`)
   }
   return { host: name.address, port: name.port }
@@ -324,7 +339,7 @@ function addressOf(o: Opened): string {
   if (o.finalPath) return `unix:${o.finalPath}`
   const name: { address?: string; family?: string; port?: number } = {}
   // A pipe handle has no getsockname; an inherited unix socket is named by its fd.
-  if (!o.handle.getsockname || o.handle.getsockname(name) !== 0 || name.port === undefined) return describeBind(o.bind)
+  if (o.handle.getsockname?.(name) !== 0 || name.port === undefined) return describeBind(o.bind)
   const host = name.family === 'IPv6' ? `[${name.address}]` : name.address
   return `http://${host}:${name.port}`
 }
@@ -344,7 +359,11 @@ export function listenOnFd(server: net.Server, fd: number, backlog: number = DEF
  * connections over the workers' sockets. Closing it (drain, exit) resets the
  * connections still queued on it: see spec/listeners.md.
  */
-export function listenReusePort(server: net.Server, { host, port }: ReusePortAddress, backlog: number = DEFAULT_BACKLOG): Promise<void> {
+export function listenReusePort(
+  server: net.Server,
+  { host, port }: ReusePortAddress,
+  backlog: number = DEFAULT_BACKLOG,
+): Promise<void> {
   return listening(server, () => server.listen({ host, port, reusePort: true, backlog }))
 }
 

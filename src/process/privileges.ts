@@ -17,16 +17,16 @@
 // entry); this is what Node can read without libc's getpwnam.
 import { chownSync, readFileSync, statSync } from 'node:fs'
 
-export const PASSWD = '/etc/passwd'
-export const GROUP = '/etc/group'
+const PASSWD = '/etc/passwd'
+const GROUP = '/etc/group'
 
-export interface UserEntry {
+interface UserEntry {
   readonly name: string
   readonly uid: number
   readonly gid: number
 }
 
-export interface GroupEntry {
+interface GroupEntry {
   readonly name: string
   readonly gid: number
 }
@@ -60,12 +60,12 @@ const isId = (v: string | number): boolean =>
   typeof v === 'number' ? Number.isInteger(v) && v >= 0 && v <= MAX_ID : ID.test(v) && Number(v) <= MAX_ID
 
 /** A user by name, or by uid (then possibly without an entry: undefined). */
-export function findUser(v: string | number): UserEntry | undefined {
+function findUser(v: string | number): UserEntry | undefined {
   const all = users()
   return isId(v) ? all.find((u) => u.uid === Number(v)) : all.find((u) => u.name === v)
 }
 
-export function findGroup(v: string | number): GroupEntry | undefined {
+function findGroup(v: string | number): GroupEntry | undefined {
   const all = groups()
   return isId(v) ? all.find((g) => g.gid === Number(v)) : all.find((g) => g.name === v)
 }
@@ -84,7 +84,7 @@ export function groupProblem(v: string | number): string | undefined {
 }
 
 /** Who workers run as; an empty object when they run as the master does. */
-export interface Credentials {
+interface Credentials {
   readonly uid?: number
   readonly gid?: number
   /** With --initgroups: the user whose groups the worker takes (initgroups(3)). */
@@ -97,7 +97,9 @@ export interface PrivilegeSettings {
   readonly initgroups?: boolean | undefined
 }
 
-export type CredentialsResult = { readonly ok: true; readonly credentials: Credentials } | { readonly ok: false; readonly errors: string[] }
+export type CredentialsResult =
+  | { readonly ok: true; readonly credentials: Credentials }
+  | { readonly ok: false; readonly errors: string[] }
 
 /**
  * Resolves -u/-g/--initgroups to ids and checks this process can switch to
@@ -115,31 +117,36 @@ export function workerCredentials(
   if (s.group !== undefined) gid = findGroup(s.group)?.gid ?? Number(s.group)
   else if (s.user !== undefined) {
     gid = entry?.gid
-    if (gid === undefined) errors.push(`-u/--user: uid ${uid} has no entry in ${PASSWD}, so no primary group: give -g/--group too`)
+    if (gid === undefined)
+      errors.push(`-u/--user: uid ${uid} has no entry in ${PASSWD}, so no primary group: give -g/--group too`)
   }
   let initgroupsUser: string | undefined
   if (s.initgroups) {
     if (s.user === undefined) errors.push('--initgroups: needs -u/--user (whose groups the workers take)')
-    else if (entry === undefined) errors.push(`--initgroups: uid ${uid} has no user name in ${PASSWD} to look its groups up by`)
+    else if (entry === undefined)
+      errors.push(`--initgroups: uid ${uid} has no user name in ${PASSWD} to look its groups up by`)
     else initgroupsUser = entry.name
   }
   if (self.euid !== 0) {
     const who = `corral runs as uid ${self.euid}, not root`
-    if (uid !== undefined && uid !== self.euid) errors.push(`-u/--user: ${who}: it cannot start workers as ${describeUser(s.user, uid)}`)
-    if (gid !== undefined && gid !== self.egid) errors.push(`-g/--group: ${who}: it cannot start workers in group ${gid}`)
+    if (uid !== undefined && uid !== self.euid)
+      errors.push(`-u/--user: ${who}: it cannot start workers as ${describeUser(s.user, uid)}`)
+    if (gid !== undefined && gid !== self.egid)
+      errors.push(`-g/--group: ${who}: it cannot start workers in group ${gid}`)
     if (initgroupsUser !== undefined) errors.push(`--initgroups: ${who}: it cannot set supplementary groups`)
   }
   if (errors.length > 0) return { ok: false, errors }
   return { ok: true, credentials: { uid, gid, initgroupsUser } }
 }
 
-const describeUser = (v: string | number | undefined, uid: number) => (String(v) === String(uid) ? `uid ${uid}` : `${v} (uid ${uid})`)
+const describeUser = (v: string | number | undefined, uid: number) =>
+  String(v) === String(uid) ? `uid ${uid}` : `${v} (uid ${uid})`
 
 /**
  * The uid/gid options for a worker's spawn(). With --initgroups only the gid:
  * the worker must still be root to set its groups (finishPrivilegeDrop).
  */
-export function spawnCredentials(c: Credentials): { uid?: number; gid?: number } {
+function spawnCredentials(c: Credentials): { uid?: number; gid?: number } {
   const out: { uid?: number; gid?: number } = {}
   if (c.gid !== undefined) out.gid = c.gid
   if (c.uid !== undefined && c.initgroupsUser === undefined) out.uid = c.uid
@@ -185,7 +192,8 @@ export function workerSpawnIdentity(s: PrivilegeSettings): { uid?: number; gid?:
  * /dev/null or a pipe. Failures are left to the worker to report.
  */
 export function giveLogFilesToWorkers(s: PrivilegeSettings & { readonly accessLogfile?: string | undefined }): void {
-  if ((s.user === undefined && s.group === undefined) || s.accessLogfile === undefined || s.accessLogfile === '-') return
+  if ((s.user === undefined && s.group === undefined) || s.accessLogfile === undefined || s.accessLogfile === '-')
+    return
   const r = workerCredentials(s)
   if (!r.ok) return
   try {

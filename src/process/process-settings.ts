@@ -48,7 +48,7 @@ export const umaskProblem = (v: unknown): string | undefined => {
 // -e/--env
 
 /** `KEY=VALUE` → [KEY, VALUE]; the value may be empty and may hold '='. */
-export function parseEnvEntry(text: string): [string, string] | string {
+function parseEnvEntry(text: string): [string, string] | string {
   const eq = text.indexOf('=')
   if (eq <= 0) return `expected KEY=VALUE, got ${JSON.stringify(text)}`
   if (text.includes('\0')) return `${JSON.stringify(text)}: an environment variable cannot hold a NUL byte`

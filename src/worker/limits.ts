@@ -20,7 +20,6 @@
 // Per request: nothing, or one counter with --max-requests. Per connection
 // with --worker-connections: a counter and a shared 'close' listener.
 import { randomInt } from 'node:crypto'
-import net from 'node:net'
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { ListenerCopyMessage } from '../protocol/master-worker.ts'
@@ -36,7 +35,7 @@ export interface LimitSettings {
 }
 
 /** How often RSS is compared with --max-memory. One read of /proc/self/stat: ~10 µs. */
-export const MEMORY_CHECK_MS = 1000
+const MEMORY_CHECK_MS = 1000
 
 /** IPC, both ways: the worker asks for a copy of listener `index`; the master answers with the socket attached. */
 
@@ -115,7 +114,14 @@ export function createWorkerLimits(options: WorkerLimitsOptions): WorkerLimits {
     },
     start(servers, inherited) {
       if (settings.keepAlive <= 0) for (const server of servers) server.prependListener('request', closeEveryResponse)
-      if (settings.workerConnections > 0) connections = limitConnections(servers as PausableServer[], inherited, settings.workerConnections, options, retire)
+      if (settings.workerConnections > 0)
+        connections = limitConnections(
+          servers as PausableServer[],
+          inherited,
+          settings.workerConnections,
+          options,
+          retire,
+        )
       if (settings.maxMemory > 0) {
         const limit = settings.maxMemory * 1024 * 1024
         memoryTimer = setInterval(() => {
@@ -136,7 +142,13 @@ export function createWorkerLimits(options: WorkerLimitsOptions): WorkerLimits {
   }
 }
 
-function limitConnections(all: PausableServer[], inherited: number, limit: number, options: WorkerLimitsOptions, retire: (reason: string) => void) {
+function limitConnections(
+  all: PausableServer[],
+  inherited: number,
+  limit: number,
+  options: WorkerLimitsOptions,
+  retire: (reason: string) => void,
+) {
   const { log, backlog } = options
   const servers = all.slice(0, inherited)
   let open = 0

@@ -77,7 +77,13 @@ actor.on('exit', ({ code }) => {
   if (code === 0) log.info(`Worker exiting (pid: ${process.pid})`)
   // Let the log line and any IPC drain, and the log files flush, before leaving.
   // workerExit runs first (src/hooks/worker-hooks.ts).
-  setImmediate(() => void hooks.exiting().then(() => closeLogFiles()).finally(() => process.exit(code)))
+  setImmediate(
+    () =>
+      void hooks
+        .exiting()
+        .then(() => closeLogFiles())
+        .finally(() => process.exit(code)),
+  )
 })
 
 async function boot(): Promise<void> {
@@ -111,11 +117,17 @@ async function boot(): Promise<void> {
     // The inherited sockets, then the --reuse-port addresses where this worker binds its own.
     for (const target of [...options!.fds, ...(options!.reusePort ?? [])]) {
       // node:http; node:https or HTTP/2 + HTTP/1.1 with --certfile (src/http/tls.ts).
-      const server = guardServer(createWebServer(settings, serverOptions(), guardRequests(handler, settings, log.debug), tlsOptions), settings, log.debug)
+      const server = guardServer(
+        createWebServer(settings, serverOptions(), guardRequests(handler, settings, log.debug), tlsOptions),
+        settings,
+        log.debug,
+      )
       // --proxy-protocol: first in line for each connection (src/http/proxy-protocol.ts).
       installProxyProtocol(server, settings, log.debug)
       if (appUpgrade) server.on('upgrade', guardUpgrades(appUpgrade.listener, settings, log.debug))
-      await (typeof target === 'number' ? listenOnFd(server, target, settings.backlog) : listenReusePort(server, target, settings.backlog))
+      await (typeof target === 'number'
+        ? listenOnFd(server, target, settings.backlog)
+        : listenReusePort(server, target, settings.backlog))
       servers.push(server)
     }
     limits.start(servers, options!.fds.length)

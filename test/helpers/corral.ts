@@ -98,7 +98,7 @@ export function startCorral(args: string[], options: StartOptions = {}): Corral 
 }
 
 /** Kills a master and every process below it, by pid. */
-export function kill(corral: Corral): void {
+function kill(corral: Corral): void {
   killTree(corral.pid)
   started.delete(corral)
 }
@@ -144,7 +144,7 @@ export function childrenOf(pid: number): number[] {
   return out.sort((a, b) => a - b)
 }
 
-export function descendantsOf(pid: number): number[] {
+function descendantsOf(pid: number): number[] {
   const kids = childrenOf(pid)
   return [...kids, ...kids.flatMap(descendantsOf)]
 }
@@ -166,7 +166,10 @@ export function freePort(): Promise<number> {
   })
 }
 
-export async function waitFor<T>(probe: () => T | undefined | false, { timeoutMs = 10_000, everyMs = 25, what = 'condition' } = {}): Promise<T> {
+export async function waitFor<T>(
+  probe: () => T | undefined | false,
+  { timeoutMs = 10_000, everyMs = 25, what = 'condition' } = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const v = probe()

@@ -16,7 +16,11 @@ export interface Exchange {
  * Opens a connection, writes `bytes` (each element of an array is a separate
  * write), half-closes unless `keepOpen`, and collects the answer.
  */
-export function exchange(port: number, bytes: Buffer | Buffer[], { timeoutMs = 3000, keepOpen = false } = {}): Promise<Exchange> {
+export function exchange(
+  port: number,
+  bytes: Buffer | Buffer[],
+  { timeoutMs = 3000, keepOpen = false } = {},
+): Promise<Exchange> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = []
     const t0 = Date.now()

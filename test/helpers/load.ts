@@ -3,7 +3,7 @@
 // kept so a test can see which worker pid answered.
 import { Agent, request } from 'node:http'
 
-export interface LoadResult {
+interface LoadResult {
   ok: number
   failed: number
   errors: string[]
@@ -63,7 +63,10 @@ export function startLoad(url: string, { connections = 4, keepAlive = false, max
 }
 
 /** One GET; resolves with status and body. */
-export function get(url: string, { timeoutMs = 10_000 } = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+export function get(
+  url: string,
+  { timeoutMs = 10_000 } = {},
+): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
       let body = ''

@@ -38,7 +38,11 @@ export interface Reply {
 }
 
 /** One GET on a new connection, to host:port or a unix socket path. */
-export function getFrom(target: { host: string; port: number } | { socketPath: string }, path = '/', timeoutMs = 10_000): Promise<Reply> {
+export function getFrom(
+  target: { host: string; port: number } | { socketPath: string },
+  path = '/',
+  timeoutMs = 10_000,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request({ ...target, path, agent: false, timeout: timeoutMs }, (res) => {
       let body = ''

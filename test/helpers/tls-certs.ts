@@ -24,7 +24,8 @@ export interface Certs {
   remove(): void
 }
 
-const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] }).toString()
+const openssl = (args: string[], cwd: string) =>
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] }).toString()
 
 export function hasOpenssl(): boolean {
   try {
@@ -37,21 +38,50 @@ export function hasOpenssl(): boolean {
 
 export function makeCerts(): Certs {
   const dir = mkdtempSync(join(tmpdir(), 'corral-tls-'))
-  const key = (name: string) => openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name], dir)
+  const key = (name: string) =>
+    openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name], dir)
   key('ca.key')
-  openssl(['req', '-x509', '-new', '-key', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=corral test CA'], dir)
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\n')
+  openssl(
+    ['req', '-x509', '-new', '-key', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=corral test CA'],
+    dir,
+  )
+  writeFileSync(
+    join(dir, 'server.ext'),
+    'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\n',
+  )
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n')
   const signed = (name: string, cn: string, ext: string) => {
     key(`${name}.key`)
     openssl(['req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir)
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', ext], dir)
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.pem`,
+        '-days',
+        '2',
+        '-extfile',
+        ext,
+      ],
+      dir,
+    )
   }
   signed('server', 'localhost', 'server.ext')
   signed('renewed', 'localhost', 'server.ext')
   signed('client', 'corral test client', 'client.ext')
   key('rogue.key')
-  openssl(['req', '-x509', '-new', '-key', 'rogue.key', '-out', 'rogue.pem', '-days', '2', '-subj', '/CN=rogue client'], dir)
+  openssl(
+    ['req', '-x509', '-new', '-key', 'rogue.key', '-out', 'rogue.pem', '-days', '2', '-subj', '/CN=rogue client'],
+    dir,
+  )
   const at = (f: string) => join(dir, f)
   return {
     dir,
@@ -64,7 +94,8 @@ export function makeCerts(): Certs {
     clientKey: at('client.key'),
     rogueCert: at('rogue.pem'),
     rogueKey: at('rogue.key'),
-    fingerprint: (certFile) => openssl(['x509', '-noout', '-fingerprint', '-sha256', '-in', certFile], dir).trim().replace(/^.*=/, ''),
+    fingerprint: (certFile) =>
+      openssl(['x509', '-noout', '-fingerprint', '-sha256', '-in', certFile], dir).trim().replace(/^.*=/, ''),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   }
 }

@@ -12,15 +12,13 @@ import {
   closest,
   type SettingSpec,
   type Settings,
-} from '../config/settings.ts'
+} from './settings.ts'
 
 export type ParsedArgs =
   | { readonly ok: true; readonly settings: Settings; readonly app: string | undefined }
   | { readonly ok: false; readonly errors: string[] }
 
-const byFlag: ReadonlyMap<string, SettingSpec> = new Map(
-  registry.flatMap((s) => s.flags.map((f) => [f, s] as const)),
-)
+const byFlag: ReadonlyMap<string, SettingSpec> = new Map(registry.flatMap((s) => s.flags.map((f) => [f, s] as const)))
 const longFlags = [...byFlag.keys()].filter((f) => f.startsWith('--'))
 
 const NEGATIVE_NUMBER = /^-\d/
@@ -84,7 +82,14 @@ export function scanArgs(argv: readonly string[]): ScannedArgs {
         errors.push(`unknown option ${flag}${meant === undefined ? '' : ` (did you mean ${meant}?)`}`)
         // `--wrokers 3 app.ts`: the 3 belongs to the misspelt flag, not a second APP.
         const next = argv[i + 1]
-        if (eq < 0 && meant !== undefined && byFlag.get(meant)?.type !== 'boolean' && next !== undefined && !looksLikeOption(next)) i++
+        if (
+          eq < 0 &&
+          meant !== undefined &&
+          byFlag.get(meant)?.type !== 'boolean' &&
+          next !== undefined &&
+          !looksLikeOption(next)
+        )
+          i++
         continue
       }
       if (s.type === 'boolean') {
@@ -138,7 +143,7 @@ export function scanArgs(argv: readonly string[]): ScannedArgs {
 
 /** The lines a usage error prints to stderr (newline-terminated); the CLI then exits 2. */
 export function usageError(errors: readonly string[]): string {
-  return errors.map((e) => `corral: error: ${e}\n`).join('') + "Try 'corral --help' for more information.\n"
+  return `${errors.map((e) => `corral: error: ${e}\n`).join('')}Try 'corral --help' for more information.\n`
 }
 
 const WIDTH = 80
