@@ -7,6 +7,7 @@ import { createLogger } from '../logging/log.ts'
 import { runMaster } from '../master/main.ts'
 import { isDaemonChild, launchDaemon } from '../master/daemon.ts'
 import { runUpgrade } from './upgrade-subcommand.ts'
+import { runCtl, runShortcut, SHORTCUTS } from './ctl.ts'
 import { VERSION } from '../version.ts'
 import { applyProcessSettings, checkProcessSettings } from '../process/process-settings.ts'
 import { checkTlsSettings } from '../http/tls.ts'
@@ -17,6 +18,9 @@ export const EXIT_APP_LOAD = 4
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (argv[0] === 'upgrade') return runUpgrade(argv.slice(1))
+  // `corral ctl …` and its shortcuts `corral status|reload|stop` (src/cli/ctl.ts).
+  if (argv[0] === 'ctl') return runCtl(argv.slice(1))
+  if (argv[0] !== undefined && argv[0] in SHORTCUTS) return runShortcut(argv[0], argv.slice(1))
   // Defaults < config file < CORRAL_CMD_ARGS < command line (src/config/sources.ts).
   const sources = { argv, env, cwd: process.cwd() }
   const parsed = await loadSettings(sources)
@@ -53,7 +57,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   if (settings.checkConfig) return checkConfig(app, settings.logLevel)
   if (settings.daemon && !isDaemonChild(env)) return launchDaemon((settings as { errorLogfile?: string }).errorLogfile)
-  return runMaster({ settings, app, reloadSettings: createSettingsReloader(sources, parsed) })
+  return runMaster({
+    settings,
+    app,
+    reloadSettings: createSettingsReloader(sources, parsed),
+    sources: parsed.sources,
+  })
 }
 
 /** Settings are valid (we got here); now make sure the app imports and is servable. */

@@ -643,6 +643,53 @@ export const registry = [
     doc: "A file to write the master's PID to. None is written by default.",
   }),
   setting({
+    name: 'controlSocket',
+    flags: ['--control-socket'],
+    section: 'Process',
+    meta: 'PATH',
+    type: 'string',
+    default: './corral.ctl',
+    schema: Schema.String.check(Schema.isNonEmpty(expecting('a file path'))).annotate(expecting('a file path')),
+    doc: "The unix socket on which the master answers `corral ctl` (spec/control.md). A socket a live master answers on is never taken over: a second corral in the same directory warns and runs without one. A stale one is replaced; the file is removed on exit. During a USR2 upgrade the old master's moves to PATH.2.",
+  }),
+  setting({
+    name: 'controlSocketMode',
+    flags: ['--control-socket-mode'],
+    section: 'Process',
+    meta: 'MODE',
+    type: 'string',
+    default: '0600',
+    schema: Schema.String.annotate(expecting('an octal file mode such as 0600')).check(
+      Schema.makeFilter((v: string) =>
+        /^0?[0-7]{3}$/.test(v) ? undefined : `expected an octal file mode such as 0600, got ${JSON.stringify(v)}`,
+      ),
+    ),
+    doc: 'The file mode of the control socket: who may connect to it is who may steer corral. The default lets only its owner.',
+  }),
+  setting({
+    name: 'noControlSocket',
+    flags: ['--no-control-socket'],
+    section: 'Process',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc: 'Open no control socket: `corral ctl` cannot reach this master; signals still steer it.',
+  }),
+  setting({
+    name: 'metricsBind',
+    flags: ['--metrics-bind'],
+    section: 'Process',
+    meta: 'ADDRESS',
+    type: 'string',
+    default: undefined,
+    defaultDoc: 'none (off)',
+    schema: Schema.UndefinedOr(Address).annotate(expecting('an address')),
+    doc:
+      'Serve Prometheus metrics at /metrics, and /healthz and /readyz for load balancers and probes, on this address ' +
+      '(HOST:PORT or unix:PATH), from the master. /readyz answers 503 from the moment a drain, WINCH or shutdown begins. ' +
+      'See spec/metrics.md.',
+  }),
+  setting({
     name: 'daemon',
     flags: ['-D', '--daemon'],
     section: 'Process',

@@ -10,7 +10,7 @@ import * as Effect from 'effect/Effect'
 import * as Queue from 'effect/Queue'
 import * as Stream from 'effect/Stream'
 import { createActor } from 'xstate'
-import { masterMachine, type MasterCommand, type MasterEvent } from '../../machines/master.ts'
+import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from '../../machines/master.ts'
 import { openListeners, type Listener } from '../net/listeners.ts'
 import { createLogger, type Logger } from '../logging/log.ts'
 import { closeLogFiles, openMasterLogs, reopenLogFiles } from '../logging/log-file.ts'
@@ -18,7 +18,7 @@ import { signals, ticks } from './event-sources.ts'
 import { reportToLauncher } from './daemon.ts'
 import { createPidfile, type Pidfile } from './pidfile.ts'
 import { notifyParentReady, reexecRefusal, spawnNewMaster, takeInheritedListeners } from './reexec.ts'
-import type { Settings } from '../config/settings.ts'
+import type { Settings, SettingName } from '../config/settings.ts'
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts'
 import { VERSION } from '../version.ts'
 import { APP_LOAD_ERROR } from '../../machines/master-workers.ts'
@@ -28,6 +28,7 @@ import { reloadRequests } from './reload-watch.ts'
 import { chooseBinds } from './socket-activation.ts'
 import { withScheme } from '../http/tls.ts'
 import { createMasterHooks } from '../hooks/master-hooks.ts'
+import { openMasterControl, type MasterControl } from './master-control.ts'
 
 /** How often the machine's clock advances (heartbeats, deadlines, back-off). */
 const TICK_MS = 100
@@ -38,6 +39,8 @@ export interface MasterOptions {
   log?: Logger
   /** Re-reads the settings on HUP (src/config/sources.ts); undefined keeps the ones in force. */
   reloadSettings?: (log: Logger) => Promise<Settings | undefined>
+  /** Where each setting came from, for `corral ctl show config`. */
+  sources?: Readonly<Record<SettingName, string>>
 }
 
 /** Runs a master until it stops; resolves with the process exit code. */
@@ -46,6 +49,7 @@ export function runMaster({
   app,
   log = reportingToLauncher(createLogger({ level: settings.logLevel })),
   reloadSettings,
+  sources,
 }: MasterOptions): Promise<number> {
   const name = settings.name ?? app
   process.title = `corral: master [${name}]`
@@ -92,6 +96,8 @@ export function runMaster({
     )
 
     const events = yield* Queue.unbounded<MasterEvent>()
+    // `corral ctl` commands that are signals' events enter with the signals (src/master/master-control.ts).
+    const controlSignals = yield* Queue.unbounded<Signal>()
     const emit = (event: MasterEvent) => void Queue.offerUnsafe(events, event)
     const pool = hooks.wrapPool(
       createWorkerPool({
@@ -100,6 +106,7 @@ export function runMaster({
         worker: { app, name, settings, reusePort: listeners.flatMap((l) => (l.reusePort ? [l.reusePort] : [])) },
         emit: hooks.observe(emit),
         log,
+        report: (id, message) => control.status.report(id, message),
       }),
     )
     // Nothing the master started outlives it, however it ends.
@@ -118,6 +125,23 @@ export function runMaster({
         now: Date.now(),
       },
     })
+    // The control socket and --metrics-bind: they watch the chart and put signals' events into its stream.
+    const control: MasterControl = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          openMasterControl({
+            settings,
+            sources,
+            log,
+            actor,
+            pidOf: (id) => pool.pidOf(id),
+            listeners: listeners.map((l, i) => ({ ...l, address: inherited?.[i]?.address ?? l.address })),
+            signal: (signal) => void Queue.offerUnsafe(controlSignals, signal),
+          }),
+        catch: startupError,
+      }),
+      (c) => Effect.sync(() => c.close()),
+    )
     const shell: Shell = {
       pool,
       log,
@@ -130,17 +154,21 @@ export function runMaster({
         // preExec first, when set (src/hooks/master-hooks.ts).
         hooks.beforeReexec(() => {
           pidfile.moveAside()
+          control.socket.moveAside()
           newMaster = spawnNewMaster(listeners, emit)
           log.info(`Re-exec: started a new master with pid ${newMaster.pid}`)
         })
       },
     }
     actor.on('*', (command) => carryOut(command as MasterCommand, shell))
+    actor.on('restorePidfile', () => control.socket.restore())
 
     const inputs = Stream.mergeAll(
       [
         // --reload: a change to the app's files is a HUP (src/master/reload-watch.ts).
-        Stream.merge(signals, reloadRequests(settings, app, log)).pipe(
+        Stream.mergeAll([signals, reloadRequests(settings, app, log), Stream.fromQueue(controlSignals)], {
+          concurrency: 'unbounded',
+        }).pipe(
           Stream.map((signal): MasterEvent => {
             log.info(`Handling signal: ${signal.toLowerCase()}`)
             return signal === 'WINCH'
@@ -155,6 +183,7 @@ export function runMaster({
                   Effect.map((next) => {
                     if (next) {
                       pool.setSettings(next)
+                      control.setSettings(next)
                       // Sent ahead of the HUP, so the generation it starts has the new shape.
                       actor.send({
                         type: 'SETTINGS',
@@ -174,7 +203,7 @@ export function runMaster({
       { concurrency: 'unbounded' },
     )
     yield* inputs.pipe(
-      Stream.runForEach((event) => Effect.sync(() => actor.send(event))),
+      Stream.runForEach((event) => Effect.sync(() => control.send(event))),
       Effect.forkScoped,
     )
     // whenReady: the listeners are bound; the machine spawns the first workers once it returns.

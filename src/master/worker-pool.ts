@@ -16,6 +16,7 @@ import {
   type MasterMessage,
   type WorkerMessage,
   type WorkerOptions,
+  type WorkerStatsMessage,
 } from '../protocol/master-worker.ts'
 
 // From the sources: src/worker/main.ts; from the bundle: dist/worker.js, beside dist/cli.js.
@@ -35,6 +36,8 @@ export interface PoolOptions {
   worker: Omit<WorkerOptions, 'id' | 'fds'>
   emit: (event: MasterEvent) => void
   log: Logger
+  /** A worker's batched counters (src/worker/request-stats.ts): not chart events. */
+  report?: (id: number, message: WorkerStatsMessage) => void
 }
 
 export function createWorkerPool(options: PoolOptions) {
@@ -77,6 +80,7 @@ export function createWorkerPool(options: PoolOptions) {
       if (message.t === 'hb') emit({ type: 'HEARTBEAT', id })
       else if (message.t === 'ready') emit({ type: 'WORKER_READY', id })
       else if (message.t === 'retire') emit({ type: 'WORKER_RETIRING', id, reason: message.reason })
+      else if (message.t === 'stats') options.report?.(id, message)
     })
     // --worker-connections: a worker at its limit closes its listening handles and asks for fresh copies (src/worker/limits.ts).
     serveListenerCopies(child, options.listenerFds, (message) => log.error(message))

@@ -30,6 +30,30 @@ export type WorkerMessage =
   | { t: 'retire'; reason: string }
   /** --worker-connections: a fresh copy of listener `index`, please (src/worker/limits.ts). */
   | { t: 'listener-copy'; index: number }
+  /** About once a second, only with the control socket or metrics on (src/worker/request-stats.ts). */
+  | WorkerStatsMessage
+
+/**
+ * What a worker has counted since it started (cumulative: a lost message
+ * loses nothing), plus its own RSS and CPU time. Sent in batches, never per
+ * request.
+ */
+export interface WorkerStatsMessage {
+  t: 'stats'
+  requests: number
+  /** Requests answered, by status class: 1xx … 5xx. */
+  byClass: [number, number, number, number, number]
+  inFlight: number
+  connections: number
+  rssBytes: number
+  /** process.cpuUsage(), user + system, in microseconds. */
+  cpuMicros: number
+  /** With --metrics-bind: how many requests took at most each DURATION_BUCKETS bound and above the previous one (the last entry: above them all), and the sum in seconds. */
+  durations?: { counts: number[]; sum: number }
+}
+
+/** The upper bounds, in seconds, of corral_request_duration_seconds' buckets. */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const
 
 /** Master → worker. */
 export type MasterMessage =

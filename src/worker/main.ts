@@ -19,6 +19,7 @@ import { createWorkerHooks } from '../hooks/worker-hooks.ts'
 import { forwardedRequests } from '../http/forwarded.ts'
 import { installProxyProtocol } from '../http/proxy-protocol.ts'
 import { createWorkerLimits, keepAliveOptions } from './limits.ts'
+import { createRequestStats } from './request-stats.ts'
 
 const options = JSON.parse(process.env[WORKER_ENV] ?? 'null') as WorkerOptions | null
 if (!options) {
@@ -54,6 +55,12 @@ const limits = createWorkerLimits({
   },
 })
 
+// Counters for `corral ctl` and /metrics, reported in batches; none when neither is on (src/worker/request-stats.ts).
+const requestStats =
+  settings.noControlSocket && settings.metricsBind === undefined
+    ? undefined
+    : createRequestStats({ durations: settings.metricsBind !== undefined })
+
 actor.on('boot', () => void boot())
 actor.on('announceReady', () => {
   log.debug(`Worker ${options.id} serving ${servers.length} listener(s)`)
@@ -74,6 +81,7 @@ actor.on('reopenLogs', () => {
 actor.on('log', ({ level, message }) => log[level](message))
 actor.on('exit', ({ code }) => {
   clearInterval(heartbeat)
+  requestStats?.stop()
   if (code === 0) log.info(`Worker exiting (pid: ${process.pid})`)
   // Let the log line and any IPC drain, and the log files flush, before leaving.
   // workerExit runs first (src/hooks/worker-hooks.ts).
@@ -111,6 +119,7 @@ async function boot(): Promise<void> {
     handler = withAccessLog(hooks.wrapHandler(handler), settings, log.exception)
     // Proxy headers (src/http/forwarded.ts), then --max-requests counting.
     handler = limits.wrap(forwardedRequests(handler, settings, log.debug))
+    if (requestStats) handler = requestStats.wrap(handler)
     // sslContext: the TLS options, as the hook would have them (with --certfile only).
     const tls = loadTls(settings)
     const tlsOptions = tls.ok && tls.options ? await hooks.sslContext(tls.options) : undefined
@@ -131,6 +140,7 @@ async function boot(): Promise<void> {
       servers.push(server)
     }
     limits.start(servers, options!.fds.length)
+    requestStats?.start(servers, tell)
   } catch (err) {
     return send({ type: 'BOOT_FAILED', code: 3, reason: `Worker failed to boot: ${describe(err)}` })
   }

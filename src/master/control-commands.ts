@@ -1,0 +1,125 @@
+// What each control command does (spec/control.md). Commands that steer are
+// the chart's own events: `reload` is a HUP, `worker add N` is N TTINs and so
+// on, put into the same stream as the signals, so a command and its signal
+// cannot diverge. Commands that show read the chart's snapshot and the
+// master's status (src/master/status.ts); none of them changes anything.
+import type { Signal } from '../../machines/master.ts'
+import type { MasterContext } from '../../machines/master-workers.ts'
+import type { ConfigRow, ControlData, ListenerRow } from '../protocol/control.ts'
+import { ControlError } from './control-socket.ts'
+import { machineSummary, type MasterStatus } from './status.ts'
+
+export interface ControlView {
+  /** The chart now: its state name and context. */
+  snapshot(): { state: string; context: MasterContext }
+  status: MasterStatus
+  pidOf(id: number): number | undefined
+  config(): ConfigRow[]
+  listeners(): Promise<ListenerRow[]>
+  /** Puts a signal's event into the master's input stream, as if the signal had come. */
+  signal(name: Signal): void
+}
+
+export const COMMANDS = [
+  'show all',
+  'show workers',
+  'show stats',
+  'show config',
+  'show listeners',
+  'show machine',
+  'worker add [N]',
+  'worker remove [N]',
+  'worker kill PID',
+  'reload',
+  'reopen',
+  'upgrade',
+  'shutdown [quick]',
+  'help',
+] as const
+
+/** The most workers one `worker add` or `worker remove` may ask for: a typo should not fork thousands. */
+const MAX_STEP = 64
+
+export function createControlCommands(view: ControlView) {
+  const send = (signal: Signal, count = 1): ControlData => {
+    for (let i = 0; i < count; i++) view.signal(signal)
+    return { kind: 'sent', event: signal, count, master: process.pid }
+  }
+
+  return async function run(words: readonly string[]): Promise<ControlData> {
+    const [verb, ...rest] = words
+    const { state, context } = view.snapshot()
+    switch (verb) {
+      case 'show': {
+        const what = rest[0] ?? 'all'
+        expectNoMore(words, 2)
+        switch (what) {
+          case 'workers':
+            return { kind: 'workers', workers: view.status.workers(context, view.pidOf) }
+          case 'stats':
+            return { kind: 'stats', stats: view.status.stats() }
+          case 'config':
+            return { kind: 'config', settings: view.config() }
+          case 'listeners':
+            return { kind: 'listeners', listeners: await view.listeners() }
+          case 'machine':
+            return { kind: 'machine', machine: machineSummary(state, context) }
+          case 'all':
+            return {
+              kind: 'all',
+              machine: machineSummary(state, context),
+              workers: view.status.workers(context, view.pidOf),
+              stats: view.status.stats(),
+              listeners: await view.listeners(),
+            }
+          default:
+            throw new ControlError(
+              `show what? ${JSON.stringify(what)} is not one of all, workers, stats, config, listeners, machine`,
+            )
+        }
+      }
+      case 'worker': {
+        const [action, arg] = rest
+        expectNoMore(words, 3)
+        if (action === 'add') return send('TTIN', count(arg))
+        if (action === 'remove') return send('TTOU', count(arg))
+        throw new ControlError(`worker what? expected worker add [N], worker remove [N] or worker kill PID`)
+      }
+      case 'reload':
+        expectNoMore(words, 1)
+        return send('HUP')
+      case 'reopen':
+        expectNoMore(words, 1)
+        return send('USR1')
+      case 'upgrade':
+        expectNoMore(words, 1)
+        return send('USR2')
+      case 'shutdown': {
+        expectNoMore(words, 2)
+        if (rest[0] !== undefined && rest[0] !== 'quick')
+          throw new ControlError(`shutdown takes nothing or "quick", not ${JSON.stringify(rest[0])}`)
+        return send(rest[0] === 'quick' ? 'INT' : 'TERM')
+      }
+      case 'help':
+      case undefined:
+        return { kind: 'help', commands: COMMANDS }
+      default:
+        throw new ControlError(`unknown command ${JSON.stringify(words.join(' '))}; try help`)
+    }
+  }
+}
+
+function count(arg: string | undefined): number {
+  if (arg === undefined) return 1
+  const n = Number(arg)
+  if (!/^\d+$/.test(arg) || n < 1 || n > MAX_STEP)
+    throw new ControlError(`expected a number of workers from 1 to ${MAX_STEP}, got ${JSON.stringify(arg)}`)
+  return n
+}
+
+function expectNoMore(words: readonly string[], most: number): void {
+  if (words.length > most)
+    throw new ControlError(
+      `${JSON.stringify(words.slice(most).join(' '))}: too many words after ${words.slice(0, most).join(' ')}`,
+    )
+}

@@ -1,0 +1,119 @@
+// The master's control surfaces, put together: the status it keeps
+// (src/master/status.ts), the control socket and its commands
+// (src/master/control-socket.ts, src/master/control-commands.ts), and
+// --metrics-bind (src/master/metrics.ts, loaded only when asked for).
+import type { Actor } from 'xstate'
+import type { masterMachine, MasterEvent, MasterCommand, Signal } from '../../machines/master.ts'
+import { registry, type Settings, type SettingName } from '../config/settings.ts'
+import type { Logger } from '../logging/log.ts'
+import { acceptQueueLengths } from '../net/accept-queue.ts'
+import type { Listener } from '../net/listeners.ts'
+import type { ConfigRow, ListenerRow } from '../protocol/control.ts'
+import { createControlCommands } from './control-commands.ts'
+import { NO_CONTROL_SOCKET, openControlSocket, type ControlSocket } from './control-socket.ts'
+import type { MetricsServer } from './metrics.ts'
+import { createMasterStatus, stateName, type MasterStatus } from './status.ts'
+
+export interface MasterControlOptions {
+  settings: Settings
+  sources: Readonly<Record<SettingName, string>> | undefined
+  log: Logger
+  actor: Actor<typeof masterMachine>
+  pidOf(id: number): number | undefined
+  /** With the address as people see it (an inherited one's original). */
+  listeners: readonly Listener[]
+  /** Puts a signal's event into the master's input stream. */
+  signal(name: Signal): void
+}
+
+export interface MasterControl {
+  readonly status: MasterStatus
+  readonly socket: ControlSocket
+  /** Sends an event into the chart, watching what it does (restarts, reloads). */
+  send(event: MasterEvent): void
+  /** HUP re-read the settings: `show config` shows these from now on. */
+  setSettings(next: Settings): void
+  close(): void
+}
+
+export async function openMasterControl(options: MasterControlOptions): Promise<MasterControl> {
+  const { actor, log } = options
+  let settings = options.settings
+  const status = createMasterStatus()
+  const snapshot = () => {
+    const s = actor.getSnapshot()
+    return { state: stateName(s.value), context: s.context }
+  }
+  const listeners = async (): Promise<ListenerRow[]> => {
+    const shared = options.listeners.filter((l) => !l.reusePort).map((l) => l.fd)
+    const queues = await acceptQueueLengths(shared)
+    return options.listeners.map((l) => ({
+      address: l.address,
+      fd: l.reusePort ? null : l.fd,
+      backlog: options.settings.backlog,
+      queue: l.reusePort ? null : (queues.get(l.fd) ?? null),
+    }))
+  }
+  const config = (): ConfigRow[] =>
+    registry
+      .filter((s) => s.section !== 'Help')
+      .map((s) => {
+        const value = (settings as Record<string, unknown>)[s.name]
+        return {
+          name: s.name,
+          value: typeof value === 'function' ? `[function${value.name ? ` ${value.name}` : ''}]` : (value ?? null),
+          source: options.sources?.[s.name as SettingName] ?? 'default',
+        }
+      })
+
+  const run = createControlCommands({
+    snapshot,
+    status,
+    pidOf: options.pidOf,
+    config,
+    listeners,
+    signal: options.signal,
+  })
+  const socket = settings.noControlSocket
+    ? NO_CONTROL_SOCKET
+    : await openControlSocket({
+        path: settings.controlSocket,
+        mode: settings.controlSocketMode,
+        warn: log.warning,
+        handle: (words) => {
+          log.debug(`Control: ${words.join(' ')}`)
+          return run(words)
+        },
+      })
+  if (socket.path) log.info(`Control socket: ${socket.path}`)
+
+  let metrics: MetricsServer | undefined
+  if (settings.metricsBind !== undefined) {
+    const { startMetricsServer } = await import('./metrics.ts')
+    metrics = await startMetricsServer(settings.metricsBind, { snapshot, status, pidOf: options.pidOf, listeners })
+    log.info(`Metrics at: ${metrics.address}/metrics (and /healthz, /readyz)`)
+  }
+
+  // Commands the chart emits while it handles one event, for the status to watch.
+  let emitted: MasterCommand[] = []
+  actor.on('*', (command) => void emitted.push(command as MasterCommand))
+
+  return {
+    status,
+    socket,
+    send(event) {
+      const before = actor.getSnapshot().context
+      emitted = []
+      actor.send(event)
+      status.observe(event, before, snapshot(), emitted)
+      emitted = []
+    },
+    setSettings(next) {
+      settings = next
+    },
+    close() {
+      socket.close()
+      metrics?.close()
+    },
+  }
+}

@@ -1,0 +1,199 @@
+// What the master knows about itself and its workers, for `corral ctl` and
+// /metrics (spec/control.md, spec/metrics.md): the workers' batched counters,
+// restarts by reason, reloads and upgrades, health. It only watches: events
+// on their way into the chart, the commands the chart emits, and the chart's
+// context before and after; it decides nothing.
+import type { MasterCommand, MasterContext, MasterEvent } from '../../machines/master.ts'
+import {
+  RESTART_REASONS,
+  STATUS_CLASSES,
+  type MachineSummary,
+  type MasterStats,
+  type RestartReason,
+  type WorkerRow,
+} from '../protocol/control.ts'
+import { DURATION_BUCKETS, type WorkerStatsMessage } from '../protocol/master-worker.ts'
+
+interface Report {
+  readonly message: WorkerStatsMessage
+  readonly at: number
+  readonly cpuPercent: number | null
+}
+
+/** Request counts, by class, and durations: what outlives the worker that counted them. */
+interface Totals {
+  byClass: number[]
+  buckets: number[]
+  durationSum: number
+}
+
+export interface MasterStatus {
+  /** A worker's batch of counters arrived. */
+  report(id: number, message: WorkerStatsMessage): void
+  /** An event went into the chart, which went from `before` to `after` (in state `state`) and emitted `commands`. */
+  observe(
+    event: MasterEvent,
+    before: MasterContext,
+    after: { context: MasterContext; state: string },
+    commands: readonly MasterCommand[],
+  ): void
+  workers(context: MasterContext, pidOf: (id: number) => number | undefined): WorkerRow[]
+  stats(): MasterStats
+  /** Requests by status class, and durations, since the master started (exited workers included). */
+  totals(): Totals
+  /** /healthz: at least one worker that has been ready is still there to serve. */
+  healthy(context: MasterContext): boolean
+}
+
+export function createMasterStatus(now: () => number = Date.now): MasterStatus {
+  const startedAt = now()
+  const reports = new Map<number, Report>()
+  const gone: Totals = {
+    byClass: [0, 0, 0, 0, 0],
+    buckets: new Array<number>(DURATION_BUCKETS.length + 1).fill(0),
+    durationSum: 0,
+  }
+  const wasReady = new Set<number>()
+  /** Why a worker is leaving, once known: it is counted as a restart of that reason when it exits. */
+  const leaving = new Map<number, RestartReason | 'stop'>()
+  const restarts = Object.fromEntries(RESTART_REASONS.map((r) => [r, 0])) as Record<RestartReason, number>
+  let reloads = 0
+  let upgrades = 0
+
+  function fold(into: Totals, m: WorkerStatsMessage): void {
+    for (let i = 0; i < 5; i++) into.byClass[i]! += m.byClass[i] ?? 0
+    if (!m.durations) return
+    for (let i = 0; i < into.buckets.length; i++) into.buckets[i]! += m.durations.counts[i] ?? 0
+    into.durationSum += m.durations.sum
+  }
+
+  function totals(): Totals {
+    const sum: Totals = { byClass: [...gone.byClass], buckets: [...gone.buckets], durationSum: gone.durationSum }
+    for (const { message } of reports.values()) fold(sum, message)
+    return sum
+  }
+
+  const live = () => [...reports.values()].map((r) => r.message)
+
+  return {
+    report(id, message) {
+      const at = now()
+      const prev = reports.get(id)
+      const elapsedMicros = prev ? (at - prev.at) * 1000 : 0
+      const cpuPercent =
+        prev && elapsedMicros > 0 ? ((message.cpuMicros - prev.message.cpuMicros) / elapsedMicros) * 100 : null
+      reports.set(id, { message, at, cpuPercent })
+    },
+
+    observe(event, before, { context: after, state }, commands) {
+      if (after.generation > before.generation) reloads++
+      for (const command of commands) {
+        if (command.type === 'reexec') upgrades++
+        else if (command.type === 'abortWorker') leaving.set(command.id, 'timeout')
+        else if (command.type === 'stopWorker' && !leaving.has(command.id)) {
+          // Stopped because a newer generation took over: a reload. Anything
+          // else (TTOU, WINCH, a shutdown, an abandoned reload) is no restart.
+          const generation = after.workers.find((w) => w.id === command.id)?.generation
+          const replaced = generation !== undefined && generation < after.generation
+          leaving.set(command.id, replaced && !state.startsWith('draining') ? 'reload' : 'stop')
+        }
+      }
+      if (event.type === 'WORKER_READY') wasReady.add(event.id)
+      else if (event.type === 'WORKER_RETIRING')
+        leaving.set(
+          event.id,
+          event.reason.startsWith('max requests')
+            ? 'max-requests'
+            : event.reason.startsWith('max memory')
+              ? 'max-memory'
+              : 'stop',
+        )
+      else if (event.type === 'WORKER_EXIT') {
+        const record = before.workers.find((w) => w.id === event.id)
+        const why = leaving.get(event.id) ?? (record && record.status !== 'stopping' ? 'crash' : 'stop')
+        if (record && why !== 'stop') restarts[why]++
+        const report = reports.get(event.id)
+        if (report) fold(gone, report.message)
+        reports.delete(event.id)
+        leaving.delete(event.id)
+        wasReady.delete(event.id)
+      }
+    },
+
+    workers(context, pidOf) {
+      const at = now()
+      return context.workers.map((w) => {
+        const r = reports.get(w.id)
+        return {
+          id: w.id,
+          pid: pidOf(w.id) ?? null,
+          generation: w.generation,
+          state: w.status,
+          ageSeconds: seconds(at - w.spawnedAt),
+          requests: r?.message.requests ?? 0,
+          inFlight: r?.message.inFlight ?? 0,
+          connections: r?.message.connections ?? 0,
+          rssBytes: r?.message.rssBytes ?? null,
+          cpuPercent: r?.cpuPercent === null || r === undefined ? null : Math.round(r.cpuPercent * 10) / 10,
+          heartbeatAgeSeconds: seconds(context.now - w.lastBeat),
+        }
+      })
+    },
+
+    stats() {
+      const { byClass } = totals()
+      const reportsNow = live()
+      return {
+        pid: process.pid,
+        uptimeSeconds: seconds(now() - startedAt),
+        requests: Object.fromEntries(STATUS_CLASSES.map((c, i) => [c, byClass[i] ?? 0])) as MasterStats['requests'],
+        requestsInFlight: reportsNow.reduce((n, m) => n + m.inFlight, 0),
+        connections: reportsNow.reduce((n, m) => n + m.connections, 0),
+        restarts: { ...restarts },
+        reloads,
+        upgrades,
+      }
+    },
+
+    totals,
+
+    healthy(context) {
+      return context.workers.some((w) => w.status === 'running' || (w.status === 'stopping' && wasReady.has(w.id)))
+    },
+  }
+}
+
+const seconds = (ms: number) => Math.max(0, Math.round(ms / 100) / 10)
+
+/** The chart's state as one dotted name: `active.running.steady`. */
+export function stateName(value: unknown): string {
+  if (typeof value === 'string') return value
+  if (typeof value !== 'object' || value === null) return String(value)
+  const [key, inner] = Object.entries(value)[0] ?? ['?', undefined]
+  return inner === undefined || (typeof inner === 'object' && Object.keys(inner).length === 0)
+    ? key
+    : `${key}.${stateName(inner)}`
+}
+
+/** /readyz: serving and not about to stop: not booting, not after WINCH, not draining. */
+export function isReady(state: string): boolean {
+  return (
+    state.startsWith('active.running.steady') ||
+    state.startsWith('active.running.reloading') ||
+    state === 'active.reexecing'
+  )
+}
+
+export function machineSummary(state: string, context: MasterContext): MachineSummary {
+  return {
+    pid: process.pid,
+    state,
+    ready: isReady(state),
+    target: context.target,
+    generation: context.generation,
+    workers: context.workers.length,
+    reloadQueued: context.reloadQueued,
+    childMaster: context.childMaster,
+    crashStreak: context.crashStreak,
+  }
+}

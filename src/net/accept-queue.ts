@@ -1,0 +1,68 @@
+// How many connections wait in the kernel's accept queue of each listening
+// socket: the first sign that every worker is busy (spec/metrics.md). Read
+// from what Linux already reports, without native modules: for TCP,
+// /proc/net/tcp{,6}, whose rx_queue column of a LISTEN socket is its accept
+// queue; for unix sockets, `ss -xl`, whose Recv-Q of a listening socket is
+// the same (/proc/net/unix has no queue column). Sockets are matched by
+// inode, from /proc/self/fd, so the reading is exact for the master's own
+// fds whatever address they are bound to. Elsewhere than Linux: null.
+import { execFile } from 'node:child_process'
+import { readFile, readlink } from 'node:fs/promises'
+
+/** The accept-queue length of each listening fd of this process; null where the kernel does not say. */
+export async function acceptQueueLengths(fds: readonly number[]): Promise<Map<number, number | null>> {
+  const inodes = new Map<number, string>()
+  for (const fd of fds) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '')
+    const m = /^socket:\[(\d+)\]$/.exec(target)
+    if (m) inodes.set(fd, m[1]!)
+  }
+  const queues = inodes.size === 0 ? new Map<string, number>() : await queuesByInode(new Set(inodes.values()))
+  return new Map(fds.map((fd) => [fd, queues.get(inodes.get(fd) ?? '') ?? null]))
+}
+
+async function queuesByInode(wanted: ReadonlySet<string>): Promise<Map<string, number>> {
+  const queues = new Map<string, number>()
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(file, 'utf8').catch(() => '')
+    for (const [inode, queue] of parseProcNetTcp(text)) if (wanted.has(inode)) queues.set(inode, queue)
+  }
+  // ss is a process to start: only when some socket was not a TCP one.
+  if (queues.size === wanted.size) return queues
+  for (const [inode, queue] of parseSsUnix(await ssUnixListening())) queues.set(inode, queue)
+  return queues
+}
+
+const TCP_LISTEN = '0A'
+
+/** `/proc/net/tcp` → [inode, accept-queue length] for LISTEN sockets. */
+export function parseProcNetTcp(text: string): [string, number][] {
+  const out: [string, number][] = []
+  for (const line of text.split('\n').slice(1)) {
+    // sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode …
+    const f = line.trim().split(/\s+/)
+    if (f.length < 10 || f[3] !== TCP_LISTEN) continue
+    const rx = f[4]!.split(':')[1]
+    if (rx !== undefined) out.push([f[9]!, Number.parseInt(rx, 16)])
+  }
+  return out
+}
+
+// u_str LISTEN RECV-Q SEND-Q PATH INODE * 0 …  (the path may hold spaces)
+const SS_UNIX_LISTEN = /^u_\w+\s+LISTEN\s+(\d+)\s+\d+\s+.*?\s(\d+)\s+\*\s+\d+/
+
+/** `ss -xlnH` → [inode, accept-queue length]. */
+export function parseSsUnix(text: string): [string, number][] {
+  const out: [string, number][] = []
+  for (const line of text.split('\n')) {
+    const m = SS_UNIX_LISTEN.exec(line)
+    if (m) out.push([m[2]!, Number(m[1])])
+  }
+  return out
+}
+
+function ssUnixListening(): Promise<string> {
+  return new Promise((resolve) =>
+    execFile('ss', ['-xlnH'], { timeout: 2000 }, (err, stdout) => resolve(err ? '' : stdout)),
+  )
+}
