@@ -2,8 +2,10 @@
 // started outlives the test: every master is killed by pid in teardown, with
 // its workers (found through /proc), even when the test failed or timed out.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -31,6 +33,8 @@ export interface Corral {
   signal(name: NodeJS.Signals): void
   /** Live worker pids: the master's child processes, read from /proc. */
   workers(): number[]
+  /** The control socket given on its command line by startCorral, if it gave one. */
+  readonly controlSocket: string | undefined
 }
 
 export interface StartOptions {
@@ -39,7 +43,20 @@ export interface StartOptions {
   signal?: AbortSignal
 }
 
+/** Directories made for control sockets, removed in teardown. */
+const socketDirs = new Set<string>()
+
 export function startCorral(args: string[], options: StartOptions = {}): Corral {
+  // Masters started in the repository share its directory, where the default
+  // ./corral.ctl of one would be another's "live master already there":
+  // each gets a control socket of its own, unless the test chose.
+  let controlSocket: string | undefined
+  if (options.cwd === undefined && !args.some((a) => /^--(no-)?control-socket/.test(a))) {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-ctl-'))
+    socketDirs.add(dir)
+    controlSocket = join(dir, 'corral.ctl')
+    args = ['--control-socket', controlSocket, ...args]
+  }
   // Run by node directly, as a user's service manager would: npx adds ~0.5 s.
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
@@ -67,6 +84,7 @@ export function startCorral(args: string[], options: StartOptions = {}): Corral 
     exited,
     signal: (name) => void child.kill(name),
     workers: () => childrenOf(child.pid!),
+    controlSocket,
     waitForLog(pattern, { timeoutMs = 10_000, from = 0 } = {}) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -110,6 +128,8 @@ export async function killAll(): Promise<void> {
   for (const pid of tracked) killTree(pid)
   tracked.clear()
   await Promise.all(all.map((c) => c.exited))
+  for (const dir of socketDirs) rmSync(dir, { recursive: true, force: true })
+  socketDirs.clear()
 }
 
 function killTree(pid: number): void {

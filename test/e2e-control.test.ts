@@ -1,0 +1,244 @@
+// The control socket and `corral ctl`, end to end (spec/control.md): real
+// masters, real signals, the socket file on disk, the CLI as a user runs it.
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, statSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { BIN, fixture, freePort, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
+import { get } from './helpers/load.ts'
+import type { ControlData, ControlResponse, MachineSummary, MasterStats, WorkerRow } from '../src/protocol/control.ts'
+
+afterEach(killAll)
+
+async function serve(
+  extra: string[],
+  options: { cwd?: string; signal?: AbortSignal } = {},
+): Promise<{ corral: Corral; url: string; socket: string }> {
+  const port = await freePort()
+  const corral = startCorral(['-b', `127.0.0.1:${port}`, ...extra, fixture('app-pid.ts')], options)
+  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/)
+  const socket = corral.controlSocket ?? join(options.cwd ?? '.', 'corral.ctl')
+  return { corral, url: `http://127.0.0.1:${port}`, socket }
+}
+
+/** `corral ctl ARGS…` as a user runs it. */
+const ctl = (...args: string[]) => run('ctl', ...args)
+
+function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile(process.execPath, [BIN, ...args], { timeout: 20_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  )
+}
+
+/** One request straight over the socket, as spec/control.md describes the wire. */
+function ask(socket: string, command: string[], v = 1): Promise<ControlResponse> {
+  return new Promise((resolve, reject) => {
+    const c = connect(socket)
+    let text = ''
+    c.setEncoding('utf8')
+    c.on('connect', () => c.write(`${JSON.stringify({ v, id: 7, command })}\n`))
+    c.on('data', (chunk: string) => {
+      text += chunk
+      if (text.includes('\n')) {
+        c.end()
+        resolve(JSON.parse(text) as ControlResponse)
+      }
+    })
+    c.on('error', reject)
+  })
+}
+
+async function data<K extends ControlData['kind']>(socket: string, command: string[], kind: K) {
+  const r = await ask(socket, command)
+  if (!r.ok) throw new Error(r.error)
+  expect(r.data.kind).toBe(kind)
+  return r.data as Extract<ControlData, { kind: K }>
+}
+
+const running = async (socket: string) =>
+  (await data(socket, ['show', 'workers'], 'workers')).workers.filter((w) => w.state === 'running')
+const untilRunning = (socket: string, n: number) =>
+  waitFor(async () => (await running(socket)).length === n, { what: `${n} running workers` })
+const count = (text: string, pattern: RegExp) => text.match(new RegExp(pattern, 'g'))?.length ?? 0
+
+describe('commands and their signal twins', () => {
+  it('reload is HUP; worker add/remove are TTIN/TTOU; reopen is USR1', async ({ signal }) => {
+    const { corral, socket } = await serve(['-w', '1'], { signal })
+    expect((await ctl('-s', socket, 'reload')).stdout).toMatch(/^sent HUP to master \d+\n$/)
+    await corral.waitForLog(/Reload complete: generation 1 is serving/)
+    corral.signal('SIGHUP')
+    await corral.waitForLog(/Reload complete: generation 2 is serving/)
+    const machine = (await data(socket, ['show', 'machine'], 'machine')).machine
+    expect(machine).toMatchObject({ generation: 2, target: 1, state: 'active.running.steady', ready: true })
+    expect((await data(socket, ['show', 'stats'], 'stats')).stats.reloads).toBe(2)
+    // Each reload replaced the one worker of the generation before.
+    await waitFor(async () => (await data(socket, ['show', 'stats'], 'stats')).stats.restarts.reload === 2, {
+      what: '2 reload restarts',
+    })
+
+    expect((await ctl('-s', socket, 'worker', 'add', '2')).stdout).toMatch(/sent TTIN ×2 to master \d+/)
+    await untilRunning(socket, 3)
+    corral.signal('SIGTTIN')
+    await untilRunning(socket, 4)
+    // Three TTIN events, one log line each, whichever way they came.
+    await waitFor(() => count(corral.log(), /Number of workers: \d -> \d/) === 3, { what: '3 TTIN log lines' })
+    await ctl('-s', socket, 'worker', 'remove')
+    await untilRunning(socket, 3)
+    corral.signal('SIGTTOU')
+    await untilRunning(socket, 2)
+    await waitFor(() => count(corral.log(), /Number of workers: \d -> \d/) === 5, { what: '2 TTOU log lines' })
+    // Scaling down is no restart.
+    expect((await data(socket, ['show', 'stats'], 'stats')).stats.restarts).toEqual({
+      crash: 0,
+      timeout: 0,
+      'max-requests': 0,
+      'max-memory': 0,
+      reload: 2,
+    })
+
+    await ctl('-s', socket, 'reopen')
+    await waitFor(() => count(corral.log(), /\[INFO\] Reopening log files/) === 3, {
+      what: 'reopen, master and 2 workers',
+    })
+    corral.signal('SIGUSR1')
+    await waitFor(() => count(corral.log(), /\[INFO\] Reopening log files/) === 6, { what: 'USR1, the same again' })
+  })
+
+  for (const [words, twin] of [
+    [['shutdown'], 'SIGTERM'],
+    [['shutdown', 'quick'], 'SIGINT'],
+  ] as const) {
+    it(`${words.join(' ')} ends the master as ${twin} does`, async ({ signal }) => {
+      const a = await serve(['-w', '2'], { signal })
+      const b = await serve(['-w', '2'], { signal })
+      const sent = await ctl('-s', a.socket, ...words)
+      expect(sent.stdout).toMatch(new RegExp(`sent ${twin.slice(3)} to master ${a.corral.pid}`))
+      b.corral.signal(twin)
+      const [ea, eb] = await Promise.all([a.corral.exited, b.corral.exited])
+      expect(ea).toEqual({ code: 0, signal: null })
+      expect(eb).toEqual(ea)
+      const shape = (log: string) =>
+        log
+          .split('\n')
+          .filter((l) => /Shutting down|Handling signal/.test(l))
+          .map((l) => l.replace(/^.*\] /, ''))
+      expect(shape(a.corral.log())).toEqual(shape(b.corral.log()))
+      // The master removed its socket file on the way out.
+      expect(existsSync(a.socket)).toBe(false)
+    })
+  }
+})
+
+describe('answers', () => {
+  it('-j prints JSON that parses; tables for people; show config says where values came from', async ({ signal }) => {
+    const { corral, socket, url } = await serve(['-w', '2', '--max-requests', '1000'], { signal })
+    await get(url)
+    const all = JSON.parse((await ctl('-s', socket, '-j', 'show', 'all')).stdout) as {
+      kind: 'all'
+      machine: MachineSummary
+      workers: WorkerRow[]
+      stats: MasterStats
+    }
+    expect(all.machine.pid).toBe(corral.pid)
+    expect(all.workers.map((w) => w.pid).sort()).toEqual(corral.workers())
+    expect(all.workers.every((w) => w.state === 'running' && w.generation === 0)).toBe(true)
+    const config = JSON.parse((await ctl('-s', socket, '-j', 'show', 'config')).stdout) as {
+      settings: { name: string; value: unknown; source: string }[]
+    }
+    expect(config.settings.find((s) => s.name === 'maxRequests')).toEqual({
+      name: 'maxRequests',
+      value: 1000,
+      source: 'command line',
+    })
+    expect(config.settings.find((s) => s.name === 'keepAlive')).toMatchObject({ value: 2, source: 'default' })
+
+    const table = (await ctl('-s', socket, 'show', 'workers')).stdout.split('\n')
+    expect(table[0]).toMatch(/^\s*PID\s+GEN\s+STATE\s+AGE\s+REQUESTS\s+INFLIGHT\s+CONNS\s+RSS\s+CPU%\s+HEARTBEAT$/)
+    expect(table.filter((l) => /\brunning\b/.test(l))).toHaveLength(2)
+    const listeners = (await ctl('-s', socket, 'show', 'listeners')).stdout
+    expect(listeners).toMatch(new RegExp(`${url}\\s+\\d+\\s+2048\\s+0`))
+
+    const unknown = await ctl('-s', socket, 'frobnicate')
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toBe('corral ctl: unknown command "frobnicate"; try help\n')
+    const badCount = await ctl('-s', socket, '-j', 'worker', 'add', 'lots')
+    expect(badCount.code).toBe(1)
+    expect(JSON.parse(badCount.stdout)).toEqual({ error: expect.stringMatching(/expected a number of workers/) })
+    // Another protocol version is refused, in a sentence.
+    expect(await ask(socket, ['show', 'machine'], 2)).toEqual({
+      v: 1,
+      id: 7,
+      ok: false,
+      error: 'protocol version 2 is not spoken here (this master speaks 1)',
+    })
+  })
+
+  it('the interactive prompt reads commands line by line', async ({ signal }) => {
+    const { socket, corral } = await serve(['-w', '1'], { signal })
+    const out = await new Promise<string>((resolve) => {
+      const child = execFile(process.execPath, [BIN, 'ctl', '-s', socket], (_err, stdout) => resolve(stdout))
+      child.stdin!.end('show machine\nhelp\nquit\nshow workers\n')
+    })
+    expect(out).toMatch(new RegExp(`^pid:\\s+${corral.pid}$`, 'm'))
+    expect(out).toMatch(/^worker add \[N\]$/m)
+    // Nothing after quit.
+    expect(out).not.toMatch(/PID\s+GEN/)
+  })
+})
+
+describe('the socket file', () => {
+  it('has mode 0600, or --control-socket-mode', async ({ signal }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-ctl-'))
+    const a = await serve(['-w', '1', '--control-socket', join(dir, 'a.ctl')], { signal })
+    const b = await serve(['-w', '1', '--control-socket', join(dir, 'b.ctl'), '--control-socket-mode', '0660'], {
+      signal,
+    })
+    expect(statSync(join(dir, 'a.ctl')).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dir, 'b.ctl')).mode & 0o777).toBe(0o660)
+    expect(statSync(join(dir, 'a.ctl')).isSocket()).toBe(true)
+    expect(a.corral.log()).toContain(`Control socket: ${join(dir, 'a.ctl')}`)
+    expect(b.corral.log()).toContain(`Control socket: ${join(dir, 'b.ctl')}`)
+  })
+
+  it('a second corral in the same directory leaves the first one its socket', async ({ signal }) => {
+    const cwd = mkdtempSync(join(tmpdir(), 'corral-two-'))
+    const first = await serve(['-w', '1'], { cwd, signal })
+    const second = await serve(['-w', '1'], { cwd, signal })
+    expect(second.corral.log()).toMatch(
+      new RegExp(`another master answers on ${join(cwd, 'corral.ctl')}; running without one`),
+    )
+    second.corral.signal('SIGTERM')
+    await second.corral.exited
+    // Still the first master's, still there.
+    expect((await data(first.socket, ['show', 'machine'], 'machine')).machine.pid).toBe(first.corral.pid)
+    expect((await run('status', '-s', join(cwd, 'corral.ctl'))).stdout).toMatch(
+      new RegExp(`pid:\\s+${first.corral.pid}`),
+    )
+  })
+
+  it('a dead master’s socket: ctl says so by name; the next corral replaces it', async ({ signal }) => {
+    const cwd = mkdtempSync(join(tmpdir(), 'corral-dead-'))
+    const path = join(cwd, 'corral.ctl')
+    const missing = await ctl('-s', path, 'show', 'workers')
+    expect(missing).toMatchObject({ code: 1, stdout: '' })
+    expect(missing.stderr).toBe(`corral ctl: no control socket at ${path}: is corral running here? (give -s PATH)\n`)
+
+    const dead = await serve(['-w', '1'], { cwd, signal })
+    process.kill(dead.corral.pid, 'SIGKILL')
+    await dead.corral.exited
+    expect(statSync(path).isSocket()).toBe(true)
+    const stale = await ctl('-s', path, 'show', 'workers')
+    expect(stale.code).toBe(1)
+    expect(stale.stderr).toBe(
+      `corral ctl: nothing answers on ${path}: the master that made it is gone (a stale socket)\n`,
+    )
+
+    const next = await serve(['-w', '1'], { cwd, signal })
+    expect(next.corral.log()).not.toMatch(/another master answers/)
+    expect((await data(path, ['show', 'machine'], 'machine')).machine.pid).toBe(next.corral.pid)
+  })
+})
