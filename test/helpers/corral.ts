@@ -186,13 +186,14 @@ export function freePort(): Promise<number> {
   })
 }
 
+/** Polls `probe` (which may be async) until it gives something other than undefined or false. */
 export async function waitFor<T>(
-  probe: () => T | undefined | false,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
   { timeoutMs = 10_000, everyMs = 25, what = 'condition' } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const v = probe()
+    const v = await probe()
     if (v !== undefined && v !== false) return v
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, everyMs))
