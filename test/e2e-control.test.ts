@@ -1,6 +1,6 @@
 // The control socket and `corral ctl`, end to end (spec/control.md): real
 // masters, real signals, the socket file on disk, the CLI as a user runs it.
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, statSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -240,5 +240,51 @@ describe('the socket file', () => {
     const next = await serve(['-w', '1'], { cwd, signal })
     expect(next.corral.log()).not.toMatch(/another master answers/)
     expect((await data(path, ['show', 'machine'], 'machine')).machine.pid).toBe(next.corral.pid)
+  })
+})
+
+describe('ctl top', () => {
+  for (const [key, name] of [
+    ['q', 'q'],
+    ['\x03', 'Ctrl-C'],
+  ] as const) {
+    it(`on a terminal: a live table; ${name} quits and gives the screen back`, async ({ signal }) => {
+      const { corral, socket } = await serve(['-w', '2'], { signal })
+      // A real pseudo-terminal: util-linux script runs the command on one and copies our stdin to it.
+      const command = [process.execPath, BIN, 'ctl', '-s', socket, 'top'].map((w) => `'${w}'`).join(' ')
+      const top = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], signal })
+      let screen = ''
+      top.stdout.on('data', (chunk: Buffer) => {
+        screen += chunk.toString('latin1')
+      })
+      const exited = new Promise<number | null>((resolve) => top.on('exit', (code) => resolve(code)))
+      await waitFor(() => /PID\s+STATE\s+REQ\/S\s+INFLIGHT\s+RSS\s+CPU%\s+HEARTBEAT/.test(screen), { what: 'a frame' })
+      expect(screen).toMatch(
+        new RegExp(`corral master ${corral.pid}  active\\.running\\.steady  workers 2/2  listen queue 0`),
+      )
+      for (const pid of corral.workers()) expect(screen).toMatch(new RegExp(`${pid}  running`))
+      // The alternate screen, cursor hidden, on the way in.
+      expect(screen.startsWith('\x1b[?1049h\x1b[?25l')).toBe(true)
+      top.stdin.write(key)
+      expect(await exited).toBe(0)
+      // Cursor shown and the screen as it was, on the way out.
+      expect(screen.endsWith('\x1b[?25h\x1b[?1049l')).toBe(true)
+    })
+  }
+
+  it('not on a terminal: a plain line per refresh', async ({ signal }) => {
+    const { corral, socket } = await serve(['-w', '1'], { signal })
+    const { code, stdout } = await ctl('-s', socket, 'top', '-n', '2')
+    expect(code).toBe(0)
+    const lines = stdout.trimEnd().split('\n')
+    expect(lines).toHaveLength(2)
+    const [worker] = corral.workers()
+    for (const line of lines)
+      expect(line).toMatch(
+        new RegExp(
+          `^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z state=active\\.running\\.steady workers=1/1 queue=0 req/s=\\d+\\.\\d inflight=0 \\[${worker} running \\d+\\.\\dr/s rss=\\d+M cpu=[\\d.-]+\\]$`,
+        ),
+      )
+    expect(stdout).not.toContain('\x1b')
   })
 })
