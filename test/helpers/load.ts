@@ -12,6 +12,8 @@ interface LoadResult {
 }
 
 export interface Load {
+  /** What the load has seen so far (live: the same object stop() resolves with). */
+  seen(): Readonly<LoadResult>
   stop(): Promise<LoadResult>
 }
 
@@ -53,6 +55,7 @@ export function startLoad(url: string, { connections = 4, keepAlive = false, max
     while (running && sent++ < maxRequests) await one()
   })
   return {
+    seen: () => result,
     async stop() {
       running = false
       await Promise.all(loops)
@@ -86,4 +89,27 @@ export async function getJson<T>(url: string): Promise<T> {
   const res = await get(url)
   if (res.status !== 200) throw new Error(`status ${res.status}: ${res.body}`)
   return JSON.parse(res.body) as T
+}
+
+/**
+ * A GET whose response headers have arrived (so the request is in flight in
+ * a worker) and whose end is still to come: `done` settles with the status
+ * and body once the body ends, or with the error that cut it short.
+ */
+export function inFlight(url: string): Promise<{ done: Promise<{ status: number; body: string } | Error> }> {
+  return new Promise((started, failed) => {
+    const req = request(url, { agent: false }, (res) => {
+      const done = new Promise<{ status: number; body: string } | Error>((settle) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => (body += c))
+        res.on('end', () => settle({ status: res.statusCode ?? 0, body }))
+        res.on('error', settle)
+        res.on('aborted', () => settle(new Error('response cut short')))
+      })
+      started({ done })
+    })
+    req.on('error', failed)
+    req.end()
+  })
 }
