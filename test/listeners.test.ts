@@ -1,6 +1,6 @@
 // End-to-end: this test process plays the master (it opens the listeners and
 // never accepts), real child processes play the workers.
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
@@ -9,7 +9,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Listener, ListenerError, openListeners } from '../src/net/listeners.ts'
 import { waitFor } from './helpers/corral.ts'
-import { acceptQueueLength, hasSs } from './helpers/sockets.ts'
+import { acceptQueueLength, hasSs, serverSideOwners } from './helpers/sockets.ts'
 
 const WORKER = new URL('./fixtures/listener-worker.ts', import.meta.url).pathname
 const MASTER = new URL('./fixtures/listener-master.ts', import.meta.url).pathname
@@ -84,15 +84,6 @@ function pendingRequest(port: number): { socket: net.Socket; response: Promise<s
     socket.on('error', reject)
   })
   return { socket, response }
-}
-
-/** Pids owning accepted (server-side) connections of a local port; '' marks a connection nobody accepted yet. */
-function serverSideOwners(port: number): string[] {
-  const out = execFileSync('ss', ['-tnpH', 'state', 'established', `( sport = :${port} )`]).toString()
-  return out
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => /pid=(\d+)/.exec(l)?.[1] ?? '')
 }
 
 /** Exited, or a zombie waiting for a reaper (pid 1 here may be slow to reap orphans). */

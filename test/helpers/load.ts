@@ -2,6 +2,7 @@
 // request loops against a loopback server, counting every failure. Bodies are
 // kept so a test can see which worker pid answered.
 import { Agent, request } from 'node:http'
+import { waitFor } from './corral.ts'
 
 interface LoadResult {
   ok: number
@@ -14,6 +15,8 @@ interface LoadResult {
 export interface Load {
   /** What the load has seen so far (live: the same object stop() resolves with). */
   seen(): Readonly<LoadResult>
+  /** Resolves once `n` more requests have been answered (or failed) from now: the load goes on past a point of interest. */
+  more(n: number): Promise<void>
   stop(): Promise<LoadResult>
 }
 
@@ -56,6 +59,12 @@ export function startLoad(url: string, { connections = 4, keepAlive = false, max
   })
   return {
     seen: () => result,
+    more(n) {
+      const target = result.ok + result.failed + n
+      return waitFor(() => result.ok + result.failed >= target || !running, { what: `${n} more answers` }).then(
+        () => undefined,
+      )
+    },
     async stop() {
       running = false
       await Promise.all(loops)

@@ -44,6 +44,15 @@ export function acceptQueueLength(port: number): number {
   return line === undefined ? 0 : Number(line.trim().split(/\s+/)[1])
 }
 
+/** Pids owning accepted (server-side) connections of a local port; '' marks a connection nobody accepted yet. */
+export function serverSideOwners(port: number): string[] {
+  const out = execFileSync('ss', ['-tnpH', 'state', 'established', `( sport = :${port} )`]).toString()
+  return out
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => /pid=(\d+)/.exec(l)?.[1] ?? '')
+}
+
 export interface Reply {
   status: number
   body: string
