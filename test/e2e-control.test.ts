@@ -1,12 +1,12 @@
 // The control socket and `corral ctl`, end to end (spec/control.md): real
 // masters, real signals, the socket file on disk, the CLI as a user runs it.
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN, fixture, freePort, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
+import { BIN, fixture, freePort, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
 import { get } from './helpers/load.ts'
 import type { ControlData, ControlResponse, MachineSummary, MasterStats, WorkerRow } from '../src/protocol/control.ts'
 
@@ -286,5 +286,81 @@ describe('ctl top', () => {
         ),
       )
     expect(stdout).not.toContain('\x1b')
+  })
+})
+
+describe('through a USR2 upgrade', () => {
+  /** A master serving a copy of the app, so a test can break the code on disk. */
+  async function deployed(signal: AbortSignal) {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-ctl-upgrade-'))
+    const app = join(dir, 'app.ts')
+    copyFileSync(fixture('app-pid.ts'), app)
+    const port = await freePort()
+    const socket = join(dir, 'corral.ctl')
+    const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, '--control-socket', socket, app], { signal })
+    await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
+    return { corral, app, socket, url: `http://127.0.0.1:${port}` }
+  }
+  const pidAt = async (path: string) => {
+    try {
+      return (await data(path, ['show', 'machine'], 'machine')).machine.pid
+    } catch {
+      return undefined
+    }
+  }
+
+  it('USR2 keeps both masters reachable: the old one at PATH.2; the path ends with the one that stays', async ({
+    signal,
+  }) => {
+    const { corral, socket, url } = await deployed(signal)
+    corral.signal('SIGUSR2')
+    const fresh = await waitFor(
+      async () => {
+        const pid = await pidAt(socket)
+        return pid !== undefined && pid !== corral.pid && pid
+      },
+      { what: 'the new master on PATH' },
+    )
+    track(fresh)
+    // It listens on PATH as soon as it starts; the old master hears when it is ready.
+    expect(await pidAt(`${socket}.2`)).toBe(corral.pid)
+    await waitFor(
+      async () => (await data(`${socket}.2`, ['show', 'machine'], 'machine')).machine.childMaster === 'ready',
+      { what: 'the old master to hear the new one is ready' },
+    )
+    expect((await data(socket, ['show', 'machine'], 'machine')).machine.ready).toBe(true)
+    corral.signal('SIGQUIT')
+    await corral.exited
+    expect(existsSync(`${socket}.2`)).toBe(false)
+    expect(await pidAt(socket)).toBe(fresh)
+    expect((await get(url)).status).toBe(200)
+    process.kill(fresh, 'SIGTERM')
+    await waitFor(() => !existsSync(socket), { what: 'the new master to remove its socket' })
+  })
+
+  it('ctl upgrade does the whole hand-over, as corral upgrade does', async ({ signal }) => {
+    const { corral, socket, url } = await deployed(signal)
+    const result = await ctl('-s', socket, 'upgrade')
+    const fresh = Number(/done: master (\d+) serves/.exec(result.stdout)?.[1])
+    if (fresh) track(fresh)
+    expect(result).toMatchObject({ code: 0, stderr: '' })
+    expect(result.stdout).toContain(`sent USR2 to master ${corral.pid}`)
+    expect(await corral.exited).toEqual({ code: 0, signal: null })
+    expect(await pidAt(socket)).toBe(fresh)
+    expect(existsSync(`${socket}.2`)).toBe(false)
+    expect((await get(url)).body).not.toBe('')
+    expect((await data(socket, ['show', 'machine'], 'machine')).machine.state).toBe('active.running.steady')
+  })
+
+  it('ctl upgrade with code that cannot load: rolled back, the old master keeps its path', async ({ signal }) => {
+    const { corral, socket, app } = await deployed(signal)
+    writeFileSync(app, "throw new Error('broken deploy')\n")
+    const result = await ctl('-s', socket, 'upgrade')
+    expect(result.code).toBe(1)
+    expect(result.stderr).toBe(
+      `corral ctl: the new master failed before it was ready; master ${corral.pid} keeps serving (see its log)\n`,
+    )
+    expect(await pidAt(socket)).toBe(corral.pid)
+    expect(existsSync(`${socket}.2`)).toBe(false)
   })
 })

@@ -50,6 +50,7 @@ export async function runCtl(argv: readonly string[]): Promise<number> {
   }
   try {
     if (opts.words[0] === 'top') return await top(opts)
+    if (opts.words.length === 1 && opts.words[0] === 'upgrade') return await upgrade(opts)
     if (opts.words.length === 0) return await interactive(opts)
     return await oneShot(opts)
   } catch (err) {
@@ -159,13 +160,7 @@ function connectError(path: string, err: NodeJS.ErrnoException): Error {
 }
 
 async function oneShot(opts: CtlOptions): Promise<number> {
-  const connection = await open(opts.socket)
-  try {
-    const response = await connection.request(opts.words)
-    return print(response, opts.json)
-  } finally {
-    connection.close()
-  }
+  return print(await ask(opts.socket, opts.words), opts.json)
 }
 
 function print(response: ControlResponse, json: boolean): number {
@@ -174,6 +169,93 @@ function print(response: ControlResponse, json: boolean): number {
   } else if (response.ok) process.stdout.write(format(response.data))
   else process.stderr.write(`corral ctl: ${response.error}\n`)
   return response.ok ? 0 : EXIT_FAILED
+}
+
+// ---------------------------------------------------------------------------
+// upgrade: `corral upgrade`'s procedure, through the control sockets
+
+/** How long a new master has to get ready before the upgrade is called off. */
+const UPGRADE_TIMEOUT_MS = 120_000
+
+/**
+ * USR2 as an event, then the hand-over watched through the sockets: the old
+ * master moves its socket to PATH.2 when it starts the new one, which
+ * listens on PATH once up. Ready: the old master is stopped gracefully
+ * (unless --upgrade auto already does). The new master fails: the old one
+ * has moved its socket back to PATH and keeps serving.
+ */
+async function upgrade(opts: CtlOptions): Promise<number> {
+  const path = opts.socket
+  const aside = `${path}.2`
+  const say = (line: string) => opts.json || process.stdout.write(`corral ctl upgrade: ${line}\n`)
+  const first = await machineAt(path)
+  if (!first) {
+    // Fails with the reason, by name; else the master answered, but not to show machine.
+    ;(await open(path)).close()
+    throw new Error(`the master at ${path} did not say who it is`)
+  }
+  const old = first.pid
+  const sent = await ask(path, ['upgrade'])
+  if (!sent.ok) throw new Error(sent.error)
+  say(`sent USR2 to master ${old}`)
+  if (!(await until(async () => (await machineAt(aside))?.pid === old, 10_000)))
+    throw new Error(`master ${old} did not start a new master (an upgrade already in flight?); see its log`)
+  let fresh: number | undefined
+  const outcome = await until(async () => {
+    const now = await machineAt(path)
+    if (now && now.pid !== old && now.ready) {
+      fresh = now.pid
+      return 'ready'
+    }
+    if (now?.pid === old) return 'rolled back'
+    if (!(await machineAt(aside))) return now ? undefined : 'old master gone'
+    return undefined
+  }, UPGRADE_TIMEOUT_MS)
+  if (outcome === 'rolled back')
+    throw new Error(`the new master failed before it was ready; master ${old} keeps serving (see its log)`)
+  if (outcome !== 'ready')
+    throw new Error(
+      outcome === 'old master gone'
+        ? `master ${old} exited during the upgrade`
+        : 'the new master was not ready in time; see the logs',
+    )
+  say(`new master ${fresh} is serving; stopping master ${old} gracefully`)
+  // --upgrade auto: the old master is already draining by itself.
+  const oldState = await machineAt(aside)
+  if (oldState && !oldState.state.startsWith('draining')) await ask(aside, ['shutdown'])
+  await until(async () => !(await machineAt(aside)), UPGRADE_TIMEOUT_MS)
+  say(`done: master ${fresh} serves`)
+  if (opts.json) process.stdout.write(`${JSON.stringify({ kind: 'upgraded', old, new: fresh })}\n`)
+  return 0
+}
+
+async function ask(path: string, words: readonly string[]): Promise<ControlResponse> {
+  const connection = await open(path)
+  try {
+    return await connection.request(words)
+  } finally {
+    connection.close()
+  }
+}
+
+/** The master answering at `path`, if one does. */
+async function machineAt(path: string) {
+  try {
+    const r = await ask(path, ['show', 'machine'])
+    return r.ok && r.data.kind === 'machine' ? r.data.machine : undefined
+  } catch {
+    return undefined
+  }
+}
+
+async function until<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await probe()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > deadline) return undefined
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }
 
 // ---------------------------------------------------------------------------
