@@ -261,7 +261,13 @@ async function until<T>(probe: () => Promise<T | undefined | false>, timeoutMs: 
 // ---------------------------------------------------------------------------
 // The interactive prompt
 
-const WORDS: readonly (readonly string[])[] = COMMANDS.map((c) => c.split(' ').filter((w) => !/^[[A-Z]/.test(w)))
+// Optional words in brackets complete too ([quick]); placeholders (N, PID) do not.
+const WORDS: readonly (readonly string[])[] = COMMANDS.map((c) =>
+  c
+    .split(' ')
+    .map((w) => w.replace(/^\[(.*)\]$/, '$1'))
+    .filter((w) => !/^[A-Z]/.test(w)),
+)
 
 /** Completes the word under the cursor from the commands that start with the words before it. */
 export function complete(line: string): [string[], string] {
