@@ -1,7 +1,11 @@
 // The request path's cost: corral -w 1 serving bench/hello.ts with no access
 // log, with the default format to a file, as JSON lines to a file, and the
 // same response from a fetch handler (bench/hello-fetch.ts), in the same run, interleaved, with bare node:http for scale. Server
-// pinned to CPU 0, wrk (keep-alive, 50 connections) to CPU 1. Reports the
+// pinned to CPU 0, wrk (keep-alive, 50 connections) to CPU 1. Also the cost
+// of what `corral ctl` and --metrics-bind need: corral counts requests by
+// default (the control socket is on), --no-control-socket counts nothing,
+// --metrics-bind also times them; and the master's RSS with and without
+// --metrics-bind after a scrape. Reports the
 // median requests/s and the worker's CPU time per request (utime + stime of
 // the serving process over the timed run: steadier than throughput when the
 // machine has other work), and each against corral without the log.
@@ -19,6 +23,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const REPS = Number(process.argv[2] ?? 5)
 const SECONDS = Number(process.argv[3] ?? 5)
 const dir = mkdtempSync(join(tmpdir(), 'corral-bench-access-'))
+// One port for --metrics-bind, reused: the configurations run one at a time.
+const METRICS_PORT = await freePort()
 
 interface Config {
   name: string
@@ -48,6 +54,13 @@ const CONFIGS: Config[] = [
   {
     name: 'corral, access log (JSON lines)',
     args: corral(['--access-logfile', join(dir, 'json.log'), '--access-log-json']),
+    corral: true,
+  },
+  { name: 'corral, nothing counted (--no-control-socket)', args: corral(['--no-control-socket']), corral: true },
+  { name: 'corral, metrics', args: corral(['--metrics-bind', `127.0.0.1:${METRICS_PORT}`]), corral: true },
+  {
+    name: 'corral, access log + metrics',
+    args: corral(['--access-logfile', join(dir, 'both.log'), '--metrics-bind', `127.0.0.1:${METRICS_PORT}`]),
     corral: true,
   },
   // The same response from a fetch(Request) → Response handler, no access log.
@@ -105,6 +118,20 @@ async function measure(config: Config): Promise<{ rps: number; usPerReq: number;
   }
 }
 
+/** The master's RSS in MB once serving, after one scrape of /metrics when it has them. */
+async function masterRssMb(extra: string[]): Promise<number> {
+  const port = await freePort()
+  const proc = start(process.execPath, corral(extra)(port), { env: process.env })
+  try {
+    await ready(port)
+    if (extra.includes('--metrics-bind')) await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text()
+    const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8')
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024
+  } finally {
+    await stop(proc)
+  }
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
   const m = Math.floor(s.length / 2)
@@ -145,6 +172,15 @@ try {
       `| ${name} | ${Math.round(rps)} | ${(rps / bareRps).toFixed(2)} | ${(rps / baseRps).toFixed(2)} | ${us.toFixed(2)} | ${(bareUs / us).toFixed(2)} | ${(baseUs / us).toFixed(2)} | ${median(r.foreign).toFixed(2)} |`,
     )
   }
+  const rss = { off: [] as number[], on: [] as number[] }
+  for (let rep = 1; rep <= REPS; rep++) {
+    rss.off.push(await masterRssMb([]))
+    rss.on.push(await masterRssMb(['--metrics-bind', `127.0.0.1:${METRICS_PORT}`]))
+  }
+  const [off, on] = [median(rss.off), median(rss.on)]
+  console.log(
+    `\nmaster RSS after start (and one scrape): ${off.toFixed(1)} MB without metrics, ${on.toFixed(1)} MB with --metrics-bind (+${(on - off).toFixed(1)} MB)`,
+  )
 } finally {
   killAllTracked()
   rmSync(dir, { recursive: true, force: true })
