@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import { COMMANDS } from '../master/control-commands.ts'
 import {
   CONTROL_PROTOCOL_VERSION,
+  lineReader,
   RESTART_REASONS,
   STATUS_CLASSES,
   type ControlData,
@@ -105,7 +106,6 @@ function open(path: string): Promise<Connection> {
     const socket: Socket = connect(path)
     socket.setEncoding('utf8')
     const pending: ((r: ControlResponse) => void)[] = []
-    let buffered = ''
     let nextId = 1
     let closedWith: Error | undefined
     const failAll = (err: Error) => {
@@ -124,16 +124,10 @@ function open(path: string): Promise<Connection> {
         close: () => socket.end(),
       }),
     )
-    socket.on('data', (chunk: string) => {
-      buffered += chunk
-      let newline = buffered.indexOf('\n')
-      while (newline >= 0) {
-        const line = buffered.slice(0, newline)
-        buffered = buffered.slice(newline + 1)
-        pending.shift()?.(JSON.parse(line) as ControlResponse)
-        newline = buffered.indexOf('\n')
-      }
-    })
+    socket.on(
+      'data',
+      lineReader((line) => pending.shift()?.(JSON.parse(line) as ControlResponse)),
+    )
     socket.on('error', (err: NodeJS.ErrnoException) => {
       const why = connectError(path, err)
       failAll(why)

@@ -8,6 +8,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import {
   CONTROL_PROTOCOL_VERSION,
+  lineReader,
   type ControlData,
   type ControlRequest,
   type ControlResponse,
@@ -112,21 +113,15 @@ export async function openControlSocket({ path, mode, handle, warn }: ControlSoc
 }
 
 function serve(socket: Socket, handle: ControlHandler): void {
-  let buffered = ''
   // One request at a time per connection: answers come back in order.
   let queue = Promise.resolve()
   socket.setEncoding('utf8')
   socket.on('error', () => {})
+  const read = lineReader((line) => {
+    if (line.trim() !== '') queue = queue.then(() => answer(line, handle)).then((r) => reply(socket, r))
+  })
   socket.on('data', (chunk: string) => {
-    buffered += chunk
-    let newline = buffered.indexOf('\n')
-    while (newline >= 0) {
-      const line = buffered.slice(0, newline)
-      buffered = buffered.slice(newline + 1)
-      if (line.trim() !== '') queue = queue.then(() => answer(line, handle)).then((r) => reply(socket, r))
-      newline = buffered.indexOf('\n')
-    }
-    if (buffered.length > MAX_LINE) {
+    if (read(chunk) > MAX_LINE) {
       reply(socket, failure(undefined, `request longer than ${MAX_LINE} bytes`))
       socket.end()
     }

@@ -100,3 +100,23 @@ export interface MachineSummary {
   readonly childMaster: string
   readonly crashStreak: number
 }
+
+/**
+ * Cuts a stream of text into lines, for both ends of the socket: feed it
+ * chunks as they arrive; it calls `onLine` with each complete line and
+ * returns how many characters still wait for their newline.
+ */
+export function lineReader(onLine: (line: string) => void): (chunk: string) => number {
+  let buffered = ''
+  return (chunk) => {
+    buffered += chunk
+    let newline = buffered.indexOf('\n')
+    while (newline >= 0) {
+      const line = buffered.slice(0, newline)
+      buffered = buffered.slice(newline + 1)
+      onLine(line)
+      newline = buffered.indexOf('\n')
+    }
+    return buffered.length
+  }
+}
