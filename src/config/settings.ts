@@ -4,7 +4,6 @@
 // derived. Adding a setting means adding one entry to `registry`.
 
 import { availableParallelism } from 'node:os'
-import { isIPv4, isIPv6 } from 'node:net'
 import * as Schema from 'effect/Schema'
 import * as SchemaIssue from 'effect/SchemaIssue'
 import * as Result from 'effect/Result'
@@ -13,6 +12,7 @@ import { DEFAULT_ACCESS_LOG_FORMAT, parseAccessLogFormat } from '../logging/acce
 import { groupProblem, userProblem } from '../process/privileges.ts'
 import { envEntryProblem, umaskProblem } from '../process/process-settings.ts'
 import { httpProtocolsProblem } from '../http/tls.ts'
+import { BIND_FORMS, bindProblem } from '../net/binds.ts'
 import { hookSettings } from './hook-settings.ts'
 import {
   allowListProblem,
@@ -22,90 +22,9 @@ import {
   type SecureSchemeHeadersValue,
 } from '../http/forwarded.ts'
 
-// ---------------------------------------------------------------------------
-// Listener addresses
-
-export type Bind =
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly path: string }
-  | { readonly kind: 'fd'; readonly fd: number }
-
-const BIND_FORMS = 'HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N'
-
-// RFC 1123 labels, plus '_' because container service names use it.
-const HOSTNAME =
-  /^(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i
-const DIGITS = /^\d+$/
-
-/** Parses an address; returns the reason it is not one as a string. */
-function bindOrReason(s: string): Bind | string {
-  const quoted = JSON.stringify(s)
-  const notAnAddress = `${quoted} is not an address (expected ${BIND_FORMS})`
-  if (s.startsWith('unix:')) {
-    const path = s.slice('unix:'.length)
-    return path === '' ? `${quoted}: unix socket path is empty` : { kind: 'unix', path }
-  }
-  if (s.startsWith('fd://')) {
-    const n = s.slice('fd://'.length)
-    return DIGITS.test(n) && Number.isSafeInteger(Number(n))
-      ? { kind: 'fd', fd: Number(n) }
-      : `${quoted}: expected fd://N with N a file descriptor number`
-  }
-  // gunicorn accepts tcp://; http:// makes formatBind's output parse back.
-  const hostPort = s.startsWith('tcp://') ? s.slice(6) : s.startsWith('http://') ? s.slice(7) : s
-  let host: string
-  let portText: string
-  if (hostPort.startsWith('[')) {
-    const close = hostPort.indexOf(']')
-    if (close < 0 || hostPort[close + 1] !== ':') return notAnAddress
-    host = hostPort.slice(1, close)
-    portText = hostPort.slice(close + 2)
-    if (!isIPv6(host)) return `${quoted}: ${JSON.stringify(host)} is not an IPv6 address`
-  } else {
-    const colon = hostPort.lastIndexOf(':')
-    if (colon < 0) return notAnAddress
-    host = hostPort.slice(0, colon)
-    portText = hostPort.slice(colon + 1)
-    if (host.includes(':')) return `${quoted}: put an IPv6 address in brackets, as [${host}]:${portText}`
-    if (!isIPv4(host) && !HOSTNAME.test(host)) return notAnAddress
-  }
-  const port = Number(portText)
-  if (!DIGITS.test(portText) || port > 65535) return `${quoted}: port must be an integer from 0 to 65535`
-  return { kind: 'tcp', host, port }
-}
-
-/** Parses `HOST:PORT`, `[IPV6]:PORT`, `unix:PATH` or `fd://N`; throws on anything else. */
-export function parseBind(s: string): Bind {
-  const b = bindOrReason(s)
-  if (typeof b === 'string') throw new Error(b)
-  return b
-}
-
-/** How an address is shown to people: `http://127.0.0.1:8000`, `http://[::1]:8000`, `unix:/path`, `fd://3`. */
-export function formatBind(b: Bind): string {
-  return b.kind === 'tcp' ? `http://${bindToString(b)}` : bindToString(b)
-}
-
-/** The inverse of parseBind: the form a user writes in --bind. */
-export function bindToString(b: Bind): string {
-  switch (b.kind) {
-    case 'tcp':
-      return b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`
-    case 'unix':
-      return `unix:${b.path}`
-    case 'fd':
-      return `fd://${b.fd}`
-  }
-}
-
 // Settings keep addresses as the strings the user wrote (what --print-config
 // shows back); the listener code calls parseBind, which cannot fail on them.
-const Address = Schema.String.annotate({ expected: 'an address' }).check(
-  Schema.makeFilter((s: string) => {
-    const b = bindOrReason(s)
-    return typeof b === 'string' ? b : undefined
-  }),
-)
+const Address = Schema.String.annotate({ expected: 'an address' }).check(Schema.makeFilter(bindProblem))
 
 // ---------------------------------------------------------------------------
 // Value schemas. Each carries an `expected` phrase: a failure reads
