@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { fc, test } from '@fast-check/vitest'
 import { helpText, parseArgs, usageError } from '../src/config/command-line.ts'
 import { bindToString, parseBind, type Bind } from '../src/net/binds.ts'
-import { defaults, registry, resolveSettings, SECTIONS, type Settings } from '../src/config/settings.ts'
+import { registry, type Settings } from '../src/config/registry.ts'
+import { defaults, resolveSettings } from '../src/config/resolve.ts'
+import { SECTIONS } from '../src/config/setting-spec.ts'
 
 function settingsOf(argv: string[], env: NodeJS.ProcessEnv = {}): Settings {
   const r = parseArgs(argv, env)
