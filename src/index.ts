@@ -19,7 +19,8 @@ export function defineConfig(config: Config): Config {
   return config
 }
 
-/** Settings only the command line (or CORRAL_CMD_ARGS) sets; a config file holding them is an error. */
+// CommandLineOnly: the settings only the command line (or CORRAL_CMD_ARGS)
+// sets, derived from their registry entries; a config file holding one is an error.
 export type { CommandLineOnly, SettingsInput }
 // Server hooks: what each hook is given (spec/hooks.md).
 export type {
