@@ -4,7 +4,7 @@
 // --metrics-bind (src/master/metrics.ts, loaded only when asked for).
 import type { Actor } from 'xstate'
 import type { masterMachine, MasterEvent, MasterCommand, Signal } from '../../machines/master.ts'
-import { registry, type Settings, type SettingName } from '../config/settings.ts'
+import { registry, type Settings, type SettingName } from '../config/registry.ts'
 import type { Logger } from '../logging/log.ts'
 import { acceptQueueLengths } from '../net/accept-queue.ts'
 import type { Listener } from '../net/listeners.ts'

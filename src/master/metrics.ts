@@ -6,7 +6,7 @@
 // so a master without it does not carry prom-client.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
-import { parseBind } from '../config/settings.ts'
+import { parseBind } from '../net/binds.ts'
 import type { MasterContext } from '../../machines/master-workers.ts'
 import { RESTART_REASONS, STATUS_CLASSES, type ListenerRow } from '../protocol/control.ts'
 import { DURATION_BUCKETS } from '../protocol/master-worker.ts'
