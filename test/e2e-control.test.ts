@@ -5,12 +5,15 @@ import { copyFileSync, existsSync, mkdtempSync, statSync, writeFileSync } from '
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { BIN, fixture, freePort, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
 import { get } from './helpers/load.ts'
 import type { ControlData, ControlResponse, MachineSummary, MasterStats, WorkerRow } from '../src/protocol/control.ts'
 
 afterEach(killAll)
+// Hang guards, not thresholds: several masters per test, on a machine that may be busy.
+vi.setConfig({ testTimeout: 90_000 })
+const STARTED = { timeoutMs: 45_000 }
 
 async function serve(
   extra: string[],
@@ -18,7 +21,7 @@ async function serve(
 ): Promise<{ corral: Corral; url: string; socket: string }> {
   const port = await freePort()
   const corral = startCorral(['-b', `127.0.0.1:${port}`, ...extra, fixture('app-pid.ts')], options)
-  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/)
+  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
   const socket = corral.controlSocket ?? join(options.cwd ?? '.', 'corral.ctl')
   return { corral, url: `http://127.0.0.1:${port}`, socket }
 }
@@ -62,16 +65,16 @@ async function data<K extends ControlData['kind']>(socket: string, command: stri
 const running = async (socket: string) =>
   (await data(socket, ['show', 'workers'], 'workers')).workers.filter((w) => w.state === 'running')
 const untilRunning = (socket: string, n: number) =>
-  waitFor(async () => (await running(socket)).length === n, { what: `${n} running workers` })
+  waitFor(async () => (await running(socket)).length === n, { ...STARTED, what: `${n} running workers` })
 const count = (text: string, pattern: RegExp) => text.match(new RegExp(pattern, 'g'))?.length ?? 0
 
 describe('commands and their signal twins', () => {
   it('reload is HUP; worker add/remove are TTIN/TTOU; reopen is USR1', async ({ signal }) => {
     const { corral, socket } = await serve(['-w', '1'], { signal })
     expect((await ctl('-s', socket, 'reload')).stdout).toMatch(/^sent HUP to master \d+\n$/)
-    await corral.waitForLog(/Reload complete: generation 1 is serving/)
+    await corral.waitForLog(/Reload complete: generation 1 is serving/, STARTED)
     corral.signal('SIGHUP')
-    await corral.waitForLog(/Reload complete: generation 2 is serving/)
+    await corral.waitForLog(/Reload complete: generation 2 is serving/, STARTED)
     const machine = (await data(socket, ['show', 'machine'], 'machine')).machine
     expect(machine).toMatchObject({ generation: 2, target: 1, state: 'active.running.steady', ready: true })
     expect((await data(socket, ['show', 'stats'], 'stats')).stats.reloads).toBe(2)
@@ -85,12 +88,18 @@ describe('commands and their signal twins', () => {
     corral.signal('SIGTTIN')
     await untilRunning(socket, 4)
     // Three TTIN events, one log line each, whichever way they came.
-    await waitFor(() => count(corral.log(), /Number of workers: \d -> \d/) === 3, { what: '3 TTIN log lines' })
+    await waitFor(() => count(corral.log(), /Number of workers: \d -> \d/) === 3, {
+      ...STARTED,
+      what: '3 TTIN log lines',
+    })
     await ctl('-s', socket, 'worker', 'remove')
     await untilRunning(socket, 3)
     corral.signal('SIGTTOU')
     await untilRunning(socket, 2)
-    await waitFor(() => count(corral.log(), /Number of workers: \d -> \d/) === 5, { what: '2 TTOU log lines' })
+    await waitFor(() => count(corral.log(), /Number of workers: \d -> \d/) === 5, {
+      ...STARTED,
+      what: '2 TTOU log lines',
+    })
     // Scaling down is no restart.
     expect((await data(socket, ['show', 'stats'], 'stats')).stats.restarts).toEqual({
       crash: 0,
@@ -105,7 +114,10 @@ describe('commands and their signal twins', () => {
       what: 'reopen, master and 2 workers',
     })
     corral.signal('SIGUSR1')
-    await waitFor(() => count(corral.log(), /\[INFO\] Reopening log files/) === 6, { what: 'USR1, the same again' })
+    await waitFor(() => count(corral.log(), /\[INFO\] Reopening log files/) === 6, {
+      ...STARTED,
+      what: 'USR1, the same again',
+    })
   })
 
   for (const [words, twin] of [
@@ -258,7 +270,10 @@ describe('ctl top', () => {
         screen += chunk.toString('latin1')
       })
       const exited = new Promise<number | null>((resolve) => top.on('exit', (code) => resolve(code)))
-      await waitFor(() => /PID\s+STATE\s+REQ\/S\s+INFLIGHT\s+RSS\s+CPU%\s+HEARTBEAT/.test(screen), { what: 'a frame' })
+      await waitFor(() => /PID\s+STATE\s+REQ\/S\s+INFLIGHT\s+RSS\s+CPU%\s+HEARTBEAT/.test(screen), {
+        ...STARTED,
+        what: 'a frame',
+      })
       expect(screen).toMatch(
         new RegExp(`corral master ${corral.pid}  active\\.running\\.steady  workers 2/2  listen queue 0`),
       )
@@ -298,7 +313,7 @@ describe('through a USR2 upgrade', () => {
     const port = await freePort()
     const socket = join(dir, 'corral.ctl')
     const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, '--control-socket', socket, app], { signal })
-    await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await corral.waitForLog(/Ready: 1 worker\(s\) serving/, STARTED)
     return { corral, app, socket, url: `http://127.0.0.1:${port}` }
   }
   const pidAt = async (path: string) => {
@@ -319,14 +334,14 @@ describe('through a USR2 upgrade', () => {
         const pid = await pidAt(socket)
         return pid !== undefined && pid !== corral.pid && pid
       },
-      { what: 'the new master on PATH' },
+      { ...STARTED, what: 'the new master on PATH' },
     )
     track(fresh)
     // It listens on PATH as soon as it starts; the old master hears when it is ready.
     expect(await pidAt(`${socket}.2`)).toBe(corral.pid)
     await waitFor(
       async () => (await data(`${socket}.2`, ['show', 'machine'], 'machine')).machine.childMaster === 'ready',
-      { what: 'the old master to hear the new one is ready' },
+      { ...STARTED, what: 'the old master to hear the new one is ready' },
     )
     expect((await data(socket, ['show', 'machine'], 'machine')).machine.ready).toBe(true)
     corral.signal('SIGQUIT')
@@ -335,7 +350,7 @@ describe('through a USR2 upgrade', () => {
     expect(await pidAt(socket)).toBe(fresh)
     expect((await get(url)).status).toBe(200)
     process.kill(fresh, 'SIGTERM')
-    await waitFor(() => !existsSync(socket), { what: 'the new master to remove its socket' })
+    await waitFor(() => !existsSync(socket), { ...STARTED, what: 'the new master to remove its socket' })
   })
 
   it('ctl upgrade does the whole hand-over, as corral upgrade does', async ({ signal }) => {

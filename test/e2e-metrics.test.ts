@@ -5,12 +5,15 @@ import { connect, type Socket } from 'node:net'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { fixture, freePort, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 import { get } from './helpers/load.ts'
 import { hasSs } from './helpers/sockets.ts'
 
 afterEach(killAll)
+// Hang guards, not thresholds: several masters per test, on a machine that may be busy.
+vi.setConfig({ testTimeout: 90_000 })
+const STARTED = { timeoutMs: 45_000 }
 
 async function serve(
   app: string,
@@ -21,8 +24,8 @@ async function serve(
   const corral = startCorral(['-b', `127.0.0.1:${port}`, '--metrics-bind', '127.0.0.1:0', ...extra, fixture(app)], {
     signal,
   })
-  const [, metrics] = await corral.waitForLog(/Metrics at: (http:\/\/127\.0\.0\.1:\d+)\/metrics/)
-  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/)
+  const [, metrics] = await corral.waitForLog(/Metrics at: (http:\/\/127\.0\.0\.1:\d+)\/metrics/, STARTED)
+  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
   return { corral, url: `http://127.0.0.1:${port}`, metrics: metrics! }
 }
 
@@ -41,7 +44,7 @@ async function scrape(metrics: string): Promise<Map<string, number>> {
 }
 
 const until = (metrics: string, what: string, ok: (s: Map<string, number>) => boolean) =>
-  waitFor(async () => ok(await scrape(metrics)), { what })
+  waitFor(async () => ok(await scrape(metrics)), { ...STARTED, what })
 
 describe('/metrics', () => {
   it('counts a known number of requests by status class, with durations, and keeps them when a worker goes', async ({
@@ -114,7 +117,7 @@ describe('/metrics', () => {
   it('is off by default', async ({ signal }) => {
     const port = await freePort()
     const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, fixture('app-pid.ts')], { signal })
-    await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await corral.waitForLog(/Ready: 1 worker\(s\) serving/, STARTED)
     expect(corral.log()).not.toMatch(/Metrics at/)
   })
 })
@@ -130,7 +133,7 @@ describe('/healthz and /readyz', () => {
     const slow = get(`${url}/slow?ms=4000`)
     await until(metrics, 'the slow request in flight', (s) => s.get('corral_requests_in_flight') === 1)
     corral.signal('SIGTERM')
-    await waitFor(async () => (await get(`${metrics}/readyz`)).status === 503, { what: '/readyz 503' })
+    await waitFor(async () => (await get(`${metrics}/readyz`)).status === 503, { ...STARTED, what: '/readyz 503' })
     const ready = await get(`${metrics}/readyz`)
     expect(ready.body).toBe('not ready: draining.graceful\n')
     // The worker still drains its request: the master is healthy.
