@@ -1,27 +1,43 @@
-// Bundles the master (cli) and the worker into dist/ as one JavaScript file
-// each. The TypeScript sources run as they are; the bundles exist for memory:
-// type stripping loads a ~20 MB WebAssembly module into every process that
-// imports a .ts file, and loading effect and xstate as hundreds of separate
-// ES modules costs tens of MB more. bin/corral.js uses the bundles only when
-// they are newer than every source file, so an edit is never run stale.
-import { build } from 'esbuild'
+// Builds dist/, what the published package runs and what bin/corral.js runs
+// inside the repository when it is newer than every source:
+//   cli.js, worker.js   the master and the worker, one ES module each
+//   index.js/.cjs       `corral`: defineConfig, for import and require
+//   machines.js/.cjs    `corral/machines`: the pure statecharts
+// Bundling saves every process the type stripper (~20 MB of WebAssembly) and
+// the cost of loading effect as hundreds of modules. effect is bundled (it is
+// a devDependency); xstate and @hono/node-server stay external: they are the
+// package's dependencies, so a user's xstate and ours can be one copy.
+// Types come from scripts/build-types.ts.
+import { build, type BuildOptions } from 'esbuild'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-await build({
+const common: BuildOptions = {
   absWorkingDir: root,
-  entryPoints: { cli: 'src/cli/main.ts', worker: 'src/worker/main.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',
-  format: 'esm',
   target: 'node22.12',
-  // Loaded on demand, for fetch apps only; a user's app resolves its own.
-  external: ['@hono/node-server'],
-  // Bundled CommonJS (xstate) may call require for Node built-ins.
-  banner: {
-    js: "import { createRequire as __corralRequire } from 'node:module'; const require = __corralRequire(import.meta.url);",
-  },
+  external: ['@hono/node-server', 'xstate'],
   logLevel: 'warning',
-})
+}
+
+await Promise.all([
+  build({
+    ...common,
+    entryPoints: { cli: 'src/cli/main.ts', worker: 'src/worker/main.ts' },
+    format: 'esm',
+    // Bundled CommonJS may call require for Node built-ins.
+    banner: {
+      js: "import { createRequire as __corralRequire } from 'node:module'; const require = __corralRequire(import.meta.url);",
+    },
+  }),
+  build({ ...common, entryPoints: { index: 'src/index.ts', machines: 'src/machines.ts' }, format: 'esm' }),
+  build({
+    ...common,
+    entryPoints: { index: 'src/index.ts', machines: 'src/machines.ts' },
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+  }),
+])
