@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { ROOT } from './corral.ts'
 
 const CACHE = `${ROOT}.cache`
-export const NODE22 = `${CACHE}/node22/bin/node`
+const NODE22 = `${CACHE}/node22/bin/node`
 
 export function ensureNode22(): string {
   if (existsSync(NODE22)) return NODE22
