@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Stays JavaScript so that any Node can start it and say what it needs.
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import module from 'node:module'
 
 const [major, minor] = process.versions.node.split('.').map(Number)
 if (major < 22 || (major === 22 && minor < 12)) {
@@ -9,6 +10,18 @@ if (major < 22 || (major === 22 && minor < 12)) {
 }
 
 const root = new URL('../', import.meta.url)
+
+// Every start after the first reads the bundle compiled already (Node keeps
+// the cache in the temp directory and checks each source's hash).
+module.enableCompileCache?.()
+
+// The version alone needs nothing else loaded: `npx corral --version` answers as fast as any bin.
+const args = process.argv.slice(2)
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v') && !process.env.CORRAL_CMD_ARGS) {
+  const { version } = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'))
+  process.stdout.write(`corral ${version}\n`)
+  process.exit(0)
+}
 
 /** Newest modification time of the sources the bundle is built from. */
 function newestSource() {
@@ -30,7 +43,7 @@ function newestSource() {
 async function entry() {
   if (!existsSync(new URL('src/cli/main.ts', root))) return '../dist/cli.js'
   // A config file in the checkout imports 'corral' like a user's: from the sources.
-  await import('../scripts/resolve-self.js')
+  if (existsSync(new URL('scripts/resolve-self.js', root))) await import('../scripts/resolve-self.js')
   if (process.env.CORRAL_FROM_SOURCE !== '1') {
     try {
       if (statSync(new URL('dist/cli.js', root)).mtimeMs >= newestSource()) return '../dist/cli.js'
@@ -43,4 +56,4 @@ async function entry() {
 
 const { main } = await import(await entry())
 // Exit explicitly: a stray handle in user code must not keep a stopped master alive.
-process.exit(await main(process.argv.slice(2)))
+process.exit(await main(args))

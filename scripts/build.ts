@@ -1,6 +1,7 @@
 // Builds dist/, what the published package runs and what bin/corral.js runs
 // inside the repository when it is newer than every source:
-//   cli.js, worker.js   the master and the worker, one ES module each
+//   cli.js, worker.js   the master and the worker, one ES module each (the
+//                       worker's in worker-main.js, behind a loader)
 //   index.js/.cjs       `corral`: defineConfig, for import and require
 //   machines.js/.cjs    `corral/machines`: the pure statecharts
 // Bundling saves every process the type stripper (~20 MB of WebAssembly) and
@@ -9,6 +10,7 @@
 // package's dependencies, so a user's xstate and ours can be one copy.
 // Types come from scripts/build-types.ts.
 import { build, type BuildOptions } from 'esbuild'
+import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -26,7 +28,7 @@ const common: BuildOptions = {
 await Promise.all([
   build({
     ...common,
-    entryPoints: { cli: 'src/cli/main.ts', worker: 'src/worker/main.ts' },
+    entryPoints: { cli: 'src/cli/main.ts', 'worker-main': 'src/worker/main.ts' },
     format: 'esm',
     // Bundled CommonJS may call require for Node built-ins.
     banner: {
@@ -41,3 +43,12 @@ await Promise.all([
     outExtension: { '.js': '.cjs' },
   }),
 ])
+
+// What the master spawns: it turns on Node's module compile cache first, so
+// that every worker after the first reads the bundle, xstate and the app
+// compiled already (Node checks each source's hash; bin/corral.js does the
+// same for the master). A worker that cannot write the cache runs as before.
+writeFileSync(
+  `${root}dist/worker.js`,
+  "import { enableCompileCache } from 'node:module'\nenableCompileCache?.()\nawait import('./worker-main.js')\n",
+)

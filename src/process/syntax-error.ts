@@ -3,7 +3,6 @@
 // or column; a CommonJS or TypeScript module's error does carry them. The
 // location is printed only when such an error goes uncaught, so it is found
 // by importing the module again in a child Node that prints it.
-import { spawnSync } from 'node:child_process'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 /** A parse error: its stack names no file, only Node's module loader. */
@@ -24,6 +23,8 @@ export function locateSyntaxError(err: unknown, file: string): string | undefine
   // parses and links, nothing of the app runs in the child.
   const source = `import 'data:text/javascript,process.exit(0)'; import ${JSON.stringify(pathToFileURL(file).href)}`
   const flags = process.execArgv.filter((a) => !a.startsWith('--inspect'))
+  // Loaded here, on the error path only: a worker starting up should not pay for node:child_process.
+  const { spawnSync } = process.getBuiltinModule('node:child_process')
   const child = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', source], {
     encoding: 'utf8',
     timeout: 10_000,
