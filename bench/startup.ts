@@ -13,12 +13,11 @@
 //   npm run bench:startup [-- --reps 5]
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { pollUntilOk, probe } from './lib/probe.ts'
+import { freePort, pollUntilOk, probe } from './lib/probe.ts'
 import { ageMs, children, killAllTracked, now, rssKiB, sleep, start, stop } from './lib/proc.ts'
 
 const { values: opt } = parseArgs({ options: { reps: { type: 'string', default: '5' } } })
@@ -41,17 +40,6 @@ const median = (xs: number[]) => {
 }
 const ms = (x: number) => `${x.toFixed(1)} ms`
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.on('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 /** An app dir with corral installed from its packed tarball, a hello app, and a trivial bin for npx. */
 function installApp(dir: string): void {

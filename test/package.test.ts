@@ -52,7 +52,7 @@ function sizeOf(path: string): number {
   return readdirSync(path).reduce((sum, name) => sum + sizeOf(join(path, name)), 0)
 }
 
-async function get(port: number, path = '/'): Promise<string> {
+async function get(port: number, path: string): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`)
   return `${res.status} ${await res.text()}`
 }
@@ -97,26 +97,25 @@ describe.each(versions)('installed, on Node %s', (_, nodeBinary) => {
     expect(r.stdout).toBe(`corral ${pkg.version}\n`)
   })
 
-  it('serves an Express app.js', async () => {
-    writeFileSync(
-      join(app, 'app.js'),
-      "import express from 'express'\nconst app = express()\napp.get('/', (req, res) => res.send('express here'))\nexport default app\n",
-    )
+  /** Writes the app file, serves it with one worker and answers `path`. */
+  async function serve(file: string, source: string, path: string): Promise<string> {
+    writeFileSync(join(app, file), source)
     const port = await freePort()
-    const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, 'app.js'], { node, bin: bin(), cwd: app })
+    const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, file], { node, bin: bin(), cwd: app })
     await corral.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
-    expect(await get(port)).toBe('200 express here')
+    return get(port, path)
+  }
+
+  it('serves an Express app.js', async () => {
+    const source =
+      "import express from 'express'\nconst app = express()\napp.get('/', (req, res) => res.send('express here'))\nexport default app\n"
+    expect(await serve('app.js', source, '/')).toBe('200 express here')
   })
 
   it('serves a .ts app', async () => {
-    writeFileSync(
-      join(app, 'typed.ts'),
-      "import type { IncomingMessage, ServerResponse } from 'node:http'\nexport default (req: IncomingMessage, res: ServerResponse): void => void res.end(`ts ${req.url}`)\n",
-    )
-    const port = await freePort()
-    const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, 'typed.ts'], { node, bin: bin(), cwd: app })
-    await corral.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
-    expect(await get(port, '/x')).toBe('200 ts /x')
+    const source =
+      "import type { IncomingMessage, ServerResponse } from 'node:http'\nexport default (req: IncomingMessage, res: ServerResponse): void => void res.end(`ts ${req.url}`)\n"
+    expect(await serve('typed.ts', source, '/x')).toBe('200 ts /x')
   })
 
   it('reads a config that imports defineConfig (ESM) and one that requires it (CommonJS)', () => {
