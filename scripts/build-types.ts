@@ -12,7 +12,7 @@
 import ts from 'typescript'
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { registry } from '../src/config/settings.ts'
+import { registry } from '../src/config/registry.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const options: ts.CompilerOptions = {
@@ -62,26 +62,35 @@ function entry(path: string): string {
     .replace(/^export (type )?\{([^}]*)\} from '\.\.?\/[^']*';/gm, 'export $1{$2};')
 }
 
-/** Each settings property written out, since its type comes from an effect Schema. */
+/** The settings types written out (each property, with its doc from the registry), since they come from effect Schemas. */
 function settingsTypes(): string {
   const hooks = program.getSourceFile(`${root}src/hooks/hooks.ts`)!
-  const settings = program.getSourceFile(`${root}src/config/settings.ts`)!
-  const exported = checker.getExportsOfModule(checker.getSymbolAtLocation(settings)!)
   const docs = new Map(registry.map((s) => [s.name as string, s.doc]))
-  const print = (name: string, comment: string) => {
-    const symbol = exported.find((s) => s.name === name)
-    if (!symbol) throw new Error(`src/config/settings.ts exports no ${name}`)
-    const lines = checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(symbol)).map((p) => {
-      const type = checker.typeToString(checker.getTypeOfSymbol(p), hooks, ts.TypeFormatFlags.NoTruncation)
-      if (type.includes('import(')) throw new Error(`${name}.${p.name}: ${type} names a module`)
+  const find = (file: string, name: string) => {
+    const source = program.getSourceFile(`${root}${file}`)!
+    const symbol = checker.getExportsOfModule(checker.getSymbolAtLocation(source)!).find((s) => s.name === name)
+    if (!symbol) throw new Error(`${file} exports no ${name}`)
+    return checker.getDeclaredTypeOfSymbol(symbol)
+  }
+  const text = (type: ts.Type, what: string) => {
+    const printed = checker.typeToString(type, hooks, ts.TypeFormatFlags.NoTruncation)
+    if (printed.includes('import(')) throw new Error(`${what}: ${printed} names a module`)
+    return printed
+  }
+  const object = (file: string, name: string, comment: string) => {
+    const lines = checker.getPropertiesOfType(find(file, name)).map((p) => {
       const doc = docs.get(p.name)
+      const type = text(checker.getTypeOfSymbol(p), `${name}.${p.name}`)
       return `${doc ? `  /** ${doc.replaceAll('*/', '*\\/')} */\n` : ''}  readonly ${p.name}: ${type};`
     })
     return `/** ${comment} */\ntype ${name} = {\n${lines.join('\n')}\n};\n`
   }
+  const alias = (file: string, name: string, comment: string) =>
+    `/** ${comment} */\ntype ${name} = ${text(find(file, name), name)};\n`
   return (
-    print('Settings', 'Every setting, as the server resolved it.') +
-    print('SettingsInput', 'Every setting, as a config file may give it.')
+    object('src/config/server-settings.ts', 'ServerSettings', 'Settings as every process sees them: values only.') +
+    object('src/config/registry.ts', 'SettingsInput', 'Every setting, as a config file may give it.') +
+    alias('src/config/registry.ts', 'CommandLineOnly', 'Settings only the command line sets.')
   )
 }
 
