@@ -12,7 +12,7 @@
 //
 //   npm run bench:startup [-- --reps 5]
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -66,6 +66,22 @@ function installApp(dir: string): void {
   })
 }
 
+/**
+ * CPU time a process has used, all its threads, in ms (/proc/PID/task/TID/schedstat,
+ * nanoseconds on CPU): what start-up costs, whatever else the machine is doing.
+ */
+function cpuMs(pid: number): number {
+  let ns = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns / 1e6
+}
+
 async function requests(port: number, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     const r = await probe(port)
@@ -73,24 +89,28 @@ async function requests(port: number, n: number): Promise<void> {
   }
 }
 
-async function bareRound(): Promise<{ spawn: number; rss: number }> {
+async function bareRound(): Promise<{ spawn: number; rss: number; cpu: number }> {
   const port = await freePort()
   const t0 = now()
   const p = start(NODE, [HELLO], { env: { ...env, PORT: String(port) } })
   const { firstOk } = await pollUntilOk(port, { timeoutMs: 10_000 })
+  const cpu = cpuMs(p.pid)
   await requests(port, 200)
   const rss = rssKiB(p.pid)
   await stop(p)
-  return { spawn: firstOk - t0, rss }
+  return { spawn: firstOk - t0, rss, cpu }
 }
 
-async function launchRound(app: string, bin: string): Promise<number> {
+/** Launch → first response, and the CPU the master and the workers had used by then (workers summed). */
+async function launchRound(app: string, bin: string): Promise<{ launch: number; master: number; workers: number }> {
   const port = await freePort()
   const t0 = now()
   const p = start(NODE, [bin, '-w', '4', '-b', `127.0.0.1:${port}`, 'hello.mjs'], { cwd: app, env })
   const { firstOk } = await pollUntilOk(port, { timeoutMs: 10_000 })
+  const master = cpuMs(p.pid)
+  const workers = children(p.pid).reduce((sum, pid) => sum + cpuMs(pid), 0)
   await stop(p)
-  return firstOk - t0
+  return { launch: firstOk - t0, master, workers }
 }
 
 async function workerRound(app: string, bin: string): Promise<{ respawn: number; master: number; worker: number }> {
@@ -130,8 +150,9 @@ try {
   timed('npx', ['corral', '--version'], app)
   timed('npx', ['trivial'], app)
 
-  const bare = { spawn: [] as number[], rss: [] as number[] }
+  const bare = { spawn: [] as number[], rss: [] as number[], cpu: [] as number[] }
   const launch: number[] = []
+  const launchCpu = { master: [] as number[], workers: [] as number[] }
   const respawn: number[] = []
   const master: number[] = []
   const worker: number[] = []
@@ -141,7 +162,11 @@ try {
     const b = await bareRound()
     bare.spawn.push(b.spawn)
     bare.rss.push(b.rss)
-    launch.push(await launchRound(app, bin))
+    bare.cpu.push(b.cpu)
+    const l = await launchRound(app, bin)
+    launch.push(l.launch)
+    launchCpu.master.push(l.master)
+    launchCpu.workers.push(l.workers)
     const w = await workerRound(app, bin)
     respawn.push(w.respawn)
     master.push(w.master)
@@ -154,6 +179,9 @@ try {
   const m = {
     bareSpawn: median(bare.spawn),
     bareRss: median(bare.rss),
+    bareCpu: median(bare.cpu),
+    launchCpuMaster: median(launchCpu.master),
+    launchCpuWorkers: median(launchCpu.workers),
     launch: median(launch),
     respawn: median(respawn),
     master: median(master),
@@ -170,10 +198,21 @@ try {
       ms(m.launch),
       `${(m.launch / m.bareSpawn).toFixed(2)} × bare ${check(m.launch <= 2.5 * m.bareSpawn)} (≤ 2.5 ×)`,
     ],
+    ['bare node:http: CPU used by its first response', ms(m.bareCpu), 'reference'],
+    [
+      'corral -w 4: CPU used by the first response, master',
+      ms(m.launchCpuMaster),
+      `${(m.launchCpuMaster / m.bareCpu).toFixed(2)} × bare`,
+    ],
+    [
+      'corral -w 4: CPU used by the first response, 4 workers',
+      ms(m.launchCpuWorkers),
+      `${(m.launchCpuWorkers / m.bareCpu).toFixed(2)} × bare`,
+    ],
     [
       'corral -w 1: SIGKILL settled worker → next response',
       ms(m.respawn),
-      `bare + ${(m.respawn - m.bareSpawn).toFixed(1)} ms ${check(m.respawn <= m.bareSpawn + 10)} (≤ + 10 ms)`,
+      `bare ${m.respawn >= m.bareSpawn ? '+' : '−'} ${ms(Math.abs(m.respawn - m.bareSpawn))} ${check(m.respawn <= m.bareSpawn + 10)} (≤ + 10 ms)`,
     ],
     [
       'corral master RSS',
