@@ -59,7 +59,7 @@ describe('the pidfile', () => {
     writeFileSync(pidfile, `${dead}\n`)
     const c = startCorral(['-w', '1', '-b', `127.0.0.1:${await freePort()}`, '-p', pidfile, APP], { signal })
     await c.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
-    expect(c.log()).toContain(`[WARNING] Removed a stale pidfile ${pidfile} (it named ${dead}, not running)`)
+    expect(c.log()).toContain(`[WARNING] Removed a stale pidfile ${pidfile} (${dead}: not running)`)
     expect(readFileSync(pidfile, 'utf8')).toBe(`${c.pid}\n`)
   })
 
@@ -73,6 +73,14 @@ describe('the pidfile', () => {
     expect(isDir.stderr).not.toMatch(/Listening at|EISDIR|^\s+at /m)
     expect(readdirSync(parent)).toEqual(['run'])
     expect(readdirSync(directory)).toEqual([])
+
+    // A file that holds no pid (an app given to -p by mistake) is left as it is.
+    const notPid = join(parent, 'app.js')
+    writeFileSync(notPid, 'export default () => {}\n')
+    const holdsOther = corral(['-w', '1', '-p', notPid, APP])
+    expect(holdsOther.code).toBe(1)
+    expect(holdsOther.stderr).toContain(`-p/--pid ${notPid} holds something other than a pid; not replacing it`)
+    expect(readFileSync(notPid, 'utf8')).toBe('export default () => {}\n')
 
     const missing = corral(['-w', '1', '-p', join(parent, 'nowhere/corral.pid'), APP])
     expect(missing.code).toBe(1)

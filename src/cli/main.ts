@@ -118,7 +118,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       log.error(pidfile.problem)
       return EXIT_FAILURE
     }
-    if (pidfile) log.warning(`Removed a stale pidfile ${settings.pid} (it named ${pidfile.stale}, not running)`)
+    if (pidfile) log.warning(`Removed a stale pidfile ${settings.pid} (${pidfile.stale}: not running)`)
   }
   if (settings.daemon && !isDaemonChild(env)) return launchDaemon((settings as { errorLogfile?: string }).errorLogfile)
   return runMaster({ settings, app, reloadSettings: createSettingsReloader(sources, parsed) })

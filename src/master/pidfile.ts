@@ -78,8 +78,9 @@ export type PidfileCheck = { problem: string } | { stale: number | string } | un
 /**
  * Before anything is bound: the pidfile's directory exists and the path is
  * not a directory, and no live master holds it ("Already running on PID N",
- * and the file is left alone). A file naming a dead process, or no pid, is
- * stale: it is removed, and the caller says so. The parent of a master
+ * and the file is left alone). A file naming a dead process, or empty, is
+ * stale: it is removed, and the caller says so; one holding anything else is
+ * refused and left alone. The parent of a master
  * started by USR2 has moved its pidfile aside already; during a rollback it
  * may name that parent, which is not a second master.
  */
@@ -99,12 +100,14 @@ export function checkPidfile(path: string, parent = process.ppid): PidfileCheck 
     if (code === 'ENOENT') return undefined
     return { problem: `-p/--pid ${path}: cannot read it (${code ?? String(err)})` }
   }
-  const pid = Number(text)
-  if (Number.isInteger(pid) && pid > 0 && pid !== parent && isRunning(pid)) {
-    return { problem: `Already running on PID ${pid} (pidfile ${path})` }
+  // Anything but a pid (say `-p app.js` by mistake) is not ours to replace.
+  if (text !== '' && !/^\d+$/.test(text)) {
+    return { problem: `-p/--pid ${path} holds something other than a pid; not replacing it` }
   }
+  const pid = Number(text)
+  if (pid > 0 && pid !== parent && isRunning(pid)) return { problem: `Already running on PID ${pid} (pidfile ${path})` }
   unlinkSync(path)
-  return { stale: Number.isInteger(pid) && pid > 0 ? pid : JSON.stringify(text.slice(0, 20)) }
+  return { stale: text === '' ? 'no pid' : pid }
 }
 
 /** Alive, whoever owns it (EPERM: another user's live process). */
