@@ -86,6 +86,8 @@ describe.each(versions)('installed, on Node %s', (_, nodeBinary) => {
       `express@${version('express')}`,
       `typescript@${version('typescript')}`,
       `@types/node@${version('@types/node')}`,
+      // corral/machines runs on the app's own xstate (an optional peer dependency).
+      `xstate@${version('xstate')}`,
     ])
     app = dir
     expect(install.stderr).toBe('')
@@ -135,6 +137,29 @@ describe.each(versions)('installed, on Node %s', (_, nodeBinary) => {
       expect(r.stderr).toBe('')
       expect(r.stdout).toMatch(new RegExp(`^timeout +${timeout} +config file ${file.replace('.', '\\.')}$`, 'm'))
     }
+  })
+
+  it('corral/machines: the master statechart runs on the app xstate, by import and by require', () => {
+    const run = (file: string, source: string) => {
+      writeFileSync(join(app, file), source)
+      const r = spawnSync(node, [file], { cwd: app, encoding: 'utf8' })
+      expect(r.stderr).toBe('')
+      return r.stdout
+    }
+    const body =
+      'const actor = createActor(masterMachine, { input: { workers: 2, timeoutMs: 30000, gracefulMs: 30000, upgrade: "manual", now: 0 } })\n' +
+      'const commands = []\nactor.on("*", (c) => commands.push(c.type))\nactor.start()\n' +
+      'console.log(JSON.stringify({ state: actor.getSnapshot().value, commands }))\n'
+    const esm = run(
+      'machine.mjs',
+      `import { createActor } from 'xstate'\nimport { masterMachine } from 'corral/machines'\n${body}`,
+    )
+    const cjs = run(
+      'machine.cjs',
+      `const { createActor } = require('xstate')\nconst { masterMachine } = require('corral/machines')\n${body}`,
+    )
+    expect(JSON.parse(esm)).toMatchObject({ commands: ['spawnWorker', 'spawnWorker'] })
+    expect(cjs).toBe(esm)
   })
 
   it('type-checks a typed config under strict nodenext with exactOptionalPropertyTypes; a misspelt setting is an error', {
