@@ -37,7 +37,7 @@ interface CtlOptions {
 }
 
 /** `corral status`, `corral reload`, `corral stop`: the commands PM2 and pumactl users type. */
-export const SHORTCUTS: Readonly<Record<string, readonly string[]>> = {
+const SHORTCUTS: Readonly<Record<string, readonly string[]>> = {
   status: ['show', 'all'],
   reload: ['reload'],
   stop: ['shutdown'],

@@ -62,6 +62,7 @@ export function runMaster({
     // -u/--user: workers open the access log themselves (src/process/privileges.ts).
     giveLogFilesToWorkers(settings)
     log.info(`Starting corral ${VERSION}`)
+    if (settings.config !== undefined) log.info(`Config file: ${settings.config}`)
     // --preload: the app is imported here first; one that cannot load stops corral before anything is bound.
     if (settings.preload && !(yield* Effect.promise(() => preloadApp(app, log)))) return APP_LOAD_ERROR
     // nworkersChanged, then onStarting, before anything is bound: a failing onStarting stops corral (exit 1).
