@@ -120,14 +120,15 @@ describe('commands and their signal twins', () => {
     })
   })
 
+  // `corral stop` is the shortcut for `corral ctl shutdown`.
   for (const [words, twin] of [
-    [['shutdown'], 'SIGTERM'],
-    [['shutdown', 'quick'], 'SIGINT'],
+    [['stop'], 'SIGTERM'],
+    [['ctl', 'shutdown', 'quick'], 'SIGINT'],
   ] as const) {
-    it(`${words.join(' ')} ends the master as ${twin} does`, async ({ signal }) => {
+    it(`corral ${words.join(' ')} ends the master as ${twin} does`, async ({ signal }) => {
       const a = await serve(['-w', '2'], { signal })
       const b = await serve(['-w', '2'], { signal })
-      const sent = await ctl('-s', a.socket, ...words)
+      const sent = await run(...words, '-s', a.socket)
       expect(sent.stdout).toMatch(new RegExp(`sent ${twin.slice(3)} to master ${a.corral.pid}`))
       b.corral.signal(twin)
       const [ea, eb] = await Promise.all([a.corral.exited, b.corral.exited])
