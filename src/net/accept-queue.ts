@@ -33,18 +33,15 @@ async function queuesByInode(wanted: ReadonlySet<string>): Promise<Map<string, n
   return queues
 }
 
-const TCP_LISTEN = '0A'
+// sl: local rem st(0A = LISTEN) tx_queue:rx_queue tr:when retrnsmt uid timeout inode. One pass of a
+// regex that only LISTEN lines match: on a busy host the file has thousands of
+// connection lines, and splitting them all would make every scrape allocate megabytes.
+const TCP_LISTEN_LINE = /^ *\d+: [\dA-F]+:[\dA-F]+ [\dA-F]+:[\dA-F]+ 0A [\dA-F]+:([\dA-F]+) \S+ \S+ +\d+ +\d+ (\d+)/gm
 
 /** `/proc/net/tcp` → [inode, accept-queue length] for LISTEN sockets. */
 export function parseProcNetTcp(text: string): [string, number][] {
   const out: [string, number][] = []
-  for (const line of text.split('\n').slice(1)) {
-    // sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode …
-    const f = line.trim().split(/\s+/)
-    if (f.length < 10 || f[3] !== TCP_LISTEN) continue
-    const rx = f[4]!.split(':')[1]
-    if (rx !== undefined) out.push([f[9]!, Number.parseInt(rx, 16)])
-  }
+  for (const m of text.matchAll(TCP_LISTEN_LINE)) out.push([m[2]!, Number.parseInt(m[1]!, 16)])
   return out
 }
 
