@@ -2,7 +2,6 @@
 // kernel's accept queues, and the prompt's completion.
 import { describe, expect, it } from 'vitest'
 import { complete } from '../src/cli/ctl.ts'
-import { exposition } from '../src/master/metrics.ts'
 import { parseProcNetTcp, parseSsUnix } from '../src/net/accept-queue.ts'
 
 describe('accept-queue readings', () => {
@@ -41,32 +40,5 @@ describe('completion at the prompt', () => {
     expect(complete('worker ')[0].sort()).toEqual(['add ', 'kill ', 'remove '])
     expect(complete('shutdown q')).toEqual([['quick '], 'q'])
     expect(complete('frob')).toEqual([[], 'frob'])
-  })
-})
-
-describe('the Prometheus text format', () => {
-  it('HELP, TYPE, samples; label values and help text escaped; infinities spelt as Prometheus reads them', () => {
-    expect(
-      exposition([
-        {
-          name: 'corral_x',
-          help: 'A \\ back\nslash',
-          type: 'gauge',
-          samples: [{ labels: { listener: 'unix:/tmp/a "b"\\c\nd' }, value: 3 }, { value: Infinity }],
-        },
-        { name: 'corral_h', help: 'h', type: 'histogram', samples: [{ suffix: '_count', value: 0.5 }] },
-      ]),
-    ).toBe(
-      [
-        '# HELP corral_x A \\\\ back\\nslash',
-        '# TYPE corral_x gauge',
-        'corral_x{listener="unix:/tmp/a \\"b\\"\\\\c\\nd"} 3',
-        'corral_x +Inf',
-        '# HELP corral_h h',
-        '# TYPE corral_h histogram',
-        'corral_h_count 0.5',
-        '',
-      ].join('\n'),
-    )
   })
 })
