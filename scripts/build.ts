@@ -14,6 +14,7 @@
 import { build, type BuildOptions } from 'esbuild'
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { buildInspector } from './build-inspector.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -48,6 +49,8 @@ await Promise.all([
     format: 'cjs',
     outExtension: { '.js': '.cjs' },
   }),
+  // dist/inspector/index.html: the --inspector page and `corral inspect` (scripts/build-inspector.ts).
+  buildInspector(),
 ])
 
 // What the master spawns: it turns on Node's module compile cache first, so

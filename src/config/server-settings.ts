@@ -29,6 +29,7 @@ import {
   LogLevel,
   FileMode,
   OptionalAddress,
+  OptionalInspectorAddress,
   OptionalPath,
   OptionalString,
   SocketPath,
@@ -596,6 +597,32 @@ export const serverSettings = [
       (HOST:PORT or unix:PATH), from the master. /readyz answers 503 from the moment a drain, WINCH or shutdown begins.
       See spec/metrics.md.
     `,
+  }),
+  setting({
+    name: 'inspector',
+    flags: ['--inspector'],
+    section: 'Process',
+    onHup: 'kept',
+    meta: '[HOST:]PORT',
+    type: 'string',
+    default: undefined,
+    defaultDoc: 'none (off)',
+    schema: OptionalInspectorAddress,
+    doc: prose`
+      Development: serve the live statechart inspector from the master on this address (loopback: 127.0.0.1 when no
+      HOST is given). The URL, with a random token, is logged at start. Another address than loopback needs
+      --inspector-allow-remote. See spec/inspector.md.
+    `,
+  }),
+  setting({
+    name: 'inspectorAllowRemote',
+    flags: ['--inspector-allow-remote'],
+    section: 'Process',
+    onHup: 'kept',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc: 'Let --inspector listen on an address other than loopback: whoever holds the token can stop corral.',
   }),
   setting({
     name: 'daemon',

@@ -42,6 +42,17 @@ export const Addresses = Schema.Array(Address)
 /** --metrics-bind: one address, or none. */
 export const OptionalAddress = Schema.UndefinedOr(Address).annotate(expecting('an address'))
 
+/** --inspector: PORT, HOST:PORT or [IPV6]:PORT (src/master/inspector.ts). */
+export const OptionalInspectorAddress = Schema.UndefinedOr(
+  Schema.String.check(
+    Schema.makeFilter((v: string) =>
+      /^(?:(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):)?\d{1,5}$/.test(v) && Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535
+        ? undefined
+        : `expected PORT or HOST:PORT, got ${JSON.stringify(v)}`,
+    ),
+  ),
+).annotate(expecting('PORT or HOST:PORT'))
+
 // --control-socket, --control-socket-mode (src/master/control-socket.ts).
 export const SocketPath = Schema.String.check(Schema.isNonEmpty(expecting('a file path'))).annotate(
   expecting('a file path'),

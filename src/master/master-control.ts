@@ -11,6 +11,7 @@ import type { Listener } from '../net/listeners.ts'
 import type { ConfigRow, ListenerRow } from '../protocol/control.ts'
 import { createControlCommands } from './control-commands.ts'
 import { NO_CONTROL_SOCKET, openControlSocket, type ControlSocket } from './control-socket.ts'
+import type { Inspector } from './inspector.ts'
 import type { MetricsServer } from './metrics.ts'
 import { createMasterStatus, stateName, type MasterStatus } from './status.ts'
 
@@ -82,6 +83,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
         warn: log.warning,
         handle: (words) => {
           log.debug(`Control: ${words.join(' ')}`)
+          inspector?.note('ctl', words.join(' '))
           return run(words)
         },
       })
@@ -94,6 +96,25 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     log.info(`Metrics at: ${metrics.address}/metrics (and /healthz, /readyz)`)
   }
 
+  // --inspector (src/master/inspector.ts, loaded only when asked for): the chart's events and commands, live.
+  let inspector: Inspector | undefined
+  if (settings.inspector !== undefined) {
+    const { startInspector } = await import('./inspector.ts')
+    inspector = await startInspector(settings.inspector, settings.inspectorAllowRemote, {
+      input: {
+        workers: settings.workers,
+        timeoutMs: settings.timeout * 1000,
+        gracefulMs: settings.gracefulTimeout * 1000,
+        upgrade: settings.upgrade,
+        now: actor.getSnapshot().context.now,
+      },
+      value: () => actor.getSnapshot().value,
+      workers: () => status.workers(actor.getSnapshot().context, options.pidOf),
+      signal: options.signal,
+    })
+    log.info(`Inspector at: ${inspector.url}`)
+  }
+
   // Commands the chart emits while it handles one event, for the status to watch.
   let emitted: MasterCommand[] = []
   actor.on('*', (command) => void emitted.push(command as MasterCommand))
@@ -102,10 +123,11 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     status,
     socket,
     send(event) {
-      const before = actor.getSnapshot().context
+      const { context: before, value: from } = actor.getSnapshot()
       emitted = []
       actor.send(event)
       status.observe(event, before, snapshot(), emitted)
+      inspector?.observe(event, before, from, emitted)
       emitted = []
     },
     setSettings(next) {
@@ -114,6 +136,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     close() {
       socket.close()
       metrics?.close()
+      inspector?.close()
     },
   }
 }

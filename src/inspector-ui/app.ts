@@ -1,0 +1,302 @@
+// The inspector page (spec/inspector.md), one script for both modes:
+// live, served by a master's --inspector with ?token=, fed over SSE; and the
+// playground (`corral inspect`, opened as a file), which runs the pure
+// master machine here in the browser. Both keep the same timeline, so an
+// export from one loads into the other.
+import type { AnyStateMachine } from 'xstate'
+import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from '../../machines/master.ts'
+import { workerMachine } from '../../machines/worker.ts'
+import type { WorkerRow } from '../protocol/control.ts'
+import { activeIds, layOut, toSvg, type Layout } from './charts.ts'
+import { replayStep, startMaster, type MasterActor, type ReplayEntry, type TimelineFile } from './replay.ts'
+
+interface Entry extends ReplayEntry {
+  seq: number
+  at: number
+  text?: string
+  from?: unknown
+  value?: unknown
+  emitted?: readonly MasterCommand[]
+  workers?: readonly WorkerRow[]
+}
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)
+const params = new URLSearchParams(location.search)
+const token = params.get('token')
+const live = location.protocol.startsWith('http') && token !== null
+
+let masterLayout: Layout
+let workerLayout: Layout
+const timeline: Entry[] = []
+/** The entry shown, or undefined to follow the present. */
+let selected: number | undefined
+let current: { value: unknown; workers: readonly WorkerRow[] } = { value: undefined, workers: [] }
+let playground: { actor: MasterActor; input: TimelineFile['input']; seq: number } | undefined
+/** A loaded timeline being replayed step by step: the entries left. */
+let pending: Entry[] = []
+
+/** The master's view of a worker, as the worker chart's state. */
+const WORKER_STATE: Record<string, string> = {
+  booting: 'booting',
+  running: 'running',
+  stopping: 'draining',
+  killed: 'dead',
+}
+
+function describe(e: Entry): string {
+  if (e.kind !== 'event') return `${e.kind}: ${e.text ?? ''}`
+  const ev = e.event as MasterEvent
+  const detail = Object.entries(ev)
+    .filter(([k]) => k !== 'type')
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(' ')
+  return `${ev.type}${detail ? ` ${detail}` : ''}`
+}
+
+const stateText = (value: unknown): string =>
+  typeof value === 'string'
+    ? value
+    : value && typeof value === 'object'
+      ? Object.entries(value)
+          .map(([k, v]) => (typeof v === 'string' || (v && typeof v === 'object') ? `${k}.${stateText(v)}` : k))
+          .join(', ')
+      : ''
+
+function render(): void {
+  const shown = selected === undefined ? undefined : timeline.find((e) => e.seq === selected)
+  const value = shown?.value ?? current.value
+  const workers = shown?.workers ?? current.workers
+  const active = activeIds(masterMachine, value)
+  const taken =
+    shown?.event !== undefined ? { from: activeIds(masterMachine, shown.from), event: shown.event.type } : undefined
+  $('master-chart').innerHTML = toSvg(masterLayout, active, taken)
+  $('master-state').textContent = stateText(value)
+  $('viewing').textContent = shown
+    ? `as of #${shown.seq} ${new Date(shown.at).toISOString().slice(11, 23)}: ${describe(shown)}${shown.emitted?.length ? ` → ${shown.emitted.map((c) => c.type).join(', ')}` : ''}`
+    : 'live'
+  $('workers').innerHTML = workers
+    .map(
+      (w) =>
+        `<tr data-worker="${w.id}"><td>${w.id}</td><td class="pid">${w.pid ?? '—'}</td><td>${w.generation}</td><td>${w.state}</td><td>${w.ageSeconds.toFixed(0)} s</td><td>${w.requests}</td><td>${w.rssBytes === null ? '—' : `${(w.rssBytes / 1048576).toFixed(1)} MB`}</td><td>${w.heartbeatAgeSeconds.toFixed(1)} s</td></tr>`,
+    )
+    .join('')
+  $('worker-charts').innerHTML = workers
+    .map(
+      (w) =>
+        `<figure data-worker="${w.id}"><figcaption>worker ${w.id} · pid ${w.pid ?? '—'} · gen ${w.generation}</figcaption>${toSvg(workerLayout, activeIds(workerMachine as AnyStateMachine, WORKER_STATE[w.state]))}</figure>`,
+    )
+    .join('')
+  for (const li of Array.from($('timeline').querySelectorAll('li')))
+    li.classList.toggle('selected', Number((li as HTMLElement).dataset.seq) === selected)
+}
+
+function addEntry(e: Entry): void {
+  timeline.push(e)
+  const li = document.createElement('li')
+  li.dataset.seq = String(e.seq)
+  li.dataset.kind = e.kind
+  li.className = e.kind
+  const commands = e.emitted?.filter((c) => c.type !== 'log').map((c) => c.type) ?? []
+  li.innerHTML = `<time>${new Date(e.at).toISOString().slice(11, 23)}</time> <span class="what">${esc(describe(e))}</span>${e.value !== undefined ? ` <span class="to">→ ${esc(stateText(e.value))}</span>` : ''}${commands.length ? ` <span class="cmds">${esc(commands.join(', '))}</span>` : ''}`
+  li.addEventListener('click', () => {
+    selected = selected === e.seq ? undefined : e.seq
+    render()
+  })
+  const list = $('timeline')
+  list.append(li)
+  if (selected === undefined) list.scrollTop = list.scrollHeight
+}
+
+function exportTimeline(): void {
+  const input = playground?.input ?? exportInput
+  const file = { corral: 'timeline', version: 1, input, timeline }
+  const a = document.createElement('a')
+  a.href = URL.createObjectURL(new Blob([JSON.stringify(file, null, 1)], { type: 'application/json' }))
+  a.download = 'corral-timeline.json'
+  a.click()
+}
+let exportInput: TimelineFile['input'] = { workers: 2, timeoutMs: 30_000, gracefulMs: 30_000 }
+
+// ---------------------------------------------------------------------------
+// Live: the master's SSE feed, in @statelyai/inspect's message shapes.
+
+function connect(): void {
+  const source = new EventSource(`/events?token=${encodeURIComponent(token ?? '')}`)
+  source.onmessage = (m) => {
+    const msg = JSON.parse(m.data)
+    if (msg.type === '@xstate.actor' && msg.sessionId === 'master') {
+      current = { value: msg.snapshot.value, workers: msg.snapshot.workers }
+      for (const e of msg.timeline as Entry[]) if (!timeline.some((t) => t.seq === e.seq)) addEntry(e)
+    } else if (msg.type === '@xstate.snapshot' && msg.sessionId === 'master') {
+      current = { value: msg.snapshot.value, workers: msg.snapshot.workers }
+      addEntry(msg.entry)
+    } else if (msg.type === 'corral.note') addEntry(msg.entry)
+    else if (msg.type === 'corral.workers') current = { ...current, workers: msg.workers }
+    else return
+    render()
+  }
+  source.onopen = () => {
+    $('conn').textContent = 'connected'
+    document.body.dataset.connected = 'true'
+  }
+  source.onerror = () => {
+    $('conn').textContent = 'disconnected (retrying)'
+    document.body.dataset.connected = 'false'
+  }
+  fetch(`/timeline.json?token=${encodeURIComponent(token ?? '')}`)
+    .then((r) => r.json())
+    .then((f: TimelineFile) => {
+      exportInput = f.input
+    })
+}
+
+const STOPS = new Set(['TERM', 'INT', 'QUIT'])
+
+function sendSignal(signal: Signal): void {
+  if (STOPS.has(signal) && !confirm(`Send ${signal}: stop corral?`)) return
+  if (live) {
+    void fetch(`/send?token=${encodeURIComponent(token ?? '')}&signal=${signal}`, { method: 'POST' })
+    return
+  }
+  fire({ type: 'SIGNAL', signal, ...(signal === 'WINCH' ? { daemonized: true } : {}) })
+}
+
+// ---------------------------------------------------------------------------
+// Playground: the pure machine, here.
+
+function rowsOf(actor: MasterActor): WorkerRow[] {
+  const { context } = actor.getSnapshot()
+  return context.workers.map((w) => ({
+    id: w.id,
+    pid: null,
+    generation: w.generation,
+    state: w.status,
+    ageSeconds: (context.now - w.spawnedAt) / 1000,
+    requests: 0,
+    inFlight: 0,
+    connections: 0,
+    rssBytes: null,
+    cpuPercent: null,
+    heartbeatAgeSeconds: (context.now - w.lastBeat) / 1000,
+  }))
+}
+
+function startPlayground(input: TimelineFile['input']): void {
+  playground?.actor.stop()
+  timeline.length = 0
+  $('timeline').innerHTML = ''
+  selected = undefined
+  const actor = startMaster(input)
+  playground = { actor, input, seq: 0 }
+  current = { value: actor.getSnapshot().value, workers: rowsOf(actor) }
+  render()
+}
+
+/** Sends an event (or replays an entry) into the playground's machine and records what it did. */
+function fire(event: MasterEvent, recorded?: Entry): void {
+  if (!playground) return
+  const { actor } = playground
+  const before = actor.getSnapshot()
+  const emitted: MasterCommand[] = []
+  const sub = actor.on('*', (c) => void emitted.push(c as MasterCommand))
+  replayStep(actor, recorded ?? { kind: 'event', event, nowBefore: before.context.now })
+  sub.unsubscribe()
+  const after = actor.getSnapshot()
+  current = { value: after.value, workers: rowsOf(actor) }
+  addEntry({
+    seq: ++playground.seq,
+    at: recorded?.at ?? Date.now(),
+    kind: 'event',
+    event,
+    nowBefore: before.context.now,
+    from: before.value,
+    value: after.value,
+    emitted,
+    workers: current.workers,
+  })
+  render()
+}
+
+function selectedWorker(): number {
+  return Number(($('worker-id') as HTMLSelectElement).value)
+}
+
+function playgroundControls(): void {
+  const now = () => playground?.actor.getSnapshot().context.now ?? 0
+  const on = (id: string, f: () => void) => $(id).addEventListener('click', f)
+  on('ev-ready', () => fire({ type: 'WORKER_READY', id: selectedWorker() }))
+  on('ev-exit', () =>
+    fire({
+      type: 'WORKER_EXIT',
+      id: selectedWorker(),
+      code: Number(($('exit-code') as HTMLInputElement).value),
+      signal: null,
+    }),
+  )
+  on('ev-heartbeat', () => fire({ type: 'HEARTBEAT', id: selectedWorker() }))
+  on('ev-retiring', () => fire({ type: 'WORKER_RETIRING', id: selectedWorker(), reason: 'max-requests' }))
+  on('ev-tick', () => fire({ type: 'TICK', now: now() + Number(($('tick-ms') as HTMLInputElement).value) }))
+  on('ev-reexec-ready', () => fire({ type: 'REEXEC_READY' }))
+  on('ev-reexec-failed', () => fire({ type: 'REEXEC_FAILED', reason: 'from the playground' }))
+  on('ev-reexec-exit', () => fire({ type: 'REEXEC_EXIT', code: 1, signal: null }))
+  on('ev-all-ready', () => {
+    for (const w of playground?.actor.getSnapshot().context.workers ?? [])
+      if (w.status === 'booting') fire({ type: 'WORKER_READY', id: w.id })
+  })
+  on('reset', () => startPlayground(exportInput))
+  $('load').addEventListener('change', async () => {
+    const file = ($('load') as HTMLInputElement).files?.[0]
+    if (file) load(JSON.parse(await file.text()) as TimelineFile)
+  })
+  on('step', () => step())
+  on('play-all', () => {
+    while (pending.length) step()
+  })
+}
+
+function load(file: TimelineFile): void {
+  exportInput = file.input
+  startPlayground(file.input)
+  pending = (file.timeline as Entry[]).filter((e) => e.kind === 'event')
+  $('pending').textContent = `${pending.length} to replay`
+}
+
+function step(): void {
+  const next = pending.shift()
+  if (next?.event) fire(next.event, next)
+  $('pending').textContent = `${pending.length} to replay`
+}
+
+// ---------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  document.body.dataset.mode = live ? 'live' : 'playground'
+  $('mode').textContent = live ? 'live' : 'playground (pure machines, no processes)'
+  ;[masterLayout, workerLayout] = await Promise.all([layOut(masterMachine), layOut(workerMachine as AnyStateMachine)])
+  for (const b of Array.from(document.querySelectorAll<HTMLButtonElement>('button[data-signal]')))
+    b.addEventListener('click', () => sendSignal(b.dataset.signal as Signal))
+  $('export').addEventListener('click', exportTimeline)
+  $('follow').addEventListener('click', () => {
+    selected = undefined
+    render()
+  })
+  if (live) connect()
+  else {
+    playgroundControls()
+    startPlayground(exportInput)
+  }
+  render()
+  // For tests and the curious: the page's state, from outside.
+  Object.assign(window, {
+    corral: {
+      state: () => ({ value: current.value, context: playground?.actor.getSnapshot().context }),
+      load,
+      step,
+      timeline: () => timeline,
+    },
+  })
+  document.body.dataset.ready = 'true'
+}
+
+void main()

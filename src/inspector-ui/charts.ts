@@ -1,0 +1,169 @@
+// The statecharts as SVG, drawn from the machines' own state nodes (the
+// walker the spec's diagrams use, scripts/machine-walk.ts) and laid out by
+// elkjs. A transition with a target is an arrow labelled `EVENT [guard] /
+// actions`; one that stays (and entry actions) is a line inside its state.
+import elkModule, {
+  type ElkEdgeSection,
+  type ElkExtendedEdge,
+  type ElkLabel,
+  type ElkNode,
+} from 'elkjs/lib/elk.bundled.js'
+import type { AnyStateMachine, AnyStateNode } from 'xstate'
+import { actionName, eventLabel, stateNodes, transitions, type TransitionInfo } from '../../scripts/machine-walk.ts'
+
+// elk.bundled.js is CommonJS whose module.exports is the constructor; the bundler hands it over as the default.
+const ELK = elkModule as unknown as new () => { layout(graph: ElkNode): Promise<ElkNode> }
+
+const CHAR_W = 6.2
+const LINE_H = 13
+
+export interface Layout {
+  readonly machine: AnyStateMachine
+  readonly graph: ElkNode
+  readonly edges: ReadonlyArray<{ readonly info: TransitionInfo; readonly id: string }>
+}
+
+const label = (t: TransitionInfo) =>
+  `${eventLabel(t.event)}${t.guard ? ` [${t.guard}]` : ''}${t.actions.length ? ` / ${t.actions.join(', ')}` : ''}`
+
+function notes(node: AnyStateNode, all: readonly TransitionInfo[]): string[] {
+  const entry = (node.entry as unknown[]).map(actionName)
+  return [
+    ...(entry.length ? [`entry / ${entry.join(', ')}`] : []),
+    ...all.filter((t) => t.source === node && t.targets.length === 0).map(label),
+  ]
+}
+
+const textWidth = (lines: readonly string[]) => Math.max(0, ...lines.map((l) => l.length)) * CHAR_W
+
+export async function layOut(machine: AnyStateMachine): Promise<Layout> {
+  const all = transitions(machine)
+  const toElk = (node: AnyStateNode): ElkNode => {
+    const lines = notes(node, all)
+    const children = Object.values(node.states).map(toElk)
+    const header = LINE_H + 8 + lines.length * LINE_H
+    return {
+      id: node.id,
+      labels: [{ text: node.key, width: node.key.length * CHAR_W, height: LINE_H }],
+      ...(children.length
+        ? {
+            children,
+            layoutOptions: {
+              'elk.padding': `[top=${header + 10},left=12,bottom=12,right=12]`,
+              'elk.nodeSize.minimum': `(${textWidth(lines) + 24}, ${header + 30})`,
+              'elk.nodeSize.constraints': 'MINIMUM_SIZE',
+            },
+          }
+        : { width: Math.max(textWidth([node.key, ...lines]) + 20, 90), height: header + 8 }),
+    }
+  }
+  const edges: { info: TransitionInfo; id: string }[] = []
+  const elkEdges: ElkExtendedEdge[] = []
+  all.forEach((info, i) => {
+    for (const target of info.targets) {
+      const id = `e${i}-${target.id}`
+      edges.push({ info, id })
+      const text = label(info)
+      elkEdges.push({
+        id,
+        sources: [info.source.id],
+        targets: [target.id],
+        labels: [{ text, width: text.length * CHAR_W, height: LINE_H }],
+      })
+    }
+  })
+  const root = toElk(machine.root)
+  const graph = await new ELK().layout({
+    ...root,
+    edges: elkEdges,
+    layoutOptions: {
+      'elk.algorithm': 'layered',
+      'elk.direction': 'DOWN',
+      'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
+      'elk.json.shapeCoords': 'ROOT',
+      'elk.json.edgeCoords': 'ROOT',
+      'elk.layered.spacing.nodeNodeBetweenLayers': '40',
+      'elk.spacing.nodeNode': '30',
+      'elk.spacing.edgeLabel': '4',
+      'elk.edgeLabels.placement': 'CENTER',
+      'elk.padding': `[top=${LINE_H + 16 + notes(machine.root, all).length * LINE_H},left=12,bottom=12,right=12]`,
+    },
+  })
+  return { machine, graph, edges }
+}
+
+/** The ids of the active state nodes for a state value (`'a'`, `{ a: 'b' }`, …). */
+export function activeIds(machine: AnyStateMachine, value: unknown): Set<string> {
+  const out = new Set<string>([machine.root.id])
+  const walk = (node: AnyStateNode, v: unknown) => {
+    if (typeof v === 'string') {
+      const child = node.states[v]
+      if (child) out.add(child.id)
+    } else if (v && typeof v === 'object') {
+      for (const [key, sub] of Object.entries(v)) {
+        const child = node.states[key]
+        if (!child) continue
+        out.add(child.id)
+        walk(child, sub)
+      }
+    }
+  }
+  walk(machine.root, value)
+  return out
+}
+
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)
+
+/**
+ * The layout as SVG text. `active`: the states to highlight; `taken`: an
+ * event type whose transitions from `from` into `active` are highlighted too.
+ */
+export function toSvg(
+  layout: Layout,
+  active: ReadonlySet<string>,
+  taken?: { from: ReadonlySet<string>; event: string },
+): string {
+  const { graph, machine } = layout
+  const all = transitions(machine)
+  const byId = new Map(stateNodes(machine).map((n) => [n.id, n]))
+  const parts: string[] = []
+  const drawNode = (n: ElkNode, depth: number) => {
+    const state = byId.get(n.id)
+    if (!state) return
+    const on = active.has(n.id)
+    const x = n.x ?? 0
+    const y = n.y ?? 0
+    if (depth > 0)
+      parts.push(
+        `<g class="state${on ? ' active' : ''}" data-state="${esc(n.id)}"><rect x="${x}" y="${y}" width="${n.width}" height="${n.height}" rx="8"/>`,
+        `<text class="name" x="${x + 8}" y="${y + LINE_H + 3}">${esc(state.key)}${state.type === 'final' ? ' ◉' : ''}</text>`,
+      )
+    else parts.push(`<g><text class="name" x="${x + 8}" y="${y + LINE_H + 3}">${esc(machine.id)}</text>`)
+    notes(state, all).forEach((line, i) => {
+      parts.push(`<text class="note" x="${x + 10}" y="${y + LINE_H * (i + 2) + 6}">${esc(line)}</text>`)
+    })
+    parts.push('</g>')
+    for (const child of n.children ?? []) drawNode(child, depth + 1)
+  }
+  drawNode(graph, 0)
+  for (const edge of (graph.edges ?? []) as ElkExtendedEdge[]) {
+    const info = layout.edges.find((e) => e.id === edge.id)?.info
+    const hot =
+      taken !== undefined &&
+      info !== undefined &&
+      info.event === taken.event &&
+      taken.from.has(info.source.id) &&
+      info.targets.every((t) => active.has(t.id))
+    for (const s of (edge.sections ?? []) as ElkEdgeSection[]) {
+      const points = [s.startPoint, ...(s.bendPoints ?? []), s.endPoint].map((p) => `${p.x},${p.y}`).join(' ')
+      parts.push(`<polyline class="edge${hot ? ' taken' : ''}" points="${points}" marker-end="url(#arrow)"/>`)
+    }
+    for (const l of (edge.labels ?? []) as ElkLabel[])
+      parts.push(
+        `<text class="edge-label${hot ? ' taken' : ''}" x="${l.x ?? 0}" y="${(l.y ?? 0) + LINE_H - 3}">${esc(l.text ?? '')}</text>`,
+      )
+  }
+  const w = graph.width ?? 100
+  const h = graph.height ?? 100
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}"><defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>${parts.join('')}</svg>`
+}

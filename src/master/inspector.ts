@@ -1,0 +1,227 @@
+// --inspector (spec/inspector.md): the live statechart inspector, a small
+// HTTP server in the master. Loaded only when the flag is given, so off it
+// costs nothing. It serves one prebuilt page (dist/inspector/index.html, made
+// by scripts/build-inspector.ts), pushes what the chart does over SSE in
+// @statelyai/inspect's message shapes, keeps a bounded timeline for time
+// travel and export, and turns its buttons into the same signal events the
+// control socket sends. Guarded Jupyter-style: a random token in the URL it
+// logs; a foreign Origin or a Host other than the bound address or localhost
+// (DNS rebinding) is refused.
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { MasterCommand, MasterContext, MasterEvent, Signal } from '../../machines/master.ts'
+import type { WorkerRow } from '../protocol/control.ts'
+
+/** The signals the page's buttons may send: the master's own, as `kill` would. */
+const SIGNALS: readonly Signal[] = ['TTIN', 'TTOU', 'HUP', 'USR1', 'USR2', 'WINCH', 'TERM', 'INT', 'QUIT']
+/** Entries kept for time travel and export: the oldest go first. */
+const TIMELINE_LIMIT = 5000
+/** How often per-worker figures (RSS, requests, heartbeat age) are pushed while a page is open. */
+const FIGURES_MS = 1000
+
+/** One thing the master saw or did, as the page and the export hold it. */
+export interface TimelineEntry {
+  readonly seq: number
+  /** Epoch milliseconds. */
+  readonly at: number
+  /** `event`: into the chart; `ctl`: a control-socket command; `inspector`: a button on this page. */
+  readonly kind: 'event' | 'ctl' | 'inspector'
+  readonly event?: MasterEvent
+  /** The chart's clock before the event: replay advances to it first (quiet ticks are not kept). */
+  readonly nowBefore?: number
+  readonly from?: unknown
+  readonly value?: unknown
+  readonly emitted?: readonly MasterCommand[]
+  readonly workers?: readonly WorkerRow[]
+  readonly text?: string
+}
+
+export interface InspectorOptions {
+  /** The chart's input at start, for the export: a replay starts from it. */
+  input: { workers: number; timeoutMs: number; gracefulMs: number; upgrade: string; now: number }
+  value(): unknown
+  workers(): WorkerRow[]
+  signal(name: Signal): void
+  /** Tests and odd layouts: where index.html is; else found beside the bundle or in dist/. */
+  page?: string
+}
+
+export interface Inspector {
+  readonly url: string
+  /** An event went into the chart: it went from `from` to the current state, emitting `emitted`. */
+  observe(event: MasterEvent, before: MasterContext, from: unknown, emitted: readonly MasterCommand[]): void
+  /** A control-socket command, as typed. */
+  note(kind: 'ctl', text: string): void
+  close(): void
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+/** `[HOST:]PORT` into a host and a port; no host is 127.0.0.1. */
+export function parseInspectorAddress(spec: string): { host: string; port: number } {
+  const i = spec.lastIndexOf(':')
+  if (i < 0) return { host: '127.0.0.1', port: Number(spec) }
+  const host = spec.slice(0, i).replace(/^\[(.*)\]$/, '$1')
+  return { host, port: Number(spec.slice(i + 1)) }
+}
+
+function findPage(given: string | undefined): string {
+  const candidates = given
+    ? [given]
+    : [
+        new URL('./inspector/index.html', import.meta.url),
+        new URL('../../dist/inspector/index.html', import.meta.url),
+      ].map((u) => u.pathname)
+  for (const path of candidates) {
+    try {
+      return readFileSync(path, 'utf8')
+    } catch {}
+  }
+  throw new Error(`--inspector: the page is not built (${candidates.join(' or ')}); run npm run build`)
+}
+
+export async function startInspector(
+  address: string,
+  allowRemote: boolean,
+  options: InspectorOptions,
+): Promise<Inspector> {
+  const { host, port } = parseInspectorAddress(address)
+  if (!LOOPBACK.has(host) && !allowRemote)
+    throw new Error(`--inspector ${address}: not a loopback address; add --inspector-allow-remote to allow it`)
+  const page = findPage(options.page)
+  const token = randomBytes(24).toString('hex')
+  const started = Date.now()
+  const timeline: TimelineEntry[] = []
+  let seq = 0
+  const clients = new Set<ServerResponse>()
+  let lastRows = new Map<number, string>()
+
+  const push = (message: object) => {
+    if (clients.size === 0) return
+    const line = `data: ${JSON.stringify(message)}\n\n`
+    for (const res of clients) res.write(line)
+  }
+  const masterSnapshot = (value: unknown, workers: readonly WorkerRow[]) => ({ status: 'active', value, workers })
+  /** @xstate.actor for each worker seen for the first time, @xstate.snapshot when its state changes. */
+  const workerMessages = (rows: readonly WorkerRow[], at: number) => {
+    const next = new Map<number, string>()
+    for (const row of rows) {
+      next.set(row.id, row.state)
+      const sessionId = `worker-${row.id}`
+      const snapshot = { status: 'active', value: row.state, context: row }
+      if (!lastRows.has(row.id))
+        push({ type: '@xstate.actor', sessionId, parentId: 'master', id: sessionId, snapshot, createdAt: at })
+      else if (lastRows.get(row.id) !== row.state)
+        push({ type: '@xstate.snapshot', sessionId, snapshot, event: { type: row.state }, createdAt: at })
+    }
+    lastRows = next
+  }
+  const record = (entry: Omit<TimelineEntry, 'seq'>): TimelineEntry => {
+    const full = { seq: ++seq, ...entry }
+    timeline.push(full)
+    if (timeline.length > TIMELINE_LIMIT) timeline.splice(0, timeline.length - TIMELINE_LIMIT)
+    return full
+  }
+
+  const server = createServer((req, res) => {
+    const refusal = refuse(req)
+    if (refusal) {
+      res.writeHead(refusal[0], { 'content-type': 'text/plain' }).end(`${refusal[1]}\n`)
+      return
+    }
+    const url = new URL(req.url ?? '/', 'http://inspector')
+    const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
+    if (req.method === 'GET' && url.pathname === '/') {
+      res.writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8' }).end(page)
+    } else if (req.method === 'GET' && url.pathname === '/events') {
+      res.writeHead(200, { ...headers, 'content-type': 'text/event-stream' })
+      const at = Date.now()
+      const rows = options.workers()
+      res.write(
+        `data: ${JSON.stringify({ type: '@xstate.actor', sessionId: 'master', id: 'master', snapshot: masterSnapshot(options.value(), rows), createdAt: at, timeline })}\n\n`,
+      )
+      for (const row of rows) {
+        const sessionId = `worker-${row.id}`
+        const snapshot = { status: 'active', value: row.state, context: row }
+        res.write(
+          `data: ${JSON.stringify({ type: '@xstate.actor', sessionId, parentId: 'master', id: sessionId, snapshot, createdAt: at })}\n\n`,
+        )
+      }
+      clients.add(res)
+      req.on('close', () => clients.delete(res))
+    } else if (req.method === 'GET' && url.pathname === '/timeline.json') {
+      res
+        .writeHead(200, { ...headers, 'content-type': 'application/json' })
+        .end(JSON.stringify({ corral: 'timeline', version: 1, input: options.input, started, timeline }))
+    } else if (req.method === 'POST' && url.pathname === '/send') {
+      const signal = url.searchParams.get('signal') as Signal
+      if (!SIGNALS.includes(signal)) {
+        res.writeHead(400, headers).end(`not a signal the master takes: ${JSON.stringify(signal)}\n`)
+        return
+      }
+      const entry = record({ at: Date.now(), kind: 'inspector', text: signal })
+      push({ type: 'corral.note', entry })
+      options.signal(signal)
+      res.writeHead(202, { ...headers, 'content-type': 'application/json' }).end('{"sent":true}')
+    } else {
+      res.writeHead(404, headers).end('not found\n')
+    }
+  })
+
+  // The figures move without events (worker reports): pushed once a second while someone watches.
+  const figures = setInterval(() => {
+    if (clients.size > 0) push({ type: 'corral.workers', workers: options.workers(), at: Date.now() })
+  }, FIGURES_MS)
+  figures.unref()
+
+  await new Promise<void>((done, fail) => {
+    server.once('error', fail)
+    server.listen(port, host, () => {
+      server.off('error', fail)
+      done()
+    })
+  })
+  const bound = server.address() as AddressInfo
+  const shownHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address
+  const allowedHosts = new Set([`${shownHost}:${bound.port}`, `localhost:${bound.port}`])
+  if (host === 'localhost') allowedHosts.add(`127.0.0.1:${bound.port}`)
+  const allowedOrigins = new Set([...allowedHosts].map((h) => `http://${h}`))
+
+  /** A status and why, or undefined when the request may go on. */
+  function refuse(req: IncomingMessage): [number, string] | undefined {
+    if (!allowedHosts.has(req.headers.host ?? '')) return [403, 'Host not allowed']
+    const origin = req.headers.origin
+    if (origin !== undefined && !allowedOrigins.has(origin)) return [403, 'Origin not allowed']
+    const given = new URL(req.url ?? '/', 'http://inspector').searchParams.get('token')
+    if (given === null) return [401, 'token required: use the URL corral logged']
+    const a = Buffer.from(given)
+    const b = Buffer.from(token)
+    if (a.length !== b.length || !timingSafeEqual(a, b)) return [403, 'wrong token']
+    return undefined
+  }
+
+  return {
+    url: `http://${shownHost}:${bound.port}/?token=${token}`,
+    observe(event, before, from, emitted) {
+      const value = options.value()
+      const quiet = event.type === 'TICK' && emitted.length === 0 && JSON.stringify(from) === JSON.stringify(value)
+      if (quiet) return
+      const workers = options.workers()
+      const at = Date.now()
+      const entry = record({ at, kind: 'event', event, nowBefore: before.now, from, value, emitted, workers })
+      push({ type: '@xstate.event', sessionId: 'master', sourceId: undefined, event, createdAt: at, seq: entry.seq })
+      push({ type: '@xstate.snapshot', sessionId: 'master', event, snapshot: masterSnapshot(value, workers), entry })
+      workerMessages(workers, at)
+    },
+    note(kind, text) {
+      push({ type: 'corral.note', entry: record({ at: Date.now(), kind, text }) })
+    },
+    close() {
+      clearInterval(figures)
+      for (const res of clients) res.end()
+      server.close()
+    },
+  }
+}
