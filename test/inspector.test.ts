@@ -1,0 +1,183 @@
+// --inspector end to end (spec/inspector.md): a real master, its page in a
+// real headless chromium, and the guards (token, Origin, Host) over plain
+// HTTP. Then the exported timeline replayed through the pure machine in Node
+// and in the playground page, which must agree with each other and with the
+// master that recorded it.
+import { request } from 'node:http'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { buildInspector, INSPECTOR_PAGE } from '../scripts/build-inspector.ts'
+import { replayAll, type TimelineFile } from '../src/inspector-ui/replay.ts'
+import { openBrowser, staysLocal, type Session } from './helpers/browser.ts'
+import { fixture, freePort, killAll, startCorral, type Corral } from './helpers/corral.ts'
+
+afterEach(killAll)
+// Hang guards, not thresholds: a master, its workers and a browser on a busy machine.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 })
+const STARTED = { timeoutMs: 60_000 }
+
+let browser: Session
+beforeAll(async () => {
+  await buildInspector()
+  browser = await openBrowser()
+})
+afterAll(async () => {
+  await browser?.close()
+})
+
+async function serve(
+  extra: string[],
+  signal: AbortSignal,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ corral: Corral; url: string; base: string }> {
+  const port = await freePort()
+  const corral = startCorral(
+    ['-b', `127.0.0.1:${port}`, '--inspector', '127.0.0.1:0', ...extra, fixture('app-slow-boot.ts')],
+    { signal, env: { ...process.env, BOOT_DELAY_MS: '0', ...env } },
+  )
+  const [, url] = await corral.waitForLog(/Inspector at: (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+)/, STARTED)
+  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
+  return { corral, url: url!, base: new URL(url!).origin }
+}
+
+function raw(
+  url: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<{ status: number; body: string; type: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => {
+        body += c
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: res.headers['content-type'] }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+const ACTIVE = (id: string) => `#master-chart g.state.active[data-state="${id}"]`
+
+describe('--inspector', () => {
+  it('shows every worker with its pid, a TTIN as a new worker and a timeline entry, live and without errors or requests off loopback', async ({
+    signal,
+  }) => {
+    const { corral, url } = await serve(['-w', '2'], signal)
+    const { page, errors, requests } = browser
+    errors.length = 0
+    requests.length = 0
+    await page.goto(url)
+    await page.waitForSelector('body[data-connected="true"]')
+    await page.waitForSelector(ACTIVE('master.active.running.steady'))
+    const pids = corral.workers()
+    expect(pids).toHaveLength(2)
+    for (const pid of pids) await page.waitForSelector(`#workers td.pid:text-is("${pid}")`)
+
+    await page.click('button[data-signal="TTIN"]')
+    await page.waitForFunction(() => document.querySelectorAll('#workers tr').length === 3)
+    await page.waitForSelector('#timeline li.inspector:has-text("TTIN")')
+    await page.waitForSelector('#timeline li.event:has-text("SIGNAL signal=\\"TTIN\\"")')
+    await corral.waitForLog(/Ready: 3 worker\(s\) serving|Booting worker/, STARTED)
+    // The third worker's pid, once the master has it.
+    await page.waitForFunction(
+      () =>
+        Array.from(document.querySelectorAll('#workers td.pid')).filter((td) => /^\d+$/.test(td.textContent ?? ''))
+          .length === 3,
+    )
+    expect(errors).toEqual([])
+    expect(requests.filter((r) => !staysLocal(r))).toEqual([])
+  })
+
+  it('highlights the reload state during a HUP, then steady; an old timeline entry shows the state as it was', async ({
+    signal,
+  }) => {
+    // Workers that take a while to boot keep the master in reloading long enough to be seen.
+    const { url } = await serve(['-w', '1'], signal, { BOOT_DELAY_MS: '1500' })
+    const { page } = browser
+    await page.goto(url)
+    await page.waitForSelector(ACTIVE('master.active.running.steady'))
+    await page.click('button[data-signal="HUP"]')
+    await page.waitForSelector(ACTIVE('master.active.running.reloading'))
+    await page.waitForSelector(ACTIVE('master.active.running.steady'))
+    expect(await page.locator(ACTIVE('master.active.running.reloading')).count()).toBe(0)
+
+    // Time travel: the HUP's entry shows the chart in reloading, the transition taken lit.
+    await page.click('#timeline li.event:has-text("SIGNAL signal=\\"HUP\\"")')
+    await page.waitForSelector(ACTIVE('master.active.running.reloading'))
+    expect(await page.locator('#master-chart polyline.edge.taken').count()).toBeGreaterThan(0)
+    expect(await page.textContent('#viewing')).toMatch(/^as of #\d+/)
+    await page.click('#follow')
+    await page.waitForSelector(ACTIVE('master.active.running.steady'))
+  })
+
+  it('refuses a request without the token (401), with a wrong one, a foreign Origin or a foreign Host (403)', async ({
+    signal,
+  }) => {
+    const { url, base } = await serve(['-w', '1'], signal)
+    const token = new URL(url).searchParams.get('token')!
+    const port = new URL(base).port
+    expect((await raw(url)).status).toBe(200)
+    expect((await raw(`${base}/`)).status).toBe(401)
+    expect((await raw(`${base}/events`)).status).toBe(401)
+    expect((await raw(`${base}/?token=${'0'.repeat(token.length)}`)).status).toBe(403)
+    expect((await raw(`${base}/?token=x`)).status).toBe(403)
+    expect((await raw(url, { origin: 'http://evil.example' })).status).toBe(403)
+    expect((await raw(url, { origin: base })).status).toBe(200)
+    // DNS rebinding: a name that resolves here but is not ours.
+    expect((await raw(url, { host: `evil.example:${port}` })).status).toBe(403)
+    expect((await raw(url, { host: `localhost:${port}` })).status).toBe(200)
+    // A cross-site form cannot steer it: the POST is refused before it becomes a signal.
+    expect(
+      (await raw(`${base}/send?token=${token}&signal=TERM`, { origin: 'http://evil.example' }, 'POST')).status,
+    ).toBe(403)
+    expect((await raw(`${base}/send?token=${token}&signal=KILL`, {}, 'POST')).status).toBe(400)
+  })
+
+  it('refuses to listen off loopback without --inspector-allow-remote', async ({ signal }) => {
+    const port = await freePort()
+    const corral = startCorral(['-b', `127.0.0.1:${port}`, '--inspector', '0.0.0.0:0', fixture('app-slow-boot.ts')], {
+      signal,
+      env: { ...process.env, BOOT_DELAY_MS: '0' },
+    })
+    expect((await corral.exited).code).toBe(1)
+    expect(corral.log()).toMatch(/not a loopback address; add --inspector-allow-remote/)
+  })
+
+  it('exports a timeline that the machine in Node and the playground replay to the state the master reached', async ({
+    signal,
+  }) => {
+    const { corral, url, base } = await serve(['-w', '2'], signal)
+    const token = new URL(url).searchParams.get('token')!
+    corral.signal('SIGTTIN')
+    await corral.waitForLog(/Ready: 3 worker\(s\) serving|worker 3|Booting worker/, STARTED)
+    corral.signal('SIGHUP')
+    await corral.waitForLog(/Handling signal: hup/, STARTED)
+    corral.signal('SIGTTOU')
+    await corral.waitForLog(/Handling signal: ttou/, STARTED)
+    // The export as the master has it now; its last event's state is where the master is.
+    const res = await raw(`${base}/timeline.json?token=${token}`)
+    expect(res.type).toBe('application/json')
+    const file = JSON.parse(res.body) as TimelineFile & { timeline: { kind: string; value?: unknown }[] }
+    const events = file.timeline.filter((e) => e.kind === 'event')
+    expect(events.some((e) => JSON.stringify(e).includes('"signal":"HUP"'))).toBe(true)
+    const recorded = events.at(-1)!.value
+
+    const node = replayAll(file).getSnapshot()
+    expect(node.value).toEqual(recorded)
+
+    const { page, errors } = browser
+    errors.length = 0
+    await page.goto(`file://${INSPECTOR_PAGE}`)
+    await page.waitForSelector('body[data-ready="true"]')
+    const inPage = await page.evaluate((f) => {
+      const api = (window as unknown as { corral: { load(f: unknown): void; step(): void; state(): unknown } }).corral
+      api.load(f)
+      for (let i = 0; i < f.timeline.length; i++) api.step()
+      return api.state()
+    }, file)
+    expect(inPage).toEqual({ value: node.value, context: node.context })
+    expect(errors).toEqual([])
+  })
+})
