@@ -159,10 +159,10 @@ describe('--inspector', () => {
     // The export as the master has it now; its last event's state is where the master is.
     const res = await raw(`${base}/timeline.json?token=${token}`)
     expect(res.type).toBe('application/json')
-    const file = JSON.parse(res.body) as TimelineFile & { timeline: { kind: string; value?: unknown }[] }
+    const file = JSON.parse(res.body) as TimelineFile
     const events = file.timeline.filter((e) => e.kind === 'event')
     expect(events.some((e) => JSON.stringify(e).includes('"signal":"HUP"'))).toBe(true)
-    const recorded = events.at(-1)!.value
+    const recorded = (events.at(-1) as { value?: unknown }).value
 
     const node = replayAll(file).getSnapshot()
     expect(node.value).toEqual(recorded)

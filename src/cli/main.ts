@@ -13,6 +13,7 @@ import { isDaemonChild, launchDaemon } from '../master/daemon.ts'
 import { checkPidfile } from '../master/pidfile.ts'
 import { runUpgrade } from './upgrade-subcommand.ts'
 import { runCtl, runShortcut } from './ctl.ts'
+import { runInspect } from './inspect.ts'
 import { VERSION } from '../version.ts'
 import { applyProcessSettings, checkProcessSettings } from '../process/process-settings.ts'
 import { checkTlsSettings } from '../http/tls.ts'
@@ -30,6 +31,8 @@ const COMMANDS: Readonly<Record<string, (argv: string[]) => Promise<number>>> = 
   status: (argv) => runShortcut('status', argv),
   reload: (argv) => runShortcut('reload', argv),
   stop: (argv) => runShortcut('stop', argv),
+  // The model playground: the inspector page running the pure machines (src/cli/inspect.ts).
+  inspect: runInspect,
 }
 
 /** What `--help` adds after the options: the commands, the signals and the exit codes. */
@@ -46,6 +49,9 @@ Commands:
                             view.
   corral status | reload | stop [-s PATH]
                             Shortcuts: ctl show all, ctl reload, ctl shutdown.
+  corral inspect            The model playground: prints the URL of a page
+                            running the master and worker charts in your
+                            browser (no server, no processes).
 
 Signals (to the master):
   HUP   reload: re-read the config, start new workers, stop the old ones

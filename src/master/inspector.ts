@@ -22,7 +22,7 @@ const TIMELINE_LIMIT = 5000
 const FIGURES_MS = 1000
 
 /** One thing the master saw or did, as the page and the export hold it. */
-export interface TimelineEntry {
+interface TimelineEntry {
   readonly seq: number
   /** Epoch milliseconds. */
   readonly at: number
@@ -60,7 +60,7 @@ export interface Inspector {
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
 /** `[HOST:]PORT` into a host and a port; no host is 127.0.0.1. */
-export function parseInspectorAddress(spec: string): { host: string; port: number } {
+function parseInspectorAddress(spec: string): { host: string; port: number } {
   const i = spec.lastIndexOf(':')
   if (i < 0) return { host: '127.0.0.1', port: Number(spec) }
   const host = spec.slice(0, i).replace(/^\[(.*)\]$/, '$1')
