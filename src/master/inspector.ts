@@ -42,6 +42,7 @@ export interface InspectorOptions {
   /** The chart's input at start, for the export: a replay starts from it. */
   input: { workers: number; timeoutMs: number; gracefulMs: number; upgrade: string; now: number }
   value(): unknown
+  context(): MasterContext
   workers(): WorkerRow[]
   signal(name: Signal): void
   /** Tests and odd layouts: where index.html is; else found beside the bundle or in dist/. */
@@ -55,6 +56,16 @@ export interface Inspector {
   /** A control-socket command, as typed. */
   note(kind: 'ctl', text: string): void
   close(): void
+}
+
+/**
+ * The page may talk to this server and nothing else, and does not pass its
+ * URL (with the token) on as a referrer. Its script and styles are inline.
+ */
+const PAGE_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data: blob:; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
@@ -134,7 +145,7 @@ export async function startInspector(
     const url = new URL(req.url ?? '/', 'http://inspector')
     const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
     if (req.method === 'GET' && url.pathname === '/') {
-      res.writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8' }).end(page)
+      res.writeHead(200, { ...headers, ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(page)
     } else if (req.method === 'GET' && url.pathname === '/events') {
       res.writeHead(200, { ...headers, 'content-type': 'text/event-stream' })
       const at = Date.now()
@@ -206,7 +217,12 @@ export async function startInspector(
     url: `http://${shownHost}:${bound.port}/?token=${token}`,
     observe(event, before, from, emitted) {
       const value = options.value()
-      const quiet = event.type === 'TICK' && emitted.length === 0 && JSON.stringify(from) === JSON.stringify(value)
+      // A tick that only moved the clock: ten a second, not kept (a replay recovers it from nowBefore).
+      const quiet =
+        event.type === 'TICK' &&
+        emitted.length === 0 &&
+        JSON.stringify(from) === JSON.stringify(value) &&
+        JSON.stringify({ ...before, now: 0 }) === JSON.stringify({ ...options.context(), now: 0 })
       if (quiet) return
       const workers = options.workers()
       const at = Date.now()

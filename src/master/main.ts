@@ -185,8 +185,9 @@ export function runMaster({
                     if (next) {
                       pool.setSettings(next)
                       control.setSettings(next)
-                      // Sent ahead of the HUP, so the generation it starts has the new shape.
-                      actor.send({
+                      // Sent ahead of the HUP, so the generation it starts has the new shape; through
+                      // control.send like every event, so the inspector's timeline has it too.
+                      control.send({
                         type: 'SETTINGS',
                         workers: next.workers,
                         timeoutMs: next.timeout * 1000,

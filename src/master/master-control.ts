@@ -109,6 +109,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
         now: actor.getSnapshot().context.now,
       },
       value: () => actor.getSnapshot().value,
+      context: () => actor.getSnapshot().context,
       workers: () => status.workers(actor.getSnapshot().context, options.pidOf),
       signal: options.signal,
     })
