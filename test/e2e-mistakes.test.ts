@@ -131,12 +131,12 @@ describe('the command line', () => {
     expect(r.stderr).not.toMatch(/EACCES|permission/)
   })
 
-  // status, reload and stop are commands (corral ctl's shortcuts, spec/control.md).
+  // status, reload and stop are commands (corral ctl's shortcuts, spec/control.md); inspect opens the playground (spec/inspector.md).
   it.each(['restart', 'start'])('"corral %s" is an unknown command, not an app (exit 2)', (word) => {
     const r = corral([word])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain(
-      `corral: error: unknown command "${word}" (commands: upgrade, ctl, status, reload, stop)`,
+      `corral: error: unknown command "${word}" (commands: upgrade, ctl, status, reload, stop, inspect)`,
     )
     expect(r.stderr).not.toMatch(/Listening at|App module not found/)
   })

@@ -66,6 +66,7 @@ describe('--inspector', () => {
   }) => {
     const { corral, url } = await serve(['-w', '2'], signal)
     const { page, errors, requests } = browser
+    await page.goto('about:blank')
     errors.length = 0
     requests.length = 0
     await page.goto(url)
@@ -168,6 +169,8 @@ describe('--inspector', () => {
     expect(node.value).toEqual(recorded)
 
     const { page, errors } = browser
+    // Away from any live page first: its feed retrying a master that is gone is that page's error, not this one's.
+    await page.goto('about:blank')
     errors.length = 0
     await page.goto(`file://${INSPECTOR_PAGE}`)
     await page.waitForSelector('body[data-ready="true"]')
