@@ -11,6 +11,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import type { MasterCommand, MasterContext, MasterEvent, Signal } from '../../machines/master.ts'
 import type { WorkerRow } from '../protocol/control.ts'
 
@@ -84,7 +85,7 @@ function findPage(given: string | undefined): string {
     : [
         new URL('./inspector/index.html', import.meta.url),
         new URL('../../dist/inspector/index.html', import.meta.url),
-      ].map((u) => u.pathname)
+      ].map((u) => fileURLToPath(u))
   for (const path of candidates) {
     try {
       return readFileSync(path, 'utf8')
