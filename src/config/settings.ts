@@ -416,6 +416,20 @@ export const registry = [
       '(closing it would reset the connections queued on it), so those wait for that worker. See spec/worker-limits.md.',
   }),
   setting({
+    name: 'balanceSlack',
+    flags: ['--balance-slack'],
+    section: 'Worker processes',
+    meta: 'INT',
+    type: 'int',
+    default: 1,
+    schema: intAtLeast(0, 'a number of connections (0 to turn balancing off)'),
+    doc:
+      "Balanced accepts: a worker holding more than its fair share of all the workers' open connections, plus this many, " +
+      'stops accepting on the shared sockets until it falls back, so long-lived (keep-alive) connections spread evenly. ' +
+      'A worker alone never pauses, and when every worker is at its share they all accept. 0 turns it off. ' +
+      'See spec/worker-limits.md.',
+  }),
+  setting({
     name: 'maxRequests',
     flags: ['--max-requests'],
     section: 'Worker processes',
