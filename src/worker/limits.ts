@@ -13,10 +13,10 @@
 //   for at the first pause; after that one is kept in hand, so resuming does
 //   not wait for the master.
 // - --balance-slack S: the same pause, at a lower count: a worker holding
-//   more than its fair share of all the workers' connections plus S stops
-//   accepting. The fair share comes from the others' counts, which the master
-//   gathers and sends back (src/master/connection-balance.ts); see
-//   balanceCap for the policy.
+//   as many connections as the other workers' average plus S stops
+//   accepting. The others' counts come from the master, which gathers and
+//   sends them back (src/master/connection-balance.ts); see balanceCap for
+//   the policy.
 // - --max-requests N (+ --max-requests-jitter J) and --max-memory MB: the
 //   worker tells the master it is retiring (the master starts its replacement
 //   at once and does not count the exit as a crash), then drains exactly as
@@ -52,23 +52,28 @@ const MEMORY_CHECK_MS = 1000
 const BALANCE_REPORT_MS = 100
 
 /**
- * The balance policy, whole: the most connections a worker may hold and still
- * accept, so that it holds no more than its fair share of every worker's
- * connections plus `slack`. With `own` its count and `others` the sum of the
- * others' last reports:
+ * The balance policy, whole: how many connections a worker may hold before
+ * it stops accepting. It accepts while it holds fewer than the other
+ * workers' average plus `slack`, so it ends up holding at most
  *
- *   own ≤ (own + others) / workers + slack  ⟺  own ≤ (others + workers × slack) / (workers − 1)
+ *   cap = ⌊others / (workers − 1) + slack⌋    (others: the sum of their last reports)
+ *
+ * which, with `total` connections in all, is at most total / workers +
+ * slack × (workers − 1) / workers: 13 of 50 over 4 workers, 4 of 16, for
+ * slack 1. Compared with the others rather than with a share that includes
+ * itself, so a small pool is spread exactly (4/4/4/4, not 5/5/5/1).
  *
  * A worker alone never pauses for balance (Infinity). Other workers' counts
  * are a little stale: while connections arrive they are lower than the truth,
  * which only makes the cap lower, so the bound holds. If that leaves every
- * worker paused, the master sends fresh counts at once (a paused worker's
- * count can only fall, so with them the least loaded worker is under its cap
- * again): a connection never waits while a worker is under its fair share.
+ * worker paused, the master sends fresh counts at once; a paused worker's
+ * count can only fall, so with them the least loaded worker holds no more
+ * than the others' average and is under its cap again. So a connection
+ * never waits while a worker is under its share.
  */
 function balanceCap(others: number, workers: number, slack: number): number {
   if (slack <= 0 || workers <= 1) return Number.POSITIVE_INFINITY
-  return Math.max(1, Math.floor((others + workers * slack) / (workers - 1)))
+  return Math.max(1, Math.floor(others / (workers - 1) + slack))
 }
 
 // ---------------------------------------------------------------------------
