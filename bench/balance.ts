@@ -217,13 +217,16 @@ function readCounts(dir: string): Map<string, [number, number]> {
   return counts
 }
 
+const spread = (xs: number[]): number => (xs.length > 1 ? Math.max(...xs) / Math.min(...xs) : Number.NaN)
+
 interface Sample {
   rps: number
   errors: number
   /** Requests each worker answered during the measured run, most first. */
   perWorker: number[]
-  /** Connections each worker served a request on during the measured run, in the same order. */
+  /** Connections each worker served a first request on, warm-up included (nginx's pool forms then), in the same order. */
   connectionsPerWorker: number[]
+  connectionsMaxMin: number
   maxMin: number
   foreignCores: number
 }
@@ -231,6 +234,7 @@ interface Sample {
 async function measure(port: number, counts: string, shape: Shape): Promise<Sample> {
   const close = shape === 'close'
   const load = { port, cpu: ALL_CPUS, connections: shape === 'nginx' ? POOL : CONNECTIONS, close }
+  const start = readCounts(counts)
   if (WARMUP > 0) await wrk({ ...load, seconds: WARMUP })
   // The counters are written every 100 ms: let the warm-up's last counts land.
   await sleep(300)
@@ -242,18 +246,19 @@ async function measure(port: number, counts: string, shape: Shape): Promise<Samp
   const after = readCounts(counts)
   const deltas = [...after]
     .map(([pid, [requests, connections]]) => {
-      const [requests0, connections0] = before.get(pid) ?? [0, 0]
+      const requests0 = before.get(pid)?.[0] ?? 0
+      const connections0 = start.get(pid)?.[1] ?? 0
       return [requests - requests0, connections - connections0] as const
     })
     .sort((a, b) => b[0] - a[0])
   const perWorker = deltas.map(([requests]) => requests)
-  const min = Math.min(...perWorker)
   return {
     rps: r.rps,
     errors: Object.values(r.errors).reduce((a, b) => a + b, 0),
     perWorker,
     connectionsPerWorker: deltas.map(([, connections]) => connections),
-    maxMin: perWorker.length > 1 ? Math.max(...perWorker) / min : Number.NaN,
+    connectionsMaxMin: spread(deltas.map(([, connections]) => connections)),
+    maxMin: spread(perWorker),
     foreignCores,
   }
 }
@@ -282,7 +287,7 @@ try {
           log(
             `round ${rep + 1}/${REPS} ${LABEL[name].padEnd(34)} ${SHAPE_LABEL[shape].padEnd(22)} ${fmtInt(r.rps).padStart(7)} req/s` +
               `  max/min ${fmt2(r.maxMin).padStart(5)}  per worker ${r.perWorker.map(fmtInt).join(' / ')}` +
-              (shape === 'close' ? '' : ` on ${r.connectionsPerWorker.join(' / ')} conns`) +
+              (shape === 'keepalive' || shape === 'nginx' ? ` on ${r.connectionsPerWorker.join(' / ')} conns` : '') +
               (r.errors ? `  errors ${r.errors}` : '') +
               (r.foreignCores > 0.1 ? `  (other processes used ${fmt2(r.foreignCores)} CPU)` : ''),
           )
@@ -303,7 +308,7 @@ try {
 
 // ---------------------------------------------------------------- report
 
-const med = (name: ServerName, shape: Shape, key: 'rps' | 'maxMin') =>
+const med = (name: ServerName, shape: Shape, key: 'rps' | 'maxMin' | 'connectionsMaxMin') =>
   median((samples[name]?.[shape] ?? []).map((s) => s[key]))
 const bareClose = serverNames.includes('bare') ? med('bare', 'close', 'rps') : Number.NaN
 const unbalancedClose = serverNames.includes('corral-unbalanced')
@@ -312,16 +317,22 @@ const unbalancedClose = serverNames.includes('corral-unbalanced')
 
 console.log(
   `\nBalance across ${WORKERS} workers, medians of ${REPS} round(s) of ${DURATION} s; ` +
-    `max/min = most / fewest requests answered by one worker (the workers' own counters)\n`,
+    `max/min = most / fewest requests answered by one worker, conns max/min the same for the connections they took ` +
+    `(the workers' own counters)\n`,
 )
-const header = ['server', ...shapes.flatMap((s) => [`${SHAPE_LABEL[s]} req/s`, 'max/min'])]
+const longLived = (shape: Shape) => shape === 'keepalive' || shape === 'nginx'
+const header = [
+  'server',
+  ...shapes.flatMap((s) => [`${SHAPE_LABEL[s]} req/s`, 'max/min', ...(longLived(s) ? ['conns max/min'] : [])]),
+]
 const rows = serverNames.map((name) => [
   LABEL[name],
   ...shapes.flatMap((shape) => [
     fmtInt(med(name, shape, 'rps')),
     name === 'bare'
       ? '—'
-      : `${fmt2(med(name, shape, 'maxMin'))}${(shape === 'keepalive' || shape === 'nginx') && name === 'corral' ? ` ${med(name, shape, 'maxMin') <= TARGET.maxMin ? '✓' : '✗'}` : ''}`,
+      : `${fmt2(med(name, shape, 'maxMin'))}${longLived(shape) && name === 'corral' ? ` ${med(name, shape, 'maxMin') <= TARGET.maxMin ? '✓' : '✗'}` : ''}`,
+    ...(longLived(shape) ? [name === 'bare' ? '—' : fmt2(med(name, shape, 'connectionsMaxMin'))] : []),
   ]),
 ])
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
