@@ -1,7 +1,7 @@
-// The master's half of --balance-slack (spec/worker-limits.md): it sums the
-// connection counts the workers report and tells each worker what the others
-// hold, so a worker can tell when it holds more than its fair share and stop
-// accepting (the policy is balanceCap in src/worker/limits.ts). Nothing here
+// The master's half of --balance-slack (spec/worker-limits.md): it gathers
+// the connection counts the workers report and tells each worker what the
+// others hold (in all, and the most any one holds), so a worker can tell
+// when it holds more than its share and stop accepting (the policy is balanceCap in src/worker/limits.ts). Nothing here
 // is on the request path: workers report at most every 100 ms, and only
 // when their count changed.
 import type { ChildProcess } from 'node:child_process'
@@ -50,10 +50,18 @@ function publish(): void {
   clearTimeout(later)
   soon = later = undefined
   let total = 0
-  for (const load of loads.values()) total += load.open
+  // The two largest counts: the largest among the others is the second for the worker that holds the first.
+  let first = 0
+  let second = 0
+  for (const { open } of loads.values()) {
+    total += open
+    if (open > first) [first, second] = [open, first]
+    else if (open > second) second = open
+  }
   for (const [child, load] of loads) {
-    const message: BalanceMessage = { t: 'balance', others: total - load.open, workers: loads.size }
-    const told = `${message.others} ${message.workers}`
+    const most = load.open === first ? second : first
+    const message: BalanceMessage = { t: 'balance', others: total - load.open, most, workers: loads.size }
+    const told = `${message.others} ${most} ${message.workers}`
     if (told === load.told || !child.connected) continue
     load.told = told
     child.send(message)

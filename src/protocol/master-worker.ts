@@ -49,8 +49,8 @@ export interface ListenerCopyMessage {
 }
 
 /**
- * --balance-slack, worker → master: how many connections the worker holds,
- * and whether it accepts (src/worker/limits.ts). Sent when it changes, at
+ * --balance-slack, worker → master: how many connections the worker held
+ * (the most since its last report), and whether it accepts (src/worker/limits.ts). Sent when it changes, at
  * most every 100 ms, and at once when the worker pauses or starts draining.
  */
 export interface LoadMessage {
@@ -59,9 +59,10 @@ export interface LoadMessage {
   state: 'accepting' | 'paused' | 'leaving'
 }
 
-/** --balance-slack, master → worker: the other balancing workers' connections, summed, and how many workers balance (itself included). */
+/** --balance-slack, master → worker: the other balancing workers' connections, summed and the largest, and how many workers balance (itself included). */
 export interface BalanceMessage {
   t: 'balance'
   others: number
+  most: number
   workers: number
 }

@@ -53,27 +53,31 @@ const BALANCE_REPORT_MS = 100
 
 /**
  * The balance policy, whole: how many connections a worker may hold before
- * it stops accepting. It accepts while it holds fewer than the other
- * workers' average plus `slack`, so it ends up holding at most
+ * it stops accepting. It stops only when it is the most loaded worker (it
+ * holds at least as many as any other) *and* holds at least the other
+ * workers' average plus `slack`:
  *
- *   cap = ⌊others / (workers − 1) + slack⌋    (others: the sum of their last reports)
+ *   cap = max(⌊others / (workers − 1) + slack⌋, most)
  *
- * which, with `total` connections in all, is at most total / workers +
- * slack × (workers − 1) / workers: 13 of 50 over 4 workers, 4 of 16, for
- * slack 1. Compared with the others rather than with a share that includes
- * itself, so a small pool is spread exactly (4/4/4/4, not 5/5/5/1).
+ * (others: the sum of the other workers' last reports; most: the largest of
+ * them). With `total` connections in all no worker holds more than
+ * total / workers + slack × (workers − 1) / workers: 13 of 50 over 4
+ * workers, 4 of 16, for slack 1. Measured against the others' average rather
+ * than a share that counts itself, so a small pool is spread exactly
+ * (4/4/4/4, not 5/5/5/1); and only the most loaded steps back, so workers
+ * holding the same never all pause, and a connection-per-request load, whose
+ * counts jitter, seldom pauses anyone.
  *
  * A worker alone never pauses for balance (Infinity). Other workers' counts
  * are a little stale: while connections arrive they are lower than the truth,
  * which only makes the cap lower, so the bound holds. If that leaves every
- * worker paused, the master sends fresh counts at once; a paused worker's
- * count can only fall, so with them the least loaded worker holds no more
- * than the others' average and is under its cap again. So a connection
- * never waits while a worker is under its share.
+ * worker paused, the master sends fresh counts at once; with them the least
+ * loaded worker is under its cap again (a paused worker's count can only
+ * fall). So a connection never waits while a worker is under its share.
  */
-function balanceCap(others: number, workers: number, slack: number): number {
+function balanceCap(others: number, most: number, workers: number, slack: number): number {
   if (slack <= 0 || workers <= 1) return Number.POSITIVE_INFINITY
-  return Math.max(1, Math.floor(others / (workers - 1) + slack))
+  return Math.max(1, Math.floor(others / (workers - 1) + slack), most)
 }
 
 // ---------------------------------------------------------------------------
@@ -242,20 +246,31 @@ function limitConnections(
   // Balancing: what the master last said about the others, and what this worker last told it.
   let workers = 1
   let reported: string | undefined
+  /**
+   * The most connections held since the last report, which is what is
+   * reported: long-lived connections count the same either way, while the
+   * short ones of a connection-per-request load, which come and go between
+   * reports, count at their peak instead of at a random moment. Otherwise
+   * every worker would see the others' counts sampled low half the time and
+   * pause on the noise, about once every 20 requests.
+   */
+  let peak = 0
   const report = () => {
     if (!balancing || !process.connected) return
     const state = stopped ? 'leaving' : paused ? 'paused' : 'accepting'
-    const key = `${state} ${open}`
+    const held = Math.max(peak, open)
+    peak = open
+    const key = `${state} ${held}`
     if (key === reported) return
     reported = key
-    process.send!({ t: 'load', open, state } satisfies LoadMessage)
+    process.send!({ t: 'load', open: held, state } satisfies LoadMessage)
   }
   const reportTimer = balancing ? setInterval(report, BALANCE_REPORT_MS).unref() : undefined
-  const onBalance = (others: number, count: number) => {
+  const onBalance = (others: number, most: number, count: number) => {
     if (count !== workers)
       log.debug(`Balancing connections across ${count} workers (--balance-slack ${settings.balanceSlack})`)
     workers = count
-    limit = Math.min(maxConnections, balanceCap(others, count, settings.balanceSlack))
+    limit = Math.min(maxConnections, balanceCap(others, most, count, settings.balanceSlack))
     if (paused && !stopped && open < limit) resume()
   }
 
@@ -266,8 +281,9 @@ function limitConnections(
 
   const onMessage = (message: Partial<ListenerCopyMessage | BalanceMessage> | null, handle: unknown) => {
     if (message?.t === 'balance') {
-      const { others, workers } = message as Partial<BalanceMessage>
-      if (balancing && typeof others === 'number' && typeof workers === 'number') onBalance(others, workers)
+      const { others, most, workers } = message as Partial<BalanceMessage>
+      if (balancing && typeof others === 'number' && typeof most === 'number' && typeof workers === 'number')
+        onBalance(others, most, workers)
       return
     }
     if (message?.t !== 'listener-copy' || typeof message.index !== 'number') return
@@ -288,7 +304,8 @@ function limitConnections(
     // 'close' comes once: on() with a shared function allocates nothing, once() would.
     socket.on('close', onClose)
     // (Only --reuse-port sockets: nothing can be paused.)
-    if (++open >= limit && !paused && !stopped && servers.length > 0) pause()
+    if (++open > peak) peak = open
+    if (open >= limit && !paused && !stopped && servers.length > 0) pause()
   }
   for (const server of all) server.on('connection', onConnection)
   // A failed listen on a copy leaves this worker unable to accept: let a new one take over.
