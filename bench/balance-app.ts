@@ -4,7 +4,7 @@
 // $BALANCE_COUNTS/<pid>, every 100 ms when that changed, so the bench reads
 // the per-worker split from the workers themselves. Per request an increment
 // and a WeakSet lookup; the write is off the request path.
-import { writeFileSync } from 'node:fs'
+import { renameSync, writeFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import hello from './hello.ts'
@@ -18,7 +18,10 @@ const write = () => {
   const text = `${served} ${connections}`
   if (!dir || text === written) return
   written = text
-  writeFileSync(join(dir, String(process.pid)), text)
+  // Written aside and renamed into place, so the bench never reads a file half written.
+  const file = join(dir, String(process.pid))
+  writeFileSync(`${file}.tmp`, text)
+  renameSync(`${file}.tmp`, file)
 }
 write()
 setInterval(write, 100).unref()

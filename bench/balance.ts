@@ -210,7 +210,7 @@ http {
 /** Each serving process's request and connection counts, from the files bench/balance-app.ts writes. */
 function readCounts(dir: string): Map<string, [number, number]> {
   const counts = new Map<string, [number, number]>()
-  for (const pid of readdirSync(dir)) {
+  for (const pid of readdirSync(dir).filter((name) => /^\d+$/.test(name))) {
     const [requests, connections] = readFileSync(join(dir, pid), 'utf8').split(' ').map(Number)
     counts.set(pid, [requests!, connections!])
   }
