@@ -80,7 +80,8 @@ const TARGET = { maxMin: 1.5, closeVsBare: 0.98 }
 
 const log = (s: string): void => void process.stderr.write(`  · ${s}\n`)
 const median = (xs: number[]): number => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  // ∞ (a worker that answered nothing) is a value here; only n/a is left out.
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
   if (s.length === 0) return Number.NaN
   const m = s.length >> 1
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
