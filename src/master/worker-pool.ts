@@ -11,6 +11,7 @@ import { captureStuckStack, createStderrForwarder } from './stack-capture.ts'
 import { workerHookRef } from '../hooks/master-hooks.ts'
 import { workerSpawnIdentity } from '../process/privileges.ts'
 import { serveListenerCopies } from './listener-copies.ts'
+import { balanceConnections } from './connection-balance.ts'
 import {
   FIRST_LISTENER_FD,
   WORKER_ENV,
@@ -86,6 +87,7 @@ export function createWorkerPool(options: PoolOptions) {
     })
     // --worker-connections: a worker at its limit closes its listening handles and asks for fresh copies (src/worker/limits.ts).
     serveListenerCopies(child, options.listenerFds, (message) => log.error(message))
+    balanceConnections(child) // --balance-slack: sums the workers' connection counts and sends them back
     child.on('exit', exited)
     child.on('error', (err) => {
       log.error(`Worker ${id} could not be started: ${err.message}`)
