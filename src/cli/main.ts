@@ -11,9 +11,7 @@ import { VERSION } from '../version.ts'
 import { applyProcessSettings, checkProcessSettings } from '../process/process-settings.ts'
 import { checkTlsSettings } from '../http/tls.ts'
 import { checkSocketActivation } from '../master/socket-activation.ts'
-
-export const EXIT_USAGE = 2
-export const EXIT_APP_LOAD = 4
+import { APP_LOAD_ERROR, USAGE_ERROR } from '../protocol/exit-codes.ts'
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (argv[0] === 'upgrade') return runUpgrade(argv.slice(1))
@@ -22,7 +20,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const parsed = await loadSettings(sources)
   if (!parsed.ok) {
     process.stderr.write(usageError(parsed.errors))
-    return EXIT_USAGE
+    return USAGE_ERROR
   }
   const { settings, app } = parsed
   if (settings.help) {
@@ -39,7 +37,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   if (app === undefined) {
     process.stderr.write(usageError(['missing APP: the module to serve, e.g. corral app.ts']))
-    return EXIT_USAGE
+    return USAGE_ERROR
   }
   // --chdir, -u/-g/--initgroups: checked against this system; then --chdir,
   // --umask and --env are applied to this process (src/process/process-settings.ts).
@@ -49,7 +47,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const problems = applied.length > 0 ? applied : [...checkTlsSettings(settings), ...checkSocketActivation(settings)]
   if (problems.length > 0) {
     process.stderr.write(usageError(problems))
-    return EXIT_USAGE
+    return USAGE_ERROR
   }
   if (settings.checkConfig) return checkConfig(app, settings.logLevel)
   if (settings.daemon && !isDaemonChild(env)) return launchDaemon((settings as { errorLogfile?: string }).errorLogfile)
@@ -66,6 +64,6 @@ async function checkConfig(app: string, level: Parameters<typeof createLogger>[0
   } catch (err) {
     if (err instanceof AppLoadError) log.error(`App failed to load: ${err.message}`)
     else log.exception('App failed to load', err)
-    return EXIT_APP_LOAD
+    return APP_LOAD_ERROR
   }
 }

@@ -36,7 +36,7 @@ const CONFIG_LOAD_TIMEOUT_MS = 10_000
  * Settings a HUP does not change, because the master applies them once at
  * start (listeners, pidfile) or they are about this invocation. A changed
  * value is logged and kept as it was. (workers, timeout and gracefulTimeout do
- * change: the master machine takes them in a SETTINGS event before the HUP,
+ * change: the master machine takes them with the HUP event, for its reload,
  * and keeps each worker's heartbeat timeout as it was started.)
  */
 export const NOT_RELOADED: ReadonlySet<string> = new Set<string>([
@@ -356,7 +356,8 @@ function showValue(v: unknown): string {
 // ---------------------------------------------------------------------------
 // HUP
 
-export type SettingsReloader = (log: Logger) => Promise<Settings | undefined>
+/** Re-reads the settings against those in force (the master's, which a reload may have put back). */
+export type SettingsReloader = (inForce: Settings, log: Logger) => Promise<Settings | undefined>
 
 /**
  * What the master calls on HUP: re-reads the config file (the same one as at
@@ -366,9 +367,8 @@ export type SettingsReloader = (log: Logger) => Promise<Settings | undefined>
  * problem logged on its own line; the settings in force stay).
  */
 export function createSettingsReloader(input: SourcesInput, first: Extract<Loaded, { ok: true }>): SettingsReloader {
-  let current = first.settings
   let configFile = first.configFile
-  return async (log) => {
+  return async (current, log) => {
     let next: Loaded
     try {
       next = await loadSettings(input, { fresh: true, configFile })
@@ -405,7 +405,6 @@ export function createSettingsReloader(input: SourcesInput, first: Extract<Loade
       } else changes.push(`${s.name} ${showValue(before)} -> ${showValue(after)}`)
     }
     log.info(changes.length === 0 ? 'Reload: settings unchanged' : `Reload: new workers get ${changes.join(', ')}`)
-    current = applied as Settings
-    return current
+    return applied as Settings
   }
 }
