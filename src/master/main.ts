@@ -71,7 +71,8 @@ export function runMaster({
   // The settings in force, as the machine's commands say (reloadStarted,
   // reloadAbandoned): the hooks are called from them and a HUP is re-read against them.
   let inForce = settings
-  // Server hooks that run in the master (src/master/server-hooks.ts, spec/hooks.md).
+  // Server hooks that run in the master (src/master/server-hooks.ts, spec/hooks.md). They
+  // run from before the listeners are open, when there is no pool yet and so no worker.
   let pool: WorkerPool | undefined
   const hooks = createMasterHooks({ settings: () => inForce, app, name, log, workers: () => pool?.list() ?? [] })
 
