@@ -60,9 +60,11 @@ const fixedEvents: MasterEvent[] = [
     (signal): MasterEvent => (signal === 'WINCH' ? { type: signal, daemonized: false } : { type: signal }),
   ),
   { type: 'WINCH', daemonized: true },
-  // HUP with the settings it re-read (above: with none, the re-read failed).
-  { type: 'HUP', settings: settings(1) },
-  { type: 'HUP', settings: settings(2) },
+  // HUP with the settings it re-read (above: with none, the re-read failed):
+  // one worker and shorter timeouts, a change for every input explored. One
+  // such object is enough to tell apart the settings in force, the previous
+  // and the next ones; a second would multiply the states for nothing new.
+  { type: 'HUP', settings: { workers: 1, timeout: 5, gracefulTimeout: 2 } },
   { type: 'WORKER_EXIT', id: UNKNOWN, code: 1, signal: null },
   { type: 'WORKER_READY', id: UNKNOWN },
   { type: 'HEARTBEAT', id: UNKNOWN },
