@@ -105,6 +105,8 @@ function eventsFrom(snapshot: Snapshot): MasterEvent[] {
  * - generations only relative to the current one;
  * - settings by which object they are (the input's or one a HUP carried): the
  *   chart passes them on untouched, and a test checks it passes the right ones;
+ * - what an abandoned reload goes back to (target, settings, idle or not) only
+ *   while a reload is in flight: the next reload sets it anew;
  * - times only as "back-off pending or not". Every worker not yet killed was
  *   spawned, last heard from and (when stopping) given its deadline at the
  *   current `now` or later: a TICK +LATER kills every worker alive (deadline
@@ -122,14 +124,14 @@ function settingsLabel(settings: object): number {
 
 function serialize(snapshot: Snapshot): string {
   const c = snapshot.context
+  // What an abandon goes back to matters only while a reload is in flight: entering the next one sets it anew.
+  const reloading = snapshot.matches({ active: { running: 'reloading' } })
   return JSON.stringify([
     snapshot.value,
     snapshot.status,
     c.target,
-    c.previousTarget,
-    c.reloadFromIdle,
+    reloading && [c.previousTarget, c.reloadFromIdle, settingsLabel(c.previousSettings)],
     settingsLabel(c.settings),
-    settingsLabel(c.previousSettings),
     c.nextSettings && settingsLabel(c.nextSettings),
     c.reloadQueued,
     c.exitCode,
