@@ -1,14 +1,15 @@
 // One worker process's life as a statechart. Pure, like the master: the
 // runtime in src/worker/main.ts feeds it events and carries out what it emits.
 import { emit, enqueueActions, setup } from 'xstate'
+import type { APP_LOAD_ERROR, BOOT_ERROR } from './exit-codes.ts'
 
 export type WorkerSignal = 'TERM' | 'QUIT' | 'INT'
 
 export type WorkerEvent =
   /** The app is imported and every listener is being served. */
   | { type: 'LOADED' }
-  /** The app could not be imported (4) or the worker could not boot (3). */
-  | { type: 'BOOT_FAILED'; code: 3 | 4; reason: string }
+  /** The app could not be imported, or the worker could not boot (listeners, privileges). */
+  | { type: 'BOOT_FAILED'; code: typeof APP_LOAD_ERROR | typeof BOOT_ERROR; reason: string }
   | { type: 'SIGNAL'; signal: WorkerSignal }
   /** The IPC channel closed: the master is gone, and so must we be. */
   | { type: 'MASTER_GONE' }

@@ -13,6 +13,7 @@ import {
   type MasterCommand,
   type MasterEvent,
   type MasterInput,
+  type MasterSettings,
   type Signal,
 } from '../machines/master.ts'
 
@@ -27,9 +28,10 @@ type Snapshot = ReturnType<Master['getSnapshot']>
 type WorkerPick = { readonly index: number; readonly unknown: boolean }
 
 type Intent =
-  | { readonly kind: 'signal'; readonly signal: Signal; readonly daemonized?: boolean }
-  /** HUP as the shell sends it: the re-read settings first, then the signal. */
-  | { readonly kind: 'hup'; readonly workers: number }
+  | { readonly kind: 'signal'; readonly signal: Exclude<Signal, 'HUP' | 'WINCH'> }
+  | { readonly kind: 'winch'; readonly daemonized: boolean }
+  /** HUP as the shell sends it: with the settings it re-read, or none when that failed. */
+  | { readonly kind: 'hup'; readonly settings: MasterSettings | undefined }
   | { readonly kind: 'ready'; readonly pick: WorkerPick }
   /** Every booting worker reports ready, in order. */
   | { readonly kind: 'allReady' }
@@ -51,25 +53,32 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant('signal' as const),
-      signal: fc.constantFrom<Signal>('QUIT', 'TERM', 'INT'),
+      signal: fc.constantFrom('QUIT' as const, 'TERM' as const, 'INT' as const),
     }),
   },
   {
     weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('signal' as const),
-      signal: fc.constantFrom<Signal>('TTIN', 'TTOU', 'USR1', 'USR2', 'WINCH'),
+      signal: fc.constantFrom('TTIN' as const, 'TTOU' as const, 'USR1' as const, 'USR2' as const),
     }),
   },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('winch' as const), daemonized: fc.boolean() }) },
   {
-    weight: 2,
+    weight: 4,
     arbitrary: fc.record({
-      kind: fc.constant('signal' as const),
-      signal: fc.constant('WINCH' as const),
-      daemonized: fc.boolean(),
+      kind: fc.constant('hup' as const),
+      // The timeouts change too: an abandoned reload must put back the old ones.
+      settings: fc.option(
+        fc.record({
+          workers: fc.integer({ min: 1, max: 4 }),
+          timeout: fc.constantFrom(0, 30),
+          gracefulTimeout: fc.constantFrom(2, 30),
+        }),
+        { nil: undefined, freq: 4 },
+      ),
     }),
   },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('hup' as const), workers: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 8, arbitrary: fc.record({ kind: fc.constant('ready' as const), pick: pickArb }) },
   { weight: 4, arbitrary: fc.constant({ kind: 'allReady' as const }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('heartbeat' as const), pick: pickArb }) },
@@ -107,9 +116,11 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
 )
 
 const inputArb: fc.Arbitrary<MasterInput> = fc.record({
-  workers: fc.integer({ min: 1, max: 3 }),
-  timeoutMs: fc.constantFrom(0, 30_000),
-  gracefulMs: fc.constantFrom(2_000, 30_000),
+  settings: fc.record({
+    workers: fc.integer({ min: 1, max: 3 }),
+    timeout: fc.constantFrom(0, 30),
+    gracefulTimeout: fc.constantFrom(2, 30),
+  }),
   upgrade: fc.constantFrom('manual' as const, 'auto' as const),
   now: fc.constantFrom(0, 1_700_000_000_000),
 })
@@ -137,6 +148,10 @@ class Sim {
   readonly spawned = new Set<number>()
   // The model.
   target: number
+  /** The settings new workers get; those a HUP re-read, until its reload starts; what an abandon goes back to. */
+  settings: MasterSettings
+  nextSettings: MasterSettings | undefined
+  previous: { target: number; settings: MasterSettings } | undefined
   /** The code the master must exit with: a halt's 3 or 4, else 0. */
   exitCode = 0
   exits = 0
@@ -148,7 +163,8 @@ class Sim {
 
   constructor(input: MasterInput, { convergence = true } = {}) {
     this.convergence = convergence
-    this.target = Math.max(1, input.workers)
+    this.target = Math.max(1, input.settings.workers)
+    this.settings = input.settings
     this.actor = createActor(masterMachine, { input })
     this.actor.on('*', (cmd: MasterCommand) => this.emitted.push(cmd))
     this.actor.start()
@@ -179,16 +195,11 @@ class Sim {
     }
     switch (intent.kind) {
       case 'signal':
-        return [
-          intent.daemonized === undefined
-            ? { type: 'SIGNAL', signal: intent.signal }
-            : { type: 'SIGNAL', signal: intent.signal, daemonized: intent.daemonized },
-        ]
+        return [{ type: intent.signal }]
+      case 'winch':
+        return [{ type: 'WINCH', daemonized: intent.daemonized }]
       case 'hup':
-        return [
-          { type: 'SETTINGS', workers: intent.workers, timeoutMs: ctx.timeoutMs, gracefulMs: ctx.gracefulMs },
-          { type: 'SIGNAL', signal: 'HUP' },
-        ]
+        return [intent.settings ? { type: 'HUP', settings: intent.settings } : { type: 'HUP' }]
       case 'ready':
         return [{ type: 'WORKER_READY', id: pick(intent.pick, true) }]
       case 'allReady':
@@ -233,12 +244,33 @@ class Sim {
     this.check(event, from, after, before, halt)
   }
 
-  /** The model's own bookkeeping of the target. */
+  /** The model's own bookkeeping of the target and the settings, as far as the event decides them. */
   updateModel(before: Snapshot, event: MasterEvent): void {
     if (phaseOf(before) !== 'active') return
-    if (event.type === 'SETTINGS') this.target = Math.max(1, event.workers)
-    if (event.type === 'SIGNAL' && event.signal === 'TTIN') this.target += 1
-    if (event.type === 'SIGNAL' && event.signal === 'TTOU') this.target = Math.max(1, this.target - 1)
+    if (event.type === 'HUP' && event.settings) this.nextSettings = event.settings
+    if (event.type === 'TTIN') this.target += 1
+    if (event.type === 'TTOU') this.target = Math.max(1, this.target - 1)
+  }
+
+  /** A reload starts (now, or queued earlier) with the settings a HUP re-read; an abandoned one goes back. */
+  followReloads(commands: readonly MasterCommand[]): void {
+    for (const cmd of commands) {
+      if (cmd.type === 'reloadStarted') {
+        this.previous = { target: this.target, settings: this.settings }
+        if (this.nextSettings) {
+          this.target = Math.max(1, this.nextSettings.workers)
+          this.settings = this.nextSettings
+        }
+        this.nextSettings = undefined
+        if (cmd.settings !== this.settings) this.fail('a reload started without the settings the HUP re-read')
+      }
+      if (cmd.type === 'reloadAbandoned') {
+        if (!this.previous) this.fail('a reload abandoned that never started')
+        this.target = this.previous.target
+        this.settings = this.previous.settings
+        if (cmd.settings !== this.settings) this.fail('an abandoned reload did not put back the old settings')
+      }
+    }
   }
 
   /**
@@ -291,30 +323,46 @@ class Sim {
       }
     }
 
-    // The target. An abandoned reload goes back to the size the old generation served with.
-    if (halt === 'abandon' && before) this.target = before.context.previousTarget
+    // The target and the settings. A HUP in steady or idle reloads at once;
+    // anywhere else in active it is queued. An abandoned reload goes back to
+    // the size and settings the old generation served with.
+    const started = commands.some((c) => c.type === 'reloadStarted')
+    if (event?.type === 'HUP' && before) {
+      const atOnce =
+        before.matches({ active: { running: 'steady' } }) || before.matches({ active: { running: 'idle' } })
+      if (atOnce && !started) this.fail('a HUP in steady or idle did not start a reload')
+      if (!atOnce && phaseOf(before) === 'active' && !ctx.reloadQueued && !started)
+        this.fail('a HUP during a boot, reload or re-exec was not queued')
+    }
+    if (halt === 'abandon' && !commands.some((c) => c.type === 'reloadAbandoned'))
+      this.fail('an abandoned reload was not announced')
+    this.followReloads(commands)
     if (ctx.target < 1) this.fail(`target ${ctx.target}`)
     if (ctx.target !== this.target) this.fail(`target ${ctx.target}, the model says ${this.target}`)
+    if (ctx.settings !== this.settings)
+      this.fail(`settings ${JSON.stringify(ctx.settings)}, the model says ${JSON.stringify(this.settings)}`)
+    for (const cmd of commands)
+      if (cmd.type === 'spawnWorker' && cmd.generation === ctx.generation && cmd.settings !== ctx.settings)
+        this.fail(`worker ${cmd.id} spawned without its generation's settings`)
 
     // Quick beats graceful, and nothing comes back from draining.
     const phase = phaseOf(after)
     if (RANK[phase] < RANK[this.phase]) this.fail(`${phase} after ${this.phase}`)
     this.phase = phase
-    if (event?.type === 'SIGNAL' && before && phaseOf(before) === 'active') {
-      if ((event.signal === 'TERM' || event.signal === 'QUIT') && phase === 'active')
-        this.fail(`${event.signal} did not stop the master`)
-      if (event.signal === 'INT' && phase !== 'quick' && phase !== 'dead')
+    if (before && phaseOf(before) === 'active') {
+      if ((event?.type === 'TERM' || event?.type === 'QUIT') && phase === 'active')
+        this.fail(`${event.type} did not stop the master`)
+      if (event?.type === 'INT' && phase !== 'quick' && phase !== 'dead')
         this.fail('INT did not stop the master quickly')
     }
     // A second stop signal makes the stop quick; QUIT while handing over to a
     // new master is the operator's finishing step and changes nothing.
     const secondStop =
-      event?.type === 'SIGNAL' &&
-      (event.signal === 'INT' ||
-        event.signal === 'TERM' ||
-        (event.signal === 'QUIT' && before?.context.childMaster !== 'ready'))
+      event?.type === 'INT' ||
+      event?.type === 'TERM' ||
+      (event?.type === 'QUIT' && before?.context.childMaster !== 'ready')
     if (secondStop && before && phaseOf(before) === 'graceful' && phase === 'graceful') {
-      this.fail(`a second stop signal (${event.signal}) did not make the stop quick`)
+      this.fail(`a second stop signal (${event.type}) did not make the stop quick`)
     }
 
     // Boot failures.
@@ -375,14 +423,8 @@ class Sim {
     if (ctx.respawnAt - ctx.now > MAX_BACKOFF_MS) this.fail(`back-off of ${ctx.respawnAt - ctx.now} ms`)
 
     // Convergence: running steadily with no back-off pending, the current
-    // generation has exactly `target` live workers. (Not between SETTINGS and
-    // the HUP that always follows it: the new target is the new generation's.)
-    if (
-      this.convergence &&
-      event?.type !== 'SETTINGS' &&
-      after.matches({ active: { running: 'steady' } }) &&
-      ctx.now >= ctx.respawnAt
-    ) {
+    // generation has exactly `target` live workers.
+    if (this.convergence && after.matches({ active: { running: 'steady' } }) && ctx.now >= ctx.respawnAt) {
       const live = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w.status)).length
       if (live !== ctx.target)
         this.fail(`running steadily with ${live} live workers of generation ${ctx.generation}, target ${ctx.target}`)
@@ -391,7 +433,7 @@ class Sim {
 
   /** TERM, then the clock far ahead, then every worker exits: the way down from anywhere. */
   shutDown(): void {
-    if (this.phase !== 'dead') this.send({ type: 'SIGNAL', signal: 'TERM' })
+    if (this.phase !== 'dead') this.send({ type: 'TERM' })
     if (this.phase !== 'dead') this.send({ type: 'TICK', now: this.snapshot.context.now + 1_000_000_000 })
     for (const w of [...this.snapshot.context.workers])
       if (this.phase !== 'dead') this.send({ type: 'WORKER_EXIT', id: w.id, code: 0, signal: null })
