@@ -359,6 +359,16 @@ export function stopEverything(ctx: MasterContext, mode: StopMode): Step {
   return stopAll(ctx, victims, mode)
 }
 
+/**
+ * `corral ctl worker kill PID`: that one worker stops gracefully, as a
+ * retiring one does; out of the live set, it is replaced by the next converge.
+ */
+export function stopOne(ctx: MasterContext, id: number): Step {
+  const w = findWorker(ctx, id)
+  if (!w || !isLive(w)) return { context: ctx, commands: [] }
+  return stopAll(ctx, [w], 'graceful')
+}
+
 /** A new target (never below one), said when it changes. */
 export function setTarget(ctx: MasterContext, target: number): Step {
   const workers = Math.max(1, target)

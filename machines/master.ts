@@ -20,6 +20,7 @@ import {
   setTarget,
   startGeneration,
   stopEverything,
+  stopOne,
   tick,
   type MasterCommand,
   type MasterContext,
@@ -45,6 +46,10 @@ export type MasterEvent<S extends MasterSettings = MasterSettings> =
   /** `daemonized`: the shell's view of whether a terminal could have sent it. */
   | { type: 'WINCH'; daemonized: boolean }
   | { type: 'WORKER_READY'; id: number }
+  /** `corral ctl worker remove N`: N workers fewer (never below one), in one step. No signal does this. */
+  | { type: 'REMOVE_WORKERS'; count: number }
+  /** `corral ctl worker kill PID`: that worker stops gracefully and is replaced. No signal does this. */
+  | { type: 'KILL_WORKER'; id: number }
   /** A worker process exited (gunicorn's CHLD). */
   | { type: 'WORKER_EXIT'; id: number; pid?: number | undefined; code: number | null; signal: string | null }
   | { type: 'HEARTBEAT'; id: number }
@@ -106,6 +111,23 @@ export const masterMachine = setup({
       }
       enqueue.emit(log('info', `Number of workers: ${context.target} -> ${context.target - 1}`))
       apply(enqueue, setTarget(context, context.target - 1))
+    }),
+    removeWorkers: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'REMOVE_WORKERS')
+      const target = Math.max(1, context.target - event.count)
+      if (target === context.target) {
+        enqueue.emit(log('info', 'worker remove ignored: one worker is the minimum'))
+        return
+      }
+      enqueue.emit(log('info', `Number of workers: ${context.target} -> ${target}`))
+      apply(enqueue, setTarget(context, target))
+    }),
+    stopOne: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'KILL_WORKER')
+      const step = stopOne(context, event.id)
+      if (step.commands.length === 0) return
+      enqueue.emit(log('info', `Worker ${event.id} stopped by corral ctl; starting its replacement`))
+      apply(enqueue, step)
     }),
     reopenLogs: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'reopenLogs' })),
     // The settings a HUP re-read are for the reload it starts, now or once the one in flight is over.
@@ -265,6 +287,8 @@ export const masterMachine = setup({
         INT: { target: 'draining.quick' },
         TTIN: { actions: ['ttin', 'converge'] },
         TTOU: { actions: ['ttou', 'converge'] },
+        REMOVE_WORKERS: { actions: ['removeWorkers', 'converge'] },
+        KILL_WORKER: { actions: ['stopOne', 'converge'] },
         USR1: { actions: 'reopenLogs' },
         USR2: { actions: 'refuseReexec' },
         WINCH: { actions: 'ignoreWinch' },
@@ -307,6 +331,8 @@ export const masterMachine = setup({
                 // The target changes; workers come with the next HUP.
                 TTIN: { actions: 'ttin' },
                 TTOU: { actions: 'ttou' },
+                REMOVE_WORKERS: { actions: 'removeWorkers' },
+                KILL_WORKER: { actions: 'stopOne' },
                 WORKER_EXIT: { actions: 'forget' },
                 WORKER_RETIRING: { actions: 'retiring' },
                 TICK: { actions: 'tick' },
@@ -358,6 +384,8 @@ export const masterMachine = setup({
         INT: { actions: 'ignoreInDrain' },
         TTIN: { actions: 'ignoreInDrain' },
         TTOU: { actions: 'ignoreInDrain' },
+        REMOVE_WORKERS: { actions: 'ignoreInDrain' },
+        KILL_WORKER: { actions: 'ignoreInDrain' },
         USR2: { actions: 'ignoreInDrain' },
         WINCH: { actions: 'ignoreInDrain' },
         WORKER_EXIT: { actions: 'forget' },

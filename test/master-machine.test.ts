@@ -52,6 +52,8 @@ const idEvents = (id: number): MasterEvent[] => [
   { type: 'WORKER_READY', id },
   { type: 'HEARTBEAT', id },
   { type: 'WORKER_RETIRING', id, reason: 'max requests' },
+  // corral ctl worker kill PID
+  { type: 'KILL_WORKER', id },
   ...[0, 1, 3, 4].map((code): MasterEvent => ({ type: 'WORKER_EXIT', id, code, signal: null })),
 ]
 
@@ -69,6 +71,9 @@ const fixedEvents: MasterEvent[] = [
   { type: 'WORKER_READY', id: UNKNOWN },
   { type: 'HEARTBEAT', id: UNKNOWN },
   { type: 'WORKER_RETIRING', id: UNKNOWN, reason: 'max requests' },
+  // corral ctl worker remove N, worker kill PID (src/master/control-commands.ts)
+  { type: 'REMOVE_WORKERS', count: 1 },
+  { type: 'KILL_WORKER', id: UNKNOWN },
 ]
 
 const reexecEvents: Record<Snapshot['context']['childMaster'], MasterEvent[]> = {

@@ -41,6 +41,9 @@ type Intent =
   | { readonly kind: 'tick'; readonly dt: number }
   /** The new master of a USR2 reports; sent only when the shell could send it. */
   | { readonly kind: 'reexec'; readonly report: 'failed' | 'ready' | 'exit' }
+  /** `corral ctl worker remove N` and `worker kill PID` (src/master/control-commands.ts). */
+  | { readonly kind: 'removeWorkers'; readonly count: number }
+  | { readonly kind: 'killWorker'; readonly pick: WorkerPick }
 
 const pickArb: fc.Arbitrary<WorkerPick> = fc.record({
   index: fc.nat(7),
@@ -106,6 +109,11 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
       ),
     }),
   },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('removeWorkers' as const), count: fc.integer({ min: 1, max: 4 }) }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('killWorker' as const), pick: pickArb }) },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -220,6 +228,10 @@ class Sim {
         ]
       case 'tick':
         return [{ type: 'TICK', now: ctx.now + intent.dt }]
+      case 'removeWorkers':
+        return [{ type: 'REMOVE_WORKERS', count: intent.count }]
+      case 'killWorker':
+        return [{ type: 'KILL_WORKER', id: pick(intent.pick) }]
       case 'reexec':
         // As src/master/reexec.ts reports a new master: once, READY before EXIT, FAILED instead of both.
         if (intent.report === 'failed')
@@ -250,6 +262,7 @@ class Sim {
     if (event.type === 'HUP' && event.settings) this.nextSettings = event.settings
     if (event.type === 'TTIN') this.target += 1
     if (event.type === 'TTOU') this.target = Math.max(1, this.target - 1)
+    if (event.type === 'REMOVE_WORKERS') this.target = Math.max(1, this.target - event.count)
   }
 
   /** A reload starts (now, or queued earlier) with the settings a HUP re-read; an abandoned one goes back. */
@@ -407,6 +420,18 @@ class Sim {
     if (phase === 'graceful' || phase === 'quick') {
       const live = ctx.workers.filter((w) => isLive(w.status))
       if (live.length > 0) this.fail(`draining with live workers ${live.map((w) => w.id).join(', ')}`)
+    }
+    // worker kill: a live worker of an active master is told to stop gracefully and leaves the live set;
+    // any other (unknown, already stopping, the master draining) is left as it was.
+    if (event?.type === 'KILL_WORKER' && before) {
+      const was = before.context.workers.find((w) => w.id === event.id)
+      const stops = commands.filter((c) => c.type === 'stopWorker' && c.id === event.id)
+      if (phaseOf(before) === 'active' && was && isLive(was.status)) {
+        if (stops.length !== 1 || (stops[0] as { mode: string }).mode !== 'graceful')
+          this.fail(`worker kill ${event.id}: not one graceful stop`)
+        if (ctx.workers.find((w) => w.id === event.id)?.status !== 'stopping')
+          this.fail(`worker kill ${event.id}: still live`)
+      } else if (phaseOf(before) === 'active' && stops.length > 0) this.fail(`worker kill ${event.id}: stopped again`)
     }
     // One new master at a time.
     if (before && before.context.childMaster !== 'none' && commands.some((c) => c.type === 'reexec'))

@@ -166,6 +166,7 @@ export function runMaster({
             pidOf: (id) => workers.list().find((w) => w.id === id)?.pid,
             listeners: listeners.map((l, i) => ({ ...l, address: inherited?.[i]?.address ?? l.address })),
             signal: (signal) => void Queue.offerUnsafe(controlSignals, signal),
+            event: emit,
           }),
         catch: (err) => new ControlUnavailable(messageOf(err)),
       }),

@@ -24,6 +24,8 @@ export interface MasterControlOptions {
   listeners: readonly Listener[]
   /** Puts a signal's event into the master's input stream. */
   signal(name: Signal): void
+  /** Puts an event into the master's input stream (the queue worker events take). */
+  event(event: MasterEvent): void
 }
 
 export interface MasterControl {
@@ -73,6 +75,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     config,
     listeners,
     signal: options.signal,
+    event: options.event,
   })
   const socket = settings.noControlSocket
     ? NO_CONTROL_SOCKET
