@@ -254,6 +254,16 @@ describe('the socket file', () => {
     expect(b.corral.log()).toContain(`Control socket: ${join(dir, 'b.ctl')}`)
   })
 
+  it('a path corral cannot listen on: a warning, and corral serves without a control socket', async ({ signal }) => {
+    const { corral, url } = await serve(['-w', '1', '--control-socket', '/nonexistent-corral-dir/corral.ctl'], {
+      signal,
+    })
+    expect(corral.log()).toMatch(
+      /Control socket: cannot listen on \/nonexistent-corral-dir\/corral\.ctl \(ENOENT\); running without one/,
+    )
+    expect((await get(url)).status).toBe(200)
+  })
+
   it('a second corral in the same directory leaves the first one its socket', async ({ signal }) => {
     const cwd = mkdtempSync(join(tmpdir(), 'corral-two-'))
     const first = await serve(['-w', '1'], { cwd, signal })
