@@ -28,6 +28,8 @@ import { reloadRequests } from './reload-watch.ts'
 import { chooseBinds } from './socket-activation.ts'
 import { withScheme } from '../http/tls.ts'
 import { createMasterHooks } from '../hooks/master-hooks.ts'
+import { createSystemdNotify, followMaster } from './systemd-notify.ts'
+import { withoutInitWarning } from './pid1.ts'
 
 /** How often the machine's clock advances (heartbeats, deadlines, back-off). */
 const TICK_MS = 100
@@ -51,6 +53,8 @@ export function runMaster({
   process.title = `corral: master [${name}]`
   // Server hooks that run in the master (src/hooks/master-hooks.ts, spec/hooks.md).
   const hooks = createMasterHooks({ settings, app, name, log })
+  // $NOTIFY_SOCKET: systemd hears of readiness, reloads and stops (src/master/systemd-notify.ts).
+  const systemd = createSystemdNotify({ log })
 
   const program = Effect.gen(function* () {
     // The error log first, so everything after lands in it (src/logging/log-file.ts).
@@ -58,6 +62,8 @@ export function runMaster({
     // -u/--user: workers open the access log themselves (src/process/privileges.ts).
     giveLogFilesToWorkers(settings)
     log.info(`Starting corral ${VERSION}`)
+    const noInit = withoutInitWarning()
+    if (noInit) log.warning(noInit)
     // --preload: the app is imported here first; one that cannot load stops corral before anything is bound.
     if (settings.preload && !(yield* Effect.promise(() => preloadApp(app, log)))) return APP_LOAD_ERROR
     // nworkersChanged, then onStarting, before anything is bound: a failing onStarting stops corral (exit 1).
@@ -136,6 +142,7 @@ export function runMaster({
       },
     }
     actor.on('*', (command) => carryOut(command as MasterCommand, shell))
+    actor.subscribe(followMaster(systemd))
 
     const inputs = Stream.mergeAll(
       [
@@ -197,6 +204,7 @@ export function runMaster({
   ).then(async (code) => {
     // onExit (src/hooks/master-hooks.ts); then buffered log lines are written before the process exits.
     await hooks.exiting()
+    await systemd.close()
     await closeLogFiles()
     return code
   })
