@@ -6,7 +6,7 @@
 // when it completes, MAINPID= from the new master after USR2, STOPPING=1 at a
 // stop (and not from a master handing over), WATCHDOG=1 when asked for.
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -142,6 +142,28 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', () => {
     process.kill(fresh, 'SIGTERM')
     const stopping = await nextMessage(messages, stopMark, (m) => m.fields.STOPPING === '1', 'STOPPING=1')
     if (isRoot) expect(stopping.pid).toBe(fresh)
+  })
+
+  it('USR2 with code that cannot boot: the new master says nothing (no STOPPING=1), the old one serves on', async ({
+    signal,
+  }) => {
+    const { path, messages } = await notifySocket('failed-upgrade')
+    const port = await freePort()
+    const app = join(dir, 'app.ts')
+    copyFileSync(fixture('app-pid.ts'), app)
+    const old = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, '-p', join(dir, 'failed.pid'), app], {
+      env: { NOTIFY_SOCKET: path },
+      signal,
+    })
+    await nextMessage(messages, 0, (m) => m.fields.READY === '1', 'READY=1')
+    const mark = messages.length
+    writeFileSync(app, "throw new Error('broken deploy')\n")
+    old.signal('SIGUSR2')
+    await old.waitForLog(/Re-exec failed: the new master exited with code 4 before it was ready/)
+    // Its STOPPING=1 would have stopped the service: systemd takes it from any process of the unit.
+    expect(messages.slice(mark).filter((m) => m.fields.STOPPING || m.fields.READY || m.fields.MAINPID)).toEqual([])
+    if (isRoot) expect(messages.slice(mark).filter((m) => m.pid !== old.pid)).toEqual([])
+    expect(old.child.exitCode).toBeNull()
   })
 
   it('WATCHDOG=1 twice per $WATCHDOG_USEC when it is meant for this master', async ({ signal }) => {

@@ -120,6 +120,12 @@ export function createSystemdNotify({
     env.WATCHDOG_PID = String(process.pid)
   }
 
+  // A new master is not the service until it has named itself: before its
+  // first READY=1 it says nothing, so one that fails to boot cannot tell
+  // systemd the service is stopping (STOPPING=1 from any process of the
+  // unit counts, with NotifyAccess=all) while the old master serves on.
+  const mayTalk = () => !tookOver || mainPidSent
+
   return {
     ready(status) {
       const mainPid = tookOver && !mainPidSent ? [`MAINPID=${process.pid}`] : []
@@ -128,13 +134,13 @@ export function createSystemdNotify({
     },
     reloading(status) {
       // CLOCK_MONOTONIC, which libuv's hrtime reads: systemd compares it with its own.
-      send(['RELOADING=1', `MONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`, `STATUS=${status}`])
+      if (mayTalk()) send(['RELOADING=1', `MONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`, `STATUS=${status}`])
     },
     stopping(status) {
-      send(['STOPPING=1', `STATUS=${status}`])
+      if (mayTalk()) send(['STOPPING=1', `STATUS=${status}`])
     },
     status(status) {
-      send([`STATUS=${status}`])
+      if (mayTalk()) send([`STATUS=${status}`])
     },
     async close() {
       clearInterval(watchdog)
