@@ -105,7 +105,8 @@ describe('streaming and upgrades', () => {
   })
 
   it('WebSocket with ws: handshake, echo, and close 1001 when the worker drains', async ({ signal }) => {
-    const { corral, url } = await serve(example('websocket.ts'), signal, ['--graceful-timeout', '20'])
+    // A graceful timeout longer than the test may run: a worker waiting for the socket would hang the test.
+    const { corral, url } = await serve(example('websocket.ts'), signal, ['--graceful-timeout', '600'])
     // A plain request still reaches the default export.
     expect((await fetch(url)).status).toBe(426)
 
@@ -121,11 +122,10 @@ describe('streaming and upgrades', () => {
 
     // A graceful stop: the open WebSocket is told to go away, so the worker
     // does not sit out --graceful-timeout waiting for it.
-    const t0 = Date.now()
     corral.signal('SIGTERM')
     expect((await closed).code).toBe(1001)
     expect((await corral.exited).code).toBe(0)
-    expect(Date.now() - t0).toBeLessThan(10_000)
+    expect(corral.log()).not.toMatch(/sending SIGKILL/)
   })
 
   it('an upgrade handler function gets the raw socket', async ({ signal }) => {

@@ -76,25 +76,30 @@ describe('preRequest and postRequest', () => {
   })
 
   it('a preRequest that returns a promise is waited for before the app runs', async () => {
+    // The hook waits on a gate the test opens, so "not yet" is checked while it is provably still waiting.
+    const gate = Promise.withResolvers<void>()
+    const gates = globalThis as { corralTestGate?: Promise<void> }
+    gates.corralTestGate = gate.promise
     const { runtime } = await workerWith({
-      preRequest: 'async (worker, req) => { await new Promise((r) => setTimeout(r, 20)); req.headers.seen = "late" }',
+      preRequest: 'async (worker, req) => { await globalThis.corralTestGate; req.headers.seen = "late" }',
     })
     const { req, res } = fakeRequest()
-    const seen: unknown[] = []
-    runtime.wrapHandler((r) => void seen.push(r.headers['seen']))(req, res)
-    expect(seen).toEqual([])
-    await new Promise((r) => setTimeout(r, 60))
-    expect(seen).toEqual(['late'])
+    const served = Promise.withResolvers<unknown>()
+    runtime.wrapHandler((r) => served.resolve(r.headers['seen']))(req, res)
+    const early = await Promise.race([served.promise, Promise.resolve('not yet')])
+    expect(early).toBe('not yet')
+    gate.resolve()
+    expect(await served.promise).toBe('late')
+    delete gates.corralTestGate
   })
 
   it('a preRequest that throws or rejects is logged by name and the request is still served', async () => {
     for (const body of ['() => { throw new Error("sync boom") }', 'async () => { throw new Error("async boom") }']) {
       const { runtime, logged } = await workerWith({ preRequest: body })
       const { req, res } = fakeRequest()
-      let served = 0
-      runtime.wrapHandler(() => void served++)(req, res)
-      await new Promise((r) => setTimeout(r, 10))
-      expect(served).toBe(1)
+      const served = Promise.withResolvers<void>()
+      runtime.wrapHandler(() => served.resolve())(req, res)
+      await served.promise
       expect(logged.join('\n')).toMatch(/^Hook preRequest failed: (sync|async) boom$/m)
     }
   })

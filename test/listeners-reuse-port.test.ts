@@ -87,7 +87,7 @@ describe('--reuse-port', () => {
       const stuck = connect(port, '127.0.0.1')
       stuck.on('error', () => {})
       stuck.write('GET /spin HTTP/1.1\r\nHost: x\r\n\r\n')
-      await new Promise((r) => setTimeout(r, 300))
+      await c.waitForLog(/spinning: worker \d+ is stuck on purpose/)
       const queued = Array.from({ length: 3 }, () => rawGet(port))
       await Promise.all(queued.map((q) => q.connected))
       process.kill(worker!, 'SIGKILL')

@@ -1,6 +1,6 @@
 // End-to-end: this test process plays the master (it opens the listeners and
 // never accepts), real child processes play the workers.
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
@@ -8,6 +8,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Listener, ListenerError, openListeners } from '../src/net/listeners.ts'
+import { waitFor } from './helpers/corral.ts'
+import { acceptQueueLength, hasSs, serverSideOwners } from './helpers/sockets.ts'
 
 const WORKER = new URL('./fixtures/listener-worker.ts', import.meta.url).pathname
 const MASTER = new URL('./fixtures/listener-master.ts', import.meta.url).pathname
@@ -84,24 +86,6 @@ function pendingRequest(port: number): { socket: net.Socket; response: Promise<s
   return { socket, response }
 }
 
-function hasSs(): boolean {
-  try {
-    execFileSync('ss', ['-V'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Pids owning accepted (server-side) connections of a local port; '' marks a connection nobody accepted yet. */
-function serverSideOwners(port: number): string[] {
-  const out = execFileSync('ss', ['-tnpH', 'state', 'established', `( sport = :${port} )`]).toString()
-  return out
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => /pid=(\d+)/.exec(l)?.[1] ?? '')
-}
-
 /** Exited, or a zombie waiting for a reaper (pid 1 here may be slow to reap orphans). */
 function isGone(pid: number): boolean {
   try {
@@ -115,8 +99,6 @@ function isGone(pid: number): boolean {
     return true
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 describe('openListeners + workers on an inherited fd', () => {
   it('queues connections in the kernel before any worker, and this process never accepts', async () => {
@@ -133,14 +115,11 @@ describe('openListeners + workers on an inherited fd', () => {
       early.socket.once('connect', resolve)
       early.socket.once('error', reject)
     })
-    let answered = false
-    void early.response.then(
-      () => (answered = true),
-      () => (answered = true),
-    )
-    await sleep(300)
-    expect(answered).toBe(false)
-    if (hasSs()) expect(serverSideOwners(port)).toEqual(['']) // in the accept queue, accepted by no one
+    if (hasSs()) {
+      // In the accept queue, accepted by no one: the kernel says so.
+      await waitFor(() => acceptQueueLength(port) === 1, { what: 'the connection in the accept queue' })
+      expect(serverSideOwners(port)).toEqual([''])
+    }
 
     const worker = await spawnWorker(l.fd)
     expect(pidOf(await early.response)).toBe(worker.pid)
@@ -163,8 +142,13 @@ describe('openListeners + workers on an inherited fd', () => {
     if (hasSs()) {
       // Idle connections stay open in whichever worker accepted them.
       const held = Array.from({ length: 10 }, () => net.connect(port, '127.0.0.1'))
-      await sleep(300)
-      const owners = serverSideOwners(port)
+      const owners = await waitFor(
+        () => {
+          const now = serverSideOwners(port)
+          return now.length === held.length && now.every((o) => o !== '') && now
+        },
+        { what: 'every held connection accepted by a worker' },
+      )
       for (const h of held) h.destroy()
       expect(owners.length).toBeGreaterThan(0)
       for (const o of owners) expect([String(a.pid), String(b.pid)]).toContain(o)
@@ -180,7 +164,7 @@ describe('openListeners + workers on an inherited fd', () => {
     b.kill('SIGKILL')
     await exited(b)
     const meanwhile = pendingRequest(port)
-    await sleep(100)
+    if (hasSs()) await waitFor(() => acceptQueueLength(port) === 1, { what: 'the request queued in the kernel' })
     const c = await spawnWorker(l.fd)
     expect(pidOf(await meanwhile.response)).toBe(c.pid)
   })
@@ -259,8 +243,7 @@ describe('openListeners + workers on an inherited fd', () => {
     master.stdin?.end()
     await exited(master)
     // Its worker went with it (IPC disconnect), and the socket still listens here.
-    await sleep(200)
-    expect(isGone(info.workerPid)).toBe(true)
+    await waitFor(() => isGone(info.workerPid), { what: 'the worker to go with its master' })
   })
 
   it('rejects fds that are not listening-capable sockets', () => {

@@ -27,7 +27,7 @@ import { parseProxyHeader } from '../src/http/proxy-protocol.ts'
 
 afterEach(killAll)
 
-const CORPUS = `${ROOT}../shared/corpus/http-requests/`
+const CORPUS = `${ROOT}test/corpus/http-requests/`
 
 describe('allow lists', () => {
   it('addresses, networks, * and unix peers', () => {
@@ -496,7 +496,6 @@ describe('--proxy-protocol, end to end', () => {
     const silent = await raw(port, [], { timeoutMs: 5000 })
     expect(silent.closed).toBe(true)
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900)
-    expect(Date.now() - t0).toBeLessThan(4000)
   })
 })
 

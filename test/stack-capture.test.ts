@@ -66,12 +66,10 @@ describe('captureStuckStack', () => {
   it('gives up within the timeout when the worker took SIGUSR1 for itself', async () => {
     const { child, lines, forwarder } = spawnStuck('--own-usr1')
     await until(() => lines.includes('spinning'))
-    const start = Date.now()
+    // Resolving at all is the point: without its own timeout it would wait for an inspector that never comes.
     const frames = await captureStuckStack(child.pid ?? -1, forwarder, 800)
-    const took = Date.now() - start
     expect(frames).toBeUndefined()
     expect(forwarder.inspectorUrl).toBeUndefined() // the inspector never started
-    expect(took).toBeLessThan(3000)
     expect(await killAndReap(child)).toBe('SIGKILL')
   })
 
@@ -118,8 +116,7 @@ describe('createStderrForwarder', () => {
   it('never connects to a non-loopback URL read from stderr', async () => {
     const { child } = spawnStuck()
     const fake = { inspectorUrl: 'ws://192.0.2.1:9229/x', waitForInspectorUrl: async () => 'ws://192.0.2.1:9229/x' }
-    const start = Date.now()
-    expect(await captureStuckStack(child.pid ?? -1, fake, 5000)).toBeUndefined()
-    expect(Date.now() - start).toBeLessThan(1000)
+    // Given far longer than the test may run: an attempt to connect would hang the test, a refusal returns at once.
+    expect(await captureStuckStack(child.pid ?? -1, fake, 600_000)).toBeUndefined()
   })
 })

@@ -84,6 +84,33 @@ function h2Get(s: ClientHttp2Session, path = '/'): Promise<{ status: number; inf
   })
 }
 
+/** A stream whose response headers have arrived (it is in flight in a worker); `done` is its whole answer. */
+async function h2InFlight(
+  s: ClientHttp2Session,
+  path: string,
+): Promise<{ done: Promise<{ status: number; info: Info } | Error> }> {
+  const req = s.request({ ':path': path })
+  const status = await new Promise<number>((resolve, reject) => {
+    req.once('response', (headers) => resolve(Number(headers[':status'])))
+    req.once('error', reject)
+  })
+  let body = ''
+  req.setEncoding('utf8')
+  req.on('data', (c: string) => (body += c))
+  const done = new Promise<{ status: number; info: Info } | Error>((settle) => {
+    req.on('end', () => {
+      try {
+        settle({ status, info: JSON.parse(body) as Info })
+      } catch {
+        settle(new Error(`stream ended after ${body.length} bytes of its body`))
+      }
+    })
+    req.on('error', settle)
+    req.on('close', () => settle(new Error(`stream closed (code ${req.rstCode})`)))
+  })
+  return { done }
+}
+
 /** One HTTPS request from a client that speaks only HTTP/1.1, and says so in ALPN. */
 function h1Get(port: number, agent?: Agent): Promise<{ status: number; info: Info; alpn: string | false | null }> {
   return new Promise((resolve, reject) => {
@@ -169,12 +196,11 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
     s.on('goaway', (code) => (goaway = code))
     const closed = new Promise<void>((resolve) => s.once('close', resolve))
 
-    const slow = h2Get(s, '/slow?ms=1500')
-    await new Promise((r) => setTimeout(r, 200))
+    const slow = await h2InFlight(s, '/slow?ms=1500')
     const from = c.log().length
     c.signal('SIGHUP')
     await c.waitForLog(/Reload complete/, { from })
-    const answer = await slow
+    const answer = await slow.done
     expect(answer).toMatchObject({ status: 200, info: { pid: old } })
     await closed
     expect(goaway).toBe(constants.NGHTTP2_NO_ERROR)
@@ -185,12 +211,11 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
     expect((await h2Get(next)).info.pid).not.toBe(old)
     const nextClosed = new Promise<void>((resolve) => next.once('close', resolve))
     next.on('error', () => {})
-    const pending = h2Get(next, '/slow?ms=20000').catch((err: Error) => err)
-    await new Promise((r) => setTimeout(r, 200))
+    const pending = await h2InFlight(next, '/slow?ms=600000')
     c.signal('SIGINT')
     expect((await c.exited).code).toBe(0)
     await nextClosed
-    expect(await pending).toBeInstanceOf(Error)
+    expect(await pending.done).toBeInstanceOf(Error)
     expect(c.log()).not.toMatch(/TypeError|Uncaught/)
   })
 
@@ -226,10 +251,15 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
     await c.waitForLog(/Ready: 2 worker\(s\) serving/)
     const h2 = h2Load(port, 3)
     const h1 = h1Load(port, 2)
-    await new Promise((r) => setTimeout(r, 300))
+    // Each reload happens under load, and the load goes on past it.
+    const answered = async () => {
+      const [ok2, ok1] = [h2.seen().ok, h1.seen().ok]
+      await waitFor(() => h2.seen().ok >= ok2 + 20 && h1.seen().ok >= ok1 + 10, { what: 'more answers' })
+    }
+    await answered()
     for (let i = 0; i < 2; i++) {
       await hup(c)
-      await new Promise((r) => setTimeout(r, 300))
+      await answered()
     }
     const [r2, r1] = await Promise.all([h2.stop(), h1.stop()])
     expect(r2.errors).toEqual([])
@@ -291,6 +321,7 @@ function h2Load(port: number, loops: number) {
   }
   const all = Array.from({ length: loops }, loop)
   return {
+    seen: (): Readonly<LoadResult> => result,
     async stop() {
       running = false
       await Promise.all(all)
@@ -320,6 +351,7 @@ function h1Load(port: number, loops: number) {
   }
   const all = Array.from({ length: loops }, loop)
   return {
+    seen: (): Readonly<LoadResult> => result,
     async stop() {
       running = false
       await Promise.all(all)

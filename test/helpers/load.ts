@@ -2,6 +2,7 @@
 // request loops against a loopback server, counting every failure. Bodies are
 // kept so a test can see which worker pid answered.
 import { Agent, request } from 'node:http'
+import { waitFor } from './corral.ts'
 
 interface LoadResult {
   ok: number
@@ -12,6 +13,10 @@ interface LoadResult {
 }
 
 export interface Load {
+  /** What the load has seen so far (live: the same object stop() resolves with). */
+  seen(): Readonly<LoadResult>
+  /** Resolves once `n` more requests have been answered (or failed) from now: the load goes on past a point of interest. */
+  more(n: number): Promise<void>
   stop(): Promise<LoadResult>
 }
 
@@ -53,6 +58,13 @@ export function startLoad(url: string, { connections = 4, keepAlive = false, max
     while (running && sent++ < maxRequests) await one()
   })
   return {
+    seen: () => result,
+    more(n) {
+      const target = result.ok + result.failed + n
+      return waitFor(() => result.ok + result.failed >= target || !running, { what: `${n} more answers` }).then(
+        () => undefined,
+      )
+    },
     async stop() {
       running = false
       await Promise.all(loops)
@@ -86,4 +98,27 @@ export async function getJson<T>(url: string): Promise<T> {
   const res = await get(url)
   if (res.status !== 200) throw new Error(`status ${res.status}: ${res.body}`)
   return JSON.parse(res.body) as T
+}
+
+/**
+ * A GET whose response headers have arrived (so the request is in flight in
+ * a worker) and whose end is still to come: `done` settles with the status
+ * and body once the body ends, or with the error that cut it short.
+ */
+export function inFlight(url: string): Promise<{ done: Promise<{ status: number; body: string } | Error> }> {
+  return new Promise((started, failed) => {
+    const req = request(url, { agent: false }, (res) => {
+      const done = new Promise<{ status: number; body: string } | Error>((settle) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => (body += c))
+        res.on('end', () => settle({ status: res.statusCode ?? 0, body }))
+        res.on('error', settle)
+        res.on('aborted', () => settle(new Error('response cut short')))
+      })
+      started({ done })
+    })
+    req.on('error', failed)
+    req.end()
+  })
 }

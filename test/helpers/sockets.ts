@@ -32,6 +32,27 @@ export function listeningOn(port: number): ListeningSocket[] {
     }))
 }
 
+/**
+ * Connections waiting in the kernel's accept queue of the TCP listener on a
+ * local port, accepted by no process yet (ss's Recv-Q for a LISTEN socket).
+ */
+export function acceptQueueLength(port: number): number {
+  const line = execFileSync('ss', ['-Hltn', `sport = :${port}`])
+    .toString()
+    .split('\n')
+    .find((l) => l.trim())
+  return line === undefined ? 0 : Number(line.trim().split(/\s+/)[1])
+}
+
+/** Pids owning accepted (server-side) connections of a local port; '' marks a connection nobody accepted yet. */
+export function serverSideOwners(port: number): string[] {
+  const out = execFileSync('ss', ['-tnpH', 'state', 'established', `( sport = :${port} )`]).toString()
+  return out
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => /pid=(\d+)/.exec(l)?.[1] ?? '')
+}
+
 export interface Reply {
   status: number
   body: string
