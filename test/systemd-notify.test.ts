@@ -182,4 +182,23 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', () => {
     })
     if (isRoot) expect(messages.filter((m) => m.fields.WATCHDOG).every((m) => m.pid === corral.pid)).toBe(true)
   })
+
+  it('NOTIFY_SOCKET set where systemd-notify cannot run: one warning, and corral serves as usual', async ({
+    signal,
+  }) => {
+    const { path, messages } = await notifySocket('no-sender')
+    const port = await freePort()
+    // No PATH to find systemd-notify on; corral itself runs by absolute paths.
+    const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, fixture('app-pid.ts')], {
+      env: { NOTIFY_SOCKET: path, PATH: '/nonexistent' },
+      signal,
+    })
+    await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
+    corral.signal('SIGHUP')
+    await corral.waitForLog(/Reload complete: generation 1 is serving/)
+    expect(corral.log().match(/NOTIFY_SOCKET is set but systemd-notify could not run/g)).toHaveLength(1)
+    expect(messages).toEqual([])
+    corral.signal('SIGTERM')
+    expect((await corral.exited).code).toBe(0)
+  })
 })

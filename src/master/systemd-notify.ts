@@ -36,9 +36,10 @@ export interface SystemdNotify {
 export interface SystemdNotifyOptions {
   log: Logger
   env?: NodeJS.ProcessEnv
-  /** The sender; a test may point it elsewhere. */
-  program?: string
 }
+
+/** systemd's own sender, installed wherever systemd runs. */
+const PROGRAM = 'systemd-notify'
 
 const NOTHING: SystemdNotify = {
   ready() {},
@@ -48,11 +49,7 @@ const NOTHING: SystemdNotify = {
   close: () => Promise.resolve(),
 }
 
-export function createSystemdNotify({
-  log,
-  env = process.env,
-  program = 'systemd-notify',
-}: SystemdNotifyOptions): SystemdNotify {
+export function createSystemdNotify({ log, env = process.env }: SystemdNotifyOptions): SystemdNotify {
   const socket = env.NOTIFY_SOCKET
   if (!socket) return NOTHING
   // A master another corral process launched (USR2's new master, -D's
@@ -82,7 +79,7 @@ export function createSystemdNotify({
   }
   function run(lines: string[]): Promise<void> {
     return new Promise((resolve) => {
-      const child = spawn(program, lines, {
+      const child = spawn(PROGRAM, lines, {
         env: { PATH: env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: socket },
         stdio: ['ignore', 'ignore', 'pipe'],
       })
@@ -91,11 +88,11 @@ export function createSystemdNotify({
       child.on('error', (err) => {
         // Not installed: nothing later would get through either.
         broken = true
-        log.warning(`NOTIFY_SOCKET is set but ${program} could not run (${err.message}): systemd is not told`)
+        log.warning(`NOTIFY_SOCKET is set but ${PROGRAM} could not run (${err.message}): systemd is not told`)
         resolve()
       })
       child.on('exit', (code) => {
-        if (code !== 0) log.warning(`${program} ${lines.join(' ')} failed (exit ${code}): ${stderr.trim()}`)
+        if (code !== 0) log.warning(`${PROGRAM} ${lines.join(' ')} failed (exit ${code}): ${stderr.trim()}`)
         resolve()
       })
     })
