@@ -1,9 +1,6 @@
 // What `import … from 'corral'` gives a config file: types, and nothing that
 // loads the server (type-only imports are erased).
-import type { SettingsInput } from './config/settings.ts'
-
-/** Settings only the command line (or CORRAL_CMD_ARGS) sets; a config file holding them is an error. */
-export type CommandLineOnly = 'config' | 'help' | 'version'
+import type { CommandLineOnly, SettingsInput } from './config/registry.ts'
 
 /** A config file's default export: any settings, camelCase, as in spec/settings.md. */
 export type Config = Partial<Omit<SettingsInput, CommandLineOnly>>
@@ -22,7 +19,9 @@ export function defineConfig(config: Config): Config {
   return config
 }
 
-export type { SettingsInput }
+// CommandLineOnly: the settings only the command line (or CORRAL_CMD_ARGS)
+// sets, derived from their registry entries; a config file holding one is an error.
+export type { CommandLineOnly, SettingsInput }
 // Server hooks: what each hook is given (spec/hooks.md).
 export type {
   AbortedWorker,

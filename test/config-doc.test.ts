@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { SETTINGS_DOC, expectedSettingsDoc } from '../scripts/settings-doc.ts'
-import { CONFIG_KEYS, splitShellWords } from '../src/config/sources.ts'
+import { splitShellWords } from '../src/config/sources.ts'
 import { defineConfig, type CommandLineOnly } from '../src/index.ts'
-import { registry } from '../src/config/settings.ts'
+import { CONFIG_KEYS, registry } from '../src/config/registry.ts'
 
 describe('spec/settings.md', () => {
   it('is what `npm run settings-doc` generates from the registry', () => {

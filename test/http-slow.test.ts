@@ -106,7 +106,7 @@ it('slowloris and slow-body connections are closed with 408 near their deadlines
 })
 
 it('the defaults are 20 s for the head and 60 s for the whole request', async () => {
-  const { defaults } = await import('../src/config/settings.ts')
+  const { defaults } = await import('../src/config/resolve.ts')
   const d = defaults()
   expect([d.headersTimeout, d.requestTimeout]).toEqual([20, 60])
 })

@@ -2,17 +2,10 @@ import { availableParallelism } from 'node:os'
 import { describe, expect, it } from 'vitest'
 import { fc, test } from '@fast-check/vitest'
 import { helpText, parseArgs, usageError } from '../src/config/command-line.ts'
-import {
-  bindToString,
-  defaults,
-  formatBind,
-  parseBind,
-  registry,
-  resolveSettings,
-  SECTIONS,
-  type Bind,
-  type Settings,
-} from '../src/config/settings.ts'
+import { bindToString, parseBind, type Bind } from '../src/net/binds.ts'
+import { registry, type Settings } from '../src/config/registry.ts'
+import { defaults, resolveSettings } from '../src/config/resolve.ts'
+import { SECTIONS } from '../src/config/setting-spec.ts'
 
 function settingsOf(argv: string[], env: NodeJS.ProcessEnv = {}): Settings {
   const r = parseArgs(argv, env)
@@ -298,12 +291,12 @@ describe('bind addresses', () => {
   })
 
   it.each<[Bind, string]>([
-    [{ kind: 'tcp', host: '127.0.0.1', port: 8000 }, 'http://127.0.0.1:8000'],
-    [{ kind: 'tcp', host: '::1', port: 8000 }, 'http://[::1]:8000'],
+    [{ kind: 'tcp', host: '127.0.0.1', port: 8000 }, '127.0.0.1:8000'],
+    [{ kind: 'tcp', host: '::1', port: 8000 }, '[::1]:8000'],
     [{ kind: 'unix', path: '/path' }, 'unix:/path'],
     [{ kind: 'fd', fd: 3 }, 'fd://3'],
-  ])('formats %j as %s', (bind, text) => {
-    expect(formatBind(bind)).toBe(text)
+  ])('prints %j as %s', (bind, text) => {
+    expect(bindToString(bind)).toBe(text)
   })
 
   const tcpBind = fc.record({
@@ -312,10 +305,13 @@ describe('bind addresses', () => {
     port: fc.integer({ min: 0, max: 65535 }),
   })
 
-  test.prop([tcpBind])('formatBind and bindToString parse back to the same tcp bind', (bind) => {
-    expect(parseBind(formatBind(bind))).toEqual(bind)
-    expect(parseBind(bindToString(bind))).toEqual(bind)
-  })
+  test.prop([tcpBind])(
+    "bindToString, and a listener's logged http:// address, parse back to the same tcp bind",
+    (bind) => {
+      expect(parseBind(bindToString(bind))).toEqual(bind)
+      expect(parseBind(`http://${bindToString(bind)}`)).toEqual(bind)
+    },
+  )
 
   test.prop([
     fc.oneof(
@@ -323,6 +319,6 @@ describe('bind addresses', () => {
       fc.record({ kind: fc.constant('fd' as const), fd: fc.nat() }),
     ),
   ])('unix and fd binds round-trip too', (bind) => {
-    expect(parseBind(formatBind(bind))).toEqual(bind)
+    expect(parseBind(bindToString(bind))).toEqual(bind)
   })
 })

@@ -2,17 +2,10 @@
 // Hand-written rather than effect/cli so flags can follow gunicorn exactly
 // (effect/cli reserves -v and wants every boolean to have a default).
 
-import {
-  SECTIONS,
-  defaults,
-  flagsLabel,
-  fromString,
-  registry,
-  resolveSettings,
-  closest,
-  type SettingSpec,
-  type Settings,
-} from './settings.ts'
+import { flagsLabel, registry, type Settings } from './registry.ts'
+import { defaults, fromString, resolveSettings } from './resolve.ts'
+import { SECTIONS, type SettingSpec } from './setting-spec.ts'
+import { closest } from './suggest.ts'
 
 export type ParsedArgs =
   | { readonly ok: true; readonly settings: Settings; readonly app: string | undefined }
@@ -177,7 +170,7 @@ function defaultText(s: SettingSpec): string | undefined {
 }
 
 function helpEntry(s: SettingSpec): string {
-  const flags = s.flags.join(', ') + (s.meta === undefined ? '' : ` ${s.meta}`)
+  const flags = s.meta === undefined ? s.flags.join(', ') : `${s.flags.join(', ')} ${s.meta}`
   const parts = [firstSentence(s.doc)]
   if (s.choices !== undefined && s.type === 'enum') parts.push(`One of: ${s.choices.join(', ')}.`)
   if (s.type === 'list') parts.push('Repeatable.')

@@ -5,7 +5,7 @@
 //   < CORRAL_CMD_ARGS (parsed like argv, with shell-like quoting)
 //   < the command line
 //
-// Everything is validated at once by resolveSettings (src/config/settings.ts): each
+// Everything is validated at once by resolveSettings (src/config/resolve.ts): each
 // problem is one line naming where the bad value came from. The same loading
 // runs again on HUP (reloadSettings); a file that has become invalid is
 // reported and the settings in force stay.
@@ -14,60 +14,15 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { scanArgs, type ScannedArgs } from './command-line.ts'
 import type { Logger } from '../logging/log.ts'
-import {
-  defaults,
-  findSetting,
-  flagsLabel,
-  registry,
-  resolveSettings,
-  suggestion,
-  type Layer,
-  type SettingName,
-  type Settings,
-} from './settings.ts'
+import { CONFIG_KEYS, findSetting, flagsLabel, registry, type SettingName, type Settings } from './registry.ts'
+import { defaults, resolveSettings, type Layer } from './resolve.ts'
+import { suggestion } from './suggest.ts'
 
 export const CMD_ARGS_ENV = 'CORRAL_CMD_ARGS'
 /** Looked for in the working directory, in this order, when -c/--config is not given. */
 const CONFIG_FILE_NAMES = ['corral.config.ts', 'corral.config.mts', 'corral.config.js', 'corral.config.mjs'] as const
 /** A config file still loading after this long (a top-level await that never settles) is an error, not a hang. */
 const CONFIG_LOAD_TIMEOUT_MS = 10_000
-
-/**
- * Settings a HUP does not change, because the master applies them once at
- * start (listeners, pidfile) or they are about this invocation. A changed
- * value is logged and kept as it was. (workers, timeout and gracefulTimeout do
- * change: the master machine takes them in a SETTINGS event before the HUP,
- * and keeps each worker's heartbeat timeout as it was started.)
- */
-export const NOT_RELOADED: ReadonlySet<string> = new Set<string>([
-  'config',
-  'bind',
-  // The listeners are opened once (src/net/listeners.ts).
-  'backlog',
-  'reusePort',
-  'pid',
-  'name',
-  'daemon',
-  'upgrade',
-  'errorLogfile',
-  // Process settings (spec/process.md): the master applies them once.
-  'user',
-  'group',
-  'initgroups',
-  'umask',
-  'chdir',
-  'env',
-  'preload',
-  'reload',
-  'reloadExtraFiles',
-  'printConfig',
-  'checkConfig',
-  'help',
-  'version',
-])
-
-/** Keys a config file may hold: every setting not marked command-line only. */
-export const CONFIG_KEYS: readonly string[] = registry.filter((s) => !s.cliOnly).map((s) => s.name)
 
 export interface SourcesInput {
   readonly argv: readonly string[]
@@ -395,7 +350,7 @@ export function createSettingsReloader(input: SourcesInput, first: Extract<Loade
           : JSON.stringify(before) === JSON.stringify(after)
       )
         continue
-      if (NOT_RELOADED.has(s.name)) {
+      if (s.onHup === 'kept') {
         if (s.section !== 'Help' && s.section !== 'Debugging') {
           log.warning(
             `Reload: ${s.name} changed (${showValue(before)} -> ${showValue(after)}) but is applied only at start; restart corral to apply it`,

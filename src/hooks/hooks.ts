@@ -9,7 +9,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from '../logging/log.ts'
-import type { Settings } from '../config/settings.ts'
+// Type-only, and from the table of settings with values, not the registry:
+// the registry holds the hooks' entries, typed by `Hooks` below, so
+// deriving ServerSettings from it would tie these types in a circle
+// (src/config/server-settings.ts says more).
+import type { ServerSettings } from '../config/server-settings.ts'
 
 /** Every hook, in the order of spec/hooks.md. */
 export const HOOK_NAMES = [
@@ -52,7 +56,7 @@ export interface WorkerHookRef {
 }
 
 /** Settings as every process sees them: values only (a worker gets them as JSON, without functions). */
-export type ServerSettings = Omit<Settings, HookName>
+export type { ServerSettings }
 
 /** The master (gunicorn's arbiter) as a worker process knows it. */
 export interface ServerInfo {
@@ -165,49 +169,6 @@ export interface Hooks {
     server: ServerInfo,
     defaults: () => SecureContextOptions,
   ) => SecureContextOptions | Promise<SecureContextOptions>
-}
-
-/** Where each hook runs, and what it is for: the registry's doc (spec/settings.md). */
-export const HOOK_DOCS: Readonly<Record<HookName, string>> = {
-  onStarting:
-    'onStarting(server): called in the master just before the listeners are bound (after --preload). ' +
-    'Awaited; a hook that throws stops corral with exit code 1 and the reason.',
-  onReload:
-    'onReload(server): called in the master when a reload (HUP, --reload) starts a new generation of workers, ' +
-    'after the settings are re-read and before the new workers are spawned. Awaited.',
-  whenReady:
-    'whenReady(server): called in the master once the listeners are bound, just before the first workers are spawned. Awaited.',
-  preFork:
-    'preFork(server, worker): called in the master just before a worker process is spawned (worker.pid is undefined). Awaited.',
-  postFork:
-    'postFork(server, worker): called in the new worker process, first thing, before the app is imported. Awaited.',
-  postWorkerInit:
-    'postWorkerInit(worker): called in the worker after the app is imported, before it serves and reports ready. Awaited.',
-  workerInt: 'workerInt(worker): called in the worker when it receives SIGINT or SIGQUIT, before it stops. Awaited.',
-  workerAbort:
-    'workerAbort(worker): called in the master when a worker has missed its heartbeat for --timeout, with the stack ' +
-    'it is stuck in (worker.stack), before it is killed. (In gunicorn it runs in the worker on SIGABRT; a stuck Node ' +
-    'worker cannot run JavaScript.) Awaited, at most 5 s.',
-  preExec: 'preExec(server): called in the master on USR2, just before the new master is started. Awaited.',
-  preRequest:
-    'preRequest(worker, req): called in the worker before the app handles a request. A promise it returns is awaited ' +
-    'before the app is called; without the hook nothing is added to the request path.',
-  postRequest:
-    'postRequest(worker, req, res): called in the worker once the response is sent, or its connection closed.',
-  childExit:
-    'childExit(server, worker): called in the master after a worker process has exited (worker.exitCode, worker.signal).',
-  workerExit:
-    'workerExit(server, worker): called in the worker as it exits, after it has stopped serving. Awaited before the ' +
-    'process exits, at most --graceful-timeout (1 s when the master is gone).',
-  nworkersChanged:
-    'nworkersChanged(server, newValue, oldValue): called in the master at start (oldValue undefined), then whenever ' +
-    'the number of workers changes (TTIN, TTOU, a HUP with a new workers).',
-  onExit:
-    'onExit(server): called in the master just before it exits, after its workers have stopped and the pidfile is removed.',
-  sslContext:
-    'sslContext(server, defaults): called in each worker that serves TLS (--certfile), before its servers are created; ' +
-    "returns the TLS options (node:tls SecureContextOptions) to use instead of corral's, which defaults() builds from " +
-    'the settings. Awaited; if it throws, the worker uses the defaults.',
 }
 
 // ---------------------------------------------------------------------------

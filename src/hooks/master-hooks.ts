@@ -14,7 +14,7 @@ import type { InspectionEvent } from 'xstate'
 import type { MasterEvent } from '../../machines/master.ts'
 import type { MasterContext } from '../../machines/master-workers.ts'
 import type { Logger } from '../logging/log.ts'
-import type { Settings } from '../config/settings.ts'
+import type { Settings } from '../config/registry.ts'
 import type { WorkerPool } from '../master/worker-pool.ts'
 import { START_CWD } from '../process/process-settings.ts'
 import {

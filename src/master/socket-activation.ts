@@ -10,8 +10,7 @@
 // removes the variables at once, as sd_listen_fds(unset_environment=1) does,
 // so that workers, a USR2 master and whatever the app starts never see them.
 import type { Logger } from '../logging/log.ts'
-import type { Bind as ListenBind } from '../net/listeners.ts'
-import { parseBind, type Settings } from '../config/settings.ts'
+import { parseBind, type Bind } from '../net/binds.ts'
 import type { InheritedListener } from './reexec.ts'
 
 /** SD_LISTEN_FDS_START */
@@ -68,7 +67,7 @@ function isSocketActivated(env: NodeJS.ProcessEnv = process.env, pid: number = p
 
 /** Settings that cannot work with socket activation: one line each. */
 export function checkSocketActivation(
-  settings: Pick<Settings, 'daemon'>,
+  settings: { readonly daemon: boolean },
   env: NodeJS.ProcessEnv = process.env,
 ): string[] {
   if (!isSocketActivated(env)) return []
@@ -79,6 +78,13 @@ export function checkSocketActivation(
     : []
 }
 
+/** The settings that say where to listen. */
+interface BindSettings {
+  /** --bind, as the user wrote the addresses (checked when the settings were resolved). */
+  readonly bind: readonly string[]
+  readonly reusePort: boolean
+}
+
 /**
  * What the master listens on. A master started by USR2 serves what its
  * parent handed over; one started by systemd serves systemd's sockets; any
@@ -86,10 +92,10 @@ export function checkSocketActivation(
  * sockets (src/net/listeners.ts); sockets from systemd stay shared.
  */
 export function chooseBinds(
-  settings: Settings,
+  settings: BindSettings,
   inherited: readonly InheritedListener[] | undefined,
   log: Logger,
-): ListenBind[] {
+): Bind[] {
   if (inherited)
     return inherited.map(({ fd, reusePort }) => ({ kind: 'fd', fd, ...(reusePort && { reusePort: true }) }))
   const systemd = takeSystemdSockets()

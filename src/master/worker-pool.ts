@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import type { MasterEvent } from '../../machines/master.ts'
 import type { StopMode } from '../../machines/master-workers.ts'
 import { writeErrorLog, type Logger } from '../logging/log.ts'
+import type { Settings } from '../config/registry.ts'
 import { captureStuckStack, createStderrForwarder } from './stack-capture.ts'
 import { workerHookRef } from '../hooks/master-hooks.ts'
 import { workerSpawnIdentity } from '../process/privileges.ts'
@@ -32,7 +33,12 @@ interface Worker {
 
 export interface PoolOptions {
   listenerFds: readonly number[]
-  worker: Omit<WorkerOptions, 'id' | 'fds'>
+  /**
+   * What each worker is started with. The settings whole, hooks' functions
+   * included: the pool finds the worker-side hooks in them (workerHookRef); a
+   * worker gets their values (WorkerOptions.settings), as JSON.
+   */
+  worker: Omit<WorkerOptions, 'id' | 'fds' | 'settings'> & { settings: Settings }
   emit: (event: MasterEvent) => void
   log: Logger
 }

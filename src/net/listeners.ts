@@ -13,12 +13,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import util from 'node:util'
-
-export type Bind =
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'unix'; path: string }
-  /** reusePort: a --reuse-port placeholder handed over by a previous master (USR2): kept bound, never listened on. */
-  | { kind: 'fd'; fd: number; reusePort?: boolean }
+import { bindToString, type Bind } from './binds.ts'
 
 /** Where a worker binds its own socket under --reuse-port: the address the master reserved. */
 export interface ReusePortAddress {
@@ -71,17 +66,6 @@ type CreateServerHandle = (
 let tempSeq = 0
 
 const createServerHandle = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle
-
-function describeBind(bind: Bind): string {
-  switch (bind.kind) {
-    case 'tcp':
-      return `${net.isIPv6(bind.host) ? `[${bind.host}]` : bind.host}:${bind.port}`
-    case 'unix':
-      return `unix:${bind.path}`
-    case 'fd':
-      return `fd://${bind.fd}`
-  }
-}
 
 function errnoText(errno: number): string {
   return `${util.getSystemErrorName(errno)} (${util.getSystemErrorMessage(errno).toLowerCase()})`
@@ -140,7 +124,7 @@ export function openListeners(binds: Bind[], opts: { backlog?: number; reusePort
 
 function bindOne(bind: Bind, resolved: Map<string, string>, reusePort: boolean): Opened {
   const create = createServerHandle as CreateServerHandle
-  const what = describeBind(bind)
+  const what = bindToString(bind)
   switch (bind.kind) {
     case 'tcp': {
       if (!Number.isInteger(bind.port) || bind.port < 0 || bind.port > 65535) {
@@ -256,7 +240,7 @@ function listenElsewhere(opened: Opened[], backlog: number): void {
     if (r === 'ok') return
     const errno = Number(r)
     const why = Number.isInteger(errno) && errno < 0 ? errnoText(errno) : `no answer from the listen helper (${r})`
-    throw new ListenerError(`Can't bind ${describeBind(o.bind)}: ${why}`)
+    throw new ListenerError(`Can't bind ${bindToString(o.bind)}: ${why}`)
   })
 }
 
@@ -330,18 +314,19 @@ function toListener(o: Opened): Listener {
 function reusePortAddress(o: Opened): ReusePortAddress {
   const name: { address?: string; port?: number } = {}
   if (o.handle.getsockname?.(name) !== 0 || name.address === undefined || name.port === undefined) {
-    throw new ListenerError(`Can't use ${describeBind(o.bind)} with --reuse-port: not a TCP socket`)
+    throw new ListenerError(`Can't use ${bindToString(o.bind)} with --reuse-port: not a TCP socket`)
   }
   return { host: name.address, port: name.port }
 }
 
 function addressOf(o: Opened): string {
   if (o.finalPath) return `unix:${o.finalPath}`
-  const name: { address?: string; family?: string; port?: number } = {}
+  const name: { address?: string; port?: number } = {}
   // A pipe handle has no getsockname; an inherited unix socket is named by its fd.
-  if (o.handle.getsockname?.(name) !== 0 || name.port === undefined) return describeBind(o.bind)
-  const host = name.family === 'IPv6' ? `[${name.address}]` : name.address
-  return `http://${host}:${name.port}`
+  if (o.handle.getsockname?.(name) !== 0 || name.address === undefined || name.port === undefined)
+    return bindToString(o.bind)
+  // The real port when 0 was asked, as a URL (withScheme in src/http/tls.ts makes it https:// under TLS).
+  return `http://${bindToString({ kind: 'tcp', host: name.address, port: name.port })}`
 }
 
 /**

@@ -1,9 +1,8 @@
 // What the master and a worker say to each other: the options a worker is
 // started with, and the IPC messages between them. Deliberately tiny: there
 // is no IPC on the request path.
-import type { Settings } from '../config/settings.ts'
 import type { ReusePortAddress } from '../net/listeners.ts'
-import type { WorkerHookRef } from '../hooks/hooks.ts'
+import type { ServerSettings, WorkerHookRef } from '../hooks/hooks.ts'
 
 export const WORKER_ENV = 'CORRAL_WORKER'
 
@@ -16,8 +15,14 @@ export interface WorkerOptions {
   reusePort?: ReusePortAddress[]
   /** The process-title name: --name, else the app. */
   name: string
-  /** Every setting, as the master resolved it: a new setting needs no plumbing. */
-  settings: Settings
+  /**
+   * Every setting's value, as the master resolved it. Not a slice: worker-side
+   * hooks are given them all (worker.settings, spec/hooks.md), and a new
+   * setting needs no plumbing. The worker's modules each take the few they
+   * read. The hooks' functions are not here: JSON carries no function, and a
+   * worker imports its hooks from the config file (src/hooks/worker-hooks.ts).
+   */
+  settings: ServerSettings
   /** The config file's worker-side server hooks, when it has any: the worker imports it for them (src/hooks/worker-hooks.ts). */
   hooks?: WorkerHookRef | undefined
 }
