@@ -16,6 +16,8 @@ afterEach(killAll)
 const canUnshare = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { timeout: 5000 }).status === 0
 const hasTini = spawnSync('tini', ['--version'], { timeout: 5000 }).status === 0
 const ORPHANS = 20
+/** How long a wait that spans a boot of corral may take before it counts as a hang (2 cores shared by many tests). */
+const BOOT_MS = 30_000
 
 interface Proc {
   pid: number
@@ -96,7 +98,10 @@ async function inNamespace(init: string[]): Promise<Namespaced> {
   unshare.stdout!.on('data', (c: Buffer) => (text += c.toString()))
   unshare.stderr!.on('data', (c: Buffer) => (text += c.toString()))
   const exited = new Promise<number | null>((resolve) => unshare.on('exit', (code) => resolve(code)))
-  await waitFor(() => /Ready: 1 worker/.test(text) || unshare.exitCode !== null, { what: 'corral ready' })
+  await waitFor(() => /Ready: 1 worker/.test(text) || unshare.exitCode !== null, {
+    what: 'corral ready',
+    timeoutMs: BOOT_MS,
+  })
   expect(text).toMatch(/Ready: 1 worker/)
   const master = () => processesUnder(unshare.pid!).find((p) => p.nsPid === masterNsPid(text))!.pid
   return { unshare, log: () => text, exited, master, url: `http://127.0.0.1:${port}` }
@@ -120,7 +125,10 @@ async function makeOrphans(url: string, n: number): Promise<number[]> {
 async function gracefulTerm(ns: Namespaced, pid: number): Promise<void> {
   const mark = ns.log().length
   const slow = get(`${ns.url}/slow?ms=1000`)
-  await waitFor(() => ns.log().slice(mark).includes('holding /slow'), { what: 'the request in flight' })
+  await waitFor(() => ns.log().slice(mark).includes('holding /slow'), {
+    what: 'the request in flight',
+    timeoutMs: BOOT_MS,
+  })
   process.kill(pid, 'SIGTERM')
   const res = await slow
   expect(res.status).toBe(200)
@@ -129,7 +137,7 @@ async function gracefulTerm(ns: Namespaced, pid: number): Promise<void> {
   expect(ns.log()).toMatch(/Shutting down: Master\n/)
 }
 
-describe.skipIf(!canUnshare)('corral in a PID namespace (a container)', () => {
+describe.skipIf(!canUnshare)('corral in a PID namespace (a container)', { timeout: 4 * BOOT_MS }, () => {
   it('as PID 1 with no init: warns in one line with the fix, leaves the orphans it warned of as zombies, refuses USR2, stops gracefully on TERM with exit 0', async () => {
     const ns = await inNamespace([])
     expect(masterNsPid(ns.log())).toBe(1)
@@ -149,12 +157,15 @@ describe.skipIf(!canUnshare)('corral in a PID namespace (a container)', () => {
         )
         return zombies.length === ORPHANS
       },
-      { what: `${ORPHANS} zombies under the master` },
+      { what: `${ORPHANS} zombies under the master`, timeoutMs: BOOT_MS },
     )
 
     const mark = ns.log().length
     process.kill(master, 'SIGUSR2')
-    await waitFor(() => ns.log().slice(mark).includes('Re-exec failed: corral is PID 1'), { what: 'USR2 refused' })
+    await waitFor(() => ns.log().slice(mark).includes('Re-exec failed: corral is PID 1'), {
+      what: 'USR2 refused',
+      timeoutMs: BOOT_MS,
+    })
     expect(ns.log().slice(mark)).toMatch(/a new master would die with this one\. Use a rolling deploy instead/)
     expect((await get(ns.url)).status).toBe(200)
 
@@ -172,6 +183,7 @@ describe.skipIf(!canUnshare)('corral in a PID namespace (a container)', () => {
       // Every orphan ran, was adopted by tini, and is gone: none is left, zombie or not.
       await waitFor(() => !processesUnder(ns.unshare.pid!).some((p) => orphans.includes(p.nsPid)), {
         what: 'every orphan reaped',
+        timeoutMs: BOOT_MS,
       })
       expect(new Set(orphans).size).toBe(ORPHANS)
 

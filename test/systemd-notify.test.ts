@@ -62,10 +62,13 @@ async function notifySocket(name: string): Promise<{ path: string; messages: Mes
   return { path, messages }
 }
 
-const nextMessage = (messages: Message[], from: number, test: (m: Message) => boolean, what: string) =>
-  waitFor(() => messages.slice(from).find(test), { what })
+/** How long a wait that spans a boot of corral may take before it counts as a hang (2 cores shared by many tests). */
+const BOOT_MS = 30_000
 
-describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', () => {
+const nextMessage = (messages: Message[], from: number, test: (m: Message) => boolean, what: string) =>
+  waitFor(() => messages.slice(from).find(test), { what, timeoutMs: BOOT_MS })
+
+describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', { timeout: 4 * BOOT_MS }, () => {
   it('READY=1 once serving, RELOADING=1 with MONOTONIC_USEC at a HUP and READY=1 when it completes, STOPPING=1 at a stop', async ({
     signal,
   }) => {
@@ -100,7 +103,7 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', () => {
     const reloaded = await nextMessage(messages, mark, (m) => m.fields.READY === '1', 'READY=1 after the reload')
     expect(messages.indexOf(reloaded)).toBeGreaterThan(messages.indexOf(reloading))
     expect(reloaded.fields.STATUS).toBe('2 workers serving, generation 1')
-    await corral.waitForLog(/Reload complete: generation 1 is serving/)
+    await corral.waitForLog(/Reload complete: generation 1 is serving/, { timeoutMs: BOOT_MS })
 
     const stopMark = messages.length
     corral.signal('SIGTERM')
@@ -129,7 +132,10 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', () => {
     track(fresh)
     expect(fresh).not.toBe(old.pid)
     expect(handover.fields.READY).toBe('1')
-    await waitFor(() => readFileSync(pidfile, 'utf8').trim() === String(fresh), { what: 'the new pidfile' })
+    await waitFor(() => readFileSync(pidfile, 'utf8').trim() === String(fresh), {
+      what: 'the new pidfile',
+      timeoutMs: BOOT_MS,
+    })
     if (isRoot) expect(handover.pid).toBe(fresh)
     // --upgrade auto: the old master stops its workers and exits by itself.
     expect((await old.exited).code).toBe(0)
@@ -159,7 +165,9 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', () => {
     const mark = messages.length
     writeFileSync(app, "throw new Error('broken deploy')\n")
     old.signal('SIGUSR2')
-    await old.waitForLog(/Re-exec failed: the new master exited with code 4 before it was ready/)
+    await old.waitForLog(/Re-exec failed: the new master exited with code 4 before it was ready/, {
+      timeoutMs: BOOT_MS,
+    })
     // Its STOPPING=1 would have stopped the service: systemd takes it from any process of the unit.
     expect(messages.slice(mark).filter((m) => m.fields.STOPPING || m.fields.READY || m.fields.MAINPID)).toEqual([])
     if (isRoot) expect(messages.slice(mark).filter((m) => m.pid !== old.pid)).toEqual([])
@@ -179,6 +187,7 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', () => {
     // Pings keep coming after readiness, not only the one at start.
     await waitFor(() => messages.slice(after).filter((m) => m.fields.WATCHDOG === '1').length >= 2, {
       what: 'two WATCHDOG=1 pings after READY=1',
+      timeoutMs: BOOT_MS,
     })
     if (isRoot) expect(messages.filter((m) => m.fields.WATCHDOG).every((m) => m.pid === corral.pid)).toBe(true)
   })
@@ -193,9 +202,9 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', () => {
       env: { NOTIFY_SOCKET: path, PATH: '/nonexistent' },
       signal,
     })
-    await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await corral.waitForLog(/Ready: 1 worker\(s\) serving/, { timeoutMs: BOOT_MS })
     corral.signal('SIGHUP')
-    await corral.waitForLog(/Reload complete: generation 1 is serving/)
+    await corral.waitForLog(/Reload complete: generation 1 is serving/, { timeoutMs: BOOT_MS })
     expect(corral.log().match(/NOTIFY_SOCKET is set but systemd-notify could not run/g)).toHaveLength(1)
     expect(messages).toEqual([])
     corral.signal('SIGTERM')
