@@ -9,7 +9,6 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,7 +35,7 @@ import {
   waitQuiet,
   type Proc,
 } from './lib/proc.ts'
-import { backgroundProber, pollUntilOk, probe } from './lib/probe.ts'
+import { backgroundProber, freePort, pollUntilOk, probe } from './lib/probe.ts'
 import { wrk, type WrkResult } from './lib/wrk.ts'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -180,17 +179,6 @@ async function cleanly<T extends { foreignCores: number }>(
     if (attempt < ATTEMPTS) log(`${what}: other processes used ${fmt2(r.foreignCores)} CPU meanwhile; measuring again`)
   }
   return best!
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))))
-    })
-  })
 }
 
 function which(cmd: string): string | undefined {

@@ -1,27 +1,60 @@
-// Bundles the master (cli) and the worker into dist/ as one JavaScript file
-// each. The TypeScript sources run as they are; the bundles exist for memory:
-// type stripping loads a ~20 MB WebAssembly module into every process that
-// imports a .ts file, and loading effect and xstate as hundreds of separate
-// ES modules costs tens of MB more. bin/corral.js uses the bundles only when
-// they are newer than every source file, so an edit is never run stale.
-import { build } from 'esbuild'
+// Builds dist/, what the published package runs and what bin/corral.js runs
+// inside the repository when it is newer than every source:
+//   cli.js, worker.js   the master and the worker, one ES module each (the
+//                       worker's in worker-main.js, behind a loader)
+//   index.js/.cjs       `corral`: defineConfig, for import and require
+//   machines.js/.cjs    `corral/machines`: the pure statecharts
+// Bundling saves every process the type stripper (~20 MB of WebAssembly) and
+// the cost of loading effect as hundreds of modules. effect and xstate are
+// bundled into the master and the worker (devDependencies; xstate as one
+// module saves a worker about 8 ms of CPU at start); @hono/node-server stays
+// external, the one dependency, loaded for fetch apps only. corral/machines
+// imports xstate: the user's own, an optional peer dependency, so that their
+// createActor and our machines share one copy. Types: scripts/build-types.ts.
+import { build, type BuildOptions } from 'esbuild'
+import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-await build({
+const common: BuildOptions = {
   absWorkingDir: root,
-  entryPoints: { cli: 'src/cli/main.ts', worker: 'src/worker/main.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',
-  format: 'esm',
   target: 'node22.12',
-  // Loaded on demand, for fetch apps only; a user's app resolves its own.
   external: ['@hono/node-server'],
-  // Bundled CommonJS (xstate) may call require for Node built-ins.
-  banner: {
-    js: "import { createRequire as __corralRequire } from 'node:module'; const require = __corralRequire(import.meta.url);",
-  },
   logLevel: 'warning',
-})
+}
+const library: BuildOptions = {
+  ...common,
+  entryPoints: { index: 'src/index.ts', machines: 'src/machines.ts' },
+  external: ['xstate'],
+}
+
+await Promise.all([
+  build({
+    ...common,
+    entryPoints: { cli: 'src/cli/main.ts', 'worker-main': 'src/worker/main.ts' },
+    format: 'esm',
+    // Bundled CommonJS may call require for Node built-ins.
+    banner: {
+      js: "import { createRequire as __corralRequire } from 'node:module'; const require = __corralRequire(import.meta.url);",
+    },
+  }),
+  build({ ...library, format: 'esm' }),
+  build({
+    ...library,
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+  }),
+])
+
+// What the master spawns: it turns on Node's module compile cache first, so
+// that every worker after the first reads the bundle, xstate and the app
+// compiled already (Node checks each source's hash; bin/corral.js does the
+// same for the master). A worker that cannot write the cache runs as before.
+writeFileSync(
+  `${root}dist/worker.js`,
+  "import { enableCompileCache } from 'node:module'\nenableCompileCache?.()\nawait import('./worker-main.js')\n",
+)

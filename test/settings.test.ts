@@ -247,7 +247,7 @@ describe('helpText', () => {
   })
 
   it('shows defaults and stays within 80 columns', () => {
-    expect(help).toContain('[default: 127.0.0.1:8000]')
+    expect(help.replace(/\s+/g, ' ')).toContain('[default: 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set]')
     expect(help).toContain('[default: $WEB_CONCURRENCY, else the number of CPUs]')
     for (const line of help.split('\n')) expect(line.length).toBeLessThanOrEqual(80)
   })

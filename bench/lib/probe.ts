@@ -1,6 +1,6 @@
 // Fresh-connection HTTP probes: one TCP connection, one GET, Connection:
 // close, success = a complete "HTTP/1.1 200" status line.
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { now, sleep } from './proc.ts'
 
 const request = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
@@ -111,4 +111,16 @@ export function backgroundProber(
       return { ok, failed }
     },
   }
+}
+
+/** A free loopback port (there is a small window before a server binds it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))))
+    })
+  })
 }

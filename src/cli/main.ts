@@ -1,22 +1,72 @@
-// `corral [OPTIONS] APP`: turns argv into settings, then runs the master.
-// Bad input ends here with exit 2 and one line per problem, never a stack.
+// `corral [OPTIONS] APP` and `corral COMMAND …`: turns argv into settings,
+// then runs the master. Bad input ends here, before anything is bound, with
+// one line per problem and never a stack: exit 2 for a usage error, 1 for a
+// pidfile held by a live master, 4 for an app that is not there.
+import { existsSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { helpText, usageError } from '../config/command-line.ts'
 import { createSettingsReloader, formatPrintConfig, loadSettings } from '../config/sources.ts'
 import { AppLoadError, importApp, parseAppSpec, toHandler } from '../http/app.ts'
 import { createLogger } from '../logging/log.ts'
 import { runMaster } from '../master/main.ts'
 import { isDaemonChild, launchDaemon } from '../master/daemon.ts'
+import { checkPidfile } from '../master/pidfile.ts'
 import { runUpgrade } from './upgrade-subcommand.ts'
 import { VERSION } from '../version.ts'
 import { applyProcessSettings, checkProcessSettings } from '../process/process-settings.ts'
 import { checkTlsSettings } from '../http/tls.ts'
 import { checkSocketActivation } from '../master/socket-activation.ts'
 
-export const EXIT_USAGE = 2
-export const EXIT_APP_LOAD = 4
+const EXIT_FAILURE = 1
+const EXIT_USAGE = 2
+const EXIT_APP_LOAD = 4
+
+/** `corral NAME …`: run instead of serving an app. */
+const COMMANDS: Readonly<Record<string, (argv: string[]) => Promise<number>>> = {
+  upgrade: runUpgrade,
+}
+
+/** What `--help` adds after the options: the commands, the signals and the exit codes. */
+const HELP_EPILOGUE = `
+Commands:
+  corral upgrade --pid PIDFILE [--timeout S]
+                            Replace a running master with a new one (USR2),
+                            rolling back if the new one fails. corral upgrade
+                            --help for more.
+
+Signals (to the master):
+  HUP   reload: re-read the config, start new workers, stop the old ones
+  TERM, QUIT  graceful stop      INT  quick stop
+  TTIN, TTOU  one worker more, one fewer
+  USR1  reopen the log files     USR2  upgrade to a new master (re-exec)
+  WINCH stop the workers, keep the master (daemonized only)
+
+Exit codes:
+  0  stopped cleanly
+  1  failed at run time: a listener, the pidfile or a log file could not be
+     opened, another master holds the pidfile, or the master failed
+  2  usage or configuration error
+  3  a worker failed to boot
+  4  the app failed to load (not found, a syntax error, nothing to serve)
+
+spec/ in the package has the whole contract (spec/README.md).
+`
+
+/** A bare word (no path separator, no extension) that names no file: taken for a command, never an app. */
+const looksLikeCommand = (arg: string) => /^[a-z][a-z-]*$/.test(arg) && !existsSync(arg)
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  if (argv[0] === 'upgrade') return runUpgrade(argv.slice(1))
+  const [first, ...rest] = argv
+  if (first !== undefined && Object.hasOwn(COMMANDS, first)) return COMMANDS[first]!(rest)
+  if (first !== undefined && looksLikeCommand(first)) {
+    const known = Object.keys(COMMANDS).join(', ')
+    process.stderr.write(
+      usageError([
+        `unknown command ${JSON.stringify(first)} (commands: ${known}); to serve a module, give its file, e.g. app.js`,
+      ]),
+    )
+    return EXIT_USAGE
+  }
   // Defaults < config file < CORRAL_CMD_ARGS < command line (src/config/sources.ts).
   const sources = { argv, env, cwd: process.cwd() }
   const parsed = await loadSettings(sources)
@@ -26,7 +76,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   const { settings, app } = parsed
   if (settings.help) {
-    process.stdout.write(helpText())
+    process.stdout.write(helpText() + HELP_EPILOGUE)
     return 0
   }
   if (settings.version) {
@@ -45,20 +95,50 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   // --umask and --env are applied to this process (src/process/process-settings.ts).
   const checked = checkProcessSettings(settings)
   const applied = checked.length > 0 ? checked : applyProcessSettings(settings)
-  // TLS files (read from the --chdir directory, as the workers read them) and socket activation.
-  const problems = applied.length > 0 ? applied : [...checkTlsSettings(settings), ...checkSocketActivation(settings)]
+  // TLS files (read from the --chdir directory, as the workers read them), socket activation, unix socket directories.
+  const problems =
+    applied.length > 0
+      ? applied
+      : [...checkTlsSettings(settings), ...checkSocketActivation(settings), ...checkUnixSocketDirs(settings.bind)]
   if (problems.length > 0) {
     process.stderr.write(usageError(problems))
     return EXIT_USAGE
   }
-  if (settings.checkConfig) return checkConfig(app, settings.logLevel)
+  const log = createLogger({ level: settings.logLevel })
+  if (settings.checkConfig) return checkConfig(app, log)
+  // The app's file, before anything is bound (what is in it, the workers find out).
+  const appFile = parseAppSpec(app).file
+  if (!existsSync(appFile)) {
+    log.error(`App failed to load: App module not found: ${appFile}`)
+    return EXIT_APP_LOAD
+  }
+  if (settings.pid !== undefined) {
+    const pidfile = checkPidfile(resolve(settings.pid))
+    if (pidfile && 'problem' in pidfile) {
+      log.error(pidfile.problem)
+      return EXIT_FAILURE
+    }
+    if (pidfile) log.warning(`Removed a stale pidfile ${settings.pid} (${pidfile.stale}: not running)`)
+  }
   if (settings.daemon && !isDaemonChild(env)) return launchDaemon((settings as { errorLogfile?: string }).errorLogfile)
   return runMaster({ settings, app, reloadSettings: createSettingsReloader(sources, parsed) })
 }
 
+/** `unix:PATH` addresses whose directory is missing: named as missing, where binding would say EACCES or ENOENT. */
+function checkUnixSocketDirs(binds: readonly string[]): string[] {
+  return binds.flatMap((bind) => {
+    if (!bind.startsWith('unix:')) return []
+    const dir = dirname(resolve(bind.slice('unix:'.length)))
+    try {
+      return statSync(dir).isDirectory() ? [] : [`-b/--bind ${bind}: ${dir} is not a directory`]
+    } catch {
+      return [`-b/--bind ${bind}: the directory ${dir} does not exist`]
+    }
+  })
+}
+
 /** Settings are valid (we got here); now make sure the app imports and is servable. */
-async function checkConfig(app: string, level: Parameters<typeof createLogger>[0]['level']): Promise<number> {
-  const log = createLogger({ level })
+async function checkConfig(app: string, log: ReturnType<typeof createLogger>): Promise<number> {
   try {
     await toHandler(await importApp(parseAppSpec(app)), log)
     process.stdout.write(`corral: configuration OK; ${app} loads\n`)

@@ -8,7 +8,29 @@ import { asidePath, readPidfile } from '../master/pidfile.ts'
 
 const USAGE = 'usage: corral upgrade --pid PIDFILE [--timeout SECONDS]'
 
+const UPGRADE_HELP = `${USAGE}
+
+Replace the running master named in PIDFILE with a new one, as USR2 does,
+and wait: the new master starts with the same command line and takes over
+the listening sockets; once its workers serve, the old master stops
+gracefully. If the new master fails first, the old one keeps serving.
+
+Options:
+  -p, --pid PIDFILE      the running master's pidfile (its -p/--pid)
+  -t, --timeout SECONDS  how long the new master may take to be ready
+                         [default: 60]; past it, it is stopped and the
+                         old master keeps serving
+  -h, --help             this text
+
+Exit codes: 0 the new master serves and the old one is gone; 1 nothing
+changed (the reason is printed); 2 usage error. See spec/upgrade.md.
+`
+
 export async function runUpgrade(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(UPGRADE_HELP)
+    return 0
+  }
   const opts = parse(argv)
   if (typeof opts === 'string') {
     process.stderr.write(`corral upgrade: error: ${opts}\n${USAGE}\n`)

@@ -158,7 +158,8 @@ function wrap(text: string, indent: number, firstLineUsed: number): string {
 }
 
 function firstSentence(doc: string): string {
-  const end = doc.search(/\.(\s|$)/)
+  // Not at an abbreviation: "e.g. ECDHE+AESGCM" goes on.
+  const end = doc.search(/(?<!\b(?:e\.g|i\.e|etc))\.(\s|$)/)
   return end < 0 ? doc : doc.slice(0, end + 1)
 }
 

@@ -65,12 +65,16 @@ export const serverSettings = [
     onHup: 'kept',
     meta: 'ADDRESS',
     type: 'list',
-    default: ['127.0.0.1:8000'],
+    // $PORT as gunicorn reads it: platforms (Heroku, Cloud Run, Render) set it and expect every interface.
+    default: (env) => [env.PORT ? `0.0.0.0:${env.PORT}` : '127.0.0.1:8000'],
+    defaultDoc: '127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set',
     schema: Addresses,
     doc: prose`
       The socket to listen on; repeat the flag to listen on several. An address is ${BIND_FORMS}: a TCP host (IPv4
       address or hostname) and port, a bracketed IPv6 address and port, a unix socket path, or a file descriptor already
-      open and inherited from the parent process.
+      open and inherited from the parent process. With no address configured, corral listens on 127.0.0.1:8000, or, when
+      the PORT environment variable is set (as Heroku, Cloud Run, Render and others set it), on 0.0.0.0:$PORT, every
+      interface, as gunicorn does.
     `,
   }),
   setting({

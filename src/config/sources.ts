@@ -14,6 +14,7 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { scanArgs, type ScannedArgs } from './command-line.ts'
 import type { Logger } from '../logging/log.ts'
+import { locateSyntaxError } from '../process/syntax-error.ts'
 import { CONFIG_KEYS, findSetting, flagsLabel, registry, type SettingName, type Settings } from './registry.ts'
 import { defaults, resolveSettings, type Layer } from './resolve.ts'
 import { suggestion } from './suggest.ts'
@@ -203,6 +204,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 /** The error's message, and where in the config file it happened when the stack says so. */
 function describeLoadError(err: unknown, path: string): string {
   if (!(err instanceof Error)) return `threw ${describeValue(err)}`
+  // An ES module's syntax error names no line by itself (src/process/syntax-error.ts).
+  const where = locateSyntaxError(err, path)
+  if (where !== undefined) return where
   const message = err.message.split('\n')[0] || err.name
   const stack = err.stack ?? ''
   const url = pathToFileURL(path).href

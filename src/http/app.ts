@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { frameworkHandler } from './app-frameworks.ts'
+import { locateSyntaxError } from '../process/syntax-error.ts'
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void
 export type Logger = { exception(message: string, err: unknown): void }
@@ -26,7 +27,13 @@ export function parseAppSpec(spec: string, cwd = process.cwd()): AppSpec {
 
 export async function importApp(spec: AppSpec): Promise<unknown> {
   if (!existsSync(spec.file)) throw new AppLoadError(`App module not found: ${spec.file}`)
-  const mod = (await import(pathToFileURL(spec.file).href)) as Record<string, unknown>
+  let mod: Record<string, unknown>
+  try {
+    mod = (await import(pathToFileURL(spec.file).href)) as Record<string, unknown>
+  } catch (err) {
+    const where = locateSyntaxError(err, spec.file)
+    throw where === undefined ? err : new AppLoadError(where)
+  }
   if (spec.exportName) {
     if (!(spec.exportName in mod)) throw new AppLoadError(`${spec.file} has no export named "${spec.exportName}"`)
     return mod[spec.exportName]

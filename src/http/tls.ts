@@ -20,9 +20,12 @@ import {
   type ServerOptions,
   type ServerResponse,
 } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
-import { createSecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2'
-import tls from 'node:tls'
+import type { Http2ServerRequest, Http2Session } from 'node:http2'
+import type * as tls from 'node:tls'
+
+// node:tls, node:https and node:http2 cost a process about 25 ms of CPU to
+// load: only a worker or master that serves or checks TLS loads them.
+const nodeTls = () => process.getBuiltinModule('node:tls')
 
 export interface TlsSettings {
   readonly certfile?: string | undefined
@@ -125,7 +128,7 @@ export function loadTls(s: TlsSettings): TlsResult {
 
   const attempt = (flag: string, options: tls.SecureContextOptions, what: string): boolean => {
     try {
-      tls.createSecureContext(options)
+      nodeTls().createSecureContext(options)
       return true
     } catch (err) {
       const reason = sslReason(err)
@@ -208,12 +211,11 @@ export function createWebServer(
 
   let server: Server
   if (!protocols.h2) {
-    server = createHttpsServer(
-      { ...httpOptions, ...tlsOptions, ALPNProtocols: ['http/1.1'] },
-      handler,
-    ) as unknown as Server
+    server = process
+      .getBuiltinModule('node:https')
+      .createServer({ ...httpOptions, ...tlsOptions, ALPNProtocols: ['http/1.1'] }, handler) as unknown as Server
   } else {
-    const h2 = createSecureServer(
+    const h2 = process.getBuiltinModule('node:http2').createSecureServer(
       {
         ...tlsOptions,
         allowHTTP1: protocols.h1,

@@ -62,6 +62,7 @@ export function runMaster({
     // -u/--user: workers open the access log themselves (src/process/privileges.ts).
     giveLogFilesToWorkers(settings)
     log.info(`Starting corral ${VERSION}`)
+    if (settings.config !== undefined) log.info(`Config file: ${settings.config}`)
     const noInit = withoutInitWarning()
     if (noInit) log.warning(noInit)
     // --preload: the app is imported here first; one that cannot load stops corral before anything is bound.

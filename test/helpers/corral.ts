@@ -37,11 +37,15 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv
   cwd?: string
   signal?: AbortSignal
+  /** Another Node binary (default: the one running the tests). */
+  node?: string
+  /** Another corral entry, e.g. an installed package's node_modules/corral/bin/corral.js. */
+  bin?: string
 }
 
 export function startCorral(args: string[], options: StartOptions = {}): Corral {
   // Run by node directly, as a user's service manager would: npx adds ~0.5 s.
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(options.node ?? process.execPath, [options.bin ?? BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,194 @@
+// A newcomer's first mistakes, each answered clearly before anything is
+// bound: a pidfile held by a live master or left by a dead one, a pidfile
+// path that cannot be one, a syntax error in the app or the config file, a
+// unix socket in a missing directory, a command taken for an app, an app
+// that is not there. Also the $PORT default and the config-file log line.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { BIN, ROOT, fixture, freePort, isAlive, killAll, startCorral } from './helpers/corral.ts'
+
+const tmp = mkdtempSync(join(tmpdir(), 'corral-mistakes-'))
+afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+afterEach(killAll)
+
+let dirs = 0
+/** A fresh directory holding these files. */
+function dirWith(files: Record<string, string> = {}): string {
+  const dir = join(tmp, String(++dirs))
+  mkdirSync(dir)
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text)
+  return dir
+}
+
+/** Runs corral to its end (for the cases that must stop before serving). */
+function corral(args: string[], { cwd = ROOT, env = {} }: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+const APP = fixture('app-pid.ts')
+
+describe('the pidfile', () => {
+  it('held by a live master: "Already running on PID N", exit 1, nothing bound, the pidfile untouched', async ({
+    signal,
+  }) => {
+    const pidfile = join(dirWith(), 'corral.pid')
+    const first = startCorral(['-w', '1', '-b', `127.0.0.1:${await freePort()}`, '-p', pidfile, APP], { signal })
+    await first.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
+    expect(readFileSync(pidfile, 'utf8')).toBe(`${first.pid}\n`)
+
+    const second = corral(['-w', '1', '-b', `127.0.0.1:${await freePort()}`, '-p', pidfile, APP])
+    expect(second.code).toBe(1)
+    expect(second.stderr).toContain(`Already running on PID ${first.pid} (pidfile ${pidfile})`)
+    expect(second.stderr).not.toMatch(/Listening at|Booting worker/)
+    expect(readFileSync(pidfile, 'utf8')).toBe(`${first.pid}\n`)
+    expect(isAlive(first.pid)).toBe(true)
+  })
+
+  it('naming a dead process is stale: replaced, with a warning', async ({ signal }) => {
+    const pidfile = join(dirWith(), 'corral.pid')
+    const dead = spawnSync('true').pid
+    writeFileSync(pidfile, `${dead}\n`)
+    const c = startCorral(['-w', '1', '-b', `127.0.0.1:${await freePort()}`, '-p', pidfile, APP], { signal })
+    await c.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
+    expect(c.log()).toContain(`[WARNING] Removed a stale pidfile ${pidfile} (${dead}: not running)`)
+    expect(readFileSync(pidfile, 'utf8')).toBe(`${c.pid}\n`)
+  })
+
+  it('that is a directory, or in a missing directory, is refused before binding, leaving no stray file', () => {
+    const parent = dirWith()
+    const directory = join(parent, 'run')
+    mkdirSync(directory)
+    const isDir = corral(['-w', '1', '-p', directory, APP])
+    expect(isDir.code).toBe(1)
+    expect(isDir.stderr).toContain(`-p/--pid ${directory} is a directory`)
+    expect(isDir.stderr).not.toMatch(/Listening at|EISDIR|^\s+at /m)
+    expect(readdirSync(parent)).toEqual(['run'])
+    expect(readdirSync(directory)).toEqual([])
+
+    // A file that holds no pid (an app given to -p by mistake) is left as it is.
+    const notPid = join(parent, 'app.js')
+    writeFileSync(notPid, 'export default () => {}\n')
+    const holdsOther = corral(['-w', '1', '-p', notPid, APP])
+    expect(holdsOther.code).toBe(1)
+    expect(holdsOther.stderr).toContain(`-p/--pid ${notPid} holds something other than a pid; not replacing it`)
+    expect(readFileSync(notPid, 'utf8')).toBe('export default () => {}\n')
+
+    const missing = corral(['-w', '1', '-p', join(parent, 'nowhere/corral.pid'), APP])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain(`the directory ${join(parent, 'nowhere')} does not exist`)
+    expect(missing.stderr).not.toMatch(/Listening at/)
+  })
+})
+
+describe('syntax errors', () => {
+  const broken = 'const greeting = "hi"\nexport default (req, res) => { res.end( }\n'
+
+  it('in an ES module app name the file, line and column (exit 4)', async ({ signal }) => {
+    const dir = dirWith({ 'app.mjs': broken })
+    const c = startCorral(['-w', '1', '-b', `127.0.0.1:${await freePort()}`, 'app.mjs'], { cwd: dir, signal })
+    expect((await c.exited).code).toBe(4)
+    expect(c.log()).toContain(
+      `App failed to load: ${join(dir, 'app.mjs')}:2:41: SyntaxError: Unexpected token '}'\n` +
+        'export default (req, res) => { res.end( }\n' +
+        `${' '.repeat(40)}^`,
+    )
+    expect(c.log()).not.toMatch(/node:internal/)
+  })
+
+  it('in a module the app imports name that module', () => {
+    const dir = dirWith({ 'app.mjs': "export { default } from './lib.mjs'\n", 'lib.mjs': broken })
+    const r = corral(['--check-config', 'app.mjs'], { cwd: dir })
+    expect(r.code).toBe(4)
+    expect(r.stderr).toContain(`${join(dir, 'lib.mjs')}:2:41: SyntaxError: Unexpected token '}'`)
+  })
+
+  it('in a config file name the file and line (exit 2)', () => {
+    const dir = dirWith({ 'corral.config.mjs': 'export default {\n  workers: 2\n  timeout: 5,\n}\n' })
+    const r = corral(['--print-config'], { cwd: dir })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^corral: error: corral\\.config\\.mjs: failed to load: ${join(dir, 'corral.config.mjs')}:3:3: SyntaxError`,
+      ),
+    )
+  })
+})
+
+describe('the command line', () => {
+  it('a unix socket in a missing directory is named as missing (exit 2)', () => {
+    const r = corral(['-b', 'unix:/missing/dir/app.sock', APP])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('-b/--bind unix:/missing/dir/app.sock: the directory /missing/dir does not exist')
+    expect(r.stderr).not.toMatch(/EACCES|permission/)
+  })
+
+  it.each(['status', 'stop', 'restart'])('"corral %s" is an unknown command, not an app (exit 2)', (word) => {
+    const r = corral([word])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain(`corral: error: unknown command "${word}" (commands: upgrade)`)
+    expect(r.stderr).not.toMatch(/Listening at|App module not found/)
+  })
+
+  it('a file named like a command is still an app', () => {
+    const dir = dirWith({ status: 'export default (req, res) => res.end()\n' })
+    const r = corral(['--check-config', 'status'], { cwd: dir })
+    expect(r.stderr).not.toContain('unknown command')
+  })
+
+  it('an app that does not exist is reported before anything is bound (exit 4)', () => {
+    const r = corral(['-w', '1', 'no-such-app.js'])
+    expect(r.code).toBe(4)
+    expect(r.stderr).toContain(`App module not found: ${join(ROOT, 'no-such-app.js')}`)
+    expect(r.stderr).not.toMatch(/Listening at|Booting worker/)
+  })
+
+  it('--help lists the commands, the signals and the exit codes; no help line is cut off', () => {
+    const r = corral(['--help'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^Commands:\n {2}corral upgrade --pid PIDFILE/m)
+    expect(r.stdout).toMatch(/^Signals \(to the master\):\n {2}HUP/m)
+    expect(r.stdout).toMatch(/^Exit codes:\n {2}0 {2}stopped cleanly/m)
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain(
+      '--ciphers STRING The TLS cipher suites allowed, in OpenSSL cipher-list format (e.g. ECDHE+AESGCM:!aNULL);',
+    )
+  })
+
+  it('corral upgrade --help answers (exit 0)', () => {
+    const r = corral(['upgrade', '--help'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^usage: corral upgrade --pid PIDFILE/)
+    expect(r.stderr).toBe('')
+  })
+})
+
+describe('where it listens, what it read', () => {
+  it('with $PORT set and no bind, listens on 0.0.0.0:$PORT; the config file in use is logged', async ({ signal }) => {
+    const port = await freePort()
+    const dir = dirWith({ 'corral.config.mjs': 'export default { workers: 1 }\n' })
+    const c = startCorral([APP], { cwd: dir, env: { PORT: String(port) }, signal })
+    await c.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
+    expect(c.log()).toContain(`Listening at: http://0.0.0.0:${port} (${c.pid})`)
+    expect(c.log()).toContain('[INFO] Config file: corral.config.mjs')
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toMatch(/^\d+$/)
+  })
+
+  it('a configured bind wins over $PORT', () => {
+    const r = corral(['-b', '127.0.0.1:9999', '--print-config', APP], { env: { PORT: '8123' } })
+    expect(r.stdout).toMatch(/^bind +\["127\.0\.0\.1:9999"\] +command line$/m)
+    const unset = corral(['--print-config', APP], { env: { PORT: '' } })
+    expect(unset.stdout).toMatch(/^bind +\["127\.0\.0\.1:8000"\] +default$/m)
+  })
+})
+
+it('leaves no pidfile behind in the cases that stop early', () => {
+  expect(existsSync(join(tmp, 'corral.pid'))).toBe(false)
+})

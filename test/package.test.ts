@@ -1,0 +1,213 @@
+// corral as a user gets it: the packed tarball installed into a fresh app
+// beside Express, then run with the app's own Node (24 and 22 LTS). Packages
+// come from the npm cache `npm ci` filled, at the versions this repository
+// locks (--prefer-offline: only their metadata may be fetched).
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { freePort, killAll, ROOT, startCorral } from './helpers/corral.ts'
+import { ensureNode22 } from './helpers/node22.ts'
+
+const version = (name: string) =>
+  (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version
+const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }
+
+let scratch: string
+let tarball: string
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'corral-package-'))
+  // prepack builds dist/ first, as it does for `npm publish`.
+  const out = execFileSync('npm', ['pack', '--pack-destination', scratch, '--silent'], { cwd: ROOT, encoding: 'utf8' })
+  tarball = join(scratch, out.trim().split('\n').at(-1)!)
+}, 120_000)
+afterAll(() => rmSync(scratch, { recursive: true, force: true }))
+afterEach(killAll)
+
+/** Runs a command with `node` on PATH being the given binary, as in a shell where that Node is installed. */
+function run(node: string, cwd: string, cmd: string, args: string[]): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, PATH: `${dirname(node)}:${process.env.PATH}`, npm_config_update_notifier: 'false' },
+  })
+}
+
+/** A fresh `"type": "module"` app with the given packages installed from the cache. */
+function newApp(node: string, name: string, packages: string[]): { dir: string; install: SpawnSyncReturns<string> } {
+  const dir = join(scratch, name)
+  mkdirSync(dir)
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }))
+  const install = run(node, dir, 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...packages])
+  if (install.status !== 0) throw new Error(`npm install failed:\n${install.stderr}`)
+  return { dir, install }
+}
+
+function sizeOf(path: string): number {
+  const st = statSync(path)
+  if (!st.isDirectory()) return st.size
+  return readdirSync(path).reduce((sum, name) => sum + sizeOf(join(path, name)), 0)
+}
+
+async function get(port: number, path: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`)
+  return `${res.status} ${await res.text()}`
+}
+
+it('installs alone in at most 15 MB of node_modules, with no warnings', () => {
+  const { dir, install } = newApp(process.execPath, 'alone', [tarball])
+  expect(install.stderr).toBe('')
+  const installed = readdirSync(join(dir, 'node_modules')).filter((n) => !n.startsWith('.'))
+  expect(installed).not.toContain('effect')
+  expect(sizeOf(join(dir, 'node_modules'))).toBeLessThanOrEqual(15 * 1024 * 1024)
+  const files = readdirSync(join(dir, 'node_modules/corral'))
+  expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'spec', 'examples', 'dist', 'bin']))
+  expect(files).not.toContain('src')
+})
+
+const versions = [
+  ['24', () => process.execPath],
+  ['22 LTS', ensureNode22],
+] as const
+
+describe.each(versions)('installed, on Node %s', (_, nodeBinary) => {
+  let node: string
+  let app: string
+  const bin = () => join(app, 'node_modules/corral/bin/corral.js')
+
+  beforeAll(() => {
+    node = nodeBinary()
+    const major = execFileSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).split('.')[0]
+    const { dir, install } = newApp(node, `app-node${major}`, [
+      tarball,
+      `express@${version('express')}`,
+      `typescript@${version('typescript')}`,
+      `@types/node@${version('@types/node')}`,
+      // corral/machines runs on the app's own xstate (an optional peer dependency).
+      `xstate@${version('xstate')}`,
+    ])
+    app = dir
+    expect(install.stderr).toBe('')
+  }, 180_000)
+
+  it('npx corral --version', () => {
+    const r = run(node, app, 'npx', ['corral', '--version'])
+    expect(r.stderr).toBe('')
+    expect(r.stdout).toBe(`corral ${pkg.version}\n`)
+  })
+
+  /** Writes the app file, serves it with one worker and answers `path`. */
+  async function serve(file: string, source: string, path: string): Promise<string> {
+    writeFileSync(join(app, file), source)
+    const port = await freePort()
+    const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, file], { node, bin: bin(), cwd: app })
+    await corral.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
+    return get(port, path)
+  }
+
+  it('serves an Express app.js', async () => {
+    const source =
+      "import express from 'express'\nconst app = express()\napp.get('/', (req, res) => res.send('express here'))\nexport default app\n"
+    expect(await serve('app.js', source, '/')).toBe('200 express here')
+  })
+
+  it('serves a .ts app', async () => {
+    const source =
+      "import type { IncomingMessage, ServerResponse } from 'node:http'\nexport default (req: IncomingMessage, res: ServerResponse): void => void res.end(`ts ${req.url}`)\n"
+    expect(await serve('typed.ts', source, '/x')).toBe('200 ts /x')
+  })
+
+  it('reads a config that imports defineConfig (ESM) and one that requires it (CommonJS)', () => {
+    writeFileSync(
+      join(app, 'esm.config.mjs'),
+      "import { defineConfig } from 'corral'\nexport default defineConfig({ timeout: 7 })\n",
+    )
+    writeFileSync(
+      join(app, 'cjs.config.cjs'),
+      "const { defineConfig } = require('corral')\nmodule.exports = defineConfig({ timeout: 9 })\n",
+    )
+    for (const [file, timeout] of [
+      ['esm.config.mjs', '7'],
+      ['cjs.config.cjs', '9'],
+    ] as const) {
+      const r = run(node, app, node, [bin(), '--print-config', '-c', file])
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toMatch(new RegExp(`^timeout +${timeout} +config file ${file.replace('.', '\\.')}$`, 'm'))
+    }
+  })
+
+  it('corral/machines: the master statechart runs on the app xstate, by import and by require', () => {
+    const run = (file: string, source: string) => {
+      writeFileSync(join(app, file), source)
+      const r = spawnSync(node, [file], { cwd: app, encoding: 'utf8' })
+      expect(r.stderr).toBe('')
+      return r.stdout
+    }
+    const body =
+      'const actor = createActor(masterMachine, { input: { workers: 2, timeoutMs: 30000, gracefulMs: 30000, upgrade: "manual", now: 0 } })\n' +
+      'const commands = []\nactor.on("*", (c) => commands.push(c.type))\nactor.start()\n' +
+      'console.log(JSON.stringify({ state: actor.getSnapshot().value, commands }))\n'
+    const esm = run(
+      'machine.mjs',
+      `import { createActor } from 'xstate'\nimport { masterMachine } from 'corral/machines'\n${body}`,
+    )
+    const cjs = run(
+      'machine.cjs',
+      `const { createActor } = require('xstate')\nconst { masterMachine } = require('corral/machines')\n${body}`,
+    )
+    expect(JSON.parse(esm)).toMatchObject({ commands: ['spawnWorker', 'spawnWorker'] })
+    expect(cjs).toBe(esm)
+  })
+
+  it('type-checks a typed config under strict nodenext with exactOptionalPropertyTypes; a misspelt setting is an error', {
+    timeout: 120_000,
+  }, () => {
+    const tsconfig = {
+      compilerOptions: {
+        strict: true,
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        exactOptionalPropertyTypes: true,
+        noEmit: true,
+        types: ['node'],
+      },
+      include: ['corral.config.ts', 'misspelt.config.ts'],
+    }
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(tsconfig))
+    const config = (settings: string) =>
+      `import { defineConfig, type Server } from 'corral'\n` +
+      `export default defineConfig({\n  ${settings},\n` +
+      `  onStarting(server: Server) {\n    server.log.info(\`starting \${server.numWorkers} workers\`)\n  },\n})\n`
+    writeFileSync(join(app, 'corral.config.ts'), config("workers: 2, bind: ['127.0.0.1:0'], logLevel: 'debug'"))
+    writeFileSync(join(app, 'misspelt.config.ts'), config('wokers: 2'))
+    // One tsc run for both (it is the slow part): errors in the misspelt file only.
+    const tsc = run(node, app, 'npx', ['tsc', '-p', '.'])
+    expect(tsc.stderr).toBe('')
+    expect(tsc.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^misspelt\.config\.ts\(3,3\): error TS\d+: .*'wokers'.*'workers'/),
+    ])
+    expect(tsc.status).not.toBe(0)
+  })
+})
+
+/** The machine's own Node, the first on PATH outside node_modules (the pinned Node 24 lives there). */
+const systemNode = process.env
+  .PATH!.split(':')
+  .filter((dir) => !dir.includes('node_modules'))
+  .map((dir) => join(dir, 'node'))
+  .find((path) => existsSync(path))
+const systemVersion = systemNode && execFileSync(systemNode, ['--version'], { encoding: 'utf8' }).trim()
+
+it.skipIf(!systemVersion || Number(systemVersion.slice(1).split('.')[0]) >= 22)(
+  `on an older Node (this machine's ${systemVersion}) says which Node it needs`,
+  () => {
+    const r = spawnSync(systemNode!, [join(scratch, 'alone/node_modules/corral/bin/corral.js'), '--version'], {
+      encoding: 'utf8',
+    })
+    expect(r.status).toBe(1)
+    expect(r.stderr).toBe(`corral: needs Node.js 22.12 or later (22 LTS, 24 LTS or newer); this is ${systemVersion}\n`)
+  },
+)
