@@ -18,6 +18,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ROOT, fixture, freePort, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import { listening } from './helpers/sockets.ts'
+import { selfSignedCert } from './helpers/tls-certs.ts'
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p))
 const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so'
@@ -103,17 +105,6 @@ ${UPSTREAMS.map(streamExample).join('\n')}
 `
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1')
-    s.on('connect', () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.on('error', () => resolve(false))
-  })
-}
-
 beforeAll(async () => {
   if (!NGINX) throw new Error('nginx is not installed: apt-get install nginx-light libnginx-mod-stream (.ci/run does)')
   if (!existsSync(STREAM_MODULE))
@@ -122,27 +113,7 @@ beforeAll(async () => {
   for (const upstream of UPSTREAMS)
     for (const kind of ['http', 'https', 'stream'] as const) ports[kind][upstream] = await freePort()
   mkdirSync(join(dir, 'tmp'))
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      `${dir}/key.pem`,
-      '-out',
-      `${dir}/cert.pem`,
-    ],
-    { stdio: 'ignore' },
-  )
+  selfSignedCert(dir)
   writeFileSync(`${dir}/nginx.conf`, nginxConfig())
   nginx = spawn(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], {
     stdio: ['ignore', 'ignore', 'pipe'],
