@@ -32,6 +32,8 @@ type WorkerPick = { readonly index: number; readonly unknown: boolean }
 type Intent =
   | { readonly kind: 'signal'; readonly signal: Exclude<Signal, 'HUP' | 'WINCH'> }
   | { readonly kind: 'winch'; readonly daemonized: boolean }
+  /** USR2 as the shell sends it when it is PID 1. */
+  | { readonly kind: 'usr2Refused' }
   /** HUP as the shell sends it: with the settings it re-read, or none when that failed. */
   | { readonly kind: 'hup'; readonly settings: MasterSettings | undefined }
   | { readonly kind: 'ready'; readonly pick: WorkerPick }
@@ -68,6 +70,7 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
     }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('winch' as const), daemonized: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'usr2Refused' as const }) },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -246,6 +249,8 @@ class Sim {
         return [{ type: intent.signal }]
       case 'winch':
         return [{ type: 'WINCH', daemonized: intent.daemonized }]
+      case 'usr2Refused':
+        return [{ type: 'USR2', refusal: 'corral is PID 1' }]
       case 'hup':
         return [intent.settings ? { type: 'HUP', settings: intent.settings } : { type: 'HUP' }]
       case 'ready':
@@ -637,6 +642,11 @@ class Sim {
       if (commands.some((c) => c.type !== 'log')) this.fail('a terminal WINCH (not daemonized) emitted a command')
       if (!isDeepStrictEqual(before.value, after.value) || !isDeepStrictEqual(before.context, after.context))
         this.fail('a terminal WINCH (not daemonized) changed the master')
+    }
+    // A USR2 the shell knows cannot work (PID 1) is refused by the chart: no re-exec, no state change.
+    if (before && event?.type === 'USR2' && event.refusal !== undefined) {
+      if (commands.some((c) => c.type !== 'log')) this.fail('a refused USR2 (PID 1) emitted a command')
+      if (!isDeepStrictEqual(before.value, after.value)) this.fail('a refused USR2 (PID 1) changed state')
     }
     if (event?.type === 'USR1' && !commands.some((c) => c.type === 'reopenLogs')) this.fail('USR1 did not reopen logs')
     // TTOU stops the oldest surplus workers of the current generation, in order.
