@@ -18,13 +18,12 @@
 //   npm run bench:balance                     # 3 rounds of 5 s runs
 //   node bench/balance.ts --reps 5 --duration 10 --servers corral,cluster
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { foreignCpu, killAllTracked, run, sleep, start, stop, trackDescendants, type Proc } from './lib/proc.ts'
-import { pollUntilOk } from './lib/probe.ts'
+import { freePort, pollUntilOk } from './lib/probe.ts'
 import { wrk, type WrkResult } from './lib/wrk.ts'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -89,16 +88,6 @@ const median = (xs: number[]): number => {
 const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a')
 const fmt2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : n === Number.POSITIVE_INFINITY ? '∞' : 'n/a')
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))))
-    })
-  })
-}
 
 // ---------------------------------------------------------------- servers
 

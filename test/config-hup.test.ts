@@ -160,6 +160,11 @@ describe('HUP re-reads the config file', () => {
       'Reload: new workers get workers 2 -> 3, timeout 30 -> 7, gracefulTimeout 30 -> 3',
     )
 
+    // The abandoned generation's other workers are stopped (on a slow machine one may still be
+    // booting when the first fails): wait until only the old generation is left.
+    await waitFor(() => c.workers().length === old.length && c.workers().every((pid) => old.includes(pid)), {
+      what: 'only the old generation left',
+    })
     // The code is fixed, the config file still says 3/7/3 (no HUP since). An old worker dies:
     // its replacement is of the old generation, with the old settings, and there are 2 again.
     writeFileSync(app, goodApp)

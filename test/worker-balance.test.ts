@@ -10,11 +10,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
-import { connect, type Socket } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { fixture, freePort, isAlive, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import { listening } from './helpers/sockets.ts'
+import { KeepAliveClient } from './helpers/keep-alive-client.ts'
 import { startLoad } from './helpers/load.ts'
 
 afterEach(killAll)
@@ -43,30 +45,12 @@ function balancing(corral: Corral, from = 0): Promise<boolean> {
   return waitFor(() => (corral.log().slice(from).match(line)?.length ?? 0) >= WORKERS, { what: 'balancing to start' })
 }
 
-/** One raw keep-alive connection: sends a request, resolves with the worker's "PID HELD" answer. */
-class Connection {
-  readonly socket: Socket
-  private buffer = ''
-  private waiting: ((body: string) => void) | undefined
-
-  constructor(port: number) {
-    this.socket = connect(port, '127.0.0.1')
-    this.socket.setEncoding('latin1')
-    this.socket.on('data', (chunk: string) => {
-      this.buffer += chunk
-      const m = /^HTTP\/1\.1 200[\s\S]*?\r\n\r\n([0-9a-f]+)\r\n([\s\S]*?)\r\n0\r\n\r\n/i.exec(this.buffer)
-      if (!m) return
-      this.buffer = this.buffer.slice(m[0].length)
-      this.waiting?.(m[2]!)
-    })
-    this.socket.on('error', () => {})
-  }
-
-  ask(): Promise<string> {
-    return new Promise((resolve) => {
-      this.waiting = resolve
-      this.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
-    })
+/** One raw keep-alive connection; the app answers "PID HELD". */
+class Connection extends KeepAliveClient {
+  override async ask(): Promise<string> {
+    const answer = await super.ask()
+    if (!answer.startsWith('200 ')) throw new Error(`answered ${answer}`)
+    return answer.slice(4)
   }
 }
 
@@ -128,17 +112,6 @@ describe('balanced accepts (--balance-slack)', () => {
 })
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p))
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1')
-    s.on('connect', () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.on('error', () => resolve(false))
-  })
-}
 
 /** One GET on `agent`; rejects unless it is a 200. */
 function body(url: string, agent: Agent): Promise<string> {

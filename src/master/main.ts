@@ -30,6 +30,8 @@ import { reloadRequests } from './reload-watch.ts'
 import { chooseBinds } from './socket-activation.ts'
 import { withScheme } from '../http/tls.ts'
 import { createMasterHooks, type MasterHooks } from './server-hooks.ts'
+import { createSystemdNotify, followMaster } from './systemd-notify.ts'
+import { withoutInitWarning } from './pid1.ts'
 
 /** How often the machine's clock advances (heartbeats, deadlines, back-off). */
 const TICK_MS = 100
@@ -75,6 +77,8 @@ export function runMaster({
   // run from before the listeners are open, when there is no pool yet and so no worker.
   let pool: WorkerPool | undefined
   const hooks = createMasterHooks({ settings: () => inForce, app, name, log, workers: () => pool?.list() ?? [] })
+  // $NOTIFY_SOCKET: systemd hears of readiness, reloads and stops (src/master/systemd-notify.ts).
+  const systemd = createSystemdNotify({ log })
 
   const master = Effect.gen(function* () {
     // Last out: buffered log lines are written once everything else has been said.
@@ -83,10 +87,14 @@ export function runMaster({
     yield* Effect.try({ try: () => openMasterLogs(settings), catch: (err) => new LogsUnavailable(messageOf(err)) })
     // onExit (spec/hooks.md), once the workers are gone, the listeners closed and the pidfile removed.
     yield* Effect.addFinalizer(() => Effect.promise(() => hooks.exiting()))
+    // Messages to systemd still queued go out before the log closes.
+    yield* Effect.addFinalizer(() => Effect.promise(() => systemd.close()))
     // -u/--user: workers open the access log themselves (src/process/privileges.ts).
     giveLogFilesToWorkers(settings)
     log.info(`Starting corral ${VERSION}`)
     if (settings.config !== undefined) log.info(`Config file: ${settings.config}`)
+    const noInit = withoutInitWarning()
+    if (noInit) log.warning(noInit)
     // --preload: the app is imported here first; one that cannot load stops corral before anything is bound.
     if (settings.preload && !(yield* Effect.promise(() => preloadApp(app, log)))) return yield* new AppLoadFailed()
     // nworkersChanged, then onStarting, before anything is bound.
@@ -165,6 +173,8 @@ export function runMaster({
     // and makes none (machines/master-workers.ts, MasterSettings): these are
     // this shell's whole Settings, as the commands' type says.
     actor.on('*', (command) => carryOut(command as MasterCommand<Settings>, shell))
+    // systemd's notify protocol observes the master's snapshots (spec/deploy.md).
+    actor.subscribe(followMaster(systemd))
 
     // A signal becomes its event; a HUP carries the settings re-read for it,
     // so the reload it starts (or queues) has them: one path, into the machine.

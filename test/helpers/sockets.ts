@@ -2,7 +2,7 @@
 // one-shot HTTP requests over TCP or a unix socket, for the listener tests.
 import { execFileSync } from 'node:child_process'
 import { request } from 'node:http'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 
 export function hasSs(): boolean {
   try {
@@ -105,4 +105,16 @@ export async function freeDualPort(): Promise<number> {
     })
     if (free6) return port
   }
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` now (a server that has come up). */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1')
+    s.on('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.on('error', () => resolve(false))
+  })
 }
