@@ -1,6 +1,6 @@
 // One worker process's life as a statechart. Pure, like the master: the
 // runtime in src/worker/main.ts feeds it events and carries out what it emits.
-import { emit, enqueueActions, setup } from 'xstate'
+import { assertEvent, emit, enqueueActions, setup } from 'xstate'
 import { type APP_LOAD_ERROR, type BOOT_ERROR, RUNTIME_ERROR } from './exit-codes.ts'
 
 export type WorkerSignal = 'TERM' | 'QUIT' | 'INT'
@@ -55,16 +55,16 @@ export const workerMachine = setup({
     closeAll: emit({ type: 'closeAll' }),
     reopenLogs: emit({ type: 'reopenLogs' }),
     bootFailed: enqueueActions(({ event, enqueue }) => {
-      if (event.type !== 'BOOT_FAILED') return
+      assertEvent(event, 'BOOT_FAILED')
       enqueue.assign({ exitCode: event.code })
       enqueue.emit({ type: 'log', level: 'error', message: event.reason })
     }),
     retiring: enqueueActions(({ event, enqueue }) => {
-      if (event.type !== 'RETIRE') return
+      assertEvent(event, 'RETIRE')
       enqueue.emit({ type: 'retiring', reason: event.reason })
     }),
     crashed: enqueueActions(({ event, enqueue }) => {
-      if (event.type !== 'CRASHED') return
+      assertEvent(event, 'CRASHED')
       enqueue.assign({ exitCode: RUNTIME_ERROR })
       enqueue.emit({ type: 'log', level: 'error', message: `Uncaught exception in worker; exiting: ${event.reason}` })
     }),
