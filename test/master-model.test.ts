@@ -375,6 +375,8 @@ class Sim {
     // nothing after exit.
     for (const cmd of commands) {
       if (this.exits > 0) this.fail(`${JSON.stringify(cmd)} after exit`)
+      // A log line says something: the operator reads these to know what the master did.
+      if (cmd.type === 'log' && !/\w{3}/.test(cmd.message)) this.fail(`an empty log line: ${JSON.stringify(cmd)}`)
       if (cmd.type === 'spawnWorker') {
         if (this.spawned.has(cmd.id) || before?.context.workers.some((w) => w.id === cmd.id))
           this.fail(`spawnWorker ${cmd.id}: not a fresh id`)

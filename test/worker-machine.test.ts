@@ -62,6 +62,7 @@ function checkCommands({ commands, end, bootFailure }: Run): string[] {
   const count = (type: WorkerCommand['type']) => commands.filter((c) => c.type === type).length
   const exits = commands.filter((c) => c.type === 'exit')
   if (commands[0]?.type !== 'boot' || count('boot') !== 1) problems.push('boot is not first, or not once')
+  for (const c of commands) if (c.type === 'log' && !/\w{3}/.test(c.message)) problems.push('an empty log line')
   for (const once of ['announceReady', 'stopAccepting', 'closeAll', 'retiring'] as const)
     if (count(once) > 1) problems.push(`${once} more than once`)
   if (end.status === 'done') {
