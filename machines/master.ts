@@ -42,7 +42,8 @@ export type MasterEvent<S extends MasterSettings = MasterSettings> =
   | { type: 'TTIN' }
   | { type: 'TTOU' }
   | { type: 'USR1' }
-  | { type: 'USR2' }
+  /** `refusal`: why the shell cannot re-exec at all (it is PID 1); the chart refuses before entering `reexecing`. */
+  | { type: 'USR2'; refusal?: string | undefined }
   /** `daemonized`: the shell's view of whether a terminal could have sent it. */
   | { type: 'WINCH'; daemonized: boolean }
   | { type: 'WORKER_READY'; id: number }
@@ -187,16 +188,19 @@ export const masterMachine = setup({
       enqueue.assign({ childMaster: 'starting' })
       enqueue.emit({ type: 'reexec' })
     }),
-    refuseReexec: enqueueActions(({ context, enqueue }) =>
+    refuseReexec: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'USR2')
       enqueue.emit(
         log(
           'warning',
-          context.childMaster !== 'none'
-            ? 'USR2 refused: a new master is already running; QUIT one of the two first'
-            : 'USR2 refused: a reload or re-exec is in flight, or the workers are stopped (WINCH)',
+          event.refusal
+            ? `USR2 refused: ${event.refusal}`
+            : context.childMaster !== 'none'
+              ? 'USR2 refused: a new master is already running; QUIT one of the two first'
+              : 'USR2 refused: a reload or re-exec is in flight, or the workers are stopped (WINCH)',
         ),
-      ),
-    ),
+      )
+    }),
     // Rollback: the new master never got ready. Nothing here changed but the
     // pidfile's name, and that is put back.
     reexecFailed: enqueueActions(({ event, enqueue }) => {
@@ -269,6 +273,7 @@ export const masterMachine = setup({
     noWorkersLeft: ({ context }) => context.workers.length === 0,
     isDaemonized: ({ event }) => event.type === 'WINCH' && event.daemonized,
     noChildMaster: ({ context }) => context.childMaster === 'none',
+    isReexecRefused: ({ event }) => event.type === 'USR2' && event.refusal !== undefined,
     isAutoUpgrade: ({ context }) => context.upgrade === 'auto',
     isHandingOver: ({ context }) => context.childMaster === 'ready',
   },
@@ -316,7 +321,10 @@ export const masterMachine = setup({
               always: { guard: 'reloadQueued', target: 'reloading', actions: 'reloadFromSteady' },
               on: {
                 HUP: { target: 'reloading', actions: ['takeSettings', 'reloadFromSteady'] },
-                USR2: { guard: 'noChildMaster', target: '#master.active.reexecing' },
+                USR2: [
+                  { guard: 'isReexecRefused', actions: 'refuseReexec' },
+                  { guard: 'noChildMaster', target: '#master.active.reexecing' },
+                ],
                 WINCH: { guard: 'isDaemonized', target: 'idle' },
               },
             },

@@ -162,7 +162,7 @@ describe.skipIf(!canUnshare)('corral in a PID namespace (a container)', { timeou
 
     const mark = ns.log().length
     process.kill(master, 'SIGUSR2')
-    await waitFor(() => ns.log().slice(mark).includes('Re-exec failed: corral is PID 1'), {
+    await waitFor(() => ns.log().slice(mark).includes('USR2 refused: corral is PID 1'), {
       what: 'USR2 refused',
       timeoutMs: BOOT_MS,
     })

@@ -62,6 +62,8 @@ const fixedEvents: MasterEvent[] = [
     (signal): MasterEvent => (signal === 'WINCH' ? { type: signal, daemonized: false } : { type: signal }),
   ),
   { type: 'WINCH', daemonized: true },
+  // USR2 the shell knows cannot work (corral is PID 1): refused, never reexecing.
+  { type: 'USR2', refusal: 'corral is PID 1' },
   // HUP with the settings it re-read (above: with none, the re-read failed):
   // one worker and shorter timeouts, a change for every input explored. One
   // such object is enough to tell apart the settings in force, the previous

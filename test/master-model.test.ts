@@ -5,9 +5,11 @@
 // what must hold beside it. Every invariant is checked after every event; a
 // failure prints the exact events that led to it.
 import { fc, test } from '@fast-check/vitest'
+import { isDeepStrictEqual } from 'node:util'
 import { describe, expect } from 'vitest'
 import { createActor, type Actor } from 'xstate'
 import { MAX_BACKOFF_MS } from '../machines/master-workers.ts'
+import { replayParams } from './helpers/fc-replay.ts'
 import {
   masterMachine,
   type MasterCommand,
@@ -30,6 +32,8 @@ type WorkerPick = { readonly index: number; readonly unknown: boolean }
 type Intent =
   | { readonly kind: 'signal'; readonly signal: Exclude<Signal, 'HUP' | 'WINCH'> }
   | { readonly kind: 'winch'; readonly daemonized: boolean }
+  /** USR2 as the shell sends it when it is PID 1. */
+  | { readonly kind: 'usr2Refused' }
   /** HUP as the shell sends it: with the settings it re-read, or none when that failed. */
   | { readonly kind: 'hup'; readonly settings: MasterSettings | undefined }
   | { readonly kind: 'ready'; readonly pick: WorkerPick }
@@ -39,6 +43,8 @@ type Intent =
   | { readonly kind: 'retiring'; readonly pick: WorkerPick }
   | { readonly kind: 'exit'; readonly pick: WorkerPick; readonly code: number | null }
   | { readonly kind: 'tick'; readonly dt: number }
+  /** The clock to one of the instants the model expects something at (a deadline, a heartbeat timeout, the end of a back-off), − 1, exactly, or + 1 ms. */
+  | { readonly kind: 'boundary'; readonly index: number; readonly offset: -1 | 0 | 1 }
   /** The new master of a USR2 reports; sent only when the shell could send it. */
   | { readonly kind: 'reexec'; readonly report: 'failed' | 'ready' | 'exit' }
   /** `corral ctl worker remove N` and `worker kill PID` (src/master/control-commands.ts). */
@@ -67,6 +73,7 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
     }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('winch' as const), daemonized: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'usr2Refused' as const }) },
   {
     weight: 4,
     arbitrary: fc.record({
@@ -115,6 +122,14 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('killWorker' as const), pick: pickArb }) },
   {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('boundary' as const),
+      index: fc.nat(7),
+      offset: fc.constantFrom(-1 as const, 0 as const, 1 as const),
+    }),
+  },
+  {
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('reexec' as const),
@@ -130,7 +145,8 @@ const inputArb: fc.Arbitrary<MasterInput> = fc.record({
     gracefulTimeout: fc.constantFrom(2, 30),
   }),
   upgrade: fc.constantFrom('manual' as const, 'auto' as const),
-  now: fc.constantFrom(0, 1_700_000_000_000),
+  // Random clocks: the machine must not care where time starts.
+  now: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2_000_000_000_000 })),
 })
 
 // ---------------------------------------------------------------------------
@@ -147,6 +163,31 @@ const phaseOf = (s: Snapshot): 'active' | 'graceful' | 'quick' | 'dead' =>
 const RANK = { active: 0, graceful: 1, quick: 2, dead: 3 } as const
 
 const isLive = (status: string) => status === 'booting' || status === 'running'
+
+// The timing rules of spec/lifecycle.md, written out again here on purpose:
+// the model must not borrow the machine's arithmetic, or a wrong deadline
+// would be checked against itself.
+/** A quick stop SIGKILLs at most this long after it was sent. */
+const QUICK_STOP_MS = 1_000
+/** A worker that dies younger than this counts towards the crash streak. */
+const MIN_UPTIME_MS = 5_000
+const backoffMs = (streak: number) => (streak === 0 ? 0 : Math.min(100 * 2 ** (streak - 1), MAX_BACKOFF_MS))
+
+/**
+ * The model's own view of a worker, built only from the events the test sent
+ * and the commands the machine emitted: never read from the machine's context.
+ */
+interface Shadow {
+  readonly id: number
+  readonly generation: number
+  status: 'booting' | 'running' | 'stopping' | 'killed'
+  readonly spawnedAt: number
+  lastBeat: number
+  /** From the settings its spawnWorker command carried. */
+  readonly timeoutMs: number
+  /** When a stopping worker is due a SIGKILL. */
+  deadline: number
+}
 
 class Sim {
   readonly actor: Master
@@ -165,6 +206,15 @@ class Sim {
   exits = 0
   /** The furthest the master has gone towards its end. */
   phase: keyof typeof RANK = 'active'
+  // The model of commands and time: every worker spawned and not yet exited,
+  // the clock, the crash streak and its back-off, a HUP waiting its turn.
+  readonly shadows = new Map<number, Shadow>()
+  now: number
+  crashStreak = 0
+  respawnAt = 0
+  queued = false
+  /** The generation new workers belong to, as the reload commands tell it. */
+  generation = 0
 
   /** Whether to hold the machine to convergence (off where a test is about something else). */
   readonly convergence: boolean
@@ -173,6 +223,7 @@ class Sim {
     this.convergence = convergence
     this.target = Math.max(1, input.settings.workers)
     this.settings = input.settings
+    this.now = input.now ?? 0
     this.actor = createActor(masterMachine, { input })
     this.actor.on('*', (cmd: MasterCommand) => this.emitted.push(cmd))
     this.actor.start()
@@ -206,6 +257,8 @@ class Sim {
         return [{ type: intent.signal }]
       case 'winch':
         return [{ type: 'WINCH', daemonized: intent.daemonized }]
+      case 'usr2Refused':
+        return [{ type: 'USR2', refusal: 'corral is PID 1' }]
       case 'hup':
         return [intent.settings ? { type: 'HUP', settings: intent.settings } : { type: 'HUP' }]
       case 'ready':
@@ -232,6 +285,11 @@ class Sim {
         return [{ type: 'REMOVE_WORKERS', count: intent.count }]
       case 'killWorker':
         return [{ type: 'KILL_WORKER', id: pick(intent.pick) }]
+      case 'boundary': {
+        const instants = this.instants()
+        const at = instants[intent.index % Math.max(1, instants.length)]
+        return at === undefined ? [] : [{ type: 'TICK', now: Math.max(ctx.now, at + intent.offset) }]
+      }
       case 'reexec':
         // As src/master/reexec.ts reports a new master: once, READY before EXIT, FAILED instead of both.
         if (intent.report === 'failed')
@@ -239,6 +297,17 @@ class Sim {
         if (intent.report === 'ready') return ctx.childMaster === 'starting' ? [{ type: 'REEXEC_READY' }] : []
         return ctx.childMaster !== 'none' ? [{ type: 'REEXEC_EXIT', code: 0, signal: null }] : []
     }
+  }
+
+  /** When, by the model, something is due: a SIGKILL, an abort, the end of the back-off, a worker no longer young. */
+  instants(): number[] {
+    const instants = [this.respawnAt]
+    for (const w of this.shadows.values()) {
+      if (w.status === 'stopping') instants.push(w.deadline)
+      if (isLive(w.status) && w.timeoutMs > 0) instants.push(w.lastBeat + w.timeoutMs)
+      instants.push(w.spawnedAt + MIN_UPTIME_MS)
+    }
+    return instants.filter((t) => t + 1 >= this.now)
   }
 
   run(intent: Intent): void {
@@ -319,6 +388,8 @@ class Sim {
     // nothing after exit.
     for (const cmd of commands) {
       if (this.exits > 0) this.fail(`${JSON.stringify(cmd)} after exit`)
+      // A log line says something: the operator reads these to know what the master did.
+      if (cmd.type === 'log' && !/\w{3}/.test(cmd.message)) this.fail(`an empty log line: ${JSON.stringify(cmd)}`)
       if (cmd.type === 'spawnWorker') {
         if (this.spawned.has(cmd.id) || before?.context.workers.some((w) => w.id === cmd.id))
           this.fail(`spawnWorker ${cmd.id}: not a fresh id`)
@@ -349,7 +420,7 @@ class Sim {
     }
     if (halt === 'abandon' && !commands.some((c) => c.type === 'reloadAbandoned'))
       this.fail('an abandoned reload was not announced')
-    this.followReloads(commands)
+    this.followCommands(event, commands, after, before, halt)
     if (ctx.target < 1) this.fail(`target ${ctx.target}`)
     if (ctx.target !== this.target) this.fail(`target ${ctx.target}, the model says ${this.target}`)
     if (ctx.settings !== this.settings)
@@ -449,10 +520,172 @@ class Sim {
 
     // Convergence: running steadily with no back-off pending, the current
     // generation has exactly `target` live workers.
-    if (this.convergence && after.matches({ active: { running: 'steady' } }) && ctx.now >= ctx.respawnAt) {
+    if (this.convergence && after.matches({ active: { running: 'steady' } }) && this.now >= this.respawnAt) {
       const live = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w.status)).length
       if (live !== ctx.target)
         this.fail(`running steadily with ${live} live workers of generation ${ctx.generation}, target ${ctx.target}`)
+    }
+  }
+
+  /**
+   * The invariants on commands and time, against the shadow: what the event
+   * itself does to the workers, then each command in the order emitted (the
+   * settings a stop's deadline is computed with are those in force when it
+   * is sent), then what must have followed.
+   */
+  followCommands(
+    event: MasterEvent | undefined,
+    commands: readonly MasterCommand[],
+    after: Snapshot,
+    before: Snapshot | undefined,
+    halt: 'halt' | 'abandon' | undefined,
+  ): void {
+    const gracefulMs = () => this.settings.gracefulTimeout * 1000
+    const w = event && 'id' in event ? this.shadows.get(event.id) : undefined
+    switch (event?.type) {
+      case 'TICK':
+        this.now = event.now
+        break
+      case 'HEARTBEAT':
+        if (w) w.lastBeat = this.now
+        break
+      case 'WORKER_READY':
+        if (w?.status === 'booting' && before && phaseOf(before) === 'active') {
+          w.status = 'running'
+          w.lastBeat = this.now
+        }
+        break
+      case 'WORKER_RETIRING':
+        if (w && isLive(w.status)) {
+          w.status = 'stopping'
+          w.deadline = this.now + gracefulMs()
+        }
+        break
+      case 'WORKER_EXIT':
+        if (!w) break
+        this.shadows.delete(w.id)
+        // Asked to go, put down, or refusing to boot (a halt, an abandon): not a crash.
+        if (!isLive(w.status) || halt) break
+        this.crashStreak = this.now - w.spawnedAt < MIN_UPTIME_MS ? this.crashStreak + 1 : 0
+        this.respawnAt = this.now + backoffMs(this.crashStreak)
+        break
+    }
+    const wasActive = before !== undefined && phaseOf(before) === 'active'
+    const atOnce =
+      before !== undefined &&
+      (before.matches({ active: { running: 'steady' } }) || before.matches({ active: { running: 'idle' } }))
+    if (event?.type === 'HUP' && wasActive && !atOnce) this.queued = true
+    const liveBefore = [...this.shadows.values()].filter((x) => isLive(x.status))
+    const stoppingBefore = [...this.shadows.values()].filter((x) => x.status === 'stopping')
+    const generationBefore = before?.context.generation
+    const targetBefore = this.target // TTOU's, before a reload the same event completes or starts changes it
+
+    const stops = new Map<number, 'graceful' | 'quick'>()
+    let reloads = 0
+    for (const cmd of commands) {
+      this.followReloads([cmd])
+      if (cmd.type === 'reloadStarted' || cmd.type === 'reloadAbandoned') this.generation = cmd.generation
+      if (cmd.type === 'reloadStarted') {
+        reloads++
+        if (!(event?.type === 'HUP' && atOnce) && !this.queued) this.fail('a reload started that no HUP asked for')
+        this.queued = false
+      }
+      if (cmd.type === 'spawnWorker') {
+        if (this.now < this.respawnAt)
+          this.fail(`worker ${cmd.id} spawned at ${this.now}, during the back-off (until ${this.respawnAt})`)
+        this.shadows.set(cmd.id, {
+          id: cmd.id,
+          generation: cmd.generation,
+          status: 'booting',
+          spawnedAt: this.now,
+          lastBeat: this.now,
+          timeoutMs: cmd.settings.timeout * 1000,
+          deadline: Number.POSITIVE_INFINITY,
+        })
+      }
+      if (cmd.type !== 'stopWorker' && cmd.type !== 'killWorker' && cmd.type !== 'abortWorker') continue
+      const target = this.shadows.get(cmd.id)
+      if (!target) continue // an unknown id: the check above reports it
+      if (cmd.type === 'stopWorker') {
+        if (target.status === 'killed') this.fail(`stopWorker for worker ${cmd.id}, already killed`)
+        const deadline = this.now + (cmd.mode === 'graceful' ? gracefulMs() : Math.min(gracefulMs(), QUICK_STOP_MS))
+        target.deadline = target.status === 'stopping' ? Math.min(target.deadline, deadline) : deadline
+        target.status = 'stopping'
+        stops.set(cmd.id, cmd.mode)
+        // The old generation stops only once the new one is all ready (an operator's
+        // `worker kill` or `worker remove` stops workers of its own accord, at once).
+        const byOperator = event?.type === 'KILL_WORKER' || event?.type === 'REMOVE_WORKERS'
+        const retiring = target.generation !== this.generation && cmd.mode === 'graceful' && !byOperator
+        if (retiring && phaseOf(after) === 'active' && !after.matches({ active: { running: 'idle' } })) {
+          const ready = [...this.shadows.values()].filter(
+            (x) => x.generation === this.generation && x.status === 'running',
+          ).length
+          if (ready < this.target)
+            this.fail(`worker ${cmd.id} of an old generation retired with ${ready} of ${this.target} new ones ready`)
+        }
+      }
+      if (cmd.type === 'killWorker') {
+        if (target.status !== 'stopping' || this.now < target.deadline)
+          this.fail(`SIGKILL for worker ${cmd.id} at ${this.now}, before its deadline ${target.deadline}`)
+        target.status = 'killed'
+      }
+      if (cmd.type === 'abortWorker') {
+        if (!isLive(target.status) || target.timeoutMs === 0 || this.now - target.lastBeat <= target.timeoutMs)
+          this.fail(
+            `worker ${cmd.id} aborted at ${this.now}, last beat ${target.lastBeat}, timeout ${target.timeoutMs}`,
+          )
+        target.status = 'killed'
+      }
+    }
+
+    // The clock: at a TICK everything due is done, not a millisecond later.
+    if (event?.type === 'TICK') {
+      for (const x of this.shadows.values()) {
+        if (x.status === 'stopping' && this.now >= x.deadline)
+          this.fail(`worker ${x.id} not SIGKILLed at ${this.now}, its deadline ${x.deadline}`)
+        if (isLive(x.status) && x.timeoutMs > 0 && this.now - x.lastBeat > x.timeoutMs)
+          this.fail(`worker ${x.id} not aborted at ${this.now}: last beat ${x.lastBeat}, timeout ${x.timeoutMs}`)
+      }
+    }
+    // A queued HUP makes exactly one reload, as soon as the master is steady.
+    if (reloads > 1) this.fail(`${reloads} reloads started by one event`)
+    if (phaseOf(after) !== 'active') this.queued = false
+    if (this.queued && after.matches({ active: { running: 'steady' } })) this.fail('steady with a HUP still queued')
+
+    // Stopping, for good or for WINCH: every live worker is told; a quick stop tells the stopping ones again.
+    const phase = phaseOf(after)
+    const enteredIdle =
+      before !== undefined &&
+      !before.matches({ active: { running: 'idle' } }) &&
+      after.matches({ active: { running: 'idle' } })
+    const toldAll = (victims: readonly Shadow[], mode?: 'quick') => {
+      for (const x of victims)
+        if (this.shadows.has(x.id) && (stops.get(x.id) === undefined || (mode && stops.get(x.id) !== mode)))
+          this.fail(`worker ${x.id} was not sent its ${mode ?? ''} stop command`)
+    }
+    if ((wasActive && phase !== 'active') || enteredIdle) toldAll(liveBefore, phase === 'quick' ? 'quick' : undefined)
+    if (before && phaseOf(before) !== 'quick' && phase === 'quick') toldAll([...liveBefore, ...stoppingBefore], 'quick')
+
+    // A terminal's WINCH, or a signal while the master can do nothing with it, changes nothing.
+    if (before && event?.type === 'WINCH' && !event.daemonized) {
+      if (commands.some((c) => c.type !== 'log')) this.fail('a terminal WINCH (not daemonized) emitted a command')
+      if (!isDeepStrictEqual(before.value, after.value) || !isDeepStrictEqual(before.context, after.context))
+        this.fail('a terminal WINCH (not daemonized) changed the master')
+    }
+    // A USR2 the shell knows cannot work (PID 1) is refused by the chart: no re-exec, no state change.
+    if (before && event?.type === 'USR2' && event.refusal !== undefined) {
+      if (commands.some((c) => c.type !== 'log')) this.fail('a refused USR2 (PID 1) emitted a command')
+      if (!isDeepStrictEqual(before.value, after.value)) this.fail('a refused USR2 (PID 1) changed state')
+    }
+    if (event?.type === 'USR1' && !commands.some((c) => c.type === 'reopenLogs')) this.fail('USR1 did not reopen logs')
+    // TTOU stops the oldest surplus workers of the current generation, in order.
+    if (event?.type === 'TTOU' && wasActive && before && !before.matches({ active: { running: 'idle' } })) {
+      const current = liveBefore.filter((x) => x.generation === generationBefore).sort((a, b) => a.id - b.id)
+      const expected = current.slice(0, Math.max(0, current.length - targetBefore)).map((x) => x.id)
+      // (The same event may complete a reload, which retires the old generation.)
+      const stopped = [...stops.keys()].filter((id) => current.some((x) => x.id === id))
+      if (!isDeepStrictEqual(stopped, expected))
+        this.fail(`TTOU stopped ${JSON.stringify(stopped)}, the oldest surplus is ${JSON.stringify(expected)}`)
     }
   }
 
@@ -479,7 +712,7 @@ function sendQuietly(actor: Master, events: readonly MasterEvent[]): void {
 // ---------------------------------------------------------------------------
 
 describe('master machine: model-based', () => {
-  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], { numRuns: 400 })(
+  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], replayParams(400))(
     'invariants hold after every event of any sequence',
     (input, intents) => {
       const sim = new Sim(input)
@@ -496,7 +729,7 @@ describe('master machine: model-based', () => {
     },
   )
 
-  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], { numRuns: 300 })(
+  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], replayParams(300))(
     'from any reachable state, TERM and every worker exiting ends in dead, exit 0 or the halt code',
     (input, intents) => {
       const sim = new Sim(input, { convergence: false })

@@ -8,6 +8,7 @@
 import { fc, test } from '@fast-check/vitest'
 import { createActor } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from '../machines/master.ts'
+import { replayParams } from './helpers/fc-replay.ts'
 
 type Who = 'old' | 'new'
 
@@ -168,9 +169,10 @@ function checkPidfile(w: World): void {
   }
 }
 
-test.prop([fc.constantFrom<'manual' | 'auto'>('manual', 'auto'), fc.array(stepArb, { minLength: 1, maxLength: 80 })], {
-  numRuns: 400,
-})(
+test.prop(
+  [fc.constantFrom<'manual' | 'auto'>('manual', 'auto'), fc.array(stepArb, { minLength: 1, maxLength: 80 })],
+  replayParams(400),
+)(
   'the pidfile always names the master in charge through any interleaving of the upgrade protocol',
   (upgrade, steps) => {
     const w = makeWorld(upgrade)

@@ -191,8 +191,6 @@ export function runMaster({
       },
       done: (code) => Deferred.doneUnsafe(exitCode, Effect.succeed(code)),
       reexec() {
-        const refusal = reexecRefusal()
-        if (refusal) return emit({ type: 'REEXEC_FAILED', reason: refusal })
         // preExec first, when set (src/master/server-hooks.ts).
         hooks.beforeReexec(() => {
           pidfile.moveAside()
@@ -221,6 +219,8 @@ export function runMaster({
             )
           : Effect.succeed({ type: 'HUP' })
       if (signal === 'WINCH') return Effect.succeed({ type: 'WINCH', daemonized: isDaemonized() })
+      // Whether a re-exec can work at all is the shell's to know; the chart decides before entering reexecing.
+      if (signal === 'USR2') return Effect.succeed({ type: 'USR2', refusal: reexecRefusal() })
       return Effect.succeed({ type: signal })
     }
     const inputs = Stream.mergeAll(

@@ -50,10 +50,7 @@ const limits = createWorkerLimits({
   log,
   // The master hears first: it starts the replacement at once and does not
   // count the exit as a crash. Then the same drain as SIGTERM.
-  retire: (reason) => {
-    tell({ t: 'retire', reason })
-    send({ type: 'SIGNAL', signal: 'TERM' })
-  },
+  retire: (reason) => send({ type: 'RETIRE', reason }),
 })
 
 // Counters for `corral ctl` and /metrics, reported in batches; none when neither is on (src/worker/request-stats.ts).
@@ -75,6 +72,7 @@ actor.on('closeAll', () => {
     server.closeAllConnections()
   }
 })
+actor.on('retiring', ({ reason }) => tell({ t: 'retire', reason }))
 actor.on('reopenLogs', () => {
   log.info('Reopening log files')
   reopenLogFiles()
@@ -194,8 +192,15 @@ process.on('message', (message: { t?: string }) => {
 // The IPC channel closes when the master dies, even by SIGKILL.
 process.on('disconnect', () => send({ type: 'MASTER_GONE' }))
 process.on('uncaughtException', (err) => {
-  log.exception('Uncaught exception in worker; exiting', err)
-  process.exit(RUNTIME_ERROR)
+  // Through the machine, so that the way out is the usual one (connections
+  // closed, the workerExit hook, log files flushed); once the machine is done
+  // (the exception came from that way out) there is nothing left to run.
+  if (actor.getSnapshot().status === 'done') {
+    log.exception('Uncaught exception in worker; exiting', err)
+    process.exit(RUNTIME_ERROR)
+  }
+  log.exception('Uncaught exception in worker', err)
+  send({ type: 'CRASHED', reason: describe(err) })
 })
 
 actor.start()
