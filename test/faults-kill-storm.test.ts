@@ -4,6 +4,7 @@
 // the connections the killed workers held when they died. `npm run faults`
 // runs the full storm (30 kills: 15 s); `npm test` a short one (8 kills).
 import { afterEach, expect, it } from 'vitest'
+import { MAX_BACKOFF_MS } from '../machines/master-workers.ts'
 import { fixture, freePort, isAlive, killAll, startCorral, waitFor } from './helpers/corral.ts'
 import { startLoad } from './helpers/load.ts'
 import { hasSs, serverSideOwners } from './helpers/sockets.ts'
@@ -60,6 +61,7 @@ for (const keepAlive of [false, true]) {
       expect(result.failed).toBe(failedInStorm)
       expect(result.ok).toBeGreaterThan(0)
     },
-    90_000,
+    // Young workers killed over and over make a crash streak: each respawn may wait the longest back-off (10 s).
+    60_000 + KILLS * MAX_BACKOFF_MS,
   )
 }
