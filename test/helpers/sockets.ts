@@ -2,7 +2,7 @@
 // one-shot HTTP requests over TCP or a unix socket, for the listener tests.
 import { execFileSync } from 'node:child_process'
 import { request } from 'node:http'
-import { connect, createServer } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 
 export function hasSs(): boolean {
   try {
@@ -117,4 +117,24 @@ export function listening(port: number): Promise<boolean> {
     })
     s.on('error', () => resolve(false))
   })
+}
+
+/** Opens `n` connections that each send an unfinished request head; resolves once all are connected. */
+export async function openSlowloris(port: number, n: number): Promise<{ sockets: Socket[]; closed: () => number }> {
+  let closed = 0
+  const sockets = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () => {
+            socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ')
+            resolve(socket)
+          })
+          socket.once('error', reject)
+          socket.once('close', () => closed++)
+        }),
+    ),
+  )
+  return { sockets, closed: () => closed }
 }
