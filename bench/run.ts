@@ -8,7 +8,17 @@
 // See bench/README.md for what is measured and how.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -883,7 +893,9 @@ function snapshotCorral(): string | undefined {
     cpSync(join(root, p), join(SNAPSHOT, p), { recursive: true })
   const hash = createHash('sha256')
   for (const dir of ['bin', 'src', 'machines']) {
-    for (const f of readdirSync(join(SNAPSHOT, dir)).sort()) {
+    // Recursive: src/ has a folder per process and concern.
+    for (const f of (readdirSync(join(SNAPSHOT, dir), { recursive: true }) as string[]).sort()) {
+      if (statSync(join(SNAPSHOT, dir, f)).isDirectory()) continue
       hash.update(`${dir}/${f}\0`)
       hash.update(readFileSync(join(SNAPSHOT, dir, f)))
     }

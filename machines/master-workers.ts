@@ -2,6 +2,7 @@
 // (new context, commands). The statechart in master.ts decides *when* each
 // runs; these decide *what* follows. Keeping them apart lets a test check the
 // arithmetic (how many to spawn, which to stop, when to kill) without a chart.
+import { APP_LOAD_ERROR, BOOT_ERROR, OK } from './exit-codes.ts'
 
 type WorkerStatus =
   | 'booting' // spawned, app not loaded yet
@@ -23,11 +24,40 @@ interface WorkerRecord {
 
 export type StopMode = 'graceful' | 'quick'
 
-export type MasterCommand =
-  | { type: 'spawnWorker'; id: number; generation: number }
+/**
+ * What the chart reads of the settings: three of them, by their setting names
+ * (seconds). The shell hands in its whole settings object (input, HUP) and the
+ * chart passes it on untouched to the commands that need it (`spawnWorker`,
+ * `reloadStarted`, `reloadAbandoned`): the settings a worker is started with
+ * are those of its generation, and there is one path for them. Hence the type
+ * parameter `S` on the types below; the chart itself is typed with this slice.
+ */
+export interface MasterSettings {
+  readonly workers: number
+  readonly timeout: number
+  readonly gracefulTimeout: number
+}
+
+export type MasterCommand<S extends MasterSettings = MasterSettings> =
+  | { type: 'spawnWorker'; id: number; generation: number; settings: S }
   | { type: 'stopWorker'; id: number; mode: StopMode }
   | { type: 'killWorker'; id: number }
   | { type: 'abortWorker'; id: number }
+  /** A worker the chart knew is gone (the shell's childExit hook): its exit as reported, with its generation. */
+  | {
+      type: 'workerExited'
+      id: number
+      pid: number | undefined
+      generation: number
+      code: number | null
+      signal: string | null
+    }
+  /** The target number of workers changed (TTIN, TTOU, a reload's settings, an abandoned reload). */
+  | { type: 'workersChanged'; workers: number; previous: number }
+  /** A reload starts `generation`, whose workers get `settings`: the settings in force from now on. */
+  | { type: 'reloadStarted'; generation: number; settings: S }
+  /** The reload failed: `generation` serves on, and its `settings` are in force again. */
+  | { type: 'reloadAbandoned'; generation: number; settings: S }
   | { type: 'reopenLogs' }
   | { type: 'reexec' }
   | { type: 'restorePidfile' }
@@ -35,11 +65,15 @@ export type MasterCommand =
   | { type: 'log'; level: 'debug' | 'info' | 'warning' | 'error' | 'critical'; message: string }
   | { type: 'exit'; code: number }
 
-export interface MasterContext {
+export interface MasterContext<S extends MasterSettings = MasterSettings> {
   /** How many workers of the current generation the master converges to. */
   readonly target: number
-  readonly timeoutMs: number
-  readonly gracefulMs: number
+  /** The settings in force: new workers are started with them (their generation's). */
+  readonly settings: S
+  /** The previous generation's, put back if a reload is abandoned. */
+  readonly previousSettings: S
+  /** Re-read by a HUP, for the reload it starts or queued: undefined keeps `settings`. */
+  readonly nextSettings: S | undefined
   /** The master's clock, advanced by TICK events: the machine owns no timers. */
   readonly now: number
   /** The generation new workers belong to; a reload starts the next one. */
@@ -67,11 +101,9 @@ export interface MasterContext {
 
 type UpgradeMode = 'manual' | 'auto'
 
-export interface MasterInput {
-  workers: number
+export interface MasterInput<S extends MasterSettings = MasterSettings> {
+  settings: S
   upgrade?: UpgradeMode
-  timeoutMs: number
-  gracefulMs: number
   now?: number
 }
 
@@ -80,24 +112,25 @@ export interface Step {
   readonly commands: readonly MasterCommand[]
 }
 
+const timeoutMs = (ctx: MasterContext) => ctx.settings.timeout * 1000
+const gracefulMs = (ctx: MasterContext) => ctx.settings.gracefulTimeout * 1000
+
 /** A quick stop still SIGKILLs stragglers, but sooner than a graceful one. */
 const QUICK_STOP_MS = 1_000
 /** A worker that dies younger than this counts towards the crash streak. */
 const MIN_UPTIME_MS = 5_000
 export const MAX_BACKOFF_MS = 10_000
 
-const BOOT_ERROR = 3
-export const APP_LOAD_ERROR = 4
-
 export function initialContext(input: MasterInput): MasterContext {
   return {
-    target: Math.max(1, input.workers),
-    timeoutMs: input.timeoutMs,
-    gracefulMs: input.gracefulMs,
+    target: Math.max(1, input.settings.workers),
+    settings: input.settings,
+    previousSettings: input.settings,
+    nextSettings: undefined,
     now: input.now ?? 0,
     generation: 0,
     previousGeneration: 0,
-    previousTarget: Math.max(1, input.workers),
+    previousTarget: Math.max(1, input.settings.workers),
     reloadFromIdle: false,
     nextId: 1,
     workers: [],
@@ -106,7 +139,7 @@ export function initialContext(input: MasterInput): MasterContext {
     childMaster: 'none',
     crashStreak: 0,
     respawnAt: 0,
-    exitCode: 0,
+    exitCode: OK,
   }
 }
 
@@ -130,7 +163,7 @@ function update(ctx: MasterContext, id: number, patch: Partial<WorkerRecord>): M
 }
 
 function stopAll(ctx: MasterContext, victims: readonly WorkerRecord[], mode: StopMode): Step {
-  const deadline = ctx.now + (mode === 'graceful' ? ctx.gracefulMs : Math.min(ctx.gracefulMs, QUICK_STOP_MS))
+  const deadline = ctx.now + (mode === 'graceful' ? gracefulMs(ctx) : Math.min(gracefulMs(ctx), QUICK_STOP_MS))
   const ids = new Set(victims.map((w) => w.id))
   return {
     context: {
@@ -167,10 +200,10 @@ export function converge(ctx: MasterContext): Step {
       status: 'booting',
       spawnedAt: ctx.now,
       lastBeat: ctx.now,
-      timeoutMs: ctx.timeoutMs,
+      timeoutMs: timeoutMs(ctx),
       deadline: Infinity,
     })
-    commands.push({ type: 'spawnWorker', id, generation: ctx.generation })
+    commands.push({ type: 'spawnWorker', id, generation: ctx.generation, settings: ctx.settings })
   }
   return { context: { ...ctx, workers, nextId }, commands }
 }
@@ -189,33 +222,50 @@ export function markReady(ctx: MasterContext, id: number): MasterContext {
 export function retiring(ctx: MasterContext, id: number): MasterContext {
   const w = findWorker(ctx, id)
   if (!w || !isLive(w)) return ctx
-  return update(ctx, id, { status: 'stopping', deadline: ctx.now + ctx.gracefulMs })
+  return update(ctx, id, { status: 'stopping', deadline: ctx.now + gracefulMs(ctx) })
 }
 
 export function heartbeat(ctx: MasterContext, id: number): MasterContext {
   return findWorker(ctx, id) ? update(ctx, id, { lastBeat: ctx.now }) : ctx
 }
 
-/** A worker is gone: forget it, and if nobody asked it to go, count the crash. */
-export function forget(ctx: MasterContext, id: number): Step {
-  const w = findWorker(ctx, id)
+/** A worker process's exit, as the shell reports it (gunicorn's CHLD). */
+export interface WorkerExit {
+  readonly id: number
+  readonly pid?: number | undefined
+  readonly code: number | null
+  readonly signal: string | null
+}
+
+/** The worker is gone: removed from the context, and said so (`workerExited`). Nothing else follows. */
+export function removeWorker(ctx: MasterContext, exit: WorkerExit): Step {
+  const w = findWorker(ctx, exit.id)
   if (!w) return { context: ctx, commands: [] }
-  const rest = { ...ctx, workers: ctx.workers.filter((x) => x.id !== id) }
-  // Asked to go (stopping), or put down (killed): neither is a crash.
-  if (w.status === 'stopping' || w.status === 'killed') return { context: rest, commands: [] }
+  const { id, pid, code, signal } = exit
+  return {
+    context: { ...ctx, workers: ctx.workers.filter((x) => x.id !== id) },
+    commands: [{ type: 'workerExited', id, pid, generation: w.generation, code, signal }],
+  }
+}
+
+/** A worker is gone: forget it, and if nobody asked it to go, count the crash. */
+export function forget(ctx: MasterContext, exit: WorkerExit): Step {
+  const { id } = exit
+  const w = findWorker(ctx, id)
+  const removed = removeWorker(ctx, exit)
+  // Unknown, asked to go (stopping), or put down (killed): none is a crash.
+  if (!w || w.status === 'stopping' || w.status === 'killed') return removed
+  const rest = removed.context
   const young = ctx.now - w.spawnedAt < MIN_UPTIME_MS
   const crashStreak = young ? ctx.crashStreak + 1 : 0
   const delay = crashStreak === 0 ? 0 : Math.min(100 * 2 ** (crashStreak - 1), MAX_BACKOFF_MS)
-  const commands: MasterCommand[] =
-    delay > 0
-      ? [
-          {
-            type: 'log',
-            level: 'warning',
-            message: `Worker ${id} died ${crashStreak} time(s) in a row soon after start; respawning in ${delay} ms`,
-          },
-        ]
-      : []
+  const commands: MasterCommand[] = [...removed.commands]
+  if (delay > 0)
+    commands.push({
+      type: 'log',
+      level: 'warning',
+      message: `Worker ${id} died ${crashStreak} time(s) in a row soon after start; respawning in ${delay} ms`,
+    })
   return { context: { ...rest, crashStreak, respawnAt: ctx.now + delay }, commands }
 }
 
@@ -255,13 +305,28 @@ export function tick(ctx: MasterContext, now: number): Step {
   return { context: { ...ctx, now, workers }, commands }
 }
 
-export function startGeneration(ctx: MasterContext): MasterContext {
+/**
+ * A reload starts the next generation, with the settings the HUP re-read if
+ * it could (their number of workers replaces the target, TTIN/TTOU's
+ * included, as gunicorn does), else with those in force. What it replaces is
+ * kept, for an abandon.
+ */
+export function startGeneration(ctx: MasterContext): Step {
+  const settings = ctx.nextSettings ?? ctx.settings
+  const resized = ctx.nextSettings ? setTarget(ctx, ctx.nextSettings.workers) : { context: ctx, commands: [] }
+  const generation = ctx.generation + 1
   return {
-    ...ctx,
-    previousGeneration: ctx.generation,
-    previousTarget: ctx.target,
-    generation: ctx.generation + 1,
-    reloadQueued: false,
+    context: {
+      ...resized.context,
+      settings,
+      previousSettings: ctx.settings,
+      nextSettings: undefined,
+      previousGeneration: ctx.generation,
+      previousTarget: ctx.target,
+      generation,
+      reloadQueued: false,
+    },
+    commands: [...resized.commands, { type: 'reloadStarted', generation, settings }],
   }
 }
 
@@ -277,10 +342,16 @@ export function retireOldGenerations(ctx: MasterContext): Step {
 /** The new generation cannot boot: stop it and go back to the old one. */
 export function abandonGeneration(ctx: MasterContext): Step {
   const failed = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w))
-  const step = stopAll(ctx, failed, 'quick')
+  const stopped = stopAll(ctx, failed, 'quick')
   // Back to the generation that serves, at the size it served with: the
   // settings that came with the failed reload are not trusted either.
-  return { ...step, context: { ...step.context, generation: ctx.previousGeneration, target: ctx.previousTarget } }
+  const resized = setTarget(stopped.context, ctx.previousTarget)
+  const generation = ctx.previousGeneration
+  const settings = ctx.previousSettings
+  return {
+    context: { ...resized.context, generation, settings },
+    commands: [...stopped.commands, ...resized.commands, { type: 'reloadAbandoned', generation, settings }],
+  }
 }
 
 export function stopEverything(ctx: MasterContext, mode: StopMode): Step {
@@ -288,14 +359,22 @@ export function stopEverything(ctx: MasterContext, mode: StopMode): Step {
   return stopAll(ctx, victims, mode)
 }
 
-/** Re-read settings (HUP): they shape workers started from now on. */
-export function applySettings(
-  ctx: MasterContext,
-  s: { workers: number; timeoutMs: number; gracefulMs: number },
-): MasterContext {
-  return { ...setTarget(ctx, s.workers), timeoutMs: s.timeoutMs, gracefulMs: s.gracefulMs }
+/**
+ * `corral ctl worker kill PID`: that one worker stops gracefully, as a
+ * retiring one does; out of the live set, it is replaced by the next converge.
+ */
+export function stopOne(ctx: MasterContext, id: number): Step {
+  const w = findWorker(ctx, id)
+  if (!w || !isLive(w)) return { context: ctx, commands: [] }
+  return stopAll(ctx, [w], 'graceful')
 }
 
-export function setTarget(ctx: MasterContext, target: number): MasterContext {
-  return { ...ctx, target: Math.max(1, target) }
+/** A new target (never below one), said when it changes. */
+export function setTarget(ctx: MasterContext, target: number): Step {
+  const workers = Math.max(1, target)
+  if (workers === ctx.target) return { context: ctx, commands: [] }
+  return {
+    context: { ...ctx, target: workers },
+    commands: [{ type: 'workersChanged', workers, previous: ctx.target }],
+  }
 }

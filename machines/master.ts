@@ -2,12 +2,10 @@
 // does no I/O. Everything that happens reaches it as an event; everything it
 // wants done leaves it as an emitted command (see MasterCommand), which the
 // shell in src/master/main.ts carries out.
-import { enqueueActions, setup } from 'xstate'
+import { assertEvent, enqueueActions, setup } from 'xstate'
+import { APP_LOAD_ERROR, RUNTIME_ERROR } from './exit-codes.ts'
 import {
   abandonGeneration,
-  APP_LOAD_ERROR,
-  applySettings,
-  retiring,
   converge,
   forget,
   heartbeat,
@@ -16,48 +14,55 @@ import {
   isFatalBootFailure,
   markReady,
   readyCount,
+  removeWorker,
   retireOldGenerations,
+  retiring,
   setTarget,
   startGeneration,
   stopEverything,
+  stopOne,
   tick,
   type MasterCommand,
   type MasterContext,
   type MasterInput,
+  type MasterSettings,
   type Step,
 } from './master-workers.ts'
 
-export type Signal = 'HUP' | 'QUIT' | 'TERM' | 'INT' | 'TTIN' | 'TTOU' | 'USR1' | 'USR2' | 'WINCH'
-export const SIGNALS: readonly Signal[] = ['HUP', 'QUIT', 'TERM', 'INT', 'TTIN', 'TTOU', 'USR1', 'USR2', 'WINCH']
+/** The signals of the contract (spec/signals.md), gunicorn's list: each is an event of its own. */
+export const SIGNALS = ['HUP', 'QUIT', 'TERM', 'INT', 'TTIN', 'TTOU', 'USR1', 'USR2', 'WINCH'] as const
+export type Signal = (typeof SIGNALS)[number]
 
-export type MasterEvent =
-  /** `daemonized` (WINCH only): the shell's view of whether a terminal could have sent it. */
-  | { type: 'SIGNAL'; signal: Signal; daemonized?: boolean }
+export type MasterEvent<S extends MasterSettings = MasterSettings> =
+  /** `settings`: re-read by the shell for the reload this HUP starts; undefined keeps those in force. */
+  | { type: 'HUP'; settings?: S | undefined }
+  | { type: 'QUIT' }
+  | { type: 'TERM' }
+  | { type: 'INT' }
+  | { type: 'TTIN' }
+  | { type: 'TTOU' }
+  | { type: 'USR1' }
+  /** `refusal`: why the shell cannot re-exec at all (it is PID 1); the chart refuses before entering `reexecing`. */
+  | { type: 'USR2'; refusal?: string | undefined }
+  /** `daemonized`: the shell's view of whether a terminal could have sent it. */
+  | { type: 'WINCH'; daemonized: boolean }
   | { type: 'WORKER_READY'; id: number }
-  | { type: 'WORKER_EXIT'; id: number; code: number | null; signal: string | null }
+  /** `corral ctl worker remove N`: N workers fewer (never below one), in one step. No signal does this. */
+  | { type: 'REMOVE_WORKERS'; count: number }
+  /** `corral ctl worker kill PID`: that worker stops gracefully and is replaced. No signal does this. */
+  | { type: 'KILL_WORKER'; id: number }
+  /** A worker process exited (gunicorn's CHLD). */
+  | { type: 'WORKER_EXIT'; id: number; pid?: number | undefined; code: number | null; signal: string | null }
   | { type: 'HEARTBEAT'; id: number }
   /** The worker drains and exits by itself (max requests, max memory): not a crash. */
   | { type: 'WORKER_RETIRING'; id: number; reason: string }
   | { type: 'TICK'; now: number }
-  /**
-   * HUP re-read the settings; sent just before the HUP itself. They apply to
-   * the generation the HUP starts (nothing converges on this event alone).
-   */
-  | { type: 'SETTINGS'; workers: number; timeoutMs: number; gracefulMs: number }
   /** USR2: the new master could not be started at all (refused, spawn failed). */
   | { type: 'REEXEC_FAILED'; reason: string }
   /** USR2: the new master reports that its workers are serving. */
   | { type: 'REEXEC_READY' }
   /** USR2: the new master exited (before or after it was ready). */
   | { type: 'REEXEC_EXIT'; code: number | null; signal: string | null }
-
-type SignalEvent = Extract<MasterEvent, { type: 'SIGNAL' }>
-type ExitEvent = Extract<MasterEvent, { type: 'WORKER_EXIT' }>
-
-const isSignal =
-  (...names: Signal[]) =>
-  ({ event }: { event: MasterEvent }) =>
-    event.type === 'SIGNAL' && names.includes(event.signal)
 
 const log = (level: Extract<MasterCommand, { type: 'log' }>['level'], message: string): MasterCommand => ({
   type: 'log',
@@ -76,28 +81,29 @@ export const masterMachine = setup({
     // Apply a pure step: the new context, then its commands, in order.
     converge: enqueueActions(({ context, enqueue }) => apply(enqueue, converge(context))),
     markReady: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type === 'WORKER_READY') enqueue.assign(markReady(context, event.id))
+      assertEvent(event, 'WORKER_READY')
+      enqueue.assign(markReady(context, event.id))
     }),
-    reloadFromSteady: enqueueActions(({ enqueue }) => enqueue.assign({ reloadFromIdle: false })),
-    reloadFromIdle: enqueueActions(({ enqueue }) => enqueue.assign({ reloadFromIdle: true })),
+    heartbeat: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'HEARTBEAT')
+      enqueue.assign(heartbeat(context, event.id))
+    }),
     retiring: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'WORKER_RETIRING') return
+      assertEvent(event, 'WORKER_RETIRING')
       enqueue.emit(log('info', `Worker ${event.id} is retiring (${event.reason}); starting its replacement`))
       enqueue.assign(retiring(context, event.id))
     }),
-    heartbeat: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type === 'HEARTBEAT') enqueue.assign(heartbeat(context, event.id))
-    }),
     forget: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type === 'WORKER_EXIT') apply(enqueue, forget(context, event.id))
+      assertEvent(event, 'WORKER_EXIT')
+      apply(enqueue, forget(context, event))
     }),
     tick: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type === 'TICK') apply(enqueue, tick(context, event.now))
+      assertEvent(event, 'TICK')
+      apply(enqueue, tick(context, event.now))
     }),
     ttin: enqueueActions(({ context, enqueue }) => {
-      const next = setTarget(context, context.target + 1)
-      enqueue.emit(log('info', `Number of workers: ${context.target} -> ${next.target}`))
-      enqueue.assign(next)
+      enqueue.emit(log('info', `Number of workers: ${context.target} -> ${context.target + 1}`))
+      apply(enqueue, setTarget(context, context.target + 1))
     }),
     ttou: enqueueActions(({ context, enqueue }) => {
       if (context.target <= 1) {
@@ -105,41 +111,73 @@ export const masterMachine = setup({
         return
       }
       enqueue.emit(log('info', `Number of workers: ${context.target} -> ${context.target - 1}`))
-      enqueue.assign(setTarget(context, context.target - 1))
+      apply(enqueue, setTarget(context, context.target - 1))
+    }),
+    removeWorkers: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'REMOVE_WORKERS')
+      const target = Math.max(1, context.target - event.count)
+      if (target === context.target) {
+        enqueue.emit(log('info', 'worker remove ignored: one worker is the minimum'))
+        return
+      }
+      enqueue.emit(log('info', `Number of workers: ${context.target} -> ${target}`))
+      apply(enqueue, setTarget(context, target))
+    }),
+    stopOne: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'KILL_WORKER')
+      const step = stopOne(context, event.id)
+      if (step.commands.length === 0) return
+      enqueue.emit(log('info', `Worker ${event.id} stopped by corral ctl; starting its replacement`))
+      apply(enqueue, step)
     }),
     reopenLogs: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'reopenLogs' })),
+    // The settings a HUP re-read are for the reload it starts, now or once the one in flight is over.
+    takeSettings: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'HUP')
+      if (event.settings) enqueue.assign({ nextSettings: event.settings })
+    }),
     queueReload: enqueueActions(({ context, enqueue }) => {
       enqueue.emit(
         log('info', context.reloadQueued ? 'Reload already queued' : 'Reload queued until the one in flight completes'),
       )
       enqueue.assign({ reloadQueued: true })
     }),
+    reloadFromSteady: enqueueActions(({ enqueue }) => enqueue.assign({ reloadFromIdle: false })),
+    reloadFromIdle: enqueueActions(({ enqueue }) => enqueue.assign({ reloadFromIdle: true })),
     startGeneration: enqueueActions(({ context, enqueue }) => {
-      const next = startGeneration(context)
-      enqueue.emit(log('info', `Reloading: starting worker generation ${next.generation}`))
-      apply(enqueue, converge(next))
+      const started = startGeneration(context)
+      const { target, generation } = started.context
+      enqueue.emit(log('info', `Reloading: starting worker generation ${generation}`))
+      if (target !== context.target)
+        enqueue.emit(log('info', `Number of workers: ${context.target} -> ${target} (from the re-read settings)`))
+      apply(enqueue, started)
+      apply(enqueue, converge(started.context))
     }),
     retireOldGenerations: enqueueActions(({ context, enqueue }) => {
       enqueue.emit(log('info', `Reload complete: generation ${context.generation} is serving`))
       apply(enqueue, retireOldGenerations(context))
     }),
     abandonGeneration: enqueueActions(({ context, event, enqueue }) => {
-      const code = (event as ExitEvent).code
+      assertEvent(event, 'WORKER_EXIT')
       enqueue.emit(
         log(
           'error',
-          `Reload abandoned: a worker of generation ${context.generation} exited with code ${code} while booting; generation ${context.previousGeneration} keeps serving`,
+          `Reload abandoned: a worker of generation ${context.generation} exited with code ${event.code} while booting; generation ${context.previousGeneration} keeps serving, with its settings`,
         ),
       )
       // forget() would count the failed worker as a crash; it is a refusal.
-      const rest = { ...context, workers: context.workers.filter((w) => w.id !== (event as ExitEvent).id) }
-      apply(enqueue, abandonGeneration(rest))
+      const removed = removeWorker(context, event)
+      apply(enqueue, removed)
+      apply(enqueue, abandonGeneration(removed.context))
     }),
     halt: enqueueActions(({ context, event, enqueue }) => {
-      const { id, code } = event as ExitEvent
+      assertEvent(event, 'WORKER_EXIT')
+      const { id, code } = event
       const why = code === APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot'
       enqueue.emit(log('critical', `${why}: worker ${id} exited with code ${code}; shutting down`))
-      enqueue.assign({ exitCode: code ?? 1, workers: context.workers.filter((w) => w.id !== id) })
+      const removed = removeWorker(context, event)
+      apply(enqueue, removed)
+      enqueue.assign({ exitCode: code ?? RUNTIME_ERROR })
     }),
     stopGraceful: enqueueActions(({ context, enqueue }) => apply(enqueue, stopEverything(context, 'graceful'))),
     stopQuick: enqueueActions(({ context, enqueue }) => apply(enqueue, stopEverything(context, 'quick'))),
@@ -150,25 +188,27 @@ export const masterMachine = setup({
       enqueue.assign({ childMaster: 'starting' })
       enqueue.emit({ type: 'reexec' })
     }),
-    refuseReexec: enqueueActions(({ context, enqueue }) =>
+    refuseReexec: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'USR2')
       enqueue.emit(
         log(
           'warning',
-          context.childMaster !== 'none'
-            ? 'USR2 refused: a new master is already running; QUIT one of the two first'
-            : 'USR2 refused: a reload or re-exec is in flight, or the workers are stopped (WINCH)',
+          event.refusal
+            ? `USR2 refused: ${event.refusal}`
+            : context.childMaster !== 'none'
+              ? 'USR2 refused: a new master is already running; QUIT one of the two first'
+              : 'USR2 refused: a reload or re-exec is in flight, or the workers are stopped (WINCH)',
         ),
-      ),
-    ),
+      )
+    }),
     // Rollback: the new master never got ready. Nothing here changed but the
     // pidfile's name, and that is put back.
     reexecFailed: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, ['REEXEC_FAILED', 'REEXEC_EXIT'])
       const why =
         event.type === 'REEXEC_FAILED'
           ? event.reason
-          : event.type === 'REEXEC_EXIT'
-            ? `the new master exited ${event.signal ? `on ${event.signal}` : `with code ${event.code}`} before it was ready`
-            : 'unknown'
+          : `the new master exited ${event.signal ? `on ${event.signal}` : `with code ${event.code}`} before it was ready`
       enqueue.assign({ childMaster: 'none' })
       enqueue.emit(log('error', `Re-exec failed: ${why}; this master keeps serving`))
       enqueue.emit({ type: 'restorePidfile' })
@@ -186,76 +226,56 @@ export const masterMachine = setup({
     }),
     // The new master is gone after it was ready: this one is the master again.
     childMasterGone: enqueueActions(({ event, enqueue }) => {
-      const e = event as Extract<MasterEvent, { type: 'REEXEC_EXIT' }>
+      assertEvent(event, 'REEXEC_EXIT')
       enqueue.assign({ childMaster: 'none' })
       enqueue.emit(
-        log('warning', `The new master exited (${e.signal ?? `code ${e.code}`}); this master is in charge again`),
+        log(
+          'warning',
+          `The new master exited (${event.signal ?? `code ${event.code}`}); this master is in charge again`,
+        ),
       )
       enqueue.emit({ type: 'restorePidfile' })
     }),
-    ignoreWinch: enqueueActions(({ event, enqueue }) =>
+    ignoreWinch: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'WINCH')
       enqueue.emit(
         log(
           'info',
-          (event as SignalEvent).daemonized
+          event.daemonized
             ? 'WINCH ignored: only a running master with no reload in flight stops its workers'
             : 'WINCH ignored: not daemonized (a terminal sends WINCH on every resize)',
         ),
-      ),
-    ),
-    idle: enqueueActions(({ context, enqueue }) => {
+      )
+    }),
+    stopForWinch: enqueueActions(({ context, enqueue }) => {
       enqueue.emit(log('info', 'WINCH: stopping all workers gracefully; HUP starts them again'))
       apply(enqueue, stopEverything(context, 'graceful'))
     }),
     ignoreInDrain: enqueueActions(({ event, enqueue }) => {
-      enqueue.emit(log('info', `${(event as SignalEvent).signal} ignored while shutting down`))
+      enqueue.emit(log('info', `${event.type} ignored while shutting down`))
     }),
     alreadyHandingOver: enqueueActions(({ enqueue }) =>
       enqueue.emit(log('info', 'QUIT: already handing over to the new master')),
     ),
-    applySettings: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'SETTINGS') return
-      if (event.workers !== context.target)
-        enqueue.emit(
-          log('info', `Number of workers: ${context.target} -> ${event.workers} (from the re-read settings)`),
-        )
-      enqueue.assign(applySettings(context, event))
-    }),
     exit: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'exit', code: context.exitCode })),
   },
   guards: {
-    isBootFailure: ({ context, event }) =>
+    isFatalBootFailure: ({ context, event }) =>
       event.type === 'WORKER_EXIT' && isFatalBootFailure(context, event.id, event.code),
     // During a reload a refusal to boot from the new generation undoes the
     // reload instead of halting: the old generation is still serving.
-    isNewGenerationBootFailure: ({ context, event }) =>
-      event.type === 'WORKER_EXIT' &&
-      isBootFailure(context, event.id, event.code) &&
-      context.workers.find((w) => w.id === event.id)?.generation === context.generation,
+    isNewGenerationBootFailure: ({ context, event }) => isNewGenerationBootFailure(context, event),
     // Abandoned, a reload started after WINCH goes back to idle: this master was not serving.
     isIdleReloadBootFailure: ({ context, event }) =>
-      context.reloadFromIdle &&
-      event.type === 'WORKER_EXIT' &&
-      isBootFailure(context, event.id, event.code) &&
-      context.workers.find((w) => w.id === event.id)?.generation === context.generation,
+      context.reloadFromIdle && isNewGenerationBootFailure(context, event),
     allReady: ({ context }) => readyCount(context) >= context.target,
     reloadQueued: ({ context }) => context.reloadQueued,
     noWorkersLeft: ({ context }) => context.workers.length === 0,
-    isGracefulStop: isSignal('QUIT', 'TERM'),
-    isQuickStop: isSignal('INT'),
-    isStop: isSignal('QUIT', 'TERM', 'INT'),
-    isHup: isSignal('HUP'),
-    isTtin: isSignal('TTIN'),
-    isTtou: isSignal('TTOU'),
-    isUsr1: isSignal('USR1'),
-    isUsr2: isSignal('USR2'),
-    isWinch: isSignal('WINCH'),
-    isDaemonizedWinch: ({ event }) => event.type === 'SIGNAL' && event.signal === 'WINCH' && event.daemonized === true,
-    canReexec: ({ context, event }) =>
-      event.type === 'SIGNAL' && event.signal === 'USR2' && context.childMaster === 'none',
+    isDaemonized: ({ event }) => event.type === 'WINCH' && event.daemonized,
+    noChildMaster: ({ context }) => context.childMaster === 'none',
+    isReexecRefused: ({ event }) => event.type === 'USR2' && event.refusal !== undefined,
     isAutoUpgrade: ({ context }) => context.upgrade === 'auto',
-    isQuitDuringHandover: ({ context, event }) =>
-      event.type === 'SIGNAL' && event.signal === 'QUIT' && context.childMaster === 'ready',
+    isHandingOver: ({ context }) => context.childMaster === 'ready',
   },
 }).createMachine({
   id: 'master',
@@ -266,26 +286,26 @@ export const masterMachine = setup({
     active: {
       initial: 'booting',
       on: {
-        HEARTBEAT: { actions: 'heartbeat' },
-        TICK: { actions: ['tick', 'converge'] },
-        WORKER_READY: { actions: 'markReady' },
+        HUP: { actions: ['takeSettings', 'queueReload'] },
+        QUIT: { target: 'draining.graceful' },
+        TERM: { target: 'draining.graceful' },
+        INT: { target: 'draining.quick' },
+        TTIN: { actions: ['ttin', 'converge'] },
+        TTOU: { actions: ['ttou', 'converge'] },
+        REMOVE_WORKERS: { actions: ['removeWorkers', 'converge'] },
+        KILL_WORKER: { actions: ['stopOne', 'converge'] },
+        USR1: { actions: 'reopenLogs' },
+        USR2: { actions: 'refuseReexec' },
+        WINCH: { actions: 'ignoreWinch' },
         WORKER_EXIT: [
-          { guard: 'isBootFailure', target: '#master.draining.quick', actions: 'halt' },
+          { guard: 'isFatalBootFailure', target: 'draining.quick', actions: 'halt' },
           { actions: ['forget', 'converge'] },
         ],
-        REEXEC_EXIT: { actions: 'childMasterGone' },
-        SETTINGS: { actions: 'applySettings' },
+        WORKER_READY: { actions: 'markReady' },
+        HEARTBEAT: { actions: 'heartbeat' },
         WORKER_RETIRING: { actions: ['retiring', 'converge'] },
-        SIGNAL: [
-          { guard: 'isGracefulStop', target: 'draining.graceful' },
-          { guard: 'isQuickStop', target: 'draining.quick' },
-          { guard: 'isTtin', actions: ['ttin', 'converge'] },
-          { guard: 'isTtou', actions: ['ttou', 'converge'] },
-          { guard: 'isUsr1', actions: 'reopenLogs' },
-          { guard: 'isHup', actions: 'queueReload' },
-          { guard: 'isUsr2', actions: 'refuseReexec' },
-          { guard: 'isWinch', actions: 'ignoreWinch' },
-        ],
+        TICK: { actions: ['tick', 'converge'] },
+        REEXEC_EXIT: { actions: 'childMasterGone' },
       },
       states: {
         // The first generation is starting; serving begins with its first
@@ -300,11 +320,12 @@ export const masterMachine = setup({
             steady: {
               always: { guard: 'reloadQueued', target: 'reloading', actions: 'reloadFromSteady' },
               on: {
-                SIGNAL: [
-                  { guard: 'isHup', target: 'reloading', actions: 'reloadFromSteady' },
-                  { guard: 'canReexec', target: '#master.active.reexecing' },
-                  { guard: 'isDaemonizedWinch', target: 'idle' },
+                HUP: { target: 'reloading', actions: ['takeSettings', 'reloadFromSteady'] },
+                USR2: [
+                  { guard: 'isReexecRefused', actions: 'refuseReexec' },
+                  { guard: 'noChildMaster', target: '#master.active.reexecing' },
                 ],
+                WINCH: { guard: 'isDaemonized', target: 'idle' },
               },
             },
             // WINCH (daemonized only): every worker stops gracefully and the
@@ -312,17 +333,17 @@ export const masterMachine = setup({
             // HUP starts a new generation (the manual rollback of an upgrade)
             // or a stop signal ends it (the manual finish).
             idle: {
-              entry: 'idle',
+              entry: 'stopForWinch',
               on: {
-                SIGNAL: [
-                  { guard: 'isHup', target: 'reloading', actions: 'reloadFromIdle' },
-                  // The target changes; workers come with the next HUP.
-                  { guard: 'isTtin', actions: 'ttin' },
-                  { guard: 'isTtou', actions: 'ttou' },
-                ],
-                TICK: { actions: 'tick' },
+                HUP: { target: 'reloading', actions: ['takeSettings', 'reloadFromIdle'] },
+                // The target changes; workers come with the next HUP.
+                TTIN: { actions: 'ttin' },
+                TTOU: { actions: 'ttou' },
+                REMOVE_WORKERS: { actions: 'removeWorkers' },
+                KILL_WORKER: { actions: 'stopOne' },
                 WORKER_EXIT: { actions: 'forget' },
                 WORKER_RETIRING: { actions: 'retiring' },
+                TICK: { actions: 'tick' },
               },
             },
             // HUP: a new generation boots beside the old one, which stops
@@ -364,25 +385,32 @@ export const masterMachine = setup({
       initial: 'graceful',
       always: { guard: 'noWorkersLeft', target: 'dead' },
       on: {
-        HEARTBEAT: { actions: 'heartbeat' },
-        TICK: { actions: 'tick' },
+        USR1: { actions: 'reopenLogs' },
+        HUP: { actions: 'ignoreInDrain' },
+        QUIT: { actions: 'ignoreInDrain' },
+        TERM: { actions: 'ignoreInDrain' },
+        INT: { actions: 'ignoreInDrain' },
+        TTIN: { actions: 'ignoreInDrain' },
+        TTOU: { actions: 'ignoreInDrain' },
+        REMOVE_WORKERS: { actions: 'ignoreInDrain' },
+        KILL_WORKER: { actions: 'ignoreInDrain' },
+        USR2: { actions: 'ignoreInDrain' },
+        WINCH: { actions: 'ignoreInDrain' },
         WORKER_EXIT: { actions: 'forget' },
+        HEARTBEAT: { actions: 'heartbeat' },
         WORKER_RETIRING: { actions: 'retiring' },
+        TICK: { actions: 'tick' },
         REEXEC_EXIT: { actions: 'childMasterGone' },
-        SIGNAL: [{ guard: 'isUsr1', actions: 'reopenLogs' }, { actions: 'ignoreInDrain' }],
       },
       states: {
         graceful: {
           entry: 'stopGraceful',
           on: {
-            SIGNAL: [
-              // Handing over to a new master, QUIT is the operator's (or
-              // `corral upgrade`'s) finishing step, already under way.
-              { guard: 'isQuitDuringHandover', actions: 'alreadyHandingOver' },
-              { guard: 'isStop', target: 'quick' },
-              { guard: 'isUsr1', actions: 'reopenLogs' },
-              { actions: 'ignoreInDrain' },
-            ],
+            // Handing over to a new master, QUIT is the operator's (or
+            // `corral upgrade`'s) finishing step, already under way.
+            QUIT: [{ guard: 'isHandingOver', actions: 'alreadyHandingOver' }, { target: 'quick' }],
+            TERM: { target: 'quick' },
+            INT: { target: 'quick' },
           },
         },
         quick: {
@@ -397,6 +425,14 @@ export const masterMachine = setup({
   },
 })
 
+function isNewGenerationBootFailure(context: MasterContext, event: MasterEvent): boolean {
+  return (
+    event.type === 'WORKER_EXIT' &&
+    isBootFailure(context, event.id, event.code) &&
+    context.workers.find((w) => w.id === event.id)?.generation === context.generation
+  )
+}
+
 // Writes a Step into the running action: context first, so that commands
 // emitted afterwards see the world they describe.
 function apply(
@@ -407,4 +443,4 @@ function apply(
   for (const command of step.commands) enqueue.emit(command)
 }
 
-export type { MasterCommand, MasterContext, MasterInput }
+export type { MasterCommand, MasterContext, MasterInput, MasterSettings }

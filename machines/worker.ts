@@ -1,14 +1,15 @@
 // One worker process's life as a statechart. Pure, like the master: the
 // runtime in src/worker/main.ts feeds it events and carries out what it emits.
-import { emit, enqueueActions, setup } from 'xstate'
+import { assertEvent, emit, enqueueActions, setup } from 'xstate'
+import { type APP_LOAD_ERROR, type BOOT_ERROR, RUNTIME_ERROR } from './exit-codes.ts'
 
 export type WorkerSignal = 'TERM' | 'QUIT' | 'INT'
 
 export type WorkerEvent =
   /** The app is imported and every listener is being served. */
   | { type: 'LOADED' }
-  /** The app could not be imported (4) or the worker could not boot (3). */
-  | { type: 'BOOT_FAILED'; code: 3 | 4; reason: string }
+  /** The app could not be imported, or the worker could not boot (listeners, privileges). */
+  | { type: 'BOOT_FAILED'; code: typeof APP_LOAD_ERROR | typeof BOOT_ERROR; reason: string }
   | { type: 'SIGNAL'; signal: WorkerSignal }
   /** The IPC channel closed: the master is gone, and so must we be. */
   | { type: 'MASTER_GONE' }
@@ -16,6 +17,10 @@ export type WorkerEvent =
   | { type: 'REOPEN_LOGS' }
   /** The last connection closed after the accept stopped. */
   | { type: 'DRAINED' }
+  /** A limit was reached (max requests, max memory): drain and exit, as leaving on purpose, not as a crash. */
+  | { type: 'RETIRE'; reason: string }
+  /** An exception nobody caught: the worker exits with RUNTIME_ERROR, through `dead` (and the workerExit hook). */
+  | { type: 'CRASHED'; reason: string }
 
 export type WorkerCommand =
   | { type: 'boot' }
@@ -23,6 +28,8 @@ export type WorkerCommand =
   | { type: 'stopAccepting' }
   | { type: 'closeAll' }
   | { type: 'reopenLogs' }
+  /** Tell the master this worker is leaving by itself (its WORKER_RETIRING), so it starts a replacement. */
+  | { type: 'retiring'; reason: string }
   | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string }
   | { type: 'exit'; code: number }
 
@@ -48,9 +55,18 @@ export const workerMachine = setup({
     closeAll: emit({ type: 'closeAll' }),
     reopenLogs: emit({ type: 'reopenLogs' }),
     bootFailed: enqueueActions(({ event, enqueue }) => {
-      if (event.type !== 'BOOT_FAILED') return
+      assertEvent(event, 'BOOT_FAILED')
       enqueue.assign({ exitCode: event.code })
       enqueue.emit({ type: 'log', level: 'error', message: event.reason })
+    }),
+    retiring: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'RETIRE')
+      enqueue.emit({ type: 'retiring', reason: event.reason })
+    }),
+    crashed: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'CRASHED')
+      enqueue.assign({ exitCode: RUNTIME_ERROR })
+      enqueue.emit({ type: 'log', level: 'error', message: `Uncaught exception in worker; exiting: ${event.reason}` })
     }),
     masterGone: emit({ type: 'log', level: 'warning', message: 'Master is gone; shutting down' }),
     exit: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'exit', code: context.exitCode })),
@@ -73,6 +89,7 @@ export const workerMachine = setup({
         BOOT_FAILED: { target: 'dead', actions: 'bootFailed' },
         SIGNAL: 'dead',
         MASTER_GONE: { target: 'dead', actions: 'masterGone' },
+        CRASHED: { target: 'dead', actions: 'crashed' },
       },
     },
     running: {
@@ -84,6 +101,9 @@ export const workerMachine = setup({
         ],
         MASTER_GONE: { target: 'dead', actions: ['masterGone', 'closeAll'] },
         REOPEN_LOGS: { actions: 'reopenLogs' },
+        // Retiring is a graceful stop the worker asks for itself, said to the master first.
+        RETIRE: { target: 'draining', actions: 'retiring' },
+        CRASHED: { target: 'dead', actions: ['crashed', 'closeAll'] },
       },
     },
     // Graceful: no new connections; requests in flight finish, and each
@@ -95,6 +115,7 @@ export const workerMachine = setup({
         SIGNAL: { target: 'dead', actions: 'closeAll' },
         MASTER_GONE: { target: 'dead', actions: ['masterGone', 'closeAll'] },
         REOPEN_LOGS: { actions: 'reopenLogs' },
+        CRASHED: { target: 'dead', actions: ['crashed', 'closeAll'] },
       },
     },
     dead: {

@@ -64,7 +64,7 @@ try {
     Array.from(document.querySelectorAll('#workers td:nth-child(3)')).every((td) => td.textContent === '1'),
   )
   // The HUP's entry selected: the chart as it was, the transition taken lit.
-  await page.click('#timeline li.event:has-text("SIGNAL signal=\\"HUP\\"")')
+  await page.click('#timeline li.event:has-text("HUP")')
   await page.screenshot({ path: `${OUT}/live.png` })
 
   await page.goto(`file://${INSPECTOR_PAGE}`)

@@ -18,7 +18,7 @@ export function stateNodes(machine: AnyStateMachine | AnyStateNode): AnyStateNod
 }
 
 export interface TransitionInfo {
-  /** Unique within the machine: `source: EVENT [guard]`, e.g. `master.active.running.steady: SIGNAL [isHup]`. */
+  /** Unique within the machine: `source: EVENT [guard]`, e.g. `master.active.running.steady: USR2 [noChildMaster]`. */
   readonly key: string
   readonly source: AnyStateNode
   /** The event descriptor, `always` for eventless transitions. */

@@ -130,4 +130,61 @@ describe('HUP re-reads the config file', () => {
     c.signal('SIGTERM')
     expect((await c.exited).code).toBe(0)
   })
+
+  it('a reload whose workers cannot boot is abandoned: later workers, and the next HUP, start from the old settings, timeouts included', async ({
+    signal,
+  }) => {
+    const port = await freePort()
+    // Each worker says which settings it was started with, from postWorkerInit (after the app loaded).
+    const conf = (workers: number, timeout: number, gracefulTimeout: number) =>
+      `export default { bind: ['127.0.0.1:${port}'], workers: ${workers}, timeout: ${timeout}, gracefulTimeout: ${gracefulTimeout},\n` +
+      '  postWorkerInit(worker) { worker.log.info(`Started with workers ${worker.settings.workers}, timeout ${worker.settings.timeout}, gracefulTimeout ${worker.settings.gracefulTimeout}`) } }\n'
+    const { dir, write } = await withConfig(conf(2, 30, 30))
+    const app = join(dir, 'app.ts')
+    const goodApp = 'export default (_req: unknown, res: { end(s: string): void }) => res.end(String(process.pid))\n'
+    writeFileSync(app, goodApp)
+    const c = startCorral([app], { cwd: dir, env: base, signal })
+    await c.waitForLog(/Ready: 2 worker\(s\) serving/)
+    const started = /Started with workers (\d+), timeout (\d+), gracefulTimeout (\d+)/g
+    const startedOne = new RegExp(started.source)
+    expect([...c.log().matchAll(started)].map((m) => m.slice(1).join(' '))).toEqual(['2 30 30', '2 30 30'])
+    const old = c.workers()
+
+    // A bad deploy: new settings, and code that cannot load (exit 4 while booting).
+    write(conf(3, 7, 3))
+    writeFileSync(app, "throw new Error('broken deploy')\n")
+    let from = c.log().length
+    c.signal('SIGHUP')
+    await c.waitForLog(/Reload abandoned: a worker of generation 1 exited with code 4/, { from })
+    expect(c.log().slice(from)).toContain(
+      'Reload: new workers get workers 2 -> 3, timeout 30 -> 7, gracefulTimeout 30 -> 3',
+    )
+
+    // The abandoned generation's other workers are stopped (on a slow machine one may still be
+    // booting when the first fails): wait until only the old generation is left.
+    await waitFor(() => c.workers().length === old.length && c.workers().every((pid) => old.includes(pid)), {
+      what: 'only the old generation left',
+    })
+    // The code is fixed, the config file still says 3/7/3 (no HUP since). An old worker dies:
+    // its replacement is of the old generation, with the old settings, and there are 2 again.
+    writeFileSync(app, goodApp)
+    from = c.log().length
+    process.kill(old[0]!, 'SIGKILL')
+    const replaced = await c.waitForLog(startedOne, { from })
+    expect(replaced.slice(1).join(' ')).toBe('2 30 30')
+    await waitFor(() => c.workers().length === 2 || undefined, { what: 'two workers again' })
+    expect(c.log().slice(from)).not.toMatch(/Number of workers: 2 -> 3/)
+
+    // The next HUP is re-read against the settings in force, the old ones: the same changes again, applied now.
+    from = c.log().length
+    const again = await hup(c)
+    expect(again).toContain('Reload: new workers get workers 2 -> 3, timeout 30 -> 7, gracefulTimeout 30 -> 3')
+    expect([...c.log().slice(from).matchAll(started)].map((m) => m.slice(1).join(' '))).toEqual([
+      '3 7 3',
+      '3 7 3',
+      '3 7 3',
+    ])
+    c.signal('SIGTERM')
+    expect((await c.exited).code).toBe(0)
+  })
 })

@@ -146,6 +146,43 @@ describe('commands and their signal twins', () => {
   }
 })
 
+describe('commands no signal has', () => {
+  it('worker kill PID stops that worker gracefully and replaces it; worker remove N takes N at once', async ({
+    signal,
+  }) => {
+    const { corral, socket } = await serve(['-w', '2'], { signal })
+    const [victim, other] = corral.workers()
+    const sent = await ctl('-s', socket, 'worker', 'kill', String(victim))
+    expect(sent.stdout).toBe(`sent KILL_WORKER (worker pid ${victim}) to master ${corral.pid}\n`)
+    await corral.waitForLog(new RegExp(`Worker exited \\(pid: ${victim}\\)`), STARTED)
+    await waitFor(
+      async () => {
+        const pids = (await running(socket)).map((w) => w.pid)
+        return pids.length === 2 && !pids.includes(victim!) && pids.includes(other!)
+      },
+      { ...STARTED, what: 'a replacement beside the other worker' },
+    )
+    // A graceful stop asked for, not a crash.
+    expect((await data(socket, ['show', 'stats'], 'stats')).stats.restarts.crash).toBe(0)
+
+    const notAWorker = await ctl('-s', socket, 'worker', 'kill', String(corral.pid))
+    expect(notAWorker.code).toBe(1)
+    expect(notAWorker.stderr).toMatch(
+      new RegExp(`corral ctl: "${corral.pid}" is not the pid of a worker \\(they are: \\d+, \\d+\\)`),
+    )
+
+    await ctl('-s', socket, 'worker', 'add', '2')
+    await untilRunning(socket, 4)
+    expect((await ctl('-s', socket, 'worker', 'remove', '3')).stdout).toMatch(/sent REMOVE_WORKERS \(3 worker\(s\)\)/)
+    await untilRunning(socket, 1)
+    await corral.waitForLog(/Number of workers: 4 -> 1/)
+    // Never below one.
+    await ctl('-s', socket, 'worker', 'remove')
+    await corral.waitForLog(/worker remove ignored: one worker is the minimum/)
+    expect((await data(socket, ['show', 'machine'], 'machine')).machine.target).toBe(1)
+  })
+})
+
 describe('answers', () => {
   it('-j prints JSON that parses; tables for people; show config says where values came from', async ({ signal }) => {
     const { corral, socket, url } = await serve(['-w', '2', '--max-requests', '1000'], { signal })
@@ -215,6 +252,16 @@ describe('the socket file', () => {
     expect(statSync(join(dir, 'a.ctl')).isSocket()).toBe(true)
     expect(a.corral.log()).toContain(`Control socket: ${join(dir, 'a.ctl')}`)
     expect(b.corral.log()).toContain(`Control socket: ${join(dir, 'b.ctl')}`)
+  })
+
+  it('a path corral cannot listen on: a warning, and corral serves without a control socket', async ({ signal }) => {
+    const { corral, url } = await serve(['-w', '1', '--control-socket', '/nonexistent-corral-dir/corral.ctl'], {
+      signal,
+    })
+    expect(corral.log()).toMatch(
+      /Control socket: cannot listen on \/nonexistent-corral-dir\/corral\.ctl \(E[A-Z]+\); running without one/,
+    )
+    expect((await get(url)).status).toBe(200)
   })
 
   it('a second corral in the same directory leaves the first one its socket', async ({ signal }) => {

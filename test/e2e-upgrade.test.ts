@@ -203,7 +203,7 @@ describe('PID 1', () => {
     await waitFor(() => /\[1\] \[INFO\] Ready: 1 worker/.test(log), { what: 'ready as PID 1' })
     const [master] = childrenOf(child.pid!)
     process.kill(master!, 'SIGUSR2')
-    await waitFor(() => /Re-exec failed: corral is PID 1/.test(log), { what: 'USR2 to be refused' })
+    await waitFor(() => /USR2 refused: corral is PID 1/.test(log), { what: 'USR2 to be refused' })
     expect((await get(d.url)).status).toBe(200)
     process.kill(master!, 'SIGTERM')
     await waitFor(() => /Shutting down: Master/.test(log), { what: 'stop' })

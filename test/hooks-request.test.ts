@@ -2,7 +2,7 @@
 // neither set the app's handler is used as it is; a hook that returns no
 // promise adds no await; one that returns a promise is waited for; a hook that
 // throws or rejects is logged by name and the request is still served. Also:
-// which config files a worker is told to import (src/hooks/master-hooks.ts).
+// which config files a worker is told to import (src/master/server-hooks.ts).
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createWorkerHooks } from '../src/hooks/worker-hooks.ts'
-import { workerHookRef } from '../src/hooks/master-hooks.ts'
+import { workerHookRef } from '../src/master/server-hooks.ts'
 import type { WorkerHookName } from '../src/hooks/hooks.ts'
 import type { Settings } from '../src/config/registry.ts'
 import { defaults } from '../src/config/resolve.ts'

@@ -49,7 +49,7 @@ describe('corral inspect', () => {
 
     await page.click('button[data-signal="HUP"]')
     await page.waitForSelector(ACTIVE('master.active.running.reloading'))
-    await page.waitForSelector('#timeline li:has-text("SIGNAL signal=\\"HUP\\"") .to:has-text("reloading")')
+    await page.waitForSelector('#timeline li:has-text("HUP") .to:has-text("reloading")')
     expect(errors).toEqual([])
     expect(requests.filter((r) => !staysLocal(r))).toEqual([])
   })

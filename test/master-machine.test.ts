@@ -26,8 +26,9 @@ import { Coverage } from './helpers/coverage.ts'
 type Snapshot = SnapshotFrom<typeof masterMachine>
 
 const LATER = 10_000_000 // far beyond every timeout, deadline and back-off
-const TIMEOUT = 30_000
-const GRACEFUL = 30_000
+// Seconds, as settings are given.
+const TIMEOUT = 30
+const GRACEFUL = 30
 const UNKNOWN = 99 // an id the master never hands out in these runs
 
 // Each exploration is capped so that it ends, and ends quickly: a state that
@@ -39,28 +40,42 @@ interface Exploration {
   readonly maxTarget: number
 }
 
+const settings = (workers: number) => ({ workers, timeout: TIMEOUT, gracefulTimeout: GRACEFUL })
+
 const explorations: Exploration[] = [
-  { input: { workers: 1, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL, upgrade: 'manual' }, maxId: 2, maxTarget: 1 },
-  { input: { workers: 2, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL, upgrade: 'manual' }, maxId: 2, maxTarget: 2 },
-  { input: { workers: 1, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL, upgrade: 'auto' }, maxId: 2, maxTarget: 1 },
+  { input: { settings: settings(1), upgrade: 'manual' }, maxId: 2, maxTarget: 1 },
+  { input: { settings: settings(2), upgrade: 'manual' }, maxId: 2, maxTarget: 2 },
+  { input: { settings: settings(1), upgrade: 'auto' }, maxId: 2, maxTarget: 1 },
 ]
 
 const idEvents = (id: number): MasterEvent[] => [
   { type: 'WORKER_READY', id },
   { type: 'HEARTBEAT', id },
   { type: 'WORKER_RETIRING', id, reason: 'max requests' },
+  // corral ctl worker kill PID
+  { type: 'KILL_WORKER', id },
   ...[0, 1, 3, 4].map((code): MasterEvent => ({ type: 'WORKER_EXIT', id, code, signal: null })),
 ]
 
 const fixedEvents: MasterEvent[] = [
-  ...SIGNALS.map((signal): MasterEvent => ({ type: 'SIGNAL', signal })),
-  { type: 'SIGNAL', signal: 'WINCH', daemonized: true },
-  { type: 'SETTINGS', workers: 1, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL },
-  { type: 'SETTINGS', workers: 2, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL },
+  ...SIGNALS.map(
+    (signal): MasterEvent => (signal === 'WINCH' ? { type: signal, daemonized: false } : { type: signal }),
+  ),
+  { type: 'WINCH', daemonized: true },
+  // USR2 the shell knows cannot work (corral is PID 1): refused, never reexecing.
+  { type: 'USR2', refusal: 'corral is PID 1' },
+  // HUP with the settings it re-read (above: with none, the re-read failed):
+  // one worker and shorter timeouts, a change for every input explored. One
+  // such object is enough to tell apart the settings in force, the previous
+  // and the next ones; a second would multiply the states for nothing new.
+  { type: 'HUP', settings: { workers: 1, timeout: 5, gracefulTimeout: 2 } },
   { type: 'WORKER_EXIT', id: UNKNOWN, code: 1, signal: null },
   { type: 'WORKER_READY', id: UNKNOWN },
   { type: 'HEARTBEAT', id: UNKNOWN },
   { type: 'WORKER_RETIRING', id: UNKNOWN, reason: 'max requests' },
+  // corral ctl worker remove N, worker kill PID (src/master/control-commands.ts)
+  { type: 'REMOVE_WORKERS', count: 1 },
+  { type: 'KILL_WORKER', id: UNKNOWN },
 ]
 
 const reexecEvents: Record<Snapshot['context']['childMaster'], MasterEvent[]> = {
@@ -95,6 +110,10 @@ function eventsFrom(snapshot: Snapshot): MasterEvent[] {
 /**
  * What of the context matters for what happens next, given eventsFrom:
  * - generations only relative to the current one;
+ * - settings by which object they are (the input's or one a HUP carried): the
+ *   chart passes them on untouched, and a test checks it passes the right ones;
+ * - what an abandoned reload goes back to (target, settings, idle or not) only
+ *   while a reload is in flight: the next reload sets it anew;
  * - times only as "back-off pending or not". Every worker not yet killed was
  *   spawned, last heard from and (when stopping) given its deadline at the
  *   current `now` or later: a TICK +LATER kills every worker alive (deadline
@@ -104,12 +123,23 @@ function eventsFrom(snapshot: Snapshot): MasterEvent[] {
  * The replay below checks that the abstraction is faithful: replaying a path's
  * events must reach a state that serializes like the path's end state.
  */
+const settingsLabels = new Map<object, number>()
+function settingsLabel(settings: object): number {
+  if (!settingsLabels.has(settings)) settingsLabels.set(settings, settingsLabels.size)
+  return settingsLabels.get(settings) ?? -1
+}
+
 function serialize(snapshot: Snapshot): string {
   const c = snapshot.context
+  // What an abandon goes back to matters only while a reload is in flight: entering the next one sets it anew.
+  const reloading = snapshot.matches({ active: { running: 'reloading' } })
   return JSON.stringify([
     snapshot.value,
     snapshot.status,
     c.target,
+    reloading && [c.previousTarget, c.reloadFromIdle, settingsLabel(c.previousSettings)],
+    settingsLabel(c.settings),
+    c.nextSettings && settingsLabel(c.nextSettings),
     c.reloadQueued,
     c.exitCode,
     c.nextId,
@@ -198,6 +228,8 @@ function checkStep(
   const known = new Map([...before.context.workers, ...after.context.workers].map((w) => [w.id, w]))
   const afterById = new Map(after.context.workers.map((w) => [w.id, w]))
   if (h.exited && commands.length > 0) bad('a command after exit')
+  // The target as the commands so far have announced it (workersChanged).
+  let target = before.context.target
   for (const [i, cmd] of commands.entries()) {
     switch (cmd.type) {
       case 'spawnWorker': {
@@ -207,8 +239,41 @@ function checkStep(
         const w = afterById.get(cmd.id)
         if (!w || w.generation !== cmd.generation)
           bad(`spawnWorker ${cmd.id}: not recorded as a worker of generation ${cmd.generation}`)
+        // A worker is started with its generation's settings: the ones in force, or, during a reload, the old generation's.
+        const { generation, previousGeneration, settings, previousSettings } = after.context
+        const expected =
+          cmd.generation === generation
+            ? settings
+            : cmd.generation === previousGeneration
+              ? previousSettings
+              : undefined
+        if (cmd.settings !== expected)
+          bad(`spawnWorker ${cmd.id}: not with the settings of generation ${cmd.generation}`)
         break
       }
+      case 'workerExited': {
+        const was = before.context.workers.find((w) => w.id === cmd.id)
+        if (event.type !== 'WORKER_EXIT' || event.id !== cmd.id) bad(`workerExited ${cmd.id} without its exit`)
+        if (!was) bad(`workerExited ${cmd.id}: a worker the master did not know`)
+        else if (was.generation !== cmd.generation) bad(`workerExited ${cmd.id}: generation ${cmd.generation}`)
+        if (afterById.has(cmd.id)) bad(`workerExited ${cmd.id}: still in the context`)
+        break
+      }
+      case 'workersChanged':
+        if (cmd.workers === cmd.previous) bad('workersChanged to the same number')
+        if (cmd.previous !== target) bad(`workersChanged from ${cmd.previous}, but the target was ${target}`)
+        target = cmd.workers
+        break
+      case 'reloadStarted':
+        if (!after.matches({ active: { running: 'reloading' } })) bad('reloadStarted outside reloading')
+        if (event.type === 'HUP' && event.settings && cmd.settings !== event.settings)
+          bad('reloadStarted without the settings the HUP carried')
+        break
+      case 'reloadAbandoned':
+        if (event.type !== 'WORKER_EXIT') bad('reloadAbandoned without an exit')
+        if (cmd.generation !== before.context.previousGeneration) bad(`reloadAbandoned back to ${cmd.generation}`)
+        if (cmd.settings !== before.context.previousSettings) bad('reloadAbandoned without the old settings')
+        break
       case 'stopWorker': {
         if (!known.has(cmd.id)) bad(`stopWorker ${cmd.id}: unknown id`)
         if (h.killed.has(cmd.id)) bad(`stopWorker ${cmd.id}: already killed`)
@@ -237,7 +302,7 @@ function checkStep(
         h.ready++
         if (h.ready > 1) bad('ready announced twice')
         if (!before.matches({ active: 'booting' })) bad('ready announced outside booting')
-        if (cmd.workers < after.context.target) bad(`ready with ${cmd.workers} of ${after.context.target} workers`)
+        if (cmd.workers < target) bad(`ready with ${cmd.workers} of ${target} workers`)
         break
       case 'reexec':
         if (!after.matches({ active: 'reexecing' }) && !after.matches('draining'))
@@ -260,6 +325,7 @@ function checkStep(
         break
     }
   }
+  if (target !== after.context.target) bad(`target ${after.context.target}, announced ${target}`)
   if (after.status === 'done') {
     if (!commands.some((c) => c.type === 'exit') && before.status !== 'done') bad('dead without exit')
     if (after.context.workers.length > 0) bad(`dead with workers ${JSON.stringify(after.context.workers)}`)
@@ -352,7 +418,7 @@ describe('master machine: graph-generated paths', () => {
   const results = new Map<string, Result>()
 
   for (const x of explorations) {
-    const name = `workers=${x.input.workers} upgrade=${x.input.upgrade}, ids up to ${x.maxId}, target up to ${x.maxTarget}`
+    const name = `workers=${x.input.settings.workers} upgrade=${x.input.upgrade}, ids up to ${x.maxId}, target up to ${x.maxTarget}`
     test(`every path is sound (${name})`, () => {
       const result = replayAll(x, coverage)
       results.set(name, result)
@@ -391,7 +457,7 @@ describe('master machine: an abandoned reload leaves the old generation at the t
   // old generation should number `target` live workers. abandonGeneration
   // does not converge, so it is off until the next TICK, which then spawns
   // (or stops) workers of the old generation.
-  const input: MasterInput = { workers: 1, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL }
+  const input: MasterInput = { settings: settings(1) }
 
   function drive(events: MasterEvent[]) {
     const actor = createActor(masterMachine, { input })
@@ -411,23 +477,13 @@ describe('master machine: an abandoned reload leaves the old generation at the t
 
   test('TTIN during the reload', () => {
     // 1 serves; HUP starts 2 (generation 1); TTIN starts 3; 2 refuses to boot.
-    const r = drive([
-      { type: 'WORKER_READY', id: 1 },
-      { type: 'SIGNAL', signal: 'HUP' },
-      { type: 'SIGNAL', signal: 'TTIN' },
-      failedBoot(2),
-    ])
+    const r = drive([{ type: 'WORKER_READY', id: 1 }, { type: 'HUP' }, { type: 'TTIN' }, failedBoot(2)])
     expect(r).toMatchObject({ value: { active: { running: 'steady' } }, backoff: false })
     expect(r.live).toBe(r.target)
   })
 
   test('a HUP whose re-read settings change the number of workers', () => {
-    const r = drive([
-      { type: 'WORKER_READY', id: 1 },
-      { type: 'SETTINGS', workers: 2, timeoutMs: TIMEOUT, gracefulMs: GRACEFUL },
-      { type: 'SIGNAL', signal: 'HUP' },
-      failedBoot(2),
-    ])
+    const r = drive([{ type: 'WORKER_READY', id: 1 }, { type: 'HUP', settings: settings(2) }, failedBoot(2)])
     expect(r).toMatchObject({ value: { active: { running: 'steady' } }, backoff: false })
     expect(r.live).toBe(r.target)
   })
@@ -435,12 +491,54 @@ describe('master machine: an abandoned reload leaves the old generation at the t
   test('a HUP after WINCH (no old workers left to fall back on)', () => {
     const r = drive([
       { type: 'WORKER_READY', id: 1 },
-      { type: 'SIGNAL', signal: 'WINCH', daemonized: true },
-      { type: 'SIGNAL', signal: 'HUP' },
+      { type: 'WINCH', daemonized: true },
+      { type: 'HUP' },
       failedBoot(2),
     ])
     // Steady with nobody serving and nothing started: it should either go
     // back to idle or start the old generation again.
     expect(r.idle || r.live === r.target, `${JSON.stringify(r)}`).toBe(true)
+  })
+})
+
+describe('master machine: an abandoned reload puts back the settings it came with', () => {
+  // spec/lifecycle.md: the settings of a reload whose new generation cannot
+  // boot are not trusted. The old generation serves on, and the workers
+  // started after the abandon get its settings, timeouts included.
+  test('the number of workers and both timeouts', () => {
+    const old = { workers: 2, timeout: 30, gracefulTimeout: 30 }
+    const rejected = { workers: 3, timeout: 5, gracefulTimeout: 2 }
+    const commands: MasterCommand[] = []
+    const actor = createActor(masterMachine, { input: { settings: old } })
+    actor.on('*', (cmd: MasterCommand) => commands.push(cmd))
+    actor.start()
+    for (const id of [1, 2]) actor.send({ type: 'WORKER_READY', id })
+    actor.send({ type: 'HUP', settings: rejected })
+    const spawned = commands.filter((c) => c.type === 'spawnWorker')
+    expect(spawned.slice(2).map((c) => [c.id, c.generation, c.settings])).toEqual([
+      [3, 1, rejected],
+      [4, 1, rejected],
+      [5, 1, rejected],
+    ])
+    commands.length = 0
+    actor.send({ type: 'WORKER_EXIT', id: 3, code: 3, signal: null })
+    expect(actor.getSnapshot().context).toMatchObject({ generation: 0, target: 2, settings: old })
+    expect(commands).toContainEqual({ type: 'reloadAbandoned', generation: 0, settings: old })
+    expect(commands).toContainEqual({ type: 'workersChanged', workers: 2, previous: 3 })
+    // A worker of the old generation dies; its replacement gets the old settings and the old timeout.
+    commands.length = 0
+    actor.send({ type: 'WORKER_EXIT', id: 1, code: 1, signal: null })
+    actor.send({ type: 'TICK', now: 10_000 })
+    const replacement = commands.find((c) => c.type === 'spawnWorker')
+    expect(replacement).toMatchObject({ generation: 0, settings: old })
+    const record = actor.getSnapshot().context.workers.find((w) => w.id === replacement?.id)
+    expect(record?.timeoutMs).toBe(30_000)
+    // A graceful stop gives the old grace period, not the rejected one.
+    actor.send({ type: 'TERM' })
+    const { now, workers } = actor.getSnapshot().context
+    expect(workers.filter((w) => w.status === 'stopping' && w.generation === 0).map((w) => w.deadline - now)).toContain(
+      30_000,
+    )
+    actor.stop()
   })
 })

@@ -5,14 +5,17 @@
 // what must hold beside it. Every invariant is checked after every event; a
 // failure prints the exact events that led to it.
 import { fc, test } from '@fast-check/vitest'
+import { isDeepStrictEqual } from 'node:util'
 import { describe, expect } from 'vitest'
 import { createActor, type Actor } from 'xstate'
 import { MAX_BACKOFF_MS } from '../machines/master-workers.ts'
+import { replayParams } from './helpers/fc-replay.ts'
 import {
   masterMachine,
   type MasterCommand,
   type MasterEvent,
   type MasterInput,
+  type MasterSettings,
   type Signal,
 } from '../machines/master.ts'
 
@@ -27,9 +30,12 @@ type Snapshot = ReturnType<Master['getSnapshot']>
 type WorkerPick = { readonly index: number; readonly unknown: boolean }
 
 type Intent =
-  | { readonly kind: 'signal'; readonly signal: Signal; readonly daemonized?: boolean }
-  /** HUP as the shell sends it: the re-read settings first, then the signal. */
-  | { readonly kind: 'hup'; readonly workers: number }
+  | { readonly kind: 'signal'; readonly signal: Exclude<Signal, 'HUP' | 'WINCH'> }
+  | { readonly kind: 'winch'; readonly daemonized: boolean }
+  /** USR2 as the shell sends it when it is PID 1. */
+  | { readonly kind: 'usr2Refused' }
+  /** HUP as the shell sends it: with the settings it re-read, or none when that failed. */
+  | { readonly kind: 'hup'; readonly settings: MasterSettings | undefined }
   | { readonly kind: 'ready'; readonly pick: WorkerPick }
   /** Every booting worker reports ready, in order. */
   | { readonly kind: 'allReady' }
@@ -37,8 +43,13 @@ type Intent =
   | { readonly kind: 'retiring'; readonly pick: WorkerPick }
   | { readonly kind: 'exit'; readonly pick: WorkerPick; readonly code: number | null }
   | { readonly kind: 'tick'; readonly dt: number }
+  /** The clock to one of the instants the model expects something at (a deadline, a heartbeat timeout, the end of a back-off), − 1, exactly, or + 1 ms. */
+  | { readonly kind: 'boundary'; readonly index: number; readonly offset: -1 | 0 | 1 }
   /** The new master of a USR2 reports; sent only when the shell could send it. */
   | { readonly kind: 'reexec'; readonly report: 'failed' | 'ready' | 'exit' }
+  /** `corral ctl worker remove N` and `worker kill PID` (src/master/control-commands.ts). */
+  | { readonly kind: 'removeWorkers'; readonly count: number }
+  | { readonly kind: 'killWorker'; readonly pick: WorkerPick }
 
 const pickArb: fc.Arbitrary<WorkerPick> = fc.record({
   index: fc.nat(7),
@@ -51,25 +62,33 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant('signal' as const),
-      signal: fc.constantFrom<Signal>('QUIT', 'TERM', 'INT'),
+      signal: fc.constantFrom('QUIT' as const, 'TERM' as const, 'INT' as const),
     }),
   },
   {
     weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('signal' as const),
-      signal: fc.constantFrom<Signal>('TTIN', 'TTOU', 'USR1', 'USR2', 'WINCH'),
+      signal: fc.constantFrom('TTIN' as const, 'TTOU' as const, 'USR1' as const, 'USR2' as const),
     }),
   },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('winch' as const), daemonized: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'usr2Refused' as const }) },
   {
-    weight: 2,
+    weight: 4,
     arbitrary: fc.record({
-      kind: fc.constant('signal' as const),
-      signal: fc.constant('WINCH' as const),
-      daemonized: fc.boolean(),
+      kind: fc.constant('hup' as const),
+      // The timeouts change too: an abandoned reload must put back the old ones.
+      settings: fc.option(
+        fc.record({
+          workers: fc.integer({ min: 1, max: 4 }),
+          timeout: fc.constantFrom(0, 30),
+          gracefulTimeout: fc.constantFrom(2, 30),
+        }),
+        { nil: undefined, freq: 4 },
+      ),
     }),
   },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('hup' as const), workers: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 8, arbitrary: fc.record({ kind: fc.constant('ready' as const), pick: pickArb }) },
   { weight: 4, arbitrary: fc.constant({ kind: 'allReady' as const }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('heartbeat' as const), pick: pickArb }) },
@@ -98,6 +117,19 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
     }),
   },
   {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('removeWorkers' as const), count: fc.integer({ min: 1, max: 4 }) }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('killWorker' as const), pick: pickArb }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('boundary' as const),
+      index: fc.nat(7),
+      offset: fc.constantFrom(-1 as const, 0 as const, 1 as const),
+    }),
+  },
+  {
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('reexec' as const),
@@ -107,11 +139,14 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
 )
 
 const inputArb: fc.Arbitrary<MasterInput> = fc.record({
-  workers: fc.integer({ min: 1, max: 3 }),
-  timeoutMs: fc.constantFrom(0, 30_000),
-  gracefulMs: fc.constantFrom(2_000, 30_000),
+  settings: fc.record({
+    workers: fc.integer({ min: 1, max: 3 }),
+    timeout: fc.constantFrom(0, 30),
+    gracefulTimeout: fc.constantFrom(2, 30),
+  }),
   upgrade: fc.constantFrom('manual' as const, 'auto' as const),
-  now: fc.constantFrom(0, 1_700_000_000_000),
+  // Random clocks: the machine must not care where time starts.
+  now: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2_000_000_000_000 })),
 })
 
 // ---------------------------------------------------------------------------
@@ -129,6 +164,31 @@ const RANK = { active: 0, graceful: 1, quick: 2, dead: 3 } as const
 
 const isLive = (status: string) => status === 'booting' || status === 'running'
 
+// The timing rules of spec/lifecycle.md, written out again here on purpose:
+// the model must not borrow the machine's arithmetic, or a wrong deadline
+// would be checked against itself.
+/** A quick stop SIGKILLs at most this long after it was sent. */
+const QUICK_STOP_MS = 1_000
+/** A worker that dies younger than this counts towards the crash streak. */
+const MIN_UPTIME_MS = 5_000
+const backoffMs = (streak: number) => (streak === 0 ? 0 : Math.min(100 * 2 ** (streak - 1), MAX_BACKOFF_MS))
+
+/**
+ * The model's own view of a worker, built only from the events the test sent
+ * and the commands the machine emitted: never read from the machine's context.
+ */
+interface Shadow {
+  readonly id: number
+  readonly generation: number
+  status: 'booting' | 'running' | 'stopping' | 'killed'
+  readonly spawnedAt: number
+  lastBeat: number
+  /** From the settings its spawnWorker command carried. */
+  readonly timeoutMs: number
+  /** When a stopping worker is due a SIGKILL. */
+  deadline: number
+}
+
 class Sim {
   readonly actor: Master
   readonly log: MasterEvent[] = []
@@ -137,18 +197,33 @@ class Sim {
   readonly spawned = new Set<number>()
   // The model.
   target: number
+  /** The settings new workers get; those a HUP re-read, until its reload starts; what an abandon goes back to. */
+  settings: MasterSettings
+  nextSettings: MasterSettings | undefined
+  previous: { target: number; settings: MasterSettings } | undefined
   /** The code the master must exit with: a halt's 3 or 4, else 0. */
   exitCode = 0
   exits = 0
   /** The furthest the master has gone towards its end. */
   phase: keyof typeof RANK = 'active'
+  // The model of commands and time: every worker spawned and not yet exited,
+  // the clock, the crash streak and its back-off, a HUP waiting its turn.
+  readonly shadows = new Map<number, Shadow>()
+  now: number
+  crashStreak = 0
+  respawnAt = 0
+  queued = false
+  /** The generation new workers belong to, as the reload commands tell it. */
+  generation = 0
 
   /** Whether to hold the machine to convergence (off where a test is about something else). */
   readonly convergence: boolean
 
   constructor(input: MasterInput, { convergence = true } = {}) {
     this.convergence = convergence
-    this.target = Math.max(1, input.workers)
+    this.target = Math.max(1, input.settings.workers)
+    this.settings = input.settings
+    this.now = input.now ?? 0
     this.actor = createActor(masterMachine, { input })
     this.actor.on('*', (cmd: MasterCommand) => this.emitted.push(cmd))
     this.actor.start()
@@ -179,16 +254,13 @@ class Sim {
     }
     switch (intent.kind) {
       case 'signal':
-        return [
-          intent.daemonized === undefined
-            ? { type: 'SIGNAL', signal: intent.signal }
-            : { type: 'SIGNAL', signal: intent.signal, daemonized: intent.daemonized },
-        ]
+        return [{ type: intent.signal }]
+      case 'winch':
+        return [{ type: 'WINCH', daemonized: intent.daemonized }]
+      case 'usr2Refused':
+        return [{ type: 'USR2', refusal: 'corral is PID 1' }]
       case 'hup':
-        return [
-          { type: 'SETTINGS', workers: intent.workers, timeoutMs: ctx.timeoutMs, gracefulMs: ctx.gracefulMs },
-          { type: 'SIGNAL', signal: 'HUP' },
-        ]
+        return [intent.settings ? { type: 'HUP', settings: intent.settings } : { type: 'HUP' }]
       case 'ready':
         return [{ type: 'WORKER_READY', id: pick(intent.pick, true) }]
       case 'allReady':
@@ -209,6 +281,15 @@ class Sim {
         ]
       case 'tick':
         return [{ type: 'TICK', now: ctx.now + intent.dt }]
+      case 'removeWorkers':
+        return [{ type: 'REMOVE_WORKERS', count: intent.count }]
+      case 'killWorker':
+        return [{ type: 'KILL_WORKER', id: pick(intent.pick) }]
+      case 'boundary': {
+        const instants = this.instants()
+        const at = instants[intent.index % Math.max(1, instants.length)]
+        return at === undefined ? [] : [{ type: 'TICK', now: Math.max(ctx.now, at + intent.offset) }]
+      }
       case 'reexec':
         // As src/master/reexec.ts reports a new master: once, READY before EXIT, FAILED instead of both.
         if (intent.report === 'failed')
@@ -216,6 +297,17 @@ class Sim {
         if (intent.report === 'ready') return ctx.childMaster === 'starting' ? [{ type: 'REEXEC_READY' }] : []
         return ctx.childMaster !== 'none' ? [{ type: 'REEXEC_EXIT', code: 0, signal: null }] : []
     }
+  }
+
+  /** When, by the model, something is due: a SIGKILL, an abort, the end of the back-off, a worker no longer young. */
+  instants(): number[] {
+    const instants = [this.respawnAt]
+    for (const w of this.shadows.values()) {
+      if (w.status === 'stopping') instants.push(w.deadline)
+      if (isLive(w.status) && w.timeoutMs > 0) instants.push(w.lastBeat + w.timeoutMs)
+      instants.push(w.spawnedAt + MIN_UPTIME_MS)
+    }
+    return instants.filter((t) => t + 1 >= this.now)
   }
 
   run(intent: Intent): void {
@@ -233,12 +325,34 @@ class Sim {
     this.check(event, from, after, before, halt)
   }
 
-  /** The model's own bookkeeping of the target. */
+  /** The model's own bookkeeping of the target and the settings, as far as the event decides them. */
   updateModel(before: Snapshot, event: MasterEvent): void {
     if (phaseOf(before) !== 'active') return
-    if (event.type === 'SETTINGS') this.target = Math.max(1, event.workers)
-    if (event.type === 'SIGNAL' && event.signal === 'TTIN') this.target += 1
-    if (event.type === 'SIGNAL' && event.signal === 'TTOU') this.target = Math.max(1, this.target - 1)
+    if (event.type === 'HUP' && event.settings) this.nextSettings = event.settings
+    if (event.type === 'TTIN') this.target += 1
+    if (event.type === 'TTOU') this.target = Math.max(1, this.target - 1)
+    if (event.type === 'REMOVE_WORKERS') this.target = Math.max(1, this.target - event.count)
+  }
+
+  /** A reload starts (now, or queued earlier) with the settings a HUP re-read; an abandoned one goes back. */
+  followReloads(commands: readonly MasterCommand[]): void {
+    for (const cmd of commands) {
+      if (cmd.type === 'reloadStarted') {
+        this.previous = { target: this.target, settings: this.settings }
+        if (this.nextSettings) {
+          this.target = Math.max(1, this.nextSettings.workers)
+          this.settings = this.nextSettings
+        }
+        this.nextSettings = undefined
+        if (cmd.settings !== this.settings) this.fail('a reload started without the settings the HUP re-read')
+      }
+      if (cmd.type === 'reloadAbandoned') {
+        if (!this.previous) this.fail('a reload abandoned that never started')
+        this.target = this.previous.target
+        this.settings = this.previous.settings
+        if (cmd.settings !== this.settings) this.fail('an abandoned reload did not put back the old settings')
+      }
+    }
   }
 
   /**
@@ -274,6 +388,8 @@ class Sim {
     // nothing after exit.
     for (const cmd of commands) {
       if (this.exits > 0) this.fail(`${JSON.stringify(cmd)} after exit`)
+      // A log line says something: the operator reads these to know what the master did.
+      if (cmd.type === 'log' && !/\w{3}/.test(cmd.message)) this.fail(`an empty log line: ${JSON.stringify(cmd)}`)
       if (cmd.type === 'spawnWorker') {
         if (this.spawned.has(cmd.id) || before?.context.workers.some((w) => w.id === cmd.id))
           this.fail(`spawnWorker ${cmd.id}: not a fresh id`)
@@ -291,30 +407,46 @@ class Sim {
       }
     }
 
-    // The target. An abandoned reload goes back to the size the old generation served with.
-    if (halt === 'abandon' && before) this.target = before.context.previousTarget
+    // The target and the settings. A HUP in steady or idle reloads at once;
+    // anywhere else in active it is queued. An abandoned reload goes back to
+    // the size and settings the old generation served with.
+    const started = commands.some((c) => c.type === 'reloadStarted')
+    if (event?.type === 'HUP' && before) {
+      const atOnce =
+        before.matches({ active: { running: 'steady' } }) || before.matches({ active: { running: 'idle' } })
+      if (atOnce && !started) this.fail('a HUP in steady or idle did not start a reload')
+      if (!atOnce && phaseOf(before) === 'active' && !ctx.reloadQueued && !started)
+        this.fail('a HUP during a boot, reload or re-exec was not queued')
+    }
+    if (halt === 'abandon' && !commands.some((c) => c.type === 'reloadAbandoned'))
+      this.fail('an abandoned reload was not announced')
+    this.followCommands(event, commands, after, before, halt)
     if (ctx.target < 1) this.fail(`target ${ctx.target}`)
     if (ctx.target !== this.target) this.fail(`target ${ctx.target}, the model says ${this.target}`)
+    if (ctx.settings !== this.settings)
+      this.fail(`settings ${JSON.stringify(ctx.settings)}, the model says ${JSON.stringify(this.settings)}`)
+    for (const cmd of commands)
+      if (cmd.type === 'spawnWorker' && cmd.generation === ctx.generation && cmd.settings !== ctx.settings)
+        this.fail(`worker ${cmd.id} spawned without its generation's settings`)
 
     // Quick beats graceful, and nothing comes back from draining.
     const phase = phaseOf(after)
     if (RANK[phase] < RANK[this.phase]) this.fail(`${phase} after ${this.phase}`)
     this.phase = phase
-    if (event?.type === 'SIGNAL' && before && phaseOf(before) === 'active') {
-      if ((event.signal === 'TERM' || event.signal === 'QUIT') && phase === 'active')
-        this.fail(`${event.signal} did not stop the master`)
-      if (event.signal === 'INT' && phase !== 'quick' && phase !== 'dead')
+    if (before && phaseOf(before) === 'active') {
+      if ((event?.type === 'TERM' || event?.type === 'QUIT') && phase === 'active')
+        this.fail(`${event.type} did not stop the master`)
+      if (event?.type === 'INT' && phase !== 'quick' && phase !== 'dead')
         this.fail('INT did not stop the master quickly')
     }
     // A second stop signal makes the stop quick; QUIT while handing over to a
     // new master is the operator's finishing step and changes nothing.
     const secondStop =
-      event?.type === 'SIGNAL' &&
-      (event.signal === 'INT' ||
-        event.signal === 'TERM' ||
-        (event.signal === 'QUIT' && before?.context.childMaster !== 'ready'))
+      event?.type === 'INT' ||
+      event?.type === 'TERM' ||
+      (event?.type === 'QUIT' && before?.context.childMaster !== 'ready')
     if (secondStop && before && phaseOf(before) === 'graceful' && phase === 'graceful') {
-      this.fail(`a second stop signal (${event.signal}) did not make the stop quick`)
+      this.fail(`a second stop signal (${event.type}) did not make the stop quick`)
     }
 
     // Boot failures.
@@ -360,6 +492,18 @@ class Sim {
       const live = ctx.workers.filter((w) => isLive(w.status))
       if (live.length > 0) this.fail(`draining with live workers ${live.map((w) => w.id).join(', ')}`)
     }
+    // worker kill: a live worker of an active master is told to stop gracefully and leaves the live set;
+    // any other (unknown, already stopping, the master draining) is left as it was.
+    if (event?.type === 'KILL_WORKER' && before) {
+      const was = before.context.workers.find((w) => w.id === event.id)
+      const stops = commands.filter((c) => c.type === 'stopWorker' && c.id === event.id)
+      if (phaseOf(before) === 'active' && was && isLive(was.status)) {
+        if (stops.length !== 1 || (stops[0] as { mode: string }).mode !== 'graceful')
+          this.fail(`worker kill ${event.id}: not one graceful stop`)
+        if (ctx.workers.find((w) => w.id === event.id)?.status !== 'stopping')
+          this.fail(`worker kill ${event.id}: still live`)
+      } else if (phaseOf(before) === 'active' && stops.length > 0) this.fail(`worker kill ${event.id}: stopped again`)
+    }
     // One new master at a time.
     if (before && before.context.childMaster !== 'none' && commands.some((c) => c.type === 'reexec'))
       this.fail('a second re-exec while a new master runs')
@@ -375,23 +519,179 @@ class Sim {
     if (ctx.respawnAt - ctx.now > MAX_BACKOFF_MS) this.fail(`back-off of ${ctx.respawnAt - ctx.now} ms`)
 
     // Convergence: running steadily with no back-off pending, the current
-    // generation has exactly `target` live workers. (Not between SETTINGS and
-    // the HUP that always follows it: the new target is the new generation's.)
-    if (
-      this.convergence &&
-      event?.type !== 'SETTINGS' &&
-      after.matches({ active: { running: 'steady' } }) &&
-      ctx.now >= ctx.respawnAt
-    ) {
+    // generation has exactly `target` live workers.
+    if (this.convergence && after.matches({ active: { running: 'steady' } }) && this.now >= this.respawnAt) {
       const live = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w.status)).length
       if (live !== ctx.target)
         this.fail(`running steadily with ${live} live workers of generation ${ctx.generation}, target ${ctx.target}`)
     }
   }
 
+  /**
+   * The invariants on commands and time, against the shadow: what the event
+   * itself does to the workers, then each command in the order emitted (the
+   * settings a stop's deadline is computed with are those in force when it
+   * is sent), then what must have followed.
+   */
+  followCommands(
+    event: MasterEvent | undefined,
+    commands: readonly MasterCommand[],
+    after: Snapshot,
+    before: Snapshot | undefined,
+    halt: 'halt' | 'abandon' | undefined,
+  ): void {
+    const gracefulMs = () => this.settings.gracefulTimeout * 1000
+    const w = event && 'id' in event ? this.shadows.get(event.id) : undefined
+    switch (event?.type) {
+      case 'TICK':
+        this.now = event.now
+        break
+      case 'HEARTBEAT':
+        if (w) w.lastBeat = this.now
+        break
+      case 'WORKER_READY':
+        if (w?.status === 'booting' && before && phaseOf(before) === 'active') {
+          w.status = 'running'
+          w.lastBeat = this.now
+        }
+        break
+      case 'WORKER_RETIRING':
+        if (w && isLive(w.status)) {
+          w.status = 'stopping'
+          w.deadline = this.now + gracefulMs()
+        }
+        break
+      case 'WORKER_EXIT':
+        if (!w) break
+        this.shadows.delete(w.id)
+        // Asked to go, put down, or refusing to boot (a halt, an abandon): not a crash.
+        if (!isLive(w.status) || halt) break
+        this.crashStreak = this.now - w.spawnedAt < MIN_UPTIME_MS ? this.crashStreak + 1 : 0
+        this.respawnAt = this.now + backoffMs(this.crashStreak)
+        break
+    }
+    const wasActive = before !== undefined && phaseOf(before) === 'active'
+    const atOnce =
+      before !== undefined &&
+      (before.matches({ active: { running: 'steady' } }) || before.matches({ active: { running: 'idle' } }))
+    if (event?.type === 'HUP' && wasActive && !atOnce) this.queued = true
+    const liveBefore = [...this.shadows.values()].filter((x) => isLive(x.status))
+    const stoppingBefore = [...this.shadows.values()].filter((x) => x.status === 'stopping')
+    const generationBefore = before?.context.generation
+    const targetBefore = this.target // TTOU's, before a reload the same event completes or starts changes it
+
+    const stops = new Map<number, 'graceful' | 'quick'>()
+    let reloads = 0
+    for (const cmd of commands) {
+      this.followReloads([cmd])
+      if (cmd.type === 'reloadStarted' || cmd.type === 'reloadAbandoned') this.generation = cmd.generation
+      if (cmd.type === 'reloadStarted') {
+        reloads++
+        if (!(event?.type === 'HUP' && atOnce) && !this.queued) this.fail('a reload started that no HUP asked for')
+        this.queued = false
+      }
+      if (cmd.type === 'spawnWorker') {
+        if (this.now < this.respawnAt)
+          this.fail(`worker ${cmd.id} spawned at ${this.now}, during the back-off (until ${this.respawnAt})`)
+        this.shadows.set(cmd.id, {
+          id: cmd.id,
+          generation: cmd.generation,
+          status: 'booting',
+          spawnedAt: this.now,
+          lastBeat: this.now,
+          timeoutMs: cmd.settings.timeout * 1000,
+          deadline: Number.POSITIVE_INFINITY,
+        })
+      }
+      if (cmd.type !== 'stopWorker' && cmd.type !== 'killWorker' && cmd.type !== 'abortWorker') continue
+      const target = this.shadows.get(cmd.id)
+      if (!target) continue // an unknown id: the check above reports it
+      if (cmd.type === 'stopWorker') {
+        if (target.status === 'killed') this.fail(`stopWorker for worker ${cmd.id}, already killed`)
+        const deadline = this.now + (cmd.mode === 'graceful' ? gracefulMs() : Math.min(gracefulMs(), QUICK_STOP_MS))
+        target.deadline = target.status === 'stopping' ? Math.min(target.deadline, deadline) : deadline
+        target.status = 'stopping'
+        stops.set(cmd.id, cmd.mode)
+        // The old generation stops only once the new one is all ready (an operator's
+        // `worker kill` or `worker remove` stops workers of its own accord, at once).
+        const byOperator = event?.type === 'KILL_WORKER' || event?.type === 'REMOVE_WORKERS'
+        const retiring = target.generation !== this.generation && cmd.mode === 'graceful' && !byOperator
+        if (retiring && phaseOf(after) === 'active' && !after.matches({ active: { running: 'idle' } })) {
+          const ready = [...this.shadows.values()].filter(
+            (x) => x.generation === this.generation && x.status === 'running',
+          ).length
+          if (ready < this.target)
+            this.fail(`worker ${cmd.id} of an old generation retired with ${ready} of ${this.target} new ones ready`)
+        }
+      }
+      if (cmd.type === 'killWorker') {
+        if (target.status !== 'stopping' || this.now < target.deadline)
+          this.fail(`SIGKILL for worker ${cmd.id} at ${this.now}, before its deadline ${target.deadline}`)
+        target.status = 'killed'
+      }
+      if (cmd.type === 'abortWorker') {
+        if (!isLive(target.status) || target.timeoutMs === 0 || this.now - target.lastBeat <= target.timeoutMs)
+          this.fail(
+            `worker ${cmd.id} aborted at ${this.now}, last beat ${target.lastBeat}, timeout ${target.timeoutMs}`,
+          )
+        target.status = 'killed'
+      }
+    }
+
+    // The clock: at a TICK everything due is done, not a millisecond later.
+    if (event?.type === 'TICK') {
+      for (const x of this.shadows.values()) {
+        if (x.status === 'stopping' && this.now >= x.deadline)
+          this.fail(`worker ${x.id} not SIGKILLed at ${this.now}, its deadline ${x.deadline}`)
+        if (isLive(x.status) && x.timeoutMs > 0 && this.now - x.lastBeat > x.timeoutMs)
+          this.fail(`worker ${x.id} not aborted at ${this.now}: last beat ${x.lastBeat}, timeout ${x.timeoutMs}`)
+      }
+    }
+    // A queued HUP makes exactly one reload, as soon as the master is steady.
+    if (reloads > 1) this.fail(`${reloads} reloads started by one event`)
+    if (phaseOf(after) !== 'active') this.queued = false
+    if (this.queued && after.matches({ active: { running: 'steady' } })) this.fail('steady with a HUP still queued')
+
+    // Stopping, for good or for WINCH: every live worker is told; a quick stop tells the stopping ones again.
+    const phase = phaseOf(after)
+    const enteredIdle =
+      before !== undefined &&
+      !before.matches({ active: { running: 'idle' } }) &&
+      after.matches({ active: { running: 'idle' } })
+    const toldAll = (victims: readonly Shadow[], mode?: 'quick') => {
+      for (const x of victims)
+        if (this.shadows.has(x.id) && (stops.get(x.id) === undefined || (mode && stops.get(x.id) !== mode)))
+          this.fail(`worker ${x.id} was not sent its ${mode ?? ''} stop command`)
+    }
+    if ((wasActive && phase !== 'active') || enteredIdle) toldAll(liveBefore, phase === 'quick' ? 'quick' : undefined)
+    if (before && phaseOf(before) !== 'quick' && phase === 'quick') toldAll([...liveBefore, ...stoppingBefore], 'quick')
+
+    // A terminal's WINCH, or a signal while the master can do nothing with it, changes nothing.
+    if (before && event?.type === 'WINCH' && !event.daemonized) {
+      if (commands.some((c) => c.type !== 'log')) this.fail('a terminal WINCH (not daemonized) emitted a command')
+      if (!isDeepStrictEqual(before.value, after.value) || !isDeepStrictEqual(before.context, after.context))
+        this.fail('a terminal WINCH (not daemonized) changed the master')
+    }
+    // A USR2 the shell knows cannot work (PID 1) is refused by the chart: no re-exec, no state change.
+    if (before && event?.type === 'USR2' && event.refusal !== undefined) {
+      if (commands.some((c) => c.type !== 'log')) this.fail('a refused USR2 (PID 1) emitted a command')
+      if (!isDeepStrictEqual(before.value, after.value)) this.fail('a refused USR2 (PID 1) changed state')
+    }
+    if (event?.type === 'USR1' && !commands.some((c) => c.type === 'reopenLogs')) this.fail('USR1 did not reopen logs')
+    // TTOU stops the oldest surplus workers of the current generation, in order.
+    if (event?.type === 'TTOU' && wasActive && before && !before.matches({ active: { running: 'idle' } })) {
+      const current = liveBefore.filter((x) => x.generation === generationBefore).sort((a, b) => a.id - b.id)
+      const expected = current.slice(0, Math.max(0, current.length - targetBefore)).map((x) => x.id)
+      // (The same event may complete a reload, which retires the old generation.)
+      const stopped = [...stops.keys()].filter((id) => current.some((x) => x.id === id))
+      if (!isDeepStrictEqual(stopped, expected))
+        this.fail(`TTOU stopped ${JSON.stringify(stopped)}, the oldest surplus is ${JSON.stringify(expected)}`)
+    }
+  }
+
   /** TERM, then the clock far ahead, then every worker exits: the way down from anywhere. */
   shutDown(): void {
-    if (this.phase !== 'dead') this.send({ type: 'SIGNAL', signal: 'TERM' })
+    if (this.phase !== 'dead') this.send({ type: 'TERM' })
     if (this.phase !== 'dead') this.send({ type: 'TICK', now: this.snapshot.context.now + 1_000_000_000 })
     for (const w of [...this.snapshot.context.workers])
       if (this.phase !== 'dead') this.send({ type: 'WORKER_EXIT', id: w.id, code: 0, signal: null })
@@ -412,7 +712,7 @@ function sendQuietly(actor: Master, events: readonly MasterEvent[]): void {
 // ---------------------------------------------------------------------------
 
 describe('master machine: model-based', () => {
-  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], { numRuns: 400 })(
+  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], replayParams(400))(
     'invariants hold after every event of any sequence',
     (input, intents) => {
       const sim = new Sim(input)
@@ -429,7 +729,7 @@ describe('master machine: model-based', () => {
     },
   )
 
-  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], { numRuns: 300 })(
+  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], replayParams(300))(
     'from any reachable state, TERM and every worker exiting ends in dead, exit 0 or the halt code',
     (input, intents) => {
       const sim = new Sim(input, { convergence: false })

@@ -8,6 +8,7 @@
 import { fc, test } from '@fast-check/vitest'
 import { createActor } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from '../machines/master.ts'
+import { replayParams } from './helpers/fc-replay.ts'
 
 type Who = 'old' | 'new'
 
@@ -25,7 +26,9 @@ interface World {
 }
 
 function makeWorld(upgrade: 'manual' | 'auto'): World {
-  const actor = createActor(masterMachine, { input: { workers: 2, timeoutMs: 0, gracefulMs: 30_000, upgrade } })
+  const actor = createActor(masterMachine, {
+    input: { settings: { workers: 2, timeout: 0, gracefulTimeout: 30 }, upgrade },
+  })
   const world: World = {
     actor,
     child: 'none',
@@ -95,7 +98,7 @@ type Step =
 function apply(w: World, step: Step): void {
   switch (step.kind) {
     case 'signal':
-      return send(w, { type: 'SIGNAL', signal: step.signal, ...(step.signal === 'WINCH' ? { daemonized: true } : {}) })
+      return send(w, step.signal === 'WINCH' ? { type: 'WINCH', daemonized: true } : { type: step.signal })
     case 'workerReady': {
       const [id] = w.booting
       if (id !== undefined) {
@@ -166,9 +169,10 @@ function checkPidfile(w: World): void {
   }
 }
 
-test.prop([fc.constantFrom<'manual' | 'auto'>('manual', 'auto'), fc.array(stepArb, { minLength: 1, maxLength: 80 })], {
-  numRuns: 400,
-})(
+test.prop(
+  [fc.constantFrom<'manual' | 'auto'>('manual', 'auto'), fc.array(stepArb, { minLength: 1, maxLength: 80 })],
+  replayParams(400),
+)(
   'the pidfile always names the master in charge through any interleaving of the upgrade protocol',
   (upgrade, steps) => {
     const w = makeWorld(upgrade)
@@ -180,7 +184,7 @@ test.prop([fc.constantFrom<'manual' | 'auto'>('manual', 'auto'), fc.array(stepAr
     // QUIT; every worker exits. Exactly one master, or none, remains, and the
     // pidfile names it.
     apply(w, { kind: 'childReady' })
-    send(w, { type: 'SIGNAL', signal: 'QUIT' })
+    send(w, { type: 'QUIT' })
     for (let i = 0; i < 20 && w.oldAlive; i++) {
       for (const id of [...w.booting, ...w.stopping]) send(w, { type: 'WORKER_EXIT', id, code: 0, signal: null })
       w.booting.clear()

@@ -147,7 +147,7 @@ describe.each(versions)('installed, on Node %s', (_, nodeBinary) => {
       return r.stdout
     }
     const body =
-      'const actor = createActor(masterMachine, { input: { workers: 2, timeoutMs: 30000, gracefulMs: 30000, upgrade: "manual", now: 0 } })\n' +
+      'const actor = createActor(masterMachine, { input: { settings: { workers: 2, timeout: 30, gracefulTimeout: 30 }, upgrade: "manual", now: 0 } })\n' +
       'const commands = []\nactor.on("*", (c) => commands.push(c.type))\nactor.start()\n' +
       'console.log(JSON.stringify({ state: actor.getSnapshot().value, commands }))\n'
     const esm = run(

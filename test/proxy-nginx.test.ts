@@ -1,11 +1,14 @@
 // corral behind a real nginx (Debian's, started by the test with its own
 // prefix in a temp dir, loopback and unix sockets only, one process, killed
-// by pid): an HTTP reverse proxy to corral over TCP and over a unix socket,
-// plain and TLS-terminating, adding X-Forwarded-For and X-Forwarded-Proto;
-// and nginx's stream module sending the PROXY protocol, over TCP and a unix
-// socket. The client connects from 127.0.0.2, so the address the app sees
-// can only have come through the proxy; nginx reaches corral from 127.0.0.1,
-// which corral trusts by default.
+// by pid), configured with the example files users copy: deploy/nginx/corral.conf
+// (an HTTP reverse proxy terminating TLS, adding X-Forwarded-For and
+// X-Forwarded-Proto, keep-alive upstream) over corral's unix socket as
+// shipped and over TCP, and deploy/nginx/corral-stream.conf (the stream
+// module sending the PROXY protocol), over both too. Only addresses, ports
+// and paths are substituted, and a substitution that no longer matches fails
+// the test: the examples are what is tested. The client connects from
+// 127.0.0.2, so the address the app sees can only have come through the
+// proxy; nginx reaches corral from 127.0.0.1, which corral trusts by default.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
@@ -14,26 +17,71 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { fixture, freePort, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import { ROOT, fixture, freePort, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import { listening } from './helpers/sockets.ts'
+import { selfSignedCert } from './helpers/tls-certs.ts'
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p))
 const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so'
 const CLIENT = '127.0.0.2'
+const EXAMPLE_HTTP = `${ROOT}deploy/nginx/corral.conf`
+const EXAMPLE_STREAM = `${ROOT}deploy/nginx/corral-stream.conf`
+/** The unix socket the examples name (deploy/systemd/corral.socket's). */
+const EXAMPLE_SOCKET = 'unix:/run/corral.sock'
 
 const dir = mkdtempSync(join(tmpdir(), 'corral-nginx-'))
 let nginx: ChildProcess | undefined
 let corral: Corral
-const ports = { corral: 0, http: 0, https: 0, stream: 0, streamUnix: 0 }
+const UPSTREAMS = ['tcp', 'unix'] as const
+type Upstream = (typeof UPSTREAMS)[number]
+const ports = {
+  corral: 0,
+  http: { tcp: 0, unix: 0 },
+  https: { tcp: 0, unix: 0 },
+  stream: { tcp: 0, unix: 0 },
+}
 const corralSock = join(dir, 'corral.sock')
 
+/** Replaces each `from` once; throws when the example no longer contains one. */
+function substitute(text: string, file: string, pairs: [string, string][]): string {
+  for (const [from, to] of pairs) {
+    if (!text.includes(from)) throw new Error(`${file} no longer contains ${JSON.stringify(from)}: update this test`)
+    text = text.replaceAll(from, to)
+  }
+  return text
+}
+
+const upstreamServer = (upstream: Upstream) =>
+  upstream === 'unix' ? `unix:${corralSock}` : `127.0.0.1:${ports.corral}`
+
+/** deploy/nginx/corral.conf, listening on loopback ports and proxying to this test's corral. */
+function httpExample(upstream: Upstream): string {
+  return substitute(readFileSync(EXAMPLE_HTTP, 'utf8'), EXAMPLE_HTTP, [
+    ['upstream corral {', `upstream corral_${upstream} {`],
+    ['proxy_pass http://corral;', `proxy_pass http://corral_${upstream};`],
+    [`server ${EXAMPLE_SOCKET};`, `server ${upstreamServer(upstream)};`],
+    ['listen 80;', `listen 127.0.0.1:${ports.http[upstream]};`],
+    ['listen 443 ssl;', `listen 127.0.0.1:${ports.https[upstream]} ssl;`],
+    ['/etc/ssl/certs/example.com.pem', `${dir}/cert.pem`],
+    ['/etc/ssl/private/example.com.key', `${dir}/key.pem`],
+  ])
+}
+
+/** The inside of deploy/nginx/corral-stream.conf's stream {}, likewise. */
+function streamExample(upstream: Upstream): string {
+  const text = substitute(readFileSync(EXAMPLE_STREAM, 'utf8'), EXAMPLE_STREAM, [
+    ['upstream corral_pp {', `upstream corral_pp_${upstream} {`],
+    ['proxy_pass corral_pp;', `proxy_pass corral_pp_${upstream};`],
+    [`server ${EXAMPLE_SOCKET};`, `server ${upstreamServer(upstream)};`],
+    ['listen 8443;', `listen 127.0.0.1:${ports.stream[upstream]};`],
+  ])
+  const inside = /^stream \{\n([\s\S]*)\n\}\s*$/m.exec(text)
+  if (!inside) throw new Error(`${EXAMPLE_STREAM}: expected one stream { } block`)
+  return inside[1]!
+}
+
+/** The test's own main context (a prefix of its own, one process, no daemon), with the examples inside. */
 function nginxConfig(): string {
-  const proxied = (upstream: string) => `
-      proxy_pass http://${upstream};
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;`
   return `
 daemon off;
 master_process off;
@@ -49,64 +97,23 @@ http {
   fastcgi_temp_path ${dir}/tmp/fastcgi;
   uwsgi_temp_path ${dir}/tmp/uwsgi;
   scgi_temp_path ${dir}/tmp/scgi;
-  upstream corral_tcp { server 127.0.0.1:${ports.corral}; keepalive 4; }
-  upstream corral_unix { server unix:${corralSock}; keepalive 4; }
-  server {
-    listen 127.0.0.1:${ports.http};
-    listen 127.0.0.1:${ports.https} ssl;
-    ssl_certificate ${dir}/cert.pem;
-    ssl_certificate_key ${dir}/key.pem;
-    location /tcp/ {${proxied('corral_tcp')}
-    }
-    location /unix/ {${proxied('corral_unix')}
-    }
-  }
+${UPSTREAMS.map(httpExample).join('\n')}
 }
 stream {
-  server { listen 127.0.0.1:${ports.stream}; proxy_pass 127.0.0.1:${ports.corral}; proxy_protocol on; }
-  server { listen 127.0.0.1:${ports.streamUnix}; proxy_pass unix:${corralSock}; proxy_protocol on; }
+${UPSTREAMS.map(streamExample).join('\n')}
 }
 `
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1')
-    s.on('connect', () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.on('error', () => resolve(false))
-  })
 }
 
 beforeAll(async () => {
   if (!NGINX) throw new Error('nginx is not installed: apt-get install nginx-light libnginx-mod-stream (.ci/run does)')
   if (!existsSync(STREAM_MODULE))
     throw new Error(`${STREAM_MODULE} is missing: apt-get install libnginx-mod-stream (.ci/run does)`)
-  for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort()
+  ports.corral = await freePort()
+  for (const upstream of UPSTREAMS)
+    for (const kind of ['http', 'https', 'stream'] as const) ports[kind][upstream] = await freePort()
   mkdirSync(join(dir, 'tmp'))
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      `${dir}/key.pem`,
-      '-out',
-      `${dir}/cert.pem`,
-    ],
-    { stdio: 'ignore' },
-  )
+  selfSignedCert(dir)
   writeFileSync(`${dir}/nginx.conf`, nginxConfig())
   nginx = spawn(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -114,16 +121,20 @@ beforeAll(async () => {
   let stderr = ''
   nginx.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
   const deadline = Date.now() + 10_000
-  while (!(await listening(ports.http)) || !(await listening(ports.stream))) {
+  while (!(await listening(ports.http.unix)) || !(await listening(ports.stream.unix))) {
     if (nginx.exitCode !== null || Date.now() > deadline)
       throw new Error(`nginx did not start: ${stderr}${readFileSync(`${dir}/error.log`, 'utf8')}`)
     await new Promise((r) => setTimeout(r, 50))
   }
   // One corral for all of it: TCP and unix listeners; --proxy-protocol's auto
   // mode also serves nginx's HTTP proxying, which sends no PROXY header.
+  // --keep-alive 5 as in deploy/systemd/corral.service: above the example's
+  // upstream keepalive_timeout.
   corral = startCorral([
     '-w',
     '2',
+    '--keep-alive',
+    '5',
     '-b',
     `127.0.0.1:${ports.corral}`,
     '-b',
@@ -189,29 +200,29 @@ function get(
 }
 
 describe('behind nginx as an HTTP reverse proxy', () => {
-  for (const upstream of ['tcp', 'unix'] as const) {
+  for (const upstream of UPSTREAMS) {
     it(`over ${upstream}: the app sees the client's address, and https when nginx terminated TLS`, async () => {
-      const plain = await get('http', ports.http, `/${upstream}/plain?x=1`)
+      const plain = await get('http', ports.http[upstream], `/${upstream}/plain?x=1`)
       expect(plain).toEqual({
-        url: `http://example.test:${ports.http}/${upstream}/plain?x=1`,
+        url: `http://example.test:${ports.http[upstream]}/${upstream}/plain?x=1`,
         remoteAddress: CLIENT,
         forwardedFor: CLIENT,
         forwardedProto: 'http',
       })
 
-      const tls = await get('https', ports.https, `/${upstream}/tls`)
+      const tls = await get('https', ports.https[upstream], `/${upstream}/tls`)
       expect(tls).toEqual({
-        url: `https://example.test:${ports.https}/${upstream}/tls`,
+        url: `https://example.test:${ports.https[upstream]}/${upstream}/tls`,
         remoteAddress: CLIENT,
         forwardedFor: CLIENT,
         forwardedProto: 'https',
       })
 
       // What the client claims itself is kept in the header, but the address is the one nginx saw.
-      const spoofing = await get('https', ports.https, `/${upstream}/spoof`, { 'X-Forwarded-For': '6.6.6.6' })
+      const spoofing = await get('https', ports.https[upstream], `/${upstream}/spoof`, { 'X-Forwarded-For': '6.6.6.6' })
       expect(spoofing).toMatchObject({ remoteAddress: CLIENT, forwardedFor: `6.6.6.6, ${CLIENT}` })
       // ... and claiming https over plain HTTP does not work: nginx sets X-Forwarded-Proto itself.
-      const claim = await get('http', ports.http, `/${upstream}/claim`, { 'X-Forwarded-Proto': 'https' })
+      const claim = await get('http', ports.http[upstream], `/${upstream}/claim`, { 'X-Forwarded-Proto': 'https' })
       expect(claim.url).toMatch(/^http:/)
 
       await waitFor(() => corral.log().includes(`h=${CLIENT} /${upstream}/claim 200`), { what: 'access log lines' })
@@ -222,14 +233,11 @@ describe('behind nginx as an HTTP reverse proxy', () => {
 })
 
 describe("behind nginx's stream module sending the PROXY protocol", () => {
-  for (const [upstream, port] of [
-    ['tcp', () => ports.stream],
-    ['unix', () => ports.streamUnix],
-  ] as const) {
+  for (const upstream of UPSTREAMS) {
     it(`over ${upstream}: the app sees the client's address`, async () => {
-      const seen = await get('http', port(), `/pp-${upstream}`)
+      const seen = await get('http', ports.stream[upstream], `/pp-${upstream}`)
       expect(seen).toEqual({
-        url: `http://example.test:${port()}/pp-${upstream}`,
+        url: `http://example.test:${ports.stream[upstream]}/pp-${upstream}`,
         remoteAddress: CLIENT,
         forwardedFor: null,
         forwardedProto: null,

@@ -15,6 +15,7 @@ import { Duplex } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, ROOT, fixture, freePort, killAll, startCorral, waitFor } from './helpers/corral.ts'
+import { selfSignedCert } from './helpers/tls-certs.ts'
 import { parseResponses } from './helpers/http-wire.ts'
 import {
   allowListProblem,
@@ -505,27 +506,7 @@ describe('in front of TLS (corral serving HTTPS itself)', () => {
   }) => {
     const dir = mkdtempSync(join(tmpdir(), 'corral-proxy-tls-'))
     signal.addEventListener('abort', () => rmSync(dir, { recursive: true, force: true }))
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-keyout',
-        `${dir}/key.pem`,
-        '-out',
-        `${dir}/cert.pem`,
-      ],
-      { stdio: 'ignore' },
-    )
+    selfSignedCert(dir)
     const { port } = await start(
       'proxy-echo.ts',
       ['--proxy-protocol', '--certfile', `${dir}/cert.pem`, '--keyfile', `${dir}/key.pem`],

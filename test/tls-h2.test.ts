@@ -34,7 +34,7 @@ interface Info {
   encrypted: boolean
 }
 
-function start(port: number, extra: string[], signal: AbortSignal): Corral {
+function start(port: number, extra: string[], signal: AbortSignal, app = APP): Corral {
   return startCorral(
     [
       '-b',
@@ -46,7 +46,7 @@ function start(port: number, extra: string[], signal: AbortSignal): Corral {
       '--http-protocols',
       'h2,h1',
       ...extra,
-      APP,
+      app,
     ],
     {
       env,
@@ -223,22 +223,7 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
     signal,
   }) => {
     const port = await freePort()
-    const c = startCorral(
-      [
-        '-w',
-        '1',
-        '-b',
-        `127.0.0.1:${port}`,
-        '--certfile',
-        certs.serverCert,
-        '--keyfile',
-        certs.serverKey,
-        '--http-protocols',
-        'h2,h1',
-        EXPRESS,
-      ],
-      { env, signal },
-    )
+    const c = start(port, ['-w', '1'], signal, EXPRESS)
     expect((await c.exited).code).toBe(4)
     expect(c.log()).toMatch(
       /App failed to load: an Express app can't be served over HTTP\/2 .*: use --http-protocols h1/,

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { connect, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, ROOT, fixture, freePort, killAll, startCorral, waitFor } from './helpers/corral.ts'
+import { KeepAliveClient as Client } from './helpers/keep-alive-client.ts'
 import { startLoad } from './helpers/load.ts'
 import { acceptQueueLength } from './helpers/sockets.ts'
 
@@ -18,51 +19,6 @@ async function start(args: string[], signal: AbortSignal, workers = 1) {
   })
   await corral.waitForLog(new RegExp(`Ready: ${workers} worker`))
   return { corral, port, url: `http://127.0.0.1:${port}` }
-}
-
-/** A keep-alive client on its own connection, one request at a time, that remembers how the connection ended. */
-class Client {
-  readonly socket: Socket
-  /** 'open', or how it ended: 'closed' by the server, 'reset', 'error'. */
-  state: 'open' | 'closed' | 'reset' | 'error' = 'open'
-  private buffer = ''
-  private waiting: ((body: string) => void) | undefined
-
-  constructor(port: number) {
-    this.socket = connect(port, '127.0.0.1')
-    this.socket.setEncoding('latin1')
-    this.socket.on('data', (chunk: string) => {
-      this.buffer += chunk
-      // app-pid answers with one chunk (chunked encoding): the worker's pid.
-      const m = /^HTTP\/1\.1 (\d+)[\s\S]*?\r\n\r\n([0-9a-f]+)\r\n([\s\S]*?)\r\n0\r\n\r\n/i.exec(this.buffer)
-      if (!m) return
-      this.buffer = this.buffer.slice(m[0].length)
-      this.waiting?.(`${m[1]} ${m[3]}`)
-    })
-    this.socket.on('end', () => {
-      if (this.state === 'open') this.state = 'closed'
-    })
-    this.socket.on('error', (e: NodeJS.ErrnoException) => (this.state = e.code === 'ECONNRESET' ? 'reset' : 'error'))
-  }
-
-  connected(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (!this.socket.connecting) return resolve()
-      this.socket.once('connect', resolve).once('error', reject)
-    })
-  }
-
-  /** Sends a request; resolves with "STATUS BODY". */
-  ask(path = '/'): Promise<string> {
-    return new Promise((resolve) => {
-      this.waiting = resolve
-      this.socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)
-    })
-  }
-
-  close(): void {
-    this.socket.destroy()
-  }
 }
 
 /**

@@ -20,6 +20,8 @@ const events: WorkerEvent[] = [
   { type: 'MASTER_GONE' },
   { type: 'REOPEN_LOGS' },
   { type: 'DRAINED' },
+  { type: 'RETIRE', reason: 'max requests: 100' },
+  { type: 'CRASHED', reason: 'boom' },
 ]
 
 const allNodes = stateNodes(workerMachine)
@@ -34,7 +36,7 @@ function nodeIds(value: StateValue): string[] {
 interface Run {
   readonly commands: WorkerCommand[]
   readonly end: Snapshot
-  /** The code of a BOOT_FAILED that arrived while the worker was booting. */
+  /** The code a BOOT_FAILED (3, 4) or CRASHED (1) that ended the worker's life calls for. */
   readonly bootFailure: number | undefined
 }
 
@@ -48,6 +50,7 @@ function run(events: readonly WorkerEvent[], coverage?: Coverage): Run {
   for (const e of events) {
     if (actor.getSnapshot().status === 'done') break // a dead worker takes nothing more (checked below)
     if (e.type === 'BOOT_FAILED' && actor.getSnapshot().value === 'booting') bootFailure = e.code
+    if (e.type === 'CRASHED') bootFailure = 1
     actor.send(e)
   }
   return { commands, end: actor.getSnapshot(), bootFailure }
@@ -59,7 +62,8 @@ function checkCommands({ commands, end, bootFailure }: Run): string[] {
   const count = (type: WorkerCommand['type']) => commands.filter((c) => c.type === type).length
   const exits = commands.filter((c) => c.type === 'exit')
   if (commands[0]?.type !== 'boot' || count('boot') !== 1) problems.push('boot is not first, or not once')
-  for (const once of ['announceReady', 'stopAccepting', 'closeAll'] as const)
+  for (const c of commands) if (c.type === 'log' && !/\w{3}/.test(c.message)) problems.push('an empty log line')
+  for (const once of ['announceReady', 'stopAccepting', 'closeAll', 'retiring'] as const)
     if (count(once) > 1) problems.push(`${once} more than once`)
   if (end.status === 'done') {
     if (exits.length !== 1 || commands.at(-1)?.type !== 'exit') problems.push('dead without exactly one exit, last')
@@ -70,6 +74,9 @@ function checkCommands({ commands, end, bootFailure }: Run): string[] {
   const ready = commands.findIndex((c) => c.type === 'announceReady')
   const stop = commands.findIndex((c) => c.type === 'stopAccepting')
   if (stop >= 0 && (ready < 0 || stop < ready)) problems.push('stopAccepting before announceReady')
+  const retiring = commands.findIndex((c) => c.type === 'retiring')
+  if (retiring >= 0 && commands[retiring + 1]?.type !== 'stopAccepting')
+    problems.push('retiring not followed by stopAccepting')
   return problems
 }
 
@@ -91,7 +98,7 @@ describe('worker machine: graph-generated paths', () => {
         .filter((p) => p.state.value === 'dead')
         .map((p) => p.state.context.exitCode)
         .sort(),
-    ).toEqual([0, 3, 4])
+    ).toEqual([0, 1, 3, 4])
   })
 
   test('every generated path emits sound commands', () => {
@@ -190,6 +197,50 @@ describe('worker machine: each transition', () => {
     expect(commandsOf(...draining, { type: 'MASTER_GONE' })).toEqual([...drained, gone, { type: 'closeAll' }, exit(0)])
     expect(stateAfter(...draining, { type: 'REOPEN_LOGS' })).toBe('draining')
     expect(commandsOf(...draining, { type: 'REOPEN_LOGS' })).toEqual([...drained, { type: 'reopenLogs' }])
+  })
+
+  test('running: RETIRE tells the master (retiring) and drains like a graceful stop', () => {
+    const retire: WorkerEvent = { type: 'RETIRE', reason: 'max requests: 100' }
+    expect(stateAfter(up, retire)).toBe('draining')
+    expect(commandsOf(up, retire, { type: 'DRAINED' })).toEqual([
+      ...served,
+      { type: 'retiring', reason: 'max requests: 100' },
+      { type: 'stopAccepting' },
+      exit(0),
+    ])
+  })
+
+  test('booting and draining: RETIRE is ignored (nothing served yet; already leaving)', () => {
+    const retire: WorkerEvent = { type: 'RETIRE', reason: 'max memory' }
+    expect(stateAfter(retire)).toBe('booting')
+    expect(commandsOf(retire)).toEqual([{ type: 'boot' }])
+    expect(stateAfter(...draining, retire)).toBe('draining')
+    expect(commandsOf(...draining, retire)).toEqual([...drained])
+  })
+
+  const crash = (reason: string): WorkerCommand => ({
+    type: 'log',
+    level: 'error',
+    message: `Uncaught exception in worker; exiting: ${reason}`,
+  })
+
+  test('booting: CRASHED → dead, exit 1, the reason logged', () => {
+    expect(commandsOf({ type: 'CRASHED', reason: 'boom' })).toEqual([{ type: 'boot' }, crash('boom'), exit(1)])
+  })
+
+  test('running and draining: CRASHED → dead, closing everything, exit 1', () => {
+    expect(commandsOf(up, { type: 'CRASHED', reason: 'boom' })).toEqual([
+      ...served,
+      crash('boom'),
+      { type: 'closeAll' },
+      exit(1),
+    ])
+    expect(commandsOf(...draining, { type: 'CRASHED', reason: 'boom' })).toEqual([
+      ...drained,
+      crash('boom'),
+      { type: 'closeAll' },
+      exit(1),
+    ])
   })
 
   test('dead is final: the actor is done and emits nothing more', () => {

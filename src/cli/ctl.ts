@@ -449,7 +449,7 @@ function format(data: ControlData): string {
         format({ kind: 'stats', stats: data.stats }),
       ].join('\n')
     case 'sent':
-      return `sent ${data.event}${data.count > 1 ? ` ×${data.count}` : ''} to master ${data.master}\n`
+      return `sent ${data.event}${data.count > 1 ? ` ×${data.count}` : ''}${data.detail ? ` (${data.detail})` : ''} to master ${data.master}\n`
     case 'help':
       return `${data.commands.join('\n')}\n`
   }

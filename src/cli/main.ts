@@ -18,10 +18,7 @@ import { VERSION } from '../version.ts'
 import { applyProcessSettings, checkProcessSettings } from '../process/process-settings.ts'
 import { checkTlsSettings } from '../http/tls.ts'
 import { checkSocketActivation } from '../master/socket-activation.ts'
-
-const EXIT_FAILURE = 1
-const EXIT_USAGE = 2
-const EXIT_APP_LOAD = 4
+import { APP_LOAD_ERROR, RUNTIME_ERROR, USAGE_ERROR } from '../protocol/exit-codes.ts'
 
 /** `corral NAME …`: run instead of serving an app. */
 const COMMANDS: Readonly<Record<string, (argv: string[]) => Promise<number>>> = {
@@ -84,14 +81,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         `unknown command ${JSON.stringify(first)} (commands: ${known}); to serve a module, give its file, e.g. app.js`,
       ]),
     )
-    return EXIT_USAGE
+    return USAGE_ERROR
   }
   // Defaults < config file < CORRAL_CMD_ARGS < command line (src/config/sources.ts).
   const sources = { argv, env, cwd: process.cwd() }
   const parsed = await loadSettings(sources)
   if (!parsed.ok) {
     process.stderr.write(usageError(parsed.errors))
-    return EXIT_USAGE
+    return USAGE_ERROR
   }
   const { settings, app } = parsed
   if (settings.help) {
@@ -108,7 +105,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   if (app === undefined) {
     process.stderr.write(usageError(['missing APP: the module to serve, e.g. corral app.ts']))
-    return EXIT_USAGE
+    return USAGE_ERROR
   }
   // --chdir, -u/-g/--initgroups: checked against this system; then --chdir,
   // --umask and --env are applied to this process (src/process/process-settings.ts).
@@ -121,7 +118,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       : [...checkTlsSettings(settings), ...checkSocketActivation(settings), ...checkUnixSocketDirs(settings.bind)]
   if (problems.length > 0) {
     process.stderr.write(usageError(problems))
-    return EXIT_USAGE
+    return USAGE_ERROR
   }
   const log = createLogger({ level: settings.logLevel })
   if (settings.checkConfig) return checkConfig(app, log)
@@ -129,13 +126,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const appFile = parseAppSpec(app).file
   if (!existsSync(appFile)) {
     log.error(`App failed to load: App module not found: ${appFile}`)
-    return EXIT_APP_LOAD
+    return APP_LOAD_ERROR
   }
   if (settings.pid !== undefined) {
     const pidfile = checkPidfile(resolve(settings.pid))
     if (pidfile && 'problem' in pidfile) {
       log.error(pidfile.problem)
-      return EXIT_FAILURE
+      return RUNTIME_ERROR
     }
     if (pidfile) log.warning(`Removed a stale pidfile ${settings.pid} (${pidfile.stale}: not running)`)
   }
@@ -170,6 +167,6 @@ async function checkConfig(app: string, log: ReturnType<typeof createLogger>): P
   } catch (err) {
     if (err instanceof AppLoadError) log.error(`App failed to load: ${err.message}`)
     else log.exception('App failed to load', err)
-    return EXIT_APP_LOAD
+    return APP_LOAD_ERROR
   }
 }

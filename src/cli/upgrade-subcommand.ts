@@ -5,6 +5,7 @@
 // with the reason.
 import { readdirSync, readFileSync } from 'node:fs'
 import { asidePath, readPidfile } from '../master/pidfile.ts'
+import { RUNTIME_ERROR, USAGE_ERROR } from '../protocol/exit-codes.ts'
 
 const USAGE = 'usage: corral upgrade --pid PIDFILE [--timeout SECONDS]'
 
@@ -34,13 +35,13 @@ export async function runUpgrade(argv: string[]): Promise<number> {
   const opts = parse(argv)
   if (typeof opts === 'string') {
     process.stderr.write(`corral upgrade: error: ${opts}\n${USAGE}\n`)
-    return 2
+    return USAGE_ERROR
   }
   const { pidfile, timeoutMs } = opts
   const say = (line: string) => process.stdout.write(`corral upgrade: ${line}\n`)
   const fail = (line: string) => {
     process.stderr.write(`corral upgrade: ${line}\n`)
-    return 1
+    return RUNTIME_ERROR
   }
   const old = readPidfile(pidfile)
   if (old === undefined) return fail(`no running master is named in ${pidfile}`)

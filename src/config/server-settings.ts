@@ -279,6 +279,22 @@ export const serverSettings = [
     `,
   }),
   setting({
+    name: 'balanceSlack',
+    flags: ['--balance-slack'],
+    section: 'Worker processes',
+    onHup: 'applied',
+    meta: 'INT',
+    type: 'int',
+    default: 1,
+    schema: intAtLeast(0, 'a number of connections (0 to turn balancing off)'),
+    doc: prose`
+      Balanced accepts: the most loaded worker, once it holds the other workers' average plus this many connections,
+      stops accepting on the shared sockets until it falls back, so long-lived (keep-alive) connections spread evenly. A
+      worker alone never pauses, and when every worker is at its share they all accept. 0 turns it off. See
+      spec/worker-limits.md.
+    `,
+  }),
+  setting({
     name: 'maxRequests',
     flags: ['--max-requests'],
     section: 'Worker processes',

@@ -315,7 +315,8 @@ function showValue(v: unknown): string {
 // ---------------------------------------------------------------------------
 // HUP
 
-export type SettingsReloader = (log: Logger) => Promise<Settings | undefined>
+/** Re-reads the settings against those in force (the master's, which a reload may have put back). */
+export type SettingsReloader = (inForce: Settings, log: Logger) => Promise<Settings | undefined>
 
 /**
  * What the master calls on HUP: re-reads the config file (the same one as at
@@ -325,9 +326,8 @@ export type SettingsReloader = (log: Logger) => Promise<Settings | undefined>
  * problem logged on its own line; the settings in force stay).
  */
 export function createSettingsReloader(input: SourcesInput, first: Extract<Loaded, { ok: true }>): SettingsReloader {
-  let current = first.settings
   let configFile = first.configFile
-  return async (log) => {
+  return async (current, log) => {
     let next: Loaded
     try {
       next = await loadSettings(input, { fresh: true, configFile })
@@ -364,7 +364,6 @@ export function createSettingsReloader(input: SourcesInput, first: Extract<Loade
       } else changes.push(`${s.name} ${showValue(before)} -> ${showValue(after)}`)
     }
     log.info(changes.length === 0 ? 'Reload: settings unchanged' : `Reload: new workers get ${changes.join(', ')}`)
-    current = applied as Settings
-    return current
+    return applied as Settings
   }
 }

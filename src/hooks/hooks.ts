@@ -2,7 +2,7 @@
 // This module holds what both kinds of process share: the hooks' names, the
 // views they are given, and how a call is made safe (a hook that throws or
 // rejects is logged with its name; the server goes on). The master runs its
-// hooks through src/hooks/master-hooks.ts, a worker through src/hooks/worker-hooks.ts.
+// hooks through src/master/server-hooks.ts, a worker through src/hooks/worker-hooks.ts.
 // Where each fires, in which process and statechart state: spec/hooks.md.
 //
 // It is imported by workers: keep it free of anything but types at run time.

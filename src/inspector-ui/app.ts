@@ -47,6 +47,11 @@ const WORKER_STATE: Record<string, string> = {
 function describe(e: Entry): string {
   if (e.kind !== 'event') return `${e.kind}: ${e.text ?? ''}`
   const ev = e.event as MasterEvent
+  // A HUP carries every re-read setting; the chart reads three of them, so those are what the timeline shows.
+  if (ev.type === 'HUP' && ev.settings) {
+    const { workers, timeout, gracefulTimeout } = ev.settings
+    return `HUP re-read: workers=${workers} timeout=${timeout} gracefulTimeout=${gracefulTimeout}`
+  }
   const detail = Object.entries(ev)
     .filter(([k]) => k !== 'type')
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
@@ -116,7 +121,7 @@ function exportTimeline(): void {
   a.download = 'corral-timeline.json'
   a.click()
 }
-let exportInput: TimelineFile['input'] = { workers: 2, timeoutMs: 30_000, gracefulMs: 30_000 }
+let exportInput: TimelineFile['input'] = { settings: { workers: 2, timeout: 30, gracefulTimeout: 30 } }
 
 // ---------------------------------------------------------------------------
 // Live: the master's SSE feed, in @statelyai/inspect's message shapes.
@@ -159,7 +164,7 @@ function sendSignal(signal: Signal): void {
     void fetch(`/send?token=${encodeURIComponent(token ?? '')}&signal=${signal}`, { method: 'POST' })
     return
   }
-  fire({ type: 'SIGNAL', signal, ...(signal === 'WINCH' ? { daemonized: true } : {}) })
+  fire(signal === 'WINCH' ? { type: 'WINCH', daemonized: true } : { type: signal })
 }
 
 // ---------------------------------------------------------------------------

@@ -11,6 +11,9 @@
 // Every open log file of the process is reopened by reopenLogFiles() and
 // flushed by closeLogFiles(), which the master and the workers await before
 // they exit.
+// A file whose writes stall (a hung NFS mount, a FIFO nobody reads) keeps at
+// most MAX_PENDING_BYTES waiting; lines beyond that are dropped and counted,
+// and the count is said on stderr (the error log) once a write completes again.
 import { closeSync, openSync, write, writeSync } from 'node:fs'
 import { setErrorLogWriter } from './log.ts'
 
@@ -29,6 +32,13 @@ export interface LogFile {
 const PIPE_BUF = 4096
 /** A file write larger than this goes out without waiting for the end of the tick. */
 const EAGER_BYTES = 64 * 1024
+/**
+ * The most a file target keeps waiting while its write in flight does not
+ * complete: 1 MiB per log file, some 10 000 access-log lines, seconds of
+ * traffic for a busy worker, and a bound on its memory when the disk stalls
+ * for good (spec/logging.md).
+ */
+export const MAX_PENDING_BYTES = 1024 * 1024
 
 const open = new Set<LogFileImpl>()
 /** Where a log file reports its own trouble: stderr, since the error log may be the file in trouble. */
@@ -97,6 +107,8 @@ class LogFileImpl implements LogFile {
   #reopenWanted = false
   #idle: (() => void)[] = []
   #failing = false
+  /** Lines dropped since the last report, because MAX_PENDING_BYTES were already waiting. */
+  #dropped = 0
 
   constructor(path: string, stream: 'stdout' | 'stderr', label: string) {
     this.path = path
@@ -108,6 +120,11 @@ class LogFileImpl implements LogFile {
 
   write(text: string): void {
     if (this.#closed) return void this.#fallback.write(text)
+    // A standard stream is written synchronously: only a file target's writes can stall behind it.
+    if (!this.#std && this.#pending.length + text.length > MAX_PENDING_BYTES) {
+      this.#dropped += countLines(text)
+      return
+    }
     this.#pending += text
     if (this.#pending.length >= EAGER_BYTES && !this.#std) this.#flush()
     else if (!this.#scheduled) {
@@ -145,6 +162,7 @@ class LogFileImpl implements LogFile {
       else {
         this.#failing = false
         if (offset + n < buf.length) return this.#writeOut(buf, offset + n)
+        this.#reportDropped()
       }
       this.#writing = false
       if (this.#reopenWanted) this.reopen()
@@ -204,12 +222,27 @@ class LogFileImpl implements LogFile {
     }
   }
 
+  /** The writer has caught up with a write: says how many lines it had to drop meanwhile, if any. */
+  #reportDropped(): void {
+    if (this.#dropped === 0) return
+    report(
+      `${this.#label}: ${this.#dropped} line(s) dropped: writes to ${this.path} were not keeping up (${MAX_PENDING_BYTES} bytes waiting)`,
+    )
+    this.#dropped = 0
+  }
+
   #trouble(message: string): void {
     // Said once per run of failures, not once per batch.
     if (this.#failing) return
     this.#failing = true
     report(message)
   }
+}
+
+function countLines(text: string): number {
+  let lines = 0
+  for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', nl + 1)) lines++
+  return Math.max(lines, 1)
 }
 
 /**

@@ -3,7 +3,7 @@
 // on, put into the same stream as the signals, so a command and its signal
 // cannot diverge. Commands that show read the chart's snapshot and the
 // master's status (src/master/status.ts); none of them changes anything.
-import type { Signal } from '../../machines/master.ts'
+import type { MasterEvent, Signal } from '../../machines/master.ts'
 import type { MasterContext } from '../../machines/master-workers.ts'
 import type { ConfigRow, ControlData, ListenerRow } from '../protocol/control.ts'
 import { ControlError } from './control-socket.ts'
@@ -18,6 +18,8 @@ export interface ControlView {
   listeners(): Promise<ListenerRow[]>
   /** Puts a signal's event into the master's input stream, as if the signal had come. */
   signal(name: Signal): void
+  /** Puts an event no signal has into the master's input stream (worker remove, worker kill). */
+  event(event: MasterEvent): void
 }
 
 export const COMMANDS = [
@@ -82,7 +84,23 @@ export function createControlCommands(view: ControlView) {
         const [action, arg] = rest
         expectNoMore(words, 3)
         if (action === 'add') return send('TTIN', count(arg))
-        if (action === 'remove') return send('TTOU', count(arg))
+        if (action === 'remove') {
+          const n = count(arg)
+          view.event({ type: 'REMOVE_WORKERS', count: n })
+          return { kind: 'sent', event: 'REMOVE_WORKERS', count: 1, master: process.pid, detail: `${n} worker(s)` }
+        }
+        if (action === 'kill') {
+          const pid = Number(arg)
+          const worker = context.workers.find((w) => view.pidOf(w.id) === pid)
+          if (arg === undefined || !/^\d+$/.test(arg) || worker === undefined) {
+            const pids = context.workers.map((w) => view.pidOf(w.id)).filter((p) => p !== undefined)
+            throw new ControlError(
+              `${JSON.stringify(arg ?? '')} is not the pid of a worker (they are: ${pids.join(', ')})`,
+            )
+          }
+          view.event({ type: 'KILL_WORKER', id: worker.id })
+          return { kind: 'sent', event: 'KILL_WORKER', count: 1, master: process.pid, detail: `worker pid ${pid}` }
+        }
         throw new ControlError(`worker what? expected worker add [N], worker remove [N] or worker kill PID`)
       }
       case 'reload':

@@ -61,7 +61,14 @@ export async function openControlSocket({ path, mode, handle, warn }: ControlSoc
       warn(`Control socket: another master answers on ${wanted}; running without one (give --control-socket PATH)`)
       return NO_CONTROL_SOCKET
     }
-    unlinkSync(wanted)
+    try {
+      unlinkSync(wanted)
+    } catch (err) {
+      warn(
+        `Control socket: cannot replace the stale ${wanted} (${(err as NodeJS.ErrnoException).code}); running without one`,
+      )
+      return NO_CONTROL_SOCKET
+    }
   }
   const fileMode = Number.parseInt(mode, 8)
   const server = createServer((socket) => serve(socket, handle))
@@ -73,9 +80,11 @@ export async function openControlSocket({ path, mode, handle, warn }: ControlSoc
   unlinkSafely(bound)
   // The mode through the umask while bind(2) creates the file, so there is
   // no moment at which anyone else could connect; chmod for modes wider than the umask allows.
+  // bind(2) happens inside listen(), synchronously: the umask is back before anything else runs.
   const umask = process.umask(~fileMode & 0o777)
+  let listening: Promise<void>
   try {
-    await new Promise<void>((done, fail) => {
+    listening = new Promise<void>((done, fail) => {
       server.once('error', fail)
       server.listen(bound, () => {
         server.off('error', fail)
@@ -85,9 +94,22 @@ export async function openControlSocket({ path, mode, handle, warn }: ControlSoc
   } finally {
     process.umask(umask)
   }
-  chmodSync(bound, fileMode)
-  renameSync(bound, wanted)
-  const { ino, dev } = statSync(wanted)
+  let ino: number
+  let dev: number
+  try {
+    await listening
+    chmodSync(bound, fileMode)
+    renameSync(bound, wanted)
+    ;({ ino, dev } = statSync(wanted))
+  } catch (err) {
+    // Optional and on by default: a directory corral may not write to must not keep it from serving.
+    server.close()
+    unlinkSafely(bound)
+    warn(
+      `Control socket: cannot listen on ${wanted} (${(err as NodeJS.ErrnoException).code ?? String(err)}); running without one`,
+    )
+    return NO_CONTROL_SOCKET
+  }
   let current: string | undefined = wanted
   const ours = (p: string) => {
     const st = lstatOrUndefined(p)

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import { START_CWD } from '../process/process-settings.ts'
 import { openSync } from 'node:fs'
 import { NOTIFY_ENV } from './reexec.ts'
+import { RUNTIME_ERROR } from '../protocol/exit-codes.ts'
 
 const DAEMONIZED_ENV = 'CORRAL_DAEMONIZED'
 
@@ -39,7 +40,7 @@ export function launchDaemon(errorLogfile: string | undefined, timeoutMs = 60_00
     const timer = setTimeout(
       () =>
         finish(
-          1,
+          RUNTIME_ERROR,
           `corral: the daemon (pid ${child.pid}) was not serving after ${timeoutMs / 1000} s; it is still running\n`,
         ),
       timeoutMs,
@@ -55,7 +56,7 @@ export function launchDaemon(errorLogfile: string | undefined, timeoutMs = 60_00
           ? ` (see ${errorLogfile})`
           : ''
       finish(
-        code || 1,
+        code || RUNTIME_ERROR,
         `corral: the daemon exited ${signal ? `on ${signal}` : `with code ${code}`} before serving${why}\n`,
       )
     })

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import type { MasterCommand, MasterContext, MasterEvent, Signal } from '../../machines/master.ts'
+import type { MasterCommand, MasterContext, MasterEvent, MasterInput, Signal } from '../../machines/master.ts'
 import type { WorkerRow } from '../protocol/control.ts'
 
 /** The signals the page's buttons may send: the master's own, as `kill` would. */
@@ -41,7 +41,7 @@ interface TimelineEntry {
 
 export interface InspectorOptions {
   /** The chart's input at start, for the export: a replay starts from it. */
-  input: { workers: number; timeoutMs: number; gracefulMs: number; upgrade: string; now: number }
+  input: MasterInput
   value(): unknown
   context(): MasterContext
   workers(): WorkerRow[]

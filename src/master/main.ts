@@ -1,13 +1,15 @@
 // The master process: the Effect shell around machines/master.ts. It opens
 // the listeners, merges every input (signals, the clock, worker exits and
 // IPC) into one stream that feeds the actor, and carries out the commands
-// the actor emits. Resources are scoped so an interrupted master cleans up.
+// the actor emits. Everything it opens is scoped: however the master ends,
+// the finalizers close it, in the reverse order of opening.
 import type { ChildProcess } from 'node:child_process'
 import { accessSync, constants, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'
 import * as Queue from 'effect/Queue'
+import * as Schema from 'effect/Schema'
 import * as Stream from 'effect/Stream'
 import { createActor } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from '../../machines/master.ts'
@@ -21,14 +23,16 @@ import { notifyParentReady, reexecRefusal, spawnNewMaster, takeInheritedListener
 import type { Settings, SettingName } from '../config/registry.ts'
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts'
 import { VERSION } from '../version.ts'
-import { APP_LOAD_ERROR } from '../../machines/master-workers.ts'
+import { APP_LOAD_ERROR, RUNTIME_ERROR } from '../protocol/exit-codes.ts'
 import { preloadApp } from '../process/process-settings.ts'
-import { giveLogFilesToWorkers } from '../process/privileges.ts'
+import { giveLogFilesToWorkers, workerSpawnIdentity } from '../process/privileges.ts'
 import { reloadRequests } from './reload-watch.ts'
 import { chooseBinds } from './socket-activation.ts'
 import { withScheme } from '../http/tls.ts'
-import { createMasterHooks } from '../hooks/master-hooks.ts'
+import { createMasterHooks, type MasterHooks } from './server-hooks.ts'
 import { openMasterControl, type MasterControl } from './master-control.ts'
+import { createSystemdNotify, followMaster } from './systemd-notify.ts'
+import { withoutInitWarning } from './pid1.ts'
 
 /** How often the machine's clock advances (heartbeats, deadlines, back-off). */
 const TICK_MS = 100
@@ -37,11 +41,32 @@ export interface MasterOptions {
   settings: Settings
   app: string
   log?: Logger
-  /** Re-reads the settings on HUP (src/config/sources.ts); undefined keeps the ones in force. */
-  reloadSettings?: (log: Logger) => Promise<Settings | undefined>
+  /** Re-reads the settings on HUP (src/config/sources.ts), against those in force; undefined keeps them. */
+  reloadSettings?: (inForce: Settings, log: Logger) => Promise<Settings | undefined>
   /** Where each setting came from, for `corral ctl show config`. */
   sources?: Readonly<Record<SettingName, string>>
 }
+
+// Why a master could not start. Each is said in one line (exitCodeOf).
+class LogsUnavailable extends Schema.TaggedError<LogsUnavailable>()('LogsUnavailable', { message: Schema.String }) {}
+/** --preload: the app did not load; preloadApp has logged why. */
+class AppLoadFailed extends Schema.TaggedError<AppLoadFailed>()('AppLoadFailed', {}) {}
+class OnStartingFailed extends Schema.TaggedError<OnStartingFailed>()('OnStartingFailed', {
+  message: Schema.String,
+}) {}
+class ListenFailed extends Schema.TaggedError<ListenFailed>()('ListenFailed', { message: Schema.String }) {}
+class PidfileUnwritable extends Schema.TaggedError<PidfileUnwritable>()('PidfileUnwritable', {
+  message: Schema.String,
+}) {}
+/** --metrics-bind could not listen (the control socket only warns: src/master/control-socket.ts). */
+class ControlUnavailable extends Schema.TaggedError<ControlUnavailable>()('ControlUnavailable', {
+  message: Schema.String,
+}) {}
+class WorkerIdentityUnknown extends Schema.TaggedError<WorkerIdentityUnknown>()('WorkerIdentityUnknown', {
+  message: Schema.String,
+}) {}
+
+const messageOf = (err: unknown) => ({ message: err instanceof Error ? err.message : String(err) })
 
 /** Runs a master until it stops; resolves with the process exit code. */
 export function runMaster({
@@ -53,20 +78,35 @@ export function runMaster({
 }: MasterOptions): Promise<number> {
   const name = settings.name ?? app
   process.title = `corral: master [${name}]`
-  // Server hooks that run in the master (src/hooks/master-hooks.ts, spec/hooks.md).
-  const hooks = createMasterHooks({ settings, app, name, log })
+  // The settings in force, as the machine's commands say (reloadStarted,
+  // reloadAbandoned): the hooks are called from them and a HUP is re-read against them.
+  let inForce = settings
+  // Server hooks that run in the master (src/master/server-hooks.ts, spec/hooks.md). They
+  // run from before the listeners are open, when there is no pool yet and so no worker.
+  let pool: WorkerPool | undefined
+  const hooks = createMasterHooks({ settings: () => inForce, app, name, log, workers: () => pool?.list() ?? [] })
+  // $NOTIFY_SOCKET: systemd hears of readiness, reloads and stops (src/master/systemd-notify.ts).
+  const systemd = createSystemdNotify({ log })
 
-  const program = Effect.gen(function* () {
+  const master = Effect.gen(function* () {
+    // Last out: buffered log lines are written once everything else has been said.
+    yield* Effect.addFinalizer(() => Effect.promise(() => closeLogFiles()))
     // The error log first, so everything after lands in it (src/logging/log-file.ts).
-    yield* Effect.try({ try: () => openMasterLogs(settings), catch: startupError })
+    yield* Effect.try({ try: () => openMasterLogs(settings), catch: (err) => new LogsUnavailable(messageOf(err)) })
+    // onExit (spec/hooks.md), once the workers are gone, the listeners closed and the pidfile removed.
+    yield* Effect.addFinalizer(() => Effect.promise(() => hooks.exiting()))
+    // Messages to systemd still queued go out before the log closes.
+    yield* Effect.addFinalizer(() => Effect.promise(() => systemd.close()))
     // -u/--user: workers open the access log themselves (src/process/privileges.ts).
     giveLogFilesToWorkers(settings)
     log.info(`Starting corral ${VERSION}`)
     if (settings.config !== undefined) log.info(`Config file: ${settings.config}`)
+    const noInit = withoutInitWarning()
+    if (noInit) log.warning(noInit)
     // --preload: the app is imported here first; one that cannot load stops corral before anything is bound.
-    if (settings.preload && !(yield* Effect.promise(() => preloadApp(app, log)))) return APP_LOAD_ERROR
-    // nworkersChanged, then onStarting, before anything is bound: a failing onStarting stops corral (exit 1).
-    yield* Effect.tryPromise({ try: () => hooks.starting(), catch: startupError })
+    if (settings.preload && !(yield* Effect.promise(() => preloadApp(app, log)))) return yield* new AppLoadFailed()
+    // nworkersChanged, then onStarting, before anything is bound.
+    yield* Effect.tryPromise({ try: () => hooks.starting(), catch: (err) => new OnStartingFailed(messageOf(err)) })
     // A master started by USR2 serves the sockets its parent handed it and binds nothing;
     // one started by systemd serves systemd's (src/master/socket-activation.ts).
     const inherited = takeInheritedListeners()
@@ -77,7 +117,7 @@ export function runMaster({
     const listeners = yield* Effect.acquireRelease(
       Effect.try({
         try: () => openListeners(binds, { backlog: settings.backlog, reusePort: settings.reusePort }),
-        catch: startupError,
+        catch: (err) => new ListenFailed(messageOf(err)),
       }),
       (ls) =>
         Effect.sync(() => {
@@ -92,7 +132,7 @@ export function runMaster({
     }
     if (inherited) log.info(`Took over ${inherited.length} listener(s) from the previous master`)
     const pidfile = yield* Effect.acquireRelease(
-      Effect.try({ try: () => checkedPidfile(settings.pid), catch: startupError }),
+      Effect.try({ try: () => checkedPidfile(settings.pid), catch: (err) => new PidfileUnwritable(messageOf(err)) }),
       (p) => Effect.sync(() => p.remove()),
     )
 
@@ -100,31 +140,27 @@ export function runMaster({
     // `corral ctl` commands that are signals' events enter with the signals (src/master/master-control.ts).
     const controlSignals = yield* Queue.unbounded<Signal>()
     const emit = (event: MasterEvent) => void Queue.offerUnsafe(events, event)
-    const pool = hooks.wrapPool(
-      createWorkerPool({
-        // --reuse-port: workers bind their own sockets for those addresses (src/net/listeners.ts).
-        listenerFds: listeners.filter((l) => !l.reusePort).map((l: Listener) => l.fd),
-        worker: { app, name, settings, reusePort: listeners.flatMap((l) => (l.reusePort ? [l.reusePort] : [])) },
-        emit: hooks.observe(emit),
-        log,
-        report: (id, message) => control.status.report(id, message),
-      }),
-    )
+    const identity = yield* Effect.try({
+      try: () => workerSpawnIdentity(settings),
+      catch: (err) => new WorkerIdentityUnknown(messageOf(err)),
+    })
+    const workers = createWorkerPool({
+      // --reuse-port: workers bind their own sockets for those addresses (src/net/listeners.ts).
+      listenerFds: listeners.filter((l) => !l.reusePort).map((l: Listener) => l.fd),
+      worker: { app, name, reusePort: listeners.flatMap((l) => (l.reusePort ? [l.reusePort] : [])) },
+      identity,
+      emit,
+      log,
+      report: (id, message) => control.status.report(id, message),
+    })
+    pool = workers
     // Nothing the master started outlives it, however it ends.
-    yield* Effect.addFinalizer(() => Effect.sync(pool.killAll))
-    process.on('exit', pool.killAll)
+    yield* Effect.addFinalizer(() => Effect.sync(workers.killAll))
+    process.on('exit', workers.killAll)
 
     const exitCode = yield* Deferred.make<number>()
     const actor = createActor(masterMachine, {
-      // The number of workers and the start of each reload, for the hooks.
-      inspect: hooks.inspect,
-      input: {
-        workers: settings.workers,
-        timeoutMs: settings.timeout * 1000,
-        gracefulMs: settings.gracefulTimeout * 1000,
-        upgrade: settings.upgrade,
-        now: Date.now(),
-      },
+      input: { settings, upgrade: settings.upgrade, now: Date.now() },
     })
     // The control socket and --metrics-bind: they watch the chart and put signals' events into its stream.
     const control: MasterControl = yield* Effect.acquireRelease(
@@ -135,24 +171,27 @@ export function runMaster({
             sources,
             log,
             actor,
-            pidOf: (id) => pool.pidOf(id),
+            pidOf: (id) => workers.list().find((w) => w.id === id)?.pid,
             listeners: listeners.map((l, i) => ({ ...l, address: inherited?.[i]?.address ?? l.address })),
             signal: (signal) => void Queue.offerUnsafe(controlSignals, signal),
+            event: emit,
           }),
-        catch: startupError,
+        catch: (err) => new ControlUnavailable(messageOf(err)),
       }),
       (c) => Effect.sync(() => c.close()),
     )
     const shell: Shell = {
-      pool,
+      pool: workers,
+      hooks,
       log,
-      emit,
       pidfile,
+      adopt: (next) => {
+        inForce = next
+        control.setSettings(next)
+      },
       done: (code) => Deferred.doneUnsafe(exitCode, Effect.succeed(code)),
       reexec() {
-        const refusal = reexecRefusal()
-        if (refusal) return emit({ type: 'REEXEC_FAILED', reason: refusal })
-        // preExec first, when set (src/hooks/master-hooks.ts).
+        // preExec first, when set (src/master/server-hooks.ts).
         hooks.beforeReexec(() => {
           pidfile.moveAside()
           control.socket.moveAside()
@@ -161,44 +200,36 @@ export function runMaster({
         })
       },
     }
-    actor.on('*', (command) => carryOut(command as MasterCommand, shell))
+    // The machine hands back the settings objects it was given (input, HUP)
+    // and makes none (machines/master-workers.ts, MasterSettings): these are
+    // this shell's whole Settings, as the commands' type says.
+    actor.on('*', (command) => carryOut(command as MasterCommand<Settings>, shell))
     actor.on('restorePidfile', () => control.socket.restore())
+    // systemd's notify protocol observes the master's snapshots (spec/deploy.md).
+    actor.subscribe(followMaster(systemd))
 
+    // A signal becomes its event; a HUP carries the settings re-read for it,
+    // so the reload it starts (or queues) has them: one path, into the machine.
+    const toEvent = (signal: Signal): Effect.Effect<MasterEvent<Settings>> => {
+      log.info(`Handling signal: ${signal.toLowerCase()}`)
+      if (signal === 'HUP')
+        return reloadSettings
+          ? Effect.promise(() => reloadSettings(inForce, log)).pipe(
+              Effect.map((next) => ({ type: 'HUP', settings: next })),
+            )
+          : Effect.succeed({ type: 'HUP' })
+      if (signal === 'WINCH') return Effect.succeed({ type: 'WINCH', daemonized: isDaemonized() })
+      // Whether a re-exec can work at all is the shell's to know; the chart decides before entering reexecing.
+      if (signal === 'USR2') return Effect.succeed({ type: 'USR2', refusal: reexecRefusal() })
+      return Effect.succeed({ type: signal })
+    }
     const inputs = Stream.mergeAll(
       [
         // --reload: a change to the app's files is a HUP (src/master/reload-watch.ts).
+        // `corral ctl` commands that are signals' events take the same path (src/master/control-commands.ts).
         Stream.mergeAll([signals, reloadRequests(settings, app, log), Stream.fromQueue(controlSignals)], {
           concurrency: 'unbounded',
-        }).pipe(
-          Stream.map((signal): MasterEvent => {
-            log.info(`Handling signal: ${signal.toLowerCase()}`)
-            return signal === 'WINCH'
-              ? { type: 'SIGNAL', signal, daemonized: isDaemonized() }
-              : { type: 'SIGNAL', signal }
-          }),
-          // HUP: new workers get the re-read settings, swapped before the machine starts them.
-          Stream.tap((event) =>
-            event.type === 'SIGNAL' && event.signal === 'HUP' && reloadSettings
-              ? Effect.promise(() => reloadSettings(log)).pipe(
-                  // biome-ignore lint/suspicious/useIterableCallbackReturn: Effect.map, not Array.prototype.map
-                  Effect.map((next) => {
-                    if (next) {
-                      pool.setSettings(next)
-                      control.setSettings(next)
-                      // Sent ahead of the HUP, so the generation it starts has the new shape; through
-                      // control.send like every event, so the inspector's timeline has it too.
-                      control.send({
-                        type: 'SETTINGS',
-                        workers: next.workers,
-                        timeoutMs: next.timeout * 1000,
-                        gracefulMs: next.gracefulTimeout * 1000,
-                      })
-                    }
-                  }),
-                )
-              : Effect.void,
-          ),
-        ),
+        }).pipe(Stream.mapEffect(toEvent)),
         ticks(TICK_MS),
         Stream.fromQueue(events),
       ],
@@ -217,46 +248,62 @@ export function runMaster({
   })
 
   return Effect.runPromise(
-    Effect.scoped(program).pipe(
-      Effect.catch((err: StartupError) =>
-        Effect.sync(() => {
-          log.error(err.message)
-          return EXIT_RUNTIME_ERROR
-        }),
-      ),
+    master.pipe(
+      // The one place a failed start becomes an exit code (src/protocol/exit-codes.ts); still in the scope, so the line reaches the log file.
+      Effect.catchTags({
+        AppLoadFailed: () => Effect.succeed(APP_LOAD_ERROR),
+        LogsUnavailable: (err) => failedStart(log, err.message),
+        OnStartingFailed: (err) => failedStart(log, err.message),
+        ListenFailed: (err) => failedStart(log, err.message),
+        PidfileUnwritable: (err) => failedStart(log, err.message),
+        WorkerIdentityUnknown: (err) => failedStart(log, err.message),
+        ControlUnavailable: (err) => failedStart(log, err.message),
+      }),
+      Effect.scoped,
     ),
-  ).then(async (code) => {
-    // onExit (src/hooks/master-hooks.ts); then buffered log lines are written before the process exits.
-    await hooks.exiting()
-    await closeLogFiles()
-    return code
-  })
+  )
 }
 
-/** The master could not start: no listener, no pidfile. Said in one line. */
-class StartupError extends Error {}
-const startupError = (err: unknown) => new StartupError(err instanceof Error ? err.message : String(err))
-const EXIT_RUNTIME_ERROR = 1
+const failedStart = (log: Logger, message: string) =>
+  Effect.sync(() => {
+    log.error(message)
+    return RUNTIME_ERROR
+  })
 
 interface Shell {
   pool: WorkerPool
+  hooks: MasterHooks
   log: Logger
-  emit: (event: MasterEvent) => void
   pidfile: Pidfile
+  /** The settings in force from now on. */
+  adopt: (settings: Settings) => void
   reexec: () => void
   done: (code: number) => void
 }
 
-function carryOut(command: MasterCommand, { pool, log, pidfile, reexec, done }: Shell): void {
+function carryOut(command: MasterCommand<Settings>, { pool, hooks, log, pidfile, adopt, reexec, done }: Shell): void {
   switch (command.type) {
-    case 'spawnWorker':
-      return pool.spawnWorker(command.id)
+    case 'spawnWorker': {
+      const { id, generation, settings } = command
+      return hooks.spawning({ id, generation }, () => pool.spawnWorker(id, generation, settings))
+    }
     case 'stopWorker':
-      return pool.stopWorker(command.id, command.mode)
+      return hooks.forWorker(command.id, () => pool.stopWorker(command.id, command.mode))
     case 'killWorker':
-      return pool.killWorker(command.id)
+      return hooks.forWorker(command.id, () => pool.killWorker(command.id))
     case 'abortWorker':
-      return void pool.abortWorker(command.id)
+      return hooks.forWorker(command.id, () => void pool.abortWorker(command.id, hooks.aborting()))
+    case 'workerExited': {
+      const { id, pid, generation, code, signal } = command
+      return hooks.workerExited({ id, pid, generation, exitCode: code, signal })
+    }
+    case 'workersChanged':
+      return hooks.workersChanged(command.workers, command.previous)
+    case 'reloadStarted':
+      adopt(command.settings)
+      return hooks.reloadStarted()
+    case 'reloadAbandoned':
+      return adopt(command.settings)
     case 'reopenLogs':
       log.info('Reopening log files')
       reopenLogFiles()

@@ -25,6 +25,8 @@ export interface MasterControlOptions {
   listeners: readonly Listener[]
   /** Puts a signal's event into the master's input stream. */
   signal(name: Signal): void
+  /** Puts an event into the master's input stream (the queue worker events take). */
+  event(event: MasterEvent): void
 }
 
 export interface MasterControl {
@@ -74,6 +76,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     config,
     listeners,
     signal: options.signal,
+    event: options.event,
   })
   const socket = settings.noControlSocket
     ? NO_CONTROL_SOCKET
@@ -102,9 +105,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     const { startInspector } = await import('./inspector.ts')
     inspector = await startInspector(settings.inspector, settings.inspectorAllowRemote, {
       input: {
-        workers: settings.workers,
-        timeoutMs: settings.timeout * 1000,
-        gracefulMs: settings.gracefulTimeout * 1000,
+        settings: { workers: settings.workers, timeout: settings.timeout, gracefulTimeout: settings.gracefulTimeout },
         upgrade: settings.upgrade,
         now: actor.getSnapshot().context.now,
       },

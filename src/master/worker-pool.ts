@@ -1,16 +1,20 @@
 // The worker processes themselves: spawning them with the listeners as
 // inherited fds, signalling them, and turning what they do (exit, IPC) into
-// master events. The master machine decides; this only carries out.
+// master events. The master machine decides; this only carries out. It keeps
+// the process handles, each with the facts it was spawned with (its id and
+// generation); what state a worker is in is the machine's business.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { MasterEvent } from '../../machines/master.ts'
 import type { StopMode } from '../../machines/master-workers.ts'
+import type { AbortedWorker, WorkerInfo } from '../hooks/hooks.ts'
 import { writeErrorLog, type Logger } from '../logging/log.ts'
 import type { Settings } from '../config/registry.ts'
 import { captureStuckStack, createStderrForwarder } from './stack-capture.ts'
-import { workerHookRef } from '../hooks/master-hooks.ts'
-import { workerSpawnIdentity } from '../process/privileges.ts'
+import { workerHookRef } from './server-hooks.ts'
+import type { workerSpawnIdentity } from '../process/privileges.ts'
 import { serveListenerCopies } from './listener-copies.ts'
+import { balanceConnections } from './connection-balance.ts'
 import {
   FIRST_LISTENER_FD,
   WORKER_ENV,
@@ -26,6 +30,7 @@ const WORKER_ENTRY = fileURLToPath(
 )
 
 interface Worker {
+  readonly generation: number
   readonly child: ChildProcess
   readonly forwarder: ReturnType<typeof createStderrForwarder>
   /** Why the master is ending it, so its exit is logged as expected or not. */
@@ -34,12 +39,10 @@ interface Worker {
 
 export interface PoolOptions {
   listenerFds: readonly number[]
-  /**
-   * What each worker is started with. The settings whole, hooks' functions
-   * included: the pool finds the worker-side hooks in them (workerHookRef); a
-   * worker gets their values (WorkerOptions.settings), as JSON.
-   */
-  worker: Omit<WorkerOptions, 'id' | 'fds' | 'settings'> & { settings: Settings }
+  /** What every worker is told besides its id, fds and settings. */
+  worker: Omit<WorkerOptions, 'id' | 'fds' | 'settings' | 'hooks'>
+  /** -u/--user, -g/--group (src/process/privileges.ts): who the workers run as. */
+  identity: ReturnType<typeof workerSpawnIdentity>
   emit: (event: MasterEvent) => void
   log: Logger
   /** A worker's batched counters (src/worker/request-stats.ts): not chart events. */
@@ -47,21 +50,21 @@ export interface PoolOptions {
 }
 
 export function createWorkerPool(options: PoolOptions) {
-  const { log, emit } = options
+  const { log, emit, identity } = options
   const workers = new Map<number, Worker>()
   // The master's own flags (e.g. a loader) apply to workers too; its
   // inspector flags do not.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'))
-  // -u/--user, -g/--group (src/process/privileges.ts): who the workers run as.
-  const identity = workerSpawnIdentity(options.worker.settings)
 
-  function spawnWorker(id: number): void {
-    const settings: WorkerOptions = {
+  /** The machine's spawnWorker: a worker of `generation`, started with that generation's settings. */
+  function spawnWorker(id: number, generation: number, settings: Settings): void {
+    const told: WorkerOptions = {
       ...options.worker,
       id,
       fds: options.listenerFds.map((_, i) => FIRST_LISTENER_FD + i),
-      // Its server hooks, if the config file has worker-side ones (src/hooks/master-hooks.ts).
-      hooks: workerHookRef(options.worker.settings),
+      settings,
+      // Its server hooks, if the config file has worker-side ones (src/master/server-hooks.ts).
+      hooks: workerHookRef(settings),
     }
     // The title as a last, unused argument: Linux shows a process title only
     // within the space of the original argv, so this makes room for it.
@@ -69,10 +72,10 @@ export function createWorkerPool(options: PoolOptions) {
     const child = spawn(process.execPath, [...execArgv, '--inspect-port=127.0.0.1:0', WORKER_ENTRY, title], {
       ...identity,
       stdio: ['ignore', 'inherit', 'pipe', 'ipc', ...options.listenerFds],
-      env: { ...process.env, [WORKER_ENV]: JSON.stringify(settings) },
+      env: { ...process.env, [WORKER_ENV]: JSON.stringify(told) },
     })
     const forwarder = createStderrForwarder(child, (line) => writeErrorLog(`${line}\n`))
-    const worker: Worker = { child, forwarder }
+    const worker: Worker = { generation, child, forwarder }
     workers.set(id, worker)
     let reported = false
     const exited = (code: number | null, signal: string | null) => {
@@ -80,7 +83,7 @@ export function createWorkerPool(options: PoolOptions) {
       reported = true
       workers.delete(id)
       logExit(worker, code, signal)
-      emit({ type: 'WORKER_EXIT', id, code, signal })
+      emit({ type: 'WORKER_EXIT', id, pid: child.pid, code, signal })
     }
     child.on('message', (message: WorkerMessage) => {
       if (message.t === 'hb') emit({ type: 'HEARTBEAT', id })
@@ -90,6 +93,7 @@ export function createWorkerPool(options: PoolOptions) {
     })
     // --worker-connections: a worker at its limit closes its listening handles and asks for fresh copies (src/worker/limits.ts).
     serveListenerCopies(child, options.listenerFds, (message) => log.error(message))
+    balanceConnections(child) // --balance-slack: sums the workers' connection counts and sends them back
     child.on('exit', exited)
     child.on('error', (err) => {
       log.error(`Worker ${id} could not be started: ${err.message}`)
@@ -128,7 +132,7 @@ export function createWorkerPool(options: PoolOptions) {
   /** gunicorn's WORKER TIMEOUT, plus the stack the worker is stuck in; `beforeKill` is the workerAbort hook's turn. */
   async function abortWorker(
     id: number,
-    beforeKill?: (pid: number, frames: string[] | undefined) => Promise<void>,
+    beforeKill?: (worker: Omit<AbortedWorker, 'log'>) => Promise<void>,
   ): Promise<void> {
     const worker = workers.get(id)
     if (!worker?.child.pid) return
@@ -139,7 +143,7 @@ export function createWorkerPool(options: PoolOptions) {
     if (frames?.length)
       log.critical(`Worker (pid:${pid}) was stuck at:\n${frames.map((f) => `    at ${f}`).join('\n')}`)
     else log.critical(`Worker (pid:${pid}): could not capture where it was stuck`)
-    await beforeKill?.(pid, frames)
+    await beforeKill?.({ id, pid, generation: worker.generation, stack: frames })
     worker.child.kill('SIGKILL')
   }
 
@@ -152,23 +156,10 @@ export function createWorkerPool(options: PoolOptions) {
     for (const { child } of workers.values()) child.kill('SIGKILL')
   }
 
-  /** HUP re-read the settings: workers spawned from now on get these. */
-  function setSettings(settings: PoolOptions['worker']['settings']): void {
-    options.worker = { ...options.worker, settings }
-  }
+  /** The worker processes alive now, for the server hooks. */
+  const list = (): WorkerInfo[] => [...workers].map(([id, w]) => ({ id, pid: w.child.pid, generation: w.generation }))
 
-  const pidOf = (id: number) => workers.get(id)?.child.pid
-  return {
-    spawnWorker,
-    stopWorker,
-    killWorker,
-    abortWorker,
-    broadcast,
-    killAll,
-    setSettings,
-    pidOf,
-    pids: () => [...workers.values()].map((w) => w.child.pid),
-  }
+  return { spawnWorker, stopWorker, killWorker, abortWorker, broadcast, killAll, list }
 }
 
 export type WorkerPool = ReturnType<typeof createWorkerPool>

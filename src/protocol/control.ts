@@ -34,7 +34,14 @@ export type ControlData =
       readonly listeners: readonly ListenerRow[]
     }
   /** A command that became chart events: which, and how many. */
-  | { readonly kind: 'sent'; readonly event: string; readonly count: number; readonly master: number }
+  | {
+      readonly kind: 'sent'
+      readonly event: string
+      readonly count: number
+      readonly master: number
+      /** What the event carries, for people: `2 workers`, `worker pid 1234`. */
+      readonly detail?: string
+    }
   | { readonly kind: 'help'; readonly commands: readonly string[] }
 
 type WorkerState = 'booting' | 'running' | 'stopping' | 'killed'

@@ -35,6 +35,7 @@ export type WorkerMessage =
   | { t: 'retire'; reason: string }
   /** --worker-connections: a fresh copy of listener `index`, please (src/worker/limits.ts). */
   | { t: 'listener-copy'; index: number }
+  | LoadMessage
   /** About once a second, only with the control socket or metrics on (src/worker/request-stats.ts). */
   | WorkerStatsMessage
 
@@ -65,6 +66,7 @@ export type MasterMessage =
   | { t: 'reopen' }
   /** Sent with the listening socket attached, in answer to the worker's request. */
   | { t: 'listener-copy'; index: number }
+  | BalanceMessage
 
 /** The first inherited listener's fd: after stdin, stdout, stderr and IPC. */
 export const FIRST_LISTENER_FD = 4
@@ -73,4 +75,23 @@ export const FIRST_LISTENER_FD = 4
 export interface ListenerCopyMessage {
   t: 'listener-copy'
   index: number
+}
+
+/**
+ * --balance-slack, worker → master: how many connections the worker held
+ * (the most since its last report), and whether it accepts (src/worker/limits.ts). Sent when it changes, at
+ * most every 100 ms, and at once when the worker pauses or starts draining.
+ */
+export interface LoadMessage {
+  t: 'load'
+  open: number
+  state: 'accepting' | 'paused' | 'leaving'
+}
+
+/** --balance-slack, master → worker: the other balancing workers' connections, summed and the largest, and how many workers balance (itself included). */
+export interface BalanceMessage {
+  t: 'balance'
+  others: number
+  most: number
+  workers: number
 }

@@ -15,6 +15,7 @@ import { createWebServer, goAway, h2Refusal, loadTls } from '../http/tls.ts'
 import { finishPrivilegeDrop } from '../process/privileges.ts'
 import { guardRequests, guardServer, guardUpgrades, httpServerOptions } from '../http/guard.ts'
 import { WORKER_ENV, type WorkerMessage, type WorkerOptions } from '../protocol/master-worker.ts'
+import { APP_LOAD_ERROR, BOOT_ERROR, RUNTIME_ERROR, USAGE_ERROR } from '../protocol/exit-codes.ts'
 import { createWorkerHooks } from '../hooks/worker-hooks.ts'
 import { forwardedRequests } from '../http/forwarded.ts'
 import { installProxyProtocol } from '../http/proxy-protocol.ts'
@@ -24,7 +25,7 @@ import { createRequestStats } from './request-stats.ts'
 const options = JSON.parse(process.env[WORKER_ENV] ?? 'null') as WorkerOptions | null
 if (!options) {
   process.stderr.write('corral: this module is a corral worker and is started by the corral master\n')
-  process.exit(2)
+  process.exit(USAGE_ERROR)
 }
 // The app should see the environment the user gave corral, not corral's plumbing.
 delete process.env[WORKER_ENV]
@@ -49,10 +50,7 @@ const limits = createWorkerLimits({
   log,
   // The master hears first: it starts the replacement at once and does not
   // count the exit as a crash. Then the same drain as SIGTERM.
-  retire: (reason) => {
-    tell({ t: 'retire', reason })
-    send({ type: 'SIGNAL', signal: 'TERM' })
-  },
+  retire: (reason) => send({ type: 'RETIRE', reason }),
 })
 
 // Counters for `corral ctl` and /metrics, reported in batches; none when neither is on (src/worker/request-stats.ts).
@@ -74,6 +72,7 @@ actor.on('closeAll', () => {
     server.closeAllConnections()
   }
 })
+actor.on('retiring', ({ reason }) => tell({ t: 'retire', reason }))
 actor.on('reopenLogs', () => {
   log.info('Reopening log files')
   reopenLogFiles()
@@ -98,7 +97,7 @@ async function boot(): Promise<void> {
   let handler: Handler
   // --initgroups: become --user, with its groups, before any of the app runs (src/process/privileges.ts).
   const denied = finishPrivilegeDrop(settings)
-  if (denied) return send({ type: 'BOOT_FAILED', code: 3, reason: `Worker failed to boot: ${denied}` })
+  if (denied) return send({ type: 'BOOT_FAILED', code: BOOT_ERROR, reason: `Worker failed to boot: ${denied}` })
   // postFork: before the app is imported (the config file is imported first when it has worker hooks).
   await hooks.postFork()
   try {
@@ -111,7 +110,7 @@ async function boot(): Promise<void> {
     if (refusal) throw new AppLoadError(refusal)
   } catch (err) {
     if (!(err instanceof AppLoadError)) log.exception('Exception while loading the app', err)
-    return send({ type: 'BOOT_FAILED', code: 4, reason: `App failed to load: ${describe(err)}` })
+    return send({ type: 'BOOT_FAILED', code: APP_LOAD_ERROR, reason: `App failed to load: ${describe(err)}` })
   }
   // postWorkerInit: the app is loaded; nothing is served or reported ready before it returns.
   await hooks.postWorkerInit()
@@ -142,7 +141,7 @@ async function boot(): Promise<void> {
     limits.start(servers, options!.fds.length)
     requestStats?.start(servers, tell)
   } catch (err) {
-    return send({ type: 'BOOT_FAILED', code: 3, reason: `Worker failed to boot: ${describe(err)}` })
+    return send({ type: 'BOOT_FAILED', code: BOOT_ERROR, reason: `Worker failed to boot: ${describe(err)}` })
   }
   send({ type: 'LOADED' })
 }
@@ -193,8 +192,15 @@ process.on('message', (message: { t?: string }) => {
 // The IPC channel closes when the master dies, even by SIGKILL.
 process.on('disconnect', () => send({ type: 'MASTER_GONE' }))
 process.on('uncaughtException', (err) => {
-  log.exception('Uncaught exception in worker; exiting', err)
-  process.exit(1)
+  // Through the machine, so that the way out is the usual one (connections
+  // closed, the workerExit hook, log files flushed); once the machine is done
+  // (the exception came from that way out) there is nothing left to run.
+  if (actor.getSnapshot().status === 'done') {
+    log.exception('Uncaught exception in worker; exiting', err)
+    process.exit(RUNTIME_ERROR)
+  }
+  log.exception('Uncaught exception in worker', err)
+  send({ type: 'CRASHED', reason: describe(err) })
 })
 
 actor.start()

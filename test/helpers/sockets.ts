@@ -2,7 +2,7 @@
 // one-shot HTTP requests over TCP or a unix socket, for the listener tests.
 import { execFileSync } from 'node:child_process'
 import { request } from 'node:http'
-import { createServer } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 
 export function hasSs(): boolean {
   try {
@@ -105,4 +105,36 @@ export async function freeDualPort(): Promise<number> {
     })
     if (free6) return port
   }
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` now (a server that has come up). */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1')
+    s.on('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.on('error', () => resolve(false))
+  })
+}
+
+/** Opens `n` connections that each send an unfinished request head; resolves once all are connected. */
+export async function openSlowloris(port: number, n: number): Promise<{ sockets: Socket[]; closed: () => number }> {
+  let closed = 0
+  const sockets = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () => {
+            socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ')
+            resolve(socket)
+          })
+          socket.once('error', reject)
+          socket.once('close', () => closed++)
+        }),
+    ),
+  )
+  return { sockets, closed: () => closed }
 }

@@ -101,3 +101,23 @@ export function makeCerts(): Certs {
 }
 
 export const read = (file: string): string => readFileSync(file, 'utf8')
+
+/** A self-signed certificate for localhost, valid a day: `dir`/cert.pem and `dir`/key.pem. */
+export function selfSignedCert(dir: string): void {
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+    ].concat(['-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`]),
+    dir,
+  )
+}

@@ -1,0 +1,200 @@
+// The server hooks that run in the master: nworkersChanged, onStarting,
+// whenReady, onReload, preFork, childExit, workerAbort, preExec, onExit
+// (spec/hooks.md). They fire from the shell (src/master/main.ts) as it
+// carries out the master machine's commands: workersChanged, reloadStarted,
+// spawnWorker, workerExited, abortWorker, reexec, exit. The machine knows
+// nothing of hooks, and the hooks keep no state of the workers: what they are
+// told comes with the commands, and the live workers are the pool's.
+//
+// Master hooks run one at a time, in the order they were triggered (a
+// childExit before the preFork of the worker replacing it). A spawn waits for
+// the hooks before it when preFork is set or a hook is still queued; then the
+// machine's later commands for that worker (a stop, a kill) wait for the
+// spawn, so that they are carried out in the order the machine gave them.
+import { resolve } from 'node:path'
+import type { Logger } from '../logging/log.ts'
+import type { Settings } from '../config/registry.ts'
+import { START_CWD } from '../process/process-settings.ts'
+import {
+  WORKER_HOOK_NAMES,
+  callHook,
+  logHookFailure,
+  reason,
+  withinMs,
+  type AbortedWorker,
+  type ExitedWorker,
+  type HookName,
+  type Hooks,
+  type Server,
+  type WorkerHookRef,
+  type WorkerInfo,
+} from '../hooks/hooks.ts'
+
+/** The longest the master waits for workerAbort before it kills the stuck worker anyway. */
+const WORKER_ABORT_WAIT_MS = 5_000
+/** The longest an exiting master waits for hooks still queued (childExit…) before onExit. */
+const EXIT_QUEUE_WAIT_MS = 5_000
+
+/**
+ * What a new worker is told about its hooks: the config file (absolute: the
+ * worker may run in --chdir) and the worker-side hooks it sets, or undefined
+ * when it sets none, so that the worker does not import it at all.
+ */
+export function workerHookRef(settings: Pick<Settings, 'config' | HookName>): WorkerHookRef | undefined {
+  const names = WORKER_HOOK_NAMES.filter((n) => typeof settings[n] === 'function')
+  if (names.length === 0 || settings.config === undefined) return undefined
+  return { file: resolve(START_CWD, settings.config), names }
+}
+
+export interface MasterHooksOptions {
+  /** The settings in force: their hooks are the ones called (a reload changes them). */
+  readonly settings: () => Settings
+  readonly app: string
+  readonly name: string
+  readonly log: Logger
+  /** The worker processes alive now (the pool's). */
+  readonly workers: () => readonly WorkerInfo[]
+}
+
+export function createMasterHooks({ settings, app, name, log, workers }: MasterHooksOptions) {
+  let listeners: readonly string[] = []
+  let numWorkers = settings().workers
+  /** whenReady has run: the machine runs, and onExit is due when it stops. */
+  let started = false
+  /** Workers whose spawn waits for hooks, with the machine's later commands for them. */
+  const waitingSpawns = new Map<number, Array<() => void>>()
+
+  const hook = <N extends HookName>(n: N): Hooks[N] | undefined => settings()[n] as Hooks[N] | undefined
+  const call = <N extends HookName>(n: N, ...args: Parameters<Hooks[N]>): Promise<boolean> =>
+    callHook(log, n, hook(n), args)
+
+  const server: Server = {
+    pid: process.pid,
+    app,
+    name,
+    log,
+    get settings() {
+      return settings()
+    },
+    get numWorkers() {
+      return numWorkers
+    },
+    get listeners() {
+      return listeners
+    },
+    get workers() {
+      return workers().filter((w) => w.pid !== undefined)
+    },
+  }
+
+  // One hook at a time, in trigger order.
+  let queue: Promise<void> = Promise.resolve()
+  let pending = 0
+  function enqueue(task: () => Promise<unknown>): void {
+    pending++
+    queue = queue.then(async () => {
+      try {
+        await task()
+      } catch (err) {
+        log.exception('Server hooks: unexpected error', err)
+      } finally {
+        pending--
+      }
+    })
+  }
+
+  return {
+    server,
+
+    /**
+     * Before anything is bound: nworkersChanged with the starting number (as
+     * gunicorn's setup), then onStarting. Rejects with the reason when
+     * onStarting fails: corral then does not start.
+     */
+    async starting(): Promise<void> {
+      await call('nworkersChanged', server, numWorkers, undefined)
+      const onStarting = hook('onStarting')
+      if (onStarting === undefined) return
+      try {
+        await onStarting(server)
+      } catch (err) {
+        logHookFailure(log, 'onStarting', err)
+        throw new Error(`onStarting hook failed: ${reason(err)}; not starting`)
+      }
+    },
+
+    /** The listeners are bound: whenReady, before the machine spawns the first workers. */
+    async ready(addresses: readonly string[]): Promise<void> {
+      listeners = addresses
+      await call('whenReady', server)
+      started = true
+    },
+
+    /** The machine's `workersChanged`: nworkersChanged. */
+    workersChanged(workers: number, previous: number): void {
+      numWorkers = workers
+      if (hook('nworkersChanged')) enqueue(() => call('nworkersChanged', server, workers, previous))
+    },
+
+    /** The machine's `reloadStarted` (the settings in force are already the new ones): onReload, before the new generation's first spawn. */
+    reloadStarted(): void {
+      if (hook('onReload')) enqueue(() => call('onReload', server))
+    },
+
+    /** The machine's `spawnWorker`: preFork, then `spawn`; at once when there is no preFork and nothing queued. */
+    spawning(worker: { id: number; generation: number }, spawn: () => void): void {
+      if (pending === 0 && !hook('preFork')) return spawn()
+      const later: Array<() => void> = []
+      waitingSpawns.set(worker.id, later)
+      enqueue(async () => {
+        await call('preFork', server, { id: worker.id, pid: undefined, generation: worker.generation })
+        waitingSpawns.delete(worker.id)
+        spawn()
+        for (const command of later) command()
+      })
+    },
+
+    /** A command for one worker (stop, kill, abort): at once, or after its spawn if that waits for hooks. */
+    forWorker(id: number, command: () => void): void {
+      const later = waitingSpawns.get(id)
+      if (later) later.push(command)
+      else command()
+    },
+
+    /** The machine's `workerExited`: childExit. */
+    workerExited(worker: ExitedWorker): void {
+      if (hook('childExit')) enqueue(() => call('childExit', server, worker))
+    },
+
+    /** For an `abortWorker`: workerAbort, if set, as the pool's last step before the SIGKILL. */
+    aborting(): ((worker: Omit<AbortedWorker, 'log'>) => Promise<void>) | undefined {
+      const workerAbort = hook('workerAbort')
+      if (!workerAbort) return undefined
+      return (worker) =>
+        withinMs(
+          log,
+          'Hook workerAbort',
+          callHook(log, 'workerAbort', workerAbort, [{ ...worker, log }]),
+          WORKER_ABORT_WAIT_MS,
+        )
+    },
+
+    /** USR2: preExec, then `reexec` (at once when there is no hook and nothing queued). */
+    beforeReexec(reexec: () => void): void {
+      if (pending === 0 && !hook('preExec')) return reexec()
+      enqueue(async () => {
+        await call('preExec', server)
+        reexec()
+      })
+    },
+
+    /** The master is exiting, its workers gone and its pidfile removed: onExit, after any hook still queued. */
+    async exiting(): Promise<void> {
+      if (!started) return
+      if (pending > 0) await withinMs(log, 'Server hooks queued before onExit', queue, EXIT_QUEUE_WAIT_MS)
+      await call('onExit', server)
+    },
+  }
+}
+
+export type MasterHooks = ReturnType<typeof createMasterHooks>
