@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { buildInspector, INSPECTOR_PAGE } from '../scripts/build-inspector.ts'
 import { replayAll, type TimelineFile } from '../src/inspector-ui/replay.ts'
 import { openBrowser, staysLocal, type Session } from './helpers/browser.ts'
-import { fixture, freePort, killAll, startCorral, type Corral } from './helpers/corral.ts'
+import { fixture, freePort, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 
 afterEach(killAll)
 // Hang guards, not thresholds: a master, its workers and a browser on a busy machine.
@@ -89,6 +89,27 @@ describe('--inspector', () => {
     )
     expect(errors).toEqual([])
     expect(requests.filter((r) => !staysLocal(r))).toEqual([])
+  })
+
+  it("a worker row's kill button (confirmed) is the chart's KILL_WORKER: that worker goes, another takes its place", async ({
+    signal,
+  }) => {
+    const { corral, url } = await serve(['-w', '2'], signal)
+    const { page } = browser
+    await page.goto(url)
+    await page.waitForSelector('body[data-connected="true"]')
+    const [victim, survivor] = corral.workers()
+    await page.waitForSelector(`#workers td.pid:text-is("${victim}")`)
+    page.once('dialog', (d) => void d.accept())
+    await page.click(`#workers tr:has(td.pid:text-is("${victim}")) button[data-kill]`)
+    await page.waitForSelector('#timeline li.inspector:has-text("worker kill")')
+    await page.waitForSelector('#timeline li.event:has-text("KILL_WORKER")')
+    const now = await waitFor(() => {
+      const w = corral.workers()
+      return w.length === 2 && !w.includes(victim!) && w
+    }, STARTED)
+    expect(now).toContain(survivor)
+    await page.waitForSelector(`#workers td.pid:text-is("${now.find((p) => p !== survivor)}")`)
   })
 
   it('highlights the reload state during a HUP, then steady; an old timeline entry shows the state as it was', async ({

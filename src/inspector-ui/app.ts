@@ -83,7 +83,7 @@ function render(): void {
   $('workers').innerHTML = workers
     .map(
       (w) =>
-        `<tr data-worker="${w.id}"><td>${w.id}</td><td class="pid">${w.pid ?? '—'}</td><td>${w.generation}</td><td>${w.state}</td><td>${w.ageSeconds.toFixed(0)} s</td><td>${w.requests}</td><td>${w.rssBytes === null ? '—' : `${(w.rssBytes / 1048576).toFixed(1)} MB`}</td><td>${w.heartbeatAgeSeconds.toFixed(1)} s</td></tr>`,
+        `<tr data-worker="${w.id}"><td>${w.id}</td><td class="pid">${w.pid ?? '—'}</td><td>${w.generation}</td><td>${w.state}</td><td>${w.ageSeconds.toFixed(0)} s</td><td>${w.requests}</td><td>${w.rssBytes === null ? '—' : `${(w.rssBytes / 1048576).toFixed(1)} MB`}</td><td>${w.heartbeatAgeSeconds.toFixed(1)} s</td><td><button class="stop" data-kill="${w.id}">kill</button></td></tr>`,
     )
     .join('')
   $('worker-charts').innerHTML = workers
@@ -157,6 +157,16 @@ function connect(): void {
 }
 
 const STOPS = new Set(['TERM', 'INT', 'QUIT'])
+
+/** `worker kill`: the master stops that worker gracefully and starts another (the chart's KILL_WORKER). */
+function killWorker(id: number): void {
+  if (!confirm(`Kill worker ${id}? The master starts another.`)) return
+  if (live) {
+    void fetch(`/send?token=${encodeURIComponent(token ?? '')}&kill=${id}`, { method: 'POST' })
+    return
+  }
+  fire({ type: 'KILL_WORKER', id })
+}
 
 function sendSignal(signal: Signal): void {
   if (STOPS.has(signal) && !confirm(`Send ${signal}: stop corral?`)) return
@@ -281,6 +291,11 @@ async function main(): Promise<void> {
   ;[masterLayout, workerLayout] = await Promise.all([layOut(masterMachine), layOut(workerMachine as AnyStateMachine)])
   for (const b of Array.from(document.querySelectorAll<HTMLButtonElement>('button[data-signal]')))
     b.addEventListener('click', () => sendSignal(b.dataset.signal as Signal))
+  // The table is redrawn on every update: one listener on it for the rows' kill buttons.
+  $('workers').addEventListener('click', (e) => {
+    const kill = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-kill]')
+    if (kill) killWorker(Number(kill.dataset.kill))
+  })
   $('export').addEventListener('click', exportTimeline)
   $('follow').addEventListener('click', () => {
     selected = undefined

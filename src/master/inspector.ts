@@ -46,6 +46,8 @@ export interface InspectorOptions {
   context(): MasterContext
   workers(): WorkerRow[]
   signal(name: Signal): void
+  /** `worker kill`: the chart's KILL_WORKER event for worker `id` (the master stops it and starts another). */
+  killWorker(id: number): void
   /** Tests and odd layouts: where index.html is; else found beside the bundle or in dist/. */
   page?: string
 }
@@ -167,6 +169,16 @@ export async function startInspector(
       res
         .writeHead(200, { ...headers, 'content-type': 'application/json' })
         .end(JSON.stringify({ corral: 'timeline', version: 1, input: options.input, started, timeline }))
+    } else if (req.method === 'POST' && url.pathname === '/send' && url.searchParams.has('kill')) {
+      const id = Number(url.searchParams.get('kill'))
+      if (!options.workers().some((w) => w.id === id)) {
+        res.writeHead(400, headers).end(`no worker ${JSON.stringify(url.searchParams.get('kill'))}\n`)
+        return
+      }
+      const entry = record({ at: Date.now(), kind: 'inspector', text: `worker kill ${id}` })
+      push({ type: 'corral.note', entry })
+      options.killWorker(id)
+      res.writeHead(202, { ...headers, 'content-type': 'application/json' }).end('{"sent":true}')
     } else if (req.method === 'POST' && url.pathname === '/send') {
       const signal = url.searchParams.get('signal') as Signal
       if (!SIGNALS.includes(signal)) {

@@ -113,6 +113,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
       context: () => actor.getSnapshot().context,
       workers: () => status.workers(actor.getSnapshot().context, options.pidOf),
       signal: options.signal,
+      killWorker: (id) => options.event({ type: 'KILL_WORKER', id }),
     })
     log.info(`Inspector at: ${inspector.url}`)
   }
