@@ -4,7 +4,7 @@
 // bound to 127.0.0.3 is a peer that the default --forwarded-allow-ips
 // (127.0.0.1,::1) does not trust. The test behind a real nginx is in
 // proxy-nginx.test.ts.
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { request as httpsRequest } from 'node:https'

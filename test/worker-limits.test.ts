@@ -3,7 +3,6 @@
 // and go to whichever worker has room), --keep-alive, and --max-requests /
 // --max-memory retiring workers under load with no failed request.
 import { spawnSync } from 'node:child_process'
-import { connect, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, ROOT, fixture, freePort, killAll, startCorral, waitFor } from './helpers/corral.ts'
 import { KeepAliveClient as Client } from './helpers/keep-alive-client.ts'
