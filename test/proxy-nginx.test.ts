@@ -9,18 +9,17 @@
 // the test: the examples are what is tested. The client connects from
 // 127.0.0.2, so the address the app sees can only have come through the
 // proxy; nginx reaches corral from 127.0.0.1, which corral trusts by default.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ROOT, fixture, freePort, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
-import { listening } from './helpers/sockets.ts'
 import { selfSignedCert } from './helpers/tls-certs.ts'
+import { NGINX, startNginx } from './helpers/nginx.ts'
 
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p))
 const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so'
 const CLIENT = '127.0.0.2'
 const EXAMPLE_HTTP = `${ROOT}deploy/nginx/corral.conf`
@@ -79,31 +78,6 @@ function streamExample(upstream: Upstream): string {
   return inside[1]!
 }
 
-/** The test's own main context (a prefix of its own, one process, no daemon), with the examples inside. */
-function nginxConfig(): string {
-  return `
-daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
-load_module ${STREAM_MODULE};
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/tmp/body;
-  proxy_temp_path ${dir}/tmp/proxy;
-  fastcgi_temp_path ${dir}/tmp/fastcgi;
-  uwsgi_temp_path ${dir}/tmp/uwsgi;
-  scgi_temp_path ${dir}/tmp/scgi;
-${UPSTREAMS.map(httpExample).join('\n')}
-}
-stream {
-${UPSTREAMS.map(streamExample).join('\n')}
-}
-`
-}
-
 beforeAll(async () => {
   if (!NGINX) throw new Error('nginx is not installed: apt-get install nginx-light libnginx-mod-stream (.ci/run does)')
   if (!existsSync(STREAM_MODULE))
@@ -111,20 +85,19 @@ beforeAll(async () => {
   ports.corral = await freePort()
   for (const upstream of UPSTREAMS)
     for (const kind of ['http', 'https', 'stream'] as const) ports[kind][upstream] = await freePort()
-  mkdirSync(join(dir, 'tmp'))
   selfSignedCert(dir)
-  writeFileSync(`${dir}/nginx.conf`, nginxConfig())
-  nginx = spawn(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let stderr = ''
-  nginx.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
-  const deadline = Date.now() + 10_000
-  while (!(await listening(ports.http.unix)) || !(await listening(ports.stream.unix))) {
-    if (nginx.exitCode !== null || Date.now() > deadline)
-      throw new Error(`nginx did not start: ${stderr}${readFileSync(`${dir}/error.log`, 'utf8')}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  // The test's own main context (a prefix of its own, one process, no daemon), with the examples inside.
+  nginx = await startNginx(
+    dir,
+    {
+      errorLevel: 'info',
+      workerConnections: 64,
+      modules: [STREAM_MODULE],
+      http: UPSTREAMS.map(httpExample).join('\n'),
+      stream: UPSTREAMS.map(streamExample).join('\n'),
+    },
+    [ports.http.unix, ports.stream.unix],
+  )
   // One corral for all of it: TCP and unix listeners; --proxy-protocol's auto
   // mode also serves nginx's HTTP proxying, which sends no PROXY header.
   // --keep-alive 5 as in deploy/systemd/corral.service: above the example's

@@ -7,16 +7,16 @@
 // and how many connections it holds), for 50 keep-alive connections made
 // straight to corral, and for the upstream keep-alive pool of a real nginx;
 // and a HUP while balancing loses no request.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { fixture, freePort, isAlive, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
-import { listening } from './helpers/sockets.ts'
 import { KeepAliveClient } from './helpers/keep-alive-client.ts'
 import { startLoad } from './helpers/load.ts'
+import { startNginx } from './helpers/nginx.ts'
 
 afterEach(killAll)
 
@@ -110,8 +110,6 @@ describe('balanced accepts (--balance-slack)', () => {
   })
 })
 
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p))
-
 /** One GET on `agent`; rejects unless it is a 200. */
 function body(url: string, agent: Agent): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -134,48 +132,30 @@ describe('behind nginx with an upstream keep-alive pool of 16', () => {
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  async function startNginx(upstreamPort: number): Promise<number> {
-    if (!NGINX) throw new Error('nginx is not installed: apt-get install nginx-light (.ci/run does)')
+  async function proxyThroughNginx(upstreamPort: number): Promise<number> {
     const port = await freePort()
     dir = mkdtempSync(join(tmpdir(), 'corral-balance-nginx-'))
-    mkdirSync(join(dir, 'tmp'))
-    writeFileSync(
-      join(dir, 'nginx.conf'),
-      `
-daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/tmp/body;
-  proxy_temp_path ${dir}/tmp/proxy;
-  fastcgi_temp_path ${dir}/tmp/fastcgi;
-  uwsgi_temp_path ${dir}/tmp/uwsgi;
-  scgi_temp_path ${dir}/tmp/scgi;
+    nginx = await startNginx(
+      dir,
+      {
+        errorLevel: 'warn',
+        workerConnections: 256,
+        http: `
   upstream corral { server 127.0.0.1:${upstreamPort}; keepalive 16; }
   server {
     listen 127.0.0.1:${port};
     location / { proxy_pass http://corral; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-`,
+  }`,
+      },
+      [port],
     )
-    nginx = spawn(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], { stdio: 'ignore' })
-    track(nginx.pid!)
-    for (const deadline = Date.now() + 10_000; !(await listening(port)); ) {
-      if (nginx.exitCode !== null || Date.now() > deadline) throw new Error('nginx did not start')
-      await new Promise((r) => setTimeout(r, 50))
-    }
     return port
   }
 
   it('16 upstream connections under load: no worker ever holds more than 4', async ({ signal }) => {
     // --keep-alive above the test's length: the pool's idle connections stay, so the pool is the 16 connections.
     const { port } = await start(signal, ['--keep-alive', '60'])
-    const nginxPort = await startNginx(port)
+    const nginxPort = await proxyThroughNginx(port)
     // 16 clients at a time: nginx never needs more than 16 upstream connections, so its pool is all there is.
     const agent = new Agent({ keepAlive: true, maxSockets: 16 })
     const bodies: string[] = []
