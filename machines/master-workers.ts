@@ -59,6 +59,8 @@ export type MasterCommand<S extends MasterSettings = MasterSettings> =
   /** The reload failed: `generation` serves on, and its `settings` are in force again. */
   | { type: 'reloadAbandoned'; generation: number; settings: S }
   | { type: 'reopenLogs' }
+  /** USR2: run the preExec hook (if any), then report PRE_EXEC_DONE or PRE_EXEC_FAILED. */
+  | { type: 'preExec' }
   | { type: 'reexec' }
   | { type: 'restorePidfile' }
   | { type: 'ready'; workers: number }

@@ -57,6 +57,10 @@ export type MasterEvent<S extends MasterSettings = MasterSettings> =
   /** The worker drains and exits by itself (max requests, max memory): not a crash. */
   | { type: 'WORKER_RETIRING'; id: number; reason: string }
   | { type: 'TICK'; now: number }
+  /** USR2: the preExec hook (if any) returned; the new master can be started. */
+  | { type: 'PRE_EXEC_DONE' }
+  /** USR2: the preExec hook threw or rejected: the re-exec is abandoned before anything changed. */
+  | { type: 'PRE_EXEC_FAILED'; reason: string }
   /** USR2: the new master could not be started at all (refused, spawn failed). */
   | { type: 'REEXEC_FAILED'; reason: string }
   /** USR2: the new master reports that its workers are serving. */
@@ -184,6 +188,13 @@ export const masterMachine = setup({
     announceReady: enqueueActions(({ context, enqueue }) =>
       enqueue.emit({ type: 'ready', workers: readyCount(context) }),
     ),
+    runPreExec: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'preExec' })),
+    preExecFailed: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'PRE_EXEC_FAILED')
+      enqueue.emit(
+        log('error', `Re-exec abandoned: the preExec hook failed (${event.reason}); this master keeps serving`),
+      )
+    }),
     reexec: enqueueActions(({ enqueue }) => {
       enqueue.assign({ childMaster: 'starting' })
       enqueue.emit({ type: 'reexec' })
@@ -362,19 +373,34 @@ export const masterMachine = setup({
             },
           },
         },
-        // USR2: a new master is starting as this one's child, with the
-        // listeners. Until it reports ready this master serves as before; if
-        // it dies first, that is the rollback: the pidfile's name is put back
-        // and nothing else has changed.
+        // USR2. This master serves as before throughout.
         reexecing: {
-          entry: 'reexec',
-          on: {
-            REEXEC_FAILED: { target: 'running', actions: 'reexecFailed' },
-            REEXEC_EXIT: { target: 'running', actions: 'reexecFailed' },
-            REEXEC_READY: [
-              { guard: 'isAutoUpgrade', target: '#master.draining.graceful', actions: 'childMasterReady' },
-              { target: 'running', actions: 'childMasterReady' },
-            ],
+          initial: 'preExec',
+          states: {
+            // The preExec hook runs in the shell, which reports how it went:
+            // one that fails abandons the re-exec while nothing has changed
+            // yet. Without a hook the shell reports done at once.
+            preExec: {
+              entry: 'runPreExec',
+              on: {
+                PRE_EXEC_DONE: { target: 'starting' },
+                PRE_EXEC_FAILED: { target: '#master.active.running', actions: 'preExecFailed' },
+              },
+            },
+            // A new master is starting as this one's child, with the
+            // listeners. If it dies before it is ready, that is the rollback:
+            // the pidfile's name is put back and nothing else has changed.
+            starting: {
+              entry: 'reexec',
+              on: {
+                REEXEC_FAILED: { target: '#master.active.running', actions: 'reexecFailed' },
+                REEXEC_EXIT: { target: '#master.active.running', actions: 'reexecFailed' },
+                REEXEC_READY: [
+                  { guard: 'isAutoUpgrade', target: '#master.draining.graceful', actions: 'childMasterReady' },
+                  { target: '#master.active.running', actions: 'childMasterReady' },
+                ],
+              },
+            },
           },
         },
       },

@@ -78,6 +78,9 @@ const fixedEvents: MasterEvent[] = [
   { type: 'KILL_WORKER', id: UNKNOWN },
 ]
 
+// The shell's answer to the chart's preExec command (src/master/main.ts), given only while it waits for one.
+const preExecEvents: MasterEvent[] = [{ type: 'PRE_EXEC_DONE' }, { type: 'PRE_EXEC_FAILED', reason: 'preExec threw' }]
+
 const reexecEvents: Record<Snapshot['context']['childMaster'], MasterEvent[]> = {
   none: [],
   starting: [
@@ -102,6 +105,7 @@ function eventsFrom(snapshot: Snapshot): MasterEvent[] {
     { type: 'TICK', now },
     { type: 'TICK', now: now + LATER },
     ...fixedEvents,
+    ...(snapshot.matches({ active: { reexecing: 'preExec' } }) ? preExecEvents : []),
     ...reexecEvents[childMaster],
     ...workers.flatMap((w) => idEvents(w.id)),
   ]
@@ -304,10 +308,14 @@ function checkStep(
         if (!before.matches({ active: 'booting' })) bad('ready announced outside booting')
         if (cmd.workers < target) bad(`ready with ${cmd.workers} of ${target} workers`)
         break
+      case 'preExec':
+        if (!after.matches({ active: { reexecing: 'preExec' } })) bad('preExec without entering reexecing')
+        if (before.matches({ active: 'reexecing' })) bad('preExec while a re-exec is in flight')
+        break
       case 'reexec':
-        if (!after.matches({ active: 'reexecing' }) && !after.matches('draining'))
-          bad('reexec without entering reexecing')
-        if (before.matches({ active: 'reexecing' })) bad('reexec while one is in flight')
+        if (!after.matches({ active: { reexecing: 'starting' } }) && !after.matches('draining'))
+          bad('reexec without entering reexecing.starting')
+        if (!before.matches({ active: { reexecing: 'preExec' } })) bad('reexec before the preExec hook ran')
         break
       case 'restorePidfile':
         if (before.context.childMaster === 'none') bad('restorePidfile with no new master')
@@ -429,7 +437,9 @@ describe('master machine: graph-generated paths', () => {
 
   test('every event type the machine handles is explored', () => {
     const explored = new Set(
-      [...fixedEvents, ...idEvents(1), ...Object.values(reexecEvents).flat(), { type: 'TICK' }].map((e) => e.type),
+      [...fixedEvents, ...idEvents(1), ...preExecEvents, ...Object.values(reexecEvents).flat(), { type: 'TICK' }].map(
+        (e) => e.type,
+      ),
     )
     const handled = new Set(allTransitions.map((t) => t.event).filter((e) => e !== 'always'))
     expect([...handled].filter((e) => !explored.has(e))).toEqual([])

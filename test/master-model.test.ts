@@ -47,6 +47,8 @@ type Intent =
   | { readonly kind: 'boundary'; readonly index: number; readonly offset: -1 | 0 | 1 }
   /** The new master of a USR2 reports; sent only when the shell could send it. */
   | { readonly kind: 'reexec'; readonly report: 'failed' | 'ready' | 'exit' }
+  /** The shell's answer to a `preExec` command: the hook ran, or it failed; sent only when one is owed. */
+  | { readonly kind: 'preExec'; readonly failed: boolean }
   /** `corral ctl worker remove N` and `worker kill PID` (src/master/control-commands.ts). */
   | { readonly kind: 'removeWorkers'; readonly count: number }
   | { readonly kind: 'killWorker'; readonly pick: WorkerPick }
@@ -136,6 +138,7 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
       report: fc.constantFrom('failed' as const, 'ready' as const, 'exit' as const),
     }),
   },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('preExec' as const), failed: fc.boolean() }) },
 )
 
 const inputArb: fc.Arbitrary<MasterInput> = fc.record({
@@ -215,6 +218,8 @@ class Sim {
   queued = false
   /** The generation new workers belong to, as the reload commands tell it. */
   generation = 0
+  /** A `preExec` command the shell has not answered yet. */
+  preExecOwed = false
 
   /** Whether to hold the machine to convergence (off where a test is about something else). */
   readonly convergence: boolean
@@ -290,6 +295,11 @@ class Sim {
         const at = instants[intent.index % Math.max(1, instants.length)]
         return at === undefined ? [] : [{ type: 'TICK', now: Math.max(ctx.now, at + intent.offset) }]
       }
+      case 'preExec':
+        // As src/master/main.ts answers a `preExec` command: once, whatever state the master is in by then.
+        if (!this.preExecOwed) return []
+        this.preExecOwed = false
+        return [intent.failed ? { type: 'PRE_EXEC_FAILED', reason: 'preExec threw' } : { type: 'PRE_EXEC_DONE' }]
       case 'reexec':
         // As src/master/reexec.ts reports a new master: once, READY before EXIT, FAILED instead of both.
         if (intent.report === 'failed')
@@ -507,6 +517,21 @@ class Sim {
     // One new master at a time.
     if (before && before.context.childMaster !== 'none' && commands.some((c) => c.type === 'reexec'))
       this.fail('a second re-exec while a new master runs')
+    // The preExec hook comes first: a new master only after it succeeded, none after it failed.
+    if (commands.some((c) => c.type === 'preExec')) {
+      if (this.preExecOwed) this.fail('a second preExec before the first was answered')
+      this.preExecOwed = true
+    }
+    if (commands.some((c) => c.type === 'reexec') && event?.type !== 'PRE_EXEC_DONE')
+      this.fail(`a new master started on ${event?.type ?? 'start'}, not on the preExec hook's success`)
+    if (event?.type === 'PRE_EXEC_FAILED' && commands.some((c) => c.type === 'reexec' || c.type === 'restorePidfile'))
+      this.fail('a failed preExec went on with the re-exec')
+    if (
+      event?.type === 'PRE_EXEC_FAILED' &&
+      before?.matches({ active: { reexecing: 'preExec' } }) &&
+      !after.matches({ active: 'running' })
+    )
+      this.fail('a failed preExec did not go back to serving')
     // The clock: past a TICK, no live worker is overdue and no stopping one is past its deadline.
     if (event?.type === 'TICK') {
       for (const w of ctx.workers) {

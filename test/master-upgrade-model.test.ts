@@ -15,6 +15,8 @@ type Who = 'old' | 'new'
 interface World {
   actor: ReturnType<typeof createActor<typeof masterMachine>>
   child: 'none' | 'starting' | 'ready' | 'dead'
+  /** The machine asked for the preExec hook and the shell has not answered yet. */
+  preExecOwed: boolean
   oldAlive: boolean
   pidfile: Who | undefined
   aside: Who | undefined
@@ -32,6 +34,7 @@ function makeWorld(upgrade: 'manual' | 'auto'): World {
   const world: World = {
     actor,
     child: 'none',
+    preExecOwed: false,
     oldAlive: true,
     pidfile: undefined,
     aside: undefined,
@@ -59,6 +62,9 @@ function carryOut(w: World, c: MasterCommand): void {
       break
     case 'ready':
       w.pidfile = 'old'
+      break
+    case 'preExec':
+      w.preExecOwed = true
       break
     case 'reexec':
       if (w.pidfile === 'old') {
@@ -94,6 +100,7 @@ type Step =
   | { kind: 'tick'; ms: number }
   | { kind: 'childReady' }
   | { kind: 'childDies' }
+  | { kind: 'preExec'; failed: boolean }
 
 function apply(w: World, step: Step): void {
   switch (step.kind) {
@@ -118,6 +125,10 @@ function apply(w: World, step: Step): void {
     case 'tick':
       w.now += step.ms
       return send(w, { type: 'TICK', now: w.now })
+    case 'preExec':
+      if (!w.preExecOwed) return
+      w.preExecOwed = false
+      return send(w, step.failed ? { type: 'PRE_EXEC_FAILED', reason: 'preExec threw' } : { type: 'PRE_EXEC_DONE' })
     case 'childReady':
       if (w.child !== 'starting') return
       // The new master writes PIDFILE once it serves, then tells its parent.
@@ -145,6 +156,8 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 40_000 }).map((ms) => ({ kind: 'tick' as const, ms })) },
   { weight: 2, arbitrary: fc.constant({ kind: 'childReady' as const }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'childDies' as const }) },
+  // The preExec hook mostly succeeds: a failed one ends the USR2 before anything changed.
+  { weight: 3, arbitrary: fc.boolean().map((failed) => ({ kind: 'preExec' as const, failed })) },
 )
 
 function checkPidfile(w: World): void {
@@ -183,6 +196,7 @@ test.prop(
     // Finish: the new master either serves or is gone; the old one is told to
     // QUIT; every worker exits. Exactly one master, or none, remains, and the
     // pidfile names it.
+    apply(w, { kind: 'preExec', failed: false })
     apply(w, { kind: 'childReady' })
     send(w, { type: 'QUIT' })
     for (let i = 0; i < 20 && w.oldAlive; i++) {

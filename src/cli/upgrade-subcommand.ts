@@ -50,7 +50,9 @@ export async function runUpgrade(argv: string[]): Promise<number> {
   say(`sent USR2 to master ${old}`)
   // Accepting USR2, the old master moves its pidfile aside at once.
   if (!(await until(() => readPidfile(asidePath(pidfile)) === old, 5_000))) {
-    return fail(`master ${old} did not start a new master (PID 1, or an upgrade already in flight?); see its log`)
+    return fail(
+      `master ${old} did not start a new master (PID 1, an upgrade already in flight, or its preExec hook failed?); see its log`,
+    )
   }
   const deadline = Date.now() + timeoutMs
   let fresh: number | undefined

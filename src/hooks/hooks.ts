@@ -198,22 +198,23 @@ export const isThenable = (v: unknown): v is PromiseLike<unknown> =>
 
 /**
  * Calls a hook and waits for it if it returns a promise. Never throws: a
- * failure is logged with the hook's name and `false` returned.
+ * failure is logged with the hook's name and its reason returned (undefined
+ * when the hook ran, or is not set).
  */
 export async function callHook(
   log: Logger,
   name: string,
   fn: ((...args: never[]) => unknown) | undefined,
   args: readonly unknown[],
-): Promise<boolean> {
-  if (fn === undefined) return true
+): Promise<string | undefined> {
+  if (fn === undefined) return undefined
   try {
     const result = (fn as (...a: readonly unknown[]) => unknown)(...args)
     if (isThenable(result)) await result
-    return true
+    return undefined
   } catch (err) {
     logHookFailure(log, name, err)
-    return false
+    return reason(err)
   }
 }
 

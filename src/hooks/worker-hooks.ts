@@ -116,7 +116,7 @@ export function createWorkerHooks(options: WorkerOptions, log: Logger): WorkerHo
       if (hook === undefined || interrupting) return then()
       interrupting = true
       alive = false
-      void callHook(log, 'workerInt', hook, [worker]).then(then)
+      void callHook(log, 'workerInt', hook, [worker]).then(() => then())
     },
     wrapHandler(handler) {
       const pre = hooks.preRequest

@@ -190,14 +190,16 @@ export function runMaster({
         control.setSettings(next)
       },
       done: (code) => Deferred.doneUnsafe(exitCode, Effect.succeed(code)),
+      // The chart's reexecing.preExec waits for the hook's outcome (src/master/server-hooks.ts).
+      preExec: () =>
+        hooks.preExec((failure) =>
+          emit(failure === undefined ? { type: 'PRE_EXEC_DONE' } : { type: 'PRE_EXEC_FAILED', reason: failure }),
+        ),
       reexec() {
-        // preExec first, when set (src/master/server-hooks.ts).
-        hooks.beforeReexec(() => {
-          pidfile.moveAside()
-          control.socket.moveAside()
-          newMaster = spawnNewMaster(listeners, emit)
-          log.info(`Re-exec: started a new master with pid ${newMaster.pid}`)
-        })
+        pidfile.moveAside()
+        control.socket.moveAside()
+        newMaster = spawnNewMaster(listeners, emit)
+        log.info(`Re-exec: started a new master with pid ${newMaster.pid}`)
       },
     }
     // The machine hands back the settings objects it was given (input, HUP)
@@ -277,11 +279,15 @@ interface Shell {
   pidfile: Pidfile
   /** The settings in force from now on. */
   adopt: (settings: Settings) => void
+  preExec: () => void
   reexec: () => void
   done: (code: number) => void
 }
 
-function carryOut(command: MasterCommand<Settings>, { pool, hooks, log, pidfile, adopt, reexec, done }: Shell): void {
+function carryOut(
+  command: MasterCommand<Settings>,
+  { pool, hooks, log, pidfile, adopt, preExec, reexec, done }: Shell,
+): void {
   switch (command.type) {
     case 'spawnWorker': {
       const { id, generation, settings } = command
@@ -308,6 +314,8 @@ function carryOut(command: MasterCommand<Settings>, { pool, hooks, log, pidfile,
       log.info('Reopening log files')
       reopenLogFiles()
       return pool.broadcast({ t: 'reopen' })
+    case 'preExec':
+      return preExec()
     case 'reexec':
       return reexec()
     case 'restorePidfile':

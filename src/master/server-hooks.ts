@@ -65,7 +65,7 @@ export function createMasterHooks({ settings, app, name, log, workers }: MasterH
   const waitingSpawns = new Map<number, Array<() => void>>()
 
   const hook = <N extends HookName>(n: N): Hooks[N] | undefined => settings()[n] as Hooks[N] | undefined
-  const call = <N extends HookName>(n: N, ...args: Parameters<Hooks[N]>): Promise<boolean> =>
+  const call = <N extends HookName>(n: N, ...args: Parameters<Hooks[N]>): Promise<string | undefined> =>
     callHook(log, n, hook(n), args)
 
   const server: Server = {
@@ -179,13 +179,14 @@ export function createMasterHooks({ settings, app, name, log, workers }: MasterH
         )
     },
 
-    /** USR2: preExec, then `reexec` (at once when there is no hook and nothing queued). */
-    beforeReexec(reexec: () => void): void {
-      if (pending === 0 && !hook('preExec')) return reexec()
-      enqueue(async () => {
-        await call('preExec', server)
-        reexec()
-      })
+    /**
+     * The machine's `preExec` (USR2): the hook, after any hook queued before
+     * it; `report` hears its failure's reason, or undefined (at once when
+     * there is no hook and nothing queued).
+     */
+    preExec(report: (failure: string | undefined) => void): void {
+      if (pending === 0 && !hook('preExec')) return report(undefined)
+      enqueue(async () => report(await call('preExec', server)))
     },
 
     /** The master is exiting, its workers gone and its pidfile removed: onExit, after any hook still queued. */

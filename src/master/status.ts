@@ -180,7 +180,7 @@ export function isReady(state: string): boolean {
   return (
     state.startsWith('active.running.steady') ||
     state.startsWith('active.running.reloading') ||
-    state === 'active.reexecing'
+    state.startsWith('active.reexecing')
   )
 }
 
