@@ -19,7 +19,10 @@ export type WorkerEvent =
   | { type: 'DRAINED' }
   /** A limit was reached (max requests, max memory): drain and exit, as leaving on purpose, not as a crash. */
   | { type: 'RETIRE'; reason: string }
-  /** An exception nobody caught: the worker exits with RUNTIME_ERROR, through `dead` (and the workerExit hook). */
+  /**
+   * An exception nobody caught: the worker exits with RUNTIME_ERROR, through
+   * `dead` (and the workerExit hook). `reason`: the exception with its stack, logged once.
+   */
   | { type: 'CRASHED'; reason: string }
 
 export type WorkerCommand =

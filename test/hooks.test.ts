@@ -266,6 +266,38 @@ describe('server hooks', () => {
     expect(readHooks(log).map((l) => l.hook)).toEqual(['nworkersChanged', 'onStarting'])
   })
 
+  it('an uncaught exception goes the machine’s way out: workerExit runs, exit 1, logged once, a new worker serves', {
+    timeout: 60_000,
+  }, async ({ signal }) => {
+    const log = join(tmp, 'crash.jsonl')
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}`
+    const corral = startCorral(['-c', CONFIG, '-w', '1', '-b', `127.0.0.1:${port}`, APP], {
+      env: { HOOKS_LOG: log },
+      signal,
+    })
+    await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
+    const [victim] = corral.workers()
+    expect((await get(`${url}/crash`)).status).toBe(200)
+    const exit = await waitForHook(log, 'childExit', { workerPid: victim })
+    expect(exit).toMatchObject({ role: 'master', exitCode: 1, signal: null })
+    const lines = readHooks(log)
+    expectOrder(lines, ['workerExit', { pid: victim, workerPid: victim }], ['childExit', { workerPid: victim }])
+    // One report of the crash, with its stack, in the worker's own words.
+    const reports = corral.log().match(/Uncaught exception in worker; exiting: Error: crash on purpose\n\s+at /g)
+    expect(reports).toHaveLength(1)
+    expect(corral.log().match(/Uncaught exception/g)).toHaveLength(1)
+    const replacement = await waitFor(
+      async () => {
+        const r = await get(`${url}/`).catch(() => undefined)
+        const pid = r?.status === 200 ? (JSON.parse(r.body) as { pid: number }).pid : undefined
+        return pid !== undefined && pid !== victim ? pid : undefined
+      },
+      { what: 'a new worker serving' },
+    )
+    expect(replacement).not.toBe(victim)
+  })
+
   it('without worker-side hooks a worker never imports the config file', async ({ signal }) => {
     const log = join(tmp, 'master-only.jsonl')
     const config = join(tmp, 'master-only.config.ts')

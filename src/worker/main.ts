@@ -199,8 +199,8 @@ process.on('uncaughtException', (err) => {
     log.exception('Uncaught exception in worker; exiting', err)
     process.exit(RUNTIME_ERROR)
   }
-  log.exception('Uncaught exception in worker', err)
-  send({ type: 'CRASHED', reason: describe(err) })
+  // Logged once, by the machine, with the stack: the reason is the exception as Node prints it.
+  send({ type: 'CRASHED', reason: err instanceof Error && err.stack !== undefined ? err.stack : describe(err) })
 })
 
 actor.start()
