@@ -8,6 +8,7 @@ import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from
 import { workerMachine } from '../../machines/worker.ts'
 import type { WorkerRow } from '../protocol/control.ts'
 import { activeIds, layOut, toSvg, type Layout } from './charts.ts'
+import { decodePaths, type GeneratedPath, type PathsData } from './paths.ts'
 import { replayStep, startMaster, type MasterActor, type ReplayEntry, type TimelineFile } from './replay.ts'
 
 interface Entry extends ReplayEntry {
@@ -46,7 +47,10 @@ const WORKER_STATE: Record<string, string> = {
 
 function describe(e: Entry): string {
   if (e.kind !== 'event') return `${e.kind}: ${e.text ?? ''}`
-  const ev = e.event as MasterEvent
+  return describeEvent(e.event as MasterEvent)
+}
+
+function describeEvent(ev: MasterEvent): string {
   // A HUP carries every re-read setting; the chart reads three of them, so those are what the timeline shows.
   if (ev.type === 'HUP' && ev.settings) {
     const { workers, timeout, gracefulTimeout } = ev.settings
@@ -259,7 +263,11 @@ function playgroundControls(): void {
     for (const w of playground?.actor.getSnapshot().context.workers ?? [])
       if (w.status === 'booting') fire({ type: 'WORKER_READY', id: w.id })
   })
-  on('reset', () => startPlayground(exportInput))
+  on('reset', () => {
+    walk = undefined
+    renderPath()
+    startPlayground(exportInput)
+  })
   $('load').addEventListener('change', async () => {
     const file = ($('load') as HTMLInputElement).files?.[0]
     if (file) load(JSON.parse(await file.text()) as TimelineFile)
@@ -271,6 +279,8 @@ function playgroundControls(): void {
 }
 
 function load(file: TimelineFile): void {
+  walk = undefined
+  renderPath()
   exportInput = file.input
   startPlayground(file.input)
   pending = (file.timeline as Entry[]).filter((e) => e.kind === 'event')
@@ -281,6 +291,108 @@ function step(): void {
   const next = pending.shift()
   if (next?.event) fire(next.event, next)
   $('pending').textContent = `${pending.length} to replay`
+}
+
+// ---------------------------------------------------------------------------
+// Playground: the graph-generated paths the machine tests replay, step by step.
+
+const pathsData = (): PathsData => JSON.parse($('paths').textContent ?? '') as PathsData
+let pathLists: GeneratedPath[][] = []
+/** The path being stepped through, and how many of its events have been fired. */
+let walk: { input: TimelineFile['input']; path: GeneratedPath; at: number } | undefined
+
+const sameState = (a: unknown, b: unknown) => {
+  const x = activeIds(masterMachine, a)
+  const y = activeIds(masterMachine, b)
+  return x.size === y.size && [...x].every((id) => y.has(id))
+}
+
+function pathControls(): void {
+  const data = pathsData()
+  pathLists = data.explorations.map((_, i) => decodePaths(data, i))
+  const exploration = $<HTMLSelectElement>('path-exploration')
+  const end = $<HTMLSelectElement>('path-end')
+  const pick = $<HTMLSelectElement>('path-pick')
+  exploration.innerHTML = data.explorations
+    .map((x, i) => `<option value="${i}">${esc(x.name)} (${pathLists[i]?.length ?? 0} paths)</option>`)
+    .join('')
+  const fillPicks = () => {
+    const paths = pathLists[Number(exploration.value)] ?? []
+    pick.innerHTML = paths
+      .flatMap((p, i) =>
+        JSON.stringify(p.end) === end.value ? [`<option value="${i}">#${i}: ${p.events.length} events</option>`] : [],
+      )
+      .join('')
+  }
+  const fillEnds = () => {
+    const counts = new Map<string, number>()
+    for (const p of pathLists[Number(exploration.value)] ?? []) {
+      const key = JSON.stringify(p.end)
+      counts.set(key, (counts.get(key) ?? 0) + 1)
+    }
+    end.innerHTML = [...counts]
+      .map(([key, n]) => `<option value="${esc(key)}">${esc(stateText(JSON.parse(key)))} (${n})</option>`)
+      .join('')
+    fillPicks()
+  }
+  exploration.addEventListener('change', fillEnds)
+  end.addEventListener('change', fillPicks)
+  fillEnds()
+  const on = (id: string, f: () => void) => $(id).addEventListener('click', f)
+  on('path-load', () => {
+    const path = pathLists[Number(exploration.value)]?.[Number(pick.value)]
+    const input = data.explorations[Number(exploration.value)]?.input
+    if (!path || !input) return
+    walk = { input, path, at: 0 }
+    exportInput = input
+    pending = []
+    $('pending').textContent = ''
+    startPlayground(input)
+    renderPath()
+  })
+  on('path-forward', pathForward)
+  on('path-all', () => {
+    while (walk && walk.at < walk.path.events.length) pathForward()
+  })
+  // Back: the machine cannot undo, so the path is replayed from its start to one step short.
+  on('path-back', () => {
+    if (!walk || walk.at === 0) return
+    const { input, path } = walk
+    const at = walk.at - 1
+    startPlayground(input)
+    walk = { input, path, at }
+    for (const event of path.events.slice(0, at)) fire(event)
+    renderPath()
+  })
+}
+
+function pathForward(): void {
+  const event = walk?.path.events[walk.at]
+  if (!walk || !event) return
+  walk.at++
+  fire(event)
+  renderPath()
+}
+
+function renderPath(): void {
+  const status = $('path-status')
+  const list = $('path-events')
+  if (!walk) {
+    status.textContent = ''
+    list.innerHTML = ''
+    delete status.dataset.atEnd
+    delete status.dataset.matches
+    return
+  }
+  const { path, at } = walk
+  const atEnd = at === path.events.length
+  const matches = atEnd && sameState(current.value, path.end)
+  status.dataset.atEnd = String(atEnd)
+  status.dataset.matches = String(matches)
+  status.textContent = `step ${at} of ${path.events.length} · ends (recorded) in ${stateText(path.end)}${atEnd ? (matches ? ' · reached ✓' : ` · reached ${stateText(current.value)} ✗`) : ''}`
+  list.innerHTML = path.events
+    .map((e, i) => `<li class="${i < at ? 'done' : i === at ? 'next' : ''}">${esc(describeEvent(e))}</li>`)
+    .join('')
 }
 
 // ---------------------------------------------------------------------------
@@ -304,6 +416,7 @@ async function main(): Promise<void> {
   if (live) connect()
   else {
     playgroundControls()
+    pathControls()
     startPlayground(exportInput)
   }
   render()
