@@ -14,6 +14,8 @@ import { replayStep, startMaster, type MasterActor, type ReplayEntry, type Timel
 interface Entry extends ReplayEntry {
   seq: number
   at: number
+  /** Kind `worker`: which worker's own machine took the event (its `event`, `from` and `value` are the worker's). */
+  worker?: number
   text?: string
   from?: unknown
   value?: unknown
@@ -37,7 +39,10 @@ let playground: { actor: MasterActor; input: TimelineFile['input']; seq: number 
 /** A loaded timeline being replayed step by step: the entries left. */
 let pending: Entry[] = []
 
-/** The master's view of a worker, as the worker chart's state. */
+/** Live: each worker's own machine state, as the worker last reported it (spec/inspector.md). */
+const reported = new Map<number, string>()
+
+/** The playground has no worker processes: its worker charts show the master's view of each worker, mapped. */
 const WORKER_STATE: Record<string, string> = {
   booting: 'booting',
   running: 'running',
@@ -46,8 +51,18 @@ const WORKER_STATE: Record<string, string> = {
 }
 
 function describe(e: Entry): string {
+  if (e.kind === 'worker') return `worker ${e.worker}: ${describeEvent(e.event as MasterEvent)}`
   if (e.kind !== 'event') return `${e.kind}: ${e.text ?? ''}`
   return describeEvent(e.event as MasterEvent)
+}
+
+/** The newest timeline entry at or before `seq` that `test` accepts. */
+function lastUpTo(seq: number, test: (e: Entry) => boolean): Entry | undefined {
+  for (let i = timeline.length - 1; i >= 0; i--) {
+    const e = timeline[i] as Entry
+    if (e.seq <= seq && test(e)) return e
+  }
+  return undefined
 }
 
 function describeEvent(ev: MasterEvent): string {
@@ -74,11 +89,15 @@ const stateText = (value: unknown): string =>
 
 function render(): void {
   const shown = selected === undefined ? undefined : timeline.find((e) => e.seq === selected)
-  const value = shown?.value ?? current.value
-  const workers = shown?.workers ?? current.workers
+  // As of the entry shown: the master's chart after the last master event, the rows of the last entry that has them.
+  const masterAt = shown && lastUpTo(shown.seq, (e) => e.kind === 'event')
+  const value = masterAt?.value ?? current.value
+  const workers = (shown && lastUpTo(shown.seq, (e) => e.workers !== undefined)?.workers) ?? current.workers
   const active = activeIds(masterMachine, value)
   const taken =
-    shown?.event !== undefined ? { from: activeIds(masterMachine, shown.from), event: shown.event.type } : undefined
+    shown?.kind === 'event' && shown.event !== undefined
+      ? { from: activeIds(masterMachine, shown.from), event: shown.event.type }
+      : undefined
   $('master-chart').innerHTML = toSvg(masterLayout, active, taken)
   $('master-state').textContent = stateText(value)
   $('viewing').textContent = shown
@@ -90,14 +109,30 @@ function render(): void {
         `<tr data-worker="${w.id}"><td>${w.id}</td><td class="pid">${w.pid ?? '—'}</td><td>${w.generation}</td><td>${w.state}</td><td>${w.ageSeconds.toFixed(0)} s</td><td>${w.requests}</td><td>${w.rssBytes === null ? '—' : `${(w.rssBytes / 1048576).toFixed(1)} MB`}</td><td>${w.heartbeatAgeSeconds.toFixed(1)} s</td><td><button class="stop" data-kill="${w.id}">kill</button></td></tr>`,
     )
     .join('')
-  $('worker-charts').innerHTML = workers
-    .map(
-      (w) =>
-        `<figure data-worker="${w.id}"><figcaption>worker ${w.id} · pid ${w.pid ?? '—'} · gen ${w.generation}</figcaption>${toSvg(workerLayout, activeIds(workerMachine as AnyStateMachine, WORKER_STATE[w.state]))}</figure>`,
-    )
-    .join('')
+  $('worker-charts').innerHTML = workers.map((w) => workerFigure(w, shown)).join('')
   for (const li of Array.from($('timeline').querySelectorAll('li')))
     li.classList.toggle('selected', Number((li as HTMLElement).dataset.seq) === selected)
+}
+
+/**
+ * A worker's chart. Live, its own machine's state as the worker reported it
+ * (as of the entry shown, with the transition of that worker's entry lit);
+ * in the playground, the master's view of it.
+ */
+function workerFigure(w: WorkerRow, shown: Entry | undefined): string {
+  const machine = workerMachine as AnyStateMachine
+  if (!live) {
+    const view = WORKER_STATE[w.state]
+    return `<figure data-worker="${w.id}" data-state="${view ?? ''}"><figcaption>worker ${w.id} · gen ${w.generation} · the master's view: ${w.state}</figcaption>${toSvg(workerLayout, activeIds(machine, view))}</figure>`
+  }
+  const own = shown
+    ? (lastUpTo(shown.seq, (e) => e.kind === 'worker' && e.worker === w.id)?.value as string | undefined)
+    : reported.get(w.id)
+  const taken =
+    shown?.kind === 'worker' && shown.worker === w.id && shown.event
+      ? { from: activeIds(machine, shown.from), event: shown.event.type }
+      : undefined
+  return `<figure data-worker="${w.id}" data-state="${own ?? ''}"><figcaption>worker ${w.id} · pid ${w.pid ?? '—'} · gen ${w.generation} · its machine: ${own ?? 'not reported yet'} · the master's view: ${w.state}</figcaption>${toSvg(workerLayout, activeIds(machine, own), taken)}</figure>`
 }
 
 function addEntry(e: Entry): void {
@@ -134,9 +169,15 @@ function connect(): void {
   const source = new EventSource(`/events?token=${encodeURIComponent(token ?? '')}`)
   source.onmessage = (m) => {
     const msg = JSON.parse(m.data)
+    const worker = /^worker-(\d+)$/.exec(msg.sessionId ?? '')
     if (msg.type === '@xstate.actor' && msg.sessionId === 'master') {
       current = { value: msg.snapshot.value, workers: msg.snapshot.workers }
       for (const e of msg.timeline as Entry[]) if (!timeline.some((t) => t.seq === e.seq)) addEntry(e)
+    } else if (msg.type === '@xstate.actor' && worker) {
+      if (msg.snapshot.value !== null) reported.set(Number(worker[1]), msg.snapshot.value)
+    } else if (msg.type === '@xstate.snapshot' && worker) {
+      reported.set(Number(worker[1]), msg.snapshot.value)
+      addEntry(msg.entry)
     } else if (msg.type === '@xstate.snapshot' && msg.sessionId === 'master') {
       current = { value: msg.snapshot.value, workers: msg.snapshot.workers }
       addEntry(msg.entry)
