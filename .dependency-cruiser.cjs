@@ -54,6 +54,22 @@ module.exports = {
       from: { pathNot: '^(src/cli/|test/|bench/|scripts/)' },
       to: { path: '^src/cli/' },
     },
+    {
+      name: 'runtime-not-build-tools',
+      comment:
+        "What the package runs (src/, machines/) imports nothing from scripts/, the build and test tools: the path exploration (scripts/master-paths.ts) and xstate/graph stay out of it. The inspector page's script is the exception: it is bundled at build time into one file, and may share the machine walker (scripts/machine-walk.ts) with the spec's diagrams.",
+      severity: 'error',
+      from: { path: '^(src|machines)/', pathNot: '^src/inspector-ui/' },
+      to: { path: '^scripts/' },
+    },
+    {
+      name: 'page-gets-paths-as-data',
+      comment:
+        'The playground gets the generated paths as data written into the page at build time (scripts/build-inspector.ts), not by exploring the chart in the browser: the page does not import the exploration, nor xstate/graph.',
+      severity: 'error',
+      from: { path: '^src/inspector-ui/' },
+      to: { path: ['^scripts/master-paths[.]ts$', '(^|/)node_modules/xstate/dist/xstate-graph'] },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -2,7 +2,8 @@
 //   npm run inspector:screenshots
 // spec/inspector/live.png: a real corral (3 workers, after a TTIN and a HUP)
 // with its --inspector page; spec/inspector/playground.png: `corral inspect`'s
-// page after a few events. Debian's chromium through playwright-core, as the
+// page after a few events; spec/inspector/paths.png: the playground stepping
+// through one of the machine tests' generated paths. Debian's chromium through playwright-core, as the
 // tests drive it; the master is stopped by its pid, with its workers.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -73,7 +74,19 @@ try {
   await page.click('button[data-signal="TTIN"]')
   await page.click('button[data-signal="HUP"]')
   await page.screenshot({ path: `${OUT}/playground.png` })
-  console.log('wrote spec/inspector/live.png, spec/inspector/playground.png')
+
+  // Two workers; a path that ends in a reload, stepped to its end and back one.
+  await page.selectOption('#path-exploration', '1')
+  const reloading = await page.$eval(
+    '#path-end',
+    (select) => Array.from((select as HTMLSelectElement).options).find((o) => o.text.includes('reloading'))?.value,
+  )
+  if (reloading) await page.selectOption('#path-end', reloading)
+  await page.click('#path-load')
+  await page.click('#path-all')
+  await page.click('#path-back')
+  await page.screenshot({ path: `${OUT}/paths.png` })
+  console.log('wrote spec/inspector/live.png, spec/inspector/playground.png, spec/inspector/paths.png')
 } finally {
   await session.close()
   master.kill('SIGTERM')

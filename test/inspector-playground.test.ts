@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { buildInspector } from '../scripts/build-inspector.ts'
+import { explorations, explore, pathEvents } from '../scripts/master-paths.ts'
 import { openBrowser, staysLocal, type Session } from './helpers/browser.ts'
 import { BIN } from './helpers/corral.ts'
 
@@ -18,6 +19,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close()
 })
+
+/** The ids of the state nodes a state value is in, ancestors included (xstate's `parent.key` ids; the root is not drawn). */
+const nodeIds = (value: unknown, prefix = 'master'): string[] =>
+  typeof value === 'string'
+    ? [`${prefix}.${value}`]
+    : Object.entries(value as object).flatMap(([k, v]) => [`${prefix}.${k}`, ...nodeIds(v, `${prefix}.${k}`)])
 
 const ACTIVE = (id: string) => `#master-chart g.state.active[data-state="${id}"]`
 
@@ -52,6 +59,48 @@ describe('corral inspect', () => {
     await page.waitForSelector('#timeline li:has-text("HUP") .to:has-text("reloading")')
     expect(errors).toEqual([])
     expect(requests.filter((r) => !staysLocal(r))).toEqual([])
+  })
+
+  it('steps through a graph-generated path of the machine tests, forward and back, to its recorded end state', async () => {
+    // In Node, by the module the path tests use: the two-worker exploration's longest path.
+    const x = 1
+    const paths = explore(explorations[x]!)
+    const index = paths.reduce((best, p, i) => (p.steps.length > paths[best]!.steps.length ? i : best), 0)
+    const path = paths[index]!
+    const events = pathEvents(path)
+    const end = path.state.value
+    expect(events.length).toBeGreaterThan(3)
+
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'inspect'])
+    const { page, errors } = browser
+    await page.goto(/file:\/\/\S+/.exec(stdout)![0])
+    await page.waitForSelector('body[data-mode="playground"][data-ready="true"]')
+    await page.selectOption('#path-exploration', String(x))
+    await page.selectOption('#path-end', JSON.stringify(end))
+    await page.selectOption('#path-pick', String(index))
+    await page.click('#path-load')
+    expect(await page.locator('#path-events li').count()).toBe(events.length)
+    const entries = () => page.locator('#timeline li').count()
+    for (let i = 1; i <= events.length; i++) {
+      await page.click('#path-forward')
+      await page.waitForSelector(`#path-status:has-text("step ${i} of ${events.length}")`)
+      expect(await entries()).toBe(i)
+    }
+    // Back replays all but the last event from the start; forward takes it again.
+    await page.click('#path-back')
+    await page.waitForSelector(`#path-status:has-text("step ${events.length - 1} of ${events.length}")`)
+    expect(await entries()).toBe(events.length - 1)
+    await page.click('#path-forward')
+    await page.waitForSelector('#path-status[data-at-end="true"]')
+    expect(await page.getAttribute('#path-status', 'data-matches')).toBe('true')
+    const active = await page.$$eval('#master-chart g.state.active', (gs) =>
+      gs.map((g) => g.getAttribute('data-state')),
+    )
+    expect(new Set(active)).toEqual(new Set(nodeIds(end)))
+    // The timeline lists the path's events, in order.
+    const listed = await page.$$eval('#timeline li .what', (ws) => ws.map((w) => w.textContent?.split(' ')[0]))
+    expect(listed).toEqual(events.map((e) => e.type))
+    expect(errors).toEqual([])
   })
 
   it('takes no arguments', async () => {

@@ -3,6 +3,7 @@
 // HTTP. Then the exported timeline replayed through the pure machine in Node
 // and in the playground page, which must agree with each other and with the
 // master that recorded it.
+import { readFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { buildInspector, INSPECTOR_PAGE } from '../scripts/build-inspector.ts'
@@ -59,6 +60,23 @@ function raw(
 }
 
 const ACTIVE = (id: string) => `#master-chart g.state.active[data-state="${id}"]`
+const WORKER_ACTIVE = (id: number, state: string) =>
+  `#worker-charts figure[data-worker="${id}"] g.state.active[data-state="worker.${state}"]`
+
+/** What the master told a worker at its start: CORRAL_WORKER as it was in the worker's initial environment. */
+function workerOptions(pid: number): { inspector?: true } {
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+  const told = environ.find((v) => v.startsWith('CORRAL_WORKER='))
+  return JSON.parse(told!.slice('CORRAL_WORKER='.length))
+}
+
+interface WorkerEntry {
+  kind: string
+  worker?: number
+  event?: { type: string; signal?: string }
+  from?: string
+  value?: string
+}
 
 describe('--inspector', () => {
   it('shows every worker with its pid, a TTIN as a new worker and a timeline entry, live and without errors or requests off loopback', async ({
@@ -132,6 +150,94 @@ describe('--inspector', () => {
     expect(await page.textContent('#viewing')).toMatch(/^as of #\d+/)
     await page.click('#follow')
     await page.waitForSelector(ACTIVE('master.active.running.steady'))
+  })
+
+  it("each worker's chart is its own machine as the worker reports it: running once it serves, draining and dead after a TTOU", async ({
+    signal,
+  }) => {
+    const { corral, url, base } = await serve(['-w', '2'], signal)
+    const token = new URL(url).searchParams.get('token')!
+    // Told to report only because --inspector is on (the test below: not told without it).
+    for (const pid of corral.workers()) expect(workerOptions(pid).inspector).toBe(true)
+    const { page, errors } = browser
+    await page.goto('about:blank')
+    errors.length = 0
+    await page.goto(url)
+    await page.waitForSelector('body[data-connected="true"]')
+    await page.waitForFunction(() => document.querySelectorAll('#workers tr').length === 2)
+    const ids = await page.$$eval('#workers tr', (trs) => trs.map((tr) => Number((tr as HTMLElement).dataset.worker)))
+    for (const id of ids) await page.waitForSelector(WORKER_ACTIVE(id, 'running'))
+    // What the workers reported: their own machines' start and LOADED, booting → running.
+    const reports = (id: number) =>
+      page.evaluate(
+        (id) =>
+          (window as unknown as { corral: { timeline(): WorkerEntry[] } }).corral
+            .timeline()
+            .filter((e) => e.kind === 'worker' && e.worker === id)
+            .map((e) => [e.event?.type, e.event?.signal, e.value]),
+        id,
+      )
+    for (const id of ids)
+      expect(await reports(id)).toEqual([
+        ['xstate.init', undefined, 'booting'],
+        ['LOADED', undefined, 'running'],
+      ])
+    // The master's view stays in the table.
+    expect(await page.$$eval('#workers tr td:nth-child(4)', (tds) => tds.map((td) => td.textContent))).toEqual([
+      'running',
+      'running',
+    ])
+
+    // TTOU: the master stops one worker gracefully; that worker's machine takes SIGNAL TERM into draining, then DRAINED into dead.
+    await page.click('button[data-signal="TTOU"]')
+    await page.waitForFunction(() => document.querySelectorAll('#workers tr').length === 1)
+    const [left] = await page.$$eval('#workers tr', (trs) =>
+      trs.map((tr) => Number((tr as HTMLElement).dataset.worker)),
+    )
+    const removed = ids.find((id) => id !== left)!
+    await page.waitForFunction(
+      (id) =>
+        (window as unknown as { corral: { timeline(): WorkerEntry[] } }).corral
+          .timeline()
+          .some((e) => e.kind === 'worker' && e.worker === id && e.value === 'dead'),
+      removed,
+    )
+    expect(await reports(removed)).toEqual([
+      ['xstate.init', undefined, 'booting'],
+      ['LOADED', undefined, 'running'],
+      ['SIGNAL', 'TERM', 'draining'],
+      ['DRAINED', undefined, 'dead'],
+    ])
+    // The same, as the export (and the SSE feed it came from) has it.
+    const file = JSON.parse((await raw(`${base}/timeline.json?token=${token}`)).body) as { timeline: WorkerEntry[] }
+    expect(
+      file.timeline.filter((e) => e.kind === 'worker' && e.worker === removed).map((e) => [e.event?.type, e.value]),
+    ).toEqual([
+      ['xstate.init', 'booting'],
+      ['LOADED', 'running'],
+      ['SIGNAL', 'draining'],
+      ['DRAINED', 'dead'],
+    ])
+    // Time travel to its SIGNAL: the removed worker's chart in draining, the transition lit.
+    await page.click(`#timeline li.worker:has-text("worker ${removed}: SIGNAL")`)
+    await page.waitForSelector(WORKER_ACTIVE(removed, 'draining'))
+    expect(await page.locator(`#worker-charts figure[data-worker="${removed}"] polyline.edge.taken`).count()).toBe(1)
+    await page.click('#follow')
+    await page.waitForSelector(`#worker-charts figure[data-worker="${removed}"]`, { state: 'detached' })
+    expect(errors).toEqual([])
+  })
+
+  it('does not ask workers to report their machine without --inspector', async ({ signal }) => {
+    const port = await freePort()
+    const corral = startCorral(['-b', `127.0.0.1:${port}`, '-w', '1', fixture('app-slow-boot.ts')], {
+      signal,
+      env: { ...process.env, BOOT_DELAY_MS: '0' },
+    })
+    await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
+    const [pid] = corral.workers()
+    const told = workerOptions(pid!)
+    expect(told).toHaveProperty('settings')
+    expect(told).not.toHaveProperty('inspector')
   })
 
   it('refuses a request without the token (401), with a wrong one, a foreign Origin or a foreign Host (403)', async ({

@@ -1,15 +1,11 @@
 // Graph-generated path tests of the master statechart.
 //
-// xstate/graph explores the machine from its initial state with an explicit
-// list of events (traversal is pure: nothing fires by itself, so every event
-// the shell can send is listed here). The master's context holds ids and
-// times, so the traversal sees it through `serialize`, an abstraction that is
-// exact for this event set (see there); workers are few and the exploration is
-// capped so that it ends.
-//
-// The generated paths are: the shortest path to every state found, followed
-// by every event explored from that state (so every edge of the explored
-// graph, self-loops included, ends some path). Each is replayed on a real
+// The paths come from scripts/master-paths.ts (shared with the inspector's
+// playground, which steps through the same ones): xstate/graph's shortest
+// path to every state found, under an abstraction of the context that the
+// replay here checks is faithful. Each path is followed by every event
+// explored from its end state (so every edge of the explored graph, self-loops
+// included, ends some path). Each is replayed on a real
 // actor (`createActor`), recording through `inspect` which state nodes were
 // entered and which transitions were taken (`@xstate.microstep` events carry
 // them), and checking on the way what the emitted commands may and may not be.
@@ -17,154 +13,26 @@
 // transition (each `on` alternative, guarded or not, and each `always`) was
 // never exercised.
 import { describe, expect, test } from 'vitest'
-import { createActor, type AnyActorRef, type SnapshotFrom, type StateValue } from 'xstate'
-import { getShortestPaths } from 'xstate/graph'
-import { masterMachine, SIGNALS, type MasterCommand, type MasterEvent, type MasterInput } from '../machines/master.ts'
+import { createActor, type AnyActorRef, type StateValue } from 'xstate'
+import { masterMachine, type MasterCommand, type MasterEvent, type MasterInput } from '../machines/master.ts'
+import {
+  capped,
+  eventsFrom,
+  explorationName,
+  explorations,
+  explore,
+  fixedEvents,
+  idEvents,
+  pathEvents,
+  preExecEvents,
+  reexecEvents,
+  serialize,
+  settings,
+  type Exploration,
+  type Snapshot,
+} from '../scripts/master-paths.ts'
 import { stateNodes, transitions } from '../scripts/diagrams.ts'
 import { Coverage } from './helpers/coverage.ts'
-
-type Snapshot = SnapshotFrom<typeof masterMachine>
-
-const LATER = 10_000_000 // far beyond every timeout, deadline and back-off
-// Seconds, as settings are given.
-const TIMEOUT = 30
-const GRACEFUL = 30
-const UNKNOWN = 99 // an id the master never hands out in these runs
-
-// Each exploration is capped so that it ends, and ends quickly: a state that
-// has handed out more than maxId ids, or whose target is above maxTarget, is
-// reached but not explored further.
-interface Exploration {
-  readonly input: MasterInput
-  readonly maxId: number
-  readonly maxTarget: number
-}
-
-const settings = (workers: number) => ({ workers, timeout: TIMEOUT, gracefulTimeout: GRACEFUL })
-
-const explorations: Exploration[] = [
-  { input: { settings: settings(1), upgrade: 'manual' }, maxId: 2, maxTarget: 1 },
-  { input: { settings: settings(2), upgrade: 'manual' }, maxId: 2, maxTarget: 2 },
-  { input: { settings: settings(1), upgrade: 'auto' }, maxId: 2, maxTarget: 1 },
-]
-
-const idEvents = (id: number): MasterEvent[] => [
-  { type: 'WORKER_READY', id },
-  { type: 'HEARTBEAT', id },
-  { type: 'WORKER_RETIRING', id, reason: 'max requests' },
-  // corral ctl worker kill PID
-  { type: 'KILL_WORKER', id },
-  ...[0, 1, 3, 4].map((code): MasterEvent => ({ type: 'WORKER_EXIT', id, code, signal: null })),
-]
-
-const fixedEvents: MasterEvent[] = [
-  ...SIGNALS.map(
-    (signal): MasterEvent => (signal === 'WINCH' ? { type: signal, daemonized: false } : { type: signal }),
-  ),
-  { type: 'WINCH', daemonized: true },
-  // USR2 the shell knows cannot work (corral is PID 1): refused, never reexecing.
-  { type: 'USR2', refusal: 'corral is PID 1' },
-  // HUP with the settings it re-read (above: with none, the re-read failed):
-  // one worker and shorter timeouts, a change for every input explored. One
-  // such object is enough to tell apart the settings in force, the previous
-  // and the next ones; a second would multiply the states for nothing new.
-  { type: 'HUP', settings: { workers: 1, timeout: 5, gracefulTimeout: 2 } },
-  { type: 'WORKER_EXIT', id: UNKNOWN, code: 1, signal: null },
-  { type: 'WORKER_READY', id: UNKNOWN },
-  { type: 'HEARTBEAT', id: UNKNOWN },
-  { type: 'WORKER_RETIRING', id: UNKNOWN, reason: 'max requests' },
-  // corral ctl worker remove N, worker kill PID (src/master/control-commands.ts)
-  { type: 'REMOVE_WORKERS', count: 1 },
-  { type: 'KILL_WORKER', id: UNKNOWN },
-]
-
-// The shell's answer to the chart's preExec command (src/master/main.ts), given only while it waits for one.
-const preExecEvents: MasterEvent[] = [{ type: 'PRE_EXEC_DONE' }, { type: 'PRE_EXEC_FAILED', reason: 'preExec threw' }]
-
-const reexecEvents: Record<Snapshot['context']['childMaster'], MasterEvent[]> = {
-  none: [],
-  starting: [
-    { type: 'REEXEC_FAILED', reason: 'spawn failed' },
-    { type: 'REEXEC_READY' },
-    { type: 'REEXEC_EXIT', code: 1, signal: null },
-  ],
-  ready: [{ type: 'REEXEC_EXIT', code: 0, signal: null }],
-}
-
-/**
- * The events explored from a state. The clock only moves forward: a TICK at
- * the same time (deadlines and heartbeats unchanged) and one far later (every
- * deadline passed, every heartbeat stale, every back-off over). Worker events
- * go to the workers the master knows and to UNKNOWN. The new
- * master of a USR2 reports as the shell reports it (src/master/reexec.ts): once,
- * READY before EXIT, FAILED instead of both.
- */
-function eventsFrom(snapshot: Snapshot): MasterEvent[] {
-  const { now, workers, childMaster } = snapshot.context
-  return [
-    { type: 'TICK', now },
-    { type: 'TICK', now: now + LATER },
-    ...fixedEvents,
-    ...(snapshot.matches({ active: { reexecing: 'preExec' } }) ? preExecEvents : []),
-    ...reexecEvents[childMaster],
-    ...workers.flatMap((w) => idEvents(w.id)),
-  ]
-}
-
-/**
- * What of the context matters for what happens next, given eventsFrom:
- * - generations only relative to the current one;
- * - settings by which object they are (the input's or one a HUP carried): the
- *   chart passes them on untouched, and a test checks it passes the right ones;
- * - what an abandoned reload goes back to (target, settings, idle or not) only
- *   while a reload is in flight: the next reload sets it anew;
- * - times only as "back-off pending or not". Every worker not yet killed was
- *   spawned, last heard from and (when stopping) given its deadline at the
- *   current `now` or later: a TICK +LATER kills every worker alive (deadline
- *   passed or heartbeat stale), and a TICK at `now` changes nothing. So a
- *   worker's times decide nothing but the log text, and neither does the
- *   crash streak (it only sizes a back-off that TICK +LATER always ends).
- * The replay below checks that the abstraction is faithful: replaying a path's
- * events must reach a state that serializes like the path's end state.
- */
-const settingsLabels = new Map<object, number>()
-function settingsLabel(settings: object): number {
-  if (!settingsLabels.has(settings)) settingsLabels.set(settings, settingsLabels.size)
-  return settingsLabels.get(settings) ?? -1
-}
-
-function serialize(snapshot: Snapshot): string {
-  const c = snapshot.context
-  // What an abandon goes back to matters only while a reload is in flight: entering the next one sets it anew.
-  const reloading = snapshot.matches({ active: { running: 'reloading' } })
-  return JSON.stringify([
-    snapshot.value,
-    snapshot.status,
-    c.target,
-    reloading && [c.previousTarget, c.reloadFromIdle, settingsLabel(c.previousSettings)],
-    settingsLabel(c.settings),
-    c.nextSettings && settingsLabel(c.nextSettings),
-    c.reloadQueued,
-    c.exitCode,
-    c.nextId,
-    c.childMaster,
-    c.upgrade,
-    c.respawnAt > c.now,
-    c.generation - c.previousGeneration,
-    c.workers.map((w) => [w.id, c.generation - w.generation, w.status]),
-  ])
-}
-
-const capped = (x: Exploration) => (s: Snapshot) => s.context.nextId > x.maxId + 1 || s.context.target > x.maxTarget
-
-function explore(x: Exploration) {
-  return getShortestPaths(masterMachine, {
-    input: x.input,
-    events: eventsFrom,
-    serializeState: serialize,
-    stopWhen: capped(x),
-  })
-}
 
 // ---------------------------------------------------------------------------
 // Coverage
@@ -393,7 +261,7 @@ function replayAll(x: Exploration, coverage: Coverage): Result {
     const r = start(coverage, input)
     // The initial state's entry spawns the first workers.
     for (const cmd of r.commands) if (cmd.type === 'spawnWorker') h.spawned.add(cmd.id)
-    const events = path.steps.map((s) => s.event).filter((e) => (e.type as string) !== 'xstate.init')
+    const events = pathEvents(path)
     for (const event of events) {
       const p = step(r, h, event)
       if (p.length) problems.push(`after ${JSON.stringify(events)}: ${p.join('; ')}`)
@@ -426,7 +294,7 @@ describe('master machine: graph-generated paths', () => {
   const results = new Map<string, Result>()
 
   for (const x of explorations) {
-    const name = `workers=${x.input.settings.workers} upgrade=${x.input.upgrade}, ids up to ${x.maxId}, target up to ${x.maxTarget}`
+    const name = explorationName(x)
     test(`every path is sound (${name})`, () => {
       const result = replayAll(x, coverage)
       results.set(name, result)

@@ -8,11 +8,14 @@ import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from
 import { workerMachine } from '../../machines/worker.ts'
 import type { WorkerRow } from '../protocol/control.ts'
 import { activeIds, layOut, toSvg, type Layout } from './charts.ts'
+import { decodePaths, type GeneratedPath, type PathsData } from './paths.ts'
 import { replayStep, startMaster, type MasterActor, type ReplayEntry, type TimelineFile } from './replay.ts'
 
 interface Entry extends ReplayEntry {
   seq: number
   at: number
+  /** Kind `worker`: which worker's own machine took the event (its `event`, `from` and `value` are the worker's). */
+  worker?: number
   text?: string
   from?: unknown
   value?: unknown
@@ -36,7 +39,10 @@ let playground: { actor: MasterActor; input: TimelineFile['input']; seq: number 
 /** A loaded timeline being replayed step by step: the entries left. */
 let pending: Entry[] = []
 
-/** The master's view of a worker, as the worker chart's state. */
+/** Live: each worker's own machine state, as the worker last reported it (spec/inspector.md). */
+const reported = new Map<number, string>()
+
+/** The playground has no worker processes: its worker charts show the master's view of each worker, mapped. */
 const WORKER_STATE: Record<string, string> = {
   booting: 'booting',
   running: 'running',
@@ -45,8 +51,21 @@ const WORKER_STATE: Record<string, string> = {
 }
 
 function describe(e: Entry): string {
+  if (e.kind === 'worker') return `worker ${e.worker}: ${describeEvent(e.event as MasterEvent)}`
   if (e.kind !== 'event') return `${e.kind}: ${e.text ?? ''}`
-  const ev = e.event as MasterEvent
+  return describeEvent(e.event as MasterEvent)
+}
+
+/** The newest timeline entry at or before `seq` that `test` accepts. */
+function lastUpTo(seq: number, test: (e: Entry) => boolean): Entry | undefined {
+  for (let i = timeline.length - 1; i >= 0; i--) {
+    const e = timeline[i] as Entry
+    if (e.seq <= seq && test(e)) return e
+  }
+  return undefined
+}
+
+function describeEvent(ev: MasterEvent): string {
   // A HUP carries every re-read setting; the chart reads three of them, so those are what the timeline shows.
   if (ev.type === 'HUP' && ev.settings) {
     const { workers, timeout, gracefulTimeout } = ev.settings
@@ -70,11 +89,15 @@ const stateText = (value: unknown): string =>
 
 function render(): void {
   const shown = selected === undefined ? undefined : timeline.find((e) => e.seq === selected)
-  const value = shown?.value ?? current.value
-  const workers = shown?.workers ?? current.workers
+  // As of the entry shown: the master's chart after the last master event, the rows of the last entry that has them.
+  const masterAt = shown && lastUpTo(shown.seq, (e) => e.kind === 'event')
+  const value = masterAt?.value ?? current.value
+  const workers = (shown && lastUpTo(shown.seq, (e) => e.workers !== undefined)?.workers) ?? current.workers
   const active = activeIds(masterMachine, value)
   const taken =
-    shown?.event !== undefined ? { from: activeIds(masterMachine, shown.from), event: shown.event.type } : undefined
+    shown?.kind === 'event' && shown.event !== undefined
+      ? { from: activeIds(masterMachine, shown.from), event: shown.event.type }
+      : undefined
   $('master-chart').innerHTML = toSvg(masterLayout, active, taken)
   $('master-state').textContent = stateText(value)
   $('viewing').textContent = shown
@@ -86,14 +109,30 @@ function render(): void {
         `<tr data-worker="${w.id}"><td>${w.id}</td><td class="pid">${w.pid ?? '—'}</td><td>${w.generation}</td><td>${w.state}</td><td>${w.ageSeconds.toFixed(0)} s</td><td>${w.requests}</td><td>${w.rssBytes === null ? '—' : `${(w.rssBytes / 1048576).toFixed(1)} MB`}</td><td>${w.heartbeatAgeSeconds.toFixed(1)} s</td><td><button class="stop" data-kill="${w.id}">kill</button></td></tr>`,
     )
     .join('')
-  $('worker-charts').innerHTML = workers
-    .map(
-      (w) =>
-        `<figure data-worker="${w.id}"><figcaption>worker ${w.id} · pid ${w.pid ?? '—'} · gen ${w.generation}</figcaption>${toSvg(workerLayout, activeIds(workerMachine as AnyStateMachine, WORKER_STATE[w.state]))}</figure>`,
-    )
-    .join('')
+  $('worker-charts').innerHTML = workers.map((w) => workerFigure(w, shown)).join('')
   for (const li of Array.from($('timeline').querySelectorAll('li')))
     li.classList.toggle('selected', Number((li as HTMLElement).dataset.seq) === selected)
+}
+
+/**
+ * A worker's chart. Live, its own machine's state as the worker reported it
+ * (as of the entry shown, with the transition of that worker's entry lit);
+ * in the playground, the master's view of it.
+ */
+function workerFigure(w: WorkerRow, shown: Entry | undefined): string {
+  const machine = workerMachine as AnyStateMachine
+  if (!live) {
+    const view = WORKER_STATE[w.state]
+    return `<figure data-worker="${w.id}" data-state="${view ?? ''}"><figcaption>worker ${w.id} · gen ${w.generation} · the master's view: ${w.state}</figcaption>${toSvg(workerLayout, activeIds(machine, view))}</figure>`
+  }
+  const own = shown
+    ? (lastUpTo(shown.seq, (e) => e.kind === 'worker' && e.worker === w.id)?.value as string | undefined)
+    : reported.get(w.id)
+  const taken =
+    shown?.kind === 'worker' && shown.worker === w.id && shown.event
+      ? { from: activeIds(machine, shown.from), event: shown.event.type }
+      : undefined
+  return `<figure data-worker="${w.id}" data-state="${own ?? ''}"><figcaption>worker ${w.id} · pid ${w.pid ?? '—'} · gen ${w.generation} · its machine: ${own ?? 'not reported yet'} · the master's view: ${w.state}</figcaption>${toSvg(workerLayout, activeIds(machine, own), taken)}</figure>`
 }
 
 function addEntry(e: Entry): void {
@@ -130,9 +169,15 @@ function connect(): void {
   const source = new EventSource(`/events?token=${encodeURIComponent(token ?? '')}`)
   source.onmessage = (m) => {
     const msg = JSON.parse(m.data)
+    const worker = /^worker-(\d+)$/.exec(msg.sessionId ?? '')
     if (msg.type === '@xstate.actor' && msg.sessionId === 'master') {
       current = { value: msg.snapshot.value, workers: msg.snapshot.workers }
       for (const e of msg.timeline as Entry[]) if (!timeline.some((t) => t.seq === e.seq)) addEntry(e)
+    } else if (msg.type === '@xstate.actor' && worker) {
+      if (msg.snapshot.value !== null) reported.set(Number(worker[1]), msg.snapshot.value)
+    } else if (msg.type === '@xstate.snapshot' && worker) {
+      reported.set(Number(worker[1]), msg.snapshot.value)
+      addEntry(msg.entry)
     } else if (msg.type === '@xstate.snapshot' && msg.sessionId === 'master') {
       current = { value: msg.snapshot.value, workers: msg.snapshot.workers }
       addEntry(msg.entry)
@@ -259,7 +304,11 @@ function playgroundControls(): void {
     for (const w of playground?.actor.getSnapshot().context.workers ?? [])
       if (w.status === 'booting') fire({ type: 'WORKER_READY', id: w.id })
   })
-  on('reset', () => startPlayground(exportInput))
+  on('reset', () => {
+    walk = undefined
+    renderPath()
+    startPlayground(exportInput)
+  })
   $('load').addEventListener('change', async () => {
     const file = ($('load') as HTMLInputElement).files?.[0]
     if (file) load(JSON.parse(await file.text()) as TimelineFile)
@@ -271,6 +320,8 @@ function playgroundControls(): void {
 }
 
 function load(file: TimelineFile): void {
+  walk = undefined
+  renderPath()
   exportInput = file.input
   startPlayground(file.input)
   pending = (file.timeline as Entry[]).filter((e) => e.kind === 'event')
@@ -281,6 +332,108 @@ function step(): void {
   const next = pending.shift()
   if (next?.event) fire(next.event, next)
   $('pending').textContent = `${pending.length} to replay`
+}
+
+// ---------------------------------------------------------------------------
+// Playground: the graph-generated paths the machine tests replay, step by step.
+
+const pathsData = (): PathsData => JSON.parse($('paths').textContent ?? '') as PathsData
+let pathLists: GeneratedPath[][] = []
+/** The path being stepped through, and how many of its events have been fired. */
+let walk: { input: TimelineFile['input']; path: GeneratedPath; at: number } | undefined
+
+const sameState = (a: unknown, b: unknown) => {
+  const x = activeIds(masterMachine, a)
+  const y = activeIds(masterMachine, b)
+  return x.size === y.size && [...x].every((id) => y.has(id))
+}
+
+function pathControls(): void {
+  const data = pathsData()
+  pathLists = data.explorations.map((_, i) => decodePaths(data, i))
+  const exploration = $<HTMLSelectElement>('path-exploration')
+  const end = $<HTMLSelectElement>('path-end')
+  const pick = $<HTMLSelectElement>('path-pick')
+  exploration.innerHTML = data.explorations
+    .map((x, i) => `<option value="${i}">${esc(x.name)} (${pathLists[i]?.length ?? 0} paths)</option>`)
+    .join('')
+  const fillPicks = () => {
+    const paths = pathLists[Number(exploration.value)] ?? []
+    pick.innerHTML = paths
+      .flatMap((p, i) =>
+        JSON.stringify(p.end) === end.value ? [`<option value="${i}">#${i}: ${p.events.length} events</option>`] : [],
+      )
+      .join('')
+  }
+  const fillEnds = () => {
+    const counts = new Map<string, number>()
+    for (const p of pathLists[Number(exploration.value)] ?? []) {
+      const key = JSON.stringify(p.end)
+      counts.set(key, (counts.get(key) ?? 0) + 1)
+    }
+    end.innerHTML = [...counts]
+      .map(([key, n]) => `<option value="${esc(key)}">${esc(stateText(JSON.parse(key)))} (${n})</option>`)
+      .join('')
+    fillPicks()
+  }
+  exploration.addEventListener('change', fillEnds)
+  end.addEventListener('change', fillPicks)
+  fillEnds()
+  const on = (id: string, f: () => void) => $(id).addEventListener('click', f)
+  on('path-load', () => {
+    const path = pathLists[Number(exploration.value)]?.[Number(pick.value)]
+    const input = data.explorations[Number(exploration.value)]?.input
+    if (!path || !input) return
+    walk = { input, path, at: 0 }
+    exportInput = input
+    pending = []
+    $('pending').textContent = ''
+    startPlayground(input)
+    renderPath()
+  })
+  on('path-forward', pathForward)
+  on('path-all', () => {
+    while (walk && walk.at < walk.path.events.length) pathForward()
+  })
+  // Back: the machine cannot undo, so the path is replayed from its start to one step short.
+  on('path-back', () => {
+    if (!walk || walk.at === 0) return
+    const { input, path } = walk
+    const at = walk.at - 1
+    startPlayground(input)
+    walk = { input, path, at }
+    for (const event of path.events.slice(0, at)) fire(event)
+    renderPath()
+  })
+}
+
+function pathForward(): void {
+  const event = walk?.path.events[walk.at]
+  if (!walk || !event) return
+  walk.at++
+  fire(event)
+  renderPath()
+}
+
+function renderPath(): void {
+  const status = $('path-status')
+  const list = $('path-events')
+  if (!walk) {
+    status.textContent = ''
+    list.innerHTML = ''
+    delete status.dataset.atEnd
+    delete status.dataset.matches
+    return
+  }
+  const { path, at } = walk
+  const atEnd = at === path.events.length
+  const matches = atEnd && sameState(current.value, path.end)
+  status.dataset.atEnd = String(atEnd)
+  status.dataset.matches = String(matches)
+  status.textContent = `step ${at} of ${path.events.length} · ends (recorded) in ${stateText(path.end)}${atEnd ? (matches ? ' · reached ✓' : ` · reached ${stateText(current.value)} ✗`) : ''}`
+  list.innerHTML = path.events
+    .map((e, i) => `<li class="${i < at ? 'done' : i === at ? 'next' : ''}">${esc(describeEvent(e))}</li>`)
+    .join('')
 }
 
 // ---------------------------------------------------------------------------
@@ -304,6 +457,7 @@ async function main(): Promise<void> {
   if (live) connect()
   else {
     playgroundControls()
+    pathControls()
     startPlayground(exportInput)
   }
   render()

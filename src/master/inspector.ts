@@ -4,7 +4,8 @@
 // by scripts/build-inspector.ts), pushes what the chart does over SSE in
 // @statelyai/inspect's message shapes, keeps a bounded timeline for time
 // travel and export, and turns its buttons into the same signal events the
-// control socket sends. Guarded Jupyter-style: a random token in the URL it
+// control socket sends. Workers started with it on report their own machine's
+// moves, forwarded as each worker's actor. Guarded Jupyter-style: a random token in the URL it
 // logs; a foreign Origin or a Host other than the bound address or localhost
 // (DNS rebinding) is refused.
 import { randomBytes, timingSafeEqual } from 'node:crypto'
@@ -27,9 +28,16 @@ interface TimelineEntry {
   readonly seq: number
   /** Epoch milliseconds. */
   readonly at: number
-  /** `event`: into the chart; `ctl`: a control-socket command; `inspector`: a button on this page. */
-  readonly kind: 'event' | 'ctl' | 'inspector'
-  readonly event?: MasterEvent
+  /**
+   * `event`: into the master's chart; `worker`: into a worker's own machine,
+   * as that worker reported it; `ctl`: a control-socket command; `inspector`:
+   * a button on this page.
+   */
+  readonly kind: 'event' | 'worker' | 'ctl' | 'inspector'
+  /** For `worker`: which worker. */
+  readonly worker?: number
+  /** The master's event, or for `worker` the worker machine's. */
+  readonly event?: MasterEvent | { readonly type: string }
   /** The chart's clock before the event: replay advances to it first (quiet ticks are not kept). */
   readonly nowBefore?: number
   readonly from?: unknown
@@ -58,6 +66,8 @@ export interface Inspector {
   observe(event: MasterEvent, before: MasterContext, from: unknown, emitted: readonly MasterCommand[]): void
   /** A control-socket command, as typed. */
   note(kind: 'ctl', text: string): void
+  /** Worker `id`'s own machine took `event` and is now in `value` (the worker reported it). */
+  workerState(id: number, value: string, event: { readonly type: string }): void
   close(): void
 }
 
@@ -110,7 +120,10 @@ export async function startInspector(
   const timeline: TimelineEntry[] = []
   let seq = 0
   const clients = new Set<ServerResponse>()
-  let lastRows = new Map<number, string>()
+  /** The workers announced to the pages (an @xstate.actor each). */
+  let announced = new Set<number>()
+  /** Each worker's own machine state, as it last reported it. */
+  const reported = new Map<number, string>()
 
   const push = (message: object) => {
     if (clients.size === 0) return
@@ -118,19 +131,26 @@ export async function startInspector(
     for (const res of clients) res.write(line)
   }
   const masterSnapshot = (value: unknown, workers: readonly WorkerRow[]) => ({ status: 'active', value, workers })
-  /** @xstate.actor for each worker seen for the first time, @xstate.snapshot when its state changes. */
+  /**
+   * A worker as an actor: its own machine's state as it last reported it
+   * (null before its first report), the master's view of it (the row) as the
+   * context.
+   */
+  const workerActor = (row: WorkerRow, at: number) => {
+    const sessionId = `worker-${row.id}`
+    const value = reported.get(row.id) ?? null
+    const snapshot = { status: value === 'dead' ? 'done' : 'active', value, context: row }
+    return { type: '@xstate.actor', sessionId, parentId: 'master', id: sessionId, snapshot, createdAt: at }
+  }
+  /** @xstate.actor for each worker the master has for the first time; a worker gone is forgotten. */
   const workerMessages = (rows: readonly WorkerRow[], at: number) => {
-    const next = new Map<number, string>()
+    const next = new Set<number>()
     for (const row of rows) {
-      next.set(row.id, row.state)
-      const sessionId = `worker-${row.id}`
-      const snapshot = { status: 'active', value: row.state, context: row }
-      if (!lastRows.has(row.id))
-        push({ type: '@xstate.actor', sessionId, parentId: 'master', id: sessionId, snapshot, createdAt: at })
-      else if (lastRows.get(row.id) !== row.state)
-        push({ type: '@xstate.snapshot', sessionId, snapshot, event: { type: row.state }, createdAt: at })
+      next.add(row.id)
+      if (!announced.has(row.id)) push(workerActor(row, at))
     }
-    lastRows = next
+    for (const id of reported.keys()) if (!next.has(id)) reported.delete(id)
+    announced = next
   }
   const record = (entry: Omit<TimelineEntry, 'seq'>): TimelineEntry => {
     const full = { seq: ++seq, ...entry }
@@ -156,13 +176,7 @@ export async function startInspector(
       res.write(
         `data: ${JSON.stringify({ type: '@xstate.actor', sessionId: 'master', id: 'master', snapshot: masterSnapshot(options.value(), rows), createdAt: at, timeline })}\n\n`,
       )
-      for (const row of rows) {
-        const sessionId = `worker-${row.id}`
-        const snapshot = { status: 'active', value: row.state, context: row }
-        res.write(
-          `data: ${JSON.stringify({ type: '@xstate.actor', sessionId, parentId: 'master', id: sessionId, snapshot, createdAt: at })}\n\n`,
-        )
-      }
+      for (const row of rows) res.write(`data: ${JSON.stringify(workerActor(row, at))}\n\n`)
       clients.add(res)
       req.on('close', () => clients.delete(res))
     } else if (req.method === 'GET' && url.pathname === '/timeline.json') {
@@ -243,6 +257,18 @@ export async function startInspector(
       push({ type: '@xstate.event', sessionId: 'master', sourceId: undefined, event, createdAt: at, seq: entry.seq })
       push({ type: '@xstate.snapshot', sessionId: 'master', event, snapshot: masterSnapshot(value, workers), entry })
       workerMessages(workers, at)
+    },
+    workerState(id, value, event) {
+      const at = Date.now()
+      const from = reported.get(id)
+      const workers = options.workers()
+      // Kept while the master has the worker (workerMessages forgets it after); a report after its exit is passed on, not kept.
+      if (workers.some((w) => w.id === id)) reported.set(id, value)
+      const entry = record({ at, kind: 'worker', worker: id, event, from, value, workers })
+      const sessionId = `worker-${id}`
+      push({ type: '@xstate.event', sessionId, sourceId: undefined, event, createdAt: at, seq: entry.seq })
+      const snapshot = { status: value === 'dead' ? 'done' : 'active', value }
+      push({ type: '@xstate.snapshot', sessionId, event, snapshot, entry, createdAt: at })
     },
     note(kind, text) {
       push({ type: 'corral.note', entry: record({ at: Date.now(), kind, text }) })

@@ -24,6 +24,7 @@ import type { Settings, SettingName } from '../config/registry.ts'
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts'
 import { VERSION } from '../version.ts'
 import { APP_LOAD_ERROR, RUNTIME_ERROR } from '../protocol/exit-codes.ts'
+import type { WorkerStateMessage } from '../protocol/master-worker.ts'
 import { preloadApp } from '../process/process-settings.ts'
 import { giveLogFilesToWorkers, workerSpawnIdentity } from '../process/privileges.ts'
 import { reloadRequests } from './reload-watch.ts'
@@ -147,11 +148,20 @@ export function runMaster({
     const workers = createWorkerPool({
       // --reuse-port: workers bind their own sockets for those addresses (src/net/listeners.ts).
       listenerFds: listeners.filter((l) => !l.reusePort).map((l: Listener) => l.fd),
-      worker: { app, name, reusePort: listeners.flatMap((l) => (l.reusePort ? [l.reusePort] : [])) },
+      worker: {
+        app,
+        name,
+        reusePort: listeners.flatMap((l) => (l.reusePort ? [l.reusePort] : [])),
+        // --inspector: workers report their own machine's moves; without it they are not asked to (spec/inspector.md).
+        ...(settings.inspector !== undefined && { inspector: true }),
+      },
       identity,
       emit,
       log,
       report: (id, message) => control.status.report(id, message),
+      ...(settings.inspector !== undefined && {
+        workerState: (id: number, message: WorkerStateMessage) => control.workerState(id, message),
+      }),
     })
     pool = workers
     // Nothing the master started outlives it, however it ends.

@@ -9,6 +9,7 @@ import type { Logger } from '../logging/log.ts'
 import { acceptQueueLengths } from '../net/accept-queue.ts'
 import type { Listener } from '../net/listeners.ts'
 import type { ConfigRow, ListenerRow } from '../protocol/control.ts'
+import type { WorkerStateMessage } from '../protocol/master-worker.ts'
 import { createControlCommands } from './control-commands.ts'
 import { NO_CONTROL_SOCKET, openControlSocket, type ControlSocket } from './control-socket.ts'
 import type { Inspector } from './inspector.ts'
@@ -36,6 +37,8 @@ export interface MasterControl {
   send(event: MasterEvent): void
   /** HUP re-read the settings: `show config` shows these from now on. */
   setSettings(next: Settings): void
+  /** --inspector: a worker's own machine took an event (it reports only when the inspector is on). */
+  workerState(id: number, message: WorkerStateMessage): void
   close(): void
 }
 
@@ -135,6 +138,9 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     },
     setSettings(next) {
       settings = next
+    },
+    workerState(id, message) {
+      inspector?.workerState(id, message.value, message.event)
     },
     close() {
       socket.close()

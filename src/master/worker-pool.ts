@@ -21,6 +21,7 @@ import {
   type MasterMessage,
   type WorkerMessage,
   type WorkerOptions,
+  type WorkerStateMessage,
   type WorkerStatsMessage,
 } from '../protocol/master-worker.ts'
 
@@ -47,6 +48,8 @@ export interface PoolOptions {
   log: Logger
   /** A worker's batched counters (src/worker/request-stats.ts): not chart events. */
   report?: (id: number, message: WorkerStatsMessage) => void
+  /** --inspector only: a worker's own machine took an event (src/master/inspector.ts). */
+  workerState?: (id: number, message: WorkerStateMessage) => void
 }
 
 export function createWorkerPool(options: PoolOptions) {
@@ -90,6 +93,7 @@ export function createWorkerPool(options: PoolOptions) {
       else if (message.t === 'ready') emit({ type: 'WORKER_READY', id })
       else if (message.t === 'retire') emit({ type: 'WORKER_RETIRING', id, reason: message.reason })
       else if (message.t === 'stats') options.report?.(id, message)
+      else if (message.t === 'state') options.workerState?.(id, message)
     })
     // --worker-connections: a worker at its limit closes its listening handles and asks for fresh copies (src/worker/limits.ts).
     serveListenerCopies(child, options.listenerFds, (message) => log.error(message))

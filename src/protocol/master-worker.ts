@@ -25,6 +25,12 @@ export interface WorkerOptions {
   settings: ServerSettings
   /** The config file's worker-side server hooks, when it has any: the worker imports it for them (src/hooks/worker-hooks.ts). */
   hooks?: WorkerHookRef | undefined
+  /**
+   * Only with --inspector: report the worker machine's state after each event
+   * (WorkerStateMessage) for the page's worker chart. Absent otherwise, and
+   * then the worker neither inspects its machine nor sends anything for it.
+   */
+  inspector?: true
 }
 
 /** Worker → master. */
@@ -38,6 +44,20 @@ export type WorkerMessage =
   | LoadMessage
   /** About once a second, only with the control socket or metrics on (src/worker/request-stats.ts). */
   | WorkerStatsMessage
+  | WorkerStateMessage
+
+/**
+ * --inspector only (WorkerOptions.inspector): the worker machine
+ * (machines/worker.ts) took an event. The master forwards it to the page as
+ * this worker's own chart (src/master/inspector.ts).
+ */
+export interface WorkerStateMessage {
+  t: 'state'
+  /** The machine's state after the event: booting, running, draining or dead. */
+  value: string
+  /** The event, as the machine took it (`xstate.init` when it starts). */
+  event: { readonly type: string }
+}
 
 /**
  * What a worker has counted since it started (cumulative: a lost message

@@ -38,7 +38,19 @@ const hooks = createWorkerHooks(options, log)
 const servers: Server[] = []
 /** The app's upgrade handler (src/http/websocket-upgrade.ts), if it exports one. */
 let appUpgrade: AppUpgrade | undefined
-const actor = createActor(workerMachine)
+// --inspector only: the machine's own state after each event, for the page's
+// worker chart (spec/inspector.md). Off, the machine is not even inspected.
+const actor = createActor(
+  workerMachine,
+  options.inspector
+    ? {
+        inspect: (e) => {
+          if (e.type === '@xstate.snapshot')
+            tell({ t: 'state', value: (e.snapshot as unknown as { value: string }).value, event: e.event })
+        },
+      }
+    : {},
+)
 const send = (event: WorkerEvent) => actor.send(event)
 const tell = (message: WorkerMessage) => {
   if (process.connected) process.send!(message)
