@@ -184,6 +184,14 @@ describe('where it listens, what it read', () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toMatch(/^\d+$/)
   })
 
+  it('a bad $PORT is named as the thing to fix', () => {
+    const r = corral(['--print-config', APP], { env: { PORT: 'abc' } })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain(
+      'corral: error: $PORT (the default for -b/--bind): "0.0.0.0:abc": port must be an integer',
+    )
+  })
+
   it('a configured bind wins over $PORT', () => {
     const r = corral(['-b', '127.0.0.1:9999', '--print-config', APP], { env: { PORT: '8123' } })
     expect(r.stdout).toMatch(/^bind +\["127\.0\.0\.1:9999"\] +command line$/m)

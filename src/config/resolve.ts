@@ -119,8 +119,12 @@ export function resolveSettings(layers: readonly Layer[], env: NodeJS.ProcessEnv
       sources[s.name] = `env ${name}`
     } else {
       merged[s.name] = typeof s.default === 'function' ? s.default(env) : s.default
-      labelOf.set(s.name, (spec) => `default for ${flagsLabel(spec)}`)
-      sources[s.name] = 'default'
+      // A default made from the environment ($PORT) names it: that is what to fix.
+      const from = s.defaultEnv !== undefined && env[s.defaultEnv] ? s.defaultEnv : undefined
+      labelOf.set(s.name, (spec) =>
+        from === undefined ? `default for ${flagsLabel(spec)}` : `$${from} (the default for ${flagsLabel(spec)})`,
+      )
+      sources[s.name] = from === undefined ? 'default' : `default, from env ${from}`
     }
   }
   for (const layer of layers) {

@@ -72,6 +72,7 @@ export const serverSettings = [
     // $PORT as gunicorn reads it: platforms (Heroku, Cloud Run, Render) set it and expect every interface.
     default: (env) => [env.PORT ? `0.0.0.0:${env.PORT}` : '127.0.0.1:8000'],
     defaultDoc: '127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set',
+    defaultEnv: 'PORT',
     schema: Addresses,
     doc: prose`
       The socket to listen on; repeat the flag to listen on several. An address is ${BIND_FORMS}: a TCP host (IPv4

@@ -65,6 +65,8 @@ export interface SettingSpec<
   readonly default: S['Encoded'] | ((env: NodeJS.ProcessEnv) => S['Encoded'])
   /** Describes a computed default in help, where the value itself would mislead. */
   readonly defaultDoc?: string
+  /** The environment variable a computed default is made from, when set: named in errors and sources. */
+  readonly defaultEnv?: string
   readonly schema: S
   /** First sentence is the help line; the whole paragraph is the reference. */
   readonly doc: string
