@@ -2,12 +2,13 @@
 // signals and clients: new workers get a changed setting (seen in what they
 // do), and a config file that has become invalid is reported while the
 // master and its workers carry on with the settings they had.
+import { execFile } from 'node:child_process'
 import { get } from 'node:http'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
+import { BIN, fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 import { startLoad } from './helpers/load.ts'
 
 const APP = fixture('app-pid.ts')
@@ -41,6 +42,17 @@ async function withConfig(text: string) {
   return { dir, write: (next: string) => writeFileSync(file, next) }
 }
 
+/** `corral ctl show config` of the master serving from `dir`: each setting's value and source. */
+function shownConfig(dir: string): Promise<Map<string, { value: unknown; source: string }>> {
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, [BIN, 'ctl', '-s', join(dir, 'corral.ctl'), '-j', 'show', 'config'], (err, stdout) => {
+      if (err) return reject(err)
+      const { settings } = JSON.parse(stdout) as { settings: { name: string; value: unknown; source: string }[] }
+      resolve(new Map(settings.map(({ name, value, source }) => [name, { value, source }])))
+    }),
+  )
+}
+
 /** The log after `from`, once the reload that a HUP sent now starts has completed. */
 async function hup(c: Corral): Promise<string> {
   const from = c.log().length
@@ -69,18 +81,27 @@ describe('HUP re-reads the config file', () => {
   }) => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}/`
-    const conf = (level: string, name: string, workers: number) =>
-      `export default { bind: ['127.0.0.1:${port}'], workers: ${workers}, logLevel: '${level}', name: '${name}' }\n`
+    const conf = (level: string, name: string, workers: number, more = '') =>
+      `export default { bind: ['127.0.0.1:${port}'], workers: ${workers}, logLevel: '${level}', name: '${name}'${more} }\n`
     const { dir, write } = await withConfig(conf('info', 'before', 1))
+    // Found in the working directory, and named as found.
+    const file = 'corral.config.ts'
     const c = startCorral([APP], { cwd: dir, env: base, signal })
     await c.waitForLog(/Ready: 1 worker\(s\) serving/)
     const before = await body(url)
     expect(c.log()).not.toMatch(/\[DEBUG\]/)
+    expect((await shownConfig(dir)).get('maxRequests')).toEqual({ value: 0, source: 'default' })
 
-    write(conf('debug', 'after', 2))
+    write(conf('debug', 'after', 2, ', maxRequests: 5000'))
     const from = c.log().length
     const after = await hup(c)
-    expect(after).toContain(`Reload: new workers get workers 1 -> 2, logLevel "info" -> "debug"`)
+    // `ctl show config` follows the settings in force: values and where each came from.
+    const shown = await shownConfig(dir)
+    expect(shown.get('maxRequests')).toEqual({ value: 5000, source: `config file ${file}` })
+    expect(shown.get('logLevel')).toEqual({ value: 'debug', source: `config file ${file}` })
+    // Kept from the start, with the start's source.
+    expect(shown.get('name')).toEqual({ value: 'before', source: `config file ${file}` })
+    expect(after).toContain(`Reload: new workers get workers 1 -> 2, maxRequests 0 -> 5000, logLevel "info" -> "debug"`)
     expect(after).toMatch(/\[WARNING\] Reload: name changed \("before" -> "after"\) but is applied only at start/)
     expect(after).toMatch(/Number of workers: 1 -> 2 \(from the re-read settings\)/)
     // The new worker logs at debug: the setting reached it.

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { helpText, usageError } from '../config/command-line.ts'
-import { createSettingsReloader, formatPrintConfig, loadSettings } from '../config/sources.ts'
+import { createSettingsReloader, formatPrintConfig, loadSettings, sourcesOf } from '../config/sources.ts'
 import { AppLoadError, importApp, parseAppSpec, toHandler } from '../http/app.ts'
 import { createLogger } from '../logging/log.ts'
 import { runMaster } from '../master/main.ts'
@@ -141,7 +141,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     settings,
     app,
     reloadSettings: createSettingsReloader(sources, parsed),
-    sources: parsed.sources,
+    sourcesOf,
   })
 }
 

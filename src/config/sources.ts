@@ -318,6 +318,19 @@ function showValue(v: unknown): string {
 /** Re-reads the settings against those in force (the master's, which a reload may have put back). */
 export type SettingsReloader = (inForce: Settings, log: Logger) => Promise<Settings | undefined>
 
+type Sources = Readonly<Record<SettingName, string>>
+
+// Where each value of a settings object came from, for `corral ctl show
+// config`. Keyed by the object itself: the master chart hands back the very
+// objects it was given (a reload's, or the previous ones after an abandon),
+// so whichever is in force finds its own sources.
+const sourcesBySettings = new WeakMap<Settings, Sources>()
+
+/** The sources of settings loaded at start or re-read by a HUP (undefined for any other object). */
+export function sourcesOf(settings: Settings): Sources | undefined {
+  return sourcesBySettings.get(settings)
+}
+
 /**
  * What the master calls on HUP: re-reads the config file (the same one as at
  * start, or one that has appeared in the working directory) and
@@ -327,6 +340,7 @@ export type SettingsReloader = (inForce: Settings, log: Logger) => Promise<Setti
  */
 export function createSettingsReloader(input: SourcesInput, first: Extract<Loaded, { ok: true }>): SettingsReloader {
   let configFile = first.configFile
+  sourcesBySettings.set(first.settings, first.sources)
   return async (current, log) => {
     let next: Loaded
     try {
@@ -343,6 +357,7 @@ export function createSettingsReloader(input: SourcesInput, first: Extract<Loade
     }
     configFile = next.configFile
     const applied: Record<string, unknown> = { ...next.settings }
+    const sources: Record<string, string> = { ...next.sources }
     const changes: string[] = []
     for (const s of registry) {
       const before = (current as Record<string, unknown>)[s.name]
@@ -361,9 +376,11 @@ export function createSettingsReloader(input: SourcesInput, first: Extract<Loade
           )
         }
         applied[s.name] = before
+        sources[s.name] = sourcesOf(current)?.[s.name] ?? first.sources[s.name]
       } else changes.push(`${s.name} ${showValue(before)} -> ${showValue(after)}`)
     }
     log.info(changes.length === 0 ? 'Reload: settings unchanged' : `Reload: new workers get ${changes.join(', ')}`)
+    sourcesBySettings.set(applied as Settings, sources as Sources)
     return applied as Settings
   }
 }

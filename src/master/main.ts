@@ -44,8 +44,8 @@ export interface MasterOptions {
   log?: Logger
   /** Re-reads the settings on HUP (src/config/sources.ts), against those in force; undefined keeps them. */
   reloadSettings?: (inForce: Settings, log: Logger) => Promise<Settings | undefined>
-  /** Where each setting came from, for `corral ctl show config`. */
-  sources?: Readonly<Record<SettingName, string>>
+  /** Where each of these settings' values came from, for `corral ctl show config` (src/config/sources.ts). */
+  sourcesOf?: (settings: Settings) => Readonly<Record<SettingName, string>> | undefined
 }
 
 // Why a master could not start. Each is said in one line (exitCodeOf).
@@ -75,7 +75,7 @@ export function runMaster({
   app,
   log = reportingToLauncher(createLogger({ level: settings.logLevel })),
   reloadSettings,
-  sources,
+  sourcesOf,
 }: MasterOptions): Promise<number> {
   const name = settings.name ?? app
   process.title = `corral: master [${name}]`
@@ -178,7 +178,7 @@ export function runMaster({
         try: () =>
           openMasterControl({
             settings,
-            sources,
+            sourcesOf,
             log,
             actor,
             pidOf: (id) => workers.list().find((w) => w.id === id)?.pid,

@@ -18,7 +18,7 @@ import { createMasterStatus, stateName, type MasterStatus } from './status.ts'
 
 export interface MasterControlOptions {
   settings: Settings
-  sources: Readonly<Record<SettingName, string>> | undefined
+  sourcesOf: ((settings: Settings) => Readonly<Record<SettingName, string>> | undefined) | undefined
   log: Logger
   actor: Actor<typeof masterMachine>
   pidOf(id: number): number | undefined
@@ -68,7 +68,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
         return {
           name: s.name,
           value: typeof value === 'function' ? `[function${value.name ? ` ${value.name}` : ''}]` : (value ?? null),
-          source: options.sources?.[s.name as SettingName] ?? 'default',
+          source: options.sourcesOf?.(settings)?.[s.name as SettingName] ?? 'default',
         }
       })
 
