@@ -1,6 +1,10 @@
 // The master's memory over many reloads: `corral -w 2` from the bundle, N
 // HUPs one after another (each once the previous "Reload complete" is
-// logged), the master's VmRSS and open fds sampled every 100 HUPs.
+// logged), the master's VmRSS and open fds sampled every 100 HUPs, with the
+// RSS split by kind of mapping (/proc/PID/smaps): small anonymous mappings
+// (V8 allocates its heap, young generation included, in 256 KiB pages), large
+// anonymous ones (malloc's arenas, V8's large objects), files (the node
+// binary) and the brk heap. spec/reliability.md says what each one did.
 //   npm run bench:hups              (node bench/hup-soak.ts [hups] [-- extra node flags via CORRAL_NODE_FLAGS])
 // Not part of `npm test`: figures, not assertions (test/faults-hup.test.ts checks the counts).
 import { spawn } from 'node:child_process'
@@ -14,6 +18,33 @@ const nodeFlags = (process.env.CORRAL_NODE_FLAGS ?? '').split(' ').filter(Boolea
 
 const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
 const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
+
+/** The master's RSS in MB by kind of mapping. */
+function rssByKind(pid: number): Record<'smallAnon' | 'largeAnon' | 'files' | 'brk' | 'other', number> {
+  const kb = { smallAnon: 0, largeAnon: 0, files: 0, brk: 0, other: 0 }
+  let kind: keyof typeof kb = 'other'
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (head) {
+      const sizeKb = (Number.parseInt(head[2]!, 16) - Number.parseInt(head[1]!, 16)) / 1024
+      const name = head[3] ?? ''
+      kind =
+        name === ''
+          ? sizeKb <= 1024
+            ? 'smallAnon'
+            : 'largeAnon'
+          : name.startsWith('/')
+            ? 'files'
+            : name === '[heap]'
+              ? 'brk'
+              : 'other'
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss) kb[kind] += Number(rss[1])
+  }
+  return Object.fromEntries(Object.entries(kb).map(([k, v]) => [k, +(v / 1024).toFixed(1)])) as typeof kb
+}
 
 const master = spawn(
   process.execPath,
@@ -49,16 +80,21 @@ const after = (pattern: RegExp, from: number) =>
 
 await after(/Ready: 2 worker/, 0)
 const pid = master.pid!
-const samples: { hups: number; rssMb: number; fds: number }[] = [{ hups: 0, rssMb: rssKb(pid) / 1024, fds: fds(pid) }]
+type Sample = { hups: number; rssMb: number; fds: number; byKind: ReturnType<typeof rssByKind> }
+const sample = (hups: number): Sample => ({ hups, rssMb: rssKb(pid) / 1024, fds: fds(pid), byKind: rssByKind(pid) })
+const samples: Sample[] = [sample(0)]
 const started = Date.now()
 for (let i = 1; i <= HUPS; i++) {
   const from = text.length
   master.kill('SIGHUP')
   await after(/Reload complete/, from)
   if (i % EVERY === 0) {
-    samples.push({ hups: i, rssMb: rssKb(pid) / 1024, fds: fds(pid) })
-    const s = samples.at(-1)!
-    console.log(`${String(i).padStart(5)} HUPs  rss ${s.rssMb.toFixed(1)} MB  fds ${s.fds}`)
+    const s = sample(i)
+    samples.push(s)
+    const kinds = Object.entries(s.byKind)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')
+    console.log(`${String(i).padStart(5)} HUPs  rss ${s.rssMb.toFixed(1)} MB (${kinds})  fds ${s.fds}`)
   }
 }
 const completed = text.match(/Reload complete/g)?.length ?? 0
