@@ -8,6 +8,7 @@ export default defineConfig({
     include: [
       'test/master-machine.test.ts',
       'test/master-model.test.ts',
+      'test/master-log.test.ts',
       'test/master-upgrade-model.test.ts',
       'test/worker-machine.test.ts',
     ],
