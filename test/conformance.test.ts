@@ -200,8 +200,13 @@ function ownerOfPid(real: Real, pid: number | undefined): Owner {
 }
 
 function pidfileOwner(real: Real, path: string): Owner {
-  if (!existsSync(path)) return 'none'
-  const text = readFileSync(path, 'utf8').trim()
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8').trim()
+  } catch {
+    // Not there, or removed while read (a master exiting): nobody's.
+    return 'none'
+  }
   return /^\d+$/.test(text) ? ownerOfPid(real, Number(text)) : `pid ${text}`
 }
 
