@@ -9,7 +9,16 @@
 // The predictor plans the whole sequence before the real master starts: it
 // never sees the real one.
 import { fc, test } from '@fast-check/vitest'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
@@ -223,9 +232,36 @@ async function socketOwner(real: Real, path: string): Promise<{ owner: Owner; al
   }
 }
 
-/** The real master's observable: through its control socket, its pidfile and its exit. */
+/** The four files as they are now: the pidfiles' text, the socket files' inodes. */
+function stamp(real: Real): string {
+  const text = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8')
+    } catch {
+      return null
+    }
+  }
+  const inode = (path: string) => {
+    try {
+      return lstatSync(path).ino
+    } catch {
+      return null
+    }
+  }
+  const { pidfile, socket } = real
+  return JSON.stringify([text(pidfile), text(`${pidfile}.2`), inode(socket), inode(`${socket}.2`)])
+}
+
+/**
+ * The real master's observable: through its control socket, its pidfile and
+ * its exit. The master moves its files in the same step as the chart's state
+ * changes, but reading them takes several steps here (a connection made to
+ * PATH.2 just before it is renamed back is answered after): a reading during
+ * which a file moved is no reading, and is taken again.
+ */
 async function observeReal(real: Real): Promise<Observed | undefined> {
   const exited = real.exit
+  const before = stamp(real)
   const [main, aside] = [await socketOwner(real, real.socket), await socketOwner(real, `${real.socket}.2`)]
   const files = {
     pidfile: pidfileOwner(real, real.pidfile),
@@ -233,6 +269,7 @@ async function observeReal(real: Real): Promise<Observed | undefined> {
     socket: main.owner,
     socketAside: aside.owner,
   }
+  if (stamp(real) !== before) return undefined
   if (exited) return { state: 'dead', exitCode: exited.code ?? -1, files }
   const ours = main.owner === 'old' ? main : aside.owner === 'old' ? aside : undefined
   // Alive but answering nowhere: between two readings of a move; read again.
@@ -359,10 +396,14 @@ async function runReal(scenario: Scenario, { steps, expected }: Plan): Promise<v
       trace(`step ${i}: ${i === 0 ? `start ${JSON.stringify(scenario)}` : JSON.stringify(steps[i - 1])}`)
       const seen = await settledReal(real, taken, () => where(i))
       trace(`  seen ${JSON.stringify(seen)}`)
-      if (!isDeepStrictEqual(seen, expected[i]))
+      if (!isDeepStrictEqual(seen, expected[i])) {
+        // A second look, a moment later, tells a late change from a lasting one.
+        await new Promise((r) => setTimeout(r, 1000))
+        const again = await observeReal(real)
         throw new Error(
-          `${where(i)}\n  predicted ${JSON.stringify(expected[i])}\n  observed  ${JSON.stringify(seen)}\n${tail(real)}`,
+          `${where(i)}\n  predicted ${JSON.stringify(expected[i])}\n  observed  ${JSON.stringify(seen)}\n  a second later ${JSON.stringify(again)}\n  files ${readdirSync(real.dir).join(' ')}\n${tail(real)}`,
         )
+      }
     }
     // Nothing the master started outlives it.
     const orphans = [...real.workerPids].filter(isAlive)
