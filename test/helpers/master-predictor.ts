@@ -101,8 +101,8 @@ export class MasterPredictor {
   /** Workers whose exit is already on its way: a process exits once. */
   private readonly exiting = new Set<number>()
   private appBroken = false
-  /** The new master of a USR2, as a process: not there, booting, or serving. */
-  private newMaster: 'none' | 'starting' | 'serving' = 'none'
+  /** The new master of a USR2, as a process: it serves as soon as it is started (the app good), or is not there. */
+  private newMaster: 'none' | 'serving' = 'none'
   private files: { -readonly [K in keyof Files]: Files[K] } = {
     pidfile: 'none',
     pidfileAside: 'none',
@@ -112,8 +112,6 @@ export class MasterPredictor {
   /** Which of its two paths the master under test last wrote its pidfile and socket at. */
   private aside = false
   private exitCode: number | undefined
-  /** Every event sent to the chart, the idealised world's included. */
-  readonly events: MasterEvent[] = []
   /** What the chart did that a run's figures count: reloads started and abandoned, re-execs, exit codes. */
   readonly outcomes: Record<string, number> = {}
   readonly settled: boolean
@@ -226,7 +224,6 @@ export class MasterPredictor {
   }
 
   private send(event: MasterEvent): void {
-    this.events.push(event)
     this.actor.send(event)
   }
 
