@@ -2,13 +2,13 @@
 // masters, real signals, the socket file on disk, the CLI as a user runs it.
 import { execFile, spawn } from 'node:child_process'
 import { copyFileSync, existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { BIN, fixture, freePort, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import { ask } from './helpers/control.ts'
 import { get } from './helpers/load.ts'
-import type { ControlData, ControlResponse, MachineSummary, MasterStats, WorkerRow } from '../src/protocol/control.ts'
+import type { ControlData, MachineSummary, MasterStats, WorkerRow } from '../src/protocol/control.ts'
 
 afterEach(killAll)
 // Hang guards, not thresholds: several masters per test, on a machine that may be busy.
@@ -35,24 +35,6 @@ function run(...args: string[]): Promise<{ code: number; stdout: string; stderr:
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     ),
   )
-}
-
-/** One request straight over the socket, as spec/control.md describes the wire. */
-function ask(socket: string, command: string[], v = 1): Promise<ControlResponse> {
-  return new Promise((resolve, reject) => {
-    const c = connect(socket)
-    let text = ''
-    c.setEncoding('utf8')
-    c.on('connect', () => c.write(`${JSON.stringify({ v, id: 7, command })}\n`))
-    c.on('data', (chunk: string) => {
-      text += chunk
-      if (text.includes('\n')) {
-        c.end()
-        resolve(JSON.parse(text) as ControlResponse)
-      }
-    })
-    c.on('error', reject)
-  })
 }
 
 async function data<K extends ControlData['kind']>(socket: string, command: string[], kind: K) {
