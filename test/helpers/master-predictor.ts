@@ -253,6 +253,10 @@ export class MasterPredictor {
         this.files.pidfile = 'old'
         this.aside = false
         return
+      case 'preExec':
+        // src/master/main.ts: no preExec hook in these runs, so the shell answers at once.
+        this.pending.push({ type: 'PRE_EXEC_DONE' })
+        return
       case 'reexec':
         // src/master/pidfile.ts, control-socket.ts: moved aside only if still at PATH and ours.
         if (!this.aside && this.files.pidfile === 'old') {
