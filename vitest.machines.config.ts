@@ -9,6 +9,7 @@ export default defineConfig({
       'test/master-machine.test.ts',
       'test/master-model.test.ts',
       'test/master-log.test.ts',
+      'test/master-scenarios.test.ts',
       'test/master-upgrade-model.test.ts',
       'test/worker-machine.test.ts',
     ],

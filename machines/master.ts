@@ -94,8 +94,11 @@ export const masterMachine = setup({
     }),
     retiring: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'WORKER_RETIRING')
+      const next = retiring(context, event.id)
+      // A worker already told to stop (or unknown) changes nothing and is not news.
+      if (next === context) return
       enqueue.emit(log('info', `Worker ${event.id} is retiring (${event.reason}); starting its replacement`))
-      enqueue.assign(retiring(context, event.id))
+      enqueue.assign(next)
     }),
     forget: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'WORKER_EXIT')

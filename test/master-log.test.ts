@@ -72,6 +72,24 @@ describe('what the master says', () => {
     ])
   })
 
+  test('nothing said of what did not happen: an unknown worker killed, an old worker dying', () => {
+    const m = serving()
+    expect(m.send({ type: 'KILL_WORKER', id: 99 }).said()).toEqual([])
+    // Worker 2 has served for 10 s: its death is no crash, nothing to warn of.
+    expect(m.send({ type: 'TICK', now: 10_000 }, { type: 'WORKER_EXIT', id: 2, code: 1, signal: null }).said()).toEqual(
+      [],
+    )
+  })
+
+  test('a worker already told to stop that retires is not news (no replacement is coming)', () => {
+    const m = serving()
+    m.send({ type: 'WINCH', daemonized: true }).said()
+    expect(m.send({ type: 'WORKER_RETIRING', id: 1, reason: 'max memory' }).said()).toEqual([])
+    const n = serving()
+    n.send({ type: 'WORKER_RETIRING', id: 1, reason: 'max memory' }).said()
+    expect(n.send({ type: 'WORKER_RETIRING', id: 1, reason: 'max memory' }).said()).toEqual([])
+  })
+
   test('reloads: started, queued once, completed; a new size from the re-read settings', () => {
     const m = serving()
     expect(m.send({ type: 'HUP', settings: settings(3) }).said()).toEqual([
@@ -153,6 +171,9 @@ describe('what the master says', () => {
     m.send({ type: 'USR2' }, { type: 'PRE_EXEC_DONE' }).said()
     expect(m.send({ type: 'REEXEC_READY' }).said()).toEqual(['info New master is ready; handing over (--upgrade auto)'])
     expect(m.send({ type: 'QUIT' }).said()).toEqual(['info QUIT: already handing over to the new master'])
+    expect(m.send({ type: 'REEXEC_EXIT', code: 1, signal: null }).said()).toEqual([
+      'warning The new master exited (code 1); this master is in charge again',
+    ])
   })
 
   test('WINCH: ignored from a terminal and during a reload; daemonized, it stops the workers', () => {

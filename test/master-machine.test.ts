@@ -199,6 +199,9 @@ function checkStep(
       case 'reopenLogs':
       case 'log':
         break
+      default:
+        // The shell carries out the commands it knows (src/master/main.ts): anything else would be lost.
+        bad(`unknown command ${JSON.stringify(cmd)}`)
     }
   }
   if (target !== after.context.target) bad(`target ${after.context.target}, announced ${target}`)
