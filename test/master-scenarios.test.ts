@@ -3,7 +3,7 @@
 // change, spec/model-fidelity.md): where an abandoned reload goes back to,
 // what a refused boot and a halt report of the worker, the re-exec's command,
 // exits while idle, a new master gone after an automatic hand-over, the
-// respawn back-off.
+// respawn back-off, a quick stop's deadline after a graceful one.
 import { describe, expect, test } from 'vitest'
 import { createActor } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type MasterInput } from '../machines/master.ts'
@@ -66,6 +66,25 @@ describe('the master chart, scenario by scenario', () => {
     m.send({ type: 'HUP' }).did()
     m.send(exit(5, 4))
     expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
+  })
+
+  test('a reload queued during one from idle starts from steady: abandoned, it goes back to steady', () => {
+    const m = serving()
+    m.send({ type: 'WINCH', daemonized: true }, exit(1, 0), exit(2, 0), { type: 'HUP' }, { type: 'HUP' })
+    // Generation 1 (3, 4) ready: steady, and the queued reload starts generation 2 (5, 6) at once.
+    m.send(...ready(3, 4), exit(5, 4))
+    expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
+  })
+
+  test('a quick stop after a graceful one keeps the earlier of the two deadlines', () => {
+    const m = serving({ settings: settings(2), now: 0 })
+    // Graceful: SIGKILL due at 30 s. A quick stop at 29.5 s would be due at 30.5 s: 30 s stands.
+    m.send({ type: 'TERM' }, { type: 'TICK', now: 29_500 }, { type: 'INT' }).did()
+    const kills = m.send({ type: 'TICK', now: 30_000 }).did()
+    expect(kills).toEqual([
+      { type: 'killWorker', id: 1 },
+      { type: 'killWorker', id: 2 },
+    ])
   })
 
   test('an abandoned reload reports the failed worker and stops the rest of its generation quickly', () => {
