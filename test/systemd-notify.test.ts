@@ -84,6 +84,14 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', { timeou
     expect(corral.log()).toMatch(/Ready: 2 worker\(s\) serving/)
     // Only a master that took over from another names itself.
     expect(ready.fields.MAINPID).toBeUndefined()
+    // The protocol is the master's: its workers do not get the socket (with NotifyAccess=all systemd would listen to them).
+    for (const pid of corral.workers()) {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+      expect(
+        environ.filter((v) => /^(NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID)=/.test(v)),
+        `worker ${pid}`,
+      ).toEqual([])
+    }
     // As root, systemd-notify sends with its parent's credentials: the master's.
     if (isRoot) expect(ready.pid).toBe(corral.pid)
     // Nothing about reloading or stopping came before it.

@@ -75,7 +75,7 @@ export function createWorkerPool(options: PoolOptions) {
     const child = spawn(process.execPath, [...execArgv, '--inspect-port=127.0.0.1:0', WORKER_ENTRY, title], {
       ...identity,
       stdio: ['ignore', 'inherit', 'pipe', 'ipc', ...options.listenerFds],
-      env: { ...process.env, [WORKER_ENV]: JSON.stringify(told) },
+      env: { ...withoutNotify(process.env), [WORKER_ENV]: JSON.stringify(told) },
     })
     const forwarder = createStderrForwarder(child, (line) => writeErrorLog(`${line}\n`))
     const worker: Worker = { generation, child, forwarder }
@@ -167,3 +167,14 @@ export function createWorkerPool(options: PoolOptions) {
 }
 
 export type WorkerPool = ReturnType<typeof createWorkerPool>
+
+// systemd's notify protocol is the master's (src/master/systemd-notify.ts):
+// with NotifyAccess=all, which the USR2 hand-over needs, systemd would take an
+// app's READY=1, STOPPING=1 or MAINPID= sent from a worker as the service's.
+const NOTIFY_VARIABLES = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']
+
+function withoutNotify(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env }
+  for (const name of NOTIFY_VARIABLES) delete copy[name]
+  return copy
+}
