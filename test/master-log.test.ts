@@ -5,41 +5,7 @@
 // machine and model tests check what the master does; this checks that it
 // says so, with the numbers and reasons of the event at hand.
 import { describe, expect, test } from 'vitest'
-import { createActor } from 'xstate'
-import { masterMachine, type MasterCommand, type MasterEvent, type MasterInput } from '../machines/master.ts'
-
-const settings = (workers: number) => ({ workers, timeout: 30, gracefulTimeout: 30 })
-
-/** A master started with `input`, and everything it emitted since the last `said()`. */
-function master(input: MasterInput = { settings: settings(2) }) {
-  const actor = createActor(masterMachine, { input })
-  let emitted: MasterCommand[] = []
-  actor.on('*', (c) => emitted.push(c as MasterCommand))
-  actor.start()
-  return {
-    actor,
-    send(...events: MasterEvent[]) {
-      for (const e of events) actor.send(e)
-      return this
-    },
-    /** The log lines since the last call, as `level message`. */
-    said(): string[] {
-      const lines = emitted.flatMap((c) => (c.type === 'log' ? [`${c.level} ${c.message}`] : []))
-      emitted = []
-      return lines
-    },
-  }
-}
-
-const ready = (...ids: number[]): MasterEvent[] => ids.map((id) => ({ type: 'WORKER_READY', id }))
-
-/** A master of 2 workers (ids 1, 2), both serving, nothing said yet. */
-function serving(input?: MasterInput) {
-  const m = master(input)
-  m.send(...ready(1, 2))
-  m.said()
-  return m
-}
+import { ready, serving, settings, startMaster } from './helpers/master-actor.ts'
 
 describe('what the master says', () => {
   test('scaling: TTIN, TTOU, worker remove, each down to the minimum of one', () => {
@@ -114,10 +80,10 @@ describe('what the master says', () => {
   })
 
   test('a first generation that cannot boot halts the master, saying whether the app or the worker failed', () => {
-    expect(master().send({ type: 'WORKER_EXIT', id: 1, code: 4, signal: null }).said()).toEqual([
+    expect(startMaster().send({ type: 'WORKER_EXIT', id: 1, code: 4, signal: null }).said()).toEqual([
       'critical App failed to load: worker 1 exited with code 4; shutting down',
     ])
-    expect(master().send({ type: 'WORKER_EXIT', id: 2, code: 3, signal: null }).said()).toEqual([
+    expect(startMaster().send({ type: 'WORKER_EXIT', id: 2, code: 3, signal: null }).said()).toEqual([
       'critical Worker failed to boot: worker 2 exited with code 3; shutting down',
     ])
   })

@@ -5,48 +5,7 @@
 // exits while idle, a new master gone after an automatic hand-over, the
 // respawn back-off, a quick stop's deadline after a graceful one.
 import { describe, expect, test } from 'vitest'
-import { createActor } from 'xstate'
-import { masterMachine, type MasterCommand, type MasterEvent, type MasterInput } from '../machines/master.ts'
-
-const settings = (workers: number) => ({ workers, timeout: 30, gracefulTimeout: 30 })
-
-function master(input: MasterInput = { settings: settings(2) }) {
-  const actor = createActor(masterMachine, { input })
-  let emitted: MasterCommand[] = []
-  actor.on('*', (c) => emitted.push(c as MasterCommand))
-  actor.start()
-  return {
-    send(...events: MasterEvent[]) {
-      for (const e of events) actor.send(e)
-      return this
-    },
-    /** The commands since the last call, logs left out. */
-    did(): MasterCommand[] {
-      const done = emitted.filter((c) => c.type !== 'log')
-      emitted = []
-      return done
-    },
-    get snapshot() {
-      return actor.getSnapshot()
-    },
-  }
-}
-
-const ready = (...ids: number[]): MasterEvent[] => ids.map((id) => ({ type: 'WORKER_READY', id }))
-const exit = (id: number, code: number | null, signal: string | null = null): MasterEvent => ({
-  type: 'WORKER_EXIT',
-  id,
-  code,
-  signal,
-})
-
-/** Two workers (1, 2) serving. */
-function serving(input?: MasterInput) {
-  const m = master(input)
-  m.send(...ready(1, 2))
-  m.did()
-  return m
-}
+import { exit, ready, serving, settings, startMaster } from './helpers/master-actor.ts'
 
 describe('the master chart, scenario by scenario', () => {
   test('a reload started after WINCH and abandoned goes back to idle, spawning nothing', () => {
@@ -103,7 +62,7 @@ describe('the master chart, scenario by scenario', () => {
   })
 
   test('a halt reports the worker that could not boot', () => {
-    const m = master()
+    const m = startMaster()
     const commands = m.send(exit(1, 3)).did()
     expect(commands).toContainEqual({
       type: 'workerExited',
