@@ -3,22 +3,15 @@
 // events there takes the chart's transitions and lists what it emits.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { buildInspector } from '../scripts/build-inspector.ts'
 import { explorations, explore, pathEvents } from '../scripts/master-paths.ts'
-import { openBrowser, staysLocal, type Session } from './helpers/browser.ts'
+import { browserForTests, staysLocal } from './helpers/browser.ts'
 import { BIN } from './helpers/corral.ts'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
-let browser: Session
-beforeAll(async () => {
-  await buildInspector()
-  browser = await openBrowser()
-})
-afterAll(async () => {
-  await browser?.close()
-})
+const browser = browserForTests(buildInspector)
 
 /** The ids of the state nodes a state value is in, ancestors included (xstate's `parent.key` ids; the root is not drawn). */
 const nodeIds = (value: unknown, prefix = 'master'): string[] =>

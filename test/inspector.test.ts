@@ -5,10 +5,10 @@
 // master that recorded it.
 import { readFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { buildInspector, INSPECTOR_PAGE } from '../scripts/build-inspector.ts'
 import { replayAll, type TimelineFile } from '../src/inspector-ui/replay.ts'
-import { openBrowser, staysLocal, type Session } from './helpers/browser.ts'
+import { browserForTests, staysLocal } from './helpers/browser.ts'
 import { fixture, freePort, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 
 afterEach(killAll)
@@ -16,14 +16,7 @@ afterEach(killAll)
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 })
 const STARTED = { timeoutMs: 60_000 }
 
-let browser: Session
-beforeAll(async () => {
-  await buildInspector()
-  browser = await openBrowser()
-})
-afterAll(async () => {
-  await browser?.close()
-})
+const browser = browserForTests(buildInspector)
 
 async function serve(
   extra: string[],

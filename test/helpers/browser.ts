@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { afterAll, beforeAll } from 'vitest'
 
 const CHROMIUM = '/usr/bin/chromium'
 
@@ -53,6 +54,40 @@ export async function openBrowser(): Promise<Session> {
     async close() {
       await context.close()
       rmSync(profile, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * For a test file: `prepare` (building the page), then one browser opened
+ * before its tests and closed after them. The session's parts are read
+ * through getters, so they can be taken apart inside the tests.
+ */
+export function browserForTests(prepare: () => Promise<unknown>): Omit<Session, 'close'> {
+  let session: Session | undefined
+  beforeAll(async () => {
+    await prepare()
+    session = await openBrowser()
+  })
+  afterAll(async () => {
+    await session?.close()
+  })
+  const open = (): Session => {
+    if (session === undefined) throw new Error('the browser opens before the tests (beforeAll)')
+    return session
+  }
+  return {
+    get context() {
+      return open().context
+    },
+    get page() {
+      return open().page
+    },
+    get errors() {
+      return open().errors
+    },
+    get requests() {
+      return open().requests
     },
   }
 }
