@@ -5,18 +5,11 @@
 // afterwards; what Node does with each flood is in spec/reliability.md.
 import { connect as h2Connect } from 'node:http2'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import { fixture, freePort, killAll, startCorral, type Corral } from './helpers/corral.ts'
-import { hasOpenssl, makeCerts, read, type Certs } from './helpers/tls-certs.ts'
+import { certsForTests } from './helpers/tls-certs.ts'
 
-let certs: Certs
-let ca: string
-beforeAll(() => {
-  if (!hasOpenssl()) throw new Error('openssl is needed to make test certificates (.ci/run installs it)')
-  certs = makeCerts()
-  ca = read(certs.ca)
-})
-afterAll(() => certs?.remove())
+const pki = certsForTests()
 afterEach(killAll)
 
 const HEADERS = 0x1
@@ -59,10 +52,13 @@ function rawSession(port: number, flood: (socket: TLSSocket) => void): Promise<O
   return new Promise((resolve) => {
     const outcome: Outcome = { closed: false }
     let received = Buffer.alloc(0)
-    const socket = tlsConnect({ host: '127.0.0.1', port, ca, ALPNProtocols: ['h2'], servername: 'localhost' }, () => {
-      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(SETTINGS, 0, 0)]))
-      flood(socket)
-    })
+    const socket = tlsConnect(
+      { host: '127.0.0.1', port, ca: pki.caPem, ALPNProtocols: ['h2'], servername: 'localhost' },
+      () => {
+        socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(SETTINGS, 0, 0)]))
+        flood(socket)
+      },
+    )
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk])
       while (received.length >= 9) {
@@ -82,7 +78,7 @@ function rawSession(port: number, flood: (socket: TLSSocket) => void): Promise<O
 
 function h2Pid(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const session = h2Connect(`https://127.0.0.1:${port}`, { ca })
+    const session = h2Connect(`https://127.0.0.1:${port}`, { ca: pki.caPem })
     session.on('error', reject)
     const req = session.request({ ':path': '/' })
     let body = ''
@@ -105,9 +101,9 @@ async function serve(signal: AbortSignal): Promise<{ corral: Corral; port: numbe
       '-b',
       `127.0.0.1:${port}`,
       '--certfile',
-      certs.serverCert,
+      pki.certs.serverCert,
       '--keyfile',
-      certs.serverKey,
+      pki.certs.serverKey,
       '--http-protocols',
       'h2,h1',
       fixture('app-listener-info.ts'),

@@ -7,9 +7,9 @@ import { execFile } from 'node:child_process'
 import { connect, constants, type ClientHttp2Session } from 'node:http2'
 import { Agent, request, type RequestOptions } from 'node:https'
 import type { TLSSocket } from 'node:tls'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { ROOT, fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
-import { hasOpenssl, makeCerts, read, type Certs } from './helpers/tls-certs.ts'
+import { certsForTests } from './helpers/tls-certs.ts'
 
 const APP = fixture('app-listener-info.ts')
 const EXPRESS = `${ROOT}examples/express.ts`
@@ -17,14 +17,7 @@ const env = { ...process.env }
 delete env['WEB_CONCURRENCY']
 delete env['CORRAL_CMD_ARGS']
 
-let certs: Certs
-let ca: string
-beforeAll(() => {
-  if (!hasOpenssl()) throw new Error('openssl is needed to make test certificates (.ci/run installs it)')
-  certs = makeCerts()
-  ca = read(certs.ca)
-})
-afterAll(() => certs?.remove())
+const pki = certsForTests()
 afterEach(killAll)
 
 interface Info {
@@ -40,9 +33,9 @@ function start(port: number, extra: string[], signal: AbortSignal, app = APP): C
       '-b',
       `127.0.0.1:${port}`,
       '--certfile',
-      certs.serverCert,
+      pki.certs.serverCert,
       '--keyfile',
-      certs.serverKey,
+      pki.certs.serverKey,
       '--http-protocols',
       'h2,h1',
       ...extra,
@@ -57,7 +50,7 @@ function start(port: number, extra: string[], signal: AbortSignal, app = APP): C
 
 function session(port: number): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
-    const s = connect(`https://127.0.0.1:${port}`, { ca })
+    const s = connect(`https://127.0.0.1:${port}`, { ca: pki.caPem })
     s.once('connect', () => resolve(s))
     s.once('error', reject)
   })
@@ -119,7 +112,7 @@ function h1Get(port: number, agent?: Agent): Promise<{ status: number; info: Inf
       host: '127.0.0.1',
       port,
       path: '/',
-      ca,
+      ca: pki.caPem,
       agent: agent ?? false,
       ALPNProtocols: ['http/1.1'],
       timeout: 5000,
@@ -140,7 +133,7 @@ function h1Get(port: number, agent?: Agent): Promise<{ status: number; info: Inf
 
 function curl(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile('curl', ['-sS', '--max-time', '5', '--cacert', certs.ca, ...args], (error, out) => {
+    execFile('curl', ['-sS', '--max-time', '5', '--cacert', pki.certs.ca, ...args], (error, out) => {
       resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, out })
     })
   })
@@ -319,7 +312,7 @@ function h2Load(port: number, loops: number) {
 /** Request loops over kept-alive HTTPS connections. */
 function h1Load(port: number, loops: number) {
   const result: LoadResult = { ok: 0, errors: [], retried: 0, pids: new Set() }
-  const agent = new Agent({ keepAlive: true, maxSockets: loops, ca })
+  const agent = new Agent({ keepAlive: true, maxSockets: loops, ca: pki.caPem })
   let running = true
   const loop = async () => {
     while (running) {

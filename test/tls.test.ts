@@ -9,9 +9,9 @@ import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
-import { hasOpenssl, makeCerts, type Certs } from './helpers/tls-certs.ts'
+import { certsForTests } from './helpers/tls-certs.ts'
 import { checkTlsSettings } from '../src/http/tls.ts'
 
 const APP = fixture('app-listener-info.ts')
@@ -19,12 +19,7 @@ const env = { ...process.env }
 delete env['WEB_CONCURRENCY']
 delete env['CORRAL_CMD_ARGS']
 
-let certs: Certs
-beforeAll(() => {
-  if (!hasOpenssl()) throw new Error('openssl is needed to make test certificates (.ci/run installs it)')
-  certs = makeCerts()
-})
-afterAll(() => certs?.remove())
+const pki = certsForTests()
 afterEach(killAll)
 
 interface Answer {
@@ -55,7 +50,7 @@ function httpsGet(port: number, o: ClientOptions = {}): Promise<Answer> {
         path: '/',
         agent: false,
         timeout: 5000,
-        ca: read(o.ca ?? certs.ca),
+        ca: read(o.ca ?? pki.certs.ca),
         cert: read(o.cert),
         key: read(o.key),
         ...(o.maxVersion && { maxVersion: o.maxVersion }),
@@ -101,7 +96,7 @@ async function hup(c: Corral): Promise<string> {
   return m[0]
 }
 
-function tls(port: number, extra: string[] = [], cert = certs.serverCert, key = certs.serverKey): string[] {
+function tls(port: number, extra: string[] = [], cert = pki.certs.serverCert, key = pki.certs.serverKey): string[] {
   return ['-w', '1', '-b', `127.0.0.1:${port}`, '--certfile', cert, '--keyfile', key, ...extra, APP]
 }
 
@@ -114,8 +109,8 @@ describe('HTTPS', () => {
       // The files the operator renews in place.
       const cert = join(dir, 'live.pem')
       const key = join(dir, 'live.key')
-      copyFileSync(certs.serverCert, cert)
-      copyFileSync(certs.serverKey, key)
+      copyFileSync(pki.certs.serverCert, cert)
+      copyFileSync(pki.certs.serverKey, key)
       const port = await freePort()
       const c = startCorral(tls(port, [], cert, key), { env, signal })
       await c.waitForLog(/Ready: 1 worker\(s\) serving/)
@@ -123,10 +118,10 @@ describe('HTTPS', () => {
 
       const first = await httpsGet(port)
       expect(first.status).toBe(200)
-      expect(first.fingerprint).toBe(certs.fingerprint(certs.serverCert))
+      expect(first.fingerprint).toBe(pki.certs.fingerprint(pki.certs.serverCert))
       const viaCurl = await curl([
         '--cacert',
-        certs.ca,
+        pki.certs.ca,
         '--http2',
         '-w',
         '\n%{http_version}',
@@ -140,12 +135,12 @@ describe('HTTPS', () => {
       expect((await curl([`http://127.0.0.1:${port}/`])).code).not.toBe(0)
 
       // Renewal: new files at the same paths, then HUP.
-      copyFileSync(certs.renewedCert, cert)
-      copyFileSync(certs.renewedKey, key)
+      copyFileSync(pki.certs.renewedCert, cert)
+      copyFileSync(pki.certs.renewedKey, key)
       expect(await hup(c)).toMatch(/Reload complete/)
       await waitFor(() => !isAlive(first.pid), { what: 'the old worker to exit' })
       const renewed = await httpsGet(port)
-      expect(renewed.fingerprint).toBe(certs.fingerprint(certs.renewedCert))
+      expect(renewed.fingerprint).toBe(pki.certs.fingerprint(pki.certs.renewedCert))
       expect(renewed.fingerprint).not.toBe(first.fingerprint)
       expect(renewed.pid).not.toBe(first.pid)
       expect(c.pid).toBe(c.child.pid) // the same master throughout
@@ -165,14 +160,14 @@ describe('HTTPS', () => {
   })
 
   it('bad TLS settings stop corral at start: exit 2, one line naming the setting, no stack', async ({ signal }) => {
-    const missing = join(certs.dir, 'missing.pem')
+    const missing = join(pki.certs.dir, 'missing.pem')
     const cases: [string[], RegExp][] = [
       [
-        ['--certfile', missing, '--keyfile', certs.serverKey],
+        ['--certfile', missing, '--keyfile', pki.certs.serverKey],
         /^corral: error: --certfile: can't read \S+missing\.pem \(no such file\)$/m,
       ],
       [
-        ['--certfile', certs.serverCert, '--keyfile', certs.renewedKey],
+        ['--certfile', pki.certs.serverCert, '--keyfile', pki.certs.renewedKey],
         /^corral: error: --keyfile: the key in \S+ does not belong to the certificate in \S+server\.pem \(key values mismatch\)$/m,
       ],
       [['--http-protocols', 'h2'], /^corral: error: --http-protocols: h2 needs TLS: give --certfile and --keyfile/m],
@@ -194,38 +189,38 @@ describe('HTTPS', () => {
   })
 
   it('each TLS problem is one line naming its setting (checkTlsSettings, as the master runs it at start)', () => {
-    const missing = join(certs.dir, 'missing.pem')
+    const missing = join(pki.certs.dir, 'missing.pem')
     const base = { certReqs: 0, httpProtocols: 'h1' }
-    const withCert = { ...base, certfile: certs.serverCert, keyfile: certs.serverKey }
+    const withCert = { ...base, certfile: pki.certs.serverCert, keyfile: pki.certs.serverKey }
     const cases: [Parameters<typeof checkTlsSettings>[0], string[]][] = [
       [base, []],
       [withCert, []],
-      [{ ...withCert, httpProtocols: 'h2,h1', certReqs: 2, caCerts: certs.ca, ciphers: 'ECDHE+AESGCM' }, []],
-      [{ ...base, certfile: join(certs.dir, 'server-with-key.pem') }, []],
+      [{ ...withCert, httpProtocols: 'h2,h1', certReqs: 2, caCerts: pki.certs.ca, ciphers: 'ECDHE+AESGCM' }, []],
+      [{ ...base, certfile: join(pki.certs.dir, 'server-with-key.pem') }, []],
       [{ ...withCert, certfile: missing }, [`--certfile: can't read ${missing} (no such file)`]],
       [{ ...withCert, keyfile: missing }, [`--keyfile: can't read ${missing} (no such file)`]],
       [
-        { ...withCert, keyfile: certs.renewedKey },
+        { ...withCert, keyfile: pki.certs.renewedKey },
         [
-          `--keyfile: the key in ${certs.renewedKey} does not belong to the certificate in ${certs.serverCert} (key values mismatch)`,
+          `--keyfile: the key in ${pki.certs.renewedKey} does not belong to the certificate in ${pki.certs.serverCert} (key values mismatch)`,
         ],
       ],
-      [{ ...withCert, certfile: certs.serverKey }, [`--certfile: ${certs.serverKey} holds no PEM certificate`]],
-      [{ ...withCert, keyfile: certs.serverCert }, [`--keyfile: ${certs.serverCert} holds no PEM private key`]],
+      [{ ...withCert, certfile: pki.certs.serverKey }, [`--certfile: ${pki.certs.serverKey} holds no PEM certificate`]],
+      [{ ...withCert, keyfile: pki.certs.serverCert }, [`--keyfile: ${pki.certs.serverCert} holds no PEM private key`]],
       [
-        { ...base, certfile: certs.serverCert },
-        [`--keyfile: missing: ${certs.serverCert} holds no private key, so give the key file`],
+        { ...base, certfile: pki.certs.serverCert },
+        [`--keyfile: missing: ${pki.certs.serverCert} holds no private key, so give the key file`],
       ],
-      [{ ...base, keyfile: certs.serverKey }, ['--keyfile: needs --certfile, the certificate the key belongs to']],
+      [{ ...base, keyfile: pki.certs.serverKey }, ['--keyfile: needs --certfile, the certificate the key belongs to']],
       [{ ...withCert, caCerts: missing }, [`--ca-certs: can't read ${missing} (no such file)`]],
-      [{ ...withCert, caCerts: certs.serverKey }, [`--ca-certs: ${certs.serverKey} holds no PEM certificate`]],
+      [{ ...withCert, caCerts: pki.certs.serverKey }, [`--ca-certs: ${pki.certs.serverKey} holds no PEM certificate`]],
       [{ ...withCert, ciphers: 'NO-SUCH-CIPHER' }, ['--ciphers: "NO-SUCH-CIPHER": no cipher match']],
       [
         { ...base, certReqs: 2 },
         ['--cert-reqs: needs --certfile and --keyfile (without them nothing is served over TLS)'],
       ],
       [
-        { ...base, caCerts: certs.ca },
+        { ...base, caCerts: pki.certs.ca },
         ['--ca-certs: needs --certfile and --keyfile (without them nothing is served over TLS)'],
       ],
       [
@@ -246,7 +241,10 @@ describe('HTTPS', () => {
       [{ ...withCert, httpProtocols: 'h1,h1' }, ['--http-protocols: "h1,h1" names a protocol twice']],
       [{ ...withCert, httpProtocols: '' }, ['--http-protocols: expected h1, h2 or both, comma-separated, got ""']],
     ]
-    writeFileSync(join(certs.dir, 'server-with-key.pem'), readText(certs.serverCert) + readText(certs.serverKey))
+    writeFileSync(
+      join(pki.certs.dir, 'server-with-key.pem'),
+      readText(pki.certs.serverCert) + readText(pki.certs.serverKey),
+    )
     for (const [settings, problems] of cases)
       expect(checkTlsSettings(settings), JSON.stringify(settings)).toEqual(problems)
   })
@@ -255,27 +253,27 @@ describe('HTTPS', () => {
     signal,
   }) => {
     const [required, optional] = [await freePort(), await freePort()]
-    const a = startCorral(tls(required, ['--cert-reqs', '2', '--ca-certs', certs.ca]), { env, signal })
-    const b = startCorral(tls(optional, ['--cert-reqs', '1', '--ca-certs', certs.ca]), { env, signal })
+    const a = startCorral(tls(required, ['--cert-reqs', '2', '--ca-certs', pki.certs.ca]), { env, signal })
+    const b = startCorral(tls(optional, ['--cert-reqs', '1', '--ca-certs', pki.certs.ca]), { env, signal })
     await Promise.all([a, b].map((c) => c.waitForLog(/Ready: 1 worker\(s\) serving/)))
-    const client = { cert: certs.clientCert, key: certs.clientKey }
-    const rogue = { cert: certs.rogueCert, key: certs.rogueKey }
+    const client = { cert: pki.certs.clientCert, key: pki.certs.clientKey }
+    const rogue = { cert: pki.certs.rogueCert, key: pki.certs.rogueKey }
 
     expect((await httpsGet(required, client)).status).toBe(200)
     await expect(httpsGet(required)).rejects.toThrow()
     await expect(httpsGet(required, rogue)).rejects.toThrow()
     const viaCurl = await curl([
       '--cacert',
-      certs.ca,
+      pki.certs.ca,
       '--cert',
-      certs.clientCert,
+      pki.certs.clientCert,
       '--key',
-      certs.clientKey,
+      pki.certs.clientKey,
       `https://127.0.0.1:${required}/`,
     ])
     expect(viaCurl.code).toBe(0)
     expect(JSON.parse(viaCurl.out)).toMatchObject({ encrypted: true })
-    expect((await curl(['--cacert', certs.ca, `https://127.0.0.1:${required}/`])).code).not.toBe(0)
+    expect((await curl(['--cacert', pki.certs.ca, `https://127.0.0.1:${required}/`])).code).not.toBe(0)
 
     expect((await httpsGet(optional, client)).status).toBe(200)
     expect((await httpsGet(optional)).status).toBe(200)

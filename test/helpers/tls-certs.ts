@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { afterAll, beforeAll } from 'vitest'
 
 export interface Certs {
   dir: string
@@ -100,7 +101,7 @@ export function makeCerts(): Certs {
   }
 }
 
-export const read = (file: string): string => readFileSync(file, 'utf8')
+const read = (file: string): string => readFileSync(file, 'utf8')
 
 /** A self-signed certificate for localhost, valid a day: `dir`/cert.pem and `dir`/key.pem. */
 export function selfSignedCert(dir: string): void {
@@ -120,4 +121,31 @@ export function selfSignedCert(dir: string): void {
     ].concat(['-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`]),
     dir,
   )
+}
+
+/**
+ * For a test file: certificates made before its tests (failing with the
+ * reason when openssl is missing) and removed after them; `caPem` is the CA
+ * certificate's text, for clients to trust.
+ */
+export function certsForTests(): { readonly certs: Certs; readonly caPem: string } {
+  let made: { certs: Certs; caPem: string } | undefined
+  beforeAll(() => {
+    if (!hasOpenssl()) throw new Error('openssl is needed to make test certificates (.ci/run installs it)')
+    const certs = makeCerts()
+    made = { certs, caPem: read(certs.ca) }
+  })
+  afterAll(() => made?.certs.remove())
+  const open = () => {
+    if (made === undefined) throw new Error('the certificates are made before the tests (beforeAll)')
+    return made
+  }
+  return {
+    get certs() {
+      return open().certs
+    },
+    get caPem() {
+      return open().caPem
+    },
+  }
 }
