@@ -75,7 +75,7 @@ export function createWorkerPool(options: PoolOptions) {
     const child = spawn(process.execPath, [...execArgv, '--inspect-port=127.0.0.1:0', WORKER_ENTRY, title], {
       ...identity,
       stdio: ['ignore', 'inherit', 'pipe', 'ipc', ...options.listenerFds],
-      env: { ...withoutNotify(process.env), [WORKER_ENV]: JSON.stringify(told) },
+      env: workerEnv(told),
     })
     const forwarder = createStderrForwarder(child, (line) => writeErrorLog(`${line}\n`))
     const worker: Worker = { generation, child, forwarder }
@@ -173,8 +173,9 @@ export type WorkerPool = ReturnType<typeof createWorkerPool>
 // app's READY=1, STOPPING=1 or MAINPID= sent from a worker as the service's.
 const NOTIFY_VARIABLES = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']
 
-function withoutNotify(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const copy = { ...env }
-  for (const name of NOTIFY_VARIABLES) delete copy[name]
-  return copy
+/** The master's environment, less the notify protocol's, with what the worker is told. */
+function workerEnv(told: WorkerOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: JSON.stringify(told) }
+  for (const name of NOTIFY_VARIABLES) delete env[name]
+  return env
 }
