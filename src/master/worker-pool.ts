@@ -100,6 +100,10 @@ export function createWorkerPool(options: PoolOptions) {
     balanceConnections(child) // --balance-slack: sums the workers' connection counts and sends them back
     child.on('exit', exited)
     child.on('error', (err) => {
+      // Node reports here both a spawn that failed and a message that could
+      // not be sent (EPIPE to a worker that is dying, e.g. SIGKILLed): only
+      // the first has no 'exit' to follow; the second's exit says how it died.
+      if (child.pid !== undefined) return log.debug(`Worker ${id}: ${err.message}`)
       log.error(`Worker ${id} could not be started: ${err.message}`)
       exited(null, null)
     })
