@@ -108,11 +108,13 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
     weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('tick' as const),
-      // the same instant; inside a back-off or a young worker's 5 s; around
-      // the 30 s timeouts; far past everything
+      // the same instant; inside a back-off or a young worker's 5 s; steps
+      // that add up to a timeout; around the 30 s timeouts (past them, a gap
+      // the suspend guard forgives); far past everything
       dt: fc.oneof(
         fc.constant(0),
         fc.integer({ min: 1, max: 6_000 }),
+        fc.integer({ min: 7_000, max: 15_000 }),
         fc.integer({ min: 25_000, max: 40_000 }),
         fc.integer({ min: 100_000, max: 10_000_000 }),
       ),
@@ -569,6 +571,9 @@ class Sim {
     const w = event && 'id' in event ? this.shadows.get(event.id) : undefined
     switch (event?.type) {
       case 'TICK':
+        // The suspend guard: a gap longer than a worker's timeout restarts its heartbeat clock.
+        for (const x of this.shadows.values())
+          if (isLive(x.status) && x.timeoutMs > 0 && event.now - this.now > x.timeoutMs) x.lastBeat = event.now
         this.now = event.now
         break
       case 'HEARTBEAT':

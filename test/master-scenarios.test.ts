@@ -134,3 +134,50 @@ describe('the master chart, scenario by scenario', () => {
     ).toHaveLength(1)
   })
 })
+
+describe('the master clock: ticks with jumps (the suspend guard)', () => {
+  // Two workers with 30 s heartbeat timeouts, serving from t = 0.
+  const beatsAbort = (m: ReturnType<typeof serving>, ...nows: number[]) =>
+    nows.flatMap((now) => m.send({ type: 'TICK', now }).did()).filter((c) => c.type === 'abortWorker')
+
+  test('silence past the timeout, seen in steps shorter than the timeout, aborts both workers', () => {
+    const m = serving({ settings: settings(2), now: 0 })
+    expect(beatsAbort(m, 10_000, 20_000, 30_000)).toEqual([])
+    expect(beatsAbort(m, 30_001)).toEqual([
+      { type: 'abortWorker', id: 1 },
+      { type: 'abortWorker', id: 2 },
+    ])
+  })
+
+  test('one jump past the timeout (the master suspended) aborts nobody: heartbeat clocks restart, and say so', () => {
+    const m = serving({ settings: settings(2), now: 0 })
+    const commands = m.send({ type: 'TICK', now: 60_000 })
+    expect(commands.said()).toEqual([
+      'warning The master did not run for 60.0 s (suspended or starved): 2 worker(s) get a fresh heartbeat timeout instead of an abort',
+    ])
+    expect(m.snapshot.context.workers.map((w) => [w.status, w.lastBeat])).toEqual([
+      ['running', 60_000],
+      ['running', 60_000],
+    ])
+    // A worker that is really stuck is still caught, one timeout after the pause.
+    expect(beatsAbort(m, 70_000, 80_000, 90_000)).toEqual([])
+    expect(beatsAbort(m, 90_001)).toHaveLength(2)
+  })
+
+  test('a jump of exactly the timeout is no pause; one millisecond more is', () => {
+    const m = serving({ settings: settings(2), now: 0 })
+    expect(beatsAbort(m, 30_000)).toEqual([])
+    expect(m.said()).toEqual([])
+    expect(beatsAbort(m, 60_001)).toEqual([])
+    expect(m.snapshot.context.workers.every((w) => w.lastBeat === 60_001)).toBe(true)
+  })
+
+  test('a stopping worker past its deadline is still SIGKILLed after a jump', () => {
+    const m = serving({ settings: settings(2), now: 0 })
+    m.send({ type: 'TERM' }).did()
+    expect(m.send({ type: 'TICK', now: 600_000 }).did()).toEqual([
+      { type: 'killWorker', id: 1 },
+      { type: 'killWorker', id: 2 },
+    ])
+  })
+})

@@ -17,7 +17,7 @@ import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from
 import { openListeners, type Listener } from '../net/listeners.ts'
 import { createLogger, type Logger } from '../logging/log.ts'
 import { closeLogFiles, openMasterLogs, reopenLogFiles } from '../logging/log-file.ts'
-import { signals, ticks } from './event-sources.ts'
+import { masterClock, signals, ticks } from './event-sources.ts'
 import { reportToLauncher } from './daemon.ts'
 import { createPidfile, type Pidfile } from './pidfile.ts'
 import { notifyParentReady, reexecRefusal, spawnNewMaster, takeInheritedListeners } from './reexec.ts'
@@ -177,7 +177,7 @@ export function runMaster({
 
     const exitCode = yield* Deferred.make<number>()
     const actor = createActor(masterMachine, {
-      input: { settings, upgrade: settings.upgrade, now: Date.now() },
+      input: { settings, upgrade: settings.upgrade, now: masterClock() },
     })
     // The control socket and --metrics-bind: they watch the chart and put signals' events into its stream.
     const control: MasterControl = yield* Effect.acquireRelease(
