@@ -31,7 +31,7 @@ type WorkerPick = { readonly index: number; readonly unknown: boolean }
 
 type Intent =
   | { readonly kind: 'signal'; readonly signal: Exclude<Signal, 'HUP' | 'WINCH'> }
-  | { readonly kind: 'winch'; readonly daemonized: boolean }
+  | { readonly kind: 'winch'; readonly fromTerminal: boolean }
   /** USR2 as the shell sends it when it is PID 1. */
   | { readonly kind: 'usr2Refused' }
   /** HUP as the shell sends it: with the settings it re-read, or none when that failed. */
@@ -74,7 +74,7 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
       signal: fc.constantFrom('TTIN' as const, 'TTOU' as const, 'USR1' as const, 'USR2' as const),
     }),
   },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('winch' as const), daemonized: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('winch' as const), fromTerminal: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'usr2Refused' as const }) },
   {
     weight: 4,
@@ -263,7 +263,7 @@ class Sim {
       case 'signal':
         return [{ type: intent.signal }]
       case 'winch':
-        return [{ type: 'WINCH', daemonized: intent.daemonized }]
+        return [{ type: 'WINCH', fromTerminal: intent.fromTerminal }]
       case 'usr2Refused':
         return [{ type: 'USR2', refusal: 'corral is PID 1' }]
       case 'hup':
@@ -697,10 +697,10 @@ class Sim {
     if (before && phaseOf(before) !== 'quick' && phase === 'quick') toldAll([...liveBefore, ...stoppingBefore], 'quick')
 
     // A terminal's WINCH, or a signal while the master can do nothing with it, changes nothing.
-    if (before && event?.type === 'WINCH' && !event.daemonized) {
-      if (commands.some((c) => c.type !== 'log')) this.fail('a terminal WINCH (not daemonized) emitted a command')
+    if (before && event?.type === 'WINCH' && event.fromTerminal) {
+      if (commands.some((c) => c.type !== 'log')) this.fail("a terminal's WINCH emitted a command")
       if (!isDeepStrictEqual(before.value, after.value) || !isDeepStrictEqual(before.context, after.context))
-        this.fail('a terminal WINCH (not daemonized) changed the master')
+        this.fail("a terminal's WINCH changed the master")
     }
     // A USR2 the shell knows cannot work (PID 1) is refused by the chart: no re-exec, no state change.
     if (before && event?.type === 'USR2' && event.refusal !== undefined) {

@@ -10,7 +10,7 @@ import { exit, ready, serving, settings, startMaster } from './helpers/master-ac
 describe('the master chart, scenario by scenario', () => {
   test('a reload started after WINCH and abandoned goes back to idle, spawning nothing', () => {
     const m = serving()
-    m.send({ type: 'WINCH', daemonized: true }, exit(1, 0), exit(2, 0))
+    m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0))
     expect(m.snapshot.matches({ active: { running: 'idle' } })).toBe(true)
     m.send({ type: 'HUP' }).did()
     const commands = m.send(exit(3, 4)).did()
@@ -20,7 +20,7 @@ describe('the master chart, scenario by scenario', () => {
 
   test('a reload from steady after one from idle is abandoned back to steady, which respawns', () => {
     const m = serving()
-    m.send({ type: 'WINCH', daemonized: true }, exit(1, 0), exit(2, 0), { type: 'HUP' }, ...ready(3, 4))
+    m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0), { type: 'HUP' }, ...ready(3, 4))
     expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
     m.send({ type: 'HUP' }).did()
     m.send(exit(5, 4))
@@ -29,7 +29,7 @@ describe('the master chart, scenario by scenario', () => {
 
   test('a reload queued during one from idle starts from steady: abandoned, it goes back to steady', () => {
     const m = serving()
-    m.send({ type: 'WINCH', daemonized: true }, exit(1, 0), exit(2, 0), { type: 'HUP' }, { type: 'HUP' })
+    m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0), { type: 'HUP' }, { type: 'HUP' })
     // Generation 1 (3, 4) ready: steady, and the queued reload starts generation 2 (5, 6) at once.
     m.send(...ready(3, 4), exit(5, 4))
     expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
@@ -85,7 +85,7 @@ describe('the master chart, scenario by scenario', () => {
       code: 1,
       signal: null,
     })
-    m.send({ type: 'WINCH', daemonized: true }).did()
+    m.send({ type: 'WINCH', fromTerminal: false }).did()
     expect(m.send(exit(2, 0)).did()).toEqual([
       { type: 'workerExited', id: 2, pid: undefined, generation: 0, code: 0, signal: null },
     ])
