@@ -209,3 +209,35 @@ describe('HUP re-reads the config file', () => {
     expect((await c.exited).code).toBe(0)
   })
 })
+
+describe('a HUP whose config file is slow to read', () => {
+  it('holds up no signal: a TERM sent during the read stops the master at once, and the read is dropped', async ({
+    signal,
+  }) => {
+    const port = await freePort()
+    // On a re-read, with the marker there, the file's top-level await never settles.
+    const { dir } = await withConfig(
+      [
+        "import { existsSync } from 'node:fs'",
+        "if (existsSync(new URL('./slow', import.meta.url))) await new Promise(() => {})",
+        `export default { bind: ['127.0.0.1:${port}'], workers: 1 }`,
+        '',
+      ].join('\n'),
+    )
+    const c = startCorral([APP], { cwd: dir, env: base, signal })
+    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    writeFileSync(join(dir, 'slow'), '')
+    const from = c.log().length
+    c.signal('SIGHUP')
+    await c.waitForLog(/Handling signal: hup/, { from })
+    c.signal('SIGTERM')
+    expect((await c.exited).code).toBe(0)
+    const log = c.log().slice(from)
+    // The TERM was handled while the read was still pending: before the read gave up, if it ever did.
+    const term = log.indexOf('Handling signal: term')
+    const gaveUp = log.indexOf('still loading after')
+    expect(term).toBeGreaterThan(-1)
+    expect(gaveUp === -1 || gaveUp > term, log).toBe(true)
+    expect(log).not.toMatch(/Reloading: starting worker generation/)
+  })
+})
