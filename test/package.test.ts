@@ -281,7 +281,7 @@ describe.each(versions)('in a project made by npm init -y (CommonJS), on Node %s
       const r = printConfig(dir)
       expect(r.stderr).toBe('')
       expect(r.stdout).toMatch(
-        new RegExp(`^timeout +${text.match(/\d+/)![0]} +config file corral\.config\.${ext}$`, 'm'),
+        new RegExp(`^timeout +${text.match(/\d+/)![0]} +config file corral\\.config\\.${ext}$`, 'm'),
       )
     }
     const two = join(app, 'config-two')
