@@ -29,18 +29,19 @@ export function importUserModule(file: string, query = ''): Promise<unknown> {
 const loadTypeScriptWithModuleSyntaxAsModule: module.LoadHookSync = (url, context, nextLoad) => {
   const loaded = nextLoad(url, context)
   if (loaded.format !== 'commonjs-typescript' || !new URL(url).pathname.endsWith('.ts')) return loaded
-  const source = loaded.source ?? readFileSync(new URL(url))
-  return hasModuleSyntax(String(source)) ? { ...loaded, format: 'module-typescript', source } : loaded
+  const code = moduleCode(String(loaded.source ?? readFileSync(new URL(url))))
+  // Stripped already (blanks where the types were, so lines and columns hold): Node need not strip it again.
+  return code === undefined ? loaded : { ...loaded, format: 'module', source: code }
 }
 
 /**
- * Whether the TypeScript source, its types stripped, fails to compile as
+ * The TypeScript source with its types stripped when it fails to compile as
  * CommonJS for the reasons Node's own detection takes for ES module syntax
- * (import or export statements, import.meta, a top-level await). A source
- * that does not strip or compile for any other reason stays CommonJS, and
- * Node reports its error as it would.
+ * (import or export statements, import.meta, a top-level await); undefined
+ * when it compiles, or does not strip or compile for any other reason: it
+ * stays CommonJS, and Node reports its error as it would.
  */
-function hasModuleSyntax(source: string): boolean {
+function moduleCode(source: string): string | undefined {
   let code: string
   // The stripper is still marked experimental: its warning would be a line in every worker's log.
   const { emitWarning } = process
@@ -48,15 +49,16 @@ function hasModuleSyntax(source: string): boolean {
   try {
     code = module.stripTypeScriptTypes(source)
   } catch {
-    return false
+    return undefined
   } finally {
     process.emitWarning = emitWarning
   }
   try {
     compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'])
-    return false
+    return undefined
   } catch (err) {
-    return err instanceof SyntaxError && MODULE_SYNTAX_ERRORS.some((m) => err.message.includes(m))
+    const moduleSyntax = err instanceof SyntaxError && MODULE_SYNTAX_ERRORS.some((m) => err.message.includes(m))
+    return moduleSyntax ? code : undefined
   }
 }
 
