@@ -116,6 +116,26 @@ describe('HUP re-reads the config file', () => {
     await waitFor(() => c.workers().length === 2, { what: 'the new generation of 2 workers' })
   })
 
+  it('a corral.config.ts written with import/export in a CommonJS project: read at start and on HUP, its worker hooks run', async ({
+    signal,
+  }) => {
+    const port = await freePort()
+    const conf = (timeout: number) =>
+      "import { defineConfig } from 'corral'\n" +
+      `const timeout: number = ${timeout}\n` +
+      `export default defineConfig({ bind: ['127.0.0.1:${port}'], workers: 1, timeout,\n` +
+      '  postWorkerInit(worker) { worker.log.info(`Hook: timeout ${worker.settings.timeout}`) } })\n'
+    const { dir, write } = await withConfig(conf(31))
+    writeFileSync(join(dir, 'package.json'), '{ "type": "commonjs" }\n')
+    const c = startCorral([APP], { cwd: dir, env: base, signal })
+    await c.waitForLog(/Hook: timeout 31/)
+    write(conf(32))
+    const after = await hup(c)
+    expect(after).toContain('Reload: new workers get timeout 31 -> 32')
+    await c.waitForLog(/Hook: timeout 32/)
+    expect(c.log()).not.toMatch(/ERROR|Warning/)
+  })
+
   it('a file that has become invalid is reported, one line per problem; the master and its workers carry on', async ({
     signal,
   }) => {
