@@ -125,7 +125,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   // The app's file, before anything is bound (what is in it, the workers find out).
   const appFile = parseAppSpec(app).file
   const inNodeModules = typeScriptInNodeModules(appFile, process.cwd())
-  if (inNodeModules !== undefined) {
+  if (inNodeModules !== undefined && existsSync(appFile)) {
     log.error(`App failed to load: ${inNodeModules}`)
     return APP_LOAD_ERROR
   }

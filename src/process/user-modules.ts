@@ -12,7 +12,6 @@ import { readFileSync } from 'node:fs'
 import { basename, relative, sep } from 'node:path'
 import module from 'node:module'
 import { pathToFileURL } from 'node:url'
-import { compileFunction } from 'node:vm'
 
 let hooked = false
 
@@ -54,7 +53,10 @@ function moduleCode(source: string): string | undefined {
     process.emitWarning = emitWarning
   }
   try {
-    compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'])
+    // Loaded here, on the hook's path only: a worker serving JavaScript need not load node:vm.
+    process
+      .getBuiltinModule('node:vm')
+      .compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'])
     return undefined
   } catch (err) {
     const moduleSyntax = err instanceof SyntaxError && MODULE_SYNTAX_ERRORS.some((m) => err.message.includes(m))
