@@ -241,7 +241,7 @@ describe('an example served where the package installed it', () => {
     const r = corral(['-w', '1', '-b', '127.0.0.1:0', 'node_modules/corral/examples/hello.ts'], { cwd: dir })
     expect(r.code).toBe(4)
     expect(r.stderr).toMatch(
-      /\[ERROR\] App failed to load: node_modules\/corral\/examples\/hello\.ts: Node runs no TypeScript inside node_modules; copy it into your project and serve the copy: cp node_modules\/corral\/examples\/hello\.ts \. && npx corral hello\.ts\n$/,
+      /\[ERROR\] App failed to load: \S+\/node_modules\/corral\/examples\/hello\.ts: Node runs no TypeScript inside node_modules; copy it into your project and serve the copy: cp node_modules\/corral\/examples\/hello\.ts \. && npx corral hello\.ts\n$/,
     )
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
   })

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { freePort, killAll, ROOT, startCorral } from './helpers/corral.ts'
-import { ensureNode22 } from './helpers/node22.ts'
+import { ensureNode22, ensureOldestNode } from './helpers/node22.ts'
 
 const version = (name: string) =>
   (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version
@@ -301,6 +301,30 @@ describe.each(versions)('in a project made by npm init -y (CommonJS), on Node %s
     run(node, app, 'cp', ['node_modules/corral/examples/hello.ts', '.'])
     expect(await get(await serve('hello.ts'), '/')).toMatch(/^200 Hello from corral worker \d+\n$/)
   })
+})
+
+it('on Node 22.12, which strips no types, a .ts config or app is one line naming the Node that runs it', {
+  timeout: 180_000,
+}, () => {
+  const node = ensureOldestNode()
+  const { dir } = newApp(node, 'oldest-node', [tarball], { npmInit: true })
+  const bin = join(dir, 'node_modules/corral/bin/corral.js')
+  writeFileSync(
+    join(dir, 'corral.config.ts'),
+    "import { defineConfig } from 'corral'\nexport default defineConfig({})\n",
+  )
+  writeFileSync(join(dir, 'app.ts'), 'export default (req: unknown, res: { end(): void }): void => res.end()\n')
+  const why = 'Node v22.12.0 runs no TypeScript; Node 22.18 or later does'
+  const config = run(node, dir, node, [bin, '--print-config'])
+  expect(config.status).toBe(2)
+  expect(config.stderr.split('\n')[0]).toBe(
+    `corral: error: corral.config.ts: ${why} (or NODE_OPTIONS=--experimental-strip-types), else write it in JavaScript`,
+  )
+  const app = run(node, dir, node, [bin, '--no-config', '-w', '1', '-b', '127.0.0.1:0', 'app.ts'])
+  expect(app.status).toBe(4)
+  expect(app.stderr.trimEnd().split('\n')).toEqual([
+    expect.stringContaining(`[ERROR] App failed to load: ${join(dir, 'app.ts')}: ${why}`),
+  ])
 })
 
 /** The machine's own Node, the first on PATH outside node_modules (the pinned Node 24 lives there). */

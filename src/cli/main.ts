@@ -16,7 +16,7 @@ import { runCtl, runShortcut } from './ctl.ts'
 import { runInspect } from './inspect.ts'
 import { VERSION } from '../version.ts'
 import { applyProcessSettings, checkProcessSettings } from '../process/process-settings.ts'
-import { typeScriptInNodeModules } from '../process/user-modules.ts'
+import { typeScriptProblem } from '../process/user-modules.ts'
 import { checkTlsSettings } from '../http/tls.ts'
 import { checkSocketActivation } from '../master/socket-activation.ts'
 import { APP_LOAD_ERROR, RUNTIME_ERROR, USAGE_ERROR } from '../protocol/exit-codes.ts'
@@ -124,9 +124,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const log = createLogger({ level: settings.logLevel })
   // The app's file, before anything is bound (what is in it, the workers find out).
   const appFile = parseAppSpec(app).file
-  const inNodeModules = typeScriptInNodeModules(appFile, process.cwd())
-  if (inNodeModules !== undefined && existsSync(appFile)) {
-    log.error(`App failed to load: ${inNodeModules}`)
+  const typeScript = typeScriptProblem(appFile, process.cwd())
+  if (typeScript !== undefined && existsSync(appFile)) {
+    log.error(`App failed to load: ${appFile}: ${typeScript}`)
     return APP_LOAD_ERROR
   }
   if (settings.checkConfig) return checkConfig(app, log)

@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url'
 import { scanArgs, type ScannedArgs } from './command-line.ts'
 import type { Logger } from '../logging/log.ts'
 import { locateSyntaxError } from '../process/syntax-error.ts'
-import { importUserModule } from '../process/user-modules.ts'
+import { importUserModule, typeScriptProblem } from '../process/user-modules.ts'
 import { CONFIG_KEYS, findSetting, flagsLabel, registry, type SettingName, type Settings } from './registry.ts'
 import { defaults, resolveSettings, type Layer } from './resolve.ts'
 import { suggestion } from './suggest.ts'
@@ -176,6 +176,8 @@ async function readConfigFile(path: string, shown: string, missing: string, fres
   } catch {
     return { error: missing }
   }
+  const typeScript = typeScriptProblem(path, process.cwd())
+  if (typeScript !== undefined) return { error: `${shown}: ${typeScript}` }
   // ES modules are cached by URL: a HUP imports the file under a new one.
   // (Modules it imports itself stay cached; see spec/settings.md.)
   const query = fresh ? `?reload=${++importCount}` : ''

@@ -72,12 +72,17 @@ const MODULE_SYNTAX_ERRORS = [
 ]
 
 /**
- * Node strips no types under node_modules (ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING),
- * so a .ts file there, such as an example shipped in corral's package, cannot
- * be served where it is: what to do instead, or undefined for any other file.
+ * Why Node cannot run this TypeScript file, and what to do instead, or
+ * undefined when it can (or the file is not TypeScript): a Node older than
+ * 22.18 strips no types unless told to, and none strips them under
+ * node_modules (ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING), so an example
+ * shipped in corral's package cannot be served where it is.
  */
-export function typeScriptInNodeModules(file: string, cwd: string): string | undefined {
-  if (!/\.[cm]?ts$/.test(file) || !file.split(sep).includes('node_modules')) return undefined
+export function typeScriptProblem(file: string, cwd: string): string | undefined {
+  if (!/\.[cm]?ts$/.test(file)) return undefined
+  if (!process.features.typescript)
+    return `Node ${process.version} runs no TypeScript; Node 22.18 or later does (or NODE_OPTIONS=--experimental-strip-types), else write it in JavaScript`
+  if (!file.split(sep).includes('node_modules')) return undefined
   const shown = relative(cwd, file)
-  return `${shown}: Node runs no TypeScript inside node_modules; copy it into your project and serve the copy: cp ${shown} . && npx corral ${basename(file)}`
+  return `Node runs no TypeScript inside node_modules; copy it into your project and serve the copy: cp ${shown} . && npx corral ${basename(file)}`
 }
