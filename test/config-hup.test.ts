@@ -4,7 +4,7 @@
 // master and its workers carry on with the settings they had.
 import { execFile } from 'node:child_process'
 import { get } from 'node:http'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
@@ -134,6 +134,19 @@ describe('HUP re-reads the config file', () => {
     expect(after).toContain('Reload: new workers get timeout 31 -> 32')
     await c.waitForLog(/Hook: timeout 32/)
     expect(c.log()).not.toMatch(/ERROR|Warning/)
+  })
+
+  it('with --no-config, a config file that appears in the working directory is not read on HUP', async ({ signal }) => {
+    const dir = join(tmp, String(++dirs))
+    mkdirSync(dir)
+    const c = startCorral(['--no-config', '-w', '1', '-b', `127.0.0.1:${await freePort()}`, APP], {
+      cwd: dir,
+      env: base,
+      signal,
+    })
+    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    writeFileSync(join(dir, 'corral.config.ts'), 'export default { timeout: 33 }\n')
+    expect(await hup(c)).toContain('Reload: settings unchanged')
   })
 
   it('a file that has become invalid is reported, one line per problem; the master and its workers carry on', async ({
