@@ -349,6 +349,9 @@ function carryOut(
       return hooks.reloadStarted()
     case 'reloadAbandoned':
       return adopt(command.settings)
+    case 'reloadCompleted':
+      // Only watched: `corral reload` waits for it (src/master/control-commands.ts).
+      return
     case 'reopenLogs':
       log.info('Reopening log files')
       reopenLogFiles()

@@ -72,6 +72,8 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
         }
       })
 
+  // Control commands that wait for an outcome (`reload wait`) watch every event's commands until they have it.
+  const watchers = new Set<(commands: readonly MasterCommand[], stopping: boolean) => boolean>()
   const run = createControlCommands({
     snapshot,
     status,
@@ -80,6 +82,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     listeners,
     signal: options.signal,
     event: options.event,
+    watch: (step) => void watchers.add(step),
   })
   const socket = settings.noControlSocket
     ? NO_CONTROL_SOCKET
@@ -133,6 +136,8 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
       emitted = []
       actor.send(event)
       status.observe(event, before, snapshot(), emitted)
+      const stopping = !actor.getSnapshot().matches('active')
+      for (const step of watchers) if (step(emitted, stopping)) watchers.delete(step)
       inspector?.observe(event, before, from, emitted)
       emitted = []
     },
