@@ -11,7 +11,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Counter, Gauge, Histogram } from 'prom-client'
 
 const orders = new Counter({ name: 'shop_orders_total', help: 'Orders placed.', labelNames: ['kind'] })
-const latency = new Histogram({ name: 'shop_handler_seconds', help: 'Time in the handler.', buckets: [0.001, 0.01, 0.1] })
+const latency = new Histogram({
+  name: 'shop_handler_seconds',
+  help: 'Time in the handler.',
+  buckets: [0.001, 0.01, 0.1],
+})
 // Summed across workers by default; `aggregator` picks another rule (max, min, average, first, omit).
 const cacheEntries = new Gauge({ name: 'shop_cache_entries', help: 'Entries in the per-worker cache.' })
 const started = new Gauge({
