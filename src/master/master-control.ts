@@ -109,6 +109,8 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
   if (socket.path) log.info(`Control socket: ${socket.path}`)
 
   let metrics: MetricsServer | undefined
+  if (settings.metricsPerWorker && settings.metricsBind === undefined)
+    log.warning('--metrics-per-worker does nothing without --metrics-bind')
   if (settings.metricsBind !== undefined) {
     const { startMetricsServer } = await import('./metrics.ts')
     metrics = await startMetricsServer(settings.metricsBind, {
