@@ -5,7 +5,7 @@
 // their workers, and StatsD lines caught by a real UDP listener.
 import { createSocket, type Socket } from 'node:dgram'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { fixture, freePort, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
+import { ROOT, fixture, freePort, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 import { get } from './helpers/load.ts'
 import { scrape } from './helpers/metrics.ts'
 
@@ -97,6 +97,25 @@ describe("the app's prom-client metrics", () => {
     const s = await scrape(metrics)
     expect([...s.keys()].filter((k) => k.startsWith('app_'))).toEqual([])
     expect(s.get('corral_app_metrics_missed_total')).toBe(0)
+  })
+})
+
+describe('examples/prom-client.ts', () => {
+  it('serves its orders and handler times summed over its workers', async ({ signal }) => {
+    const port = await freePort()
+    const corral = startCorral(
+      ['-w', '2', '-b', `127.0.0.1:${port}`, '--metrics-bind', '127.0.0.1:0', `${ROOT}examples/prom-client.ts`],
+      { signal },
+    )
+    const [, metrics] = await corral.waitForLog(/Metrics at: (http:\/\/127\.0\.0\.1:\d+)\/metrics/, STARTED)
+    await corral.waitForLog(/Ready: 2 worker\(s\) serving/, STARTED)
+    const url = `http://127.0.0.1:${port}`
+    for (let i = 0; i < 3; i++) expect((await get(`${url}/order?kind=book`)).status).toBe(200)
+    expect((await get(`${url}/`)).status).toBe(200)
+    const s = await scrape(metrics!)
+    expect(s.get('shop_orders_total{kind="book"}')).toBe(3)
+    expect(s.get('shop_handler_seconds_count')).toBe(4)
+    expect(s.get('shop_started_timestamp_seconds')).toBeGreaterThan(0)
   })
 })
 
