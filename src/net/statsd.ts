@@ -14,6 +14,8 @@ import type { Logger } from '../logging/log.ts'
 const MAX_DATAGRAM = 1432
 /** How long counts and timings wait at most before they are sent. */
 const FLUSH_MS = 1000
+/** Datagrams kept while the socket connects; beyond that they are dropped. */
+const MAX_EARLY = 16
 
 const HOSTNAME = /^[a-z0-9_](?:[a-z0-9_.-]{0,252})$/i
 // StatsD's own separators, and whitespace, cannot appear in a name or a tag.
@@ -82,18 +84,24 @@ export function createStatsd(settings: StatsdSettings): Statsd | undefined {
   let lines = ''
   let connected = false
   let closed = false
+  /** Datagrams made before the socket is connected (a hostname being resolved): sent once it is, a few at most. */
+  let early: string[] = []
   const socket: Socket = createSocket(isIPv6(address.host) ? 'udp6' : 'udp4')
   // Nothing listening, an unknown host, a full buffer: the metric is lost, never the request.
   socket.on('error', () => {})
   socket.connect(address.port, address.host, () => {
     connected = true
+    for (const datagram of early) send(datagram)
+    early = []
+    if (closed) socket.close()
   })
   socket.unref()
   const timer = setInterval(flush, FLUSH_MS)
   timer.unref()
 
   function send(datagram: string): void {
-    if (connected && !closed) socket.send(datagram, dropError)
+    if (connected) socket.send(datagram, dropError)
+    else if (early.length < MAX_EARLY) early.push(datagram)
   }
 
   function add(line: string): void {
@@ -124,11 +132,12 @@ export function createStatsd(settings: StatsdSettings): Statsd | undefined {
       gauges.set(name, value)
     },
     close() {
+      if (closed) return
       clearInterval(timer)
       flush()
       closed = true
-      // After the last send has left: closing at once would cancel it.
-      setImmediate(() => socket.close())
+      // After the last send has left (closing at once would cancel it), or once connected to send what waits.
+      if (connected) setImmediate(() => socket.close())
     },
   }
 }
