@@ -37,7 +37,7 @@ export interface AppServer {
 }
 
 /** `port 3000`, `127.0.0.1:3000`, `unix:/run/app.sock`, `an ephemeral port`, `a handle`. */
-export function describeAsk(asked: ListenAsk): string {
+function describeAsk(asked: ListenAsk): string {
   if (asked.path !== undefined) return `unix:${asked.path}`
   if (asked.handle) return 'a socket handle'
   if (!asked.port) return asked.host === undefined ? 'an ephemeral port' : `${asked.host}, ephemeral port`
