@@ -169,4 +169,18 @@ describe('an app that calls listen() itself', () => {
     expect((await get(url)).body).toBe(String(corral.workers()[0]))
     expect(corral.log()).not.toMatch(/\[ERROR\]/)
   })
+
+  it('--preload and --check-config load such an app in the master or the CLI without binding what it asks for', async ({
+    signal,
+  }) => {
+    const appPort = await freePort()
+    const env = { APP_PORT: String(appPort) }
+    const { corral, url } = await serve(fixture('listen-express.ts'), signal, { env, extra: ['--preload'], workers: 1 })
+    expect(corral.log()).toContain(`app: listening in ${corral.pid}`)
+    expect((await get(url)).body).toBe(String(corral.workers()[0]))
+    expect(listeningPorts().has(appPort)).toBe(false)
+    const check = startCorral(['--check-config', fixture('listen-express.ts')], { signal, env })
+    expect((await check.exited).code).toBe(0)
+    expect(check.log()).toMatch(/configuration OK/)
+  })
 })
