@@ -183,4 +183,24 @@ describe('an app that calls listen() itself', () => {
     expect((await check.exited).code).toBe(0)
     expect(check.log()).toMatch(/configuration OK/)
   })
+
+  it("a WebSocketServer attached to the app's own server ({ server }) takes its upgrades through corral's bind", async ({
+    signal,
+  }) => {
+    const { corral, port } = await serve(fixture('listen-websocket.mjs'), signal, {
+      env: { APP_PORT: String(await freePort()) },
+      workers: 1,
+    })
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`)
+    await new Promise((opened, failed) => {
+      ws.onopen = opened
+      ws.onerror = failed
+    })
+    const answer = new Promise<string>((got) => {
+      ws.onmessage = (e) => got(String(e.data))
+    })
+    ws.send('hi')
+    expect(await answer).toBe(`echo hi from ${corral.workers()[0]}`)
+    ws.close()
+  })
 })
