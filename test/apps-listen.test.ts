@@ -107,6 +107,9 @@ describe('an app that calls listen() itself', () => {
     expect((await get(url)).body).toBe(String(corral.workers()[0]))
     expect(listeningPorts().has(appPort)).toBe(false)
     expect(corral.log()).toContain(`corral serves the app at http://127.0.0.1:${port}, its bind`)
+    expect(corral.log()).toContain(
+      `app: right after listen() ${JSON.stringify({ address: '127.0.0.1', family: 'IPv4', port })} true`,
+    )
     corral.signal('SIGTERM')
     expect((await corral.exited).code).toBe(0)
   })

@@ -38,6 +38,16 @@ export interface AppServer {
   onUpgradeListener(install: (listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void) => void): void
 }
 
+/** corral's address as the master logs it (`http://127.0.0.1:8000`, `unix:/path`), as server.address() gives it. */
+export function addressInfo(address: string | undefined): net.AddressInfo | string | undefined {
+  if (address === undefined) return undefined
+  if (address.startsWith('unix:')) return address.slice('unix:'.length)
+  const m = /^https?:\/\/(?:\[(.+)\]|([^:/]+)):(\d+)$/.exec(address)
+  if (!m) return undefined
+  const host = m[1] ?? m[2]!
+  return { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: Number(m[3]) }
+}
+
 /** `port 3000`, `127.0.0.1:3000`, `unix:/run/app.sock`, `an ephemeral port`, `a handle`. */
 function describeAsk(asked: ListenAsk): string {
   if (asked.path !== undefined) return `unix:${asked.path}`
@@ -81,14 +91,25 @@ interface Overridable {
   close(callback?: (err?: Error) => void): unknown
 }
 
-/** Wraps a server the app made, so it can be served (or left idle) in place of listening. */
-export function appServer(server: net.Server, asked: ListenAsk | undefined): AppServer {
+/**
+ * Wraps a server the app made, so it can be served (or left idle) in place of
+ * listening. `provisional`: what address() answers between the app's
+ * listen() and the worker's answer (corral's address, as the master gave it).
+ */
+export function appServer(
+  server: net.Server,
+  asked: ListenAsk | undefined,
+  provisional?: net.AddressInfo | string,
+): AppServer {
   let state: 'caught' | 'listening' | 'closed' = 'caught'
   let address: net.AddressInfo | string | null = null
   const target = server as unknown as Overridable
   // Instance properties over node:net's prototype ones, which read the (absent) handle.
-  Object.defineProperty(server, 'listening', { configurable: true, get: () => state === 'listening' })
-  target.address = () => (state === 'listening' ? address : null)
+  // As on a server of its own, where listen() on a port binds at once and 'listening' follows:
+  // right after listen(), address() already answers (with where corral serves, when known).
+  const caught = () => state === 'caught' && asked !== undefined
+  Object.defineProperty(server, 'listening', { configurable: true, get: () => state === 'listening' || caught() })
+  target.address = () => (state === 'listening' ? address : caught() ? (provisional ?? null) : null)
   target.close = (callback) => {
     if (state !== 'listening') {
       const err = Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' })

@@ -18,7 +18,7 @@ import {
   unwrapApp,
   type Handler,
 } from '../http/app.ts'
-import { appServer, catchListen, corralServers, type AppServer } from '../http/app-server.ts'
+import { addressInfo, appServer, catchListen, corralServers, type AppServer } from '../http/app-server.ts'
 import { createLogger } from '../logging/log.ts'
 import { withAccessLog } from '../logging/access-log.ts'
 import { closeLogFiles, reopenLogFiles } from '../logging/log-file.ts'
@@ -147,7 +147,7 @@ async function boot(): Promise<void> {
   await hooks.postFork()
   catchListen((server, asked) => {
     if (appServers.some((a) => a.server === server)) return
-    appServers.push(appServer(server, asked))
+    appServers.push(appServer(server, asked, addressInfo(options!.addresses?.[0])))
     send({ type: 'APP_LISTENED', server: appServers.length - 1 })
   })
   try {
@@ -240,12 +240,9 @@ async function serve(from: 'export' | 'server', index: number): Promise<void> {
 /** The 'upgrade' listener handing upgrades to the app's server, once it has a listener of its own. */
 let upgradeForward: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined
 
-/** What server.address() answers the app's server with: corral's first listener. */
+/** What server.address() answers the app's server with: corral's first listener (for a unix socket, Node cannot tell: the master's address). */
 function servedAddress(): AddressInfo | string | null {
-  const first = servers[0]?.address()
-  if (first) return first
-  const unix = options!.addresses?.find((a) => a.startsWith('unix:'))
-  return unix ? unix.slice('unix:'.length) : null
+  return servers[0]?.address() ?? addressInfo(options!.addresses?.[0]) ?? null
 }
 
 /** A load failure in one line: where in the app it happened (file:line), and what. */
