@@ -248,12 +248,14 @@ function servedAddress(): AddressInfo | string | null {
 /** A load failure in one line: where in the app it happened (file:line), and what. */
 function describeLoadFailure(err: unknown): string {
   if (err instanceof AppLoadError || !(err instanceof Error)) return describe(err)
-  // The first frame in the app's own code, not in Node's or corral's.
-  const corral = new URL('../..', import.meta.url).href
+  // The first frame in the app's own code, not in Node's or corral's (src/ and machines/ in a
+  // checkout, dist/ when installed: this module is src/worker/main.ts or dist/worker.js).
+  const root = new URL(import.meta.url.endsWith('.ts') ? '../..' : '..', import.meta.url).href
+  const own = ['src/', 'machines/', 'dist/'].map((dir) => root + dir)
   const frame = (err.stack ?? '')
     .split('\n')
     .map((line) => /^\s+at (?:.*\()?(.+?):(\d+):(\d+)\)?$/.exec(line))
-    .find((m) => m && !m[1]!.startsWith('node:') && !m[1]!.startsWith(corral) && !m[1]!.includes('/dist/'))
+    .find((m) => m && !m[1]!.startsWith('node:') && !own.some((dir) => m[1]!.startsWith(dir)))
   const where = frame
     ? `${frame[1]!.startsWith('file://') ? fileURLToPath(frame[1]!) : frame[1]}:${frame[2]}:${frame[3]}: `
     : ''
