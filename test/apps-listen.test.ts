@@ -212,6 +212,28 @@ describe('an app that calls listen() itself', () => {
     ws.close()
   })
 
+  it('on TERM, such a WebSocket is sent 1001 (going away): the worker drains long before --graceful-timeout', async ({
+    signal,
+  }) => {
+    const { corral, port } = await serve(fixture('listen-websocket.mjs'), signal, {
+      env: { APP_PORT: String(await freePort()) },
+      workers: 1,
+      extra: ['--graceful-timeout', '120'],
+    })
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`)
+    await new Promise((opened, failed) => {
+      ws.onopen = opened
+      ws.onerror = failed
+    })
+    const closed = new Promise<number>((done) => {
+      ws.onclose = (e) => done(e.code)
+    })
+    corral.signal('SIGTERM')
+    expect(await closed).toBe(1001)
+    // Within the test's own timeout: far less than the 120 s the open socket could otherwise hold the worker.
+    expect((await corral.exited).code).toBe(0)
+  })
+
   describe('an http2 secure server (compatibility API)', () => {
     const tls = certsForTests()
     const env = () => ({ APP_CERT: tls.certs.serverCert, APP_KEY: tls.certs.serverKey })

@@ -36,7 +36,25 @@ export interface AppServer {
   readonly request: (req: IncomingMessage, res: ServerResponse) => void
   /** node:http's 'upgrade', handed on, when the server has an 'upgrade' listener now or later. */
   onUpgradeListener(install: (listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void) => void): void
+  /**
+   * The worker is draining: each WebSocket still open on a forwarded upgrade
+   * is sent a close frame, 1001 (going away), so its client reconnects to a
+   * fresh worker instead of holding this one until --graceful-timeout (as
+   * corral does for an exported ws server: src/http/websocket-upgrade.ts).
+   */
+  drainUpgrades(): void
 }
+
+/**
+ * A WebSocket close frame from a server (unmasked, FIN): code 1001, "server
+ * going away". Written between the app's frames (each is one write), so the
+ * stream stays well-formed; the client answers it, and the app's WebSocket
+ * library completes the closing handshake.
+ */
+const GOING_AWAY = (() => {
+  const reason = Buffer.from('server going away')
+  return Buffer.concat([Buffer.from([0x88, 2 + reason.length, 0x03, 0xe9]), reason])
+})()
 
 /** corral's address as the master logs it (`http://127.0.0.1:8000`, `unix:/path`), as server.address() gives it. */
 export function addressInfo(address: string | undefined): net.AddressInfo | string | undefined {
@@ -121,6 +139,8 @@ export function appServer(
     server.emit('corral:close')
     return server
   }
+  /** Sockets of WebSocket upgrades handed to the app's server, while open. */
+  const webSockets = new Set<Duplex>()
   const listening = (at: net.AddressInfo | string | null) => {
     address = at
     state = 'listening'
@@ -139,6 +159,10 @@ export function appServer(
             : { address: ask.host ?? '::', family: ask.host?.includes('.') ? 'IPv4' : 'IPv6', port: ask.port ?? 0 }),
       )
     },
+    drainUpgrades: () => {
+      for (const socket of webSockets) if (socket.writable) socket.write(GOING_AWAY)
+      webSockets.clear()
+    },
     closed: () => {
       if (state === 'closed') return
       state = 'closed'
@@ -146,7 +170,13 @@ export function appServer(
     },
     request: (req, res) => server.emit('request', req, res),
     onUpgradeListener(install) {
-      const forward = (req: IncomingMessage, socket: Duplex, head: Buffer) => server.emit('upgrade', req, socket, head)
+      const forward = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (/^websocket$/i.test(req.headers.upgrade ?? '')) {
+          webSockets.add(socket)
+          socket.once('close', () => webSockets.delete(socket))
+        }
+        server.emit('upgrade', req, socket, head)
+      }
       if (server.listenerCount('upgrade') > 0) return install(forward)
       const watch = (event: string | symbol) => {
         if (event !== 'upgrade') return

@@ -271,6 +271,7 @@ function describeLoadFailure(err: unknown): string {
 function stopAccepting(): void {
   limits.stop()
   appUpgrade?.drain()
+  served?.drainUpgrades()
   let open = servers.length
   if (open === 0) return send({ type: 'DRAINED' })
   for (const server of servers) {
