@@ -4,7 +4,6 @@
 // cannot diverge. Commands that show read the chart's snapshot and the
 // master's status (src/master/status.ts); none of them changes anything.
 import type { MasterEvent, Signal } from '../../machines/master.ts'
-import type { MasterContext } from '../../machines/master-workers.ts'
 import type { MasterCommand } from '../../machines/master-workers.ts'
 import type { ConfigRow, ControlData, ListenerRow, ReloadOutcome } from '../protocol/control.ts'
 import { ControlError } from './control-socket.ts'

@@ -116,7 +116,11 @@ export type MasterMessage =
   | { t: 'listener-copy'; index: number }
   | BalanceMessage
 
-/** The first inherited listener's fd: after stdin, stdout, stderr and IPC. */
+/**
+ * The first inherited listener's fd in every child corral hands listeners
+ * to (workers, and a new master started by USR2): after stdin, stdout,
+ * stderr and IPC, in the spawn's stdio order.
+ */
 export const FIRST_LISTENER_FD = 4
 
 /** A worker's request for a copy of listener `index` (--worker-connections), and the master's answer, which carries the socket. */
