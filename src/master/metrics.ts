@@ -16,7 +16,6 @@ import {
   type MetricValue,
 } from 'prom-client'
 import { parseBind } from '../net/binds.ts'
-import type { MasterContext } from '../../machines/master-workers.ts'
 import { RESTART_REASONS, STATUS_CLASSES, type ListenerRow } from '../protocol/control.ts'
 import { DURATION_BUCKETS } from '../protocol/master-worker.ts'
 import type { ChartView, MasterStatus } from './status.ts'
