@@ -5,7 +5,9 @@ import { webRoutesSource } from './meta/web-routes.ts'
 // Next.js with `output: 'standalone'`: `next build` writes a self-contained
 // `.next/standalone/server.js` that calls listen() itself on $PORT/$HOSTNAME.
 // The routes are App Router route handlers (app/<route>/route.js), the page
-// is a server component; all of them run in Next's own Node server.
+// is a server component; all of them run in Next's own Node server, which
+// gzips responses itself (`compress`, on by default): /text is compressed
+// when asked, /big (octet-stream) and /sse (no-transform) are not.
 const id = 'next'
 
 const dependencies = { next: '16.5.0', react: '19.3.1', 'react-dom': '19.3.1' }
