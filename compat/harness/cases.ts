@@ -54,3 +54,21 @@ export type CaseId = (typeof CASES)[number]['id']
 
 /** The cases that need Node's http2 compatibility API (not applicable where Framework.h2 is false). */
 export const H2_CASES: readonly CaseId[] = ['h2-page', 'h2-big', 'h2-upload', 'h2-not-found']
+
+/**
+ * Names a framework's `notApplicable` may use for several cases at once,
+ * besides a case id: what a framework lacks is usually a feature, not a case.
+ */
+const CASE_GROUPS: Readonly<Record<string, readonly CaseId[]>> = {
+  h2: H2_CASES,
+  compression: ['compression'],
+  multipart: ['multipart'],
+  sse: ['sse-first-event', 'sse-flow', 'sse-hup-stays-up', 'sse-hup-ends-cleanly', 'sse-hup-reconnect'],
+  ws: ['ws-echo', 'ws-hup-1001', 'ws-hup-reconnect'],
+  throw: ['throw-500', 'throw-keeps-serving'],
+}
+
+/** The cases a `notApplicable` key stands for: a group's, or the one case it names (none for an unknown key). */
+export function casesNamed(key: string): readonly CaseId[] {
+  return CASE_GROUPS[key] ?? CASES.filter((c) => c.id === key).map((c) => c.id)
+}

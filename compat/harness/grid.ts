@@ -17,7 +17,7 @@ import { startLoad } from '../../test/helpers/load.ts'
 import { NGINX, startNginx } from '../../test/helpers/nginx.ts'
 import type { Certs } from '../../test/helpers/tls-certs.ts'
 import type { Framework } from '../framework.ts'
-import { CASES, H2_CASES, type CaseId } from './cases.ts'
+import { CASES, casesNamed, H2_CASES, type CaseId } from './cases.ts'
 import { abortAfter, curlMultipart, expectContinue, h2, http, MiB, sha256, tenMiB } from './clients.ts'
 import { prepareApp, QUIET_ENV, type ScratchApp } from './scratch.ts'
 
@@ -175,8 +175,10 @@ export async function runFramework(
 ): Promise<Column> {
   const started = Date.now()
   const r = new Recorder(log)
-  for (const [id, why] of Object.entries(framework.notApplicable ?? {})) {
-    if (CASES.some((c) => c.id === id)) r.record(id as CaseId, { result: 'na', why })
+  for (const [key, why] of Object.entries(framework.notApplicable ?? {})) {
+    const ids = casesNamed(key)
+    if (ids.length === 0) throw new Error(`${framework.id}: notApplicable names no case or group: ${key}`)
+    for (const id of ids) r.record(id, { result: 'na', why })
   }
   if (!framework.h2) {
     for (const id of H2_CASES) r.record(id, { result: 'na', why: "does not run on Node's http2 compatibility API" })

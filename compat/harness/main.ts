@@ -3,27 +3,15 @@
 // ones named), one after another (two cores: the cases measure the
 // framework, not the machine's contention), and writes spec/compat.md.
 // Exit 1 when a failure is unexplained (compat/harness/explained.ts).
-import { readdirSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { packCorral } from '../../test/helpers/pack.ts'
 import { makeCerts } from '../../test/helpers/tls-certs.ts'
-import type { Framework } from '../framework.ts'
+import { loadFrameworks } from './frameworks.ts'
 import { runFramework, type Column } from './grid.ts'
 import { explanation, renderGrid, totals } from './report.ts'
-import { packCorral, ROOT } from './scratch.ts'
-
-export async function loadFrameworks(only: readonly string[] = []): Promise<Framework[]> {
-  const dir = join(ROOT, 'compat/frameworks')
-  const frameworks: Framework[] = []
-  for (const file of readdirSync(dir)
-    .filter((f) => f.endsWith('.ts'))
-    .sort()) {
-    const framework = ((await import(join(dir, file))) as { default: Framework }).default
-    if (only.length === 0 || only.includes(framework.id)) frameworks.push(framework)
-  }
-  const unknown = only.filter((id) => !frameworks.some((f) => f.id === id))
-  if (unknown.length > 0) throw new Error(`no framework ${unknown.join(', ')} under compat/frameworks/`)
-  return frameworks
-}
+import { QUIET_ENV, ROOT } from './scratch.ts'
 
 async function main(): Promise<number> {
   const only = process.argv.slice(2)
@@ -31,7 +19,8 @@ async function main(): Promise<number> {
   const started = Date.now()
   const say = (line: string) => process.stdout.write(`${line}\n`)
   say('packing corral…')
-  const tarball = packCorral()
+  const packed = mkdtempSync(join(tmpdir(), 'corral-compat-pack-'))
+  const tarball = await packCorral(packed, QUIET_ENV)
   const certs = makeCerts()
   const columns: Column[] = []
   try {
@@ -43,6 +32,7 @@ async function main(): Promise<number> {
     }
   } finally {
     certs.remove()
+    rmSync(packed, { recursive: true, force: true })
   }
   const t = totals(columns)
   writeFileSync(join(ROOT, 'spec/compat.md'), renderGrid(columns, new Date()))

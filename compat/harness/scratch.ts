@@ -4,7 +4,7 @@
 // since the last run (a stamp file holds the set), its files written and its
 // production build run every time (they are the framework module's, and
 // cheap to redo), and corral installed from the tarball `npm pack` made.
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -24,17 +24,6 @@ export const QUIET_ENV: Readonly<Record<string, string>> = {
   npm_config_update_notifier: 'false',
   npm_config_fund: 'false',
   npm_config_audit: 'false',
-}
-
-/** Packs corral as a user gets it (prepack builds dist/ first) into .cache/compat; returns the tarball's path. */
-export function packCorral(): string {
-  mkdirSync(CACHE, { recursive: true })
-  const out = execFileSync('npm', ['pack', '--pack-destination', CACHE, '--silent'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, ...QUIET_ENV },
-  })
-  return join(CACHE, out.trim().split('\n').at(-1)!)
 }
 
 function run(cwd: string, argv: readonly string[], what: string, env: Record<string, string> = {}): void {
