@@ -296,6 +296,39 @@ const checks: Check[] = [
   ],
 ]
 
+/** Each framework's own protocol, beside the contract's routes. */
+const ownChecks: Record<string, Check[]> = {
+  graphql: [
+    [
+      'POST /graphql',
+      async (base) => {
+        const res = await fetch(`${base}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: '{ hello pid }' }),
+        })
+        const answer = (await res.json()) as { data?: { hello: string; pid: number } }
+        expect(answer.data?.hello === 'hello from graphql', JSON.stringify(answer))
+        return JSON.stringify(answer)
+      },
+    ],
+    [
+      'subscription over SSE',
+      async (base) => {
+        const res = await fetch(`${base}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+          body: JSON.stringify({ query: 'subscription { ticks(count: 3) }' }),
+        })
+        const body = await res.text()
+        const ticks = [...body.matchAll(/"ticks":(\d+)/g)].map((m) => m[1])
+        expect(ticks.join() === '1,2,3', body)
+        return `ticks ${ticks.join()}`
+      },
+    ],
+  ],
+}
+
 const h2checks: Check[] = [
   [
     'h2 GET /',
@@ -324,7 +357,7 @@ const dir = prepare()
 const app = await start(dir)
 let failed = 0
 process.stdout.write(`${framework.id} ${underCorral ? 'under corral' : 'with plain node'} at ${app.base}\n`)
-for (const [name, run] of h2 ? [...h2checks, ...checks] : checks) {
+for (const [name, run] of [...(h2 ? h2checks : []), ...checks, ...(ownChecks[framework.id] ?? [])]) {
   const note = framework.notApplicable?.[name]
   try {
     const result = await Promise.race([
