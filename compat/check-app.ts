@@ -296,8 +296,37 @@ const checks: Check[] = [
   ],
 ]
 
+/** A Socket.IO client on one transport: the `pid` event on connection, then an `echo` with its acknowledgement. */
+function socketIo(transport: 'websocket' | 'polling'): Check {
+  return [
+    `Socket.IO over ${transport}`,
+    async (base) => {
+      // socket.io-client is installed in the scratch app (the framework's devDependencies).
+      const client = join(ROOT, '.cache/compat/check/socketio/node_modules/socket.io-client/build/esm/index.js')
+      type Socket = import('node:events').EventEmitter & {
+        emitWithAck(event: string, data: unknown): Promise<unknown>
+        disconnect(): void
+      }
+      const { io } = (await import(client)) as { io: (url: string, options: object) => Socket }
+      const socket = io(base, { transports: [transport], reconnection: false, rejectUnauthorized: false })
+      try {
+        const pid = await new Promise((resolve, reject) => {
+          socket.once('pid', resolve)
+          socket.once('connect_error', reject)
+        })
+        const echoed = await socket.emitWithAck('echo', 'echo me')
+        expect(echoed === 'echo me', String(echoed))
+        return `pid ${pid}, echoed`
+      } finally {
+        socket.disconnect()
+      }
+    },
+  ]
+}
+
 /** Each framework's own protocol, beside the contract's routes. */
 const ownChecks: Record<string, Check[]> = {
+  socketio: [socketIo('websocket'), socketIo('polling')],
   graphql: [
     [
       'POST /graphql',
