@@ -192,7 +192,7 @@ const checks: Check[] = [
       expect(body.length >= 60 * 1024, `${body.length} chars`)
       if (framework.notApplicable?.['compression']) return `not compressed (n/a), ${encoding}`
       expect(encoding === 'gzip', `content-encoding ${encoding}`)
-      return encoding
+      return 'gzip'
     },
   ],
   [

@@ -61,8 +61,18 @@ import { EchoGateway } from './echo.gateway.js'
 export class AppModule {}
 `
 
-/** The routes both adapters serve the same way; `own` is the adapter's own part (body reading, client address). */
-export function nestController(id: string, imports: string, own: string): string {
+/** What differs between the adapters' controllers. */
+interface AdapterParts {
+  /** Imports the adapter's own part needs. */
+  readonly imports: string
+  /** The request body as a stream of Buffers, from the controller's `req`. */
+  readonly bodyOf: string
+  /** The adapter's POST /multipart handler. */
+  readonly multipart: string
+}
+
+/** The controller both adapters serve, with each adapter's own body reading. */
+export function nestController(id: string, { imports, bodyOf, multipart }: AdapterParts): string {
   return `import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { Controller, Get, Header, type MessageEvent, Post, Query, Req, Sse, StreamableFile } from '@nestjs/common'
@@ -108,7 +118,7 @@ export class AppController {
 
   @Post('upload')
   upload(@Req() req): Promise<{ bytes: number; sha256: string }> {
-    return digest(${id === 'nest-fastify' ? 'req.raw' : 'req'})
+    return digest(${bodyOf})
   }
 
   @Get('throw')
@@ -141,16 +151,16 @@ export class AppController {
       map(() => ({ data: String(process.pid) })),
     )
   }
-${own}}
+${multipart}}
 `
 }
 
-const controller = nestController(
-  'nest-express',
-  `import { UploadedFiles, UseInterceptors } from '@nestjs/common'
+const controller = nestController('nest-express', {
+  imports: `import { UploadedFiles, UseInterceptors } from '@nestjs/common'
 import { AnyFilesInterceptor } from '@nestjs/platform-express'
 `,
-  `
+  bodyOf: 'req',
+  multipart: `
   @Post('multipart')
   @UseInterceptors(AnyFilesInterceptor())
   multipart(@Req() req, @UploadedFiles() uploaded: Array<{ fieldname: string; size: number }>) {
@@ -159,7 +169,7 @@ import { AnyFilesInterceptor } from '@nestjs/platform-express'
     return { fields: { ...req.body }, files }
   }
 `,
-)
+})
 
 const main = `import 'reflect-metadata'
 import { NestFactory } from '@nestjs/core'
