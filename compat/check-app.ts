@@ -358,25 +358,72 @@ const ownChecks: Record<string, Check[]> = {
   ],
 }
 
+/** One request over HTTP/2 (TLS, the check's own certificate): status, headers and the whole body. */
+function h2Request(
+  base: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: Uint8Array } = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const session = http2Connect(base, { rejectUnauthorized: false })
+    session.on('error', reject)
+    const stream = session.request({ ':path': path, ':method': options.method ?? 'GET', ...options.headers })
+    const parts: Buffer[] = []
+    let headers: Record<string, unknown> = {}
+    stream.on('response', (h) => (headers = h))
+    stream.on('data', (c: Buffer) => parts.push(c))
+    stream.on('end', () => {
+      session.close()
+      resolve({ status: Number(headers[':status']), headers, body: Buffer.concat(parts) })
+    })
+    stream.on('error', reject)
+    stream.end(options.body)
+  })
+}
+
 const h2checks: Check[] = [
   [
     'h2 GET /',
-    (base) =>
-      new Promise((resolve, reject) => {
-        const session = http2Connect(base, { rejectUnauthorized: false })
-        session.on('error', reject)
-        const stream = session.request({ ':path': '/' })
-        let body = ''
-        let status = 0
-        stream.on('response', (headers) => (status = Number(headers[':status'])))
-        stream.on('data', (c: Buffer) => (body += c))
-        stream.on('end', () => {
-          session.close()
-          if (status === 200 && body.includes(`hello from ${framework.id}`)) resolve('over h2')
-          else reject(new Error(`${status} ${body.slice(0, 80)}`))
-        })
-        stream.on('error', reject)
-      }),
+    async (base) => {
+      const res = await h2Request(base, '/')
+      expect(res.status === 200 && String(res.body).includes(`hello from ${framework.id}`), `${res.status}`)
+      return undefined
+    },
+  ],
+  [
+    'h2 GET /big',
+    async (base) => {
+      const res = await h2Request(base, '/big')
+      expect(res.status === 200 && res.body.length === 10 * MiB, `${res.status} ${res.body.length} bytes`)
+      return undefined
+    },
+  ],
+  [
+    'h2 GET /text (gzip)',
+    async (base) => {
+      const res = await h2Request(base, '/text', { headers: { 'accept-encoding': 'gzip' } })
+      expect(res.status === 200, `${res.status}`)
+      return String(res.headers['content-encoding'] ?? 'identity')
+    },
+  ],
+  [
+    'h2 POST /upload',
+    async (base) => {
+      const data = new Uint8Array(MiB).fill(0x62)
+      const res = await h2Request(base, '/upload', { method: 'POST', body: data })
+      const answer = JSON.parse(String(res.body)) as { bytes: number; sha256: string }
+      expect(answer.bytes === data.length && answer.sha256 === sha256(data), String(res.body))
+      return undefined
+    },
+  ],
+  [
+    'h2 GET /whoami',
+    async (base) => {
+      const res = await h2Request(base, '/whoami')
+      const answer = JSON.parse(String(res.body)) as { protocol: string }
+      expect(answer.protocol === 'https', String(res.body))
+      return String(res.body)
+    },
   ],
 ]
 
