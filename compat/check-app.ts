@@ -192,7 +192,7 @@ const checks: Check[] = [
       expect(body.length >= 60 * 1024, `${body.length} chars`)
       if (framework.notApplicable?.['compression']) return `not compressed (n/a), ${encoding}`
       expect(encoding === 'gzip', `content-encoding ${encoding}`)
-      return encoding
+      return 'gzip'
     },
   ],
   [
@@ -296,25 +296,134 @@ const checks: Check[] = [
   ],
 ]
 
+/** A Socket.IO client on one transport: the `pid` event on connection, then an `echo` with its acknowledgement. */
+function socketIo(transport: 'websocket' | 'polling'): Check {
+  return [
+    `Socket.IO over ${transport}`,
+    async (base) => {
+      // socket.io-client is installed in the scratch app (the framework's devDependencies).
+      const client = join(ROOT, '.cache/compat/check/socketio/node_modules/socket.io-client/build/esm/index.js')
+      type Socket = import('node:events').EventEmitter & {
+        emitWithAck(event: string, data: unknown): Promise<unknown>
+        disconnect(): void
+      }
+      const { io } = (await import(client)) as { io: (url: string, options: object) => Socket }
+      const socket = io(base, { transports: [transport], reconnection: false, rejectUnauthorized: false })
+      try {
+        const pid = await new Promise((resolve, reject) => {
+          socket.once('pid', resolve)
+          socket.once('connect_error', reject)
+        })
+        const echoed = await socket.emitWithAck('echo', 'echo me')
+        expect(echoed === 'echo me', String(echoed))
+        return `pid ${pid}, echoed`
+      } finally {
+        socket.disconnect()
+      }
+    },
+  ]
+}
+
+/** Each framework's own protocol, beside the contract's routes. */
+const ownChecks: Record<string, Check[]> = {
+  socketio: [socketIo('websocket'), socketIo('polling')],
+  graphql: [
+    [
+      'POST /graphql',
+      async (base) => {
+        const res = await fetch(`${base}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: '{ hello pid }' }),
+        })
+        const answer = (await res.json()) as { data?: { hello: string; pid: number } }
+        expect(answer.data?.hello === 'hello from graphql', JSON.stringify(answer))
+        return JSON.stringify(answer)
+      },
+    ],
+    [
+      'subscription over SSE',
+      async (base) => {
+        const res = await fetch(`${base}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+          body: JSON.stringify({ query: 'subscription { ticks(count: 3) }' }),
+        })
+        const body = await res.text()
+        const ticks = [...body.matchAll(/"ticks":(\d+)/g)].map((m) => m[1])
+        expect(ticks.join() === '1,2,3', body)
+        return `ticks ${ticks.join()}`
+      },
+    ],
+  ],
+}
+
+/** One request over HTTP/2 (TLS, the check's own certificate): status, headers and the whole body. */
+function h2Request(
+  base: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: Uint8Array } = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const session = http2Connect(base, { rejectUnauthorized: false })
+    session.on('error', reject)
+    const stream = session.request({ ':path': path, ':method': options.method ?? 'GET', ...options.headers })
+    const parts: Buffer[] = []
+    let headers: Record<string, unknown> = {}
+    stream.on('response', (h) => (headers = h))
+    stream.on('data', (c: Buffer) => parts.push(c))
+    stream.on('end', () => {
+      session.close()
+      resolve({ status: Number(headers[':status']), headers, body: Buffer.concat(parts) })
+    })
+    stream.on('error', reject)
+    stream.end(options.body)
+  })
+}
+
 const h2checks: Check[] = [
   [
     'h2 GET /',
-    (base) =>
-      new Promise((resolve, reject) => {
-        const session = http2Connect(base, { rejectUnauthorized: false })
-        session.on('error', reject)
-        const stream = session.request({ ':path': '/' })
-        let body = ''
-        let status = 0
-        stream.on('response', (headers) => (status = Number(headers[':status'])))
-        stream.on('data', (c: Buffer) => (body += c))
-        stream.on('end', () => {
-          session.close()
-          if (status === 200 && body.includes(`hello from ${framework.id}`)) resolve('over h2')
-          else reject(new Error(`${status} ${body.slice(0, 80)}`))
-        })
-        stream.on('error', reject)
-      }),
+    async (base) => {
+      const res = await h2Request(base, '/')
+      expect(res.status === 200 && String(res.body).includes(`hello from ${framework.id}`), `${res.status}`)
+      return undefined
+    },
+  ],
+  [
+    'h2 GET /big',
+    async (base) => {
+      const res = await h2Request(base, '/big')
+      expect(res.status === 200 && res.body.length === 10 * MiB, `${res.status} ${res.body.length} bytes`)
+      return undefined
+    },
+  ],
+  [
+    'h2 GET /text (gzip)',
+    async (base) => {
+      const res = await h2Request(base, '/text', { headers: { 'accept-encoding': 'gzip' } })
+      expect(res.status === 200, `${res.status}`)
+      return String(res.headers['content-encoding'] ?? 'identity')
+    },
+  ],
+  [
+    'h2 POST /upload',
+    async (base) => {
+      const data = new Uint8Array(MiB).fill(0x62)
+      const res = await h2Request(base, '/upload', { method: 'POST', body: data })
+      const answer = JSON.parse(String(res.body)) as { bytes: number; sha256: string }
+      expect(answer.bytes === data.length && answer.sha256 === sha256(data), String(res.body))
+      return undefined
+    },
+  ],
+  [
+    'h2 GET /whoami',
+    async (base) => {
+      const res = await h2Request(base, '/whoami')
+      const answer = JSON.parse(String(res.body)) as { protocol: string }
+      expect(answer.protocol === 'https', String(res.body))
+      return String(res.body)
+    },
   ],
 ]
 
@@ -324,7 +433,7 @@ const dir = prepare()
 const app = await start(dir)
 let failed = 0
 process.stdout.write(`${framework.id} ${underCorral ? 'under corral' : 'with plain node'} at ${app.base}\n`)
-for (const [name, run] of h2 ? [...h2checks, ...checks] : checks) {
+for (const [name, run] of [...(h2 ? h2checks : []), ...checks, ...(ownChecks[framework.id] ?? [])]) {
   const note = framework.notApplicable?.[name]
   try {
     const result = await Promise.race([

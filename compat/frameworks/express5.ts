@@ -5,6 +5,7 @@
 import type { Framework } from '../framework.ts'
 
 const server = `import { createHash } from 'node:crypto'
+import { pipeline, Readable } from 'node:stream'
 import compression from 'compression'
 import express from 'express'
 import multer from 'multer'
@@ -23,16 +24,10 @@ app.get('/', (req, res) => {
 
 app.get('/big', (req, res) => {
   res.set({ 'content-type': 'application/octet-stream', 'content-length': String(160 * chunk.length) })
-  let left = 160
-  const pump = () => {
-    while (left > 0) {
-      left -= 1
-      if (!res.write(chunk)) return void res.once('drain', pump)
-    }
-    res.end()
-  }
-  res.on('close', () => { left = 0 })
-  pump()
+  const chunks = (function* () {
+    for (let i = 0; i < 160; i++) yield chunk
+  })()
+  pipeline(Readable.from(chunks), res, () => {})
 })
 
 app.get('/text', (req, res) => {
