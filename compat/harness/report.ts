@@ -53,7 +53,7 @@ export function renderGrid(columns: readonly Column[], date: Date): string {
         `| ${cell(c.title)} | ${columns.map((col) => MARK[col.outcomes.get(c.id)?.result ?? 'fail']).join(' | ')} |`,
     ),
     '',
-    '## Every ✘ and –',
+    '## Every ✘ and –, and what else a user must know',
     '',
   ]
   let any = false
@@ -65,6 +65,7 @@ export function renderGrid(columns: readonly Column[], date: Date): string {
       const why = explanation(col.framework.id, c.id)
       return [`- ✘ ${c.title}: ${why ?? `unexplained; the harness saw: ${o.why}`}`]
     })
+    if (col.framework.note !== undefined) notes.unshift(`- Note: ${col.framework.note}`)
     if (notes.length === 0) continue
     any = true
     lines.push(`### ${col.framework.title} ${col.version}`, '', ...notes, '')
