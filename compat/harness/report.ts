@@ -46,7 +46,7 @@ export function renderGrid(columns: readonly Column[], date: Date): string {
     'The apps are `compat/frameworks/<id>.ts` (the routes they serve: `compat/framework.ts`), the cases',
     '`compat/harness/cases.ts` and `grid.ts`, the explanations of failures `compat/harness/explained.ts`.',
     '',
-    `| case | ${columns.map((c) => cell(`${c.framework.title} ${c.version}`)).join(' | ')} |`,
+    `| case | ${columns.map((c) => cell(`${c.framework.title} (${c.version})`)).join(' | ')} |`,
     `|---|${columns.map(() => ':-:').join('|')}|`,
     ...CASES.map(
       (c) =>
@@ -68,7 +68,7 @@ export function renderGrid(columns: readonly Column[], date: Date): string {
     if (col.framework.note !== undefined) notes.unshift(`- Note: ${col.framework.note}`)
     if (notes.length === 0) continue
     any = true
-    lines.push(`### ${col.framework.title} ${col.version}`, '', ...notes, '')
+    lines.push(`### ${col.framework.title} (${col.version})`, '', ...notes, '')
   }
   if (!any) lines.push('None.', '')
   return lines.join('\n')
