@@ -160,7 +160,7 @@ describe('--inspector', () => {
     await page.waitForFunction(() => document.querySelectorAll('#workers tr').length === 2)
     const ids = await page.$$eval('#workers tr', (trs) => trs.map((tr) => Number((tr as HTMLElement).dataset.worker)))
     for (const id of ids) await page.waitForSelector(WORKER_ACTIVE(id, 'running'))
-    // What the workers reported: their own machines' start and LOADED, booting → running.
+    // What the workers reported: their own machines' start, APP_EXPORTED and LOADED, booting → starting → running.
     const reports = (id: number) =>
       page.evaluate(
         (id) =>
@@ -173,6 +173,7 @@ describe('--inspector', () => {
     for (const id of ids)
       expect(await reports(id)).toEqual([
         ['xstate.init', undefined, 'booting'],
+        ['APP_EXPORTED', undefined, 'starting'],
         ['LOADED', undefined, 'running'],
       ])
     // The master's view stays in the table.
@@ -197,6 +198,7 @@ describe('--inspector', () => {
     )
     expect(await reports(removed)).toEqual([
       ['xstate.init', undefined, 'booting'],
+      ['APP_EXPORTED', undefined, 'starting'],
       ['LOADED', undefined, 'running'],
       ['SIGNAL', 'TERM', 'draining'],
       ['DRAINED', undefined, 'dead'],
@@ -207,6 +209,7 @@ describe('--inspector', () => {
       file.timeline.filter((e) => e.kind === 'worker' && e.worker === removed).map((e) => [e.event?.type, e.value]),
     ).toEqual([
       ['xstate.init', 'booting'],
+      ['APP_EXPORTED', 'starting'],
       ['LOADED', 'running'],
       ['SIGNAL', 'draining'],
       ['DRAINED', 'dead'],

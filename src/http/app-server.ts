@@ -18,6 +18,8 @@ export interface ListenAsk {
   readonly path?: string
   /** listen({ fd }) or listen(handle): something corral does not name. */
   readonly handle?: true
+  /** An https or http2 secure server: its own certificates are not used. */
+  readonly tls?: true
 }
 
 /** An app's server, caught listening (or exported): what corral serves it with, and how it is told. */
@@ -34,6 +36,16 @@ export interface AppServer {
   readonly request: (req: IncomingMessage, res: ServerResponse) => void
   /** node:http's 'upgrade', handed on, when the server has an 'upgrade' listener now or later. */
   onUpgradeListener(install: (listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void) => void): void
+}
+
+/** corral's address as the master logs it (`http://127.0.0.1:8000`, `unix:/path`), as server.address() gives it. */
+export function addressInfo(address: string | undefined): net.AddressInfo | string | undefined {
+  if (address === undefined) return undefined
+  if (address.startsWith('unix:')) return address.slice('unix:'.length)
+  const m = /^https?:\/\/(?:\[(.+)\]|([^:/]+)):(\d+)$/.exec(address)
+  if (!m) return undefined
+  const host = m[1] ?? m[2]!
+  return { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: Number(m[3]) }
 }
 
 /** `port 3000`, `127.0.0.1:3000`, `unix:/run/app.sock`, `an ephemeral port`, `a handle`. */
@@ -79,14 +91,25 @@ interface Overridable {
   close(callback?: (err?: Error) => void): unknown
 }
 
-/** Wraps a server the app made, so it can be served (or left idle) in place of listening. */
-export function appServer(server: net.Server, asked: ListenAsk | undefined): AppServer {
+/**
+ * Wraps a server the app made, so it can be served (or left idle) in place of
+ * listening. `provisional`: what address() answers between the app's
+ * listen() and the worker's answer (corral's address, as the master gave it).
+ */
+export function appServer(
+  server: net.Server,
+  asked: ListenAsk | undefined,
+  provisional?: net.AddressInfo | string,
+): AppServer {
   let state: 'caught' | 'listening' | 'closed' = 'caught'
   let address: net.AddressInfo | string | null = null
   const target = server as unknown as Overridable
   // Instance properties over node:net's prototype ones, which read the (absent) handle.
-  Object.defineProperty(server, 'listening', { configurable: true, get: () => state === 'listening' })
-  target.address = () => (state === 'listening' ? address : null)
+  // As on a server of its own, where listen() on a port binds at once and 'listening' follows:
+  // right after listen(), address() already answers (with where corral serves, when known).
+  const caught = () => state === 'caught' && asked !== undefined
+  Object.defineProperty(server, 'listening', { configurable: true, get: () => state === 'listening' || caught() })
+  target.address = () => (state === 'listening' ? address : caught() ? (provisional ?? null) : null)
   target.close = (callback) => {
     if (state !== 'listening') {
       const err = Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' })
@@ -136,17 +159,25 @@ export function appServer(server: net.Server, asked: ListenAsk | undefined): App
 }
 
 /**
- * From now on, listen() of an http, https or http2 server that is not one of
- * `own` binds nothing: `caught` is told instead (synchronously, inside the
- * app's call). Other servers (a raw net.Server) listen as usual.
+ * corral's own servers (a worker's, the master's metrics and inspector
+ * servers): registered before they listen, so that catchListen lets them bind.
  */
-export function catchListen(own: WeakSet<net.Server>, caught: (server: net.Server, asked: ListenAsk) => void): void {
+export const corralServers = new WeakSet<net.Server>()
+
+/**
+ * From now on, listen() of an http, https or http2 server that is not one of
+ * corralServers binds nothing: `caught` is told instead (synchronously, inside
+ * the app's call). Other servers (a raw net.Server) listen as usual.
+ */
+export function catchListen(caught: (server: net.Server, asked: ListenAsk) => void): void {
   const listen = net.Server.prototype.listen
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
-    if (own.has(this) || !isWebServer(this)) return listen.apply(this, args as Parameters<typeof listen>)
+    if (corralServers.has(this) || !isWebServer(this)) return listen.apply(this, args as Parameters<typeof listen>)
     const callback = args.findLast((a) => typeof a === 'function') as (() => void) | undefined
     if (callback) this.once('listening', callback)
-    caught(this, askOf(args))
+    // tls.Server's own method: https and http2 secure servers have it.
+    const tls = typeof (this as unknown as { addContext?: unknown }).addContext === 'function'
+    caught(this, { ...askOf(args), ...(tls && { tls: true as const }) })
     return this
   } as typeof listen
 }
@@ -163,9 +194,14 @@ export function listenNotice(asked: ListenAsk, served: boolean, addresses: reado
   const where = addresses.join(', ')
   const keep = keepingBind(asked)
   const same = addresses.some((a) => a.replace(/^https?:\/\//, '') === keep)
+  // An https or http2 secure server's certificates stay unused: TLS is corral's (--certfile).
+  const tls =
+    asked.tls && !addresses.some((a) => a.startsWith('https:'))
+      ? '; its TLS certificates are not used (plain HTTP): give corral --certfile and --keyfile'
+      : ''
   if (same || keep === undefined)
-    return `The app's own listen() (${what}) is served at ${where}, corral's bind (spec/apps.md)`
-  return `The app's own listen() (${what}) binds nothing: corral serves the app at ${where}, its bind; -b ${keep} keeps the app's address (spec/apps.md)`
+    return `The app's own listen() (${what}) is served at ${where}, corral's bind${tls} (spec/apps.md)`
+  return `The app's own listen() (${what}) binds nothing: corral serves the app at ${where}, its bind; -b ${keep} keeps the app's address${tls} (spec/apps.md)`
 }
 
 /** The -b that binds what the app asked for, when it named something corral can bind. */

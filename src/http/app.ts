@@ -241,11 +241,13 @@ function nodeHandler(app: (req: IncomingMessage, res: ServerResponse) => unknown
 /**
  * The app loaded once outside a worker (--check-config, --preload), as a
  * worker would load it but serving nothing: its listen() binds nothing and
- * simply succeeds (src/http/app-server.ts). Throws as a worker would fail.
+ * simply succeeds (src/http/app-server.ts), for the life of the process, so
+ * that a master never binds what its app asks for, even later. Throws as a
+ * worker would fail.
  */
 export async function loadAppOnce(app: string, log: Logger): Promise<void> {
   let listened = false
-  catchListen(new WeakSet(), (server, asked) => {
+  catchListen((server, asked) => {
     listened = true
     appServer(server, asked).leaveIdle()
   })

@@ -18,7 +18,7 @@ import {
   unwrapApp,
   type Handler,
 } from '../http/app.ts'
-import { appServer, catchListen, type AppServer } from '../http/app-server.ts'
+import { addressInfo, appServer, catchListen, corralServers, type AppServer } from '../http/app-server.ts'
 import { createLogger } from '../logging/log.ts'
 import { withAccessLog } from '../logging/access-log.ts'
 import { closeLogFiles, reopenLogFiles } from '../logging/log-file.ts'
@@ -145,9 +145,9 @@ async function boot(): Promise<void> {
   if (denied) return send({ type: 'BOOT_FAILED', code: BOOT_ERROR, reason: `Worker failed to boot: ${denied}` })
   // postFork: before the app is imported (the config file is imported first when it has worker hooks).
   await hooks.postFork()
-  catchListen(ownServers, (server, asked) => {
+  catchListen((server, asked) => {
     if (appServers.some((a) => a.server === server)) return
-    appServers.push(appServer(server, asked))
+    appServers.push(appServer(server, asked, addressInfo(options!.addresses?.[0])))
     send({ type: 'APP_LISTENED', server: appServers.length - 1 })
   })
   try {
@@ -178,8 +178,6 @@ async function boot(): Promise<void> {
 let exported: { handler: Handler; upgrade: AppUpgrade | undefined } | { server: AppServer } | undefined
 /** Every http server the app called listen() on, in that order (APP_LISTENED's numbers). */
 const appServers: AppServer[] = []
-/** The servers corral listens with: their listen() is not the app's. */
-const ownServers = new WeakSet<NetServer>()
 /** The app's server being served, if the app came as a server. */
 let served: AppServer | undefined
 
@@ -217,7 +215,7 @@ async function serve(from: 'export' | 'server', index: number): Promise<void> {
         settings,
         log.debug,
       )
-      ownServers.add(server)
+      corralServers.add(server)
       // --proxy-protocol: first in line for each connection (src/http/proxy-protocol.ts).
       installProxyProtocol(server, settings, log.debug)
       if (appUpgrade) server.on('upgrade', guardUpgrades(appUpgrade.listener, settings, log.debug))
@@ -242,12 +240,9 @@ async function serve(from: 'export' | 'server', index: number): Promise<void> {
 /** The 'upgrade' listener handing upgrades to the app's server, once it has a listener of its own. */
 let upgradeForward: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined
 
-/** What server.address() answers the app's server with: corral's first listener. */
+/** What server.address() answers the app's server with: corral's first listener (for a unix socket, Node cannot tell: the master's address). */
 function servedAddress(): AddressInfo | string | null {
-  const first = servers[0]?.address()
-  if (first) return first
-  const unix = options!.addresses?.find((a) => a.startsWith('unix:'))
-  return unix ? unix.slice('unix:'.length) : null
+  return servers[0]?.address() ?? addressInfo(options!.addresses?.[0]) ?? null
 }
 
 /** A load failure in one line: where in the app it happened (file:line), and what. */
@@ -322,7 +317,11 @@ process.on('uncaughtException', (err) => {
     process.exit(RUNTIME_ERROR)
   }
   // Logged once, by the machine, with the stack: the reason is the exception as Node prints it.
-  send({ type: 'CRASHED', reason: err instanceof Error && err.stack !== undefined ? err.stack : describe(err) })
+  send({
+    type: 'CRASHED',
+    reason: err instanceof Error && err.stack !== undefined ? err.stack : describe(err),
+    summary: describeLoadFailure(err),
+  })
 })
 
 actor.start()
