@@ -84,7 +84,13 @@ const framework: Framework = {
   files: { ...sources, ...buildFiles },
   build,
   entry,
-  env: { ...env, NITRO_HOST: '127.0.0.1' },
+  // NITRO_SHUTDOWN_DISABLED: Nitro's own SIGTERM handler waits for the
+  // connections it saw through its server's 'connection' event, then exits
+  // the process. Under corral it sees none (corral's listeners accept them),
+  // so it exits the worker at once, cutting in-flight requests, SSE streams
+  // and WebSockets on every HUP and TERM (4 cases of the grid). The switch is
+  // Nitro's own, for a process manager that handles shutdown: corral drains.
+  env: { ...env, NITRO_HOST: '127.0.0.1', NITRO_SHUTDOWN_DISABLED: '1' },
   listensItself: true,
   h2: false,
   notApplicable: {
