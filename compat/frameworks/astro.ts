@@ -28,7 +28,7 @@ export default defineConfig({
   'src/lib/web-routes.js': webRoutesSource,
   'src/pages/big.js': endpoint('export const GET = () => routes.big()'),
   'src/pages/text.js': endpoint(`export const GET = () => routes.text('${id}')`),
-  'src/pages/upload.js': endpoint('export const POST = ({ request }) => routes.upload(request)'),
+  'src/pages/upload.js': endpoint('export const POST = ({ request }) => routes.upload(request.body)'),
   'src/pages/multipart.js': endpoint('export const POST = ({ request }) => routes.multipart(request)'),
   'src/pages/throw.js': `export function GET() {\n  throw new Error('thrown by /throw')\n}\n`,
   'src/pages/slow.js': endpoint('export const GET = ({ url }) => routes.slow(url)'),
@@ -60,6 +60,7 @@ const framework: Framework = {
   listensItself: true,
   h2: false,
   notApplicable: {
+    h2: "@astrojs/node does not run on Node's http2 compatibility API: it copies the request's headers, HTTP/2 pseudo-headers (':method') included, into a fetch Headers, which throws, so every request is a 500",
     ws: "Astro's node adapter has no server-side WebSocket: endpoints answer requests only, and its standalone server takes no upgrade",
     compression:
       "@astrojs/node's standalone server compresses nothing: static files and rendered responses are sent as they are (compression is left to a proxy in front)",

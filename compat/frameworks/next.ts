@@ -45,7 +45,7 @@ export default {
   'lib/web-routes.js': webRoutesSource,
   'app/big/route.js': route('export const GET = () => routes.big()'),
   'app/text/route.js': route(`export const GET = () => routes.text('${id}')`),
-  'app/upload/route.js': route('export const POST = (request) => routes.upload(request)'),
+  'app/upload/route.js': route('export const POST = (request) => routes.upload(request.body)'),
   'app/multipart/route.js': route('export const POST = (request) => routes.multipart(request)'),
   'app/throw/route.js': route(`export function GET() {\n  throw new Error('thrown by /throw')\n}`),
   'app/slow/route.js': route('export const GET = (request) => routes.slow(request.url)'),
@@ -90,6 +90,7 @@ const framework: Framework = {
   listensItself: true,
   h2: false,
   notApplicable: {
+    h2: "Next's server does not run on Node's http2 compatibility API: its compression middleware calls res._implicitHeader(), which Http2ServerResponse lacks, so every response throws and the request hangs",
     ws: "Next.js's production server (standalone server.js) has no WebSocket support: route handlers cannot take an upgrade, and its docs point to a custom server, which standalone output replaces",
   },
 }

@@ -32,8 +32,19 @@ const sources: Record<string, string> = {
   'server/web-routes.js': webRoutesSource,
   'server/routes/big.get.js': handler('defineEventHandler(() => routes.big())'),
   'server/routes/text.get.js': handler(`defineEventHandler(() => routes.text('${id}'))`),
-  'server/routes/upload.post.js': handler('defineEventHandler((event) => routes.upload(toWebRequest(event)))'),
-  'server/routes/multipart.post.js': handler('defineEventHandler((event) => routes.multipart(toWebRequest(event)))'),
+  // h3's own body readers, which read the Node request as it is: toWebRequest
+  // copies HTTP/2's pseudo-headers (':method') into a Headers, which throws.
+  'server/routes/upload.post.js': handler('defineEventHandler((event) => routes.upload(getRequestWebStream(event)))'),
+  'server/routes/multipart.post.js': `export default defineEventHandler(async (event) => {
+  const fields = {}
+  const files = {}
+  for (const part of (await readMultipartFormData(event)) ?? []) {
+    if (part.filename === undefined) fields[part.name] = part.data.toString()
+    else files[part.name] = part.data.length
+  }
+  return { fields, files }
+})
+`,
   'server/routes/throw.get.js': `export default defineEventHandler(() => {\n  throw new Error('thrown by /throw')\n})\n`,
   'server/routes/slow.get.js': handler('defineEventHandler((event) => routes.slow(getRequestURL(event)))'),
   'server/routes/pid.get.js': handler('defineEventHandler(() => routes.pid())'),
@@ -84,9 +95,15 @@ const framework: Framework = {
   files: { ...sources, ...buildFiles },
   build,
   entry,
-  env: { ...env, NITRO_HOST: '127.0.0.1' },
+  // NITRO_SHUTDOWN_DISABLED: Nitro's own SIGTERM handler waits for the
+  // connections it saw through its server's 'connection' event, then exits
+  // the process. Under corral it sees none (corral's listeners accept them),
+  // so it exits the worker at once, cutting in-flight requests, SSE streams
+  // and WebSockets on every HUP and TERM (4 cases of the grid). The switch is
+  // Nitro's own, for a process manager that handles shutdown: corral drains.
+  env: { ...env, NITRO_HOST: '127.0.0.1', NITRO_SHUTDOWN_DISABLED: '1' },
   listensItself: true,
-  h2: false,
+  h2: true,
   notApplicable: {
     compression:
       "Nitro's node server sends dynamic responses uncompressed (it can pre-compress public assets at build time, compressPublicAssets; nothing compresses a route's response)",

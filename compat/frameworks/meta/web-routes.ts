@@ -35,12 +35,12 @@ export function text(id) {
   return new Response(lines.join('\\n') + '\\n', { headers: { 'content-type': 'text/plain; charset=utf-8' } })
 }
 
-// Hashes the body as it arrives, chunked or not.
-export async function upload(request) {
+// Hashes a request body (a ReadableStream of bytes, or null) as it arrives, chunked or not.
+export async function upload(body) {
   const hash = createHash('sha256')
   let bytes = 0
-  if (request.body) {
-    for await (const part of request.body) {
+  if (body) {
+    for await (const part of body) {
       hash.update(part)
       bytes += part.byteLength
     }
