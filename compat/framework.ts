@@ -46,4 +46,6 @@ export interface Framework {
   readonly h2: boolean
   /** Cases that do not apply, each with the reason shown under the grid. */
   readonly notApplicable?: Readonly<Record<string, string>>
+  /** What a user of this framework must know under corral (a limit and what to do about it), shown under the grid. */
+  readonly notes?: readonly string[]
 }
