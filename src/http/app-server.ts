@@ -37,7 +37,7 @@ export interface AppServer {
 }
 
 /** `port 3000`, `127.0.0.1:3000`, `unix:/run/app.sock`, `an ephemeral port`, `a handle`. */
-export function describeAsk(asked: ListenAsk): string {
+function describeAsk(asked: ListenAsk): string {
   if (asked.path !== undefined) return `unix:${asked.path}`
   if (asked.handle) return 'a socket handle'
   if (!asked.port) return asked.host === undefined ? 'an ephemeral port' : `${asked.host}, ephemeral port`
@@ -136,14 +136,20 @@ export function appServer(server: net.Server, asked: ListenAsk | undefined): App
 }
 
 /**
- * From now on, listen() of an http, https or http2 server that is not one of
- * `own` binds nothing: `caught` is told instead (synchronously, inside the
- * app's call). Other servers (a raw net.Server) listen as usual.
+ * corral's own servers (a worker's, the master's metrics and inspector
+ * servers): registered before they listen, so that catchListen lets them bind.
  */
-export function catchListen(own: WeakSet<net.Server>, caught: (server: net.Server, asked: ListenAsk) => void): void {
+export const corralServers = new WeakSet<net.Server>()
+
+/**
+ * From now on, listen() of an http, https or http2 server that is not one of
+ * corralServers binds nothing: `caught` is told instead (synchronously, inside
+ * the app's call). Other servers (a raw net.Server) listen as usual.
+ */
+export function catchListen(caught: (server: net.Server, asked: ListenAsk) => void): void {
   const listen = net.Server.prototype.listen
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
-    if (own.has(this) || !isWebServer(this)) return listen.apply(this, args as Parameters<typeof listen>)
+    if (corralServers.has(this) || !isWebServer(this)) return listen.apply(this, args as Parameters<typeof listen>)
     const callback = args.findLast((a) => typeof a === 'function') as (() => void) | undefined
     if (callback) this.once('listening', callback)
     caught(this, askOf(args))

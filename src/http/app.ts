@@ -114,7 +114,7 @@ const exportNames = (mod: Record<string, unknown>) => {
 }
 
 /** The one line an app load failure names a module that exports no app with. */
-export const nothingExported = (spec: AppSpec) =>
+const nothingExported = (spec: AppSpec) =>
   `${spec.file} exports no app: export a (req, res) handler, a fetch handler, a framework app or an http server as the default or as "app", or call listen() (see spec/apps.md)`
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
@@ -169,7 +169,7 @@ export async function nestServer(app: unknown): Promise<NetServer | undefined> {
 }
 
 /** "an object with keys port, host", "a number (3000)", "a class Foo", "null". */
-export function describeValue(v: unknown): string {
+function describeValue(v: unknown): string {
   if (v === null || v === undefined) return String(v)
   if (typeof v === 'function') {
     if (isClass(v)) return `a class ${v.name || '(anonymous)'} (not an instance of it)`
@@ -241,11 +241,13 @@ function nodeHandler(app: (req: IncomingMessage, res: ServerResponse) => unknown
 /**
  * The app loaded once outside a worker (--check-config, --preload), as a
  * worker would load it but serving nothing: its listen() binds nothing and
- * simply succeeds (src/http/app-server.ts). Throws as a worker would fail.
+ * simply succeeds (src/http/app-server.ts), for the life of the process, so
+ * that a master never binds what its app asks for, even later. Throws as a
+ * worker would fail.
  */
 export async function loadAppOnce(app: string, log: Logger): Promise<void> {
   let listened = false
-  catchListen(new WeakSet(), (server, asked) => {
+  catchListen((server, asked) => {
     listened = true
     appServer(server, asked).leaveIdle()
   })

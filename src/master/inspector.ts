@@ -11,6 +11,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { corralServers } from '../http/app-server.ts'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { MasterCommand, MasterContext, MasterEvent, MasterInput, Signal } from '../../machines/master.ts'
@@ -214,6 +215,8 @@ export async function startInspector(
   }, FIGURES_MS)
   figures.unref()
 
+  // --preload with an app that calls listen(): this one is corral's (src/http/app-server.ts).
+  corralServers.add(server)
   await new Promise<void>((done, fail) => {
     server.once('error', fail)
     server.listen(port, host, () => {

@@ -5,6 +5,7 @@
 // nothing of this runs per request. Loaded only when --metrics-bind is given,
 // so a master without it does not carry prom-client.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { corralServers } from '../http/app-server.ts'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { parseBind } from '../net/binds.ts'
 import type { MasterContext } from '../../machines/master-workers.ts'
@@ -166,6 +167,8 @@ function durationHistogram(source: MetricsSource) {
 export async function startMetricsServer(bind: string, source: MetricsSource): Promise<MetricsServer> {
   const registry = createMetricsRegistry(source)
   const server = createServer((req, res) => void route(req, res, registry, source))
+  // --preload with an app that calls listen(): this one is corral's (src/http/app-server.ts).
+  corralServers.add(server)
   const where = parseBind(bind)
   await new Promise<void>((done, fail) => {
     server.once('error', fail)

@@ -18,7 +18,7 @@ import {
   unwrapApp,
   type Handler,
 } from '../http/app.ts'
-import { appServer, catchListen, type AppServer } from '../http/app-server.ts'
+import { appServer, catchListen, corralServers, type AppServer } from '../http/app-server.ts'
 import { createLogger } from '../logging/log.ts'
 import { withAccessLog } from '../logging/access-log.ts'
 import { closeLogFiles, reopenLogFiles } from '../logging/log-file.ts'
@@ -145,7 +145,7 @@ async function boot(): Promise<void> {
   if (denied) return send({ type: 'BOOT_FAILED', code: BOOT_ERROR, reason: `Worker failed to boot: ${denied}` })
   // postFork: before the app is imported (the config file is imported first when it has worker hooks).
   await hooks.postFork()
-  catchListen(ownServers, (server, asked) => {
+  catchListen((server, asked) => {
     if (appServers.some((a) => a.server === server)) return
     appServers.push(appServer(server, asked))
     send({ type: 'APP_LISTENED', server: appServers.length - 1 })
@@ -178,8 +178,6 @@ async function boot(): Promise<void> {
 let exported: { handler: Handler; upgrade: AppUpgrade | undefined } | { server: AppServer } | undefined
 /** Every http server the app called listen() on, in that order (APP_LISTENED's numbers). */
 const appServers: AppServer[] = []
-/** The servers corral listens with: their listen() is not the app's. */
-const ownServers = new WeakSet<NetServer>()
 /** The app's server being served, if the app came as a server. */
 let served: AppServer | undefined
 
@@ -217,7 +215,7 @@ async function serve(from: 'export' | 'server', index: number): Promise<void> {
         settings,
         log.debug,
       )
-      ownServers.add(server)
+      corralServers.add(server)
       // --proxy-protocol: first in line for each connection (src/http/proxy-protocol.ts).
       installProxyProtocol(server, settings, log.debug)
       if (appUpgrade) server.on('upgrade', guardUpgrades(appUpgrade.listener, settings, log.debug))
