@@ -5,10 +5,12 @@
 // listen() itself, under this checkout's corral when it exports a handler or
 // with --corral), and prints one line per route of the contract
 // (compat/framework.ts). Exits 1 when a route fails.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { connect as http2Connect } from 'node:http2'
+import { request as httpsRequest } from 'node:https'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -142,6 +144,30 @@ async function start(dir: string): Promise<{ child: ChildProcess; base: string; 
 
 type Check = readonly [name: string, run: (base: string) => Promise<string | undefined>]
 
+/**
+ * A POST with node:http, Content-Length and no Content-Type (as a plain
+ * client sends bytes); with `expectContinue`, the body waits for the 100.
+ */
+function post(url: string, body: Buffer, expectContinue = false): Promise<{ continued: boolean; body: string }> {
+  return new Promise((resolve, reject) => {
+    let continued = false
+    const headers = { 'content-length': String(body.length), ...(expectContinue && { expect: '100-continue' }) }
+    const send = url.startsWith('https:') ? httpsRequest : httpRequest
+    const req = send(url, { method: 'POST', headers, rejectUnauthorized: false }, (res) => {
+      let text = ''
+      res.on('data', (c: Buffer) => (text += c))
+      res.on('end', () => resolve({ continued, body: text }))
+    })
+    req.on('error', reject)
+    if (!expectContinue) return void req.end(body)
+    req.on('continue', () => {
+      continued = true
+      req.end(body)
+    })
+    req.flushHeaders()
+  })
+}
+
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
 function expect(ok: boolean, what: string): void {
   if (!ok) throw new Error(what)
@@ -208,6 +234,45 @@ const checks: Check[] = [
       const res = await fetch(`${base}/upload`, { method: 'POST', body, duplex: 'half' } as RequestInit)
       const answer = (await res.json()) as { bytes: number; sha256: string }
       expect(answer.bytes === data.length && answer.sha256 === sha256(data), JSON.stringify(answer))
+      return undefined
+    },
+  ],
+  [
+    'POST /upload (Content-Length, Expect: 100-continue)',
+    async (base) => {
+      const data = Buffer.alloc(10 * MiB, 'upload;')
+      for (const expectContinue of [false, true]) {
+        const res = await post(`${base}/upload`, data, expectContinue)
+        const answer = JSON.parse(res.body) as { bytes: number; sha256: string }
+        expect(answer.bytes === data.length && answer.sha256 === sha256(data), res.body)
+        if (expectContinue) expect(res.continued, 'no 100 Continue')
+      }
+      return undefined
+    },
+  ],
+  [
+    'POST /multipart (curl -F, 1 MiB file)',
+    async (base) => {
+      const file = join(ROOT, '.cache/compat/check/multipart.bin')
+      writeFileSync(file, Buffer.alloc(MiB, 'multipart file;'))
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(
+          'curl',
+          ['-sSk', '-F', 'greeting=hello corral', '-F', `file=@${file}`, `${base}/multipart`],
+          (err, stdout) => (err ? reject(err) : resolve(stdout)),
+        ),
+      )
+      const answer = JSON.parse(out) as { fields: Record<string, string>; files: Record<string, number> }
+      expect(answer.fields?.['greeting'] === 'hello corral' && answer.files?.['file'] === MiB, out)
+      return undefined
+    },
+  ],
+  [
+    'GET /text (identity)',
+    async (base) => {
+      const res = await fetch(`${base}/text`, { headers: { 'accept-encoding': 'identity' } })
+      await res.arrayBuffer()
+      expect(res.headers.get('content-encoding') === null, `content-encoding ${res.headers.get('content-encoding')}`)
       return undefined
     },
   ],
