@@ -513,5 +513,6 @@ for (const [name, run] of [...(h2 ? h2checks : []), ...checks, ...(ownChecks[fra
 }
 app.child.kill('SIGTERM')
 await new Promise((resolve) => app.child.once('exit', resolve))
+for (const note of framework.notes ?? []) process.stdout.write(`  note: ${note}\n`)
 if (failed > 0 || flags.includes('--log')) process.stdout.write(`--- the app's output ---\n${app.output()}\n`)
 process.exit(failed > 0 ? 1 : 0)
