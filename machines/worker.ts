@@ -37,7 +37,12 @@ export type WorkerEvent =
    * An exception nobody caught: the worker exits with RUNTIME_ERROR, through
    * `dead` (and the workerExit hook). `reason`: the exception with its stack, logged once.
    */
-  | { type: 'CRASHED'; reason: string }
+  | {
+      type: 'CRASHED'
+      reason: string
+      /** The exception in one line, where in the app it was thrown (file:line): what a load failure says. */
+      summary?: string
+    }
 
 export type WorkerCommand =
   /** Load the app: import its module (with listen() caught) and classify what it exports. */
@@ -91,6 +96,14 @@ export const workerMachine = setup({
       )
     }),
     waitForListen: emit({ type: 'waitForListen' }),
+    startupFailed: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'CRASHED')
+      enqueue.assign({ exitCode: APP_LOAD_ERROR })
+      enqueue.emit({
+        type: 'loadFailed',
+        reason: `App failed to load: ${event.summary ?? event.reason}`,
+      })
+    }),
     noServer: enqueueActions(({ event, enqueue }) => {
       assertEvent(event, 'LISTEN_TIMEOUT')
       enqueue.assign({ exitCode: APP_LOAD_ERROR })
@@ -146,7 +159,8 @@ export const workerMachine = setup({
         BOOT_FAILED: { target: 'dead', actions: 'bootFailed' },
         SIGNAL: 'dead',
         MASTER_GONE: { target: 'dead', actions: 'masterGone' },
-        CRASHED: { target: 'dead', actions: 'crashed' },
+        // Thrown while the app is being imported (a timer, a rejected promise): the app failing to load.
+        CRASHED: { target: 'dead', actions: 'startupFailed' },
       },
     },
     // The module exported nothing: its start-up (a framework's async
@@ -159,7 +173,8 @@ export const workerMachine = setup({
         BOOT_FAILED: { target: 'dead', actions: 'bootFailed' },
         SIGNAL: 'dead',
         MASTER_GONE: { target: 'dead', actions: 'masterGone' },
-        CRASHED: { target: 'dead', actions: 'crashed' },
+        // An async start-up that throws (a bootstrap() whose promise rejects): the app failing to load.
+        CRASHED: { target: 'dead', actions: 'startupFailed' },
       },
     },
     // Taking up the inherited listeners with the app: the one exported, or

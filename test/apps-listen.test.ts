@@ -5,11 +5,13 @@
 // from corral's bind only: the kernel's table of listening sockets shows
 // nothing on the port the app asked for.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { connect } from 'node:http2'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 import { get, getJson, startLoad } from './helpers/load.ts'
+import { certsForTests } from './helpers/tls-certs.ts'
 
 afterEach(killAll)
 const tmp = mkdtempSync(join(tmpdir(), 'corral-listen-'))
@@ -202,5 +204,48 @@ describe('an app that calls listen() itself', () => {
     ws.send('hi')
     expect(await answer).toBe(`echo hi from ${corral.workers()[0]}`)
     ws.close()
+  })
+
+  describe('an http2 secure server (compatibility API)', () => {
+    const tls = certsForTests()
+    const env = () => ({ APP_CERT: tls.certs.serverCert, APP_KEY: tls.certs.serverKey })
+
+    it('is served as plain HTTP/1.1 on a plain bind, and the notice says its certificates are not used', async ({
+      signal,
+    }) => {
+      const appPort = await freePort()
+      const { corral, url } = await serve(fixture('listen-http2.mjs'), signal, {
+        env: { ...env(), APP_PORT: String(appPort) },
+        workers: 1,
+      })
+      expect((await get(url)).body).toBe(`http 1.1 from ${corral.workers()[0]}`)
+      expect(corral.log()).toContain(
+        `-b 0.0.0.0:${appPort} keeps the app's address; its TLS certificates are not used (plain HTTP): give corral --certfile and --keyfile`,
+      )
+    })
+
+    it("is served over HTTP/2 with corral's --certfile and --http-protocols h2,h1", async ({ signal }) => {
+      const { corral, port } = await serve(fixture('listen-http2.mjs'), signal, {
+        env: env(),
+        workers: 1,
+        extra: ['--certfile', tls.certs.serverCert, '--keyfile', tls.certs.serverKey, '--http-protocols', 'h2,h1'],
+      })
+      const session = connect(`https://localhost:${port}`, { ca: tls.caPem })
+      try {
+        const body = await new Promise<string>((done, failed) => {
+          const req = session.request({ ':path': '/' })
+          let text = ''
+          req.setEncoding('utf8')
+          req.on('data', (c: string) => (text += c))
+          req.on('end', () => done(text))
+          req.on('error', failed)
+          req.end()
+        })
+        expect(body).toBe(`http 2.0 from ${corral.workers()[0]}`)
+        expect(corral.log()).not.toContain('its TLS certificates are not used')
+      } finally {
+        session.close()
+      }
+    })
   })
 })

@@ -303,6 +303,17 @@ describe('load failures', () => {
     expect(c.log()).not.toMatch(/^\s+at |Exception while loading|\[ERROR\] Worker \(pid:\d+\) was sent/m)
   })
 
+  it('an async start-up that rejects before it listens (an unawaited bootstrap()) is a load failure, printed once (exit 4)', async () => {
+    const dir = dirWith({
+      'main.mjs':
+        'import http from "node:http"\nasync function bootstrap() {\n  await null\n  throw new Error("cannot reach the database")\n}\nbootstrap()\n',
+    })
+    const c = startCorral(['-w', '2', '-b', `127.0.0.1:${await freePort()}`, 'main.mjs'], { cwd: dir })
+    expect((await c.exited).code).toBe(4)
+    const line = `App failed to load: ${join(dir, 'main.mjs')}:4:9: Error: cannot reach the database\n`
+    expect(occurrences(c.log(), line)).toBe(1)
+  })
+
   it('"Unexpected end of input" names the file and the line where it ends', async () => {
     const dir = dirWith({ 'app.mjs': 'export default function (req, res) {\n  res.end("x")\n' })
     const c = startCorral(['-w', '2', '-b', `127.0.0.1:${await freePort()}`, 'app.mjs'], { cwd: dir })

@@ -58,7 +58,8 @@ function run(events: readonly WorkerEvent[], coverage?: Coverage): Run {
     const booting = before === 'booting' || before === 'awaitingListen' || before === 'starting'
     if (e.type === 'BOOT_FAILED' && booting) bootFailure = e.code
     if (e.type === 'LISTEN_TIMEOUT' && before === 'awaitingListen') bootFailure = 4
-    if (e.type === 'CRASHED') bootFailure = 1
+    const loading = before === 'booting' || before === 'awaitingListen'
+    if (e.type === 'CRASHED') bootFailure = loading ? 4 : 1
     actor.send(e)
   }
   return { commands, end: actor.getSnapshot(), bootFailure }
@@ -188,6 +189,20 @@ describe('worker machine: each transition', () => {
     })
   })
 
+  test('booting and awaitingListen: CRASHED (thrown by the import or an async start-up) is a load failure: exit 4, the one-line summary to the master', () => {
+    const crashed: WorkerEvent = {
+      type: 'CRASHED',
+      reason: 'Error: db down\n    at …',
+      summary: '/app/main.js:9:11: Error: db down',
+    }
+    for (const before of [[], [{ type: 'NOTHING_EXPORTED' }]] as WorkerEvent[][]) {
+      expect(commandsOf(...before, crashed).slice(-2)).toEqual([
+        { type: 'loadFailed', reason: 'App failed to load: /app/main.js:9:11: Error: db down' },
+        exit(4),
+      ])
+    }
+  })
+
   test.each([
     [3, { type: 'log', level: 'error', message: 'nope' }],
     [4, { type: 'loadFailed', reason: 'nope' }],
@@ -293,8 +308,13 @@ describe('worker machine: each transition', () => {
     message: `Uncaught exception in worker; exiting: ${reason}`,
   })
 
-  test('booting: CRASHED → dead, exit 1, the reason logged', () => {
-    expect(commandsOf({ type: 'CRASHED', reason: 'boom' })).toEqual([{ type: 'boot' }, crash('boom'), exit(1)])
+  test('starting: CRASHED → dead, exit 1, the reason logged (the app loaded; corral was taking up its listeners)', () => {
+    expect(commandsOf({ type: 'APP_EXPORTED' }, { type: 'CRASHED', reason: 'boom' })).toEqual([
+      { type: 'boot' },
+      { type: 'serve', from: 'export' },
+      crash('boom'),
+      exit(1),
+    ])
   })
 
   test('running and draining: CRASHED → dead, closing everything, exit 1', () => {

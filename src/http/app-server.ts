@@ -18,6 +18,8 @@ export interface ListenAsk {
   readonly path?: string
   /** listen({ fd }) or listen(handle): something corral does not name. */
   readonly handle?: true
+  /** An https or http2 secure server: its own certificates are not used. */
+  readonly tls?: true
 }
 
 /** An app's server, caught listening (or exported): what corral serves it with, and how it is told. */
@@ -152,7 +154,9 @@ export function catchListen(caught: (server: net.Server, asked: ListenAsk) => vo
     if (corralServers.has(this) || !isWebServer(this)) return listen.apply(this, args as Parameters<typeof listen>)
     const callback = args.findLast((a) => typeof a === 'function') as (() => void) | undefined
     if (callback) this.once('listening', callback)
-    caught(this, askOf(args))
+    // tls.Server's own method: https and http2 secure servers have it.
+    const tls = typeof (this as unknown as { addContext?: unknown }).addContext === 'function'
+    caught(this, { ...askOf(args), ...(tls && { tls: true as const }) })
     return this
   } as typeof listen
 }
@@ -169,9 +173,14 @@ export function listenNotice(asked: ListenAsk, served: boolean, addresses: reado
   const where = addresses.join(', ')
   const keep = keepingBind(asked)
   const same = addresses.some((a) => a.replace(/^https?:\/\//, '') === keep)
+  // An https or http2 secure server's certificates stay unused: TLS is corral's (--certfile).
+  const tls =
+    asked.tls && !addresses.some((a) => a.startsWith('https:'))
+      ? '; its TLS certificates are not used (plain HTTP): give corral --certfile and --keyfile'
+      : ''
   if (same || keep === undefined)
-    return `The app's own listen() (${what}) is served at ${where}, corral's bind (spec/apps.md)`
-  return `The app's own listen() (${what}) binds nothing: corral serves the app at ${where}, its bind; -b ${keep} keeps the app's address (spec/apps.md)`
+    return `The app's own listen() (${what}) is served at ${where}, corral's bind${tls} (spec/apps.md)`
+  return `The app's own listen() (${what}) binds nothing: corral serves the app at ${where}, its bind; -b ${keep} keeps the app's address${tls} (spec/apps.md)`
 }
 
 /** The -b that binds what the app asked for, when it named something corral can bind. */

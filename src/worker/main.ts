@@ -320,7 +320,11 @@ process.on('uncaughtException', (err) => {
     process.exit(RUNTIME_ERROR)
   }
   // Logged once, by the machine, with the stack: the reason is the exception as Node prints it.
-  send({ type: 'CRASHED', reason: err instanceof Error && err.stack !== undefined ? err.stack : describe(err) })
+  send({
+    type: 'CRASHED',
+    reason: err instanceof Error && err.stack !== undefined ? err.stack : describe(err),
+    summary: describeLoadFailure(err),
+  })
 })
 
 actor.start()
