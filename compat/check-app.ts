@@ -7,7 +7,7 @@
 // (compat/framework.ts). Exits 1 when a route fails.
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { connect as http2Connect } from 'node:http2'
 import { request as httpsRequest } from 'node:https'
@@ -34,7 +34,13 @@ if (!id) {
   process.stderr.write('usage: node compat/check-app.ts ID [--corral] [--h2]\n')
   process.exit(2)
 }
-const framework = ((await import(`./frameworks/${id}.ts`)) as { default: Framework }).default
+const frameworksDir = fileURLToPath(new URL('frameworks/', import.meta.url))
+if (!existsSync(join(frameworksDir, `${id}.ts`))) {
+  const known = readdirSync(frameworksDir).filter((f) => f.endsWith('.ts'))
+  process.stderr.write(`check-app: no framework "${id}"; one of: ${known.map((f) => f.slice(0, -3)).join(', ')}\n`)
+  process.exit(2)
+}
+const framework = ((await import(join(frameworksDir, `${id}.ts`))) as { default: Framework }).default
 const underCorral = flags.includes('--corral') || !framework.listensItself
 const h2 = flags.includes('--h2')
 
@@ -137,7 +143,10 @@ async function start(dir: string): Promise<{ child: ChildProcess; base: string; 
       )
       if (up) return { child, base, output: () => output }
     }
-    if (Date.now() > deadline) throw new Error(`the app did not answer within 60 s:\n${output}`)
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM')
+      throw new Error(`the app did not answer within 60 s:\n${output}`)
+    }
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 250))])
   }
 }
@@ -494,8 +503,13 @@ const h2checks: Check[] = [
 
 // The check's own self-signed certificate.
 if (h2) process.env['NODE_TLS_REJECT_UNAUTHORIZED'] = '0'
-const dir = prepare()
-const app = await start(dir)
+// An install or build that fails, or an app that never answers, is one line.
+const app = await Promise.resolve()
+  .then(() => start(prepare()))
+  .catch((err: Error) => {
+    process.stderr.write(`check-app: ${framework.id}: ${err.message}\n`)
+    process.exit(1)
+  })
 let failed = 0
 process.stdout.write(`${framework.id} ${underCorral ? 'under corral' : 'with plain node'} at ${app.base}\n`)
 for (const [name, run] of [...(h2 ? h2checks : []), ...checks, ...(ownChecks[framework.id] ?? [])]) {
