@@ -5,10 +5,12 @@
 // listen() itself, under this checkout's corral when it exports a handler or
 // with --corral), and prints one line per route of the contract
 // (compat/framework.ts). Exits 1 when a route fails.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { connect as http2Connect } from 'node:http2'
+import { request as httpsRequest } from 'node:https'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -32,7 +34,13 @@ if (!id) {
   process.stderr.write('usage: node compat/check-app.ts ID [--corral] [--h2]\n')
   process.exit(2)
 }
-const framework = ((await import(`./frameworks/${id}.ts`)) as { default: Framework }).default
+const frameworksDir = fileURLToPath(new URL('frameworks/', import.meta.url))
+if (!existsSync(join(frameworksDir, `${id}.ts`))) {
+  const known = readdirSync(frameworksDir).filter((f) => f.endsWith('.ts'))
+  process.stderr.write(`check-app: no framework "${id}"; one of: ${known.map((f) => f.slice(0, -3)).join(', ')}\n`)
+  process.exit(2)
+}
+const framework = ((await import(join(frameworksDir, `${id}.ts`))) as { default: Framework }).default
 const underCorral = flags.includes('--corral') || !framework.listensItself
 const h2 = flags.includes('--h2')
 
@@ -135,12 +143,39 @@ async function start(dir: string): Promise<{ child: ChildProcess; base: string; 
       )
       if (up) return { child, base, output: () => output }
     }
-    if (Date.now() > deadline) throw new Error(`the app did not answer within 60 s:\n${output}`)
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM')
+      throw new Error(`the app did not answer within 60 s:\n${output}`)
+    }
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 250))])
   }
 }
 
 type Check = readonly [name: string, run: (base: string) => Promise<string | undefined>]
+
+/**
+ * A POST with node:http, Content-Length and no Content-Type (as a plain
+ * client sends bytes); with `expectContinue`, the body waits for the 100.
+ */
+function post(url: string, body: Buffer, expectContinue = false): Promise<{ continued: boolean; body: string }> {
+  return new Promise((resolve, reject) => {
+    let continued = false
+    const headers = { 'content-length': String(body.length), ...(expectContinue && { expect: '100-continue' }) }
+    const send = url.startsWith('https:') ? httpsRequest : httpRequest
+    const req = send(url, { method: 'POST', headers, rejectUnauthorized: false }, (res) => {
+      let text = ''
+      res.on('data', (c: Buffer) => (text += c))
+      res.on('end', () => resolve({ continued, body: text }))
+    })
+    req.on('error', reject)
+    if (!expectContinue) return void req.end(body)
+    req.on('continue', () => {
+      continued = true
+      req.end(body)
+    })
+    req.flushHeaders()
+  })
+}
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
 function expect(ok: boolean, what: string): void {
@@ -208,6 +243,45 @@ const checks: Check[] = [
       const res = await fetch(`${base}/upload`, { method: 'POST', body, duplex: 'half' } as RequestInit)
       const answer = (await res.json()) as { bytes: number; sha256: string }
       expect(answer.bytes === data.length && answer.sha256 === sha256(data), JSON.stringify(answer))
+      return undefined
+    },
+  ],
+  [
+    'POST /upload (Content-Length, Expect: 100-continue)',
+    async (base) => {
+      const data = Buffer.alloc(10 * MiB, 'upload;')
+      for (const expectContinue of [false, true]) {
+        const res = await post(`${base}/upload`, data, expectContinue)
+        const answer = JSON.parse(res.body) as { bytes: number; sha256: string }
+        expect(answer.bytes === data.length && answer.sha256 === sha256(data), res.body)
+        if (expectContinue) expect(res.continued, 'no 100 Continue')
+      }
+      return undefined
+    },
+  ],
+  [
+    'POST /multipart (curl -F, 1 MiB file)',
+    async (base) => {
+      const file = join(ROOT, '.cache/compat/check/multipart.bin')
+      writeFileSync(file, Buffer.alloc(MiB, 'multipart file;'))
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(
+          'curl',
+          ['-sSk', '-F', 'greeting=hello corral', '-F', `file=@${file}`, `${base}/multipart`],
+          (err, stdout) => (err ? reject(err) : resolve(stdout)),
+        ),
+      )
+      const answer = JSON.parse(out) as { fields: Record<string, string>; files: Record<string, number> }
+      expect(answer.fields?.['greeting'] === 'hello corral' && answer.files?.['file'] === MiB, out)
+      return undefined
+    },
+  ],
+  [
+    'GET /text (identity)',
+    async (base) => {
+      const res = await fetch(`${base}/text`, { headers: { 'accept-encoding': 'identity' } })
+      await res.arrayBuffer()
+      expect(res.headers.get('content-encoding') === null, `content-encoding ${res.headers.get('content-encoding')}`)
       return undefined
     },
   ],
@@ -429,8 +503,13 @@ const h2checks: Check[] = [
 
 // The check's own self-signed certificate.
 if (h2) process.env['NODE_TLS_REJECT_UNAUTHORIZED'] = '0'
-const dir = prepare()
-const app = await start(dir)
+// An install or build that fails, or an app that never answers, is one line.
+const app = await Promise.resolve()
+  .then(() => start(prepare()))
+  .catch((err: Error) => {
+    process.stderr.write(`check-app: ${framework.id}: ${err.message}\n`)
+    process.exit(1)
+  })
 let failed = 0
 process.stdout.write(`${framework.id} ${underCorral ? 'under corral' : 'with plain node'} at ${app.base}\n`)
 for (const [name, run] of [...(h2 ? h2checks : []), ...checks, ...(ownChecks[framework.id] ?? [])]) {
@@ -448,5 +527,6 @@ for (const [name, run] of [...(h2 ? h2checks : []), ...checks, ...(ownChecks[fra
 }
 app.child.kill('SIGTERM')
 await new Promise((resolve) => app.child.once('exit', resolve))
+for (const note of framework.notes ?? []) process.stdout.write(`  note: ${note}\n`)
 if (failed > 0 || flags.includes('--log')) process.stdout.write(`--- the app's output ---\n${app.output()}\n`)
 process.exit(failed > 0 ? 1 : 0)

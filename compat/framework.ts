@@ -52,4 +52,6 @@ export interface Framework {
    * h2, compression, multipart, sse, ws, throw). A key that names neither stops the grid.
    */
   readonly notApplicable?: Readonly<Record<string, string>>
+  /** What a user of this framework must know under corral (a limit and what to do about it), shown under the grid. */
+  readonly notes?: readonly string[]
 }

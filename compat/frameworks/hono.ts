@@ -104,7 +104,7 @@ const hono: Framework = {
   title: 'Hono',
   versionOf: 'hono',
   dependencies: { hono: '4.13.23', '@hono/node-server': '2.1.11', ws: '8.23.1' },
-  devDependencies: { '@types/node': '24.19.2', '@types/ws': '8.18.2' },
+  devDependencies: { '@types/node': '24.19.4', '@types/ws': '8.18.2' },
   files: { 'app.ts': server },
   entry: 'app.ts',
   listensItself: false,

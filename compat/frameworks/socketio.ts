@@ -6,29 +6,14 @@
 // answers `echo` with the same message through the acknowledgement.
 //
 // Several workers and Socket.IO's HTTP long-polling transport (the client's
-// default first transport, before it upgrades to a WebSocket):
-// - Long-polling sends many HTTP requests for one session, often over two
-//   connections at once (the pending GET and the POSTs). Each request must
-//   reach the process holding the session, else Engine.IO answers 400
-//   `{"code":1,"message":"Session ID unknown"}`. Socket.IO's docs ("Using
-//   multiple nodes") ask for sticky sessions: a proxy routing by cookie or
-//   client address, or @socket.io/sticky, whose node:cluster primary reads
-//   each request and routes it by its `sid`.
-// - corral has no sticky sessions and will not have them: the master never
-//   touches a client (the kernel gives each connection to whichever worker
-//   accepts it, also with --reuse-port, which hashes the whole 4-tuple,
-//   ports included). So with `-w 2` or more a polling session breaks.
-// - What works under corral: (1) WebSocket-only clients
-//   (`io(url, { transports: ['websocket'] })`, no polling fallback; the
-//   server may also set `transports: ['websocket']`): one connection holds
-//   the whole session, on one worker; (2) `-w 1`; (3) several corral
-//   instances of one worker each behind a proxy with sticky sessions (nginx
-//   `ip_hash` or a cookie).
-// - Broadcasts (`io.emit`, rooms) reach only the sockets of the worker that
-//   emits: across workers Socket.IO needs an adapter (Redis, Postgres, MongoDB
-//   adapters...). @socket.io/cluster-adapter does not apply: it talks
-//   through node:cluster's primary, and corral's workers are not node:cluster
-//   workers.
+// default first transport, before it upgrades to a WebSocket) is the note
+// below (`pollingNote`), also in spec/apps.md. Measured with
+// compat/check-app.ts's app under corral on this machine, 20 Socket.IO
+// clients in turn (socket.io-client 4.8.4, five acknowledged echoes each):
+// -w 2: polling only 0 of 20 sessions worked ("xhr post error", "xhr poll
+// error": Engine.IO's 400 "Session ID unknown" from the other worker), the
+// default polling-then-websocket 2 of 20, websocket only 20 of 20;
+// -w 1: 20 of 20 on every transport.
 import type { Framework } from '../framework.ts'
 import { routesModule } from './node-listen.ts'
 
@@ -65,6 +50,19 @@ httpServer.listen(port, () => {
 })
 `
 
+/** What Socket.IO's polling transport needs with several workers, and what corral offers. */
+export const pollingNote =
+  'Socket.IO’s HTTP long-polling transport (the client’s default first transport) needs every request of a ' +
+  'session to reach the worker that holds it, or Engine.IO answers 400 "Session ID unknown": Socket.IO asks for ' +
+  'sticky sessions (socket.io/docs/v4/using-multiple-nodes). corral has none, by design: the master never touches ' +
+  'a client and the kernel gives each connection to whichever worker accepts it (--reuse-port hashes the whole ' +
+  '4-tuple, ports included). Under corral with several workers, use WebSocket-only clients ' +
+  '(`io(url, { transports: ["websocket"] })`: one connection holds the whole session), or -w 1, or several ' +
+  'one-worker corrals behind a proxy with sticky sessions (nginx ip_hash, a cookie). Broadcasts (io.emit, rooms) ' +
+  'reach only the emitting worker’s sockets unless an adapter (Redis, Postgres…) joins the workers; ' +
+  '@socket.io/cluster-adapter does not apply (it needs node:cluster’s primary, and corral’s workers are not ' +
+  'node:cluster workers).'
+
 const socketio: Framework = {
   id: 'socketio',
   title: 'Socket.IO',
@@ -76,5 +74,6 @@ const socketio: Framework = {
   entry: 'server.js',
   listensItself: true,
   h2: true,
+  notes: [pollingNote],
 }
 export default socketio
