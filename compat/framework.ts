@@ -44,8 +44,6 @@ export interface Framework {
   readonly listensItself: boolean
   /** The app can be served over HTTP/2 with TLS (Node's http2 compatibility API). */
   readonly h2: boolean
-  /** What a user of this framework must know under corral beyond the cases (Socket.IO's polling transport with several workers), printed under the grid. */
-  readonly note?: string
   /**
    * Cases that do not apply, each with the reason shown under the grid: a case
    * id from compat/harness/cases.ts, or a group of them (CASE_GROUPS there:

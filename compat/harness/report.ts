@@ -65,7 +65,7 @@ export function renderGrid(columns: readonly Column[], date: Date): string {
       const why = explanation(col.framework.id, c.id)
       return [`- ✘ ${c.title}: ${why ?? `unexplained; the harness saw: ${o.why}`}`]
     })
-    if (col.framework.note !== undefined) notes.unshift(`- Note: ${col.framework.note}`)
+    notes.unshift(...(col.framework.notes ?? []).map((note) => `- Note: ${note}`))
     if (notes.length === 0) continue
     any = true
     lines.push(`### ${col.framework.title} (${col.version})`, '', ...notes, '')
