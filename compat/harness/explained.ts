@@ -31,14 +31,12 @@ export const EXPLAINED: Readonly<Record<string, string>> = {
   'nest-fastify/ws-hup-1001': OWN_WS_SERVER,
   'socketio/ws-hup-1001': OWN_WS_SERVER,
   'fastify5/ws-hup-1001':
-    '@fastify/websocket closes its clients when Fastify closes (`fastify.close()`), which a draining worker does ' +
+    '@fastify/websocket closes its clients in a preClose hook, when Fastify closes (`fastify.close()`), which a draining worker does ' +
     "not call: corral stops serving the app's server, the app's own shutdown code is its own. The socket is cut at " +
     'the graceful timeout (1006) and the client reconnects to the new generation (the next row passes).',
   'nuxt/sse-hup-stays-up': NITRO_SHUTDOWN,
   'nuxt/hup-zero-failed': NITRO_SHUTDOWN,
   'nuxt/term-in-flight': NITRO_SHUTDOWN,
-  'nuxt/ws-hup-1001':
-    "Nitro's WebSocket support (crossws) closes its peers in Nitro's own shutdown, which corral's drain does not " +
-    'run (see the SIGTERM rows); the socket is cut at the graceful timeout (1006) and the client reconnects to the ' +
-    'new generation (the next row passes).',
+  // Nitro's WebSocket support is crossws's node adapter: a `ws` server of its own, fed from the server's `upgrade` event.
+  'nuxt/ws-hup-1001': OWN_WS_SERVER,
 }
