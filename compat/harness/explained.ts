@@ -14,15 +14,6 @@ const OWN_WS_SERVER =
   'until the graceful timeout and is then cut (1006); the client reconnects to the new generation (the next row ' +
   'passes). An app that wants 1001 closes its clients on SIGTERM, as under any process manager.'
 
-/** Nitro's own SIGTERM handling, racing corral's drain. */
-const NITRO_SHUTDOWN =
-  "Open (corral): Nitro's node server runs its own graceful shutdown on SIGTERM (http-graceful-shutdown in " +
-  "nitropack runtime/internal/shutdown.mjs), beside corral's drain, and ends with process.exit(). It tracks " +
-  "sockets through its server's `connection` events, which the app's server does not emit under corral (only " +
-  '`request` and `upgrade` are handed on), so, as far as we can tell, it finds nothing to wait for: keep-alive ' +
-  'requests across a HUP are reset and an in-flight request is cut. With NITRO_SHUTDOWN_DISABLED=1 (the drain ' +
-  "left to corral) these rows pass (measured); the fix belongs in corral's app server (issue 19, deliverable 1)."
-
 export const EXPLAINED: Readonly<Record<string, string>> = {
   'express4/ws-hup-1001': OWN_WS_SERVER,
   'graphql/ws-hup-1001': OWN_WS_SERVER,
@@ -34,9 +25,6 @@ export const EXPLAINED: Readonly<Record<string, string>> = {
     '@fastify/websocket closes its clients in a preClose hook, when Fastify closes (`fastify.close()`), which a draining worker does ' +
     "not call: corral stops serving the app's server, the app's own shutdown code is its own. The socket is cut at " +
     'the graceful timeout (1006) and the client reconnects to the new generation (the next row passes).',
-  'nuxt/sse-hup-stays-up': NITRO_SHUTDOWN,
-  'nuxt/hup-zero-failed': NITRO_SHUTDOWN,
-  'nuxt/term-in-flight': NITRO_SHUTDOWN,
   // Nitro's WebSocket support is crossws's node adapter: a `ws` server of its own, fed from the server's `upgrade` event.
   'nuxt/ws-hup-1001': OWN_WS_SERVER,
 }

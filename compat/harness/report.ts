@@ -58,13 +58,18 @@ export function renderGrid(columns: readonly Column[], date: Date): string {
   ]
   let any = false
   for (const col of columns) {
-    const notes = CASES.flatMap((c) => {
+    // Rows that fail or do not apply for one reason are listed together, under it once.
+    const reasons = new Map<string, string[]>()
+    for (const c of CASES) {
       const o = col.outcomes.get(c.id)
-      if (o === undefined || o.result === 'pass') return []
-      if (o.result === 'na') return [`- – ${c.title}: ${o.why}`]
-      const why = explanation(col.framework.id, c.id)
-      return [`- ✘ ${c.title}: ${why ?? `unexplained; the harness saw: ${o.why}`}`]
-    })
+      if (o === undefined || o.result === 'pass') continue
+      const why =
+        o.result === 'na'
+          ? `– ${o.why}`
+          : `✘ ${explanation(col.framework.id, c.id) ?? `unexplained; the harness saw: ${o.why}`}`
+      reasons.set(why, [...(reasons.get(why) ?? []), c.title])
+    }
+    const notes = [...reasons].map(([why, titles]) => `- ${why.slice(0, 1)} ${titles.join('; ')}: ${why.slice(2)}`)
     notes.unshift(...(col.framework.notes ?? []).map((note) => `- Note: ${note}`))
     if (notes.length === 0) continue
     any = true
