@@ -2,7 +2,7 @@
 // graph-generated paths (xstate/graph), with the emitted commands checked on
 // each path, then each transition spelled out as an example.
 import { describe, expect, test } from 'vitest'
-import { createActor, type SnapshotFrom, type StateValue } from 'xstate'
+import { createActor, type SnapshotFrom } from 'xstate'
 import { getShortestPaths } from 'xstate/graph'
 import { workerMachine, type WorkerCommand, type WorkerEvent } from '../machines/worker.ts'
 import { stateNodes, transitions } from '../scripts/diagrams.ts'
@@ -26,12 +26,6 @@ const events: WorkerEvent[] = [
 
 const allNodes = stateNodes(workerMachine)
 const allTransitions = transitions(workerMachine)
-const keyOf = new Map<object, string>(allTransitions.map((t) => [t.definition, t.key]))
-
-function nodeIds(value: StateValue): string[] {
-  // The worker machine is flat: a state value is the name of a top-level state.
-  return [workerMachine.root.id, ...(typeof value === 'string' ? [`${workerMachine.root.id}.${value}`] : [])]
-}
 
 interface Run {
   readonly commands: WorkerCommand[]
@@ -40,12 +34,12 @@ interface Run {
   readonly bootFailure: number | undefined
 }
 
-function run(events: readonly WorkerEvent[], coverage?: Coverage): Run {
+function run(events: readonly WorkerEvent[], coverage?: Coverage<typeof workerMachine>): Run {
   const commands: WorkerCommand[] = []
   const actor = createActor(workerMachine, coverage ? { inspect: coverage.inspect } : {})
   actor.on('*', (cmd: WorkerCommand) => commands.push(cmd))
   actor.start()
-  if (coverage) for (const id of nodeIds(actor.getSnapshot().value)) coverage.nodes.add(id)
+  coverage?.visit(actor.getSnapshot().value)
   let bootFailure: number | undefined
   for (const e of events) {
     if (actor.getSnapshot().status === 'done') break // a dead worker takes nothing more (checked below)
@@ -82,7 +76,7 @@ function checkCommands({ commands, end, bootFailure }: Run): string[] {
 
 describe('worker machine: graph-generated paths', () => {
   const paths = getShortestPaths(workerMachine, { events })
-  const coverage = new Coverage(keyOf, nodeIds)
+  const coverage = new Coverage(workerMachine)
   // The shortest path to every state, then each of those with every event
   // appended: every edge of the graph, self-loops included, ends some path.
   const generated = paths.flatMap((p) => {
