@@ -4,7 +4,7 @@
 // by a copy of the machine whose guards are wrapped (`coverage.machine`).
 // Shared by the master and worker machine tests and the model tests.
 import type { AnyStateMachine, AnyStateNode, InspectionEvent, StateValue } from 'xstate'
-import { stateNodes, transitions } from '../../scripts/diagrams.ts'
+import { stateNodes, type TransitionInfo, transitions } from '../../scripts/diagrams.ts'
 
 type GuardFn = (args: unknown, params: unknown) => boolean
 
@@ -18,7 +18,7 @@ export class Coverage<M extends AnyStateMachine> {
   readonly guards = new Map<string, { held: number; failed: number }>()
   readonly #keyOf = new Map<object, string>()
   readonly #root: AnyStateNode
-  readonly #transitionKeys: readonly string[]
+  readonly #transitions: readonly TransitionInfo[]
   readonly #nodeIds: readonly string[]
 
   constructor(machine: M) {
@@ -37,7 +37,7 @@ export class Coverage<M extends AnyStateMachine> {
     this.machine = machine.provide({ guards: counting } as never) as M
     // Actors of the original machine count too (their transitions, not their guards).
     for (const m of [machine, this.machine]) for (const t of transitions(m)) this.#keyOf.set(t.definition, t.key)
-    this.#transitionKeys = transitions(machine).map((t) => t.key)
+    this.#transitions = transitions(machine)
     this.#nodeIds = stateNodes(machine).map((n) => n.id)
     this.#root = machine.root
   }
@@ -68,20 +68,25 @@ export class Coverage<M extends AnyStateMachine> {
   /**
    * What was never exercised: state nodes, transitions, guards that never
    * held. (A guard that never failed is in the report, not here: the shell
-   * may never send what it guards against, as with settingsOwed.)
+   * may never send what it guards against, as with settingsOwed.) With
+   * `concerns`, only those transitions and their guards, not the state nodes.
    */
-  missing(): string[] {
-    const guards = [...this.guards].filter(([, { held }]) => held === 0).map(([name]) => `guard ${name} never held`)
+  missing(concerns?: (t: TransitionInfo) => boolean): string[] {
+    const chosen = concerns ? this.#transitions.filter(concerns) : this.#transitions
+    const guardNames = concerns ? new Set(chosen.map((t) => t.guard)) : undefined
+    const guards = [...this.guards]
+      .filter(([name, { held }]) => held === 0 && (!guardNames || guardNames.has(name)))
+      .map(([name]) => `guard ${name} never held`)
     return [
-      ...this.#nodeIds.filter((id) => !this.nodes.has(id)).map((id) => `state ${id} never visited`),
-      ...this.#transitionKeys.filter((k) => !this.transitions.has(k)).map((k) => `transition ${k} never taken`),
+      ...(concerns ? [] : this.#nodeIds.filter((id) => !this.nodes.has(id)).map((id) => `state ${id} never visited`)),
+      ...chosen.filter((t) => !this.transitions.has(t.key)).map((t) => `transition ${t.key} never taken`),
       ...guards,
     ]
   }
 
   /** Every transition and guard with its count, the rarest first. */
   report(title: string): string {
-    const taken = this.#transitionKeys.map((k) => [k, this.transitions.get(k) ?? 0] as const)
+    const taken = this.#transitions.map(({ key }) => [key, this.transitions.get(key) ?? 0] as const)
     taken.sort((a, b) => a[1] - b[1])
     const guards = [...this.guards].sort((a, b) => Math.min(a[1].held, a[1].failed) - Math.min(b[1].held, b[1].failed))
     const pad = (n: number) => String(n).padStart(8)
