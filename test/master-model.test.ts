@@ -213,23 +213,46 @@ const scenarioArb: fc.Arbitrary<Intent[]> = fc.oneof(
     ]),
   // A rollback (the new master dies after it served, the old one takes over
   // again), then a new master that fails to start, or dies before it serves.
-  fc
-    .tuple(fc.boolean(), fc.constantFrom<'failed' | 'exit'>('failed', 'exit'))
-    .map(([winch, fate]): Intent[] => [
-      signal('USR2'),
-      preExecDone,
-      reexec('ready'),
-      ...(winch ? [{ kind: 'winch', fromTerminal: false } as const] : []),
-      reexec('exit'),
-      { kind: 'allReady' },
-      signal('USR2'),
-      preExecDone,
-      reexec(fate),
-    ]),
+  // (Only a manual upgrade can roll back: weighted up to make up for it.)
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.boolean(), fc.constantFrom<'failed' | 'exit'>('failed', 'exit'))
+      .map(([winch, fate]): Intent[] => [
+        signal('USR2'),
+        preExecDone,
+        reexec('ready'),
+        ...(winch ? [{ kind: 'winch', fromTerminal: false } as const] : []),
+        reexec('exit'),
+        { kind: 'allReady' },
+        signal('USR2'),
+        preExecDone,
+        reexec(fate),
+      ]),
+  },
   // Signals and reports during a hand-over to a ready new master.
   fc
     .array(intentArb, { minLength: 1, maxLength: 4 })
     .map((during): Intent[] => [signal('USR2'), preExecDone, reexec('ready'), ...during]),
+  // The operator's QUIT, then another, while handing over.
+  fc.constant<Intent[]>([signal('USR2'), preExecDone, reexec('ready'), signal('QUIT'), signal('QUIT')]),
+  // A USR2 that comes to nothing: the preExec hook fails, the new master cannot be spawned, or dies starting.
+  fc.constantFrom<Intent[]>(
+    [signal('USR2'), { kind: 'preExec', failed: true }],
+    [signal('USR2'), preExecDone, reexec('failed')],
+    [signal('USR2'), preExecDone, reexec('exit')],
+  ),
+  // A reload (from serving, or from idle after WINCH) whose new generation
+  // refuses to boot: it is abandoned, back to what served before.
+  fc
+    .tuple(fc.boolean(), fc.constantFrom(3, 4), fc.nat(7))
+    .map(([fromIdle, code, index]): Intent[] => [
+      { kind: 'allReady' },
+      ...(fromIdle ? [{ kind: 'winch', fromTerminal: false } as const] : []),
+      { kind: 'hup' },
+      { kind: 'settingsRead', settings: undefined },
+      { kind: 'exit', pick: { index, unknown: false }, code },
+    ]),
 )
 
 /** The steps of a run: mostly single random intents, now and then a scenario. */
@@ -896,7 +919,7 @@ function sendQuietly(actor: Master, events: readonly MasterEvent[]): void {
 // ---------------------------------------------------------------------------
 
 describe('master machine: model-based', () => {
-  test.prop([inputArb, intentsArb(sequenceLength(150))], replayParams(250))(
+  test.prop([inputArb, intentsArb(sequenceLength(150))], replayParams(400))(
     'invariants hold after every event of any sequence',
     (input, intents) => {
       const sim = new Sim(input)
@@ -914,7 +937,7 @@ describe('master machine: model-based', () => {
     },
   )
 
-  test.prop([inputArb, intentsArb(sequenceLength(150))], replayParams(150))(
+  test.prop([inputArb, intentsArb(sequenceLength(150))], replayParams(250))(
     'from any reachable state, TERM and every worker exiting ends in dead, exit 0 or the halt code',
     (input, intents) => {
       const sim = new Sim(input, { convergence: false })

@@ -222,9 +222,10 @@ const scenarioArb: fc.Arbitrary<Step[]> = fc.oneof(
       preExecDone,
       fate,
     ]),
+  fc.constant<Step[]>([signal('USR2'), { kind: 'preExec', failed: true }]),
 )
 
-/** Mostly single random steps, now and then a scenario. */
+/** Mostly single random steps, now and then a scenario, or a USR2 whose preExec hook fails. */
 const stepsArb = (maxLength: number): fc.Arbitrary<Step[]> =>
   fc
     .array(fc.oneof({ weight: 10, arbitrary: stepArb.map((step) => [step]) }, { weight: 1, arbitrary: scenarioArb }), {

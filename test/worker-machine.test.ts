@@ -133,7 +133,7 @@ describe('worker machine: model-based', () => {
     { weight: 2, arbitrary: fc.constant<WorkerEvent>({ type: 'DRAINED' }) },
     { weight: 2, arbitrary: fc.constantFrom(...ends) },
   )
-  propertyTest.prop([fc.array(eventArb, { maxLength: sequenceLength(30), size: 'max' })], replayParams(300))(
+  propertyTest.prop([fc.array(eventArb, { maxLength: sequenceLength(30), size: 'max' })], replayParams(1000))(
     'any sequence of events emits sound commands',
     (sequence) => {
       const result = run(sequence, coverage)
