@@ -13,7 +13,7 @@
 // transition (each `on` alternative, guarded or not, and each `always`) was
 // never exercised.
 import { describe, expect, test } from 'vitest'
-import { createActor, type AnyActorRef, type StateValue } from 'xstate'
+import { createActor, type AnyActorRef } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type MasterInput } from '../machines/master.ts'
 import {
   capped,
@@ -41,27 +41,6 @@ import { hup } from './helpers/master-actor.ts'
 
 const allNodes = stateNodes(masterMachine)
 const allTransitions = transitions(masterMachine)
-const keyOf = new Map<object, string>(allTransitions.map((t) => [t.definition, t.key]))
-
-/** The ids of the state nodes a state value is in, ancestors included. */
-function nodeIds(value: StateValue): string[] {
-  const out: string[] = [masterMachine.root.id]
-  const walk = (node: (typeof allNodes)[number], v: StateValue) => {
-    if (typeof v === 'string') {
-      const child = node.states[v]
-      if (child) out.push(child.id)
-      return
-    }
-    for (const [k, sub] of Object.entries(v)) {
-      const child = node.states[k]
-      if (!child) continue
-      out.push(child.id)
-      if (sub !== undefined) walk(child, sub as StateValue)
-    }
-  }
-  walk(masterMachine.root, value)
-  return out
-}
 
 // ---------------------------------------------------------------------------
 // What the emitted commands may be
@@ -237,7 +216,7 @@ interface Runner {
   commands: MasterCommand[]
 }
 
-function start(coverage: Coverage, input: MasterInput, snapshot?: unknown): Runner {
+function start(coverage: Coverage<typeof masterMachine>, input: MasterInput, snapshot?: unknown): Runner {
   const commands: MasterCommand[] = []
   const actor = createActor(
     masterMachine,
@@ -245,7 +224,7 @@ function start(coverage: Coverage, input: MasterInput, snapshot?: unknown): Runn
   )
   actor.on('*', (cmd: MasterCommand) => commands.push(cmd))
   actor.start()
-  for (const id of nodeIds(actor.getSnapshot().value)) coverage.nodes.add(id)
+  coverage.visit(actor.getSnapshot().value)
   return { actor, commands }
 }
 
@@ -264,7 +243,7 @@ interface Result {
 }
 
 /** Replays every generated path for one input; returns what went wrong. */
-function replayAll(x: Exploration, coverage: Coverage): Result {
+function replayAll(x: Exploration, coverage: Coverage<typeof masterMachine>): Result {
   const { input } = x
   const paths = explore(x)
   const problems: string[] = []
@@ -303,7 +282,7 @@ function replayAll(x: Exploration, coverage: Coverage): Result {
 // ---------------------------------------------------------------------------
 
 describe('master machine: graph-generated paths', () => {
-  const coverage = new Coverage(keyOf, nodeIds)
+  const coverage = new Coverage(masterMachine)
   const results = new Map<string, Result>()
 
   for (const x of explorations) {

@@ -6,12 +6,14 @@
 // failure prints the exact events that led to it.
 import { fc, test } from '@fast-check/vitest'
 import { isDeepStrictEqual } from 'node:util'
-import { describe, expect } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createActor, type Actor } from 'xstate'
 import { MAX_BACKOFF_MS } from '../machines/master-workers.ts'
-import { replayParams } from './helpers/fc-replay.ts'
+import { Coverage } from './helpers/coverage.ts'
+import { distribution, replayParams, replaying, sequenceLength } from './helpers/fc-replay.ts'
 import {
   masterMachine,
+  SIGNALS,
   type MasterCommand,
   type MasterEvent,
   type MasterInput,
@@ -21,6 +23,28 @@ import {
 
 type Master = Actor<typeof masterMachine>
 type Snapshot = ReturnType<Master['getSnapshot']>
+
+/** Every run's actor counts into this: which transitions and guards of the chart the whole run took. */
+const coverage = new Coverage(masterMachine)
+/** How many events each run sent before the master was dead (or the run ended). */
+const depths: number[] = []
+/**
+ * The deep paths the generators are weighted towards, and how many times the
+ * runs took each: each needs many steps in the right order, and the test
+ * fails if one is never reached.
+ */
+const deepPaths = new Map<string, number>(
+  [
+    'the back-off reaches its 10 s cap',
+    'a heartbeat abort',
+    "a stop signal during a HUP's settings read",
+    'settings read after the master began to stop',
+    'a new master fails to start after a rollback',
+    'a signal during a hand-over',
+  ].map((name) => [name, 0]),
+)
+const tookPath = (name: string) => deepPaths.set(name, (deepPaths.get(name) ?? 0) + 1)
+const isSignal = (type: string): boolean => (SIGNALS as readonly string[]).includes(type)
 
 // ---------------------------------------------------------------------------
 // What the shell may do next, before it is bound to the actor's state: which
@@ -43,9 +67,13 @@ type Intent =
   | { readonly kind: 'heartbeat'; readonly pick: WorkerPick }
   | { readonly kind: 'retiring'; readonly pick: WorkerPick }
   | { readonly kind: 'exit'; readonly pick: WorkerPick; readonly code: number | null }
+  /** The newest live worker crashes (exit 1): the step a crash streak is made of. */
+  | { readonly kind: 'crash' }
   | { readonly kind: 'tick'; readonly dt: number }
   /** The clock to one of the instants the model expects something at (a deadline, a heartbeat timeout, the end of a back-off), − 1, exactly, or + 1 ms. */
   | { readonly kind: 'boundary'; readonly index: number; readonly offset: -1 | 0 | 1 }
+  /** The clock to the end of the back-off the model expects (if one is pending). */
+  | { readonly kind: 'backoffOver' }
   /** The new master of a USR2 reports; sent only when the shell could send it. */
   | { readonly kind: 'reexec'; readonly report: 'failed' | 'ready' | 'exit' }
   /** The shell's answer to a `preExec` command: the hook ran, or it failed; sent only when one is owed. */
@@ -145,6 +173,97 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('preExec' as const), failed: fc.boolean() }) },
 )
 
+// Paths that matter and that single random steps almost never take, as runs
+// of steps that take them (each still a plain sequence of intents, so a
+// failure shrinks and prints the same way).
+const signal = (signal: Exclude<Signal, 'HUP' | 'WINCH'>): Intent => ({ kind: 'signal', signal })
+const preExecDone: Intent = { kind: 'preExec', failed: false }
+const reexec = (report: 'failed' | 'ready' | 'exit'): Intent => ({ kind: 'reexec', report })
+const someSettings = fc.record({
+  workers: fc.integer({ min: 1, max: 4 }),
+  timeout: fc.constantFrom(0, 30),
+  gracefulTimeout: fc.constantFrom(2, 30),
+})
+const scenarioArb: fc.Arbitrary<Intent[]> = fc.oneof(
+  // A long crash streak: young workers dying one after the other, each
+  // replacement spawned when the back-off ends, until it reaches the 10 s cap.
+  fc
+    .integer({ min: 3, max: 12 })
+    .map((n) => Array.from({ length: n }, (): Intent[] => [{ kind: 'crash' }, { kind: 'backoffOver' }]).flat()),
+  // A heartbeat abort: ready workers that stop beating, the clock moving on in
+  // steps shorter than the timeout (one step past it is forgiven as a suspend).
+  fc
+    .array(fc.integer({ min: 5_000, max: 9_999 }), { minLength: 4, maxLength: 8 })
+    .map((dts): Intent[] => [{ kind: 'allReady' }, ...dts.map((dt): Intent => ({ kind: 'tick', dt }))]),
+  // A stop signal while a HUP's settings are being read; the read answers afterwards.
+  fc
+    .tuple(
+      fc.constantFrom<Exclude<Signal, 'HUP' | 'WINCH'>>('TERM', 'INT', 'QUIT'),
+      fc.option(someSettings, { nil: undefined }),
+    )
+    .map(([stop, settings]): Intent[] => [{ kind: 'hup' }, signal(stop), { kind: 'settingsRead', settings }]),
+  // A reload taken through: HUP, the settings, every new worker ready.
+  fc
+    .option(someSettings, { nil: undefined })
+    .map((settings): Intent[] => [
+      { kind: 'hup' },
+      { kind: 'settingsRead', settings },
+      { kind: 'allReady' },
+      { kind: 'allReady' },
+    ]),
+  // A rollback (the new master dies after it served, the old one takes over
+  // again), then a new master that fails to start, or dies before it serves.
+  // (Only a manual upgrade can roll back: weighted up to make up for it.)
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.boolean(), fc.constantFrom<'failed' | 'exit'>('failed', 'exit'))
+      .map(([winch, fate]): Intent[] => [
+        signal('USR2'),
+        preExecDone,
+        reexec('ready'),
+        ...(winch ? [{ kind: 'winch', fromTerminal: false } as const] : []),
+        reexec('exit'),
+        { kind: 'allReady' },
+        signal('USR2'),
+        preExecDone,
+        reexec(fate),
+      ]),
+  },
+  // Signals and reports during a hand-over to a ready new master.
+  fc
+    .array(intentArb, { minLength: 1, maxLength: 4 })
+    .map((during): Intent[] => [signal('USR2'), preExecDone, reexec('ready'), ...during]),
+  // The operator's QUIT, then another, while handing over.
+  fc.constant<Intent[]>([signal('USR2'), preExecDone, reexec('ready'), signal('QUIT'), signal('QUIT')]),
+  // A USR2 that comes to nothing: the preExec hook fails, the new master cannot be spawned, or dies starting.
+  fc.constantFrom<Intent[]>(
+    [signal('USR2'), { kind: 'preExec', failed: true }],
+    [signal('USR2'), preExecDone, reexec('failed')],
+    [signal('USR2'), preExecDone, reexec('exit')],
+  ),
+  // A reload (from serving, or from idle after WINCH) whose new generation
+  // refuses to boot: it is abandoned, back to what served before.
+  fc
+    .tuple(fc.boolean(), fc.constantFrom(3, 4), fc.nat(7))
+    .map(([fromIdle, code, index]): Intent[] => [
+      { kind: 'allReady' },
+      ...(fromIdle ? [{ kind: 'winch', fromTerminal: false } as const] : []),
+      { kind: 'hup' },
+      { kind: 'settingsRead', settings: undefined },
+      { kind: 'exit', pick: { index, unknown: false }, code },
+    ]),
+)
+
+/** The steps of a run: mostly single random intents, now and then a scenario. */
+const intentsArb = (maxLength: number): fc.Arbitrary<Intent[]> =>
+  fc
+    .array(
+      fc.oneof({ weight: 12, arbitrary: intentArb.map((intent) => [intent]) }, { weight: 1, arbitrary: scenarioArb }),
+      { maxLength, size: 'max' },
+    )
+    .map((chunks) => chunks.flat())
+
 const inputArb: fc.Arbitrary<MasterInput> = fc.record({
   settings: fc.record({
     workers: fc.integer({ min: 1, max: 3 }),
@@ -227,6 +346,9 @@ class Sim {
   /** readSettings commands not answered yet (the shell reads them one at a time, in order). */
   settingsOwed = 0
 
+  /** A new master that served was lost and this master went on: a rollback. */
+  rolledBack = false
+
   /** Whether to hold the machine to convergence (off where a test is about something else). */
   readonly convergence: boolean
 
@@ -235,9 +357,10 @@ class Sim {
     this.target = Math.max(1, input.settings.workers)
     this.settings = input.settings
     this.now = input.now ?? 0
-    this.actor = createActor(masterMachine, { input })
+    this.actor = createActor(coverage.machine, { input, inspect: coverage.inspect })
     this.actor.on('*', (cmd: MasterCommand) => this.emitted.push(cmd))
     this.actor.start()
+    coverage.visit(this.snapshot.value)
     this.check(undefined, 0, this.snapshot)
   }
 
@@ -295,8 +418,14 @@ class Sim {
             signal: intent.code === null ? 'SIGKILL' : null,
           },
         ]
+      case 'crash': {
+        const newest = ctx.workers.filter((w) => isLive(w.status)).at(-1)
+        return newest ? [{ type: 'WORKER_EXIT', id: newest.id, code: 1, signal: null }] : []
+      }
       case 'tick':
         return [{ type: 'TICK', now: ctx.now + intent.dt }]
+      case 'backoffOver':
+        return this.respawnAt > ctx.now ? [{ type: 'TICK', now: this.respawnAt }] : []
       case 'removeWorkers':
         return [{ type: 'REMOVE_WORKERS', count: intent.count }]
       case 'killWorker':
@@ -344,6 +473,27 @@ class Sim {
     this.actor.send(event)
     const after = this.snapshot
     this.check(event, from, after, before, halt)
+    this.notePaths(before, event, after, this.emitted.slice(from))
+  }
+
+  /** Counts the deep paths (deepPaths) this event took. */
+  notePaths(before: Snapshot, event: MasterEvent, after: Snapshot, commands: readonly MasterCommand[]): void {
+    const active = phaseOf(before) === 'active'
+    const child = before.context.childMaster
+    if (event.type === 'WORKER_EXIT' && after.context.respawnAt - after.context.now === MAX_BACKOFF_MS)
+      tookPath('the back-off reaches its 10 s cap')
+    if (commands.some((c) => c.type === 'abortWorker')) tookPath('a heartbeat abort')
+    if (
+      (event.type === 'TERM' || event.type === 'INT' || event.type === 'QUIT') &&
+      active &&
+      before.context.settingsReads > 0
+    )
+      tookPath("a stop signal during a HUP's settings read")
+    if (event.type === 'SETTINGS_READ' && !active) tookPath('settings read after the master began to stop')
+    if (event.type === 'REEXEC_EXIT' && child === 'ready' && phaseOf(after) === 'active') this.rolledBack = true
+    if (this.rolledBack && child === 'starting' && (event.type === 'REEXEC_FAILED' || event.type === 'REEXEC_EXIT'))
+      tookPath('a new master fails to start after a rollback')
+    if (isSignal(event.type) && child === 'ready') tookPath('a signal during a hand-over')
   }
 
   /** The model's own bookkeeping of the target and the settings, as far as the event decides them. */
@@ -769,7 +919,7 @@ function sendQuietly(actor: Master, events: readonly MasterEvent[]): void {
 // ---------------------------------------------------------------------------
 
 describe('master machine: model-based', () => {
-  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], replayParams(400))(
+  test.prop([inputArb, intentsArb(sequenceLength(150))], replayParams(400))(
     'invariants hold after every event of any sequence',
     (input, intents) => {
       const sim = new Sim(input)
@@ -783,14 +933,16 @@ describe('master machine: model-based', () => {
         }
         sim.run(intent)
       }
+      depths.push(sim.log.length)
     },
   )
 
-  test.prop([inputArb, fc.array(intentArb, { maxLength: 80, size: 'max' })], replayParams(300))(
+  test.prop([inputArb, intentsArb(sequenceLength(150))], replayParams(250))(
     'from any reachable state, TERM and every worker exiting ends in dead, exit 0 or the halt code',
     (input, intents) => {
       const sim = new Sim(input, { convergence: false })
       for (const intent of intents) if (sim.phase !== 'dead') sim.run(intent)
+      depths.push(sim.log.length)
       sim.shutDown()
       expect(sim.snapshot.status).toBe('done')
       expect(sim.snapshot.context.workers).toEqual([])
@@ -799,4 +951,15 @@ describe('master machine: model-based', () => {
       expect([0, 3, 4]).toContain(sim.exitCode)
     },
   )
+
+  // Over the runs above (a replayed counterexample is one run: nothing to count).
+  it.skipIf(replaying)('the runs take every transition of the chart and every guard', () => {
+    console.log(`master model: events per run before the end, ${distribution(depths)}`)
+    console.log(coverage.report('master model'))
+    console.log(
+      `deep paths taken:\n${[...deepPaths].map(([name, n]) => `${String(n).padStart(8)}  ${name}`).join('\n')}`,
+    )
+    expect(coverage.missing()).toEqual([])
+    expect([...deepPaths].filter(([, n]) => n === 0).map(([name]) => `${name} never taken`)).toEqual([])
+  })
 })

@@ -1,12 +1,15 @@
 // The worker statechart: every state node and every transition exercised by
 // graph-generated paths (xstate/graph), with the emitted commands checked on
-// each path, then each transition spelled out as an example.
-import { describe, expect, test } from 'vitest'
-import { createActor, type SnapshotFrom, type StateValue } from 'xstate'
+// each path, then random sequences (fast-check) that must take every
+// transition and guard, then each transition spelled out as an example.
+import { fc, test as propertyTest } from '@fast-check/vitest'
+import { describe, expect, it, test } from 'vitest'
+import { createActor, type SnapshotFrom } from 'xstate'
 import { getShortestPaths } from 'xstate/graph'
 import { workerMachine, type WorkerCommand, type WorkerEvent } from '../machines/worker.ts'
 import { stateNodes, transitions } from '../scripts/diagrams.ts'
 import { Coverage } from './helpers/coverage.ts'
+import { distribution, replayParams, replaying, sequenceLength } from './helpers/fc-replay.ts'
 
 type Snapshot = SnapshotFrom<typeof workerMachine>
 
@@ -31,27 +34,24 @@ const events: WorkerEvent[] = [
 
 const allNodes = stateNodes(workerMachine)
 const allTransitions = transitions(workerMachine)
-const keyOf = new Map<object, string>(allTransitions.map((t) => [t.definition, t.key]))
-
-function nodeIds(value: StateValue): string[] {
-  // The worker machine is flat: a state value is the name of a top-level state.
-  return [workerMachine.root.id, ...(typeof value === 'string' ? [`${workerMachine.root.id}.${value}`] : [])]
-}
 
 interface Run {
   readonly commands: WorkerCommand[]
   readonly end: Snapshot
   /** The code a BOOT_FAILED (3, 4) or CRASHED (1) that ended the worker's life calls for. */
   readonly bootFailure: number | undefined
+  /** How many events the worker took before it was dead (or the events ran out). */
+  readonly steps: number
 }
 
-function run(events: readonly WorkerEvent[], coverage?: Coverage): Run {
+function run(events: readonly WorkerEvent[], coverage?: Coverage<typeof workerMachine>): Run {
   const commands: WorkerCommand[] = []
-  const actor = createActor(workerMachine, coverage ? { inspect: coverage.inspect } : {})
+  const actor = coverage ? createActor(coverage.machine, { inspect: coverage.inspect }) : createActor(workerMachine)
   actor.on('*', (cmd: WorkerCommand) => commands.push(cmd))
   actor.start()
-  if (coverage) for (const id of nodeIds(actor.getSnapshot().value)) coverage.nodes.add(id)
+  coverage?.visit(actor.getSnapshot().value)
   let bootFailure: number | undefined
+  let steps = 0
   for (const e of events) {
     if (actor.getSnapshot().status === 'done') break // a dead worker takes nothing more (checked below)
     const before = actor.getSnapshot().value
@@ -61,8 +61,9 @@ function run(events: readonly WorkerEvent[], coverage?: Coverage): Run {
     const loading = before === 'booting' || before === 'awaitingListen'
     if (e.type === 'CRASHED') bootFailure = loading ? 4 : 1
     actor.send(e)
+    steps++
   }
-  return { commands, end: actor.getSnapshot(), bootFailure }
+  return { commands, end: actor.getSnapshot(), bootFailure, steps }
 }
 
 /** What any run's commands must look like. */
@@ -91,7 +92,7 @@ function checkCommands({ commands, end, bootFailure }: Run): string[] {
 
 describe('worker machine: graph-generated paths', () => {
   const paths = getShortestPaths(workerMachine, { events })
-  const coverage = new Coverage(keyOf, nodeIds)
+  const coverage = new Coverage(workerMachine)
   // The shortest path to every state, then each of those with every event
   // appended: every edge of the graph, self-loops included, ends some path.
   const generated = paths.flatMap((p) => {
@@ -126,6 +127,36 @@ describe('worker machine: graph-generated paths', () => {
     const missing = allTransitions.map((t) => t.key).filter((k) => !coverage.transitions.has(k))
     expect(nodes, `state nodes never visited: ${nodes.join(', ')}`).toEqual([])
     expect(missing, `transitions never taken:\n  ${missing.join('\n  ')}`).toEqual([])
+  })
+})
+
+describe('worker machine: model-based', () => {
+  const coverage = new Coverage(workerMachine)
+  const depths: number[] = []
+  // Any sequence of what a worker can be told or find out (events after dead
+  // are not sent). What ends a worker is rarer than what it lives through, or
+  // most runs would end at the first event: REOPEN_LOGS, and LOADED and
+  // DRAINED where they mean nothing, are the steps a long life is made of.
+  const ends = events.filter((e) => !['LOADED', 'REOPEN_LOGS', 'DRAINED'].includes(e.type))
+  const eventArb = fc.oneof(
+    { weight: 4, arbitrary: fc.constant<WorkerEvent>({ type: 'LOADED' }) },
+    { weight: 4, arbitrary: fc.constant<WorkerEvent>({ type: 'REOPEN_LOGS' }) },
+    { weight: 2, arbitrary: fc.constant<WorkerEvent>({ type: 'DRAINED' }) },
+    { weight: 2, arbitrary: fc.constantFrom(...ends) },
+  )
+  propertyTest.prop([fc.array(eventArb, { maxLength: sequenceLength(30), size: 'max' })], replayParams(1000))(
+    'any sequence of events emits sound commands',
+    (sequence) => {
+      const result = run(sequence, coverage)
+      depths.push(result.steps)
+      expect(checkCommands(result)).toEqual([])
+    },
+  )
+
+  it.skipIf(replaying)('the runs take every transition of the chart and every guard', () => {
+    console.log(`worker model: events per run before the end, ${distribution(depths)}`)
+    console.log(coverage.report('worker model'))
+    expect(coverage.missing()).toEqual([])
   })
 })
 
