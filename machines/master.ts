@@ -264,6 +264,15 @@ export const masterMachine = setup({
         ),
       )
     }),
+    // A stop came between the re-exec and its failure (Node reports a spawn
+    // error after the fact): the new master never ran; the pidfile's name is
+    // put back for the rest of the drain.
+    reexecFailedWhileStopping: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'REEXEC_FAILED')
+      enqueue.assign({ childMaster: 'none' })
+      enqueue.emit(log('error', `Re-exec failed: ${event.reason}; this master is stopping`))
+      enqueue.emit({ type: 'restorePidfile' })
+    }),
     // The new master is gone after it was ready: this one is the master again.
     childMasterGone: enqueueActions(({ event, enqueue }) => {
       assertEvent(event, 'REEXEC_EXIT')
@@ -474,6 +483,7 @@ export const masterMachine = setup({
         WORKER_RETIRING: { actions: 'retiring' },
         TICK: { actions: 'tick' },
         REEXEC_EXIT: { actions: 'childMasterGone' },
+        REEXEC_FAILED: { actions: 'reexecFailedWhileStopping' },
       },
       states: {
         graceful: {

@@ -165,3 +165,13 @@ describe('what the master says', () => {
     expect(m.send({ type: 'KILL_WORKER', id: 1 }).said()).toEqual(['info KILL_WORKER ignored while shutting down'])
   })
 })
+
+describe('a re-exec that fails after a stop began', () => {
+  test('says so, and puts the pidfile back for the rest of the drain', () => {
+    const m = serving()
+    m.send({ type: 'USR2' }, { type: 'PRE_EXEC_DONE' }, { type: 'QUIT' }).said()
+    m.send({ type: 'REEXEC_FAILED', reason: 'spawn ENOENT' })
+    expect(m.said()).toEqual(['error Re-exec failed: spawn ENOENT; this master is stopping'])
+    expect(m.snapshot.context.childMaster).toBe('none')
+  })
+})

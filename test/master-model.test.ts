@@ -236,11 +236,14 @@ const scenarioArb: fc.Arbitrary<Intent[]> = fc.oneof(
     .map((during): Intent[] => [signal('USR2'), preExecDone, reexec('ready'), ...during]),
   // The operator's QUIT, then another, while handing over.
   fc.constant<Intent[]>([signal('USR2'), preExecDone, reexec('ready'), signal('QUIT'), signal('QUIT')]),
-  // A USR2 that comes to nothing: the preExec hook fails, the new master cannot be spawned, or dies starting.
+  // A USR2 that comes to nothing: the preExec hook fails, the new master cannot be spawned, or dies starting;
+  // or a stop comes first and the spawn's failure, which Node reports after the fact, arrives during the drain.
   fc.constantFrom<Intent[]>(
     [signal('USR2'), { kind: 'preExec', failed: true }],
     [signal('USR2'), preExecDone, reexec('failed')],
     [signal('USR2'), preExecDone, reexec('exit')],
+    [signal('USR2'), preExecDone, signal('QUIT'), reexec('failed')],
+    [signal('USR2'), preExecDone, signal('TERM'), reexec('failed')],
   ),
   // A reload (from serving, or from idle after WINCH) whose new generation
   // refuses to boot: it is abandoned, back to what served before.

@@ -223,6 +223,11 @@ const scenarioArb: fc.Arbitrary<Step[]> = fc.oneof(
       fate,
     ]),
   fc.constant<Step[]>([signal('USR2'), { kind: 'preExec', failed: true }]),
+  // A stop between the re-exec and its failure (Node reports a spawn error
+  // after the fact): the pidfile must still be put back.
+  fc
+    .constantFrom<'QUIT' | 'TERM'>('QUIT', 'TERM')
+    .map((stop): Step[] => [...workersReady, signal('USR2'), preExecDone, signal(stop), { kind: 'childFails' }]),
 )
 
 /** Mostly single random steps, now and then a scenario, or a USR2 whose preExec hook fails. */
