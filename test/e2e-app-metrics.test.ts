@@ -5,31 +5,17 @@
 // their workers, and StatsD lines caught by a real UDP listener.
 import { createSocket, type Socket } from 'node:dgram'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { ROOT, fixture, freePort, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
+import { ROOT, freePort, killAll, startCorral, waitFor } from './helpers/corral.ts'
 import { get } from './helpers/load.ts'
-import { scrape } from './helpers/metrics.ts'
+import { scrape, serveWithMetrics, untilScraped } from './helpers/metrics.ts'
 
 afterEach(killAll)
 // Hang guards, not thresholds: several workers per test, on a machine that may be busy.
 vi.setConfig({ testTimeout: 120_000 })
 const STARTED = { timeoutMs: 60_000 }
 
-async function serve(
-  app: string,
-  extra: string[],
-  signal: AbortSignal,
-): Promise<{ corral: Corral; url: string; metrics: string }> {
-  const port = await freePort()
-  const corral = startCorral(['-b', `127.0.0.1:${port}`, '--metrics-bind', '127.0.0.1:0', ...extra, fixture(app)], {
-    signal,
-  })
-  const [, metrics] = await corral.waitForLog(/Metrics at: (http:\/\/127\.0\.0\.1:\d+)\/metrics/, STARTED)
-  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
-  return { corral, url: `http://127.0.0.1:${port}`, metrics: metrics! }
-}
-
-const until = (metrics: string, what: string, ok: (s: Map<string, number>) => boolean) =>
-  waitFor(async () => ok(await scrape(metrics)), { ...STARTED, what })
+const serve = serveWithMetrics
+const until = untilScraped
 
 /** The labelled series of one metric: `pid` label → value. */
 function byPid(samples: Map<string, number>, name: string): Map<number, number> {

@@ -6,32 +6,18 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { fixture, freePort, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
+import { fixture, freePort, killAll, startCorral, waitFor } from './helpers/corral.ts'
 import { get } from './helpers/load.ts'
 import { hasSs } from './helpers/sockets.ts'
-import { scrape } from './helpers/metrics.ts'
+import { scrape, serveWithMetrics, untilScraped } from './helpers/metrics.ts'
 
 afterEach(killAll)
 // Hang guards, not thresholds: several masters per test, on a machine that may be busy.
 vi.setConfig({ testTimeout: 90_000 })
 const STARTED = { timeoutMs: 45_000 }
 
-async function serve(
-  app: string,
-  extra: string[],
-  signal: AbortSignal,
-): Promise<{ corral: Corral; url: string; metrics: string }> {
-  const port = await freePort()
-  const corral = startCorral(['-b', `127.0.0.1:${port}`, '--metrics-bind', '127.0.0.1:0', ...extra, fixture(app)], {
-    signal,
-  })
-  const [, metrics] = await corral.waitForLog(/Metrics at: (http:\/\/127\.0\.0\.1:\d+)\/metrics/, STARTED)
-  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
-  return { corral, url: `http://127.0.0.1:${port}`, metrics: metrics! }
-}
-
-const until = (metrics: string, what: string, ok: (s: Map<string, number>) => boolean) =>
-  waitFor(async () => ok(await scrape(metrics)), { ...STARTED, what })
+const serve = serveWithMetrics
+const until = untilScraped
 
 describe('/metrics', () => {
   it('counts a known number of requests by status class, with durations, and keeps them when a worker goes', async ({
