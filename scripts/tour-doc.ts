@@ -26,7 +26,7 @@ const WORDS = {
     worker: 'worker',
     none: 'none yet: the master has just started',
     doIt: 'Do it',
-    then: 'Then',
+    outcome: 'Then',
     pinnedBy: 'Pinned by',
     colon: ':',
     endsIn: (state: string, emitted: string, workers: string) =>
@@ -51,7 +51,7 @@ const WORDS = {
     worker: '工作进程',
     none: '还没有：主进程刚刚启动',
     doIt: '动手试试',
-    then: '结果',
+    outcome: '结果',
     pinnedBy: '相关测试',
     colon: '：',
     endsIn: (state: string, emitted: string, workers: string) =>
@@ -81,7 +81,7 @@ function stepText(step: TourStep, n: number, lang: Lang): string {
     `- **${w.chapter}${w.colon}** ${list(step.sections.map((s) => CHAPTER[s][lang]))}`,
     `- **${w.transitions}${w.colon}** ${step.transitions.length ? list(step.transitions.map((t) => transitionText(t, lang))) : w.none}`,
     `- **${w.doIt}${w.colon}** ${step.doIt[lang]}`,
-    `- **${w.then}${w.colon}** ${w.endsIn(code(state), list(emitted.map(code)), workers.length ? list(workers.map(code)) : w.noWorkers)}`,
+    `- **${w.outcome}${w.colon}** ${w.endsIn(code(state), list(emitted.map(code)), workers.length ? list(workers.map(code)) : w.noWorkers)}`,
     `- **${w.pinnedBy}${w.colon}** ${list(step.pinnedBy.map((t) => `\`test/${t.replace(/ › /, '.test.ts` › ').replace(/^([^`]*)$/, '$1.test.ts`')}`))}`,
   ].join('\n')
 }
