@@ -142,14 +142,18 @@ const zoom = { master: 1, worker: 1 }
 const ZOOM_STEP = 1.25
 const zoomKind = () => (chartShown === 'master' ? 'master' : 'worker')
 
+let tabsDrawn = ''
+
 function renderTabs(workers: readonly WorkerRow[]): void {
   if (chartShown !== 'master' && !workers.some((w) => `worker-${w.id}` === chartShown)) chartShown = 'master'
   const tab = (key: string, text: string) =>
     `<button type="button" data-chart="${key}"${key === chartShown ? ' class="on"' : ''}>${esc(text)}</button>`
-  $('chart-tabs').innerHTML = [
+  const tabs = [
     tab('master', t().master),
     ...workers.map((w) => tab(`worker-${w.id}`, `${t().worker} ${w.id} · ${w.state}`)),
   ].join('')
+  // Redrawn only when they change: a click must not land on a tab being replaced.
+  if (tabs !== tabsDrawn) $('chart-tabs').innerHTML = tabsDrawn = tabs
   $('master-chart').hidden = chartShown !== 'master'
   for (const f of Array.from($('worker-charts').querySelectorAll<HTMLElement>('figure')))
     f.classList.toggle('shown', `worker-${f.dataset.worker}` === chartShown)
@@ -158,10 +162,12 @@ function renderTabs(workers: readonly WorkerRow[]): void {
 /** The last state value the view was centred on: a new one brings its active state into view. */
 let centredOn = ''
 
-function centreActive(key: string): void {
-  if (key === centredOn || chartShown !== 'master') return
+function centreActive(value: string): void {
+  const chart = chartShown === 'master' ? $('master-chart') : $('worker-charts').querySelector('figure.shown')
+  const key = `${chartShown} ${value} ${chart?.getAttribute('data-state') ?? ''}`
+  if (key === centredOn || !chart) return
   centredOn = key
-  const states = $('master-chart').querySelectorAll<SVGGElement>('g.state.active')
+  const states = chart.querySelectorAll<SVGGElement>('g.state.active')
   const leaf = states[states.length - 1]
   if (!leaf) return
   const port = $('viewport')
