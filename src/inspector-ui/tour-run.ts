@@ -20,12 +20,6 @@ export function actionEvents(action: TourAction, context: MasterContext): Master
     )
 }
 
-/** A dotted state (`active.running.steady`) as a state value (`{ active: { running: 'steady' } }`). */
-export function stateValue(dotted: string): unknown {
-  const keys = dotted.split('.')
-  return keys.reduceRight<unknown>((inner, key) => (inner === undefined ? key : { [key]: inner }), undefined)
-}
-
 /** A state value as dotted paths, one per active leaf. */
 export function dotted(value: unknown): string[] {
   if (typeof value === 'string') return [value]

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
-export const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
 /**
  * The page may talk to this server and nothing else, and does not pass its
@@ -22,7 +22,7 @@ export const PAGE_HEADERS = {
 }
 
 /** `[HOST:]PORT` into a host and a port; no host is 127.0.0.1. */
-export function parsePageAddress(spec: string): { host: string; port: number } {
+function parsePageAddress(spec: string): { host: string; port: number } {
   const i = spec.lastIndexOf(':')
   if (i < 0) return { host: '127.0.0.1', port: Number(spec) }
   const host = spec.slice(0, i).replace(/^\[(.*)\]$/, '$1')
