@@ -290,13 +290,28 @@ export function isFatalBootFailure(ctx: MasterContext, id: number, code: number 
 /**
  * The clock moved: abort workers whose heartbeat is overdue and SIGKILL
  * stopping workers past their deadline.
+ *
+ * The suspend guard (unicorn's): a tick that comes longer after the one
+ * before than a worker's whole timeout means the master itself was not
+ * running for that long (a suspended VM, a stopped process): the worker's
+ * beats from that time, if any, are still unread in its pipe, so its silence
+ * says nothing, and its heartbeat clock restarts from now instead of aborting
+ * it. A shorter gap (a loaded machine) is judged as usual: forgiving those
+ * too would let a stuck worker live on for as long as the machine is busy.
+ * The clock is monotonic (the shell's), so a step of the wall clock is no gap.
  */
 export function tick(ctx: MasterContext, now: number): Step {
   const commands: MasterCommand[] = []
+  const gap = now - ctx.now
+  let graced = 0
   const workers = ctx.workers.map((w): WorkerRecord => {
     if (w.status === 'stopping' && now >= w.deadline) {
       commands.push({ type: 'killWorker', id: w.id })
       return { ...w, status: 'killed' }
+    }
+    if (isLive(w) && w.timeoutMs > 0 && gap > w.timeoutMs) {
+      graced++
+      return { ...w, lastBeat: now }
     }
     if (isLive(w) && w.timeoutMs > 0 && now - w.lastBeat > w.timeoutMs) {
       commands.push({ type: 'abortWorker', id: w.id })
@@ -304,6 +319,12 @@ export function tick(ctx: MasterContext, now: number): Step {
     }
     return w
   })
+  if (graced > 0)
+    commands.unshift({
+      type: 'log',
+      level: 'warning',
+      message: `The master did not run for ${(gap / 1000).toFixed(1)} s (suspended or starved): ${graced} worker(s) get a fresh heartbeat timeout instead of an abort`,
+    })
   return { context: { ...ctx, now, workers }, commands }
 }
 

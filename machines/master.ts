@@ -44,8 +44,12 @@ export type MasterEvent<S extends MasterSettings = MasterSettings> =
   | { type: 'USR1' }
   /** `refusal`: why the shell cannot re-exec at all (it is PID 1); the chart refuses before entering `reexecing`. */
   | { type: 'USR2'; refusal?: string | undefined }
-  /** `daemonized`: the shell's view of whether a terminal could have sent it. */
-  | { type: 'WINCH'; daemonized: boolean }
+  /**
+   * `fromTerminal`: a terminal's resize could have sent it (the shell's view:
+   * the master is in the foreground process group of its controlling
+   * terminal, and the signal did not come through `corral ctl`).
+   */
+  | { type: 'WINCH'; fromTerminal: boolean }
   | { type: 'WORKER_READY'; id: number }
   /** `corral ctl worker remove N`: N workers fewer (never below one), in one step. No signal does this. */
   | { type: 'REMOVE_WORKERS'; count: number }
@@ -255,9 +259,9 @@ export const masterMachine = setup({
       enqueue.emit(
         log(
           'info',
-          event.daemonized
-            ? 'WINCH ignored: only a running master with no reload in flight stops its workers'
-            : 'WINCH ignored: not daemonized (a terminal sends WINCH on every resize)',
+          event.fromTerminal
+            ? 'WINCH ignored: the master runs in the foreground of a terminal, which sends WINCH on every resize (run it with -D, under a service manager, or send WINCH through corral ctl)'
+            : 'WINCH ignored: only a running master with no reload in flight stops its workers',
         ),
       )
     }),
@@ -285,7 +289,7 @@ export const masterMachine = setup({
     allReady: ({ context }) => readyCount(context) >= context.target,
     reloadQueued: ({ context }) => context.reloadQueued,
     noWorkersLeft: ({ context }) => context.workers.length === 0,
-    isDaemonized: ({ event }) => event.type === 'WINCH' && event.daemonized,
+    notFromTerminal: ({ event }) => event.type === 'WINCH' && !event.fromTerminal,
     noChildMaster: ({ context }) => context.childMaster === 'none',
     isReexecRefused: ({ event }) => event.type === 'USR2' && event.refusal !== undefined,
     isAutoUpgrade: ({ context }) => context.upgrade === 'auto',
@@ -339,10 +343,10 @@ export const masterMachine = setup({
                   { guard: 'isReexecRefused', actions: 'refuseReexec' },
                   { guard: 'noChildMaster', target: '#master.active.reexecing' },
                 ],
-                WINCH: { guard: 'isDaemonized', target: 'idle' },
+                WINCH: { guard: 'notFromTerminal', target: 'idle' },
               },
             },
-            // WINCH (daemonized only): every worker stops gracefully and the
+            // WINCH (not from a terminal): every worker stops gracefully and the
             // master stays, holding the listeners, spawning nothing, until a
             // HUP starts a new generation (the manual rollback of an upgrade)
             // or a stop signal ends it (the manual finish).

@@ -49,9 +49,9 @@ export const idEvents = (id: number): MasterEvent[] => [
 
 export const fixedEvents: MasterEvent[] = [
   ...SIGNALS.map(
-    (signal): MasterEvent => (signal === 'WINCH' ? { type: signal, daemonized: false } : { type: signal }),
+    (signal): MasterEvent => (signal === 'WINCH' ? { type: signal, fromTerminal: true } : { type: signal }),
   ),
-  { type: 'WINCH', daemonized: true },
+  { type: 'WINCH', fromTerminal: false },
   // USR2 the shell knows cannot work (corral is PID 1): refused, never reexecing.
   { type: 'USR2', refusal: 'corral is PID 1' },
   // HUP with the settings it re-read (above: with none, the re-read failed):

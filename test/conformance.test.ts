@@ -179,8 +179,8 @@ async function startReal(scenario: Scenario): Promise<Real> {
   const pidfile = join(dir, 'corral.pid')
   const socket = join(dir, 'corral.ctl')
   const { workers, timeout, gracefulTimeout } = scenario.settings
-  // Started by startCorral without a process group of its own: not a group
-  // leader, so to the master (isDaemonized) a WINCH is a daemon's and acts.
+  // startCorral starts masters in a session of their own, with no terminal:
+  // no resize can have sent a WINCH, so the master acts on it.
   const corral = startCorral([
     ...['-w', String(workers), '-t', String(timeout), '--graceful-timeout', String(gracefulTimeout)],
     ...['-b', `127.0.0.1:${await freePort()}`, '-p', pidfile, '--control-socket', socket],

@@ -154,25 +154,6 @@ describe('manual steps', () => {
     old.signal('SIGUSR2')
     await old.waitForLog(/USR2 refused: a new master is already running/, { from: mark })
   })
-
-  it('ignores WINCH in the foreground of a terminal (process-group leader)', async ({ signal }) => {
-    const d = await deployment()
-    // detached: the master leads its own process group, as in a shell's foreground.
-    const child = spawn(process.execPath, [BIN, '-w', '1', '-b', `127.0.0.1:${d.port}`, d.app], {
-      cwd: ROOT,
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    track(child.pid!)
-    let log = ''
-    child.stderr!.on('data', (c: Buffer) => (log += c.toString()))
-    await waitFor(() => /Ready: 1 worker/.test(log), { what: 'ready' })
-    child.kill('SIGWINCH')
-    await waitFor(() => /WINCH ignored: not daemonized/.test(log), { what: 'WINCH to be ignored' })
-    expect((await get(d.url)).status).toBe(200)
-    child.kill('SIGKILL')
-    void signal
-  })
 })
 
 describe('PID 1', () => {

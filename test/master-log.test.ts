@@ -49,7 +49,7 @@ describe('what the master says', () => {
 
   test('a worker already told to stop that retires is not news (no replacement is coming)', () => {
     const m = serving()
-    m.send({ type: 'WINCH', daemonized: true }).said()
+    m.send({ type: 'WINCH', fromTerminal: false }).said()
     expect(m.send({ type: 'WORKER_RETIRING', id: 1, reason: 'max memory' }).said()).toEqual([])
     const n = serving()
     n.send({ type: 'WORKER_RETIRING', id: 1, reason: 'max memory' }).said()
@@ -142,17 +142,17 @@ describe('what the master says', () => {
     ])
   })
 
-  test('WINCH: ignored from a terminal and during a reload; daemonized, it stops the workers', () => {
+  test('WINCH: ignored from a terminal and during a reload; otherwise it stops the workers', () => {
     const m = serving()
-    expect(m.send({ type: 'WINCH', daemonized: false }).said()).toEqual([
-      'info WINCH ignored: not daemonized (a terminal sends WINCH on every resize)',
+    expect(m.send({ type: 'WINCH', fromTerminal: true }).said()).toEqual([
+      'info WINCH ignored: the master runs in the foreground of a terminal, which sends WINCH on every resize (run it with -D, under a service manager, or send WINCH through corral ctl)',
     ])
     m.send({ type: 'HUP' }).said()
-    expect(m.send({ type: 'WINCH', daemonized: true }).said()).toEqual([
+    expect(m.send({ type: 'WINCH', fromTerminal: false }).said()).toEqual([
       'info WINCH ignored: only a running master with no reload in flight stops its workers',
     ])
     m.send(...ready(3, 4)).said()
-    expect(m.send({ type: 'WINCH', daemonized: true }).said()).toEqual([
+    expect(m.send({ type: 'WINCH', fromTerminal: false }).said()).toEqual([
       'info WINCH: stopping all workers gracefully; HUP starts them again',
     ])
   })

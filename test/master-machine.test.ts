@@ -372,7 +372,7 @@ describe('master machine: an abandoned reload leaves the old generation at the t
   test('a HUP after WINCH (no old workers left to fall back on)', () => {
     const r = drive([
       { type: 'WORKER_READY', id: 1 },
-      { type: 'WINCH', daemonized: true },
+      { type: 'WINCH', fromTerminal: false },
       { type: 'HUP' },
       failedBoot(2),
     ])

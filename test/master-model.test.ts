@@ -31,7 +31,7 @@ type WorkerPick = { readonly index: number; readonly unknown: boolean }
 
 type Intent =
   | { readonly kind: 'signal'; readonly signal: Exclude<Signal, 'HUP' | 'WINCH'> }
-  | { readonly kind: 'winch'; readonly daemonized: boolean }
+  | { readonly kind: 'winch'; readonly fromTerminal: boolean }
   /** USR2 as the shell sends it when it is PID 1. */
   | { readonly kind: 'usr2Refused' }
   /** HUP as the shell sends it: with the settings it re-read, or none when that failed. */
@@ -74,7 +74,7 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
       signal: fc.constantFrom('TTIN' as const, 'TTOU' as const, 'USR1' as const, 'USR2' as const),
     }),
   },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('winch' as const), daemonized: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('winch' as const), fromTerminal: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'usr2Refused' as const }) },
   {
     weight: 4,
@@ -108,11 +108,13 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
     weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('tick' as const),
-      // the same instant; inside a back-off or a young worker's 5 s; around
-      // the 30 s timeouts; far past everything
+      // the same instant; inside a back-off or a young worker's 5 s; steps
+      // that add up to a timeout; around the 30 s timeouts (past them, a gap
+      // the suspend guard forgives); far past everything
       dt: fc.oneof(
         fc.constant(0),
         fc.integer({ min: 1, max: 6_000 }),
+        fc.integer({ min: 7_000, max: 15_000 }),
         fc.integer({ min: 25_000, max: 40_000 }),
         fc.integer({ min: 100_000, max: 10_000_000 }),
       ),
@@ -261,7 +263,7 @@ class Sim {
       case 'signal':
         return [{ type: intent.signal }]
       case 'winch':
-        return [{ type: 'WINCH', daemonized: intent.daemonized }]
+        return [{ type: 'WINCH', fromTerminal: intent.fromTerminal }]
       case 'usr2Refused':
         return [{ type: 'USR2', refusal: 'corral is PID 1' }]
       case 'hup':
@@ -569,6 +571,9 @@ class Sim {
     const w = event && 'id' in event ? this.shadows.get(event.id) : undefined
     switch (event?.type) {
       case 'TICK':
+        // The suspend guard: a gap longer than a worker's timeout restarts its heartbeat clock.
+        for (const x of this.shadows.values())
+          if (isLive(x.status) && x.timeoutMs > 0 && event.now - this.now > x.timeoutMs) x.lastBeat = event.now
         this.now = event.now
         break
       case 'HEARTBEAT':
@@ -692,10 +697,10 @@ class Sim {
     if (before && phaseOf(before) !== 'quick' && phase === 'quick') toldAll([...liveBefore, ...stoppingBefore], 'quick')
 
     // A terminal's WINCH, or a signal while the master can do nothing with it, changes nothing.
-    if (before && event?.type === 'WINCH' && !event.daemonized) {
-      if (commands.some((c) => c.type !== 'log')) this.fail('a terminal WINCH (not daemonized) emitted a command')
+    if (before && event?.type === 'WINCH' && event.fromTerminal) {
+      if (commands.some((c) => c.type !== 'log')) this.fail("a terminal's WINCH emitted a command")
       if (!isDeepStrictEqual(before.value, after.value) || !isDeepStrictEqual(before.context, after.context))
-        this.fail('a terminal WINCH (not daemonized) changed the master')
+        this.fail("a terminal's WINCH changed the master")
     }
     // A USR2 the shell knows cannot work (PID 1) is refused by the chart: no re-exec, no state change.
     if (before && event?.type === 'USR2' && event.refusal !== undefined) {

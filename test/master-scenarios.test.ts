@@ -10,7 +10,7 @@ import { exit, ready, serving, settings, startMaster } from './helpers/master-ac
 describe('the master chart, scenario by scenario', () => {
   test('a reload started after WINCH and abandoned goes back to idle, spawning nothing', () => {
     const m = serving()
-    m.send({ type: 'WINCH', daemonized: true }, exit(1, 0), exit(2, 0))
+    m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0))
     expect(m.snapshot.matches({ active: { running: 'idle' } })).toBe(true)
     m.send({ type: 'HUP' }).did()
     const commands = m.send(exit(3, 4)).did()
@@ -20,7 +20,7 @@ describe('the master chart, scenario by scenario', () => {
 
   test('a reload from steady after one from idle is abandoned back to steady, which respawns', () => {
     const m = serving()
-    m.send({ type: 'WINCH', daemonized: true }, exit(1, 0), exit(2, 0), { type: 'HUP' }, ...ready(3, 4))
+    m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0), { type: 'HUP' }, ...ready(3, 4))
     expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
     m.send({ type: 'HUP' }).did()
     m.send(exit(5, 4))
@@ -29,7 +29,7 @@ describe('the master chart, scenario by scenario', () => {
 
   test('a reload queued during one from idle starts from steady: abandoned, it goes back to steady', () => {
     const m = serving()
-    m.send({ type: 'WINCH', daemonized: true }, exit(1, 0), exit(2, 0), { type: 'HUP' }, { type: 'HUP' })
+    m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0), { type: 'HUP' }, { type: 'HUP' })
     // Generation 1 (3, 4) ready: steady, and the queued reload starts generation 2 (5, 6) at once.
     m.send(...ready(3, 4), exit(5, 4))
     expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
@@ -85,7 +85,7 @@ describe('the master chart, scenario by scenario', () => {
       code: 1,
       signal: null,
     })
-    m.send({ type: 'WINCH', daemonized: true }).did()
+    m.send({ type: 'WINCH', fromTerminal: false }).did()
     expect(m.send(exit(2, 0)).did()).toEqual([
       { type: 'workerExited', id: 2, pid: undefined, generation: 0, code: 0, signal: null },
     ])
@@ -132,5 +132,52 @@ describe('the master chart, scenario by scenario', () => {
         .did()
         .filter((c) => c.type === 'spawnWorker'),
     ).toHaveLength(1)
+  })
+})
+
+describe('the master clock: ticks with jumps (the suspend guard)', () => {
+  // Two workers with 30 s heartbeat timeouts, serving from t = 0.
+  const beatsAbort = (m: ReturnType<typeof serving>, ...nows: number[]) =>
+    nows.flatMap((now) => m.send({ type: 'TICK', now }).did()).filter((c) => c.type === 'abortWorker')
+
+  test('silence past the timeout, seen in steps shorter than the timeout, aborts both workers', () => {
+    const m = serving({ settings: settings(2), now: 0 })
+    expect(beatsAbort(m, 10_000, 20_000, 30_000)).toEqual([])
+    expect(beatsAbort(m, 30_001)).toEqual([
+      { type: 'abortWorker', id: 1 },
+      { type: 'abortWorker', id: 2 },
+    ])
+  })
+
+  test('one jump past the timeout (the master suspended) aborts nobody: heartbeat clocks restart, and say so', () => {
+    const m = serving({ settings: settings(2), now: 0 })
+    const commands = m.send({ type: 'TICK', now: 60_000 })
+    expect(commands.said()).toEqual([
+      'warning The master did not run for 60.0 s (suspended or starved): 2 worker(s) get a fresh heartbeat timeout instead of an abort',
+    ])
+    expect(m.snapshot.context.workers.map((w) => [w.status, w.lastBeat])).toEqual([
+      ['running', 60_000],
+      ['running', 60_000],
+    ])
+    // A worker that is really stuck is still caught, one timeout after the pause.
+    expect(beatsAbort(m, 70_000, 80_000, 90_000)).toEqual([])
+    expect(beatsAbort(m, 90_001)).toHaveLength(2)
+  })
+
+  test('a jump of exactly the timeout is no pause; one millisecond more is', () => {
+    const m = serving({ settings: settings(2), now: 0 })
+    expect(beatsAbort(m, 30_000)).toEqual([])
+    expect(m.said()).toEqual([])
+    expect(beatsAbort(m, 60_001)).toEqual([])
+    expect(m.snapshot.context.workers.every((w) => w.lastBeat === 60_001)).toBe(true)
+  })
+
+  test('a stopping worker past its deadline is still SIGKILLed after a jump', () => {
+    const m = serving({ settings: settings(2), now: 0 })
+    m.send({ type: 'TERM' }).did()
+    expect(m.send({ type: 'TICK', now: 600_000 }).did()).toEqual([
+      { type: 'killWorker', id: 1 },
+      { type: 'killWorker', id: 2 },
+    ])
   })
 })

@@ -105,7 +105,7 @@ type Step =
 function apply(w: World, step: Step): void {
   switch (step.kind) {
     case 'signal':
-      return send(w, step.signal === 'WINCH' ? { type: 'WINCH', daemonized: true } : { type: step.signal })
+      return send(w, step.signal === 'WINCH' ? { type: 'WINCH', fromTerminal: false } : { type: step.signal })
     case 'workerReady': {
       const [id] = w.booting
       if (id !== undefined) {

@@ -58,7 +58,7 @@ Signals (to the master):
   TERM, QUIT  graceful stop      INT  quick stop
   TTIN, TTOU  one worker more, one fewer
   USR1  reopen the log files     USR2  upgrade to a new master (re-exec)
-  WINCH stop the workers, keep the master (daemonized only)
+  WINCH stop the workers, keep the master (not from a terminal's resize)
 
 Exit codes:
   0  stopped cleanly

@@ -344,7 +344,7 @@ function sendSignal(signal: Signal): void {
     void fetch(`/send?token=${encodeURIComponent(token ?? '')}&signal=${signal}`, { method: 'POST' })
     return
   }
-  fire(signal === 'WINCH' ? { type: 'WINCH', daemonized: true } : { type: signal })
+  fire(signal === 'WINCH' ? { type: 'WINCH', fromTerminal: false } : { type: signal })
 }
 
 // ---------------------------------------------------------------------------

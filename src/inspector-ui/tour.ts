@@ -298,18 +298,22 @@ export const TOUR: readonly TourStep[] = [
     sections: ['signals'],
     title: { en: 'WINCH: stop the workers, keep the master', 'zh-CN': 'WINCH：停止工作进程，保留主进程' },
     text: {
-      en: "WINCH stops every worker gracefully and keeps the master, holding the sockets: after a USR2, the old master's workers leave to the new master's. Like gunicorn, corral takes it only when daemonized (a terminal sends WINCH whenever its window is resized): `steady: WINCH [isDaemonized]` → `running.idle`, whose entry stops the workers. A HUP from there starts workers again (the rollback); QUIT ends it.",
+      en: "WINCH stops every worker gracefully and keeps the master, holding the sockets: after a USR2, the old master's workers leave to the new master's. gunicorn takes it only when daemonized, because a terminal sends WINCH whenever its window is resized; corral takes it whenever no terminal can have sent it (a service, a daemon, `corral ctl`): `steady: WINCH [notFromTerminal]` → `running.idle`, whose entry stops the workers. A HUP from there starts workers again (the rollback); QUIT ends it.",
       'zh-CN':
-        'WINCH 平滑地停止所有工作进程，保留主进程及其套接字：USR2 之后，旧主进程的工作进程退出，交给新主进程的工作进程。与 gunicorn 一样，corral 只在以守护进程运行时才处理它（终端窗口每次改变大小都会发送 WINCH）：`steady: WINCH [isDaemonized]` → `running.idle`，其入口动作停止工作进程。在那里收到 HUP 会重新启动工作进程（回滚），QUIT 则结束主进程。',
+        'WINCH 平滑地停止所有工作进程，保留主进程及其套接字：USR2 之后，旧主进程的工作进程退出，交给新主进程的工作进程。gunicorn 只在以守护进程运行时才处理它，因为终端窗口每次改变大小都会发送 WINCH；corral 则在不可能由终端发出时处理它（服务、守护进程、`corral ctl`）：`steady: WINCH [notFromTerminal]` → `running.idle`，其入口动作停止工作进程。在那里收到 HUP 会重新启动工作进程（回滚），QUIT 则结束主进程。',
     },
     doIt: {
-      en: 'After a USR2 whose new master is ready, send WINCH (to a daemonized master).',
-      'zh-CN': '在一次新主进程已就绪的 USR2 之后，发送 WINCH（给以守护进程运行的主进程）。',
+      en: 'After a USR2 whose new master is ready, send WINCH (not from a terminal).',
+      'zh-CN': '在一次新主进程已就绪的 USR2 之后，发送 WINCH（不是由终端发出的）。',
     },
     transitions: [m('active.running.steady', 'WINCH'), m('active.running.idle', 'HUP')],
-    pinnedBy: ['e2e-upgrade › ignores WINCH in the foreground', 'e2e-upgrade › USR2 → WINCH → QUIT'],
+    pinnedBy: [
+      'e2e-terminal › with no terminal, WINCH stops every worker and the master stays',
+      'e2e-terminal › npx corral, resized three times, keeps every worker serving',
+      'e2e-upgrade › USR2 → WINCH → QUIT',
+    ],
     setup: [ready, ev({ type: 'USR2' }), ev({ type: 'PRE_EXEC_DONE' }), ev({ type: 'REEXEC_READY' })],
-    act: [ev({ type: 'WINCH', daemonized: true })],
+    act: [ev({ type: 'WINCH', fromTerminal: false })],
     expect: { state: 'active.running.idle', emitted: ['stopWorker'], workers: ['stopping', 'stopping'] },
   },
   {

@@ -29,6 +29,12 @@ export const signals: Stream.Stream<Signal> = Stream.callback<Signal>((queue) =>
   ),
 )
 
-/** The master's clock: the machine reads time only from these. */
+/**
+ * The master's clock, in milliseconds: monotonic, so that an NTP step or a
+ * settimeofday moves no deadline and ages no heartbeat. Wall time is for the
+ * logs only. The machine reads time only from this (its input, then TICKs).
+ */
+export const masterClock = (): number => performance.now()
+
 export const ticks = (everyMs: number): Stream.Stream<MasterEvent> =>
-  Stream.tick(`${everyMs} millis`).pipe(Stream.map(() => ({ type: 'TICK', now: Date.now() }) as const))
+  Stream.tick(`${everyMs} millis`).pipe(Stream.map(() => ({ type: 'TICK', now: masterClock() }) as const))

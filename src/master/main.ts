@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { accessSync, constants, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { isatty } from 'node:tty'
 import { setFlagsFromString } from 'node:v8'
 import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'
@@ -17,7 +18,7 @@ import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from
 import { openListeners, type Listener } from '../net/listeners.ts'
 import { createLogger, type Logger } from '../logging/log.ts'
 import { closeLogFiles, openMasterLogs, reopenLogFiles } from '../logging/log-file.ts'
-import { signals, ticks } from './event-sources.ts'
+import { masterClock, signals, ticks } from './event-sources.ts'
 import { reportToLauncher } from './daemon.ts'
 import { createPidfile, type Pidfile } from './pidfile.ts'
 import { notifyParentReady, reexecRefusal, spawnNewMaster, takeInheritedListeners } from './reexec.ts'
@@ -177,7 +178,7 @@ export function runMaster({
 
     const exitCode = yield* Deferred.make<number>()
     const actor = createActor(masterMachine, {
-      input: { settings, upgrade: settings.upgrade, now: Date.now() },
+      input: { settings, upgrade: settings.upgrade, now: masterClock() },
     })
     // The control socket and --metrics-bind: they watch the chart and put signals' events into its stream.
     const control: MasterControl = yield* Effect.acquireRelease(
@@ -229,7 +230,8 @@ export function runMaster({
 
     // A signal becomes its event; a HUP carries the settings re-read for it,
     // so the reload it starts (or queues) has them: one path, into the machine.
-    const toEvent = (signal: Signal): Effect.Effect<MasterEvent<Settings>> => {
+    // `sent`: by the OS (a kill, a terminal), or by corral itself (ctl, --reload).
+    const toEvent = ({ signal, sent }: SignalFrom): Effect.Effect<MasterEvent<Settings>> => {
       log.info(`Handling signal: ${signal.toLowerCase()}`)
       if (signal === 'HUP')
         return reloadSettings
@@ -237,7 +239,8 @@ export function runMaster({
               Effect.map((next) => ({ type: 'HUP', settings: next })),
             )
           : Effect.succeed({ type: 'HUP' })
-      if (signal === 'WINCH') return Effect.succeed({ type: 'WINCH', daemonized: isDaemonized() })
+      if (signal === 'WINCH')
+        return Effect.succeed({ type: 'WINCH', fromTerminal: sent === 'os' && inTerminalForeground() })
       // Whether a re-exec can work at all is the shell's to know; the chart decides before entering reexecing.
       if (signal === 'USR2') return Effect.succeed({ type: 'USR2', refusal: reexecRefusal() })
       return Effect.succeed({ type: signal })
@@ -246,9 +249,15 @@ export function runMaster({
       [
         // --reload: a change to the app's files is a HUP (src/master/reload-watch.ts).
         // `corral ctl` commands that are signals' events take the same path (src/master/control-commands.ts).
-        Stream.mergeAll([signals, reloadRequests(settings, app, log), Stream.fromQueue(controlSignals)], {
-          concurrency: 'unbounded',
-        }).pipe(Stream.mapEffect(toEvent)),
+        Stream.mergeAll(
+          [
+            signals.pipe(Stream.map((signal): SignalFrom => ({ signal, sent: 'os' }))),
+            Stream.merge(reloadRequests(settings, app, log), Stream.fromQueue(controlSignals)).pipe(
+              Stream.map((signal): SignalFrom => ({ signal, sent: 'corral' })),
+            ),
+          ],
+          { concurrency: 'unbounded' },
+        ).pipe(Stream.mapEffect(toEvent)),
         ticks(TICK_MS),
         Stream.fromQueue(events),
       ],
@@ -288,6 +297,11 @@ const failedStart = (log: Logger, message: string) =>
     log.error(message)
     return RUNTIME_ERROR
   })
+
+interface SignalFrom {
+  signal: Signal
+  sent: 'os' | 'corral'
+}
 
 interface Shell {
   pool: WorkerPool
@@ -381,18 +395,23 @@ const isAlive = (child: ChildProcess | undefined) =>
   child !== undefined && child.exitCode === null && child.signalCode === null
 
 /**
- * Daemonized in the classic sense, as gunicorn decides it for WINCH: started
- * with -D, adopted by init, or not leading its process group (a service
- * manager, a script, a re-exec child). A terminal sends WINCH to its
- * foreground group on every resize, so a master in the foreground ignores it.
+ * Whether a terminal's resize could have sent a WINCH: the kernel sends it to
+ * the foreground process group of the resized terminal, so only a master
+ * that has a controlling terminal and is in its foreground group can get one
+ * that way (under `npx corral` or `npm start` it is not its group's leader,
+ * which is why the group leader test gunicorn and old unicorn use is not
+ * enough). -D detaches (a session of its own), and services, containers
+ * without a tty and `corral … &` have no terminal or are in its background:
+ * their WINCH is an operator's. Without /proc, whether stdin is a terminal
+ * (unicorn's rule today).
  */
-function isDaemonized(): boolean {
-  if (process.env.CORRAL_DAEMONIZED === '1' || process.ppid === 1) return true
+function inTerminalForeground(): boolean {
   try {
     const stat = readFileSync('/proc/self/stat', 'utf8')
-    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
-    return pgrp !== process.pid
+    // After the command's ")": state ppid pgrp session tty_nr tpgid …
+    const [, , pgrp, , ttyNr, tpgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(ttyNr) !== 0 && tpgid === pgrp
   } catch {
-    return false
+    return isatty(0)
   }
 }

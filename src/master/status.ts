@@ -4,6 +4,7 @@
 // on their way into the chart, the commands the chart emits, and the chart's
 // context before and after; it decides nothing.
 import type { MasterCommand, MasterContext, MasterEvent } from '../../machines/master.ts'
+import { masterClock } from './event-sources.ts'
 import {
   RESTART_REASONS,
   STATUS_CLASSES,
@@ -45,7 +46,7 @@ export interface MasterStatus {
   healthy(context: MasterContext): boolean
 }
 
-export function createMasterStatus(now: () => number = Date.now): MasterStatus {
+export function createMasterStatus(now: () => number = masterClock): MasterStatus {
   const startedAt = now()
   const reports = new Map<number, Report>()
   const gone: Totals = {
@@ -195,5 +196,6 @@ export function machineSummary(state: string, context: MasterContext): MachineSu
     reloadQueued: context.reloadQueued,
     childMaster: context.childMaster,
     crashStreak: context.crashStreak,
+    clockSeconds: seconds(context.now),
   }
 }

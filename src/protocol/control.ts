@@ -106,6 +106,8 @@ export interface MachineSummary {
   readonly reloadQueued: boolean
   readonly childMaster: string
   readonly crashStreak: number
+  /** The chart's clock as of its last TICK: seconds on the master's monotonic clock (spec/signals.md, "The clock"). */
+  readonly clockSeconds: number
 }
 
 /**

@@ -34,3 +34,30 @@ export async function answer<K extends ControlData['kind']>(
   if (r.data.kind !== kind) throw new Error(`${command.join(' ')}: a ${r.data.kind} answer, not ${kind}`)
   return r.data as Extract<ControlData, { kind: K }>
 }
+
+/**
+ * Asks the master `command` until `probe` accepts its answer, and returns
+ * what the probe returned: a test waits on the state the master reports,
+ * not on a log line or a guess of how long. A socket not there yet, or a
+ * master between answers, is asked again. No clock of its own: the test's
+ * timeout ends the wait, through its signal.
+ */
+export async function untilMaster<K extends ControlData['kind'], T>(
+  socket: string,
+  command: string[],
+  kind: K,
+  probe: (data: Extract<ControlData, { kind: K }>) => T | undefined | false,
+  signal: AbortSignal,
+): Promise<T> {
+  for (;;) {
+    signal.throwIfAborted()
+    const data = await answer(socket, command, kind).catch(() => undefined)
+    const accepted = data === undefined ? undefined : probe(data)
+    if (accepted !== undefined && accepted !== false) return accepted
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** The master's `show machine` once it says all its workers serve. */
+export const untilReady = (socket: string, signal: AbortSignal) =>
+  untilMaster(socket, ['show', 'machine'], 'machine', ({ machine }) => machine.ready && machine, signal)

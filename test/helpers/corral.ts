@@ -62,7 +62,11 @@ export function startCorral(args: string[], options: StartOptions = {}): Corral 
     args = ['--control-socket', controlSocket, ...args]
   }
   // Run by node directly, as a user's service manager would: npx adds ~0.5 s.
+  // In a session of its own (detached), with no controlling terminal, as under
+  // a service manager: the same whether the tests run in a terminal or in CI
+  // (a master in a terminal's foreground ignores WINCH: spec/signals.md).
   const child = spawn(options.node ?? process.execPath, [options.bin ?? BIN, ...args], {
+    detached: true,
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

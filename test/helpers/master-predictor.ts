@@ -27,7 +27,7 @@ export interface Scenario {
  * which the real side finds in `show workers`).
  */
 export type Step =
-  /** A signal to the master's pid. WINCH: the real master is not a process-group leader, so daemonized. */
+  /** A signal to the master's pid. WINCH: the real master has no terminal (startCorral detaches it), so it acts. */
   | { readonly kind: 'signal'; readonly signal: 'TTIN' | 'TTOU' | 'HUP' | 'USR2' | 'WINCH' }
   /** `corral ctl worker add N` / `worker remove N` / `reload`, through the control socket. */
   | { readonly kind: 'workerAdd'; readonly count: number }
@@ -162,7 +162,7 @@ export class MasterPredictor {
           step.signal === 'HUP'
             ? this.hup()
             : step.signal === 'WINCH'
-              ? { type: 'WINCH', daemonized: true }
+              ? { type: 'WINCH', fromTerminal: false }
               : { type: step.signal },
         )
         break
