@@ -66,7 +66,7 @@ const WORDS = {
 const code = (s: string) => `\`${s}\``
 
 export function transitionText(t: TourTransition, lang: Lang): string {
-  return `${t.machine === 'worker' ? `${WORDS[lang].worker} ` : ''}${code(`${t.state}: ${t.event}`)}`
+  return `${t.machine === 'worker' ? `${WORDS[lang].worker} ` : ''}${code(`${t.state}: ${t.event}${t.guard ? ` [${t.guard}]` : ''}`)}`
 }
 
 function stepText(step: TourStep, n: number, lang: Lang): string {

@@ -26,11 +26,14 @@ describe('the tour', () => {
       master: masterMachine,
       worker: workerMachine as AnyStateMachine,
     }
+    // By source and event, or with the guard too (the walker's key) where a step names one.
     const have = (machine: 'master' | 'worker') =>
-      new Set(transitions(machines[machine]!).map((t) => `${t.source.id}: ${t.event}`))
+      new Set(transitions(machines[machine]!).flatMap((t) => [`${t.source.id}: ${t.event}`, t.key]))
     for (const step of TOUR)
       for (const t of step.transitions)
-        expect(have(t.machine), step.id).toContain(`${t.machine}.${t.state}: ${t.event}`)
+        expect(have(t.machine), step.id).toContain(
+          `${t.machine}.${t.state}: ${t.event}${t.guard === undefined ? '' : ` [${t.guard}]`}`,
+        )
   })
 
   it('covers every section of the design chapter, and says each step in both languages', () => {

@@ -110,9 +110,11 @@ function render(): void {
   const value = masterAt?.value ?? current.value
   const workers = (shown && lastUpTo(shown.seq, (e) => e.workers !== undefined)?.workers) ?? current.workers
   const active = activeIds(masterMachine, value)
+  // The transition the entry shown took; following the present, the latest one's: what the chart just did.
+  const tookLast = shown ?? masterAt ?? lastUpTo(Number.POSITIVE_INFINITY, (e) => e.kind === 'event')
   const taken =
-    shown?.kind === 'event' && shown.event !== undefined
-      ? { from: activeIds(masterMachine, shown.from), event: shown.event.type }
+    tookLast?.kind === 'event' && tookLast.event !== undefined
+      ? { from: activeIds(masterMachine, tookLast.from), event: tookLast.event.type }
       : undefined
   $('master-chart').innerHTML = toSvg(masterLayout, active, taken, litTransitions('master'), zoom.master)
   $('master-state').textContent = stateText(value)
@@ -169,9 +171,12 @@ function centreActive(value: string): void {
   centredOn = key
   const states = chart.querySelectorAll<SVGGElement>('g.state.active')
   const leaf = states[states.length - 1]
-  if (!leaf) return
+  if (leaf) centre(leaf)
+}
+
+function centre(element: Element): void {
   const port = $('viewport')
-  const box = leaf.getBoundingClientRect()
+  const box = element.getBoundingClientRect()
   const frame = port.getBoundingClientRect()
   port.scrollLeft += box.left + box.width / 2 - (frame.left + frame.width / 2)
   port.scrollTop += box.top + box.height / 2 - (frame.top + frame.height / 2)
@@ -586,7 +591,7 @@ function litTransitions(machine: 'master' | 'worker'): Set<string> {
   return new Set(
     (step?.transitions ?? [])
       .filter((x) => x.machine === machine)
-      .map((x) => transitionKey(`${machine}.${x.state}`, x.event)),
+      .map((x) => transitionKey(`${machine}.${x.state}`, x.event, x.guard)),
   )
 }
 
@@ -610,7 +615,7 @@ function renderTour(): void {
       ? step.transitions
           .map(
             (x) =>
-              `<code class="lit">${x.machine === 'worker' ? `${esc(t().worker)} ` : ''}${esc(`${x.state}: ${x.event}`)}</code>`,
+              `<code class="lit">${x.machine === 'worker' ? `${esc(t().worker)} ` : ''}${esc(`${x.state}: ${x.event}${x.guard ? ` [${x.guard}]` : ''}`)}</code>`,
           )
           .join(' ')
       : esc(t().noTransitions)
@@ -628,6 +633,9 @@ function goTour(i: number): void {
   tourAt = Math.min(TOUR.length - 1, Math.max(0, i))
   renderTour()
   render()
+  // Bring what the step is about into view: its first lit transition on the chart shown.
+  const lit = $('viewport').querySelector<SVGElement>('#master-chart:not([hidden]) .lit, figure.shown .lit')
+  if (lit) centre(lit)
 }
 
 function doTourStep(): void {

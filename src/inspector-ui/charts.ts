@@ -40,8 +40,9 @@ function notes(node: AnyStateNode, all: readonly TransitionInfo[]): { text: stri
 
 const textWidth = (lines: readonly string[]) => Math.max(0, ...lines.map((l) => l.length)) * CHAR_W
 
-/** How a transition is named for lighting it: its source state's id and its event (`master.active: TTIN`). */
-export const transitionKey = (sourceId: string, event: string) => `${sourceId}: ${event}`
+/** How a transition is named for lighting it: its source state's id, its event and maybe its guard (`master.active: TTIN`). */
+export const transitionKey = (sourceId: string, event: string, guard?: string) =>
+  `${sourceId}: ${event}${guard === undefined ? '' : ` [${guard}]`}`
 
 export async function layOut(machine: AnyStateMachine): Promise<Layout> {
   const all = transitions(machine)
@@ -135,7 +136,9 @@ export function toSvg(
   zoom = 1,
 ): string {
   const isLit = (info: TransitionInfo | undefined) =>
-    info !== undefined && lit.has(transitionKey(info.source.id, info.event))
+    info !== undefined &&
+    (lit.has(transitionKey(info.source.id, info.event)) ||
+      lit.has(transitionKey(info.source.id, info.event, info.guard)))
   const { graph, machine } = layout
   const all = transitions(machine)
   const byId = new Map(stateNodes(machine).map((n) => [n.id, n]))

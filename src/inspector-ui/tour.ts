@@ -38,11 +38,12 @@ export type TourAction =
   | { readonly allReady: true }
   | { readonly exitStopping: true }
 
-/** A transition a step is about: its source state (a dotted path below the machine's root) and its event. */
+/** A transition a step is about: its source state (a dotted path below the machine's root), its event, and its guard where the event has several. */
 export interface TourTransition {
   readonly machine: 'master' | 'worker'
   readonly state: string
   readonly event: string
+  readonly guard?: string
 }
 
 export interface TourStep {
@@ -75,8 +76,10 @@ export const TOUR_INPUT: MasterInput = { settings: { workers: 2, timeout: 30, gr
 
 const ready: TourAction = { allReady: true }
 const ev = (event: MasterEvent): TourAction => ({ event })
-const m = (state: string, event: string): TourTransition => ({ machine: 'master', state, event })
-const w = (state: string, event: string): TourTransition => ({ machine: 'worker', state, event })
+const m = (state: string, event: string, guard?: string): TourTransition =>
+  guard === undefined ? { machine: 'master', state, event } : { machine: 'master', state, event, guard }
+const w = (state: string, event: string, guard?: string): TourTransition =>
+  guard === undefined ? { machine: 'worker', state, event } : { machine: 'worker', state, event, guard }
 
 export const TOUR: readonly TourStep[] = [
   {
@@ -231,7 +234,12 @@ export const TOUR: readonly TourStep[] = [
       en: 'Send TERM, then let each stopping worker exit.',
       'zh-CN': '发送 TERM，然后让每个正在停止的工作进程退出。',
     },
-    transitions: [m('active', 'TERM'), m('active', 'QUIT'), m('draining', 'always'), w('running', 'SIGNAL')],
+    transitions: [
+      m('active', 'TERM'),
+      m('active', 'QUIT'),
+      m('draining', 'always'),
+      w('running', 'SIGNAL', 'isGraceful'),
+    ],
     pinnedBy: ['e2e-signals › stopping › lets an in-flight 1.5 s request finish with 200'],
     setup: [ready],
     act: [ev({ type: 'TERM' }), { exitStopping: true }],
@@ -283,7 +291,7 @@ export const TOUR: readonly TourStep[] = [
       'zh-CN': '发送 USR2，报告 preExec 钩子已完成，再报告新主进程已就绪。',
     },
     transitions: [
-      m('active.running.steady', 'USR2'),
+      m('active.running.steady', 'USR2', 'noChildMaster'),
       m('active.reexecing.preExec', 'PRE_EXEC_DONE'),
       m('active.reexecing.starting', 'REEXEC_READY'),
       m('active.reexecing.starting', 'REEXEC_EXIT'),
@@ -329,7 +337,7 @@ export const TOUR: readonly TourStep[] = [
       en: 'Stop worker 1 as `corral ctl worker kill` does: it drains, and the master starts another.',
       'zh-CN': '像 `corral ctl worker kill` 那样停止工作进程 1：它进入排空，主进程另启动一个。',
     },
-    transitions: [m('active', 'KILL_WORKER'), w('running', 'SIGNAL'), w('draining', 'DRAINED')],
+    transitions: [m('active', 'KILL_WORKER'), w('running', 'SIGNAL', 'isGraceful'), w('draining', 'DRAINED')],
     pinnedBy: ['worker-machine', 'e2e-control › commands no signal has'],
     setup: [ready],
     act: [ev({ type: 'KILL_WORKER', id: 1 })],
