@@ -160,16 +160,20 @@ export const TOUR: readonly TourStep[] = [
       'zh-CN': '心跳：长请求没关系，卡住的事件循环不行',
     },
     text: {
-      en: "gunicorn kills a worker that has not notified the master for `--timeout` seconds; for its sync workers that means a request that takes too long. A Node worker is asynchronous by nature, like gunicorn's async workers: while it waits on a slow client, a long poll or a WebSocket its event loop still runs, and it sends a `HEARTBEAT` every `timeout / 2`. Only a loop that is blocked (a CPU-bound handler, synchronous I/O) stops the heartbeat: `active: TICK / tick` finds it overdue and emits `abortWorker`, whose shell logs the worker's stuck JavaScript stack before SIGKILL. Here worker 1 keeps beating and worker 2 is stuck: it is aborted, and a new worker takes its place.",
+      en: "gunicorn kills a worker that has not notified the master for `--timeout` seconds; for its sync workers that means a request that takes too long. A Node worker is asynchronous by nature, like gunicorn's async workers: while it waits on a slow client, a long poll or a WebSocket its event loop still runs, and it sends a `HEARTBEAT` every `timeout / 2`. Only a loop that is blocked (a CPU-bound handler, synchronous I/O) stops the heartbeat: `active: TICK / tick` finds it overdue and emits `abortWorker`, whose shell logs the worker's stuck JavaScript stack before SIGKILL. The chapter puts a buffering proxy in front of sync workers because a slow client (Slowloris) ties one up; a slow client does not tie up a Node worker, and corral bounds slow clients with timeouts of its own. Here worker 1 keeps beating and worker 2 is stuck: it is aborted, and a new worker takes its place.",
       'zh-CN':
-        'gunicorn 会杀掉超过 `--timeout` 秒没有通知主进程的工作进程；对同步 worker 来说，这意味着一个耗时过长的请求。Node 的工作进程天生是异步的，就像 gunicorn 的异步 worker：它在等待慢客户端、长轮询或 WebSocket 时，事件循环照常运转，每隔 `timeout / 2` 发送一次 `HEARTBEAT`。只有被阻塞的事件循环（CPU 密集的处理函数、同步 I/O）才会停止心跳：`active: TICK / tick` 发现它超时，发出 `abortWorker`，外壳先记录该工作进程卡住的 JavaScript 调用栈，再发送 SIGKILL。这里工作进程 1 一直有心跳，工作进程 2 卡住了：它被中止，一个新的工作进程接替它。',
+        'gunicorn 会杀掉超过 `--timeout` 秒没有通知主进程的工作进程；对同步 worker 来说，这意味着一个耗时过长的请求。Node 的工作进程天生是异步的，就像 gunicorn 的异步 worker：它在等待慢客户端、长轮询或 WebSocket 时，事件循环照常运转，每隔 `timeout / 2` 发送一次 `HEARTBEAT`。只有被阻塞的事件循环（CPU 密集的处理函数、同步 I/O）才会停止心跳：`active: TICK / tick` 发现它超时，发出 `abortWorker`，外壳先记录该工作进程卡住的 JavaScript 调用栈，再发送 SIGKILL。设计文档建议在同步 worker 前面放一个有缓冲的代理，因为一个慢客户端（Slowloris）就能占住一个同步 worker；慢客户端占不住 Node 的工作进程，corral 还用自己的超时限制慢客户端。这里工作进程 1 一直有心跳，工作进程 2 卡住了：它被中止，一个新的工作进程接替它。',
     },
     doIt: {
       en: 'Move the clock on 16 s, worker 1 heartbeats, move it on 16 s more.',
       'zh-CN': '时钟前进 16 秒，工作进程 1 发送心跳，时钟再前进 16 秒。',
     },
     transitions: [m('active', 'HEARTBEAT'), m('active', 'TICK')],
-    pinnedBy: ['e2e-lifecycle › heartbeat › replaces a worker stuck in an endless loop', 'stack-capture'],
+    pinnedBy: [
+      'e2e-lifecycle › heartbeat › replaces a worker stuck in an endless loop',
+      'stack-capture',
+      'faults-slowloris',
+    ],
     setup: [ready],
     act: [{ tick: 16_000 }, ev({ type: 'HEARTBEAT', id: 1 }), { tick: 16_000 }],
     expect: {
