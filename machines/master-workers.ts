@@ -54,6 +54,12 @@ export type MasterCommand<S extends MasterSettings = MasterSettings> =
     }
   /** The target number of workers changed (TTIN, TTOU, a reload's settings, an abandoned reload). */
   | { type: 'workersChanged'; workers: number; previous: number }
+  /**
+   * HUP: read the settings again (config file, CORRAL_CMD_ARGS) beside the
+   * event stream, and answer with SETTINGS_READ. Signals that come meanwhile
+   * are not held up by the read.
+   */
+  | { type: 'readSettings' }
   /** A reload starts `generation`, whose workers get `settings`: the settings in force from now on. */
   | { type: 'reloadStarted'; generation: number; settings: S }
   /** The reload failed: `generation` serves on, and its `settings` are in force again. */
@@ -90,6 +96,8 @@ export interface MasterContext<S extends MasterSettings = MasterSettings> {
   readonly workers: readonly WorkerRecord[]
   /** A HUP that arrived while a reload, boot or re-exec was in flight. */
   readonly reloadQueued: boolean
+  /** HUPs whose settings the shell is still reading (readSettings sent, SETTINGS_READ not back yet). */
+  readonly settingsReads: number
   /** After USR2, once the new master is ready: hand over by itself, or wait for the operator. */
   readonly upgrade: UpgradeMode
   /** The new master started by USR2, as far as this one knows. */
@@ -137,6 +145,7 @@ export function initialContext(input: MasterInput): MasterContext {
     nextId: 1,
     workers: [],
     reloadQueued: false,
+    settingsReads: 0,
     upgrade: input.upgrade ?? 'manual',
     childMaster: 'none',
     crashStreak: 0,

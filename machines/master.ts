@@ -34,8 +34,19 @@ export const SIGNALS = ['HUP', 'QUIT', 'TERM', 'INT', 'TTIN', 'TTOU', 'USR1', 'U
 export type Signal = (typeof SIGNALS)[number]
 
 export type MasterEvent<S extends MasterSettings = MasterSettings> =
-  /** `settings`: re-read by the shell for the reload this HUP starts; undefined keeps those in force. */
-  | { type: 'HUP'; settings?: S | undefined }
+  /**
+   * A reload is asked for (SIGHUP, `corral ctl reload`, a changed file with
+   * --reload). The chart asks the shell to read the settings (readSettings)
+   * and goes on: the read happens beside the event stream, so a TERM sent
+   * meanwhile is not held up by a slow config file.
+   */
+  | { type: 'HUP' }
+  /**
+   * The shell's answer to readSettings: `settings` re-read for the reload
+   * this HUP starts (or queues); undefined keeps those in force (no config
+   * file, or it could not be read: the shell has said why).
+   */
+  | { type: 'SETTINGS_READ'; settings?: S | undefined }
   | { type: 'QUIT' }
   | { type: 'TERM' }
   | { type: 'INT' }
@@ -142,10 +153,20 @@ export const masterMachine = setup({
       apply(enqueue, step)
     }),
     reopenLogs: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'reopenLogs' })),
+    readSettings: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ settingsReads: context.settingsReads + 1 })
+      enqueue.emit({ type: 'readSettings' })
+    }),
     // The settings a HUP re-read are for the reload it starts, now or once the one in flight is over.
-    takeSettings: enqueueActions(({ event, enqueue }) => {
-      assertEvent(event, 'HUP')
+    takeSettings: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'SETTINGS_READ')
+      enqueue.assign({ settingsReads: context.settingsReads - 1 })
       if (event.settings) enqueue.assign({ nextSettings: event.settings })
+    }),
+    // Stopping: the reload a HUP asked for will not happen.
+    dropSettings: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ settingsReads: context.settingsReads - 1 })
+      enqueue.emit(log('info', 'Reload not started: shutting down'))
     }),
     queueReload: enqueueActions(({ context, enqueue }) => {
       enqueue.emit(
@@ -294,6 +315,8 @@ export const masterMachine = setup({
     isReexecRefused: ({ event }) => event.type === 'USR2' && event.refusal !== undefined,
     isAutoUpgrade: ({ context }) => context.upgrade === 'auto',
     isHandingOver: ({ context }) => context.childMaster === 'ready',
+    // Only an answer to a readSettings the chart sent counts.
+    settingsOwed: ({ context }) => context.settingsReads > 0,
   },
 }).createMachine({
   id: 'master',
@@ -304,7 +327,8 @@ export const masterMachine = setup({
     active: {
       initial: 'booting',
       on: {
-        HUP: { actions: ['takeSettings', 'queueReload'] },
+        HUP: { actions: 'readSettings' },
+        SETTINGS_READ: { guard: 'settingsOwed', actions: ['takeSettings', 'queueReload'] },
         QUIT: { target: 'draining.graceful' },
         TERM: { target: 'draining.graceful' },
         INT: { target: 'draining.quick' },
@@ -338,7 +362,11 @@ export const masterMachine = setup({
             steady: {
               always: { guard: 'reloadQueued', target: 'reloading', actions: 'reloadFromSteady' },
               on: {
-                HUP: { target: 'reloading', actions: ['takeSettings', 'reloadFromSteady'] },
+                SETTINGS_READ: {
+                  guard: 'settingsOwed',
+                  target: 'reloading',
+                  actions: ['takeSettings', 'reloadFromSteady'],
+                },
                 USR2: [
                   { guard: 'isReexecRefused', actions: 'refuseReexec' },
                   { guard: 'noChildMaster', target: '#master.active.reexecing' },
@@ -353,7 +381,7 @@ export const masterMachine = setup({
             idle: {
               entry: 'stopForWinch',
               on: {
-                HUP: { target: 'reloading', actions: ['takeSettings', 'reloadFromIdle'] },
+                SETTINGS_READ: { guard: 'settingsOwed', target: 'reloading', actions: ['takeSettings', 'reloadFromIdle'] },
                 // The target changes; workers come with the next HUP.
                 TTIN: { actions: 'ttin' },
                 TTOU: { actions: 'ttou' },
@@ -420,6 +448,7 @@ export const masterMachine = setup({
       on: {
         USR1: { actions: 'reopenLogs' },
         HUP: { actions: 'ignoreInDrain' },
+        SETTINGS_READ: { guard: 'settingsOwed', actions: 'dropSettings' },
         QUIT: { actions: 'ignoreInDrain' },
         TERM: { actions: 'ignoreInDrain' },
         INT: { actions: 'ignoreInDrain' },

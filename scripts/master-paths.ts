@@ -54,11 +54,6 @@ export const fixedEvents: MasterEvent[] = [
   { type: 'WINCH', fromTerminal: false },
   // USR2 the shell knows cannot work (corral is PID 1): refused, never reexecing.
   { type: 'USR2', refusal: 'corral is PID 1' },
-  // HUP with the settings it re-read (above: with none, the re-read failed):
-  // one worker and shorter timeouts, a change for every input explored. One
-  // such object is enough to tell apart the settings in force, the previous
-  // and the next ones; a second would multiply the states for nothing new.
-  { type: 'HUP', settings: { workers: 1, timeout: 5, gracefulTimeout: 2 } },
   { type: 'WORKER_EXIT', id: UNKNOWN, code: 1, signal: null },
   { type: 'WORKER_READY', id: UNKNOWN },
   { type: 'HEARTBEAT', id: UNKNOWN },
@@ -66,6 +61,17 @@ export const fixedEvents: MasterEvent[] = [
   // corral ctl worker remove N, worker kill PID (src/master/control-commands.ts)
   { type: 'REMOVE_WORKERS', count: 1 },
   { type: 'KILL_WORKER', id: UNKNOWN },
+]
+
+// The shell's answer to the chart's readSettings command (src/master/main.ts),
+// given only while one is owed: with none (no config file, or the re-read
+// failed), or with the settings it re-read: one worker and shorter timeouts,
+// a change for every input explored. One such object is enough to tell apart
+// the settings in force, the previous and the next ones; a second would
+// multiply the states for nothing new.
+export const settingsReadEvents: MasterEvent[] = [
+  { type: 'SETTINGS_READ' },
+  { type: 'SETTINGS_READ', settings: { workers: 1, timeout: 5, gracefulTimeout: 2 } },
 ]
 
 // The shell's answer to the chart's preExec command (src/master/main.ts), given only while it waits for one.
@@ -87,7 +93,11 @@ export const reexecEvents: Record<Snapshot['context']['childMaster'], MasterEven
 /**
  * The events explored from a state. The clock only moves forward: a TICK at
  * the same time (deadlines and heartbeats unchanged) and one far later (every
- * deadline passed, every heartbeat stale, every back-off over). Worker events
+ * deadline passed, every back-off over; a gap that long is the master's own
+ * pause to the suspend guard, so live workers get a fresh heartbeat timeout:
+ * heartbeat aborts, which need the clock to advance in steps shorter than a
+ * timeout, are the model tests' to reach). One HUP's read at a time is
+ * explored (a second HUP is offered once the first is answered). Worker events
  * go to the workers the master knows and to UNKNOWN. The new
  * master of a USR2 reports as the shell reports it (src/master/reexec.ts): once,
  * READY before EXIT, FAILED instead of both.
@@ -97,7 +107,8 @@ export function eventsFrom(snapshot: Snapshot): MasterEvent[] {
   return [
     { type: 'TICK', now },
     { type: 'TICK', now: now + LATER },
-    ...fixedEvents,
+    ...fixedEvents.filter((e) => e.type !== 'HUP' || snapshot.context.settingsReads === 0),
+    ...(snapshot.context.settingsReads > 0 ? settingsReadEvents : []),
     ...(snapshot.matches({ active: { reexecing: 'preExec' } }) ? preExecEvents : []),
     ...reexecEvents[childMaster],
     ...workers.flatMap((w) => idEvents(w.id)),
@@ -113,10 +124,11 @@ export function eventsFrom(snapshot: Snapshot): MasterEvent[] {
  *   while a reload is in flight: the next reload sets it anew;
  * - times only as "back-off pending or not". Every worker not yet killed was
  *   spawned, last heard from and (when stopping) given its deadline at the
- *   current `now` or later: a TICK +LATER kills every worker alive (deadline
- *   passed or heartbeat stale), and a TICK at `now` changes nothing. So a
- *   worker's times decide nothing but the log text, and neither does the
- *   crash streak (it only sizes a back-off that TICK +LATER always ends).
+ *   current `now` or later: a TICK +LATER kills every stopping worker
+ *   (deadline passed) and restarts every live one's heartbeat clock (the
+ *   suspend guard), and a TICK at `now` changes nothing. So a worker's times
+ *   decide nothing but the log text, and neither does the crash streak (it
+ *   only sizes a back-off that TICK +LATER always ends).
  * The path tests check that the abstraction is faithful: replaying a path's
  * events must reach a state that serializes like the path's end state.
  */
@@ -138,6 +150,7 @@ export function serialize(snapshot: Snapshot): string {
     settingsLabel(c.settings),
     c.nextSettings && settingsLabel(c.nextSettings),
     c.reloadQueued,
+    c.settingsReads,
     c.exitCode,
     c.nextId,
     c.childMaster,

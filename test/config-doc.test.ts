@@ -49,7 +49,7 @@ describe('splitShellWords (CORRAL_CMD_ARGS)', () => {
 
 describe('config-file keys', () => {
   it("defineConfig's type leaves out exactly the registry's command-line-only settings", () => {
-    const cliOnly: Record<CommandLineOnly, true> = { config: true, help: true, version: true }
+    const cliOnly: Record<CommandLineOnly, true> = { config: true, noConfig: true, help: true, version: true }
     expect(
       registry
         .filter((s) => s.cliOnly)

@@ -4,7 +4,7 @@
 // master and its workers carry on with the settings they had.
 import { execFile } from 'node:child_process'
 import { get } from 'node:http'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
@@ -116,6 +116,39 @@ describe('HUP re-reads the config file', () => {
     await waitFor(() => c.workers().length === 2, { what: 'the new generation of 2 workers' })
   })
 
+  it('a corral.config.ts written with import/export in a CommonJS project: read at start and on HUP, its worker hooks run', async ({
+    signal,
+  }) => {
+    const port = await freePort()
+    const conf = (timeout: number) =>
+      "import { defineConfig } from 'corral'\n" +
+      `const timeout: number = ${timeout}\n` +
+      `export default defineConfig({ bind: ['127.0.0.1:${port}'], workers: 1, timeout,\n` +
+      '  postWorkerInit(worker) { worker.log.info(`Hook: timeout ${worker.settings.timeout}`) } })\n'
+    const { dir, write } = await withConfig(conf(31))
+    writeFileSync(join(dir, 'package.json'), '{ "type": "commonjs" }\n')
+    const c = startCorral([APP], { cwd: dir, env: base, signal })
+    await c.waitForLog(/Hook: timeout 31/)
+    write(conf(32))
+    const after = await hup(c)
+    expect(after).toContain('Reload: new workers get timeout 31 -> 32')
+    await c.waitForLog(/Hook: timeout 32/)
+    expect(c.log()).not.toMatch(/ERROR|Warning/)
+  })
+
+  it('with --no-config, a config file that appears in the working directory is not read on HUP', async ({ signal }) => {
+    const dir = join(tmp, String(++dirs))
+    mkdirSync(dir)
+    const c = startCorral(['--no-config', '-w', '1', '-b', `127.0.0.1:${await freePort()}`, APP], {
+      cwd: dir,
+      env: base,
+      signal,
+    })
+    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    writeFileSync(join(dir, 'corral.config.ts'), 'export default { timeout: 33 }\n')
+    expect(await hup(c)).toContain('Reload: settings unchanged')
+  })
+
   it('a file that has become invalid is reported, one line per problem; the master and its workers carry on', async ({
     signal,
   }) => {
@@ -207,5 +240,37 @@ describe('HUP re-reads the config file', () => {
     ])
     c.signal('SIGTERM')
     expect((await c.exited).code).toBe(0)
+  })
+})
+
+describe('a HUP whose config file is slow to read', () => {
+  it('holds up no signal: a TERM sent during the read stops the master at once, and the read is dropped', async ({
+    signal,
+  }) => {
+    const port = await freePort()
+    // On a re-read, with the marker there, the file's top-level await never settles.
+    const { dir } = await withConfig(
+      [
+        "import { existsSync } from 'node:fs'",
+        "if (existsSync(new URL('./slow', import.meta.url))) await new Promise(() => {})",
+        `export default { bind: ['127.0.0.1:${port}'], workers: 1 }`,
+        '',
+      ].join('\n'),
+    )
+    const c = startCorral([APP], { cwd: dir, env: base, signal })
+    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    writeFileSync(join(dir, 'slow'), '')
+    const from = c.log().length
+    c.signal('SIGHUP')
+    await c.waitForLog(/Handling signal: hup/, { from })
+    c.signal('SIGTERM')
+    expect((await c.exited).code).toBe(0)
+    const log = c.log().slice(from)
+    // The TERM was handled while the read was still pending: before the read gave up, if it ever did.
+    const term = log.indexOf('Handling signal: term')
+    const gaveUp = log.indexOf('still loading after')
+    expect(term).toBeGreaterThan(-1)
+    expect(gaveUp === -1 || gaveUp > term, log).toBe(true)
+    expect(log).not.toMatch(/Reloading: starting worker generation/)
   })
 })

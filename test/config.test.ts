@@ -137,6 +137,45 @@ describe('precedence: defaults < config file < CORRAL_CMD_ARGS < command line', 
   })
 })
 
+describe('the config file in the working directory', () => {
+  it.each([
+    ['ts', config('{ timeout: 41 }')],
+    ['mts', config('{ timeout: 42 }')],
+    ['cts', 'module.exports = { timeout: 43 }\n'],
+    ['js', config('{ timeout: 44 }')],
+    ['mjs', config('{ timeout: 45 }')],
+    ['cjs', 'module.exports = { timeout: 46 }\n'],
+  ])('corral.config.%s is found', async (ext, text) => {
+    const r = await corral(['--print-config'], {
+      cwd: dirWith({ 'package.json': '{"type":"module"}', [`corral.config.${ext}`]: text }),
+    })
+    expect(r.stderr).toBe('')
+    const rows = printed(r.stdout)
+    expect(rows.get('config')).toEqual([`"corral.config.${ext}"`, 'default'])
+    expect(rows.get('timeout')?.[1]).toBe(`config file corral.config.${ext}`)
+  })
+
+  it('--no-config reads none of them, and says so in --print-config', async () => {
+    const cwd = dirWith({ 'corral.config.ts': config('{ timeout: 41 }'), 'corral.config.cjs': 'module.exports = {}\n' })
+    const r = await corral(['--print-config', '--no-config'], { cwd })
+    expect(r.stderr).toBe('')
+    const rows = printed(r.stdout)
+    expect(rows.get('config')).toEqual(['(none)', 'default'])
+    expect(rows.get('noConfig')).toEqual(['true', 'command line'])
+    expect(rows.get('timeout')).toEqual(['30', 'default'])
+  })
+
+  it('-c names one when two are present', async () => {
+    const cwd = dirWith({
+      'corral.config.ts': config('{ timeout: 41 }'),
+      'corral.config.cjs': 'module.exports = { timeout: 46 }\n',
+    })
+    const r = await corral(['--print-config', '-c', 'corral.config.cjs'], { cwd })
+    expect(r.stderr).toBe('')
+    expect(printed(r.stdout).get('timeout')).toEqual(['46', 'config file corral.config.cjs'])
+  })
+})
+
 describe('--check-config uses every source', () => {
   it('exits 0 when the settings and the app are good', async () => {
     const cwd = dirWith({ 'corral.config.ts': config('{ workers: 2 }') })

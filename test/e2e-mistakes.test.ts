@@ -200,6 +200,53 @@ describe('where it listens, what it read', () => {
   })
 })
 
+describe('config files in the working directory', () => {
+  const errorLines = (stderr: string) => stderr.split('\n').filter((line) => line.startsWith('corral: error:'))
+
+  it('two at once is an error naming both (exit 2), before anything is bound', () => {
+    const dir = dirWith({ 'corral.config.ts': 'export default {}\n', 'corral.config.cjs': 'module.exports = {}\n' })
+    const r = corral(['-w', '1', '-b', '127.0.0.1:0', APP], { cwd: dir })
+    expect(r.code).toBe(2)
+    expect(errorLines(r.stderr)).toEqual([
+      'corral: error: corral.config.ts and corral.config.cjs: more than one config file in the working directory; remove one, or choose with -c/--config or --no-config',
+    ])
+    expect(r.stderr).not.toMatch(/Listening at/)
+  })
+
+  it('--no-config with -c is one line saying to give one (exit 2)', () => {
+    const r = corral(['--no-config', '-c', 'corral.config.ts', '--print-config'], { cwd: dirWith() })
+    expect(r.code).toBe(2)
+    expect(errorLines(r.stderr)).toEqual(['corral: error: --no-config and -c/--config: give one or the other'])
+  })
+
+  it('import in a .js config of a CommonJS project says how to write it (exit 2)', () => {
+    const dir = dirWith({
+      'package.json': '{ "type": "commonjs" }',
+      'corral.config.js': "import { cpus } from 'node:os'\nexport default { workers: cpus().length }\n",
+    })
+    const r = corral(['--print-config'], { cwd: dir })
+    expect(r.code).toBe(2)
+    expect(errorLines(r.stderr)).toEqual([
+      'corral: error: corral.config.js: failed to load: Cannot use import statement outside a module (line 1); a .js file is CommonJS in this project: use require() and module.exports, or rename it to .mjs or .ts',
+    ])
+    expect(r.stderr).not.toMatch(/^\s+at /m)
+  })
+})
+
+describe('an example served where the package installed it', () => {
+  it('a .ts file inside node_modules: one line saying to copy it out (exit 4), before anything is bound', () => {
+    const dir = dirWith()
+    mkdirSync(join(dir, 'node_modules/corral/examples'), { recursive: true })
+    writeFileSync(join(dir, 'node_modules/corral/examples/hello.ts'), readFileSync(`${ROOT}examples/hello.ts`))
+    const r = corral(['-w', '1', '-b', '127.0.0.1:0', 'node_modules/corral/examples/hello.ts'], { cwd: dir })
+    expect(r.code).toBe(4)
+    expect(r.stderr).toMatch(
+      /\[ERROR\] App failed to load: \S+\/node_modules\/corral\/examples\/hello\.ts: Node runs no TypeScript inside node_modules; copy it into your project and serve the copy: cp node_modules\/corral\/examples\/hello\.ts \. && npx corral hello\.ts\n$/,
+    )
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
+  })
+})
+
 it('leaves no pidfile behind in the cases that stop early', () => {
   expect(existsSync(join(tmp, 'corral.pid'))).toBe(false)
 })

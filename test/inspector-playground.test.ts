@@ -49,7 +49,9 @@ describe('corral inspect', () => {
 
     await page.click('button[data-signal="HUP"]')
     await page.waitForSelector(ACTIVE('master.active.running.reloading'))
-    await page.waitForSelector('#timeline li:has-text("HUP") .to:has-text("reloading")')
+    // The HUP asks for the settings; the answer (no config file here: at once) starts the reload.
+    await page.waitForSelector('#timeline li:has-text("HUP") .cmds:has-text("readSettings")')
+    await page.waitForSelector('#timeline li:has-text("SETTINGS_READ") .to:has-text("reloading")')
     expect(errors).toEqual([])
     expect(requests.filter((r) => !staysLocal(r))).toEqual([])
   })

@@ -136,8 +136,8 @@ describe('--inspector', () => {
     await page.waitForSelector(ACTIVE('master.active.running.steady'))
     expect(await page.locator(ACTIVE('master.active.running.reloading')).count()).toBe(0)
 
-    // Time travel: the HUP's entry shows the chart in reloading, the transition taken lit.
-    await page.click('#timeline li.event:has-text("HUP")')
+    // Time travel: the entry of the HUP's settings shows the chart in reloading, the transition taken lit.
+    await page.click('#timeline li.event:has-text("SETTINGS_READ")')
     await page.waitForSelector(ACTIVE('master.active.running.reloading'))
     expect(await page.locator('#master-chart polyline.edge.taken').count()).toBeGreaterThan(0)
     expect(await page.textContent('#viewing')).toMatch(/^as of #\d+/)

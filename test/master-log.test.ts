@@ -5,7 +5,7 @@
 // machine and model tests check what the master does; this checks that it
 // says so, with the numbers and reasons of the event at hand.
 import { describe, expect, test } from 'vitest'
-import { ready, serving, settings, startMaster } from './helpers/master-actor.ts'
+import { hup, ready, serving, settings, startMaster } from './helpers/master-actor.ts'
 
 describe('what the master says', () => {
   test('scaling: TTIN, TTOU, worker remove, each down to the minimum of one', () => {
@@ -58,12 +58,12 @@ describe('what the master says', () => {
 
   test('reloads: started, queued once, completed; a new size from the re-read settings', () => {
     const m = serving()
-    expect(m.send({ type: 'HUP', settings: settings(3) }).said()).toEqual([
+    expect(m.send(...hup(settings(3))).said()).toEqual([
       'info Reloading: starting worker generation 1',
       'info Number of workers: 2 -> 3 (from the re-read settings)',
     ])
-    expect(m.send({ type: 'HUP' }).said()).toEqual(['info Reload queued until the one in flight completes'])
-    expect(m.send({ type: 'HUP' }).said()).toEqual(['info Reload already queued'])
+    expect(m.send(...hup()).said()).toEqual(['info Reload queued until the one in flight completes'])
+    expect(m.send(...hup()).said()).toEqual(['info Reload already queued'])
     // Generation 1 (ids 3, 4, 5) ready: complete, and the queued reload starts at once.
     expect(m.send(...ready(3, 4, 5)).said()).toEqual([
       'info Reload complete: generation 1 is serving',
@@ -73,7 +73,7 @@ describe('what the master says', () => {
 
   test('a reload whose new generation cannot boot is abandoned, naming both generations and the code', () => {
     const m = serving()
-    m.send({ type: 'HUP' }).said()
+    m.send(...hup()).said()
     expect(m.send({ type: 'WORKER_EXIT', id: 3, code: 4, signal: null }).said()).toEqual([
       'error Reload abandoned: a worker of generation 1 exited with code 4 while booting; generation 0 keeps serving, with its settings',
     ])
@@ -93,7 +93,7 @@ describe('what the master says', () => {
     expect(m.send({ type: 'USR2', refusal: 'corral is PID 1' }).said()).toEqual([
       'warning USR2 refused: corral is PID 1',
     ])
-    m.send({ type: 'HUP' }).said()
+    m.send(...hup()).said()
     expect(m.send({ type: 'USR2' }).said()).toEqual([
       'warning USR2 refused: a reload or re-exec is in flight, or the workers are stopped (WINCH)',
     ])
@@ -147,7 +147,7 @@ describe('what the master says', () => {
     expect(m.send({ type: 'WINCH', fromTerminal: true }).said()).toEqual([
       'info WINCH ignored: the master runs in the foreground of a terminal, which sends WINCH on every resize (run it with -D, under a service manager, or send WINCH through corral ctl)',
     ])
-    m.send({ type: 'HUP' }).said()
+    m.send(...hup()).said()
     expect(m.send({ type: 'WINCH', fromTerminal: false }).said()).toEqual([
       'info WINCH ignored: only a running master with no reload in flight stops its workers',
     ])

@@ -28,11 +28,13 @@ import {
   reexecEvents,
   serialize,
   settings,
+  settingsReadEvents,
   type Exploration,
   type Snapshot,
 } from '../scripts/master-paths.ts'
 import { stateNodes, transitions } from '../scripts/diagrams.ts'
 import { Coverage } from './helpers/coverage.ts'
+import { hup } from './helpers/master-actor.ts'
 
 // ---------------------------------------------------------------------------
 // Coverage
@@ -138,8 +140,8 @@ function checkStep(
         break
       case 'reloadStarted':
         if (!after.matches({ active: { running: 'reloading' } })) bad('reloadStarted outside reloading')
-        if (event.type === 'HUP' && event.settings && cmd.settings !== event.settings)
-          bad('reloadStarted without the settings the HUP carried')
+        if (event.type === 'SETTINGS_READ' && event.settings && cmd.settings !== event.settings)
+          bad('reloadStarted without the settings the HUP re-read')
         break
       case 'reloadAbandoned':
         if (event.type !== 'WORKER_EXIT') bad('reloadAbandoned without an exit')
@@ -175,6 +177,10 @@ function checkStep(
         if (h.ready > 1) bad('ready announced twice')
         if (!before.matches({ active: 'booting' })) bad('ready announced outside booting')
         if (cmd.workers < target) bad(`ready with ${cmd.workers} of ${target} workers`)
+        break
+      case 'readSettings':
+        if (event.type !== 'HUP' || !before.matches('active')) bad('readSettings but on a HUP while active')
+        if (after.context.settingsReads !== before.context.settingsReads + 1) bad('readSettings not counted as owed')
         break
       case 'preExec':
         if (!after.matches({ active: { reexecing: 'preExec' } })) bad('preExec without entering reexecing')
@@ -298,7 +304,8 @@ describe('master machine: graph-generated paths', () => {
 
   for (const x of explorations) {
     const name = explorationName(x)
-    test(`every path is sound (${name})`, () => {
+    // Thousands of paths replayed event by event: CPU-bound, so on a busy machine it takes a while.
+    test(`every path is sound (${name})`, { timeout: 300_000 }, () => {
       const result = replayAll(x, coverage)
       results.set(name, result)
       expect(result.paths).toBeGreaterThan(10)
@@ -308,9 +315,14 @@ describe('master machine: graph-generated paths', () => {
 
   test('every event type the machine handles is explored', () => {
     const explored = new Set(
-      [...fixedEvents, ...idEvents(1), ...preExecEvents, ...Object.values(reexecEvents).flat(), { type: 'TICK' }].map(
-        (e) => e.type,
-      ),
+      [
+        ...fixedEvents,
+        ...idEvents(1),
+        ...settingsReadEvents,
+        ...preExecEvents,
+        ...Object.values(reexecEvents).flat(),
+        { type: 'TICK' },
+      ].map((e) => e.type),
     )
     const handled = new Set(allTransitions.map((t) => t.event).filter((e) => e !== 'always'))
     expect([...handled].filter((e) => !explored.has(e))).toEqual([])
@@ -358,13 +370,13 @@ describe('master machine: an abandoned reload leaves the old generation at the t
 
   test('TTIN during the reload', () => {
     // 1 serves; HUP starts 2 (generation 1); TTIN starts 3; 2 refuses to boot.
-    const r = drive([{ type: 'WORKER_READY', id: 1 }, { type: 'HUP' }, { type: 'TTIN' }, failedBoot(2)])
+    const r = drive([{ type: 'WORKER_READY', id: 1 }, ...hup(), { type: 'TTIN' }, failedBoot(2)])
     expect(r).toMatchObject({ value: { active: { running: 'steady' } }, backoff: false })
     expect(r.live).toBe(r.target)
   })
 
   test('a HUP whose re-read settings change the number of workers', () => {
-    const r = drive([{ type: 'WORKER_READY', id: 1 }, { type: 'HUP', settings: settings(2) }, failedBoot(2)])
+    const r = drive([{ type: 'WORKER_READY', id: 1 }, ...hup(settings(2)), failedBoot(2)])
     expect(r).toMatchObject({ value: { active: { running: 'steady' } }, backoff: false })
     expect(r.live).toBe(r.target)
   })
@@ -373,7 +385,7 @@ describe('master machine: an abandoned reload leaves the old generation at the t
     const r = drive([
       { type: 'WORKER_READY', id: 1 },
       { type: 'WINCH', fromTerminal: false },
-      { type: 'HUP' },
+      ...hup(),
       failedBoot(2),
     ])
     // Steady with nobody serving and nothing started: it should either go
@@ -394,7 +406,7 @@ describe('master machine: an abandoned reload puts back the settings it came wit
     actor.on('*', (cmd: MasterCommand) => commands.push(cmd))
     actor.start()
     for (const id of [1, 2]) actor.send({ type: 'WORKER_READY', id })
-    actor.send({ type: 'HUP', settings: rejected })
+    for (const event of hup(rejected)) actor.send(event)
     const spawned = commands.filter((c) => c.type === 'spawnWorker')
     expect(spawned.slice(2).map((c) => [c.id, c.generation, c.settings])).toEqual([
       [3, 1, rejected],

@@ -34,8 +34,9 @@ type Intent =
   | { readonly kind: 'winch'; readonly fromTerminal: boolean }
   /** USR2 as the shell sends it when it is PID 1. */
   | { readonly kind: 'usr2Refused' }
-  /** HUP as the shell sends it: with the settings it re-read, or none when that failed. */
-  | { readonly kind: 'hup'; readonly settings: MasterSettings | undefined }
+  | { readonly kind: 'hup' }
+  /** The shell's answer to a `readSettings`: the settings it re-read, or none (no config, or the read failed); sent only when one is owed. */
+  | { readonly kind: 'settingsRead'; readonly settings: MasterSettings | undefined }
   | { readonly kind: 'ready'; readonly pick: WorkerPick }
   /** Every booting worker reports ready, in order. */
   | { readonly kind: 'allReady' }
@@ -76,10 +77,11 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('winch' as const), fromTerminal: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'usr2Refused' as const }) },
+  { weight: 4, arbitrary: fc.constant({ kind: 'hup' as const }) },
   {
     weight: 4,
     arbitrary: fc.record({
-      kind: fc.constant('hup' as const),
+      kind: fc.constant('settingsRead' as const),
       // The timeouts change too: an abandoned reload must put back the old ones.
       settings: fc.option(
         fc.record({
@@ -222,6 +224,8 @@ class Sim {
   generation = 0
   /** A `preExec` command the shell has not answered yet. */
   preExecOwed = false
+  /** readSettings commands not answered yet (the shell reads them one at a time, in order). */
+  settingsOwed = 0
 
   /** Whether to hold the machine to convergence (off where a test is about something else). */
   readonly convergence: boolean
@@ -267,7 +271,12 @@ class Sim {
       case 'usr2Refused':
         return [{ type: 'USR2', refusal: 'corral is PID 1' }]
       case 'hup':
-        return [intent.settings ? { type: 'HUP', settings: intent.settings } : { type: 'HUP' }]
+        return [{ type: 'HUP' }]
+      case 'settingsRead':
+        // As src/master/main.ts answers `readSettings`: once each, in order, whatever state the master is in by then.
+        if (this.settingsOwed === 0) return []
+        this.settingsOwed--
+        return [intent.settings ? { type: 'SETTINGS_READ', settings: intent.settings } : { type: 'SETTINGS_READ' }]
       case 'ready':
         return [{ type: 'WORKER_READY', id: pick(intent.pick, true) }]
       case 'allReady':
@@ -340,7 +349,7 @@ class Sim {
   /** The model's own bookkeeping of the target and the settings, as far as the event decides them. */
   updateModel(before: Snapshot, event: MasterEvent): void {
     if (phaseOf(before) !== 'active') return
-    if (event.type === 'HUP' && event.settings) this.nextSettings = event.settings
+    if (event.type === 'SETTINGS_READ' && event.settings) this.nextSettings = event.settings
     if (event.type === 'TTIN') this.target += 1
     if (event.type === 'TTOU') this.target = Math.max(1, this.target - 1)
     if (event.type === 'REMOVE_WORKERS') this.target = Math.max(1, this.target - event.count)
@@ -419,16 +428,33 @@ class Sim {
       }
     }
 
-    // The target and the settings. A HUP in steady or idle reloads at once;
-    // anywhere else in active it is queued. An abandoned reload goes back to
-    // the size and settings the old generation served with.
-    const started = commands.some((c) => c.type === 'reloadStarted')
+    // A HUP reaches the chart at once and asks for the settings, nothing
+    // more: the reload waits for them. Stopping, it asks for nothing.
     if (event?.type === 'HUP' && before) {
+      const reads = commands.filter((c) => c.type === 'readSettings').length
+      if (reads !== (phaseOf(before) === 'active' ? 1 : 0))
+        this.fail(`a HUP in ${phaseOf(before)} asked for the settings ${reads} time(s)`)
+      if (commands.some((c) => c.type !== 'readSettings' && c.type !== 'log'))
+        this.fail('a HUP did more than ask for the settings')
+    }
+    this.settingsOwed += commands.filter((c) => c.type === 'readSettings').length
+    if (ctx.settingsReads !== this.settingsOwed)
+      this.fail(`the chart counts ${ctx.settingsReads} settings reads owed, the shell ${this.settingsOwed}`)
+    // Settings that come back while stopping (a TERM during a HUP's read) start nothing.
+    if (event?.type === 'SETTINGS_READ' && before && phaseOf(before) !== 'active') {
+      if (commands.some((c) => c.type !== 'log')) this.fail('settings read while stopping emitted a command')
+      if (!isDeepStrictEqual(before.value, after.value)) this.fail('settings read while stopping changed state')
+    }
+    // The target and the settings. Settings read for a HUP in steady or idle
+    // reload at once; anywhere else in active the reload is queued. An
+    // abandoned reload goes back to the size and settings the old generation served with.
+    const started = commands.some((c) => c.type === 'reloadStarted')
+    if (event?.type === 'SETTINGS_READ' && before) {
       const atOnce =
         before.matches({ active: { running: 'steady' } }) || before.matches({ active: { running: 'idle' } })
-      if (atOnce && !started) this.fail('a HUP in steady or idle did not start a reload')
+      if (atOnce && !started) this.fail('settings read in steady or idle did not start a reload')
       if (!atOnce && phaseOf(before) === 'active' && !ctx.reloadQueued && !started)
-        this.fail('a HUP during a boot, reload or re-exec was not queued')
+        this.fail('settings read during a boot, reload or re-exec did not queue a reload')
     }
     if (halt === 'abandon' && !commands.some((c) => c.type === 'reloadAbandoned'))
       this.fail('an abandoned reload was not announced')
@@ -604,7 +630,7 @@ class Sim {
     const atOnce =
       before !== undefined &&
       (before.matches({ active: { running: 'steady' } }) || before.matches({ active: { running: 'idle' } }))
-    if (event?.type === 'HUP' && wasActive && !atOnce) this.queued = true
+    if (event?.type === 'SETTINGS_READ' && wasActive && !atOnce) this.queued = true
     const liveBefore = [...this.shadows.values()].filter((x) => isLive(x.status))
     const stoppingBefore = [...this.shadows.values()].filter((x) => x.status === 'stopping')
     const generationBefore = before?.context.generation
@@ -617,7 +643,8 @@ class Sim {
       if (cmd.type === 'reloadStarted' || cmd.type === 'reloadAbandoned') this.generation = cmd.generation
       if (cmd.type === 'reloadStarted') {
         reloads++
-        if (!(event?.type === 'HUP' && atOnce) && !this.queued) this.fail('a reload started that no HUP asked for')
+        if (!(event?.type === 'SETTINGS_READ' && atOnce) && !this.queued)
+          this.fail('a reload started that no HUP asked for')
         this.queued = false
       }
       if (cmd.type === 'spawnWorker') {

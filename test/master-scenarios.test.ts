@@ -5,14 +5,14 @@
 // exits while idle, a new master gone after an automatic hand-over, the
 // respawn back-off, a quick stop's deadline after a graceful one.
 import { describe, expect, test } from 'vitest'
-import { exit, ready, serving, settings, startMaster } from './helpers/master-actor.ts'
+import { exit, hup, ready, serving, settings, startMaster } from './helpers/master-actor.ts'
 
 describe('the master chart, scenario by scenario', () => {
   test('a reload started after WINCH and abandoned goes back to idle, spawning nothing', () => {
     const m = serving()
     m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0))
     expect(m.snapshot.matches({ active: { running: 'idle' } })).toBe(true)
-    m.send({ type: 'HUP' }).did()
+    m.send(...hup()).did()
     const commands = m.send(exit(3, 4)).did()
     expect(m.snapshot.matches({ active: { running: 'idle' } })).toBe(true)
     expect(commands.filter((c) => c.type === 'spawnWorker')).toEqual([])
@@ -20,16 +20,16 @@ describe('the master chart, scenario by scenario', () => {
 
   test('a reload from steady after one from idle is abandoned back to steady, which respawns', () => {
     const m = serving()
-    m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0), { type: 'HUP' }, ...ready(3, 4))
+    m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0), ...hup(), ...ready(3, 4))
     expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
-    m.send({ type: 'HUP' }).did()
+    m.send(...hup()).did()
     m.send(exit(5, 4))
     expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
   })
 
   test('a reload queued during one from idle starts from steady: abandoned, it goes back to steady', () => {
     const m = serving()
-    m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0), { type: 'HUP' }, { type: 'HUP' })
+    m.send({ type: 'WINCH', fromTerminal: false }, exit(1, 0), exit(2, 0), ...hup(), ...hup())
     // Generation 1 (3, 4) ready: steady, and the queued reload starts generation 2 (5, 6) at once.
     m.send(...ready(3, 4), exit(5, 4))
     expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
@@ -48,7 +48,7 @@ describe('the master chart, scenario by scenario', () => {
 
   test('an abandoned reload reports the failed worker and stops the rest of its generation quickly', () => {
     const m = serving()
-    m.send({ type: 'HUP' }).did()
+    m.send(...hup()).did()
     const commands = m.send(exit(3, 4)).did()
     expect(commands).toContainEqual({
       type: 'workerExited',

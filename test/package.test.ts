@@ -1,14 +1,15 @@
 // corral as a user gets it: the packed tarball installed into a fresh app
-// beside Express, then run with the app's own Node (24 and 22 LTS). Packages
-// come from the npm cache `npm ci` filled, at the versions this repository
-// locks (--prefer-offline: only their metadata may be fetched).
+// beside Express, then run with the app's own Node (24 and 22 LTS); and into
+// a project made by `npm init -y`, which npm 11 makes "type": "commonjs".
+// Packages come from the npm cache `npm ci` filled, at the versions this
+// repository locks (--prefer-offline: only their metadata may be fetched).
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { freePort, killAll, ROOT, startCorral } from './helpers/corral.ts'
-import { ensureNode22 } from './helpers/node22.ts'
+import { ensureNode22, ensureOldestNode } from './helpers/node22.ts'
 
 const version = (name: string) =>
   (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version
@@ -36,11 +37,20 @@ function run(node: string, cwd: string, cmd: string, args: string[]): SpawnSyncR
   })
 }
 
-/** A fresh `"type": "module"` app with the given packages installed from the cache. */
-function newApp(node: string, name: string, packages: string[]): { dir: string; install: SpawnSyncReturns<string> } {
+/**
+ * A fresh app with the given packages installed from the cache: a `"type":
+ * "module"` one, or, with `npmInit`, whatever `npm init -y` makes.
+ */
+function newApp(
+  node: string,
+  name: string,
+  packages: string[],
+  { npmInit = false } = {},
+): { dir: string; install: SpawnSyncReturns<string> } {
   const dir = join(scratch, name)
   mkdirSync(dir)
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }))
+  if (!npmInit) writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }))
+  else if (run(node, dir, 'npm', ['init', '-y']).status !== 0) throw new Error(`npm init -y failed in ${dir}`)
   const install = run(node, dir, 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...packages])
   if (install.status !== 0) throw new Error(`npm install failed:\n${install.stderr}`)
   return { dir, install }
@@ -191,6 +201,130 @@ describe.each(versions)('installed, on Node %s', (_, nodeBinary) => {
     ])
     expect(tsc.status).not.toBe(0)
   })
+})
+
+describe.each(versions)('in a project made by npm init -y (CommonJS), on Node %s', (_, nodeBinary) => {
+  let node: string
+  let app: string
+  const bin = () => join(app, 'node_modules/corral/bin/corral.js')
+
+  beforeAll(() => {
+    node = nodeBinary()
+    const major = execFileSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).split('.')[0]
+    const { dir, install } = newApp(node, `init-node${major}`, [tarball], { npmInit: true })
+    app = dir
+    expect(install.stderr).toBe('')
+    expect(JSON.parse(readFileSync(join(app, 'package.json'), 'utf8'))).toMatchObject({ type: 'commonjs' })
+  }, 180_000)
+
+  /** Serves the app file with one worker until it is ready; returns the port. */
+  async function serve(file: string): Promise<number> {
+    const port = await freePort()
+    const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, file], { node, bin: bin(), cwd: app })
+    await corral.waitForLog(/Ready: 1 worker/, { timeoutMs: 20_000 })
+    expect(corral.log()).not.toMatch(/Warning|Error/)
+    return port
+  }
+
+  it("serves a TypeScript app written with import/export, with the README's own corral.config.ts", async () => {
+    // The README's config as it is, but for its address (a free port here) and 2 workers.
+    const readme = readFileSync(`${ROOT}README.md`, 'utf8')
+    const config = /```ts\n(\/\/ corral\.config\.ts\n[\s\S]*?\n)```/.exec(readme)?.[1]
+    expect(config).toContain("import { defineConfig } from 'corral'")
+    const port = await freePort()
+    writeFileSync(
+      join(app, 'corral.config.ts'),
+      config!.replace("bind: ['0.0.0.0:8000']", `bind: ['127.0.0.1:${port}']`).replace('workers: 4', 'workers: 2'),
+    )
+    writeFileSync(
+      join(app, 'greeting.ts'),
+      'export const greeting = (name: string): string => `hello ${name} from ${import.meta.filename.split("/").at(-1)}`\n',
+    )
+    writeFileSync(
+      join(app, 'app.ts'),
+      "import type { IncomingMessage, ServerResponse } from 'node:http'\nimport { greeting } from './greeting.ts'\n\n" +
+        'export default (req: IncomingMessage, res: ServerResponse): void => void res.end(greeting(String(req.url)))\n',
+    )
+    try {
+      const corral = startCorral(['app.ts'], { node, bin: bin(), cwd: app })
+      await corral.waitForLog(/Ready: 2 worker/, { timeoutMs: 20_000 })
+      expect(corral.log()).toContain('Config file: corral.config.ts')
+      expect(corral.log()).toContain('starting 2 workers') // the config's onStarting hook ran
+      expect(corral.log()).not.toMatch(/Warning|Error/)
+      expect(await get(port, '/ts')).toBe('200 hello /ts from greeting.ts')
+    } finally {
+      rmSync(join(app, 'corral.config.ts'))
+    }
+  })
+
+  it('a .ts file without import/export stays CommonJS', async () => {
+    writeFileSync(
+      join(app, 'legacy.ts'),
+      "const { basename } = require('node:path')\n" +
+        'module.exports = (req: unknown, res: { end(s: string): void }): void => res.end(basename(__filename))\n',
+    )
+    expect(await get(await serve('legacy.ts'), '/')).toBe('200 legacy.ts')
+  })
+
+  it('finds corral.config.{ts,mts,cts,js,mjs,cjs}; two at once is an error; --no-config reads none', () => {
+    const esm = (timeout: number) =>
+      `import { defineConfig } from 'corral'\nexport default defineConfig({ timeout: ${timeout} })\n`
+    const cjs = (timeout: number) =>
+      `const { defineConfig } = require('corral')\nmodule.exports = defineConfig({ timeout: ${timeout} })\n`
+    // In this project .js is CommonJS: written with require, as Node reads it.
+    const files = { ts: esm(41), mts: esm(42), cts: cjs(43), js: cjs(44), mjs: esm(45), cjs: cjs(46) }
+    const printConfig = (cwd: string, ...args: string[]) => run(node, cwd, node, [bin(), '--print-config', ...args])
+    for (const [ext, text] of Object.entries(files)) {
+      const dir = join(app, `config-${ext}`)
+      mkdirSync(dir)
+      writeFileSync(join(dir, `corral.config.${ext}`), text)
+      const r = printConfig(dir)
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toMatch(
+        new RegExp(`^timeout +${text.match(/\d+/)![0]} +config file corral\\.config\\.${ext}$`, 'm'),
+      )
+    }
+    const two = join(app, 'config-two')
+    mkdirSync(two)
+    writeFileSync(join(two, 'corral.config.ts'), files.ts)
+    writeFileSync(join(two, 'corral.config.cjs'), files.cjs)
+    const both = printConfig(two)
+    expect(both.status).toBe(2)
+    expect(both.stderr).toMatch(/^corral: error: corral\.config\.ts and corral\.config\.cjs: more than one config file/)
+    const none = printConfig(two, '--no-config')
+    expect(none.stderr).toBe('')
+    expect(none.stdout).toMatch(/^timeout +30 +default$/m)
+    expect(none.stdout).toMatch(/^noConfig +true +command line$/m)
+  })
+
+  it('serves an example copied out of the installed package, as the README says', async () => {
+    run(node, app, 'cp', ['node_modules/corral/examples/hello.ts', '.'])
+    expect(await get(await serve('hello.ts'), '/')).toMatch(/^200 Hello from corral worker \d+\n$/)
+  })
+})
+
+it('on Node 22.12, which strips no types, a .ts config or app is one line naming the Node that runs it', {
+  timeout: 180_000,
+}, () => {
+  const node = ensureOldestNode()
+  const { dir } = newApp(node, 'oldest-node', [tarball], { npmInit: true })
+  const bin = join(dir, 'node_modules/corral/bin/corral.js')
+  writeFileSync(
+    join(dir, 'corral.config.ts'),
+    "import { defineConfig } from 'corral'\nexport default defineConfig({})\n",
+  )
+  writeFileSync(join(dir, 'app.ts'), 'export default (req: unknown, res: { end(): void }): void => res.end()\n')
+  const why = 'Node v22.12.0 runs no TypeScript; Node 22.18 or later does'
+  const config = run(node, dir, node, [bin, '--print-config'])
+  expect(config.status).toBe(2)
+  expect(config.stderr.split('\n')[0]).toBe(
+    `corral: error: corral.config.ts: ${why} (or NODE_OPTIONS=--experimental-strip-types), else write it in JavaScript`,
+  )
+  const app = run(node, dir, node, [bin, '--no-config', '-w', '1', '-b', '127.0.0.1:0', 'app.ts'])
+  expect(app.status).toBe(4)
+  expect(app.stderr.trimEnd().split('\n')).toEqual([
+    expect.stringContaining(`[ERROR] App failed to load: ${join(dir, 'app.ts')}: ${why}`),
+  ])
 })
 
 /** The machine's own Node, the first on PATH outside node_modules (the pinned Node 24 lives there). */

@@ -16,6 +16,7 @@ import { runCtl, runShortcut } from './ctl.ts'
 import { runInspect } from './inspect.ts'
 import { VERSION } from '../version.ts'
 import { applyProcessSettings, checkProcessSettings } from '../process/process-settings.ts'
+import { typeScriptProblem } from '../process/user-modules.ts'
 import { checkTlsSettings } from '../http/tls.ts'
 import { checkSocketActivation } from '../master/socket-activation.ts'
 import { APP_LOAD_ERROR, RUNTIME_ERROR, USAGE_ERROR } from '../protocol/exit-codes.ts'
@@ -124,9 +125,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return USAGE_ERROR
   }
   const log = createLogger({ level: settings.logLevel })
-  if (settings.checkConfig) return checkConfig(app, log)
   // The app's file, before anything is bound (what is in it, the workers find out).
   const appFile = parseAppSpec(app).file
+  const typeScript = typeScriptProblem(appFile, process.cwd())
+  if (typeScript !== undefined && existsSync(appFile)) {
+    log.error(`App failed to load: ${appFile}: ${typeScript}`)
+    return APP_LOAD_ERROR
+  }
+  if (settings.checkConfig) return checkConfig(app, log)
   if (!existsSync(appFile)) {
     log.error(`App failed to load: App module not found: ${appFile}`)
     return APP_LOAD_ERROR

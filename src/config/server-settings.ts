@@ -53,13 +53,27 @@ export const serverSettings = [
     type: 'string',
     cliOnly: true,
     default: undefined,
-    defaultDoc: './corral.config.ts (or .mts, .js, .mjs) when present',
+    defaultDoc: './corral.config.{ts,mts,cts,js,mjs,cjs} when present',
     schema: OptionalPath,
     doc: prose`
       The config file to load settings from. It is a module whose default export is an object of settings with camelCase
-      keys (wrap it in defineConfig() from "corral" for types). Without this flag, corral.config.ts, .mts, .js or .mjs
-      in the working directory is loaded when present. Its settings override the defaults; CORRAL_CMD_ARGS and the
-      command line override it. HUP reads it again.
+      keys (wrap it in defineConfig() from "corral" for types). Without this flag, the one corral.config.ts, .mts, .cts,
+      .js, .mjs or .cjs in the working directory is loaded when present (two of them is an error). Its settings override
+      the defaults; CORRAL_CMD_ARGS and the command line override it. HUP reads it again.
+    `,
+  }),
+  setting({
+    name: 'noConfig',
+    flags: ['--no-config'],
+    section: 'Config',
+    onHup: 'kept',
+    type: 'boolean',
+    cliOnly: true,
+    default: false,
+    schema: Flag,
+    doc: prose`
+      Load no config file: corral.config.* in the working directory is not looked for (on HUP either). Not with
+      -c/--config.
     `,
   }),
   setting({

@@ -1,7 +1,7 @@
 // The configuration sources and their precedence, lowest to highest:
 //
 //   registry defaults (and env-var defaults such as WEB_CONCURRENCY)
-//   < the config file (-c/--config, else ./corral.config.{ts,mts,js,mjs})
+//   < the config file (-c/--config, else the one ./corral.config.{ts,mts,cts,js,mjs,cjs}; none with --no-config)
 //   < CORRAL_CMD_ARGS (parsed like argv, with shell-like quoting)
 //   < the command line
 //
@@ -15,13 +15,14 @@ import { pathToFileURL } from 'node:url'
 import { scanArgs, type ScannedArgs } from './command-line.ts'
 import type { Logger } from '../logging/log.ts'
 import { locateSyntaxError } from '../process/syntax-error.ts'
+import { importUserModule, typeScriptProblem } from '../process/user-modules.ts'
 import { CONFIG_KEYS, findSetting, flagsLabel, registry, type SettingName, type Settings } from './registry.ts'
 import { defaults, resolveSettings, type Layer } from './resolve.ts'
 import { suggestion } from './suggest.ts'
 
 export const CMD_ARGS_ENV = 'CORRAL_CMD_ARGS'
-/** Looked for in the working directory, in this order, when -c/--config is not given. */
-const CONFIG_FILE_NAMES = ['corral.config.ts', 'corral.config.mts', 'corral.config.js', 'corral.config.mjs'] as const
+/** Looked for in the working directory when neither -c/--config nor --no-config is given; two found is an error. */
+const CONFIG_FILE_NAMES = ['ts', 'mts', 'cts', 'js', 'mjs', 'cjs'].map((ext) => `corral.config.${ext}`)
 /** A config file still loading after this long (a top-level await that never settles) is an error, not a hang. */
 const CONFIG_LOAD_TIMEOUT_MS = 10_000
 
@@ -78,7 +79,15 @@ export async function loadSettings(input: SourcesInput, options: LoadOptions = {
 
   const layers: Layer[] = []
   const given = stringValue(cli.values['config']) ?? stringValue(cmd.values['config'])
-  const configFile = given ?? options.configFile ?? findDefaultConfig(cwd)
+  const noConfig = cli.values['noConfig'] === true || cmd.values['noConfig'] === true
+  if (noConfig && given !== undefined) errors.push('--no-config and -c/--config: give one or the other')
+  // A HUP reads the file read at start; it searches only when there was none.
+  let configFile = noConfig ? undefined : (given ?? options.configFile)
+  if (configFile === undefined && !noConfig) {
+    const found = findDefaultConfig(cwd)
+    if ('error' in found) errors.push(found.error)
+    else configFile = found.file
+  }
   if (configFile !== undefined) {
     // A file found in the working directory is where the default comes from.
     if (given === undefined) layers.push({ values: { config: configFile }, label: flagsLabel, source: 'default' })
@@ -139,14 +148,19 @@ function scanCmdArgs(text: string | undefined, errors: string[]): ScannedArgs {
   return scanned
 }
 
-function findDefaultConfig(cwd: string): string | undefined {
-  return CONFIG_FILE_NAMES.find((name) => {
+/** The one config file in the working directory, if any; two is an error (which one counts would be a guess). */
+function findDefaultConfig(cwd: string): { readonly file: string | undefined } | { readonly error: string } {
+  const present = CONFIG_FILE_NAMES.filter((name) => {
     try {
       return statSync(resolve(cwd, name)).isFile()
     } catch {
       return false
     }
   })
+  if (present.length <= 1) return { file: present[0] }
+  return {
+    error: `${present.slice(0, -1).join(', ')} and ${present.at(-1)}: more than one config file in the working directory; remove one, or choose with -c/--config or --no-config`,
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -162,14 +176,16 @@ async function readConfigFile(path: string, shown: string, missing: string, fres
   } catch {
     return { error: missing }
   }
+  const typeScript = typeScriptProblem(path, process.cwd())
+  if (typeScript !== undefined) return { error: `${shown}: ${typeScript}` }
   // ES modules are cached by URL: a HUP imports the file under a new one.
   // (Modules it imports itself stay cached; see spec/settings.md.)
-  const url = pathToFileURL(path).href + (fresh ? `?reload=${++importCount}` : '')
+  const query = fresh ? `?reload=${++importCount}` : ''
   let mod: { default?: unknown }
   try {
-    mod = await withTimeout(import(url) as Promise<{ default?: unknown }>, CONFIG_LOAD_TIMEOUT_MS)
+    mod = await withTimeout(importUserModule(path, query) as Promise<{ default?: unknown }>, CONFIG_LOAD_TIMEOUT_MS)
   } catch (err) {
-    return { error: `${shown}: failed to load: ${describeLoadError(err, path)}` }
+    return { error: `${shown}: failed to load: ${describeLoadError(err, path)}${commonJsHint(err, path)}` }
   }
   const config = mod.default
   if (config === undefined)
@@ -215,6 +231,13 @@ function describeLoadError(err: unknown, path: string): string {
     stack.match(new RegExp(`^${escapeRegExp(path)}:(\\d+)`, 'm'))?.[1] ??
     stack.match(new RegExp(`${escapeRegExp(url)}(?:\\?[^:)]*)?:(\\d+)`))?.[1]
   return at === undefined ? message : `${message} (line ${at})`
+}
+
+/** ES module syntax in a .js file that package.json makes CommonJS (npm init's "type": "commonjs"). */
+function commonJsHint(err: unknown, path: string): string {
+  const moduleSyntax = /Cannot use import statement outside a module|Unexpected token 'export'/
+  if (!path.endsWith('.js') || !(err instanceof SyntaxError) || !moduleSyntax.test(err.message)) return ''
+  return '; a .js file is CommonJS in this project: use require() and module.exports, or rename it to .mjs or .ts'
 }
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')

@@ -8,9 +8,9 @@
 // effect/Schema, which would cost each worker ~230 ms and ~45 MB at boot
 // (measured from sources) for a file the master has just validated.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { pathToFileURL } from 'node:url'
 import type { Logger } from '../logging/log.ts'
 import type { WorkerOptions } from '../protocol/master-worker.ts'
+import { importUserModule } from '../process/user-modules.ts'
 import {
   callHook,
   delay,
@@ -42,7 +42,7 @@ async function loadWorkerHooks(ref: WorkerOptions['hooks'], log: Logger): Promis
   }
   let mod: { default?: unknown }
   try {
-    const loading = import(pathToFileURL(ref.file).href) as Promise<{ default?: unknown }>
+    const loading = importUserModule(ref.file) as Promise<{ default?: unknown }>
     const timedOut = delay(HOOKS_LOAD_TIMEOUT_MS).then(() => undefined)
     const loaded = await Promise.race([loading, timedOut])
     if (loaded === undefined) return failed(`still loading after ${HOOKS_LOAD_TIMEOUT_MS / 1000} s`)

@@ -3,9 +3,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { frameworkHandler } from './app-frameworks.ts'
 import { locateSyntaxError } from '../process/syntax-error.ts'
+import { importUserModule } from '../process/user-modules.ts'
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void
 export type Logger = { exception(message: string, err: unknown): void }
@@ -29,7 +29,7 @@ export async function importApp(spec: AppSpec): Promise<unknown> {
   if (!existsSync(spec.file)) throw new AppLoadError(`App module not found: ${spec.file}`)
   let mod: Record<string, unknown>
   try {
-    mod = (await import(pathToFileURL(spec.file).href)) as Record<string, unknown>
+    mod = (await importUserModule(spec.file)) as Record<string, unknown>
   } catch (err) {
     const where = locateSyntaxError(err, spec.file)
     throw where === undefined ? err : new AppLoadError(where)

@@ -82,10 +82,10 @@ function lastUpTo(seq: number, test: (e: Entry) => boolean): Entry | undefined {
 }
 
 function describeEvent(ev: MasterEvent): string {
-  // A HUP carries every re-read setting; the chart reads three of them, so those are what the timeline shows.
-  if (ev.type === 'HUP' && ev.settings) {
+  // The settings a HUP re-read: the chart reads three of them, so those are what the timeline shows.
+  if (ev.type === 'SETTINGS_READ' && ev.settings) {
     const { workers, timeout, gracefulTimeout } = ev.settings
-    return `HUP re-read: workers=${workers} timeout=${timeout} gracefulTimeout=${gracefulTimeout}`
+    return `SETTINGS_READ workers=${workers} timeout=${timeout} gracefulTimeout=${gracefulTimeout}`
   }
   const detail = Object.entries(ev)
     .filter(([k]) => k !== 'type')
@@ -350,6 +350,9 @@ function sendSignal(signal: Signal): void {
     return
   }
   fire(signal === 'WINCH' ? { type: 'WINCH', fromTerminal: false } : { type: signal })
+  // The shell's answer to the HUP's readSettings, as a master with no config file gives it: at once, keeping the settings.
+  if (signal === 'HUP' && (playground?.actor.getSnapshot().context.settingsReads ?? 0) > 0)
+    fire({ type: 'SETTINGS_READ' })
 }
 
 // ---------------------------------------------------------------------------

@@ -149,6 +149,8 @@ export function runMaster({
     // `corral ctl` commands that are signals' events enter with the signals (src/master/master-control.ts).
     const controlSignals = yield* Queue.unbounded<Signal>()
     const emit = (event: MasterEvent) => void Queue.offerUnsafe(events, event)
+    // HUPs whose settings are to be read (the chart's readSettings command).
+    const settingsReads = yield* Queue.unbounded<void>()
     const identity = yield* Effect.try({
       try: () => workerSpawnIdentity(settings),
       catch: (err) => new WorkerIdentityUnknown(messageOf(err)),
@@ -209,6 +211,7 @@ export function runMaster({
       },
       done: (code) => Deferred.doneUnsafe(exitCode, Effect.succeed(code)),
       // The chart's reexecing.preExec waits for the hook's outcome (src/master/server-hooks.ts).
+      readSettings: () => void Queue.offerUnsafe(settingsReads, undefined),
       preExec: () =>
         hooks.preExec((failure) =>
           emit(failure === undefined ? { type: 'PRE_EXEC_DONE' } : { type: 'PRE_EXEC_FAILED', reason: failure }),
@@ -228,23 +231,27 @@ export function runMaster({
     // systemd's notify protocol observes the master's snapshots (spec/deploy.md).
     actor.subscribe(followMaster(systemd))
 
-    // A signal becomes its event; a HUP carries the settings re-read for it,
-    // so the reload it starts (or queues) has them: one path, into the machine.
+    // A signal becomes its event at once, with nothing to wait for: signals
+    // reach the chart in the order they came. A HUP's settings are read
+    // beside the stream (the chart's readSettings command, below).
     // `sent`: by the OS (a kill, a terminal), or by corral itself (ctl, --reload).
-    const toEvent = ({ signal, sent }: SignalFrom): Effect.Effect<MasterEvent<Settings>> => {
+    const toEvent = ({ signal, sent }: SignalFrom): MasterEvent<Settings> => {
       log.info(`Handling signal: ${signal.toLowerCase()}`)
-      if (signal === 'HUP')
-        return reloadSettings
-          ? Effect.promise(() => reloadSettings(inForce, log)).pipe(
-              Effect.map((next) => ({ type: 'HUP', settings: next })),
-            )
-          : Effect.succeed({ type: 'HUP' })
-      if (signal === 'WINCH')
-        return Effect.succeed({ type: 'WINCH', fromTerminal: sent === 'os' && inTerminalForeground() })
+      if (signal === 'WINCH') return { type: 'WINCH', fromTerminal: sent === 'os' && inTerminalForeground() }
       // Whether a re-exec can work at all is the shell's to know; the chart decides before entering reexecing.
-      if (signal === 'USR2') return Effect.succeed({ type: 'USR2', refusal: reexecRefusal() })
-      return Effect.succeed({ type: signal })
+      if (signal === 'USR2') return { type: 'USR2', refusal: reexecRefusal() }
+      return { type: signal }
     }
+    // The chart's readSettings: the config file is imported one HUP at a
+    // time, in the order asked, off the event stream; each answer is an
+    // event (the chart may be stopping by then, and drops it).
+    yield* Stream.fromQueue(settingsReads).pipe(
+      Stream.mapEffect(() =>
+        reloadSettings ? Effect.promise(() => reloadSettings(inForce, log)) : Effect.succeed(undefined),
+      ),
+      Stream.runForEach((next) => Effect.sync(() => emit({ type: 'SETTINGS_READ', settings: next }))),
+      Effect.forkScoped,
+    )
     const inputs = Stream.mergeAll(
       [
         // --reload: a change to the app's files is a HUP (src/master/reload-watch.ts).
@@ -257,7 +264,7 @@ export function runMaster({
             ),
           ],
           { concurrency: 'unbounded' },
-        ).pipe(Stream.mapEffect(toEvent)),
+        ).pipe(Stream.map(toEvent)),
         ticks(TICK_MS),
         Stream.fromQueue(events),
       ],
@@ -310,6 +317,7 @@ interface Shell {
   pidfile: Pidfile
   /** The settings in force from now on. */
   adopt: (settings: Settings) => void
+  readSettings: () => void
   preExec: () => void
   reexec: () => void
   done: (code: number) => void
@@ -317,7 +325,7 @@ interface Shell {
 
 function carryOut(
   command: MasterCommand<Settings>,
-  { pool, hooks, log, pidfile, adopt, preExec, reexec, done }: Shell,
+  { pool, hooks, log, pidfile, adopt, readSettings, preExec, reexec, done }: Shell,
 ): void {
   switch (command.type) {
     case 'spawnWorker': {
@@ -345,6 +353,8 @@ function carryOut(
       log.info('Reopening log files')
       reopenLogFiles()
       return pool.broadcast({ t: 'reopen' })
+    case 'readSettings':
+      return readSettings()
     case 'preExec':
       return preExec()
     case 'reexec':

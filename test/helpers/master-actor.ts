@@ -2,7 +2,13 @@
 // (test/master-log.test.ts, test/master-scenarios.test.ts): send events, then
 // read what it emitted since the last reading, as log lines or as commands.
 import { createActor } from 'xstate'
-import { masterMachine, type MasterCommand, type MasterEvent, type MasterInput } from '../../machines/master.ts'
+import {
+  masterMachine,
+  type MasterCommand,
+  type MasterEvent,
+  type MasterInput,
+  type MasterSettings,
+} from '../../machines/master.ts'
 
 export const settings = (workers: number) => ({ workers, timeout: 30, gracefulTimeout: 30 })
 
@@ -31,6 +37,12 @@ export function startMaster(input: MasterInput = { settings: settings(2) }) {
     },
   }
 }
+
+/** A HUP as the shell carries it out: the signal, then the settings it re-read (none: those in force). */
+export const hup = (settings?: MasterSettings): MasterEvent[] => [
+  { type: 'HUP' },
+  settings ? { type: 'SETTINGS_READ', settings } : { type: 'SETTINGS_READ' },
+]
 
 export const ready = (...ids: number[]): MasterEvent[] => ids.map((id) => ({ type: 'WORKER_READY', id }))
 

@@ -159,9 +159,7 @@ export class MasterPredictor {
     switch (step.kind) {
       case 'signal':
         this.send(
-          step.signal === 'HUP'
-            ? this.hup()
-            : step.signal === 'WINCH'
+          step.signal === 'WINCH'
               ? { type: 'WINCH', fromTerminal: false }
               : { type: step.signal },
         )
@@ -173,7 +171,7 @@ export class MasterPredictor {
         this.send({ type: 'REMOVE_WORKERS', count: step.count })
         break
       case 'reload':
-        this.send(this.hup())
+        this.send({ type: 'HUP' })
         break
       case 'workerKill':
         this.send({ type: 'KILL_WORKER', id: step.id })
@@ -218,10 +216,6 @@ export class MasterPredictor {
     }
   }
 
-  /** The HUP the shell sends: with the settings it re-read, which are the command line's again. */
-  private hup(): MasterEvent {
-    return { type: 'HUP', settings: this.scenario.settings }
-  }
 
   private send(event: MasterEvent): void {
     this.actor.send(event)
@@ -252,6 +246,10 @@ export class MasterPredictor {
         // src/master/main.ts: the pidfile is written once the first workers serve.
         this.files.pidfile = 'old'
         this.aside = false
+        return
+      case 'readSettings':
+        // src/master/main.ts: the settings re-read are the command line's again.
+        this.pending.push({ type: 'SETTINGS_READ', settings: this.scenario.settings })
         return
       case 'preExec':
         // src/master/main.ts: no preExec hook in these runs, so the shell answers at once.
