@@ -207,21 +207,25 @@ export const TOUR: readonly TourStep[] = [
     sections: ['signals'],
     title: { en: 'HUP: reload without dropping a request', 'zh-CN': 'HUP：重新加载，不丢一个请求' },
     text: {
-      en: 'HUP reloads the settings and the app: a new generation of workers boots beside the old one (`steady: HUP` → `reloading`, whose entry `startGeneration` spawns it), and only when all of it is ready does `reloading: always [allReady] / retireOldGenerations` stop the old workers gracefully. Since a worker is a fresh `spawn`, not a fork of a master that loaded the app, each new worker reads the code from disk. A HUP during a reload is queued, never a second overlapping generation.',
+      en: 'HUP reloads the settings and the app. The chart first asks the shell to re-read the settings (`active: HUP / readSettings`), which it does beside the event stream, so a TERM sent meanwhile is not held up by a slow config file; its answer, `SETTINGS_READ`, starts the reload: a new generation of workers boots beside the old one (`steady: SETTINGS_READ` → `reloading`, whose entry `startGeneration` spawns it), and only when all of it is ready does `reloading: always [allReady] / retireOldGenerations` stop the old workers gracefully. Since a worker is a fresh `spawn`, not a fork of a master that loaded the app, each new worker reads the code from disk. A HUP during a reload is queued, never a second overlapping generation.',
       'zh-CN':
-        'HUP 重新加载配置和应用：新一代工作进程在旧一代旁边启动（`steady: HUP` → `reloading`，其入口动作 `startGeneration` 启动新一代），只有当新一代全部就绪时，`reloading: always [allReady] / retireOldGenerations` 才平滑地停止旧的工作进程。由于每个工作进程都是新 `spawn` 出来的，而不是从加载了应用的主进程 fork 出来的，每个新工作进程都从磁盘读取代码。重新加载期间再收到的 HUP 会排队，绝不会同时出现两个重叠的新一代。',
+        'HUP 重新加载配置和应用。状态图先请外壳重新读取配置（`active: HUP / readSettings`），外壳在事件流之外读取，所以读取一个很慢的配置文件时，期间发来的 TERM 不会被耽搁；它的答复 `SETTINGS_READ` 开始重新加载：新一代工作进程在旧一代旁边启动（`steady: SETTINGS_READ` → `reloading`，其入口动作 `startGeneration` 启动新一代），只有当新一代全部就绪时，`reloading: always [allReady] / retireOldGenerations` 才平滑地停止旧的工作进程。由于每个工作进程都是新 `spawn` 出来的，而不是从加载了应用的主进程 fork 出来的，每个新工作进程都从磁盘读取代码。重新加载期间再收到的 HUP 会排队，绝不会同时出现两个重叠的新一代。',
     },
     doIt: {
-      en: 'Send HUP, then report the new workers ready.',
-      'zh-CN': '发送 HUP，然后报告新的工作进程已就绪。',
+      en: 'Send HUP, answer its readSettings with the settings unchanged (SETTINGS_READ), then report the new workers ready.',
+      'zh-CN': '发送 HUP，以不变的配置答复它的 readSettings（SETTINGS_READ），然后报告新的工作进程已就绪。',
     },
-    transitions: [m('active.running.steady', 'HUP'), m('active.running.reloading', 'always')],
+    transitions: [
+      m('active', 'HUP'),
+      m('active.running.steady', 'SETTINGS_READ'),
+      m('active.running.reloading', 'always'),
+    ],
     pinnedBy: ['e2e-signals › reload (HUP)', 'faults-hup'],
     setup: [ready],
-    act: [ev({ type: 'HUP' }), ready],
+    act: [ev({ type: 'HUP' }), ev({ type: 'SETTINGS_READ' }), ready],
     expect: {
       state: 'active.running.steady',
-      emitted: ['reloadStarted', 'spawnWorker', 'stopWorker'],
+      emitted: ['readSettings', 'reloadStarted', 'spawnWorker', 'stopWorker'],
       workers: ['stopping', 'stopping', 'running', 'running'],
     },
   },
@@ -310,15 +314,15 @@ export const TOUR: readonly TourStep[] = [
     sections: ['signals'],
     title: { en: 'WINCH: stop the workers, keep the master', 'zh-CN': 'WINCH：停止工作进程，保留主进程' },
     text: {
-      en: "WINCH stops every worker gracefully and keeps the master, holding the sockets: after a USR2, the old master's workers leave to the new master's. gunicorn takes it only when daemonized, because a terminal sends WINCH whenever its window is resized; corral takes it whenever no terminal can have sent it (a service, a daemon, `corral ctl`): `steady: WINCH [notFromTerminal]` → `running.idle`, whose entry stops the workers. A HUP from there starts workers again (the rollback); QUIT ends it.",
+      en: "WINCH stops every worker gracefully and keeps the master, holding the sockets: after a USR2, the old master's workers leave to the new master's. gunicorn takes it only when daemonized, because a terminal sends WINCH whenever its window is resized; corral takes it whenever no terminal can have sent it (a service, a daemon, `corral ctl`): `steady: WINCH [notFromTerminal]` → `running.idle`, whose entry stops the workers. A HUP from there starts workers again once its settings are read (`idle: SETTINGS_READ` → `reloading`: the rollback); QUIT ends it.",
       'zh-CN':
-        'WINCH 平滑地停止所有工作进程，保留主进程及其套接字：USR2 之后，旧主进程的工作进程退出，交给新主进程的工作进程。gunicorn 只在以守护进程运行时才处理它，因为终端窗口每次改变大小都会发送 WINCH；corral 则在不可能由终端发出时处理它（服务、守护进程、`corral ctl`）：`steady: WINCH [notFromTerminal]` → `running.idle`，其入口动作停止工作进程。在那里收到 HUP 会重新启动工作进程（回滚），QUIT 则结束主进程。',
+        'WINCH 平滑地停止所有工作进程，保留主进程及其套接字：USR2 之后，旧主进程的工作进程退出，交给新主进程的工作进程。gunicorn 只在以守护进程运行时才处理它，因为终端窗口每次改变大小都会发送 WINCH；corral 则在不可能由终端发出时处理它（服务、守护进程、`corral ctl`）：`steady: WINCH [notFromTerminal]` → `running.idle`，其入口动作停止工作进程。在那里收到 HUP，读完配置后就会重新启动工作进程（`idle: SETTINGS_READ` → `reloading`：回滚），QUIT 则结束主进程。',
     },
     doIt: {
       en: 'After a USR2 whose new master is ready, send WINCH (not from a terminal).',
       'zh-CN': '在一次新主进程已就绪的 USR2 之后，发送 WINCH（不是由终端发出的）。',
     },
-    transitions: [m('active.running.steady', 'WINCH'), m('active.running.idle', 'HUP')],
+    transitions: [m('active.running.steady', 'WINCH'), m('active.running.idle', 'SETTINGS_READ')],
     pinnedBy: [
       'e2e-terminal › with no terminal, WINCH stops every worker and the master stays',
       'e2e-terminal › npx corral, resized three times, keeps every worker serving',
