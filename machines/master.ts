@@ -381,7 +381,11 @@ export const masterMachine = setup({
             idle: {
               entry: 'stopForWinch',
               on: {
-                SETTINGS_READ: { guard: 'settingsOwed', target: 'reloading', actions: ['takeSettings', 'reloadFromIdle'] },
+                SETTINGS_READ: {
+                  guard: 'settingsOwed',
+                  target: 'reloading',
+                  actions: ['takeSettings', 'reloadFromIdle'],
+                },
                 // The target changes; workers come with the next HUP.
                 TTIN: { actions: 'ttin' },
                 TTOU: { actions: 'ttou' },

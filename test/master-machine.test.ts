@@ -382,12 +382,7 @@ describe('master machine: an abandoned reload leaves the old generation at the t
   })
 
   test('a HUP after WINCH (no old workers left to fall back on)', () => {
-    const r = drive([
-      { type: 'WORKER_READY', id: 1 },
-      { type: 'WINCH', fromTerminal: false },
-      ...hup(),
-      failedBoot(2),
-    ])
+    const r = drive([{ type: 'WORKER_READY', id: 1 }, { type: 'WINCH', fromTerminal: false }, ...hup(), failedBoot(2)])
     // Steady with nobody serving and nothing started: it should either go
     // back to idle or start the old generation again.
     expect(r.idle || r.live === r.target, `${JSON.stringify(r)}`).toBe(true)

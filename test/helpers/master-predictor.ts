@@ -158,11 +158,7 @@ export class MasterPredictor {
   apply(step: Step): boolean {
     switch (step.kind) {
       case 'signal':
-        this.send(
-          step.signal === 'WINCH'
-              ? { type: 'WINCH', fromTerminal: false }
-              : { type: step.signal },
-        )
+        this.send(step.signal === 'WINCH' ? { type: 'WINCH', fromTerminal: false } : { type: step.signal })
         break
       case 'workerAdd':
         for (let i = 0; i < step.count; i++) this.send({ type: 'TTIN' })
@@ -215,7 +211,6 @@ export class MasterPredictor {
       files,
     }
   }
-
 
   private send(event: MasterEvent): void {
     this.actor.send(event)
