@@ -1,7 +1,11 @@
 // The request path's cost: corral -w 1 serving bench/hello.ts with no access
-// log, with the default format to a file, as JSON lines to a file, and the
-// same response from a fetch handler (bench/hello-fetch.ts), in the same run, interleaved, with bare node:http for scale. Server
-// pinned to CPU 0, wrk (keep-alive, 50 connections) to CPU 1. Also the cost
+// log, with the default format to a file, as JSON lines to a file, with
+// StatsD on (to a UDP listener in this process), and the same response from a
+// fetch handler (bench/hello-fetch.ts), in the same run, interleaved, with
+// bare node:http for scale. Server pinned to CPU 0, wrk (32 connections) to
+// CPU 1, in both shapes: keep-alive, and a new connection per request
+// (`Connection: close`), one after the other against the same server. Each
+// round runs the servers in a rotated order. Also the cost
 // of what `corral ctl` and --metrics-bind need: corral counts requests by
 // default (the control socket is on), --no-control-socket counts nothing,
 // --metrics-bind also times them; and the master's RSS with and without
@@ -12,6 +16,7 @@
 //   node bench/access-log.ts [reps] [seconds]
 // Not part of `npm test`: figures, not assertions.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createSocket } from 'node:dgram'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,6 +30,17 @@ const SECONDS = Number(process.argv[3] ?? 5)
 const dir = mkdtempSync(join(tmpdir(), 'corral-bench-access-'))
 // One port for --metrics-bind, reused: the configurations run one at a time.
 const METRICS_PORT = await freePort()
+// A StatsD listener for --statsd-host, as a real agent would be: it reads and drops.
+const statsd = createSocket('udp4')
+let statsdDatagrams = 0
+statsd.on('message', () => statsdDatagrams++)
+await new Promise<void>((resolve) => statsd.bind(0, '127.0.0.1', resolve))
+const STATSD = `127.0.0.1:${statsd.address().port}`
+const CONNECTIONS = 32
+const SHAPES = [
+  { name: 'keep-alive', close: false },
+  { name: 'new conn/request', close: true },
+] as const
 
 interface Config {
   name: string
@@ -56,6 +72,7 @@ const CONFIGS: Config[] = [
     args: corral(['--access-logfile', join(dir, 'json.log'), '--access-log-json']),
     corral: true,
   },
+  { name: 'corral, StatsD on', args: corral(['--statsd-host', STATSD]), corral: true },
   { name: 'corral, nothing counted (--no-control-socket)', args: corral(['--no-control-socket']), corral: true },
   { name: 'corral, metrics', args: corral(['--metrics-bind', `127.0.0.1:${METRICS_PORT}`]), corral: true },
   {
@@ -98,7 +115,14 @@ async function ready(port: number): Promise<void> {
   throw new Error(`nothing serving on ${port}`)
 }
 
-async function measure(config: Config): Promise<{ rps: number; usPerReq: number; foreign: number }> {
+interface Sample {
+  rps: number
+  usPerReq: number
+  foreign: number
+}
+
+/** One server, started afresh, measured in each shape after a warm-up in that shape. */
+async function measure(config: Config): Promise<Sample[]> {
   const port = await freePort()
   const proc: Proc = start('taskset', ['-c', '0', process.execPath, ...config.args(port)], {
     env: { ...process.env, PORT: String(port), ...config.env },
@@ -107,12 +131,16 @@ async function measure(config: Config): Promise<{ rps: number; usPerReq: number;
     await ready(port)
     const serving = config.corral ? children(proc.pid)[0] : proc.pid
     if (serving === undefined) throw new Error(`${config.name}: no worker found`)
-    await wrk({ port, cpu: '1', connections: 50, seconds: 1, close: false })
-    const foreign = foreignCpu()
-    const before = cpuTicks(serving)
-    const r = await wrk({ port, cpu: '1', connections: 50, seconds: SECONDS, close: false })
-    const ticks = cpuTicks(serving) - before
-    return { rps: r.rps, usPerReq: (ticks * 10_000) / r.requests, foreign: foreign.end() }
+    const samples: Sample[] = []
+    for (const shape of SHAPES) {
+      await wrk({ port, cpu: '1', connections: CONNECTIONS, seconds: 1, close: shape.close })
+      const foreign = foreignCpu()
+      const before = cpuTicks(serving)
+      const r = await wrk({ port, cpu: '1', connections: CONNECTIONS, seconds: SECONDS, close: shape.close })
+      const ticks = cpuTicks(serving) - before
+      samples.push({ rps: r.rps, usPerReq: (ticks * 10_000) / r.requests, foreign: foreign.end() })
+    }
+    return samples
   } finally {
     await stop(proc)
   }
@@ -139,39 +167,51 @@ const median = (xs: number[]) => {
 }
 
 try {
+  const key = (config: string, shape: string) => `${config} | ${shape}`
   const results = new Map<string, { rps: number[]; us: number[]; foreign: number[] }>(
-    CONFIGS.map((c) => [c.name, { rps: [], us: [], foreign: [] }]),
+    CONFIGS.flatMap((c) => SHAPES.map((sh) => [key(c.name, sh.name), { rps: [], us: [], foreign: [] }] as const)),
   )
   for (let rep = 1; rep <= REPS; rep++) {
+    // Rotated, so that no server is always first or last in a round.
+    const order = CONFIGS.map((_, i) => CONFIGS[(i + rep - 1) % CONFIGS.length]!)
+    for (const config of order) {
+      const samples = await measure(config)
+      for (const [i, shape] of SHAPES.entries()) {
+        const m = samples[i]!
+        const r = results.get(key(config.name, shape.name))!
+        r.rps.push(m.rps)
+        r.us.push(m.usPerReq)
+        r.foreign.push(m.foreign)
+        console.error(
+          `rep ${rep}: ${config.name}, ${shape.name}: ${Math.round(m.rps)} req/s, ${m.usPerReq.toFixed(2)} µs CPU/req (other processes: ${m.foreign.toFixed(2)} cores)`,
+        )
+      }
+    }
+  }
+  const summary: Record<string, { rps: number; vsBare: number; usPerReq: number; vsBareCpu: number }> = {}
+  for (const shape of SHAPES) {
+    const bare = results.get(key('bare node:http', shape.name))!
+    const base = results.get(key('corral, no access log', shape.name))!
+    const [bareRps, bareUs, baseRps, baseUs] = [median(bare.rps), median(bare.us), median(base.rps), median(base.us)]
+    console.log(
+      `\nrequest-path cost, ${shape.name}, ${REPS} rounds × ${SECONDS} s, medians (wrk ${CONNECTIONS} connections, server on 1 CPU)`,
+    )
+    console.log(
+      '| server | req/s | vs bare | vs corral without log | µs CPU per request | vs bare (CPU) | vs corral without log (CPU) | other load (cores) |',
+    )
+    console.log('|---|---|---|---|---|---|---|---|')
     for (const config of CONFIGS) {
-      const m = await measure(config)
-      const r = results.get(config.name)!
-      r.rps.push(m.rps)
-      r.us.push(m.usPerReq)
-      r.foreign.push(m.foreign)
-      console.error(
-        `rep ${rep}: ${config.name}: ${Math.round(m.rps)} req/s, ${m.usPerReq.toFixed(2)} µs CPU/req (other processes: ${m.foreign.toFixed(2)} cores)`,
+      const r = results.get(key(config.name, shape.name))!
+      const rps = median(r.rps)
+      const us = median(r.us)
+      summary[key(config.name, shape.name)] = { rps, vsBare: rps / bareRps, usPerReq: us, vsBareCpu: bareUs / us }
+      console.log(
+        `| ${config.name} | ${Math.round(rps)} | ${(rps / bareRps).toFixed(2)} | ${(rps / baseRps).toFixed(2)} | ${us.toFixed(2)} | ${(bareUs / us).toFixed(2)} | ${(baseUs / us).toFixed(2)} | ${median(r.foreign).toFixed(2)} |`,
       )
     }
   }
-  const base = results.get('corral, no access log')!
-  const baseRps = median(base.rps)
-  const baseUs = median(base.us)
-  const bare = results.get('bare node:http')!
-  const bareRps = median(bare.rps)
-  const bareUs = median(bare.us)
-  console.log(`\nrequest-path cost, ${REPS} reps × ${SECONDS} s, medians (keep-alive, 50 connections, server on 1 CPU)`)
-  console.log(
-    '| server | req/s | vs bare | vs corral without log | µs CPU per request | vs bare (CPU) | vs corral without log (CPU) | other load (cores) |',
-  )
-  console.log('|---|---|---|---|---|---|---|---|')
-  for (const [name, r] of results) {
-    const rps = median(r.rps)
-    const us = median(r.us)
-    console.log(
-      `| ${name} | ${Math.round(rps)} | ${(rps / bareRps).toFixed(2)} | ${(rps / baseRps).toFixed(2)} | ${us.toFixed(2)} | ${(bareUs / us).toFixed(2)} | ${(baseUs / us).toFixed(2)} | ${median(r.foreign).toFixed(2)} |`,
-    )
-  }
+  console.log(`\nStatsD datagrams received by the bench's listener: ${statsdDatagrams}`)
+  console.log(`JSON ${JSON.stringify(summary)}`)
   const rss = { off: [] as number[], on: [] as number[] }
   for (let rep = 1; rep <= REPS; rep++) {
     rss.off.push(await masterRssMb([]))
@@ -183,5 +223,6 @@ try {
   )
 } finally {
   killAllTracked()
+  statsd.close()
   rmSync(dir, { recursive: true, force: true })
 }

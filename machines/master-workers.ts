@@ -62,6 +62,8 @@ export type MasterCommand<S extends MasterSettings = MasterSettings> =
   | { type: 'readSettings' }
   /** A reload starts `generation`, whose workers get `settings`: the settings in force from now on. */
   | { type: 'reloadStarted'; generation: number; settings: S }
+  /** The reload's new `generation` is all ready: the old ones are told to stop. */
+  | { type: 'reloadCompleted'; generation: number }
   /** The reload failed: `generation` serves on, and its `settings` are in force again. */
   | { type: 'reloadAbandoned'; generation: number; settings: S }
   | { type: 'reopenLogs' }
@@ -364,11 +366,15 @@ export function startGeneration(ctx: MasterContext): Step {
 
 /** The new generation is ready: the old ones stop gracefully. */
 export function retireOldGenerations(ctx: MasterContext): Step {
-  return stopAll(
+  const retired = stopAll(
     ctx,
     ctx.workers.filter((w) => w.generation !== ctx.generation && isLive(w)),
     'graceful',
   )
+  return {
+    context: retired.context,
+    commands: [{ type: 'reloadCompleted', generation: ctx.generation }, ...retired.commands],
+  }
 }
 
 /** The new generation cannot boot: stop it and go back to the old one. */

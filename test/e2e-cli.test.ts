@@ -45,6 +45,13 @@ describe('corral CLI', () => {
     [['-b'], /missing value for -b/],
     [['--log-level', 'loud', 'app.ts'], /--log-level/],
     [['-t', '-5', 'app.ts'], /-t\/--timeout/],
+    [['--statsd-host', 'statsd', 'app.ts'], /--statsd-host: "statsd" is not a StatsD address \(expected HOST:PORT/],
+    [['--statsd-host', 'unix:/run/dsd.sock', 'app.ts'], /--statsd-host: .*Node cannot open; use HOST:PORT/],
+    [['--statsd-prefix', 'my app', 'app.ts'], /--statsd-prefix: "my app": a StatsD prefix has no spaces/],
+    [
+      ['--dogstatsd-tags', 'env:prod|x', 'app.ts'],
+      /--dogstatsd-tags: "env:prod\|x": expected tags separated by commas/,
+    ],
     [[], /APP/],
   ]
   for (const [args, message] of bad) {

@@ -1,11 +1,11 @@
 // The control socket and `corral ctl`, end to end (spec/control.md): real
 // masters, real signals, the socket file on disk, the CLI as a user runs it.
 import { execFile, spawn } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { BIN, fixture, freePort, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import { BIN, fixture, freePort, isAlive, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
 import { ask } from './helpers/control.ts'
 import { get } from './helpers/load.ts'
 import type { ControlData, MachineSummary, MasterStats, WorkerRow } from '../src/protocol/control.ts'
@@ -31,7 +31,7 @@ const ctl = (...args: string[]) => run('ctl', ...args)
 
 function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
-    execFile(process.execPath, [BIN, ...args], { timeout: 20_000 }, (err, stdout, stderr) =>
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     ),
   )
@@ -102,9 +102,9 @@ describe('commands and their signal twins', () => {
     })
   })
 
-  // `corral stop` is the shortcut for `corral ctl shutdown`.
+  // `corral stop --no-wait` is the shortcut for `corral ctl shutdown`.
   for (const [words, twin] of [
-    [['stop'], 'SIGTERM'],
+    [['stop', '--no-wait'], 'SIGTERM'],
     [['ctl', 'shutdown', 'quick'], 'SIGINT'],
   ] as const) {
     it(`corral ${words.join(' ')} ends the master as ${twin} does`, async ({ signal }) => {
@@ -126,6 +126,65 @@ describe('commands and their signal twins', () => {
       expect(existsSync(a.socket)).toBe(false)
     })
   }
+})
+
+describe('reload and stop wait for the outcome, as pm2 reload and systemctl reload do', () => {
+  it('corral reload returns once the new generation serves, exit 0; --no-wait once the master has the HUP', async ({
+    signal,
+  }) => {
+    const { corral, socket } = await serve(['-w', '2'], { signal })
+    const before = (await data(socket, ['show', 'machine'], 'machine')).machine.generation
+    const r = await run('reload', '-s', socket)
+    expect(r).toMatchObject({
+      code: 0,
+      stdout: `reload complete: generation ${before + 1} is serving (master ${corral.pid})\n`,
+    })
+    // When it returns, the generation it names serves, steady.
+    const machine = (await data(socket, ['show', 'machine'], 'machine')).machine
+    expect(machine).toMatchObject({ generation: before + 1, state: 'active.running.steady' })
+    const json = await run('reload', '-s', socket, '-j')
+    expect(JSON.parse(json.stdout)).toEqual({
+      kind: 'reload',
+      outcome: 'complete',
+      generation: before + 2,
+      master: corral.pid,
+    })
+    expect(await run('reload', '--no-wait', '-s', socket)).toMatchObject({
+      code: 0,
+      stdout: `sent HUP to master ${corral.pid}\n`,
+    })
+  })
+
+  it('a reload whose new workers cannot boot: corral reload says it was abandoned and why, exit 1', async ({
+    signal,
+  }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-reload-'))
+    const app = join(dir, 'app.ts')
+    copyFileSync(fixture('app-pid.ts'), app)
+    const port = await freePort()
+    const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, app], { signal })
+    try {
+      await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
+      writeFileSync(app, 'export default (\n')
+      const r = await run('reload', '-s', corral.controlSocket!)
+      expect(r.code).toBe(1)
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `^reload abandoned: Reload abandoned: a worker of generation 1 exited with code 4 while booting; generation 0 keeps serving, with its settings \\(master ${corral.pid}\\)\n$`,
+        ),
+      )
+      expect((await get(`http://127.0.0.1:${port}`)).status).toBe(200)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('corral stop returns once the master is gone', async ({ signal }) => {
+    const { corral, socket } = await serve(['-w', '2'], { signal })
+    const r = await run('stop', '-s', socket)
+    expect(r).toMatchObject({ code: 0, stdout: `sent TERM to master ${corral.pid}\nmaster ${corral.pid} stopped\n` })
+    expect(isAlive(corral.pid)).toBe(false)
+  })
 })
 
 describe('commands no signal has', () => {
@@ -155,11 +214,15 @@ describe('commands no signal has', () => {
 
     await ctl('-s', socket, 'worker', 'add', '2')
     await untilRunning(socket, 4)
-    expect((await ctl('-s', socket, 'worker', 'remove', '3')).stdout).toMatch(/sent REMOVE_WORKERS \(3 worker\(s\)\)/)
+    expect((await ctl('-s', socket, 'worker', 'remove', '3')).stdout).toMatch(
+      /sent REMOVE_WORKERS \(3 worker\(s\): 4 -> 1\)/,
+    )
     await untilRunning(socket, 1)
     await corral.waitForLog(/Number of workers: 4 -> 1/)
-    // Never below one.
-    await ctl('-s', socket, 'worker', 'remove')
+    // Never below one, and the answer says how many go.
+    expect((await ctl('-s', socket, 'worker', 'remove', '2')).stdout).toMatch(
+      /sent REMOVE_WORKERS \(0 of 2 worker\(s\) asked for, one worker is the minimum: 1 -> 1\)/,
+    )
     await corral.waitForLog(/worker remove ignored: one worker is the minimum/)
     expect((await data(socket, ['show', 'machine'], 'machine')).machine.target).toBe(1)
   })

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { fixture, freePort, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 import { get } from './helpers/load.ts'
 import { hasSs } from './helpers/sockets.ts'
+import { scrape } from './helpers/metrics.ts'
 
 afterEach(killAll)
 // Hang guards, not thresholds: several masters per test, on a machine that may be busy.
@@ -27,20 +28,6 @@ async function serve(
   const [, metrics] = await corral.waitForLog(/Metrics at: (http:\/\/127\.0\.0\.1:\d+)\/metrics/, STARTED)
   await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
   return { corral, url: `http://127.0.0.1:${port}`, metrics: metrics! }
-}
-
-/** The samples of a scrape: `name{labels}` → value. */
-async function scrape(metrics: string): Promise<Map<string, number>> {
-  const res = await get(`${metrics}/metrics`)
-  expect(res.status).toBe(200)
-  expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/)
-  const samples = new Map<string, number>()
-  for (const line of res.body.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const space = line.lastIndexOf(' ')
-    samples.set(line.slice(0, space), Number(line.slice(space + 1)))
-  }
-  return samples
 }
 
 const until = (metrics: string, what: string, ok: (s: Map<string, number>) => boolean) =>

@@ -143,6 +143,10 @@ function checkStep(
         if (event.type === 'SETTINGS_READ' && event.settings && cmd.settings !== event.settings)
           bad('reloadStarted without the settings the HUP re-read')
         break
+      case 'reloadCompleted':
+        if (!before.matches({ active: { running: 'reloading' } }) || cmd.generation !== before.context.generation)
+          bad(`reloadCompleted ${cmd.generation} but on leaving reloading for that generation`)
+        break
       case 'reloadAbandoned':
         if (event.type !== 'WORKER_EXIT') bad('reloadAbandoned without an exit')
         if (cmd.generation !== before.context.previousGeneration) bad(`reloadAbandoned back to ${cmd.generation}`)

@@ -18,12 +18,14 @@ import {
 const DEFAULT_SOCKET = './corral.ctl'
 const USAGE = `usage: corral ctl [-s PATH] [-j] [COMMAND…]
        corral ctl [-s PATH] top [-n COUNT]
-       corral status | reload | stop [-s PATH] [-j]
+       corral status | reload | stop [-s PATH] [-j] [--no-wait]
 
 Without a COMMAND: an interactive prompt (help lists the commands).
   -s, --socket PATH  the master's control socket (default ${DEFAULT_SOCKET})
   -j, --json         print the answer as JSON, one object per line
   -n, --count N      top: stop after N refreshes
+  --no-wait          reload, stop: return once the master has the command, not
+                     once the reload is complete (or abandoned) or the master gone
 `
 
 const EXIT_USAGE = 2
@@ -36,10 +38,14 @@ interface CtlOptions {
   words: string[]
 }
 
-/** `corral status`, `corral reload`, `corral stop`: the commands PM2 and pumactl users type. */
+/**
+ * `corral status`, `corral reload`, `corral stop`: the commands PM2 and
+ * pumactl users type. Like `pm2 reload` and `systemctl reload`, reload and
+ * stop wait for the outcome and say it; --no-wait only hands the command over.
+ */
 const SHORTCUTS: Readonly<Record<string, readonly string[]>> = {
   status: ['show', 'all'],
-  reload: ['reload'],
+  reload: ['reload', 'wait'],
   stop: ['shutdown'],
 }
 
@@ -61,8 +67,34 @@ export async function runCtl(argv: readonly string[]): Promise<number> {
 }
 
 /** A shortcut: `corral status [-s PATH] [-j]` is `corral ctl … show all`. */
-export function runShortcut(name: string, argv: readonly string[]): Promise<number> {
-  return runCtl([...argv, ...(SHORTCUTS[name] ?? [])])
+export async function runShortcut(name: string, argv: readonly string[]): Promise<number> {
+  const noWait = argv.includes('--no-wait')
+  const rest = argv.filter((a) => a !== '--no-wait')
+  if (noWait && name === 'reload') return runCtl([...rest, 'reload'])
+  const code = await runCtl([...rest, ...(SHORTCUTS[name] ?? [])])
+  if (name !== 'stop' || noWait || code !== 0) return code
+  return masterGone(rest)
+}
+
+/** `corral stop`: once the master has the TERM, until its process is gone (it SIGKILLs stragglers at their deadline). */
+async function masterGone(argv: readonly string[]): Promise<number> {
+  const opts = parseArgs(argv)
+  if (typeof opts === 'string') return EXIT_USAGE
+  // The master answered `sent` with its pid; ask again only if it is still up (it may be gone already).
+  const pid = lastSentTo
+  if (pid === undefined) return 0
+  for (;;) {
+    try {
+      process.kill(pid, 0)
+    } catch (err) {
+      // EPERM: alive, but another user's (the master's, under -u); only ESRCH says it is gone.
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
+        if (!opts.json) process.stdout.write(`master ${pid} stopped\n`)
+        return 0
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }
 
 function parseArgs(argv: readonly string[]): CtlOptions | string {
@@ -157,11 +189,16 @@ async function oneShot(opts: CtlOptions): Promise<number> {
   return print(await ask(opts.socket, opts.words), opts.json)
 }
 
+/** The master the last `sent` answer came from: `corral stop` waits for it. */
+let lastSentTo: number | undefined
+
 function print(response: ControlResponse, json: boolean): number {
+  if (response.ok && response.data.kind === 'sent') lastSentTo = response.data.master
   if (json) {
     process.stdout.write(`${JSON.stringify(response.ok ? response.data : { error: response.error })}\n`)
   } else if (response.ok) process.stdout.write(format(response.data))
   else process.stderr.write(`corral ctl: ${response.error}\n`)
+  if (response.ok && response.data.kind === 'reload' && response.data.outcome !== 'complete') return EXIT_FAILED
   return response.ok ? 0 : EXIT_FAILED
 }
 
@@ -450,6 +487,12 @@ function format(data: ControlData): string {
       ].join('\n')
     case 'sent':
       return `sent ${data.event}${data.count > 1 ? ` ×${data.count}` : ''}${data.detail ? ` (${data.detail})` : ''} to master ${data.master}\n`
+    case 'reload':
+      return data.outcome === 'complete'
+        ? `reload complete: generation ${data.generation} is serving (master ${data.master})\n`
+        : data.outcome === 'abandoned'
+          ? `reload abandoned: ${data.detail ?? 'the new workers could not boot'} (master ${data.master})\n`
+          : `reload not done: master ${data.master} is stopping\n`
     case 'help':
       return `${data.commands.join('\n')}\n`
   }

@@ -31,7 +31,10 @@ import {
   OptionalAddress,
   OptionalInspectorAddress,
   OptionalPath,
+  OptionalStatsdAddress,
   OptionalString,
+  StatsdPrefix,
+  DogstatsdTags,
   SocketPath,
   PathsOrGlobs,
   PositiveInt,
@@ -627,6 +630,62 @@ export const serverSettings = [
       Serve Prometheus metrics at /metrics, and /healthz and /readyz for load balancers and probes, on this address
       (HOST:PORT or unix:PATH), from the master. /readyz answers 503 from the moment a drain, WINCH or shutdown begins.
       See spec/metrics.md.
+    `,
+  }),
+  setting({
+    name: 'metricsPerWorker',
+    flags: ['--metrics-per-worker'],
+    section: 'Process',
+    onHup: 'kept',
+    type: 'boolean',
+    default: false,
+    schema: Flag,
+    doc: prose`
+      With --metrics-bind: also serve corral_worker_* series (RSS, CPU seconds, requests, in flight, connections,
+      heartbeat age, generation) with a worker label, one per live worker; a worker's series go when it does.
+    `,
+  }),
+  setting({
+    name: 'statsdHost',
+    flags: ['--statsd-host'],
+    section: 'Logging',
+    onHup: 'kept',
+    meta: 'HOST:PORT',
+    type: 'string',
+    default: undefined,
+    defaultDoc: 'none (off)',
+    schema: OptionalStatsdAddress,
+    doc: prose`
+      Send StatsD metrics over UDP to this address (HOST:PORT or [IPV6]:PORT), under gunicorn's names with corral for
+      gunicorn: corral.requests, corral.request.duration, corral.request.status.CODE, corral.workers, corral.log.LEVEL.
+      Batched, never waited for: nothing listening costs no request. See spec/metrics.md.
+    `,
+  }),
+  setting({
+    name: 'statsdPrefix',
+    flags: ['--statsd-prefix'],
+    section: 'Logging',
+    onHup: 'kept',
+    meta: 'STRING',
+    type: 'string',
+    default: '',
+    defaultDoc: 'none',
+    schema: StatsdPrefix,
+    doc: 'A prefix for the StatsD metric names (a dot is added): `--statsd-prefix app` sends app.corral.requests.',
+  }),
+  setting({
+    name: 'dogstatsdTags',
+    flags: ['--dogstatsd-tags'],
+    section: 'Logging',
+    onHup: 'kept',
+    meta: 'TAGS',
+    type: 'string',
+    default: '',
+    defaultDoc: 'none',
+    schema: DogstatsdTags,
+    doc: prose`
+      DogStatsD tags added to every StatsD metric, comma-separated: \`env:prod,service:shop\` (sent as |#env:prod,
+      service:shop).
     `,
   }),
   setting({

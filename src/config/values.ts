@@ -10,6 +10,7 @@ import { groupProblem, userProblem } from '../process/privileges.ts'
 import { envEntryProblem, umaskProblem } from '../process/process-settings.ts'
 import { httpProtocolsProblem } from '../http/tls.ts'
 import { bindProblem } from '../net/binds.ts'
+import { dogstatsdTagsProblem, statsdAddressProblem, statsdPrefixProblem } from '../net/statsd.ts'
 import {
   allowListProblem,
   secureSchemeHeadersProblem,
@@ -41,6 +42,17 @@ export const Addresses = Schema.Array(Address)
   .check(Schema.isMinLength(1, expecting('at least one address')))
 /** --metrics-bind: one address, or none. */
 export const OptionalAddress = Schema.UndefinedOr(Address).annotate(expecting('an address'))
+
+// --statsd-host, --statsd-prefix, --dogstatsd-tags (src/net/statsd.ts).
+export const OptionalStatsdAddress = Schema.UndefinedOr(
+  Schema.String.check(Schema.makeFilter(statsdAddressProblem)),
+).annotate(expecting('HOST:PORT'))
+export const StatsdPrefix = Schema.String.annotate(expecting('a StatsD name prefix')).check(
+  Schema.makeFilter(statsdPrefixProblem),
+)
+export const DogstatsdTags = Schema.String.annotate(expecting('comma-separated tags')).check(
+  Schema.makeFilter(dogstatsdTagsProblem),
+)
 
 /** --inspector: PORT, HOST:PORT or [IPV6]:PORT (src/master/inspector.ts). */
 export const OptionalInspectorAddress = Schema.UndefinedOr(

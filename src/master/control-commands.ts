@@ -5,7 +5,8 @@
 // master's status (src/master/status.ts); none of them changes anything.
 import type { MasterEvent, Signal } from '../../machines/master.ts'
 import type { MasterContext } from '../../machines/master-workers.ts'
-import type { ConfigRow, ControlData, ListenerRow } from '../protocol/control.ts'
+import type { MasterCommand } from '../../machines/master-workers.ts'
+import type { ConfigRow, ControlData, ListenerRow, ReloadOutcome } from '../protocol/control.ts'
 import { ControlError } from './control-socket.ts'
 import { machineSummary, type MasterStatus } from './status.ts'
 
@@ -20,6 +21,39 @@ export interface ControlView {
   signal(name: Signal): void
   /** Puts an event no signal has into the master's input stream (worker remove, worker kill). */
   event(event: MasterEvent): void
+  /** Calls `step` with every event's commands, and whether the master is stopping after it, from now until it returns true. */
+  watch(step: (commands: readonly MasterCommand[], stopping: boolean) => boolean): void
+}
+
+/** What `reload wait` has seen of its reload so far. */
+export interface ReloadWatch {
+  /** The generation the reload started (its reloadStarted), once it has. */
+  readonly started?: number
+  /** The last error the chart logged: an abandon says why there. */
+  readonly lastError?: string
+  readonly ended?: { outcome: ReloadOutcome; generation: number | null; detail?: string }
+}
+
+/**
+ * One event's worth of a reload's progress, pure. The first reloadStarted
+ * after the HUP is its reload (one already in flight started before it; a
+ * HUP during one queues the next). It ends when that generation is all
+ * ready (reloadCompleted) or given up (reloadAbandoned), or when the master
+ * starts to stop first.
+ */
+export function followReload(watch: ReloadWatch, commands: readonly MasterCommand[], stopping: boolean): ReloadWatch {
+  let w = watch
+  for (const c of commands) {
+    if (w.ended) return w
+    if (c.type === 'log' && (c.level === 'error' || c.level === 'critical')) w = { ...w, lastError: c.message }
+    if (c.type === 'reloadStarted' && w.started === undefined) w = { ...w, started: c.generation }
+    if (c.type === 'reloadCompleted' && c.generation === w.started)
+      w = { ...w, ended: { outcome: 'complete', generation: c.generation } }
+    if (c.type === 'reloadAbandoned' && w.started !== undefined)
+      w = { ...w, ended: { outcome: 'abandoned', generation: c.generation, detail: w.lastError ?? 'abandoned' } }
+  }
+  if (!w.ended && stopping) w = { ...w, ended: { outcome: 'stopping', generation: null } }
+  return w
 }
 
 export const COMMANDS = [
@@ -32,7 +66,7 @@ export const COMMANDS = [
   'worker add [N]',
   'worker remove [N]',
   'worker kill PID',
-  'reload',
+  'reload [wait]',
   'reopen',
   'upgrade',
   'shutdown [quick]',
@@ -87,7 +121,13 @@ export function createControlCommands(view: ControlView) {
         if (action === 'remove') {
           const n = count(arg)
           view.event({ type: 'REMOVE_WORKERS', count: n })
-          return { kind: 'sent', event: 'REMOVE_WORKERS', count: 1, master: process.pid, detail: `${n} worker(s)` }
+          // One worker is the minimum: say how many go, not only how many were asked for.
+          const removed = Math.min(n, context.target - 1)
+          const detail =
+            removed === n
+              ? `${n} worker(s): ${context.target} -> ${context.target - n}`
+              : `${removed} of ${n} worker(s) asked for, one worker is the minimum: ${context.target} -> ${context.target - removed}`
+          return { kind: 'sent', event: 'REMOVE_WORKERS', count: 1, master: process.pid, detail }
         }
         if (action === 'kill') {
           const pid = Number(arg)
@@ -103,9 +143,22 @@ export function createControlCommands(view: ControlView) {
         }
         throw new ControlError(`worker what? expected worker add [N], worker remove [N] or worker kill PID`)
       }
-      case 'reload':
-        expectNoMore(words, 1)
-        return send('HUP')
+      case 'reload': {
+        expectNoMore(words, 2)
+        if (rest[0] === undefined) return send('HUP')
+        if (rest[0] !== 'wait') throw new ControlError(`reload takes nothing or "wait", not ${JSON.stringify(rest[0])}`)
+        // Watching starts before the HUP is sent: nothing of its reload is missed.
+        const ended = new Promise<NonNullable<ReloadWatch['ended']>>((resolve) => {
+          let watch: ReloadWatch = {}
+          view.watch((commands, stopping) => {
+            watch = followReload(watch, commands, stopping)
+            if (watch.ended) resolve(watch.ended)
+            return watch.ended !== undefined
+          })
+        })
+        view.signal('HUP')
+        return { kind: 'reload', ...(await ended), master: process.pid }
+      }
       case 'reopen':
         expectNoMore(words, 1)
         return send('USR1')

@@ -17,6 +17,7 @@ import { createActor } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from '../../machines/master.ts'
 import { openListeners, type Listener } from '../net/listeners.ts'
 import { createLogger, type Logger } from '../logging/log.ts'
+import { countingLogLines, createStatsd } from '../net/statsd.ts'
 import { closeLogFiles, openMasterLogs, reopenLogFiles } from '../logging/log-file.ts'
 import { masterClock, signals, ticks } from './event-sources.ts'
 import { reportToLauncher } from './daemon.ts'
@@ -75,10 +76,13 @@ const messageOf = (err: unknown) => ({ message: err instanceof Error ? err.messa
 export function runMaster({
   settings,
   app,
-  log = reportingToLauncher(createLogger({ level: settings.logLevel })),
+  log: givenLog = reportingToLauncher(createLogger({ level: settings.logLevel })),
   reloadSettings,
   sourcesOf,
 }: MasterOptions): Promise<number> {
+  // --statsd-host (src/net/statsd.ts): the master's log lines by level, and the workers gauge (src/master/master-control.ts).
+  const statsd = createStatsd(settings)
+  const log = countingLogLines(givenLog, statsd)
   const name = settings.name ?? app
   process.title = `corral: master [${name}]`
   // The master serves no requests: memory matters more here than speed. Left
@@ -100,6 +104,8 @@ export function runMaster({
   const master = Effect.gen(function* () {
     // Last out: buffered log lines are written once everything else has been said.
     yield* Effect.addFinalizer(() => Effect.promise(() => closeLogFiles()))
+    // What StatsD has pending goes out before the master does.
+    yield* Effect.addFinalizer(() => Effect.sync(() => statsd?.close()))
     // The error log first, so everything after lands in it (src/logging/log-file.ts).
     yield* Effect.try({ try: () => openMasterLogs(settings), catch: (err) => new LogsUnavailable(messageOf(err)) })
     // onExit (spec/hooks.md), once the workers are gone, the listeners closed and the pidfile removed.
@@ -195,6 +201,7 @@ export function runMaster({
             listeners: listeners.map((l, i) => ({ ...l, address: inherited?.[i]?.address ?? l.address })),
             signal: (signal) => void Queue.offerUnsafe(controlSignals, signal),
             event: emit,
+            statsd,
           }),
         catch: (err) => new ControlUnavailable(messageOf(err)),
       }),
@@ -349,6 +356,9 @@ function carryOut(
       return hooks.reloadStarted()
     case 'reloadAbandoned':
       return adopt(command.settings)
+    case 'reloadCompleted':
+      // Only watched: `corral reload` waits for it (src/master/control-commands.ts).
+      return
     case 'reopenLogs':
       log.info('Reopening log files')
       reopenLogFiles()

@@ -14,7 +14,18 @@ import { createControlCommands } from './control-commands.ts'
 import { NO_CONTROL_SOCKET, openControlSocket, type ControlSocket } from './control-socket.ts'
 import type { Inspector } from './inspector.ts'
 import type { MetricsServer } from './metrics.ts'
+import { gatherAppMetrics } from './app-metrics.ts'
+import type { Statsd } from '../net/statsd.ts'
 import { createMasterStatus, stateName, type MasterStatus } from './status.ts'
+
+/**
+ * How long a scrape waits for the workers' app metrics: a worker that has not
+ * answered by then is left out of this scrape (and counted). Well under
+ * Prometheus's default scrape timeout of 10 s.
+ */
+const APP_METRICS_TIMEOUT_MS = 1000
+/** How often the workers gauge is set: the StatsD client sends it at its next flush. */
+const STATSD_GAUGE_MS = 1000
 
 export interface MasterControlOptions {
   settings: Settings
@@ -28,6 +39,8 @@ export interface MasterControlOptions {
   signal(name: Signal): void
   /** Puts an event into the master's input stream (the queue worker events take). */
   event(event: MasterEvent): void
+  /** --statsd-host: the workers gauge goes here once a second. */
+  statsd?: Statsd | undefined
 }
 
 export interface MasterControl {
@@ -72,6 +85,8 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
         }
       })
 
+  // Control commands that wait for an outcome (`reload wait`) watch every event's commands until they have it.
+  const watchers = new Set<(commands: readonly MasterCommand[], stopping: boolean) => boolean>()
   const run = createControlCommands({
     snapshot,
     status,
@@ -80,6 +95,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     listeners,
     signal: options.signal,
     event: options.event,
+    watch: (step) => void watchers.add(step),
   })
   const socket = settings.noControlSocket
     ? NO_CONTROL_SOCKET
@@ -96,9 +112,19 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
   if (socket.path) log.info(`Control socket: ${socket.path}`)
 
   let metrics: MetricsServer | undefined
+  if (settings.metricsPerWorker && settings.metricsBind === undefined)
+    log.warning('--metrics-per-worker does nothing without --metrics-bind')
   if (settings.metricsBind !== undefined) {
     const { startMetricsServer } = await import('./metrics.ts')
-    metrics = await startMetricsServer(settings.metricsBind, { snapshot, status, pidOf: options.pidOf, listeners })
+    metrics = await startMetricsServer(settings.metricsBind, {
+      snapshot,
+      status,
+      pidOf: options.pidOf,
+      listeners,
+      appMetrics: () => gatherAppMetrics(APP_METRICS_TIMEOUT_MS),
+      perWorker: settings.metricsPerWorker,
+      warn: log.warning,
+    })
     log.info(`Metrics at: ${metrics.address}/metrics (and /healthz, /readyz)`)
   }
 
@@ -121,6 +147,13 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     log.info(`Inspector at: ${inspector.url}`)
   }
 
+  // gunicorn.workers' meaning: the worker processes the master has, whatever their state.
+  const { statsd } = options
+  const workersGauge = statsd
+    ? setInterval(() => statsd.gauge('workers', actor.getSnapshot().context.workers.length), STATSD_GAUGE_MS)
+    : undefined
+  workersGauge?.unref()
+
   // Commands the chart emits while it handles one event, for the status to watch.
   let emitted: MasterCommand[] = []
   actor.on('*', (command) => void emitted.push(command as MasterCommand))
@@ -133,6 +166,8 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
       emitted = []
       actor.send(event)
       status.observe(event, before, snapshot(), emitted)
+      const stopping = !actor.getSnapshot().matches('active')
+      for (const step of watchers) if (step(emitted, stopping)) watchers.delete(step)
       inspector?.observe(event, before, from, emitted)
       emitted = []
     },
@@ -143,6 +178,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
       inspector?.workerState(id, message.value, message.event)
     },
     close() {
+      clearInterval(workersGauge)
       socket.close()
       metrics?.close()
       inspector?.close()

@@ -5,18 +5,33 @@
 // nothing of this runs per request. Loaded only when --metrics-bind is given,
 // so a master without it does not carry prom-client.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import {
+  AggregatorRegistry,
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Registry,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client'
 import { parseBind } from '../net/binds.ts'
 import type { MasterContext } from '../../machines/master-workers.ts'
 import { RESTART_REASONS, STATUS_CLASSES, type ListenerRow } from '../protocol/control.ts'
 import { DURATION_BUCKETS } from '../protocol/master-worker.ts'
 import { isReady, type MasterStatus } from './status.ts'
+import type { AppMetricsGathered } from './app-metrics.ts'
 
 export interface MetricsSource {
   snapshot(): { state: string; context: MasterContext }
   status: MasterStatus
   pidOf(id: number): number | undefined
   listeners(): Promise<ListenerRow[]>
+  /** Every live worker's app prom-client registry, as far as they answered in time (src/master/app-metrics.ts). */
+  appMetrics(): Promise<AppMetricsGathered>
+  /** --metrics-per-worker: corral_worker_* series, one per live worker. */
+  perWorker: boolean
+  /** Says what went wrong with the app's metrics (said once per kind of trouble). */
+  warn(message: string): void
 }
 
 export interface MetricsServer {
@@ -27,7 +42,7 @@ export interface MetricsServer {
 
 const WORKER_STATES = ['booting', 'running', 'stopping', 'killed'] as const
 
-function createMetricsRegistry(source: MetricsSource): Registry {
+function createMetricsRegistry(source: MetricsSource, appMetricsMissed: () => number): Registry {
   const registry = new Registry()
   // The master's own process metrics (CPU, RSS, event-loop lag, …), under prom-client's usual names.
   collectDefaultMetrics({ register: registry })
@@ -120,7 +135,117 @@ function createMetricsRegistry(source: MetricsSource): Registry {
         if (w.pid !== null) this.set({ pid: String(w.pid) }, w.heartbeatAgeSeconds)
     },
   })
+  new Counter({
+    name: 'corral_app_metrics_missed_total',
+    help: "Workers left out of a scrape of the app's metrics because they did not answer in time.",
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(appMetricsMissed())
+    },
+  })
+  if (source.perWorker) perWorkerMetrics(registry, source)
   return registry
+}
+
+/**
+ * --metrics-per-worker: one series per live worker and metric, labelled with
+ * the worker's id (and pid). Every collect starts from reset(), so a worker
+ * that is gone has no series left: the label set is bounded by the workers.
+ */
+function perWorkerMetrics(registry: Registry, source: MetricsSource): void {
+  const labelNames = ['worker', 'pid'] as const
+  type Row = ReturnType<MasterStatus['workers']>[number]
+  const perWorker = (
+    name: string,
+    help: string,
+    kind: 'gauge' | 'counter',
+    value: (row: Row, cpuMicros: number | undefined) => number | null,
+  ) => {
+    const collect = function (this: Gauge<'worker' | 'pid'> | Counter<'worker' | 'pid'>) {
+      const { context } = source.snapshot()
+      this.reset()
+      for (const row of source.status.workers(context, source.pidOf)) {
+        const v = value(row, source.status.latest(row.id)?.cpuMicros)
+        if (v === null) continue
+        const labels = { worker: String(row.id), pid: row.pid === null ? '' : String(row.pid) }
+        if (this instanceof Gauge) this.set(labels, v)
+        else this.inc(labels, v)
+      }
+    }
+    if (kind === 'gauge') new Gauge({ name, help, labelNames, registers: [registry], collect })
+    else new Counter({ name, help, labelNames, registers: [registry], collect })
+  }
+  perWorker(
+    'corral_worker_resident_memory_bytes',
+    "A worker's resident memory at its last report.",
+    'gauge',
+    (r) => r.rssBytes,
+  )
+  perWorker(
+    'corral_worker_cpu_seconds_total',
+    "A worker's user and system CPU time at its last report.",
+    'counter',
+    (_, cpu) => (cpu === undefined ? null : cpu / 1e6),
+  )
+  perWorker('corral_worker_requests_total', 'Requests a worker has answered.', 'counter', (r) => r.requests)
+  perWorker(
+    'corral_worker_requests_in_flight',
+    'Requests a worker was handling at its last report.',
+    'gauge',
+    (r) => r.inFlight,
+  )
+  perWorker(
+    'corral_worker_connections',
+    "A worker's open client connections at its last report.",
+    'gauge',
+    (r) => r.connections,
+  )
+  perWorker(
+    'corral_worker_heartbeat_age_seconds',
+    "Seconds since a worker's last heartbeat.",
+    'gauge',
+    (r) => r.heartbeatAgeSeconds,
+  )
+  perWorker(
+    'corral_worker_generation',
+    'The generation a worker belongs to (a reload starts a new one).',
+    'gauge',
+    (r) => r.generation,
+  )
+}
+
+/**
+ * The scrape's text: corral's registry, then the workers' app registries
+ * merged as prom-client's AggregatorRegistry merges them (counters and
+ * histograms summed, gauges by their `aggregator`). An app metric named like
+ * one of corral's own is left out; one named like the master's process
+ * metrics (the app called collectDefaultMetrics() too) takes their place, as
+ * it then describes the app's processes.
+ */
+async function exposition(
+  registry: Registry,
+  app: AppMetricsGathered,
+  log: (message: string) => void,
+): Promise<string> {
+  if (app.registries.length === 0) return registry.metrics()
+  let merged: Registry
+  try {
+    const own = (m: unknown) => (m as { name?: unknown }).name?.toString().startsWith('corral_') === true
+    merged = AggregatorRegistry.aggregate(
+      app.registries.map((metrics) => metrics.filter((m) => !own(m)) as MetricObjectWithValues<MetricValue<string>>[]),
+    )
+  } catch (err) {
+    log(`The app metrics of the workers could not be merged: ${err instanceof Error ? err.message : String(err)}`)
+    return registry.metrics()
+  }
+  // getMetricsAsArray() hands back the registered metric objects themselves, typed loosely.
+  type Registrable = Parameters<Registry['registerMetric']>[0]
+  const out = new Registry()
+  for (const metric of registry.getMetricsAsArray())
+    if (!merged.getSingleMetric(metric.name)) out.registerMetric(metric as unknown as Registrable)
+  for (const metric of merged.getMetricsAsArray()) out.registerMetric(metric as unknown as Registrable)
+  return out.metrics()
 }
 
 /**
@@ -164,8 +289,21 @@ function durationHistogram(source: MetricsSource) {
 }
 
 export async function startMetricsServer(bind: string, source: MetricsSource): Promise<MetricsServer> {
-  const registry = createMetricsRegistry(source)
-  const server = createServer((req, res) => void route(req, res, registry, source))
+  let missed = 0
+  const registry = createMetricsRegistry(source, () => missed)
+  const said = new Set<string>()
+  const warnOnce = (message: string) => {
+    if (said.has(message)) return
+    said.add(message)
+    source.warn(message)
+  }
+  const scrape = async (): Promise<string> => {
+    const app = await source.appMetrics()
+    missed += app.missed
+    for (const error of app.errors) warnOnce(`A worker's app metrics could not be read: ${error}`)
+    return exposition(registry, app, warnOnce)
+  }
+  const server = createServer((req, res) => void route(req, res, registry.contentType, scrape, source))
   const where = parseBind(bind)
   await new Promise<void>((done, fail) => {
     server.once('error', fail)
@@ -190,7 +328,13 @@ export async function startMetricsServer(bind: string, source: MetricsSource): P
   }
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, registry: Registry, source: MetricsSource) {
+async function route(
+  req: IncomingMessage,
+  res: ServerResponse,
+  contentType: string,
+  scrape: () => Promise<string>,
+  source: MetricsSource,
+) {
   const path = (req.url ?? '/').split('?')[0]
   const text = (status: number, body: string) => {
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
@@ -199,8 +343,8 @@ async function route(req: IncomingMessage, res: ServerResponse, registry: Regist
   if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed\n')
   if (path === '/metrics') {
     try {
-      const body = await registry.metrics()
-      res.writeHead(200, { 'content-type': registry.contentType })
+      const body = await scrape()
+      res.writeHead(200, { 'content-type': contentType })
       return res.end(body)
     } catch (err) {
       return text(500, `${err instanceof Error ? err.message : String(err)}\n`)

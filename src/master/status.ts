@@ -42,6 +42,8 @@ export interface MasterStatus {
   stats(): MasterStats
   /** Requests by status class, and durations, since the master started (exited workers included). */
   totals(): Totals
+  /** A live worker's latest report (--metrics-per-worker reads its RSS and CPU time). */
+  latest(id: number): WorkerStatsMessage | undefined
   /** /healthz: at least one worker that has been ready is still there to serve. */
   healthy(context: MasterContext): boolean
 }
@@ -157,6 +159,8 @@ export function createMasterStatus(now: () => number = masterClock): MasterStatu
     },
 
     totals,
+
+    latest: (id) => reports.get(id)?.message,
 
     healthy(context) {
       return context.workers.some((w) => w.status === 'running' || (w.status === 'stopping' && wasReady.has(w.id)))

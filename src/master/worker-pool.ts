@@ -15,6 +15,7 @@ import { workerHookRef } from './server-hooks.ts'
 import type { workerSpawnIdentity } from '../process/privileges.ts'
 import { serveListenerCopies } from './listener-copies.ts'
 import { balanceConnections } from './connection-balance.ts'
+import { followAppMetrics } from './app-metrics.ts'
 import {
   FIRST_LISTENER_FD,
   WORKER_ENV,
@@ -98,6 +99,7 @@ export function createWorkerPool(options: PoolOptions) {
     // --worker-connections: a worker at its limit closes its listening handles and asks for fresh copies (src/worker/limits.ts).
     serveListenerCopies(child, options.listenerFds, (message) => log.error(message))
     balanceConnections(child) // --balance-slack: sums the workers' connection counts and sends them back
+    followAppMetrics(child) // --metrics-bind: the app's prom-client metrics, gathered at each scrape
     child.on('exit', exited)
     child.on('error', (err) => {
       // Node reports here both a spawn that failed and a message that could

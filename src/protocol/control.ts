@@ -42,6 +42,16 @@ export type ControlData =
       /** What the event carries, for people: `2 workers`, `worker pid 1234`. */
       readonly detail?: string
     }
+  /** `reload wait`: how the reload it asked for ended. */
+  | {
+      readonly kind: 'reload'
+      readonly outcome: ReloadOutcome
+      /** complete: the generation now serving; abandoned: the one that serves on. */
+      readonly generation: number | null
+      readonly master: number
+      /** abandoned: why, as the master logged it. */
+      readonly detail?: string
+    }
   | { readonly kind: 'help'; readonly commands: readonly string[] }
 
 type WorkerState = 'booting' | 'running' | 'stopping' | 'killed'
@@ -62,6 +72,9 @@ export interface WorkerRow {
   readonly cpuPercent: number | null
   readonly heartbeatAgeSeconds: number
 }
+
+/** complete: the new generation serves; abandoned: it could not boot and the old one serves on; stopping: the master began to stop first. */
+export type ReloadOutcome = 'complete' | 'abandoned' | 'stopping'
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 

@@ -45,6 +45,7 @@ export type WorkerMessage =
   /** About once a second, only with the control socket or metrics on (src/worker/request-stats.ts). */
   | WorkerStatsMessage
   | WorkerStateMessage
+  | AppMetricsAnswer
 
 /**
  * --inspector only (WorkerOptions.inspector): the worker machine
@@ -81,9 +82,29 @@ export interface WorkerStatsMessage {
 /** The upper bounds, in seconds, of corral_request_duration_seconds' buckets. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const
 
+/** --metrics-bind, master → worker, at each scrape: the app's prom-client metrics, please (src/worker/app-metrics.ts). */
+export interface AppMetricsRequest {
+  t: 'app-metrics'
+  /** Which scrape: an answer that comes after its scrape gave up on it is dropped. */
+  seq: number
+}
+
+/**
+ * The worker's answer: its app's default prom-client registry as
+ * getMetricsAsJSON() gives it, or null when the app loaded no prom-client
+ * (or its metrics could not be read: then `error` says why).
+ */
+export interface AppMetricsAnswer {
+  t: 'app-metrics'
+  seq: number
+  metrics: unknown[] | null
+  error?: string
+}
+
 /** Master → worker. */
 export type MasterMessage =
   | { t: 'reopen' }
+  | AppMetricsRequest
   /** Sent with the listening socket attached, in answer to the worker's request. */
   | { t: 'listener-copy'; index: number }
   | BalanceMessage

@@ -21,6 +21,9 @@ import { forwardedRequests } from '../http/forwarded.ts'
 import { installProxyProtocol } from '../http/proxy-protocol.ts'
 import { createWorkerLimits, keepAliveOptions } from './limits.ts'
 import { createRequestStats } from './request-stats.ts'
+import { countingLogLines, createStatsd } from '../net/statsd.ts'
+import { withStatsd } from './statsd-requests.ts'
+import { serveAppMetrics } from './app-metrics.ts'
 
 const options = JSON.parse(process.env[WORKER_ENV] ?? 'null') as WorkerOptions | null
 if (!options) {
@@ -32,7 +35,9 @@ delete process.env[WORKER_ENV]
 process.title = `corral: worker [${options.name}]`
 
 const { settings } = options
-const log = createLogger({ level: settings.logLevel })
+// --statsd-host (src/net/statsd.ts): requests and log lines, batched.
+const statsd = createStatsd(settings)
+const log = countingLogLines(createLogger({ level: settings.logLevel }), statsd)
 // Server hooks that run in a worker (src/hooks/worker-hooks.ts, spec/hooks.md).
 const hooks = createWorkerHooks(options, log)
 const servers: Server[] = []
@@ -65,6 +70,9 @@ const limits = createWorkerLimits({
   retire: (reason) => send({ type: 'RETIRE', reason }),
 })
 
+// --metrics-bind: the app's own prom-client metrics, when a scrape asks (src/worker/app-metrics.ts).
+if (settings.metricsBind !== undefined) serveAppMetrics(parseAppSpec(options.app).file, tell)
+
 // Counters for `corral ctl` and /metrics, reported in batches; none when neither is on (src/worker/request-stats.ts).
 const requestStats =
   settings.noControlSocket && settings.metricsBind === undefined
@@ -93,6 +101,7 @@ actor.on('log', ({ level, message }) => log[level](message))
 actor.on('exit', ({ code }) => {
   clearInterval(heartbeat)
   requestStats?.stop()
+  statsd?.close()
   if (code === 0) log.info(`Worker exiting (pid: ${process.pid})`)
   // Let the log line and any IPC drain, and the log files flush, before leaving.
   // workerExit runs first (src/hooks/worker-hooks.ts).
@@ -127,7 +136,7 @@ async function boot(): Promise<void> {
   // postWorkerInit: the app is loaded; nothing is served or reported ready before it returns.
   await hooks.postWorkerInit()
   try {
-    handler = withAccessLog(hooks.wrapHandler(handler), settings, log.exception)
+    handler = withStatsd(withAccessLog(hooks.wrapHandler(handler), settings, log.exception), statsd)
     // Proxy headers (src/http/forwarded.ts), then --max-requests counting.
     handler = limits.wrap(forwardedRequests(handler, settings, log.debug))
     if (requestStats) handler = requestStats.wrap(handler)
