@@ -225,7 +225,7 @@ export const TOUR: readonly TourStep[] = [
     act: [ev({ type: 'HUP' }), ev({ type: 'SETTINGS_READ' }), ready],
     expect: {
       state: 'active.running.steady',
-      emitted: ['readSettings', 'reloadStarted', 'spawnWorker', 'stopWorker'],
+      emitted: ['readSettings', 'reloadStarted', 'spawnWorker', 'reloadCompleted', 'stopWorker'],
       workers: ['stopping', 'stopping', 'running', 'running'],
     },
   },
