@@ -359,7 +359,10 @@ export const masterMachine = setup({
         running: {
           initial: 'steady',
           states: {
+            // Tags say what the rest of corral reads off a state: `ready`
+            // (serving, not about to stop: /readyz, ctl's ready) and `draining`.
             steady: {
+              tags: ['ready'],
               always: { guard: 'reloadQueued', target: 'reloading', actions: 'reloadFromSteady' },
               on: {
                 SETTINGS_READ: {
@@ -400,6 +403,7 @@ export const masterMachine = setup({
             // gracefully once the new one is fully ready. One at a time: a
             // HUP meanwhile is queued (queueReload, on `active`).
             reloading: {
+              tags: ['ready'],
               entry: 'startGeneration',
               always: { guard: 'allReady', target: 'steady', actions: 'retireOldGenerations' },
               on: {
@@ -414,6 +418,7 @@ export const masterMachine = setup({
         },
         // USR2. This master serves as before throughout.
         reexecing: {
+          tags: ['ready'],
           initial: 'preExec',
           states: {
             // The preExec hook runs in the shell, which reports how it went:
@@ -447,6 +452,7 @@ export const masterMachine = setup({
     // Stopping: every worker is told to stop; stragglers are SIGKILLed at
     // their deadline (tick). A second stop signal turns graceful into quick.
     draining: {
+      tags: ['draining'],
       initial: 'graceful',
       always: { guard: 'noWorkersLeft', target: 'dead' },
       on: {

@@ -1,12 +1,26 @@
 // One worker process's life as a statechart. Pure, like the master: the
 // runtime in src/worker/main.ts feeds it events and carries out what it emits.
 import { assertEvent, emit, enqueueActions, setup } from 'xstate'
-import { type APP_LOAD_ERROR, type BOOT_ERROR, RUNTIME_ERROR } from './exit-codes.ts'
+import { APP_LOAD_ERROR, type BOOT_ERROR, RUNTIME_ERROR } from './exit-codes.ts'
 
 export type WorkerSignal = 'TERM' | 'QUIT' | 'INT'
 
 export type WorkerEvent =
-  /** The app is imported and every listener is being served. */
+  /** The app's module is imported and exports an app (a handler, a framework instance, a server). */
+  | { type: 'APP_EXPORTED' }
+  /**
+   * The app called listen() on a server of its own (an http, https or http2
+   * server; numbered from 0 in the order they listened), during its import
+   * or after. Nothing was bound (src/http/app-server.ts).
+   */
+  | { type: 'APP_LISTENED'; server: number }
+  /** The module is imported, exports no app, and has started no server (yet: it may, once its own start-up resolves). */
+  | { type: 'NOTHING_EXPORTED' }
+  /** The wait for such a module's listen() is over (--timeout, or 30 s). */
+  | { type: 'LISTEN_TIMEOUT'; seconds: number }
+  /** The app called close() on the server corral serves for it. */
+  | { type: 'APP_CLOSED' }
+  /** Every listener is being served. */
   | { type: 'LOADED' }
   /** The app could not be imported, or the worker could not boot (listeners, privileges). */
   | { type: 'BOOT_FAILED'; code: typeof APP_LOAD_ERROR | typeof BOOT_ERROR; reason: string }
@@ -23,10 +37,23 @@ export type WorkerEvent =
    * An exception nobody caught: the worker exits with RUNTIME_ERROR, through
    * `dead` (and the workerExit hook). `reason`: the exception with its stack, logged once.
    */
-  | { type: 'CRASHED'; reason: string }
+  | {
+      type: 'CRASHED'
+      reason: string
+      /** The exception in one line, where in the app it was thrown (file:line): what a load failure says. */
+      summary?: string
+    }
 
 export type WorkerCommand =
+  /** Load the app: import its module (with listen() caught) and classify what it exports. */
   | { type: 'boot' }
+  /** Wait for a module that exported nothing to call listen(); LISTEN_TIMEOUT when the wait is over. */
+  | { type: 'waitForListen' }
+  /** Serve corral's listeners with the app: the exported one, or server N that called listen(). */
+  | { type: 'serve'; from: 'export' }
+  | { type: 'serve'; from: 'server'; server: number }
+  /** Server N listened after another was served: it gets no connections, but its listen() succeeds. */
+  | { type: 'leaveIdle'; server: number }
   | { type: 'announceReady' }
   | { type: 'stopAccepting' }
   | { type: 'closeAll' }
@@ -34,6 +61,8 @@ export type WorkerCommand =
   /** Tell the master this worker is leaving by itself (its WORKER_RETIRING), so it starts a replacement. */
   | { type: 'retiring'; reason: string }
   | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string }
+  /** The app failed to load: told to the master, which prints it once for all workers. */
+  | { type: 'loadFailed'; reason: string }
   | { type: 'exit'; code: number }
 
 export interface WorkerContext {
@@ -60,8 +89,42 @@ export const workerMachine = setup({
     bootFailed: enqueueActions(({ event, enqueue }) => {
       assertEvent(event, 'BOOT_FAILED')
       enqueue.assign({ exitCode: event.code })
-      enqueue.emit({ type: 'log', level: 'error', message: event.reason })
+      enqueue.emit(
+        event.code === APP_LOAD_ERROR
+          ? { type: 'loadFailed', reason: event.reason }
+          : { type: 'log', level: 'error', message: event.reason },
+      )
     }),
+    waitForListen: emit({ type: 'waitForListen' }),
+    startupFailed: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'CRASHED')
+      enqueue.assign({ exitCode: APP_LOAD_ERROR })
+      enqueue.emit({
+        type: 'loadFailed',
+        reason: `App failed to load: ${event.summary ?? event.reason}`,
+      })
+    }),
+    noServer: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'LISTEN_TIMEOUT')
+      enqueue.assign({ exitCode: APP_LOAD_ERROR })
+      enqueue.emit({
+        type: 'loadFailed',
+        reason: `App failed to load: the module exports no app and started no server within ${event.seconds} s: export a (req, res) handler, a fetch handler or a framework app, or call listen() (see spec/apps.md)`,
+      })
+    }),
+    serve: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, ['APP_EXPORTED', 'APP_LISTENED'])
+      enqueue.emit(
+        event.type === 'APP_LISTENED'
+          ? { type: 'serve', from: 'server', server: event.server }
+          : { type: 'serve', from: 'export' },
+      )
+    }),
+    leaveIdle: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'APP_LISTENED')
+      enqueue.emit({ type: 'leaveIdle', server: event.server })
+    }),
+    appClosed: emit({ type: 'retiring', reason: 'the app closed its server' }),
     retiring: enqueueActions(({ event, enqueue }) => {
       assertEvent(event, 'RETIRE')
       enqueue.emit({ type: 'retiring', reason: event.reason })
@@ -83,12 +146,45 @@ export const workerMachine = setup({
   context: { exitCode: 0 },
   initial: 'booting',
   states: {
-    // Importing the app and taking up the inherited listeners. Nothing is
-    // being served yet, so any stop is immediate.
+    // Importing the app, with listen() caught (src/http/app-server.ts).
+    // Nothing is being served yet, so any stop is immediate. A server the
+    // app starts during its import is served even before the import ends
+    // (an app may await its own listen() at top level).
     booting: {
       entry: 'boot',
       on: {
+        APP_EXPORTED: 'starting',
+        APP_LISTENED: 'starting',
+        NOTHING_EXPORTED: 'awaitingListen',
+        BOOT_FAILED: { target: 'dead', actions: 'bootFailed' },
+        SIGNAL: 'dead',
+        MASTER_GONE: { target: 'dead', actions: 'masterGone' },
+        // Thrown while the app is being imported (a timer, a rejected promise): the app failing to load.
+        CRASHED: { target: 'dead', actions: 'startupFailed' },
+      },
+    },
+    // The module exported nothing: its start-up (a framework's async
+    // bootstrap, Next.js's, NestJS's) may still call listen().
+    awaitingListen: {
+      entry: 'waitForListen',
+      on: {
+        APP_LISTENED: 'starting',
+        LISTEN_TIMEOUT: { target: 'dead', actions: 'noServer' },
+        BOOT_FAILED: { target: 'dead', actions: 'bootFailed' },
+        SIGNAL: 'dead',
+        MASTER_GONE: { target: 'dead', actions: 'masterGone' },
+        // An async start-up that throws (a bootstrap() whose promise rejects): the app failing to load.
+        CRASHED: { target: 'dead', actions: 'startupFailed' },
+      },
+    },
+    // Taking up the inherited listeners with the app: the one exported, or
+    // the first server that listened (the event that led here says which).
+    // Any later server is left idle: corral's binds serve one app.
+    starting: {
+      entry: 'serve',
+      on: {
         LOADED: 'running',
+        APP_LISTENED: { actions: 'leaveIdle' },
         BOOT_FAILED: { target: 'dead', actions: 'bootFailed' },
         SIGNAL: 'dead',
         MASTER_GONE: { target: 'dead', actions: 'masterGone' },
@@ -106,6 +202,9 @@ export const workerMachine = setup({
         REOPEN_LOGS: { actions: 'reopenLogs' },
         // Retiring is a graceful stop the worker asks for itself, said to the master first.
         RETIRE: { target: 'draining', actions: 'retiring' },
+        // The app closing its own server is the app leaving: a graceful stop, and a replacement.
+        APP_CLOSED: { target: 'draining', actions: 'appClosed' },
+        APP_LISTENED: { actions: 'leaveIdle' },
         CRASHED: { target: 'dead', actions: ['crashed', 'closeAll'] },
       },
     },
@@ -118,6 +217,7 @@ export const workerMachine = setup({
         SIGNAL: { target: 'dead', actions: 'closeAll' },
         MASTER_GONE: { target: 'dead', actions: ['masterGone', 'closeAll'] },
         REOPEN_LOGS: { actions: 'reopenLogs' },
+        APP_LISTENED: { actions: 'leaveIdle' },
         CRASHED: { target: 'dead', actions: ['crashed', 'closeAll'] },
       },
     },

@@ -143,8 +143,8 @@ describe('Kubernetes manifests (deploy/kubernetes/)', () => {
   })
 
   it("corral's command line parses, and listens where the pod's ports, probes and Service say", () => {
-    expect(app).toBeDefined()
-    expect(app.image).toBeTruthy()
+    // An image pinned by tag (a rollout changes it), not :latest.
+    expect(app.image).toMatch(/^[\w.-]+(\/[\w.-]+)+:(?!latest$)[\w.-]+$/)
     // Not loopback: the kubelet and the Service come from outside the pod.
     expect(tcp(line.binds[0]).host).toBe('0.0.0.0')
     expect(line.binds).toHaveLength(1)
@@ -176,7 +176,8 @@ describe('Kubernetes manifests (deploy/kubernetes/)', () => {
       resource: 'limits.cpu',
       divisor: '1',
     })
-    expect(app.resources?.limits?.cpu).toBeTruthy()
+    // The limit the downward API divides into WEB_CONCURRENCY: whole cores.
+    expect(Number(app.resources?.limits?.cpu)).toBeGreaterThanOrEqual(1)
     // No -w on the command line: it would win over the variable.
     expect(app.args).not.toContain('-w')
     expect(app.args).not.toContain('--workers')
@@ -239,7 +240,8 @@ describe('Dockerfile (deploy/docker/)', () => {
 
   it('runs as a non-root user, with tini as PID 1 in front of corral', () => {
     const user = lastStage.filter((i) => i.keyword === 'USER').at(-1)?.rest
-    expect(user).toBeDefined()
+    // A user name or a uid, and not root's.
+    expect(user).toMatch(/^([a-z_][a-z0-9_-]*|\d+)$/)
     expect(['root', '0']).not.toContain(user)
     expect(entrypoint.slice(0, 2)).toEqual(['/usr/bin/tini', '--'])
     expect(lastStage.some((i) => i.keyword === 'RUN' && /apt-get install .*\btini\b/.test(i.rest))).toBe(true)
@@ -332,7 +334,7 @@ describe('systemd units (deploy/systemd/)', () => {
   })
 
   it('reloads with corral upgrade on the pidfile ExecStart writes', () => {
-    expect(line.settings.pid).toBeDefined()
+    expect(line.settings.pid).toMatch(/^\/.+\.pid$/)
     expect(s.ExecReload?.map(words)).toEqual([[corral, 'upgrade', '--pid', line.settings.pid]])
     // The pidfile's directory is the service's own.
     expect(line.settings.pid).toMatch(new RegExp(`^/run/${s.RuntimeDirectory?.[0]}/`))

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { BIN, ROOT, fixture, freePort, isAlive, killAll, startCorral } from './helpers/corral.ts'
+import { BIN, ROOT, fixture, freePort, isAlive, killAll, startCorral, waitFor } from './helpers/corral.ts'
 
 const tmp = mkdtempSync(join(tmpdir(), 'corral-mistakes-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
@@ -244,6 +244,133 @@ describe('an example served where the package installed it', () => {
       /\[ERROR\] App failed to load: \S+\/node_modules\/corral\/examples\/hello\.ts: Node runs no TypeScript inside node_modules; copy it into your project and serve the copy: cp node_modules\/corral\/examples\/hello\.ts \. && npx corral hello\.ts\n$/,
     )
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
+  })
+})
+
+/** Serves `app` with `workers` workers on a free port; resolves once they are ready. */
+async function served(app: string, signal: AbortSignal, { cwd = ROOT, workers = 1 } = {}) {
+  const port = await freePort()
+  const c = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, app], { cwd, signal })
+  await c.waitForLog(new RegExp(`Ready: ${workers} worker`), { timeoutMs: 15_000 })
+  return { c, url: `http://127.0.0.1:${port}` }
+}
+
+const SHAPES = fixture('export-shapes.mjs')
+const occurrences = (text: string, part: string) => text.split(part).length - 1
+
+describe('export shapes', () => {
+  it('an async factory is awaited once per worker; what it resolves to is the app', async ({ signal }) => {
+    const { c, url } = await served(`${SHAPES}:factory`, signal, { workers: 2 })
+    const bodies = new Set<string>()
+    await waitFor(async () => {
+      bodies.add(await (await fetch(url)).text())
+      return bodies.size === 2
+    })
+    expect([...bodies].sort()).toEqual(
+      c
+        .workers()
+        .map((pid) => `factory (made 1) ${pid}`)
+        .sort(),
+    )
+  })
+
+  it('an exported http server (module.exports = http.createServer(handler)) is served, never listened on', async ({
+    signal,
+  }) => {
+    const { c, url } = await served(fixture('export-server.cjs'), signal)
+    expect(await (await fetch(url)).text()).toBe(`exported server ${c.workers()[0]}`)
+    const named = await served(`${SHAPES}:server`, signal)
+    expect(await (await fetch(named.url)).text()).toBe(`server ${named.c.workers()[0]}`)
+  })
+
+  it('a promise of an app is awaited', async ({ signal }) => {
+    const { c, url } = await served(`${SHAPES}:promised`, signal)
+    expect(await (await fetch(url)).text()).toBe(`promised ${c.workers()[0]}`)
+  })
+
+  it('a directory is served by its package.json main, a package name from node_modules', async ({ signal }) => {
+    const dir = dirWith({
+      'package.json': JSON.stringify({ name: 'shop', main: 'server.js', type: 'module' }),
+      'server.js': 'export default (req, res) => res.end(`shop ${process.pid}`)\n',
+    })
+    const { c, url } = await served('.', signal, { cwd: dir })
+    expect(await (await fetch(url)).text()).toBe(`shop ${c.workers()[0]}`)
+    const project = dirWith({ 'package.json': '{"name":"project"}' })
+    mkdirSync(join(project, 'node_modules/shop-app'), { recursive: true })
+    writeFileSync(
+      join(project, 'node_modules/shop-app/package.json'),
+      JSON.stringify({ name: 'shop-app', main: 'main.cjs' }),
+    )
+    writeFileSync(join(project, 'node_modules/shop-app/main.cjs'), 'module.exports = (req, res) => res.end("pkg")\n')
+    const pkg = await served('shop-app', signal, { cwd: project })
+    expect(await (await fetch(pkg.url)).text()).toBe('pkg')
+  })
+
+  it.each([
+    ['settings', 'an object with keys port, host'],
+    ['NotAnApp', 'a class NotAnApp (not an instance of it)'],
+    ['port', 'a number (3000)'],
+  ])('exporting %s: one line says what was found, what to export, where the docs are (exit 4)', async (name, found) => {
+    const c = startCorral(['-w', '2', '-b', `127.0.0.1:${await freePort()}`, `${SHAPES}:${name}`])
+    expect((await c.exited).code).toBe(4)
+    const line = `[ERROR] App failed to load: The app is ${found}: export a (req, res) handler, a fetch(Request) function, an object with fetch(), an Express, Koa, Fastify or NestJS app, an http server, or an async factory resolving to one (see spec/apps.md)\n`
+    expect(occurrences(c.log(), line)).toBe(1)
+    expect(c.log()).not.toMatch(/^\s+at |was sent SIGINT/m)
+  })
+
+  it('a directory with no app in it, or `corral .` without a main, is refused before anything is bound', () => {
+    const dir = dirWith({ 'package.json': '{"name":"x"}', 'README.md': 'hi' })
+    const r = corral(['-w', '1', '.'], { cwd: dir })
+    expect(r.code).toBe(4)
+    expect(r.stderr).toContain(
+      `App failed to load: ${dir} is a directory with no app in it (its package.json names no existing "main" or "exports", and there is no index.js): name the module, e.g. corral server.js`,
+    )
+    expect(r.stderr).not.toMatch(/Listening at|Booting worker|^\s+at /m)
+  })
+
+  it('a module that exports nothing and never listens: one line once --timeout has passed (exit 4)', async () => {
+    const dir = dirWith({ 'app.mjs': 'console.log("app: started, serving nothing")\n' })
+    const c = startCorral(['-w', '2', '-b', `127.0.0.1:${await freePort()}`, '--timeout', '5', 'app.mjs'], { cwd: dir })
+    expect((await c.exited).code).toBe(4)
+    expect(
+      occurrences(
+        c.log(),
+        'App failed to load: the module exports no app and started no server within 5 s: export a (req, res) handler, a fetch handler or a framework app, or call listen() (see spec/apps.md)',
+      ),
+    ).toBe(1)
+  })
+})
+
+describe('load failures', () => {
+  it('an app that throws at import: printed once for all workers with its file:line, no stack, no SIGINT error', async () => {
+    const dir = dirWith({ 'app.mjs': 'import "node:http"\nthrow new Error("no DATABASE_URL")\n' })
+    const c = startCorral(['-w', '3', '-b', `127.0.0.1:${await freePort()}`, 'app.mjs'], { cwd: dir })
+    expect((await c.exited).code).toBe(4)
+    expect(occurrences(c.log(), `App failed to load: ${join(dir, 'app.mjs')}:2:7: Error: no DATABASE_URL\n`)).toBe(1)
+    expect(c.log()).not.toMatch(/^\s+at |Exception while loading|\[ERROR\] Worker \(pid:\d+\) was sent/m)
+  })
+
+  it('an async start-up that rejects before it listens (an unawaited bootstrap()) is a load failure, printed once (exit 4)', async () => {
+    const dir = dirWith({
+      'main.mjs':
+        'import http from "node:http"\nasync function bootstrap() {\n  await null\n  throw new Error("cannot reach the database")\n}\nbootstrap()\n',
+    })
+    const c = startCorral(['-w', '2', '-b', `127.0.0.1:${await freePort()}`, 'main.mjs'], { cwd: dir })
+    expect((await c.exited).code).toBe(4)
+    const line = `App failed to load: ${join(dir, 'main.mjs')}:4:9: Error: cannot reach the database\n`
+    expect(occurrences(c.log(), line)).toBe(1)
+  })
+
+  it('"Unexpected end of input" names the file and the line where it ends', async () => {
+    const dir = dirWith({ 'app.mjs': 'export default function (req, res) {\n  res.end("x")\n' })
+    const c = startCorral(['-w', '2', '-b', `127.0.0.1:${await freePort()}`, 'app.mjs'], { cwd: dir })
+    expect((await c.exited).code).toBe(4)
+    expect(
+      occurrences(
+        c.log(),
+        `App failed to load: ${join(dir, 'app.mjs')}:3: SyntaxError: Unexpected end of input (the file ends before the code does)`,
+      ),
+    ).toBe(1)
   })
 })
 

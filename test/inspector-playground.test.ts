@@ -25,7 +25,7 @@ describe('corral inspect', () => {
   it('prints a file URL whose page runs the machines: boot, ready, a worker crash, a HUP', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'inspect'])
     const url = /file:\/\/\S+/.exec(stdout)?.[0]
-    expect(url).toBeDefined()
+    expect(url).toMatch(/^file:\/\/\/.+\/index\.html$/)
     const { page, errors, requests } = browser
     await page.goto(url!)
     await page.waitForSelector('body[data-mode="playground"][data-ready="true"]')

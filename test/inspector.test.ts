@@ -164,7 +164,7 @@ describe('--inspector', () => {
       await page.click(`#chart-tabs button[data-chart="worker-${id}"]`)
       await page.waitForSelector(WORKER_ACTIVE(id, 'running'))
     }
-    // What the workers reported: their own machines' start and LOADED, booting → running.
+    // What the workers reported: their own machines' start, APP_EXPORTED and LOADED, booting → starting → running.
     const reports = (id: number) =>
       page.evaluate(
         (id) =>
@@ -177,6 +177,7 @@ describe('--inspector', () => {
     for (const id of ids)
       expect(await reports(id)).toEqual([
         ['xstate.init', undefined, 'booting'],
+        ['APP_EXPORTED', undefined, 'starting'],
         ['LOADED', undefined, 'running'],
       ])
     // The master's view stays in the table.
@@ -201,6 +202,7 @@ describe('--inspector', () => {
     )
     expect(await reports(removed)).toEqual([
       ['xstate.init', undefined, 'booting'],
+      ['APP_EXPORTED', undefined, 'starting'],
       ['LOADED', undefined, 'running'],
       ['SIGNAL', 'TERM', 'draining'],
       ['DRAINED', undefined, 'dead'],
@@ -211,6 +213,7 @@ describe('--inspector', () => {
       file.timeline.filter((e) => e.kind === 'worker' && e.worker === removed).map((e) => [e.event?.type, e.value]),
     ).toEqual([
       ['xstate.init', 'booting'],
+      ['APP_EXPORTED', 'starting'],
       ['LOADED', 'running'],
       ['SIGNAL', 'draining'],
       ['DRAINED', 'dead'],

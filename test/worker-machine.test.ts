@@ -11,6 +11,11 @@ import { Coverage } from './helpers/coverage.ts'
 type Snapshot = SnapshotFrom<typeof workerMachine>
 
 const events: WorkerEvent[] = [
+  { type: 'APP_EXPORTED' },
+  { type: 'APP_LISTENED', server: 0 },
+  { type: 'NOTHING_EXPORTED' },
+  { type: 'LISTEN_TIMEOUT', seconds: 30 },
+  { type: 'APP_CLOSED' },
   { type: 'LOADED' },
   { type: 'BOOT_FAILED', code: 3, reason: 'could not take up the listeners' },
   { type: 'BOOT_FAILED', code: 4, reason: 'the app threw at import' },
@@ -49,8 +54,12 @@ function run(events: readonly WorkerEvent[], coverage?: Coverage): Run {
   let bootFailure: number | undefined
   for (const e of events) {
     if (actor.getSnapshot().status === 'done') break // a dead worker takes nothing more (checked below)
-    if (e.type === 'BOOT_FAILED' && actor.getSnapshot().value === 'booting') bootFailure = e.code
-    if (e.type === 'CRASHED') bootFailure = 1
+    const before = actor.getSnapshot().value
+    const booting = before === 'booting' || before === 'awaitingListen' || before === 'starting'
+    if (e.type === 'BOOT_FAILED' && booting) bootFailure = e.code
+    if (e.type === 'LISTEN_TIMEOUT' && before === 'awaitingListen') bootFailure = 4
+    const loading = before === 'booting' || before === 'awaitingListen'
+    if (e.type === 'CRASHED') bootFailure = loading ? 4 : 1
     actor.send(e)
   }
   return { commands, end: actor.getSnapshot(), bootFailure }
@@ -91,7 +100,9 @@ describe('worker machine: graph-generated paths', () => {
   })
 
   test('the traversal reaches every state', () => {
-    expect(new Set(paths.map((p) => p.state.value))).toEqual(new Set(['booting', 'running', 'draining', 'dead']))
+    expect(new Set(paths.map((p) => p.state.value))).toEqual(
+      new Set(['booting', 'awaitingListen', 'starting', 'running', 'draining', 'dead']),
+    )
     // dead three times over: exit code 0, 3 and 4 (the default serialization includes the context)
     expect(
       paths
@@ -119,23 +130,102 @@ describe('worker machine: graph-generated paths', () => {
 })
 
 describe('worker machine: each transition', () => {
+  const up = [{ type: 'APP_EXPORTED' }, { type: 'LOADED' }] as const satisfies WorkerEvent[]
+  const served = [{ type: 'boot' }, { type: 'serve', from: 'export' }, { type: 'announceReady' }] as const
+  const draining = [...up, { type: 'SIGNAL', signal: 'TERM' }] as const satisfies WorkerEvent[]
+  const drained = [...served, { type: 'stopAccepting' }] as const
   const commandsOf = (...events: WorkerEvent[]) => run(events).commands
   const stateAfter = (...events: WorkerEvent[]) => run(events).end.value
   const exit = (code: number): WorkerCommand => ({ type: 'exit', code })
   const gone: WorkerCommand = { type: 'log', level: 'warning', message: 'Master is gone; shutting down' }
 
-  test('booting: boots on entry, LOADED → running, which announces itself', () => {
+  test('booting: boots on entry; APP_EXPORTED → starting, which serves the export; LOADED → running, which announces itself', () => {
     expect(commandsOf()).toEqual([{ type: 'boot' }])
-    expect(stateAfter({ type: 'LOADED' })).toBe('running')
-    expect(commandsOf({ type: 'LOADED' })).toEqual([{ type: 'boot' }, { type: 'announceReady' }])
+    expect(stateAfter({ type: 'APP_EXPORTED' })).toBe('starting')
+    expect(stateAfter({ type: 'APP_EXPORTED' }, { type: 'LOADED' })).toBe('running')
+    expect(commandsOf({ type: 'APP_EXPORTED' }, { type: 'LOADED' })).toEqual([
+      { type: 'boot' },
+      { type: 'serve', from: 'export' },
+      { type: 'announceReady' },
+    ])
+    // LOADED means the listeners are served: not before the app is known.
+    expect(stateAfter({ type: 'LOADED' })).toBe('booting')
   })
 
-  test.each([3, 4] as const)('booting: BOOT_FAILED %i → dead, exit with that code and the reason logged', (code) => {
-    expect(commandsOf({ type: 'BOOT_FAILED', code, reason: 'nope' })).toEqual([
+  test('booting: a server that listens while the module is imported is the app, whatever the module exports', () => {
+    const listened: WorkerEvent = { type: 'APP_LISTENED', server: 0 }
+    expect(commandsOf(listened, { type: 'APP_EXPORTED' }, { type: 'LOADED' })).toEqual([
       { type: 'boot' },
-      { type: 'log', level: 'error', message: 'nope' },
-      exit(code),
+      { type: 'serve', from: 'server', server: 0 },
+      { type: 'announceReady' },
     ])
+  })
+
+  test('a later server is left idle, while starting, running or draining; corral serves the first', () => {
+    const first: WorkerEvent = { type: 'APP_LISTENED', server: 0 }
+    const second: WorkerEvent = { type: 'APP_LISTENED', server: 1 }
+    expect(commandsOf(first, second, { type: 'LOADED' }, { type: 'APP_LISTENED', server: 2 })).toEqual([
+      { type: 'boot' },
+      { type: 'serve', from: 'server', server: 0 },
+      { type: 'leaveIdle', server: 1 },
+      { type: 'announceReady' },
+      { type: 'leaveIdle', server: 2 },
+    ])
+    expect(commandsOf(...draining, second).at(-1)).toEqual({ type: 'leaveIdle', server: 1 })
+  })
+
+  test('booting: NOTHING_EXPORTED → awaitingListen, which waits for listen(): APP_LISTENED serves it, LISTEN_TIMEOUT fails the load (exit 4)', () => {
+    const nothing: WorkerEvent = { type: 'NOTHING_EXPORTED' }
+    expect(commandsOf(nothing, { type: 'APP_LISTENED', server: 0 })).toEqual([
+      { type: 'boot' },
+      { type: 'waitForListen' },
+      { type: 'serve', from: 'server', server: 0 },
+    ])
+    const timedOut = commandsOf(nothing, { type: 'LISTEN_TIMEOUT', seconds: 30 })
+    expect(timedOut.at(-1)).toEqual(exit(4))
+    expect(timedOut.at(-2)).toMatchObject({
+      type: 'loadFailed',
+      reason: expect.stringMatching(/exports no app and started no server within 30 s/),
+    })
+  })
+
+  test('booting and awaitingListen: CRASHED (thrown by the import or an async start-up) is a load failure: exit 4, the one-line summary to the master', () => {
+    const crashed: WorkerEvent = {
+      type: 'CRASHED',
+      reason: 'Error: db down\n    at …',
+      summary: '/app/main.js:9:11: Error: db down',
+    }
+    for (const before of [[], [{ type: 'NOTHING_EXPORTED' }]] as WorkerEvent[][]) {
+      expect(commandsOf(...before, crashed).slice(-2)).toEqual([
+        { type: 'loadFailed', reason: 'App failed to load: /app/main.js:9:11: Error: db down' },
+        exit(4),
+      ])
+    }
+  })
+
+  test.each([
+    [3, { type: 'log', level: 'error', message: 'nope' }],
+    [4, { type: 'loadFailed', reason: 'nope' }],
+  ] as const)(
+    'booting: BOOT_FAILED %i → dead, exit with that code and the reason logged (a load failure by the master, once)',
+    (code, said) => {
+      for (const before of [[], [{ type: 'NOTHING_EXPORTED' }], [{ type: 'APP_EXPORTED' }]] as WorkerEvent[][]) {
+        expect(commandsOf(...before, { type: 'BOOT_FAILED', code, reason: 'nope' }).slice(-2)).toEqual([
+          said,
+          exit(code),
+        ])
+      }
+    },
+  )
+
+  test('running: APP_CLOSED (the app closed its own server) retires: the master is told, the worker drains', () => {
+    expect(stateAfter(...up, { type: 'APP_CLOSED' })).toBe('draining')
+    expect(commandsOf(...up, { type: 'APP_CLOSED' })).toEqual([
+      ...served,
+      { type: 'retiring', reason: 'the app closed its server' },
+      { type: 'stopAccepting' },
+    ])
+    expect(commandsOf(...draining, { type: 'APP_CLOSED' })).toEqual([...drained])
   })
 
   test.each(['TERM', 'QUIT', 'INT'] as const)(
@@ -151,25 +241,22 @@ describe('worker machine: each transition', () => {
     expect(commandsOf({ type: 'REOPEN_LOGS' }, { type: 'DRAINED' })).toEqual([{ type: 'boot' }])
   })
 
-  const up: WorkerEvent = { type: 'LOADED' }
-  const served = [{ type: 'boot' }, { type: 'announceReady' }] as const
-
   test.each(['TERM', 'QUIT'] as const)('running: SIGNAL %s → draining, which stops the accept', (signal) => {
-    expect(stateAfter(up, { type: 'SIGNAL', signal })).toBe('draining')
-    expect(commandsOf(up, { type: 'SIGNAL', signal })).toEqual([...served, { type: 'stopAccepting' }])
+    expect(stateAfter(...up, { type: 'SIGNAL', signal })).toBe('draining')
+    expect(commandsOf(...up, { type: 'SIGNAL', signal })).toEqual([...served, { type: 'stopAccepting' }])
   })
 
   test('running: SIGNAL INT → dead, closing every connection now, exit 0', () => {
-    expect(commandsOf(up, { type: 'SIGNAL', signal: 'INT' })).toEqual([...served, { type: 'closeAll' }, exit(0)])
+    expect(commandsOf(...up, { type: 'SIGNAL', signal: 'INT' })).toEqual([...served, { type: 'closeAll' }, exit(0)])
   })
 
   test('running: MASTER_GONE → dead, closing everything, exit 0', () => {
-    expect(commandsOf(up, { type: 'MASTER_GONE' })).toEqual([...served, gone, { type: 'closeAll' }, exit(0)])
+    expect(commandsOf(...up, { type: 'MASTER_GONE' })).toEqual([...served, gone, { type: 'closeAll' }, exit(0)])
   })
 
   test('running: REOPEN_LOGS reopens, and stays running; LOADED, BOOT_FAILED and DRAINED are ignored', () => {
     const events: WorkerEvent[] = [
-      up,
+      ...up,
       { type: 'REOPEN_LOGS' },
       { type: 'LOADED' },
       { type: 'BOOT_FAILED', code: 4, reason: 'late' },
@@ -178,9 +265,6 @@ describe('worker machine: each transition', () => {
     expect(stateAfter(...events)).toBe('running')
     expect(commandsOf(...events)).toEqual([...served, { type: 'reopenLogs' }])
   })
-
-  const draining = [up, { type: 'SIGNAL', signal: 'TERM' }] as const satisfies WorkerEvent[]
-  const drained = [...served, { type: 'stopAccepting' }] as const
 
   test('draining: DRAINED → dead, exit 0 (nothing left to close)', () => {
     expect(commandsOf(...draining, { type: 'DRAINED' })).toEqual([...drained, exit(0)])
@@ -201,8 +285,8 @@ describe('worker machine: each transition', () => {
 
   test('running: RETIRE tells the master (retiring) and drains like a graceful stop', () => {
     const retire: WorkerEvent = { type: 'RETIRE', reason: 'max requests: 100' }
-    expect(stateAfter(up, retire)).toBe('draining')
-    expect(commandsOf(up, retire, { type: 'DRAINED' })).toEqual([
+    expect(stateAfter(...up, retire)).toBe('draining')
+    expect(commandsOf(...up, retire, { type: 'DRAINED' })).toEqual([
       ...served,
       { type: 'retiring', reason: 'max requests: 100' },
       { type: 'stopAccepting' },
@@ -224,12 +308,17 @@ describe('worker machine: each transition', () => {
     message: `Uncaught exception in worker; exiting: ${reason}`,
   })
 
-  test('booting: CRASHED → dead, exit 1, the reason logged', () => {
-    expect(commandsOf({ type: 'CRASHED', reason: 'boom' })).toEqual([{ type: 'boot' }, crash('boom'), exit(1)])
+  test('starting: CRASHED → dead, exit 1, the reason logged (the app loaded; corral was taking up its listeners)', () => {
+    expect(commandsOf({ type: 'APP_EXPORTED' }, { type: 'CRASHED', reason: 'boom' })).toEqual([
+      { type: 'boot' },
+      { type: 'serve', from: 'export' },
+      crash('boom'),
+      exit(1),
+    ])
   })
 
   test('running and draining: CRASHED → dead, closing everything, exit 1', () => {
-    expect(commandsOf(up, { type: 'CRASHED', reason: 'boom' })).toEqual([
+    expect(commandsOf(...up, { type: 'CRASHED', reason: 'boom' })).toEqual([
       ...served,
       crash('boom'),
       { type: 'closeAll' },

@@ -253,7 +253,7 @@ async function upgrade(opts: CtlOptions): Promise<number> {
   say(`new master ${fresh} is serving; stopping master ${old} gracefully`)
   // --upgrade auto: the old master is already draining by itself.
   const oldState = await machineAt(aside)
-  if (oldState && !oldState.state.startsWith('draining')) await ask(aside, ['shutdown'])
+  if (oldState && !oldState.draining) await ask(aside, ['shutdown'])
   await until(async () => !(await machineAt(aside)), UPGRADE_TIMEOUT_MS)
   say(`done: master ${fresh} serves`)
   if (opts.json) process.stdout.write(`${JSON.stringify({ kind: 'upgraded', old, new: fresh })}\n`)

@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { helpText, usageError } from '../config/command-line.ts'
 import { createSettingsReloader, formatPrintConfig, loadSettings, sourcesOf } from '../config/sources.ts'
-import { AppLoadError, importApp, parseAppSpec, toHandler } from '../http/app.ts'
+import { AppLoadError, isInstalledPackage, loadAppOnce, parseAppSpec, resolveApp } from '../http/app.ts'
 import { createLogger } from '../logging/log.ts'
 import { runMaster } from '../master/main.ts'
 import { isDaemonChild, launchDaemon } from '../master/daemon.ts'
@@ -73,7 +73,7 @@ spec/ in the package has the whole contract (spec/README.md).
 `
 
 /** A bare word (no path separator, no extension) that names no file: taken for a command, never an app. */
-const looksLikeCommand = (arg: string) => /^[a-z][a-z-]*$/.test(arg) && !existsSync(arg)
+const looksLikeCommand = (arg: string) => /^[a-z][a-z-]*$/.test(arg) && !existsSync(arg) && !isInstalledPackage(arg)
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [first, ...rest] = argv
@@ -125,16 +125,19 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return USAGE_ERROR
   }
   const log = createLogger({ level: settings.logLevel })
-  // The app's file, before anything is bound (what is in it, the workers find out).
-  const appFile = parseAppSpec(app).file
-  const typeScript = typeScriptProblem(appFile, process.cwd())
-  if (typeScript !== undefined && existsSync(appFile)) {
-    log.error(`App failed to load: ${appFile}: ${typeScript}`)
+  if (settings.checkConfig) return checkConfig(app, log)
+  // The app's module (a file, a directory's main, a package), before anything is bound: what is in it, the workers find out.
+  let appFile: string
+  try {
+    appFile = resolveApp(parseAppSpec(app)).file
+  } catch (err) {
+    if (!(err instanceof AppLoadError)) throw err
+    log.error(`App failed to load: ${err.message}`)
     return APP_LOAD_ERROR
   }
-  if (settings.checkConfig) return checkConfig(app, log)
-  if (!existsSync(appFile)) {
-    log.error(`App failed to load: App module not found: ${appFile}`)
+  const typeScript = typeScriptProblem(appFile, process.cwd())
+  if (typeScript !== undefined) {
+    log.error(`App failed to load: ${appFile}: ${typeScript}`)
     return APP_LOAD_ERROR
   }
   if (settings.pid !== undefined) {
@@ -170,7 +173,7 @@ function checkUnixSocketDirs(binds: readonly string[]): string[] {
 /** Settings are valid (we got here); now make sure the app imports and is servable. */
 async function checkConfig(app: string, log: ReturnType<typeof createLogger>): Promise<number> {
   try {
-    await toHandler(await importApp(parseAppSpec(app)), log)
+    await loadAppOnce(app, log)
     process.stdout.write(`corral: configuration OK; ${app} loads\n`)
     return 0
   } catch (err) {

@@ -4,15 +4,14 @@
 // cannot diverge. Commands that show read the chart's snapshot and the
 // master's status (src/master/status.ts); none of them changes anything.
 import type { MasterEvent, Signal } from '../../machines/master.ts'
-import type { MasterContext } from '../../machines/master-workers.ts'
 import type { MasterCommand } from '../../machines/master-workers.ts'
 import type { ConfigRow, ControlData, ListenerRow, ReloadOutcome } from '../protocol/control.ts'
 import { ControlError } from './control-socket.ts'
-import { machineSummary, type MasterStatus } from './status.ts'
+import { machineSummary, type ChartView, type MasterStatus } from './status.ts'
 
 export interface ControlView {
   /** The chart now: its state name and context. */
-  snapshot(): { state: string; context: MasterContext }
+  snapshot(): ChartView
   status: MasterStatus
   pidOf(id: number): number | undefined
   config(): ConfigRow[]
@@ -84,7 +83,8 @@ export function createControlCommands(view: ControlView) {
 
   return async function run(words: readonly string[]): Promise<ControlData> {
     const [verb, ...rest] = words
-    const { state, context } = view.snapshot()
+    const chart = view.snapshot()
+    const { context } = chart
     switch (verb) {
       case 'show': {
         const what = rest[0] ?? 'all'
@@ -99,11 +99,11 @@ export function createControlCommands(view: ControlView) {
           case 'listeners':
             return { kind: 'listeners', listeners: await view.listeners() }
           case 'machine':
-            return { kind: 'machine', machine: machineSummary(state, context) }
+            return { kind: 'machine', machine: machineSummary(chart) }
           case 'all':
             return {
               kind: 'all',
-              machine: machineSummary(state, context),
+              machine: machineSummary(chart),
               workers: view.status.workers(context, view.pidOf),
               stats: view.status.stats(),
               listeners: await view.listeners(),

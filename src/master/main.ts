@@ -167,6 +167,7 @@ export function runMaster({
       worker: {
         app,
         name,
+        addresses: listeners.map((l, i) => withScheme(inherited?.[i]?.address ?? l.address, settings)),
         reusePort: listeners.flatMap((l) => (l.reusePort ? [l.reusePort] : [])),
         // --inspector: workers report their own machine's moves; without it they are not asked to (spec/inspector.md).
         ...(settings.inspector !== undefined && { inspector: true }),

@@ -16,7 +16,7 @@ import type { Inspector } from './inspector.ts'
 import type { MetricsServer } from './metrics.ts'
 import { gatherAppMetrics } from './app-metrics.ts'
 import type { Statsd } from '../net/statsd.ts'
-import { createMasterStatus, stateName, type MasterStatus } from './status.ts'
+import { createMasterStatus, stateName, type ChartView, type MasterStatus } from './status.ts'
 
 /**
  * How long a scrape waits for the workers' app metrics: a worker that has not
@@ -59,9 +59,9 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
   const { actor, log } = options
   let settings = options.settings
   const status = createMasterStatus()
-  const snapshot = () => {
+  const snapshot = (): ChartView => {
     const s = actor.getSnapshot()
-    return { state: stateName(s.value), context: s.context }
+    return { state: stateName(s.value), context: s.context, ready: s.hasTag('ready'), draining: s.hasTag('draining') }
   }
   const listeners = async (): Promise<ListenerRow[]> => {
     const shared = options.listeners.filter((l) => !l.reusePort).map((l) => l.fd)

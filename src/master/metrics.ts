@@ -5,6 +5,7 @@
 // nothing of this runs per request. Loaded only when --metrics-bind is given,
 // so a master without it does not carry prom-client.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { corralServers } from '../http/app-server.ts'
 import {
   AggregatorRegistry,
   collectDefaultMetrics,
@@ -15,14 +16,13 @@ import {
   type MetricValue,
 } from 'prom-client'
 import { parseBind } from '../net/binds.ts'
-import type { MasterContext } from '../../machines/master-workers.ts'
 import { RESTART_REASONS, STATUS_CLASSES, type ListenerRow } from '../protocol/control.ts'
 import { DURATION_BUCKETS } from '../protocol/master-worker.ts'
-import { isReady, type MasterStatus } from './status.ts'
+import type { ChartView, MasterStatus } from './status.ts'
 import type { AppMetricsGathered } from './app-metrics.ts'
 
 export interface MetricsSource {
-  snapshot(): { state: string; context: MasterContext }
+  snapshot(): ChartView
   status: MasterStatus
   pidOf(id: number): number | undefined
   listeners(): Promise<ListenerRow[]>
@@ -304,6 +304,8 @@ export async function startMetricsServer(bind: string, source: MetricsSource): P
     return exposition(registry, app, warnOnce)
   }
   const server = createServer((req, res) => void route(req, res, registry.contentType, scrape, source))
+  // --preload with an app that calls listen(): this one is corral's (src/http/app-server.ts).
+  corralServers.add(server)
   const where = parseBind(bind)
   await new Promise<void>((done, fail) => {
     server.once('error', fail)
@@ -350,11 +352,11 @@ async function route(
       return text(500, `${err instanceof Error ? err.message : String(err)}\n`)
     }
   }
-  const { state, context } = source.snapshot()
+  const { state, context, ready } = source.snapshot()
   if (path === '/healthz') {
     // The master answers, so it runs; is anybody serving?
     return source.status.healthy(context) ? text(200, 'ok\n') : text(503, 'no worker is serving\n')
   }
-  if (path === '/readyz') return isReady(state) ? text(200, 'ready\n') : text(503, `not ready: ${state}\n`)
+  if (path === '/readyz') return ready ? text(200, 'ready\n') : text(503, `not ready: ${state}\n`)
   text(404, 'not found: try /metrics, /healthz or /readyz\n')
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { corralServers } from '../http/app-server.ts'
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
@@ -80,6 +81,8 @@ export async function serveGuarded(options: GuardedServerOptions): Promise<Guard
     }
     options.handle(req, res, new URL(req.url ?? '/', 'http://page'))
   })
+  // --preload with an app that calls listen(): this one is corral's (src/http/app-server.ts).
+  corralServers.add(server)
   await new Promise<void>((done, fail) => {
     server.once('error', fail)
     server.listen(port, host, () => {

@@ -2,6 +2,7 @@
 // the code is read from disk again — as this master's child, handing it every
 // listener as an inherited fd. The new master binds nothing; it tells its
 // parent once its workers serve, then cuts the IPC tie so that it outlives it.
+import { FIRST_LISTENER_FD } from '../protocol/master-worker.ts'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { START_CWD } from '../process/process-settings.ts'
 import type { MasterEvent } from '../../machines/master.ts'
@@ -44,9 +45,8 @@ export function reexecRefusal(): string | undefined {
 }
 
 export function spawnNewMaster(listeners: readonly Listener[], emit: (event: MasterEvent) => void): ChildProcess {
-  const first = 4 // after stdin, stdout, stderr and the IPC channel
   const inherited: InheritedListener[] = listeners.map((l, i) => ({
-    fd: first + i,
+    fd: FIRST_LISTENER_FD + i,
     address: l.address,
     ...(l.reusePort && { reusePort: true }),
   }))

@@ -14,7 +14,7 @@ import * as Effect from 'effect/Effect'
 import * as Queue from 'effect/Queue'
 import * as Stream from 'effect/Stream'
 import type { Signal } from '../../machines/master.ts'
-import { parseAppSpec } from '../http/app.ts'
+import { parseAppSpec, resolveApp } from '../http/app.ts'
 import type { Logger } from '../logging/log.ts'
 
 export const DEBOUNCE_MS = 200
@@ -55,7 +55,8 @@ function watchForReload({
   cwd = process.cwd(),
   debounceMs = DEBOUNCE_MS,
 }: ReloadWatchOptions): ReloadWatch {
-  const appFile = parseAppSpec(app, cwd).file
+  // The module itself (a directory's main, a package's entry): its directory is the tree watched.
+  const appFile = resolveApp(parseAppSpec(app, cwd), cwd).file
   const appDir = dirname(appFile)
   const extras = extraFiles.map((p) => (isAbsolute(p) ? p : resolve(cwd, p)))
   /**

@@ -32,12 +32,7 @@ export interface MasterStatus {
   /** A worker's batch of counters arrived. */
   report(id: number, message: WorkerStatsMessage): void
   /** An event went into the chart, which went from `before` to `after` (in state `state`) and emitted `commands`. */
-  observe(
-    event: MasterEvent,
-    before: MasterContext,
-    after: { context: MasterContext; state: string },
-    commands: readonly MasterCommand[],
-  ): void
+  observe(event: MasterEvent, before: MasterContext, after: ChartView, commands: readonly MasterCommand[]): void
   workers(context: MasterContext, pidOf: (id: number) => number | undefined): WorkerRow[]
   stats(): MasterStats
   /** Requests by status class, and durations, since the master started (exited workers included). */
@@ -88,7 +83,7 @@ export function createMasterStatus(now: () => number = masterClock): MasterStatu
       reports.set(id, { message, at, cpuPercent })
     },
 
-    observe(event, before, { context: after, state }, commands) {
+    observe(event, before, { context: after, draining }, commands) {
       if (after.generation > before.generation) reloads++
       for (const command of commands) {
         if (command.type === 'reexec') upgrades++
@@ -98,7 +93,7 @@ export function createMasterStatus(now: () => number = masterClock): MasterStatu
           // else (TTOU, WINCH, a shutdown, an abandoned reload) is no restart.
           const generation = after.workers.find((w) => w.id === command.id)?.generation
           const replaced = generation !== undefined && generation < after.generation
-          leaving.set(command.id, replaced && !state.startsWith('draining') ? 'reload' : 'stop')
+          leaving.set(command.id, replaced && !draining ? 'reload' : 'stop')
         }
       }
       if (event.type === 'WORKER_READY') wasReady.add(event.id)
@@ -180,20 +175,22 @@ export function stateName(value: unknown): string {
     : `${key}.${stateName(inner)}`
 }
 
-/** /readyz: serving and not about to stop: not booting, not after WINCH, not draining. */
-export function isReady(state: string): boolean {
-  return (
-    state.startsWith('active.running.steady') ||
-    state.startsWith('active.running.reloading') ||
-    state.startsWith('active.reexecing')
-  )
+/** What the rest of the master reads of the chart now: its state, dotted, its context, and its tags. */
+export interface ChartView {
+  readonly state: string
+  readonly context: MasterContext
+  /** Serving and not about to stop (not booting, not after WINCH, not draining): the chart's `ready` tag. */
+  readonly ready: boolean
+  /** Stopping for good: the chart's `draining` tag. */
+  readonly draining: boolean
 }
 
-export function machineSummary(state: string, context: MasterContext): MachineSummary {
+export function machineSummary({ state, context, ready, draining }: ChartView): MachineSummary {
   return {
     pid: process.pid,
     state,
-    ready: isReady(state),
+    ready,
+    draining,
     target: context.target,
     generation: context.generation,
     workers: context.workers.length,

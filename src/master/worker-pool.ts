@@ -16,6 +16,7 @@ import type { workerSpawnIdentity } from '../process/privileges.ts'
 import { serveListenerCopies } from './listener-copies.ts'
 import { balanceConnections } from './connection-balance.ts'
 import { followAppMetrics } from './app-metrics.ts'
+import { listenNotice } from '../http/app-server.ts'
 import {
   FIRST_LISTENER_FD,
   WORKER_ENV,
@@ -56,6 +57,8 @@ export interface PoolOptions {
 export function createWorkerPool(options: PoolOptions) {
   const { log, emit, identity } = options
   const workers = new Map<number, Worker>()
+  const noticed = new Set<string>()
+  const addresses = options.worker.addresses ?? []
   // The master's own flags (e.g. a loader) apply to workers too; its
   // inspector flags do not.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'))
@@ -95,6 +98,9 @@ export function createWorkerPool(options: PoolOptions) {
       else if (message.t === 'retire') emit({ type: 'WORKER_RETIRING', id, reason: message.reason })
       else if (message.t === 'stats') options.report?.(id, message)
       else if (message.t === 'state') options.workerState?.(id, message)
+      else if (message.t === 'app-listen')
+        noticeOnce(listenNotice(message.asked, message.served, addresses), message.served ? 'info' : 'warning')
+      else if (message.t === 'load-failed') noticeOnce(message.reason, 'error')
     })
     // --worker-connections: a worker at its limit closes its listening handles and asks for fresh copies (src/worker/limits.ts).
     serveListenerCopies(child, options.listenerFds, (message) => log.error(message))
@@ -112,10 +118,23 @@ export function createWorkerPool(options: PoolOptions) {
     if (child.pid !== undefined) log.info(`Booting worker with pid: ${child.pid}`)
   }
 
+  /**
+   * What every worker would say alike (the app's own listen(), a load
+   * failure), said once for all of them, for the master's life.
+   */
+  function noticeOnce(line: string, level: 'info' | 'warning' | 'error'): void {
+    if (noticed.has(line)) return
+    noticed.add(line)
+    log[level](line)
+  }
+
   function logExit(worker: Worker, code: number | null, signal: string | null): void {
     const pid = worker.child.pid
     if (worker.ending === 'stop' && code === 0) return log.info(`Worker exited (pid: ${pid})`)
     if (signal === 'SIGKILL' && worker.ending) return log.info(`Worker (pid:${pid}) was killed`)
+    // Stopped by the master before it had set up its own signal handlers (shutting down while it boots): as asked.
+    if (worker.ending === 'stop' && (signal === 'SIGINT' || signal === 'SIGTERM'))
+      return log.info(`Worker (pid:${pid}) stopped while booting`)
     if (signal)
       return log.error(
         `Worker (pid:${pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`,

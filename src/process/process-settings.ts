@@ -3,7 +3,7 @@
 // applied per worker by src/process/privileges.ts) and --preload. See spec/process.md.
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { AppLoadError, importApp, parseAppSpec, toHandler } from '../http/app.ts'
+import { AppLoadError, loadAppOnce } from '../http/app.ts'
 import type { Logger } from '../logging/log.ts'
 import { workerCredentials, type PrivilegeSettings } from './privileges.ts'
 
@@ -123,7 +123,7 @@ export function applyProcessSettings(s: ProcessSettings): string[] {
  */
 export async function preloadApp(app: string, log: Logger): Promise<boolean> {
   try {
-    await toHandler(await importApp(parseAppSpec(app)), log)
+    await loadAppOnce(app, log)
   } catch (err) {
     if (err instanceof AppLoadError) log.error(`App failed to load: ${err.message}`)
     else log.exception('App failed to load', err)

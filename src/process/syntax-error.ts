@@ -30,8 +30,20 @@ export function locateSyntaxError(err: unknown, file: string): string | undefine
     timeout: 10_000,
     stdio: ['ignore', 'ignore', 'pipe'],
   })
-  const m = /^(file:\/\/\S+?):(\d+)\n(.*)\n( *)\^+ *\n\s*(SyntaxError: .*)$/m.exec(child.stderr ?? '')
+  // Node prints the line and a caret under the column; for "Unexpected end of
+  // input" the line is the one past the end, shown empty and with no caret.
+  const m = /^(file:\/\/\S+?):(\d+)\n(.*)\n( *)(\^*) *\n\s*(SyntaxError: .*)$/m.exec(child.stderr ?? '')
   if (!m) return undefined
-  const [, url, line, code, pad, message] = m as unknown as [string, string, string, string, string, string]
+  const [, url, line, code, pad, caret, message] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ]
+  if (caret === '')
+    return `${fileURLToPath(url)}:${line}: ${message}${code.trim() === '' ? ' (the file ends before the code does)' : `\n${code}`}`
   return `${fileURLToPath(url)}:${line}:${pad.length + 1}: ${message}\n${code}\n${pad}^`
 }

@@ -113,6 +113,8 @@ export interface MachineSummary {
   /** The master chart's state, dotted: `active.running.steady`. */
   readonly state: string
   readonly ready: boolean
+  /** Stopping for good (the chart's `draining` tag): `corral upgrade` does not stop such a master again. */
+  readonly draining: boolean
   readonly target: number
   readonly generation: number
   readonly workers: number

@@ -2,6 +2,7 @@
 // started with, and the IPC messages between them. Deliberately tiny: there
 // is no IPC on the request path.
 import type { ReusePortAddress } from '../net/listeners.ts'
+import type { ListenAsk } from '../http/app-server.ts'
 import type { ServerSettings, WorkerHookRef } from '../hooks/hooks.ts'
 
 export const WORKER_ENV = 'CORRAL_WORKER'
@@ -11,6 +12,8 @@ export interface WorkerOptions {
   app: string
   /** The inherited listening sockets, as fd numbers in the worker. */
   fds: number[]
+  /** Where corral serves, as the master logs it (`http://127.0.0.1:8000`, `unix:/path`): what an app's own server.address() answers with when Node cannot tell. */
+  addresses?: string[]
   /** --reuse-port: addresses where the worker binds a socket of its own (src/net/listeners.ts). */
   reusePort?: ReusePortAddress[]
   /** The process-title name: --name, else the app. */
@@ -42,6 +45,10 @@ export type WorkerMessage =
   /** --worker-connections: a fresh copy of listener `index`, please (src/worker/limits.ts). */
   | { t: 'listener-copy'; index: number }
   | LoadMessage
+  /** The app called listen() on a server of its own: served from corral's listeners, or (a later server) left idle. Logged once by the master. */
+  | { t: 'app-listen'; asked: ListenAsk; served: boolean }
+  /** The app failed to load (the reason in one line, with file:line): printed once by the master, not once per worker. */
+  | { t: 'load-failed'; reason: string }
   /** About once a second, only with the control socket or metrics on (src/worker/request-stats.ts). */
   | WorkerStatsMessage
   | WorkerStateMessage
@@ -109,7 +116,11 @@ export type MasterMessage =
   | { t: 'listener-copy'; index: number }
   | BalanceMessage
 
-/** The first inherited listener's fd: after stdin, stdout, stderr and IPC. */
+/**
+ * The first inherited listener's fd in every child corral hands listeners
+ * to (workers, and a new master started by USR2): after stdin, stdout,
+ * stderr and IPC, in the spawn's stdio order.
+ */
 export const FIRST_LISTENER_FD = 4
 
 /** A worker's request for a copy of listener `index` (--worker-connections), and the master's answer, which carries the socket. */

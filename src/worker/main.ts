@@ -1,11 +1,24 @@
 // A worker process: the runtime around machines/worker.ts. It loads the app,
 // serves the listeners it inherited as fds, heartbeats, and drains on TERM.
 // Nothing here runs per request except node:http and the app itself.
-import type { Server, ServerOptions } from 'node:http'
-import { Server as NetServer } from 'node:net'
+import type { IncomingMessage, Server, ServerOptions } from 'node:http'
+import { Server as NetServer, type AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import { createActor } from 'xstate'
 import { workerMachine, type WorkerEvent } from '../../machines/worker.ts'
-import { AppLoadError, importApp, parseAppSpec, toHandler, type Handler } from '../http/app.ts'
+import {
+  AppLoadError,
+  importApp,
+  isServer,
+  nestServer,
+  parseAppSpec,
+  resolveApp,
+  toHandler,
+  unwrapApp,
+  type Handler,
+} from '../http/app.ts'
+import { addressInfo, appServer, catchListen, corralServers, type AppServer } from '../http/app-server.ts'
 import { createLogger } from '../logging/log.ts'
 import { withAccessLog } from '../logging/access-log.ts'
 import { closeLogFiles, reopenLogFiles } from '../logging/log-file.ts'
@@ -80,6 +93,22 @@ const requestStats =
     : createRequestStats({ durations: settings.metricsBind !== undefined })
 
 actor.on('boot', () => void boot())
+actor.on('waitForListen', () => {
+  // The wait a booting module gets to call listen() after its import: --timeout, or 30 s without one.
+  const seconds = settings.timeout > 0 ? settings.timeout : 30
+  setTimeout(() => send({ type: 'LISTEN_TIMEOUT', seconds }), seconds * 1000).unref()
+})
+actor.on('serve', (command) => void serve(command.from, command.from === 'server' ? command.server : -1))
+actor.on('leaveIdle', ({ server }) => {
+  const idle = appServers[server]!
+  idle.leaveIdle()
+  if (idle.asked) tell({ t: 'app-listen', asked: idle.asked, served: false })
+})
+actor.on('loadFailed', ({ reason }) => {
+  // The master prints it, once for all workers; without the master, this worker does.
+  if (process.connected) tell({ t: 'load-failed', reason })
+  else log.error(reason)
+})
 actor.on('announceReady', () => {
   log.debug(`Worker ${options.id} serving ${servers.length} listener(s)`)
   tell({ t: 'ready' })
@@ -91,6 +120,7 @@ actor.on('closeAll', () => {
     server.close()
     server.closeAllConnections()
   }
+  served?.closed()
 })
 actor.on('retiring', ({ reason }) => tell({ t: 'retire', reason }))
 actor.on('reopenLogs', () => {
@@ -114,24 +144,67 @@ actor.on('exit', ({ code }) => {
   )
 })
 
+/**
+ * boot: the app's module imported with listen() caught (src/http/app-server.ts),
+ * then what it exported, classified; or, before that, a server it started.
+ */
 async function boot(): Promise<void> {
-  let handler: Handler
   // --initgroups: become --user, with its groups, before any of the app runs (src/process/privileges.ts).
   const denied = finishPrivilegeDrop(settings)
   if (denied) return send({ type: 'BOOT_FAILED', code: BOOT_ERROR, reason: `Worker failed to boot: ${denied}` })
   // postFork: before the app is imported (the config file is imported first when it has worker hooks).
   await hooks.postFork()
+  catchListen((server, asked) => {
+    if (appServers.some((a) => a.server === server)) return
+    appServers.push(appServer(server, asked, addressInfo(options!.addresses?.[0])))
+    send({ type: 'APP_LISTENED', server: appServers.length - 1 })
+  })
   try {
     const spec = parseAppSpec(options!.app)
-    const app = await importApp(spec)
-    handler = await toHandler(app, log)
-    appUpgrade = await findUpgrade(spec, app, log)
-    // --http-protocols h2 with an app that cannot take HTTP/2's request objects (src/http/tls.ts).
-    const refusal = h2Refusal(app, settings)
-    if (refusal) throw new AppLoadError(refusal)
+    let app = await unwrapApp(await importApp(spec))
+    // Once a server of its own listened, that server is the app (machines/worker.ts), whatever is exported.
+    if (appServers.length > 0) return
+    if (app === undefined) return send({ type: 'NOTHING_EXPORTED' })
+    app = (await nestServer(app)) ?? app
+    if (isServer(app)) exported = { server: appServer(app, undefined) }
+    else {
+      const handler = await toHandler(app, log)
+      const upgrade = await findUpgrade(resolveApp(spec), app, log)
+      // --http-protocols h2 with an app that cannot take HTTP/2's request objects (src/http/tls.ts).
+      const refusal = h2Refusal(app, settings)
+      if (refusal) throw new AppLoadError(refusal)
+      exported = { handler, upgrade }
+    }
+    send({ type: 'APP_EXPORTED' })
   } catch (err) {
-    if (!(err instanceof AppLoadError)) log.exception('Exception while loading the app', err)
-    return send({ type: 'BOOT_FAILED', code: APP_LOAD_ERROR, reason: `App failed to load: ${describe(err)}` })
+    // After its server was served, a module that throws is an app that crashed.
+    if (actor.getSnapshot().value === 'running') return send({ type: 'CRASHED', reason: describeLoadFailure(err) })
+    send({ type: 'BOOT_FAILED', code: APP_LOAD_ERROR, reason: `App failed to load: ${describeLoadFailure(err)}` })
+  }
+}
+
+/** The exported app, once classified: a handler (and its upgrade handler), or a server. */
+let exported: { handler: Handler; upgrade: AppUpgrade | undefined } | { server: AppServer } | undefined
+/** Every http server the app called listen() on, in that order (APP_LISTENED's numbers). */
+const appServers: AppServer[] = []
+/** The app's server being served, if the app came as a server. */
+let served: AppServer | undefined
+
+/** serve: take up the inherited listeners with the app (the chart says which). */
+async function serve(from: 'export' | 'server', index: number): Promise<void> {
+  let handler: Handler
+  if (from === 'server' || (exported && 'server' in exported)) {
+    served = from === 'server' ? appServers[index]! : (exported as { server: AppServer }).server
+    handler = served.request
+    appUpgrade = undefined
+    served.server.on('corral:close', () => send({ type: 'APP_CLOSED' }))
+    served.onUpgradeListener((forward) => {
+      upgradeForward = guardUpgrades(forward, settings, log.debug)
+      for (const s of servers) s.on('upgrade', upgradeForward)
+    })
+  } else {
+    handler = exported!.handler
+    appUpgrade = exported!.upgrade
   }
   // postWorkerInit: the app is loaded; nothing is served or reported ready before it returns.
   await hooks.postWorkerInit()
@@ -151,9 +224,11 @@ async function boot(): Promise<void> {
         settings,
         log.debug,
       )
+      corralServers.add(server)
       // --proxy-protocol: first in line for each connection (src/http/proxy-protocol.ts).
       installProxyProtocol(server, settings, log.debug)
       if (appUpgrade) server.on('upgrade', guardUpgrades(appUpgrade.listener, settings, log.debug))
+      if (upgradeForward) server.on('upgrade', upgradeForward)
       await (typeof target === 'number'
         ? listenOnFd(server, target, settings.backlog)
         : listenReusePort(server, target, settings.backlog))
@@ -164,7 +239,36 @@ async function boot(): Promise<void> {
   } catch (err) {
     return send({ type: 'BOOT_FAILED', code: BOOT_ERROR, reason: `Worker failed to boot: ${describe(err)}` })
   }
+  if (served) {
+    served.attach(servedAddress())
+    if (served.asked) tell({ t: 'app-listen', asked: served.asked, served: true })
+  }
   send({ type: 'LOADED' })
+}
+
+/** The 'upgrade' listener handing upgrades to the app's server, once it has a listener of its own. */
+let upgradeForward: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined
+
+/** What server.address() answers the app's server with: corral's first listener (for a unix socket, Node cannot tell: the master's address). */
+function servedAddress(): AddressInfo | string | null {
+  return servers[0]?.address() ?? addressInfo(options!.addresses?.[0]) ?? null
+}
+
+/** A load failure in one line: where in the app it happened (file:line), and what. */
+function describeLoadFailure(err: unknown): string {
+  if (err instanceof AppLoadError || !(err instanceof Error)) return describe(err)
+  // The first frame in the app's own code, not in Node's or corral's (src/ and machines/ in a
+  // checkout, dist/ when installed: this module is src/worker/main.ts or dist/worker.js).
+  const root = new URL(import.meta.url.endsWith('.ts') ? '../..' : '..', import.meta.url).href
+  const own = ['src/', 'machines/', 'dist/'].map((dir) => root + dir)
+  const frame = (err.stack ?? '')
+    .split('\n')
+    .map((line) => /^\s+at (?:.*\()?(.+?):(\d+):(\d+)\)?$/.exec(line))
+    .find((m) => m && !m[1]!.startsWith('node:') && !own.some((dir) => m[1]!.startsWith(dir)))
+  const where = frame
+    ? `${frame[1]!.startsWith('file://') ? fileURLToPath(frame[1]!) : frame[1]}:${frame[2]}:${frame[3]}: `
+    : ''
+  return `${where}${err.name}: ${err.message}`
 }
 
 /**
@@ -176,6 +280,7 @@ async function boot(): Promise<void> {
 function stopAccepting(): void {
   limits.stop()
   appUpgrade?.drain()
+  served?.drainUpgrades()
   let open = servers.length
   if (open === 0) return send({ type: 'DRAINED' })
   for (const server of servers) {
@@ -183,7 +288,10 @@ function stopAccepting(): void {
     server.prependListener('request', (req, res) => req.httpVersionMajor === 1 && res.setHeader('connection', 'close'))
     goAway(server)
     NetServer.prototype.close.call(server, () => {
-      if (--open === 0) send({ type: 'DRAINED' })
+      if (--open > 0) return
+      // The app's own server closes when corral's have: its close() callback, its 'close' event.
+      served?.closed()
+      send({ type: 'DRAINED' })
     })
   }
 }
@@ -221,7 +329,11 @@ process.on('uncaughtException', (err) => {
     process.exit(RUNTIME_ERROR)
   }
   // Logged once, by the machine, with the stack: the reason is the exception as Node prints it.
-  send({ type: 'CRASHED', reason: err instanceof Error && err.stack !== undefined ? err.stack : describe(err) })
+  send({
+    type: 'CRASHED',
+    reason: err instanceof Error && err.stack !== undefined ? err.stack : describe(err),
+    summary: describeLoadFailure(err),
+  })
 })
 
 actor.start()
