@@ -4,7 +4,7 @@
 // pidfile held by a live master, 4 for an app that is not there.
 import { existsSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { helpText, usageError } from '../config/command-line.ts'
+import { helpText, MISSING_APP, usageError } from '../config/command-line.ts'
 import { createSettingsReloader, formatPrintConfig, loadSettings, sourcesOf } from '../config/sources.ts'
 import { AppLoadError, isInstalledPackage, loadAppOnce, parseAppSpec, resolveApp } from '../http/app.ts'
 import { createLogger } from '../logging/log.ts'
@@ -108,7 +108,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 0
   }
   if (app === undefined) {
-    process.stderr.write(usageError(['missing APP: the module to serve, e.g. corral app.ts']))
+    process.stderr.write(usageError([MISSING_APP]))
     return USAGE_ERROR
   }
   // --chdir, -u/-g/--initgroups: checked against this system; then --chdir,

@@ -22,6 +22,9 @@ const NEGATIVE_NUMBER = /^-\d/
 const looksLikeOption = (arg: string) => arg.length > 1 && arg.startsWith('-') && !NEGATIVE_NUMBER.test(arg)
 
 /** What an argument list says, before any resolution: values by setting name, positionals, syntax errors. */
+/** A command line with no module to serve, said one way wherever it is found. */
+export const MISSING_APP = 'missing APP (the module to serve, e.g. app.ts or app.ts:handler)'
+
 export interface ScannedArgs {
   readonly values: Record<string, unknown>
   readonly positionals: string[]
@@ -42,7 +45,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Pars
     return { ok: true, settings: resolution.ok ? resolution.settings : { ...defaults(), help, version }, app }
   }
   for (const e of extra) errors.push(`unexpected argument ${JSON.stringify(e)}: only one APP can be given`)
-  if (app === undefined) errors.push('missing APP (the module to serve, e.g. app.ts or app.ts:handler)')
+  if (app === undefined) errors.push(MISSING_APP)
 
   if (errors.length > 0 || !resolution.ok) return { ok: false, errors }
   return { ok: true, settings: resolution.settings, app }

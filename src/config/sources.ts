@@ -12,7 +12,7 @@
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { scanArgs, type ScannedArgs } from './command-line.ts'
+import { MISSING_APP, scanArgs, type ScannedArgs } from './command-line.ts'
 import type { Logger } from '../logging/log.ts'
 import { locateSyntaxError } from '../process/syntax-error.ts'
 import { importUserModule, typeScriptProblem } from '../process/user-modules.ts'
@@ -118,7 +118,7 @@ export async function loadSettings(input: SourcesInput, options: LoadOptions = {
     ? resolution.settings.printConfig
     : cli.values['printConfig'] === true || cmd.values['printConfig'] === true
   const needsApp = !printing
-  if (app === undefined && needsApp) errors.push('missing APP (the module to serve, e.g. app.ts or app.ts:handler)')
+  if (app === undefined && needsApp) errors.push(MISSING_APP)
 
   if (errors.length > 0 || !resolution.ok) return { ok: false, errors: [...new Set(errors)] }
   return { ok: true, settings: resolution.settings, sources: resolution.sources, app, configFile }
