@@ -3,12 +3,35 @@
 // runs; these decide *what* follows. Keeping them apart lets a test check the
 // arithmetic (how many to spawn, which to stop, when to kill) without a chart.
 import { APP_LOAD_ERROR, BOOT_ERROR, OK } from './exit-codes.ts'
+import type { RetireCause } from './worker.ts'
 
 type WorkerStatus =
   | 'booting' // spawned, app not loaded yet
   | 'running' // told the master it is ready
   | 'stopping' // sent TERM/QUIT/INT, expected to exit by `deadline`
   | 'killed' // SIGKILL sent or pending (heartbeat abort, missed deadline)
+
+/**
+ * Why a worker left, decided here once and carried by `workerExited`: the
+ * log, `corral ctl`, the restart metrics and the hooks read it from there.
+ * `crash`: it exited with nobody asking; `boot-failure`: it exited 3 or 4
+ * while booting; `timeout`: aborted for a missed heartbeat; `max-requests`,
+ * `max-memory`, `retired`: it left by itself (RetireCause); `killed`:
+ * `corral ctl worker kill`; `scaled-down`: TTOU or `worker remove`;
+ * `reload`: its generation was replaced by a completed reload;
+ * `abandoned-reload`: its generation could not boot; `stop`: the master is
+ * stopping, or stopped its workers on WINCH.
+ */
+export type ExitCause =
+  | 'crash'
+  | 'boot-failure'
+  | 'timeout'
+  | RetireCause
+  | 'killed'
+  | 'scaled-down'
+  | 'reload'
+  | 'abandoned-reload'
+  | 'stop'
 
 interface WorkerRecord {
   readonly id: number
@@ -20,6 +43,8 @@ interface WorkerRecord {
   readonly timeoutMs: number
   /** When a stopping worker is SIGKILLed if it is still alive. */
   readonly deadline: number
+  /** Why it was told to go (the first reason stands), once it was. */
+  readonly leaving?: ExitCause
 }
 
 export type StopMode = 'graceful' | 'quick'
@@ -51,6 +76,7 @@ export type MasterCommand<S extends MasterSettings = MasterSettings> =
       generation: number
       code: number | null
       signal: string | null
+      cause: ExitCause
     }
   /** The target number of workers changed (TTIN, TTOU, a reload's settings, an abandoned reload). */
   | { type: 'workersChanged'; workers: number; previous: number }
@@ -175,7 +201,7 @@ function update(ctx: MasterContext, id: number, patch: Partial<WorkerRecord>): M
   return { ...ctx, workers: ctx.workers.map((w) => (w.id === id ? { ...w, ...patch } : w)) }
 }
 
-function stopAll(ctx: MasterContext, victims: readonly WorkerRecord[], mode: StopMode): Step {
+function stopAll(ctx: MasterContext, victims: readonly WorkerRecord[], mode: StopMode, cause: ExitCause): Step {
   const deadline = ctx.now + (mode === 'graceful' ? gracefulMs(ctx) : Math.min(gracefulMs(ctx), QUICK_STOP_MS))
   const ids = new Set(victims.map((w) => w.id))
   return {
@@ -183,7 +209,12 @@ function stopAll(ctx: MasterContext, victims: readonly WorkerRecord[], mode: Sto
       ...ctx,
       workers: ctx.workers.map((w) =>
         ids.has(w.id)
-          ? { ...w, status: 'stopping', deadline: Math.min(w.status === 'stopping' ? w.deadline : Infinity, deadline) }
+          ? {
+              ...w,
+              status: 'stopping',
+              deadline: Math.min(w.status === 'stopping' ? w.deadline : Infinity, deadline),
+              leaving: w.leaving ?? cause,
+            }
           : w,
       ),
     },
@@ -199,7 +230,7 @@ function stopAll(ctx: MasterContext, victims: readonly WorkerRecord[], mode: Sto
 export function converge(ctx: MasterContext): Step {
   const live = currentWorkers(ctx)
   if (live.length > ctx.target) {
-    return stopAll(ctx, live.slice(0, live.length - ctx.target), 'graceful')
+    return stopAll(ctx, live.slice(0, live.length - ctx.target), 'graceful', 'scaled-down')
   }
   if (live.length === ctx.target || ctx.now < ctx.respawnAt) return { context: ctx, commands: [] }
   const commands: MasterCommand[] = []
@@ -232,10 +263,10 @@ export function markReady(ctx: MasterContext, id: number): MasterContext {
  * drains, and its exit is not a crash. Counting it out of the live set now
  * lets converge start its replacement while it finishes.
  */
-export function retiring(ctx: MasterContext, id: number): MasterContext {
+export function retiring(ctx: MasterContext, id: number, cause: RetireCause): MasterContext {
   const w = findWorker(ctx, id)
   if (!w || !isLive(w)) return ctx
-  return update(ctx, id, { status: 'stopping', deadline: ctx.now + gracefulMs(ctx) })
+  return update(ctx, id, { status: 'stopping', deadline: ctx.now + gracefulMs(ctx), leaving: cause })
 }
 
 export function heartbeat(ctx: MasterContext, id: number): MasterContext {
@@ -255,9 +286,10 @@ export function removeWorker(ctx: MasterContext, exit: WorkerExit): Step {
   const w = findWorker(ctx, exit.id)
   if (!w) return { context: ctx, commands: [] }
   const { id, pid, code, signal } = exit
+  const cause = w.leaving ?? (isBootFailure(ctx, id, code) ? 'boot-failure' : 'crash')
   return {
     context: { ...ctx, workers: ctx.workers.filter((x) => x.id !== id) },
-    commands: [{ type: 'workerExited', id, pid, generation: w.generation, code, signal }],
+    commands: [{ type: 'workerExited', id, pid, generation: w.generation, code, signal, cause }],
   }
 }
 
@@ -326,7 +358,7 @@ export function tick(ctx: MasterContext, now: number): Step {
     }
     if (isLive(w) && w.timeoutMs > 0 && now - w.lastBeat > w.timeoutMs) {
       commands.push({ type: 'abortWorker', id: w.id })
-      return { ...w, status: 'killed' }
+      return { ...w, status: 'killed', leaving: w.leaving ?? 'timeout' }
     }
     return w
   })
@@ -370,6 +402,7 @@ export function retireOldGenerations(ctx: MasterContext): Step {
     ctx,
     ctx.workers.filter((w) => w.generation !== ctx.generation && isLive(w)),
     'graceful',
+    'reload',
   )
   return {
     context: retired.context,
@@ -380,7 +413,7 @@ export function retireOldGenerations(ctx: MasterContext): Step {
 /** The new generation cannot boot: stop it and go back to the old one. */
 export function abandonGeneration(ctx: MasterContext): Step {
   const failed = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w))
-  const stopped = stopAll(ctx, failed, 'quick')
+  const stopped = stopAll(ctx, failed, 'quick', 'abandoned-reload')
   // Back to the generation that serves, at the size it served with: the
   // settings that came with the failed reload are not trusted either.
   const resized = setTarget(stopped.context, ctx.previousTarget)
@@ -394,7 +427,7 @@ export function abandonGeneration(ctx: MasterContext): Step {
 
 export function stopEverything(ctx: MasterContext, mode: StopMode): Step {
   const victims = ctx.workers.filter((w) => isLive(w) || (mode === 'quick' && w.status === 'stopping'))
-  return stopAll(ctx, victims, mode)
+  return stopAll(ctx, victims, mode, 'stop')
 }
 
 /**
@@ -404,7 +437,7 @@ export function stopEverything(ctx: MasterContext, mode: StopMode): Step {
 export function stopOne(ctx: MasterContext, id: number): Step {
   const w = findWorker(ctx, id)
   if (!w || !isLive(w)) return { context: ctx, commands: [] }
-  return stopAll(ctx, [w], 'graceful')
+  return stopAll(ctx, [w], 'graceful', 'killed')
 }
 
 /** A new target (never below one), said when it changes. */

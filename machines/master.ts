@@ -4,6 +4,7 @@
 // shell in src/master/main.ts carries out.
 import { assertEvent, enqueueActions, setup } from 'xstate'
 import { APP_LOAD_ERROR, RUNTIME_ERROR } from './exit-codes.ts'
+import type { RetireCause } from './worker.ts'
 import {
   abandonGeneration,
   converge,
@@ -70,7 +71,7 @@ export type MasterEvent<S extends MasterSettings = MasterSettings> =
   | { type: 'WORKER_EXIT'; id: number; pid?: number | undefined; code: number | null; signal: string | null }
   | { type: 'HEARTBEAT'; id: number }
   /** The worker drains and exits by itself (max requests, max memory): not a crash. */
-  | { type: 'WORKER_RETIRING'; id: number; reason: string }
+  | { type: 'WORKER_RETIRING'; id: number; cause: RetireCause; reason: string }
   | { type: 'TICK'; now: number }
   /** USR2: the preExec hook (if any) returned; the new master can be started. */
   | { type: 'PRE_EXEC_DONE' }
@@ -109,7 +110,7 @@ export const masterMachine = setup({
     }),
     retiring: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'WORKER_RETIRING')
-      const next = retiring(context, event.id)
+      const next = retiring(context, event.id, event.cause)
       // A worker already told to stop (or unknown) changes nothing and is not news.
       if (next === context) return
       enqueue.emit(log('info', `Worker ${event.id} is retiring (${event.reason}); starting its replacement`))

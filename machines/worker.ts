@@ -3,6 +3,13 @@
 import { assertEvent, emit, enqueueActions, setup } from 'xstate'
 import { APP_LOAD_ERROR, type BOOT_ERROR, RUNTIME_ERROR } from './exit-codes.ts'
 
+/**
+ * Why a worker leaves by itself: `--max-requests`, `--max-memory`, or
+ * anything else that makes it drain and go (the app closed its server, a
+ * listener it could not get back). The master counts each as what it is.
+ */
+export type RetireCause = 'max-requests' | 'max-memory' | 'retired'
+
 export type WorkerSignal = 'TERM' | 'QUIT' | 'INT'
 
 export type WorkerEvent =
@@ -32,7 +39,7 @@ export type WorkerEvent =
   /** The last connection closed after the accept stopped. */
   | { type: 'DRAINED' }
   /** A limit was reached (max requests, max memory): drain and exit, as leaving on purpose, not as a crash. */
-  | { type: 'RETIRE'; reason: string }
+  | { type: 'RETIRE'; cause: RetireCause; reason: string }
   /**
    * An exception nobody caught: the worker exits with RUNTIME_ERROR, through
    * `dead` (and the workerExit hook). `reason`: the exception with its stack, logged once.
@@ -59,7 +66,7 @@ export type WorkerCommand =
   | { type: 'closeAll' }
   | { type: 'reopenLogs' }
   /** Tell the master this worker is leaving by itself (its WORKER_RETIRING), so it starts a replacement. */
-  | { type: 'retiring'; reason: string }
+  | { type: 'retiring'; cause: RetireCause; reason: string }
   | { type: 'log'; level: 'info' | 'warning' | 'error'; message: string }
   /** The app failed to load: told to the master, which prints it once for all workers. */
   | { type: 'loadFailed'; reason: string }
@@ -124,10 +131,10 @@ export const workerMachine = setup({
       assertEvent(event, 'APP_LISTENED')
       enqueue.emit({ type: 'leaveIdle', server: event.server })
     }),
-    appClosed: emit({ type: 'retiring', reason: 'the app closed its server' }),
+    appClosed: emit({ type: 'retiring', cause: 'retired', reason: 'the app closed its server' }),
     retiring: enqueueActions(({ event, enqueue }) => {
       assertEvent(event, 'RETIRE')
-      enqueue.emit({ type: 'retiring', reason: event.reason })
+      enqueue.emit({ type: 'retiring', cause: event.cause, reason: event.reason })
     }),
     crashed: enqueueActions(({ event, enqueue }) => {
       assertEvent(event, 'CRASHED')

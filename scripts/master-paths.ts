@@ -41,7 +41,7 @@ export const explorations: Exploration[] = [
 export const idEvents = (id: number): MasterEvent[] => [
   { type: 'WORKER_READY', id },
   { type: 'HEARTBEAT', id },
-  { type: 'WORKER_RETIRING', id, reason: 'max requests' },
+  { type: 'WORKER_RETIRING', id, cause: 'max-requests', reason: 'max requests' },
   // corral ctl worker kill PID
   { type: 'KILL_WORKER', id },
   ...[0, 1, 3, 4].map((code): MasterEvent => ({ type: 'WORKER_EXIT', id, code, signal: null })),
@@ -57,7 +57,7 @@ export const fixedEvents: MasterEvent[] = [
   { type: 'WORKER_EXIT', id: UNKNOWN, code: 1, signal: null },
   { type: 'WORKER_READY', id: UNKNOWN },
   { type: 'HEARTBEAT', id: UNKNOWN },
-  { type: 'WORKER_RETIRING', id: UNKNOWN, reason: 'max requests' },
+  { type: 'WORKER_RETIRING', id: UNKNOWN, cause: 'max-requests', reason: 'max requests' },
   // corral ctl worker remove N, worker kill PID (src/master/control-commands.ts)
   { type: 'REMOVE_WORKERS', count: 1 },
   { type: 'KILL_WORKER', id: UNKNOWN },

@@ -88,6 +88,8 @@ describe('commands and their signal twins', () => {
       timeout: 0,
       'max-requests': 0,
       'max-memory': 0,
+      retired: 0,
+      killed: 0,
       reload: 2,
     })
 
@@ -203,7 +205,11 @@ describe('commands no signal has', () => {
       },
       { ...STARTED, what: 'a replacement beside the other worker' },
     )
-    // A graceful stop asked for, not a crash.
+    // A graceful stop asked for, not a crash: counted as what it is.
+    await waitFor(async () => (await data(socket, ['show', 'stats'], 'stats')).stats.restarts.killed === 1, {
+      ...STARTED,
+      what: 'the ctl kill counted as a restart',
+    })
     expect((await data(socket, ['show', 'stats'], 'stats')).stats.restarts.crash).toBe(0)
 
     const notAWorker = await ctl('-s', socket, 'worker', 'kill', String(corral.pid))

@@ -76,7 +76,7 @@ describe('master hooks follow the machine’s commands', () => {
       onReload: (server) => void done.push(`onReload ${server.numWorkers}`),
       childExit: (_server, worker) => void done.push(`childExit ${worker.id} ${worker.generation}`),
     })
-    master.workerExited({ id: 1, pid: 100, generation: 0, exitCode: 0, signal: null })
+    master.workerExited({ id: 1, pid: 100, generation: 0, exitCode: 0, signal: null, cause: 'stop' })
     master.workersChanged(3, 2)
     master.reloadStarted()
     const lastSpawn = signal()

@@ -24,9 +24,9 @@ describe('what the master says', () => {
     expect(m.send({ type: 'KILL_WORKER', id: 1 }).said()).toEqual([
       'info Worker 1 stopped by corral ctl; starting its replacement',
     ])
-    expect(m.send({ type: 'WORKER_RETIRING', id: 2, reason: 'max requests 1000' }).said()).toEqual([
-      'info Worker 2 is retiring (max requests 1000); starting its replacement',
-    ])
+    expect(
+      m.send({ type: 'WORKER_RETIRING', id: 2, cause: 'max-requests', reason: 'max requests 1000' }).said(),
+    ).toEqual(['info Worker 2 is retiring (max requests 1000); starting its replacement'])
     // Worker 3 replaced 1; it dies within its first seconds, twice in a row (its replacement is 5).
     m.send({ type: 'WORKER_READY', id: 3 }).said()
     expect(m.send({ type: 'WORKER_EXIT', id: 3, code: 1, signal: null }).said()).toEqual([
@@ -50,10 +50,10 @@ describe('what the master says', () => {
   test('a worker already told to stop that retires is not news (no replacement is coming)', () => {
     const m = serving()
     m.send({ type: 'WINCH', fromTerminal: false }).said()
-    expect(m.send({ type: 'WORKER_RETIRING', id: 1, reason: 'max memory' }).said()).toEqual([])
+    expect(m.send({ type: 'WORKER_RETIRING', id: 1, cause: 'max-memory', reason: 'max memory' }).said()).toEqual([])
     const n = serving()
-    n.send({ type: 'WORKER_RETIRING', id: 1, reason: 'max memory' }).said()
-    expect(n.send({ type: 'WORKER_RETIRING', id: 1, reason: 'max memory' }).said()).toEqual([])
+    n.send({ type: 'WORKER_RETIRING', id: 1, cause: 'max-memory', reason: 'max memory' }).said()
+    expect(n.send({ type: 'WORKER_RETIRING', id: 1, cause: 'max-memory', reason: 'max memory' }).said()).toEqual([])
   })
 
   test('reloads: started, queued once, completed; a new size from the re-read settings', () => {

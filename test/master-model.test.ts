@@ -284,7 +284,7 @@ class Sim {
       case 'heartbeat':
         return [{ type: 'HEARTBEAT', id: pick(intent.pick) }]
       case 'retiring':
-        return [{ type: 'WORKER_RETIRING', id: pick(intent.pick), reason: 'max requests' }]
+        return [{ type: 'WORKER_RETIRING', id: pick(intent.pick), cause: 'max-requests', reason: 'max requests' }]
       case 'exit':
         // A refusal to boot (3, 4) comes, more often than not, from a worker still booting.
         return [

@@ -5,6 +5,7 @@
 // exits while idle, a new master gone after an automatic hand-over, the
 // respawn back-off, a quick stop's deadline after a graceful one.
 import { describe, expect, test } from 'vitest'
+import type { MasterCommand } from '../machines/master.ts'
 import { exit, hup, ready, serving, settings, startMaster } from './helpers/master-actor.ts'
 
 describe('the master chart, scenario by scenario', () => {
@@ -57,6 +58,7 @@ describe('the master chart, scenario by scenario', () => {
       generation: 1,
       code: 4,
       signal: null,
+      cause: 'boot-failure',
     })
     expect(commands).toContainEqual({ type: 'stopWorker', id: 4, mode: 'quick' })
   })
@@ -71,6 +73,7 @@ describe('the master chart, scenario by scenario', () => {
       generation: 0,
       code: 3,
       signal: null,
+      cause: 'boot-failure',
     })
     expect(m.snapshot.matches({ draining: 'quick' })).toBe(true)
   })
@@ -84,10 +87,11 @@ describe('the master chart, scenario by scenario', () => {
       generation: 0,
       code: 1,
       signal: null,
+      cause: 'crash',
     })
     m.send({ type: 'WINCH', fromTerminal: false }).did()
     expect(m.send(exit(2, 0)).did()).toEqual([
-      { type: 'workerExited', id: 2, pid: undefined, generation: 0, code: 0, signal: null },
+      { type: 'workerExited', id: 2, pid: undefined, generation: 0, code: 0, signal: null, cause: 'stop' },
     ])
     // Forgotten: not left as a stopping worker for a SIGKILL at its deadline.
     expect(m.snapshot.context.workers.map((w) => w.id)).not.toContain(2)
@@ -179,5 +183,38 @@ describe('the master clock: ticks with jumps (the suspend guard)', () => {
       { type: 'killWorker', id: 1 },
       { type: 'killWorker', id: 2 },
     ])
+  })
+})
+
+describe('why a worker left: one cause, decided by the chart, carried by workerExited', () => {
+  const causeOf = (commands: readonly MasterCommand[], id: number) =>
+    commands.flatMap((c) => (c.type === 'workerExited' && c.id === id ? [c.cause] : []))
+
+  test('each way out names its own cause', () => {
+    const m = serving({ settings: settings(2), now: 0 })
+    m.send({ type: 'KILL_WORKER', id: 1 })
+    expect(causeOf(m.send(exit(1, 0)).did(), 1)).toEqual(['killed'])
+    m.send({ type: 'WORKER_RETIRING', id: 2, cause: 'max-memory', reason: 'max memory: RSS 600 MB > 512 MB' })
+    expect(causeOf(m.send(exit(2, 0)).did(), 2)).toEqual(['max-memory'])
+    // 3 and 4 replaced them; TTOU stops the oldest, 3.
+    m.send(...ready(3, 4), { type: 'TTOU' })
+    expect(causeOf(m.send(exit(3, 0)).did(), 3)).toEqual(['scaled-down'])
+    // A reload replaces 4 with 5.
+    m.send(...hup(), ...ready(5))
+    expect(causeOf(m.send(exit(4, 0)).did(), 4)).toEqual(['reload'])
+    // Silent past its timeout (in steps shorter than it): aborted, then its SIGKILL exit.
+    m.send({ type: 'TICK', now: 20_000 }, { type: 'TICK', now: 40_000 })
+    expect(causeOf(m.send(exit(5, null, 'SIGKILL')).did(), 5)).toEqual(['timeout'])
+    // Its replacement 6 dies by itself, young: a crash; 7 comes after the back-off, and TERM stops it.
+    m.send(...ready(6))
+    expect(causeOf(m.send(exit(6, 1)).did(), 6)).toEqual(['crash'])
+    m.send({ type: 'TICK', now: 41_000 }, ...ready(7), { type: 'TERM' })
+    expect(causeOf(m.send(exit(7, 0)).did(), 7)).toEqual(['stop'])
+  })
+
+  test('the first reason stands: a retiring worker caught by a stop still left for max requests', () => {
+    const m = serving()
+    m.send({ type: 'WORKER_RETIRING', id: 1, cause: 'max-requests', reason: 'max requests: 1000' }, { type: 'INT' })
+    expect(causeOf(m.send(exit(1, 0)).did(), 1)).toEqual(['max-requests'])
   })
 })

@@ -25,7 +25,7 @@ const events: WorkerEvent[] = [
   { type: 'MASTER_GONE' },
   { type: 'REOPEN_LOGS' },
   { type: 'DRAINED' },
-  { type: 'RETIRE', reason: 'max requests: 100' },
+  { type: 'RETIRE', cause: 'max-requests', reason: 'max requests: 100' },
   { type: 'CRASHED', reason: 'boom' },
 ]
 
@@ -222,7 +222,7 @@ describe('worker machine: each transition', () => {
     expect(stateAfter(...up, { type: 'APP_CLOSED' })).toBe('draining')
     expect(commandsOf(...up, { type: 'APP_CLOSED' })).toEqual([
       ...served,
-      { type: 'retiring', reason: 'the app closed its server' },
+      { type: 'retiring', cause: 'retired', reason: 'the app closed its server' },
       { type: 'stopAccepting' },
     ])
     expect(commandsOf(...draining, { type: 'APP_CLOSED' })).toEqual([...drained])
@@ -284,18 +284,18 @@ describe('worker machine: each transition', () => {
   })
 
   test('running: RETIRE tells the master (retiring) and drains like a graceful stop', () => {
-    const retire: WorkerEvent = { type: 'RETIRE', reason: 'max requests: 100' }
+    const retire: WorkerEvent = { type: 'RETIRE', cause: 'max-requests', reason: 'max requests: 100' }
     expect(stateAfter(...up, retire)).toBe('draining')
     expect(commandsOf(...up, retire, { type: 'DRAINED' })).toEqual([
       ...served,
-      { type: 'retiring', reason: 'max requests: 100' },
+      { type: 'retiring', cause: 'max-requests', reason: 'max requests: 100' },
       { type: 'stopAccepting' },
       exit(0),
     ])
   })
 
   test('booting and draining: RETIRE is ignored (nothing served yet; already leaving)', () => {
-    const retire: WorkerEvent = { type: 'RETIRE', reason: 'max memory' }
+    const retire: WorkerEvent = { type: 'RETIRE', cause: 'max-memory', reason: 'max memory' }
     expect(stateAfter(retire)).toBe('booting')
     expect(commandsOf(retire)).toEqual([{ type: 'boot' }])
     expect(stateAfter(...draining, retire)).toBe('draining')

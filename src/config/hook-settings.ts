@@ -43,7 +43,7 @@ const HOOK_DOCS: Readonly<Record<HookName, string>> = {
   postRequest:
     'postRequest(worker, req, res): called in the worker once the response is sent, or its connection closed.',
   childExit: prose`
-    childExit(server, worker): called in the master after a worker process has exited (worker.exitCode, worker.signal).
+    childExit(server, worker): called in the master after a worker process has exited (worker.exitCode, worker.signal, and worker.cause: why it left, e.g. crash, timeout, max-requests, reload, stop).
   `,
   workerExit: prose`
     workerExit(server, worker): called in the worker as it exits, after it has stopped serving. Awaited before the

@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from '../logging/log.ts'
+import type { ExitCause } from '../../machines/master-workers.ts'
 // Type-only, and from the table of settings with values, not the registry:
 // the registry holds the hooks' entries, typed by `Hooks` below, so
 // deriving ServerSettings from it would tie these types in a circle
@@ -97,6 +98,12 @@ export interface ExitedWorker extends WorkerInfo {
   readonly exitCode: number | null
   /** The signal that ended it (`SIGKILL`), or null. */
   readonly signal: string | null
+  /**
+   * Why it left, as the master decided it: `crash`, `boot-failure`,
+   * `timeout`, `max-requests`, `max-memory`, `retired`, `killed` (corral ctl
+   * worker kill), `scaled-down`, `reload`, `abandoned-reload` or `stop`.
+   */
+  readonly cause: ExitCause
 }
 
 /** A worker killed for missing its heartbeat (workerAbort), still alive while the hook runs. */

@@ -433,7 +433,9 @@ function playgroundControls(): void {
     }),
   )
   on('ev-heartbeat', () => fire({ type: 'HEARTBEAT', id: selectedWorker() }))
-  on('ev-retiring', () => fire({ type: 'WORKER_RETIRING', id: selectedWorker(), reason: 'max-requests' }))
+  on('ev-retiring', () =>
+    fire({ type: 'WORKER_RETIRING', id: selectedWorker(), cause: 'max-requests', reason: 'max requests' }),
+  )
   on('ev-tick', () => fire({ type: 'TICK', now: now() + Number(($('tick-ms') as HTMLInputElement).value) }))
   on('ev-reexec-ready', () => fire({ type: 'REEXEC_READY' }))
   on('ev-reexec-failed', () => fire({ type: 'REEXEC_FAILED', reason: 'from the playground' }))

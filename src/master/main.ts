@@ -347,8 +347,8 @@ function carryOut(
     case 'abortWorker':
       return hooks.forWorker(command.id, () => void pool.abortWorker(command.id, hooks.aborting()))
     case 'workerExited': {
-      const { id, pid, generation, code, signal } = command
-      return hooks.workerExited({ id, pid, generation, exitCode: code, signal })
+      const { id, pid, generation, code, signal, cause } = command
+      return hooks.workerExited({ id, pid, generation, exitCode: code, signal, cause })
     }
     case 'workersChanged':
       return hooks.workersChanged(command.workers, command.previous)

@@ -4,6 +4,7 @@
 // on their way into the chart, the commands the chart emits, and the chart's
 // context before and after; it decides nothing.
 import type { MasterCommand, MasterContext, MasterEvent } from '../../machines/master.ts'
+import type { ExitCause } from '../../machines/master-workers.ts'
 import { masterClock } from './event-sources.ts'
 import {
   RESTART_REASONS,
@@ -52,8 +53,6 @@ export function createMasterStatus(now: () => number = masterClock): MasterStatu
     durationSum: 0,
   }
   const wasReady = new Set<number>()
-  /** Why a worker is leaving, once known: it is counted as a restart of that reason when it exits. */
-  const leaving = new Map<number, RestartReason | 'stop'>()
   const restarts = Object.fromEntries(RESTART_REASONS.map((r) => [r, 0])) as Record<RestartReason, number>
   let reloads = 0
   let upgrades = 0
@@ -83,39 +82,21 @@ export function createMasterStatus(now: () => number = masterClock): MasterStatu
       reports.set(id, { message, at, cpuPercent })
     },
 
-    observe(event, before, { context: after, draining }, commands) {
-      if (after.generation > before.generation) reloads++
+    observe(event, before, after, commands) {
+      if (after.context.generation > before.generation) reloads++
       for (const command of commands) {
         if (command.type === 'reexec') upgrades++
-        else if (command.type === 'abortWorker') leaving.set(command.id, 'timeout')
-        else if (command.type === 'stopWorker' && !leaving.has(command.id)) {
-          // Stopped because a newer generation took over: a reload. Anything
-          // else (TTOU, WINCH, a shutdown, an abandoned reload) is no restart.
-          const generation = after.workers.find((w) => w.id === command.id)?.generation
-          const replaced = generation !== undefined && generation < after.generation
-          leaving.set(command.id, replaced && !draining ? 'reload' : 'stop')
+        else if (command.type === 'workerExited') {
+          // Why it left is the chart's to say (ExitCause); these are the restarts among those reasons.
+          const reason = RESTART_OF[command.cause]
+          if (reason !== undefined) restarts[reason]++
+          const report = reports.get(command.id)
+          if (report) fold(gone, report.message)
+          reports.delete(command.id)
+          wasReady.delete(command.id)
         }
       }
       if (event.type === 'WORKER_READY') wasReady.add(event.id)
-      else if (event.type === 'WORKER_RETIRING')
-        leaving.set(
-          event.id,
-          event.reason.startsWith('max requests')
-            ? 'max-requests'
-            : event.reason.startsWith('max memory')
-              ? 'max-memory'
-              : 'stop',
-        )
-      else if (event.type === 'WORKER_EXIT') {
-        const record = before.workers.find((w) => w.id === event.id)
-        const why = leaving.get(event.id) ?? (record && record.status !== 'stopping' ? 'crash' : 'stop')
-        if (record && why !== 'stop') restarts[why]++
-        const report = reports.get(event.id)
-        if (report) fold(gone, report.message)
-        reports.delete(event.id)
-        leaving.delete(event.id)
-        wasReady.delete(event.id)
-      }
     },
 
     workers(context, pidOf) {
@@ -161,6 +142,25 @@ export function createMasterStatus(now: () => number = masterClock): MasterStatu
       return context.workers.some((w) => w.status === 'running' || (w.status === 'stopping' && wasReady.has(w.id)))
     },
   }
+}
+
+/**
+ * The exits that are restarts (the worker is replaced), by the reason shown:
+ * a boot failure while others serve is a crash with back-off; a stop, a
+ * scale-down or an abandoned reload's worker is not replaced.
+ */
+const RESTART_OF: Readonly<Record<ExitCause, RestartReason | undefined>> = {
+  crash: 'crash',
+  'boot-failure': 'crash',
+  timeout: 'timeout',
+  'max-requests': 'max-requests',
+  'max-memory': 'max-memory',
+  retired: 'retired',
+  killed: 'killed',
+  reload: 'reload',
+  'scaled-down': undefined,
+  'abandoned-reload': undefined,
+  stop: undefined,
 }
 
 const seconds = (ms: number) => Math.max(0, Math.round(ms / 100) / 10)

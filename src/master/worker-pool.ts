@@ -95,7 +95,8 @@ export function createWorkerPool(options: PoolOptions) {
     child.on('message', (message: WorkerMessage) => {
       if (message.t === 'hb') emit({ type: 'HEARTBEAT', id })
       else if (message.t === 'ready') emit({ type: 'WORKER_READY', id })
-      else if (message.t === 'retire') emit({ type: 'WORKER_RETIRING', id, reason: message.reason })
+      else if (message.t === 'retire')
+        emit({ type: 'WORKER_RETIRING', id, cause: message.cause, reason: message.reason })
       else if (message.t === 'stats') options.report?.(id, message)
       else if (message.t === 'state') options.workerState?.(id, message)
       else if (message.t === 'app-listen')

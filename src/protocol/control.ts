@@ -78,7 +78,15 @@ export type ReloadOutcome = 'complete' | 'abandoned' | 'stopping'
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 
-export const RESTART_REASONS = ['crash', 'timeout', 'max-requests', 'max-memory', 'reload'] as const
+export const RESTART_REASONS = [
+  'crash',
+  'timeout',
+  'max-requests',
+  'max-memory',
+  'retired',
+  'killed',
+  'reload',
+] as const
 export type RestartReason = (typeof RESTART_REASONS)[number]
 
 export interface MasterStats {

@@ -1,6 +1,7 @@
 // What the master and a worker say to each other: the options a worker is
 // started with, and the IPC messages between them. Deliberately tiny: there
 // is no IPC on the request path.
+import type { RetireCause } from '../../machines/worker.ts'
 import type { ReusePortAddress } from '../net/listeners.ts'
 import type { ListenAsk } from '../http/app-server.ts'
 import type { ServerSettings, WorkerHookRef } from '../hooks/hooks.ts'
@@ -41,7 +42,7 @@ export type WorkerMessage =
   | { t: 'ready' }
   | { t: 'hb' }
   /** The worker is draining and will exit by itself: max requests, max memory. */
-  | { t: 'retire'; reason: string }
+  | { t: 'retire'; cause: RetireCause; reason: string }
   /** --worker-connections: a fresh copy of listener `index`, please (src/worker/limits.ts). */
   | { t: 'listener-copy'; index: number }
   | LoadMessage

@@ -26,6 +26,7 @@
 // with --worker-connections or --balance-slack: a counter, a comparison and a
 // shared 'close' listener. Balancing adds one small IPC message each way at
 // most every BALANCE_REPORT_MS, and one when the worker pauses.
+import type { RetireCause } from '../../machines/worker.ts'
 import { randomInt } from 'node:crypto'
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
@@ -108,7 +109,7 @@ export interface WorkerLimitsOptions {
   /** The backlog the listeners were put in LISTEN with: every listen(2) sets it anew. */
   backlog: number
   /** Tell the master and start the graceful drain; called at most once. */
-  retire(reason: string): void
+  retire(cause: RetireCause, reason: string): void
   log: { info(message: string): void; warning(message: string): void; debug(message: string): void }
 }
 
@@ -133,10 +134,10 @@ export function createWorkerLimits(options: WorkerLimitsOptions): WorkerLimits {
   let memoryTimer: NodeJS.Timeout | undefined
   let connections: ReturnType<typeof limitConnections> | undefined
 
-  const retire = (reason: string) => {
+  const retire = (cause: RetireCause, reason: string) => {
     if (retired || stopped) return
     retired = true
-    options.retire(reason)
+    options.retire(cause, reason)
   }
 
   return {
@@ -149,7 +150,7 @@ export function createWorkerLimits(options: WorkerLimitsOptions): WorkerLimits {
         handler(req, res)
         if (++served === limit) {
           log.info(`Autorestarting worker after current request (--max-requests: ${limit} requests served)`)
-          retire(`max requests: ${limit}`)
+          retire('max-requests', `max requests: ${limit}`)
         }
       }
     },
@@ -165,7 +166,7 @@ export function createWorkerLimits(options: WorkerLimitsOptions): WorkerLimits {
           clearInterval(memoryTimer)
           const mb = Math.round(rss / (1024 * 1024))
           log.info(`Worker RSS is ${mb} MB, above --max-memory ${settings.maxMemory} MB; retiring`)
-          retire(`max memory: RSS ${mb} MB > ${settings.maxMemory} MB`)
+          retire('max-memory', `max memory: RSS ${mb} MB > ${settings.maxMemory} MB`)
         }, MEMORY_CHECK_MS).unref()
       }
     },
@@ -181,7 +182,7 @@ function limitConnections(
   all: PausableServer[],
   inherited: number,
   options: WorkerLimitsOptions,
-  retire: (reason: string) => void,
+  retire: (cause: RetireCause, reason: string) => void,
 ) {
   const { log, backlog, settings } = options
   const servers = all.slice(0, inherited)
@@ -290,7 +291,7 @@ function limitConnections(
     const index = message.index
     const copy = handle as ListenHandle | undefined
     // Without a copy this worker cannot accept again: let a new one take over.
-    if (!copy) return retire(`the master could not send a copy of listener ${index}`)
+    if (!copy) return retire('retired', `the master could not send a copy of listener ${index}`)
     if (stopped || index >= servers.length || spares[index]) return copy.close()
     asked[index] = false
     spares[index] = copy
@@ -311,7 +312,7 @@ function limitConnections(
   // A failed listen on a copy leaves this worker unable to accept: let a new one take over.
   const onError = (err: Error) => {
     log.warning(`Worker could not accept again: ${err.message}`)
-    retire(`could not resume accepting: ${err.message}`)
+    retire('retired', `could not resume accepting: ${err.message}`)
   }
   for (const server of servers) server.on('error', onError)
 

@@ -80,7 +80,7 @@ const limits = createWorkerLimits({
   log,
   // The master hears first: it starts the replacement at once and does not
   // count the exit as a crash. Then the same drain as SIGTERM.
-  retire: (reason) => send({ type: 'RETIRE', reason }),
+  retire: (cause, reason) => send({ type: 'RETIRE', cause, reason }),
 })
 
 // --metrics-bind: the app's own prom-client metrics, when a scrape asks (src/worker/app-metrics.ts).
@@ -122,7 +122,7 @@ actor.on('closeAll', () => {
   }
   served?.closed()
 })
-actor.on('retiring', ({ reason }) => tell({ t: 'retire', reason }))
+actor.on('retiring', ({ cause, reason }) => tell({ t: 'retire', cause, reason }))
 actor.on('reopenLogs', () => {
   log.info('Reopening log files')
   reopenLogFiles()
