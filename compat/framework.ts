@@ -44,6 +44,12 @@ export interface Framework {
   readonly listensItself: boolean
   /** The app can be served over HTTP/2 with TLS (Node's http2 compatibility API). */
   readonly h2: boolean
-  /** Cases that do not apply, each with the reason shown under the grid. */
+  /**
+   * Cases that do not apply, each with the reason shown under the grid: a case
+   * id from compat/harness/cases.ts, or a group of them (CASE_GROUPS there:
+   * h2, compression, multipart, sse, ws, throw). A key that names neither stops the grid.
+   */
   readonly notApplicable?: Readonly<Record<string, string>>
+  /** What a user of this framework must know under corral (a limit and what to do about it), shown under the grid. */
+  readonly notes?: readonly string[]
 }

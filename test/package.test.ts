@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { freePort, killAll, ROOT, startCorral } from './helpers/corral.ts'
 import { ensureNode22, ensureOldestNode } from './helpers/node22.ts'
+import { packCorral } from './helpers/pack.ts'
 
 const version = (name: string) =>
   (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version
@@ -18,12 +19,10 @@ const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version
 let scratch: string
 let tarball: string
 
-beforeAll(() => {
+beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'corral-package-'))
-  // prepack builds dist/ first, as it does for `npm publish`.
-  const out = execFileSync('npm', ['pack', '--pack-destination', scratch, '--silent'], { cwd: ROOT, encoding: 'utf8' })
-  tarball = join(scratch, out.trim().split('\n').at(-1)!)
-}, 120_000)
+  tarball = await packCorral(scratch)
+}, 300_000)
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 afterEach(killAll)
 
