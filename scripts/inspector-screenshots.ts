@@ -1,10 +1,14 @@
 // Regenerates the screenshots in spec/inspector.md:
 //   npm run inspector:screenshots
+// All at 1400 × 900, the size the page is made to be read at.
 // spec/inspector/live.png: a real corral (3 workers, after a TTIN and a HUP)
 // with its --inspector page; spec/inspector/playground.png: `corral inspect`'s
-// page after a few events; spec/inspector/paths.png: the playground stepping
-// through one of the machine tests' generated paths. Debian's chromium through playwright-core, as the
-// tests drive it; the master is stopped by its pid, with its workers.
+// page after the tour's HUP step; spec/inspector/tour.zh-CN.png: the same page
+// in Chinese at the tour's heartbeat step; spec/inspector/worker.png: a
+// worker's chart, one tab away; spec/inspector/paths.png: the playground
+// stepping through one of the machine tests' generated paths. Debian's
+// chromium through playwright-core, as the tests drive it (the Chinese needs
+// a CJK font: fonts-noto-cjk); the master is stopped by its pid, with its workers.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { buildInspector, INSPECTOR_PAGE } from './build-inspector.ts'
@@ -53,8 +57,7 @@ try {
   const [, url] = await logged(/Inspector at: (\S+)/)
   await logged(/Ready: 2 worker/)
   const { page } = session
-  // Tall enough for the chart, the workers' table and their charts.
-  await page.setViewportSize({ width: 1600, height: 1500 })
+  await page.setViewportSize({ width: 1400, height: 900 })
   await page.goto(url!)
   await page.waitForSelector('body[data-connected="true"]')
   await page.click('button[data-signal="TTIN"]')
@@ -68,12 +71,22 @@ try {
   await page.click('#timeline li.event:has-text("HUP")')
   await page.screenshot({ path: `${OUT}/live.png` })
 
-  await page.goto(`file://${INSPECTOR_PAGE}`)
-  await page.waitForSelector('body[data-ready="true"]')
-  await page.click('#ev-all-ready')
-  await page.click('button[data-signal="TTIN"]')
-  await page.click('button[data-signal="HUP"]')
+  const tourStep = async (id: string, lang: string) => {
+    await page.goto(`file://${INSPECTOR_PAGE}?lang=${lang}&step=${id}`)
+    await page.waitForSelector('body[data-ready="true"]')
+    await page.click('#tour-do')
+    await page.waitForSelector(`#tour-result[data-step="${id}"]`)
+  }
+  await tourStep('hup', 'en')
   await page.screenshot({ path: `${OUT}/playground.png` })
+  await tourStep('timeout', 'zh-CN')
+  await page.screenshot({ path: `${OUT}/tour.zh-CN.png` })
+  await tourStep('worker-types', 'en')
+  await page.click('#chart-tabs button[data-chart="worker-1"]')
+  await page.screenshot({ path: `${OUT}/worker.png` })
+
+  await page.goto(`file://${INSPECTOR_PAGE}?lang=en`)
+  await page.waitForSelector('body[data-ready="true"]')
 
   // Two workers; a path that ends in a reload, stepped to its end and back one.
   await page.selectOption('#path-exploration', '1')
@@ -86,7 +99,7 @@ try {
   await page.click('#path-all')
   await page.click('#path-back')
   await page.screenshot({ path: `${OUT}/paths.png` })
-  console.log('wrote spec/inspector/live.png, spec/inspector/playground.png, spec/inspector/paths.png')
+  console.log('wrote spec/inspector/{live,playground,tour.zh-CN,worker,paths}.png')
 } finally {
   await session.close()
   master.kill('SIGTERM')

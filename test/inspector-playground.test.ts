@@ -98,10 +98,17 @@ describe('corral inspect', () => {
     expect(errors).toEqual([])
   })
 
-  it('takes no arguments', async () => {
-    const failed = await promisify(execFile)(process.execPath, [BIN, 'inspect', 'x']).catch(
-      (e: { code: number; stderr: string }) => e,
-    )
-    expect(failed).toMatchObject({ code: 2, stderr: expect.stringMatching(/takes no arguments/) })
+  it('takes no argument but --serve (and --allow-remote with it): anything else is a usage error, in one line', async () => {
+    for (const [args, message] of [
+      [['x'], /^corral inspect: unknown argument "x"/],
+      [['--allow-remote'], /^corral inspect: --allow-remote goes with --serve/],
+      [['--serve'], /^corral inspect: --serve needs \[HOST:\]PORT/],
+    ] as const) {
+      const failed = await promisify(execFile)(process.execPath, [BIN, 'inspect', ...args]).catch(
+        (e: { code: number; stderr: string }) => e,
+      )
+      expect(failed).toMatchObject({ code: 2, stderr: expect.stringMatching(message) })
+      expect((failed as { stderr: string }).stderr.trim().split('\n')).toHaveLength(1)
+    }
   })
 })

@@ -159,7 +159,11 @@ describe('--inspector', () => {
     await page.waitForSelector('body[data-connected="true"]')
     await page.waitForFunction(() => document.querySelectorAll('#workers tr').length === 2)
     const ids = await page.$$eval('#workers tr', (trs) => trs.map((tr) => Number((tr as HTMLElement).dataset.worker)))
-    for (const id of ids) await page.waitForSelector(WORKER_ACTIVE(id, 'running'))
+    // Each worker's chart is one click away, on the chart tabs.
+    for (const id of ids) {
+      await page.click(`#chart-tabs button[data-chart="worker-${id}"]`)
+      await page.waitForSelector(WORKER_ACTIVE(id, 'running'))
+    }
     // What the workers reported: their own machines' start, APP_EXPORTED and LOADED, booting → starting → running.
     const reports = (id: number) =>
       page.evaluate(
@@ -216,6 +220,7 @@ describe('--inspector', () => {
     ])
     // Time travel to its SIGNAL: the removed worker's chart in draining, the transition lit.
     await page.click(`#timeline li.worker:has-text("worker ${removed}: SIGNAL")`)
+    await page.click(`#chart-tabs button[data-chart="worker-${removed}"]`)
     await page.waitForSelector(WORKER_ACTIVE(removed, 'draining'))
     expect(await page.locator(`#worker-charts figure[data-worker="${removed}"] polyline.edge.taken`).count()).toBe(1)
     await page.click('#follow')

@@ -47,9 +47,12 @@ Commands:
                             view.
   corral status | reload | stop [-s PATH]
                             Shortcuts: ctl show all, ctl reload, ctl shutdown.
-  corral inspect            The model playground: prints the URL of a page
+  corral inspect [--serve [HOST:]PORT]
+                            The model playground, with a guided tour of
+                            gunicorn's design: prints the URL of a page
                             running the master and worker charts in your
-                            browser (no server, no processes).
+                            browser (no processes); --serve serves it over
+                            HTTP (loopback, a token) for ssh -L.
 
 Signals (to the master):
   HUP   reload: re-read the config, start new workers, stop the old ones

@@ -7,9 +7,12 @@ import type { AnyStateMachine } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from '../../machines/master.ts'
 import { workerMachine } from '../../machines/worker.ts'
 import type { WorkerRow } from '../protocol/control.ts'
-import { activeIds, layOut, toSvg, type Layout } from './charts.ts'
+import { activeIds, layOut, toSvg, transitionKey, type Layout } from './charts.ts'
+import { pickLang, WORDS, type Label } from './i18n.ts'
 import { decodePaths, type GeneratedPath, type PathsData } from './paths.ts'
 import { replayStep, startMaster, type MasterActor, type ReplayEntry, type TimelineFile } from './replay.ts'
+import { CHAPTER, TOUR, TOUR_INPUT, type Lang, type TourAction } from './tour.ts'
+import { actionEvents, dotted } from './tour-run.ts'
 
 interface Entry extends ReplayEntry {
   seq: number
@@ -27,7 +30,20 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)
 const params = new URLSearchParams(location.search)
 const token = params.get('token')
-const live = location.protocol.startsWith('http') && token !== null
+// `corral inspect --serve` serves this page as the playground over HTTP, and marks it so.
+const live =
+  location.protocol.startsWith('http') && token !== null && document.documentElement.dataset.serve !== 'playground'
+
+const LANG_KEY = 'corral.lang'
+const storedLang = (): string | null => {
+  try {
+    return localStorage.getItem(LANG_KEY)
+  } catch {
+    return null
+  }
+}
+let lang: Lang = pickLang(params.get('lang'), storedLang(), navigator.languages)
+const t = () => WORDS[lang]
 
 let masterLayout: Layout
 let workerLayout: Layout
@@ -94,24 +110,138 @@ function render(): void {
   const value = masterAt?.value ?? current.value
   const workers = (shown && lastUpTo(shown.seq, (e) => e.workers !== undefined)?.workers) ?? current.workers
   const active = activeIds(masterMachine, value)
+  // The transition the entry shown took; following the present, the latest one's: what the chart just did.
+  const tookLast = shown ?? masterAt ?? lastUpTo(Number.POSITIVE_INFINITY, (e) => e.kind === 'event')
   const taken =
-    shown?.kind === 'event' && shown.event !== undefined
-      ? { from: activeIds(masterMachine, shown.from), event: shown.event.type }
+    tookLast?.kind === 'event' && tookLast.event !== undefined
+      ? { from: activeIds(masterMachine, tookLast.from), event: tookLast.event.type }
       : undefined
-  $('master-chart').innerHTML = toSvg(masterLayout, active, taken)
+  $('master-chart').innerHTML = toSvg(masterLayout, active, taken, litTransitions('master'), zoom.master)
   $('master-state').textContent = stateText(value)
   $('viewing').textContent = shown
-    ? `as of #${shown.seq} ${new Date(shown.at).toISOString().slice(11, 23)}: ${describe(shown)}${shown.emitted?.length ? ` → ${shown.emitted.map((c) => c.type).join(', ')}` : ''}`
-    : 'live'
+    ? `${t().viewingAsOf} #${shown.seq} ${new Date(shown.at).toISOString().slice(11, 23)}: ${describe(shown)}${shown.emitted?.length ? ` → ${shown.emitted.map((c) => c.type).join(', ')}` : ''}`
+    : t().live
   $('workers').innerHTML = workers
     .map(
       (w) =>
-        `<tr data-worker="${w.id}"><td>${w.id}</td><td class="pid">${w.pid ?? '—'}</td><td>${w.generation}</td><td>${w.state}</td><td>${w.ageSeconds.toFixed(0)} s</td><td>${w.requests}</td><td>${w.rssBytes === null ? '—' : `${(w.rssBytes / 1048576).toFixed(1)} MB`}</td><td>${w.heartbeatAgeSeconds.toFixed(1)} s</td><td><button class="stop" data-kill="${w.id}">kill</button></td></tr>`,
+        `<tr data-worker="${w.id}"><td>${w.id}</td><td class="pid">${w.pid ?? '—'}</td><td>${w.generation}</td><td>${w.state}</td><td>${w.ageSeconds.toFixed(0)} s</td><td>${w.requests}</td><td>${w.rssBytes === null ? '—' : `${(w.rssBytes / 1048576).toFixed(1)} MB`}</td><td>${w.heartbeatAgeSeconds.toFixed(1)} s</td><td><button class="stop" data-kill="${w.id}">${esc(t().kill)}</button></td></tr>`,
     )
     .join('')
   $('worker-charts').innerHTML = workers.map((w) => workerFigure(w, shown)).join('')
   for (const li of Array.from($('timeline').querySelectorAll('li')))
     li.classList.toggle('selected', Number((li as HTMLElement).dataset.seq) === selected)
+  renderTabs(workers)
+  centreActive(JSON.stringify(value))
+}
+
+// ---------------------------------------------------------------------------
+// The chart view: one chart at a time in the viewport (the master's, or a
+// worker's, one click away on the tabs), zoomed and panned.
+
+/** `master`, or `worker-N`. */
+let chartShown = 'master'
+const zoom = { master: 1, worker: 1 }
+const ZOOM_STEP = 1.25
+const zoomKind = () => (chartShown === 'master' ? 'master' : 'worker')
+
+let tabsDrawn = ''
+
+function renderTabs(workers: readonly WorkerRow[]): void {
+  if (chartShown !== 'master' && !workers.some((w) => `worker-${w.id}` === chartShown)) chartShown = 'master'
+  const tab = (key: string, text: string) =>
+    `<button type="button" data-chart="${key}"${key === chartShown ? ' class="on"' : ''}>${esc(text)}</button>`
+  const tabs = [
+    tab('master', t().master),
+    ...workers.map((w) => tab(`worker-${w.id}`, `${t().worker} ${w.id} · ${w.state}`)),
+  ].join('')
+  // Redrawn only when they change: a click must not land on a tab being replaced.
+  if (tabs !== tabsDrawn) $('chart-tabs').innerHTML = tabsDrawn = tabs
+  $('master-chart').hidden = chartShown !== 'master'
+  for (const f of Array.from($('worker-charts').querySelectorAll<HTMLElement>('figure')))
+    f.classList.toggle('shown', `worker-${f.dataset.worker}` === chartShown)
+}
+
+/** The last state value the view was centred on: a new one brings its active state into view. */
+let centredOn = ''
+
+function centreActive(value: string): void {
+  const chart = chartShown === 'master' ? $('master-chart') : $('worker-charts').querySelector('figure.shown')
+  const key = `${chartShown} ${value} ${chart?.getAttribute('data-state') ?? ''}`
+  if (key === centredOn || !chart) return
+  centredOn = key
+  const states = chart.querySelectorAll<SVGGElement>('g.state.active')
+  const leaf = states[states.length - 1]
+  if (leaf) centre(leaf)
+}
+
+function centre(element: Element): void {
+  const port = $('viewport')
+  const box = element.getBoundingClientRect()
+  const frame = port.getBoundingClientRect()
+  port.scrollLeft += box.left + box.width / 2 - (frame.left + frame.width / 2)
+  port.scrollTop += box.top + box.height / 2 - (frame.top + frame.height / 2)
+}
+
+function setZoom(next: number, around?: { x: number; y: number }): void {
+  const kind = zoomKind()
+  const port = $('viewport')
+  const frame = port.getBoundingClientRect()
+  const at = around ?? { x: frame.left + frame.width / 2, y: frame.top + frame.height / 2 }
+  const before = zoom[kind]
+  zoom[kind] = Math.min(4, Math.max(0.2, next))
+  // Keep the point under `at` where it was.
+  const ratio = zoom[kind] / before
+  const x = port.scrollLeft + at.x - frame.left
+  const y = port.scrollTop + at.y - frame.top
+  render()
+  port.scrollLeft = x * ratio - (at.x - frame.left)
+  port.scrollTop = y * ratio - (at.y - frame.top)
+}
+
+function fitZoom(): number {
+  const layout = zoomKind() === 'master' ? masterLayout : workerLayout
+  const port = $('viewport')
+  return Math.min(port.clientWidth / (layout.graph.width ?? 1), port.clientHeight / (layout.graph.height ?? 1))
+}
+
+function chartControls(): void {
+  $('chart-tabs').addEventListener('click', (e) => {
+    const tab = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-chart]')
+    if (!tab) return
+    chartShown = tab.dataset.chart ?? 'master'
+    centredOn = ''
+    render()
+  })
+  $('zoom-in').addEventListener('click', () => setZoom(zoom[zoomKind()] * ZOOM_STEP))
+  $('zoom-out').addEventListener('click', () => setZoom(zoom[zoomKind()] / ZOOM_STEP))
+  $('zoom-reset').addEventListener('click', () => setZoom(1))
+  $('zoom-fit').addEventListener('click', () => setZoom(fitZoom()))
+  const port = $('viewport')
+  port.addEventListener(
+    'wheel',
+    (e) => {
+      if (!e.ctrlKey) return
+      e.preventDefault()
+      setZoom(zoom[zoomKind()] * (e.deltaY < 0 ? ZOOM_STEP : 1 / ZOOM_STEP), { x: e.clientX, y: e.clientY })
+    },
+    { passive: false },
+  )
+  let drag: { x: number; y: number } | undefined
+  port.addEventListener('pointerdown', (e) => {
+    if (e.button !== 0) return
+    drag = { x: e.clientX, y: e.clientY }
+    port.classList.add('dragging')
+  })
+  window.addEventListener('pointermove', (e) => {
+    if (!drag) return
+    port.scrollLeft -= e.clientX - drag.x
+    port.scrollTop -= e.clientY - drag.y
+    drag = { x: e.clientX, y: e.clientY }
+  })
+  window.addEventListener('pointerup', () => {
+    drag = undefined
+    port.classList.remove('dragging')
+  })
 }
 
 /**
@@ -123,7 +253,7 @@ function workerFigure(w: WorkerRow, shown: Entry | undefined): string {
   const machine = workerMachine as AnyStateMachine
   if (!live) {
     const view = WORKER_STATE[w.state]
-    return `<figure data-worker="${w.id}" data-state="${view ?? ''}"><figcaption>worker ${w.id} · gen ${w.generation} · the master's view: ${w.state}</figcaption>${toSvg(workerLayout, activeIds(machine, view))}</figure>`
+    return `<figure data-worker="${w.id}" data-state="${view ?? ''}"><figcaption>${esc(t().workerCaption(w.id, w.generation, w.state))}</figcaption>${toSvg(workerLayout, activeIds(machine, view), undefined, litTransitions('worker'), zoom.worker)}</figure>`
   }
   const own = shown
     ? (lastUpTo(shown.seq, (e) => e.kind === 'worker' && e.worker === w.id)?.value as string | undefined)
@@ -132,7 +262,7 @@ function workerFigure(w: WorkerRow, shown: Entry | undefined): string {
     shown?.kind === 'worker' && shown.worker === w.id && shown.event
       ? { from: activeIds(machine, shown.from), event: shown.event.type }
       : undefined
-  return `<figure data-worker="${w.id}" data-state="${own ?? ''}"><figcaption>worker ${w.id} · pid ${w.pid ?? '—'} · gen ${w.generation} · its machine: ${own ?? 'not reported yet'} · the master's view: ${w.state}</figcaption>${toSvg(workerLayout, activeIds(machine, own), taken)}</figure>`
+  return `<figure data-worker="${w.id}" data-state="${own ?? ''}"><figcaption>${esc(t().workerCaptionLive(w.id, String(w.pid ?? '—'), w.generation, own ?? t().notReported, w.state))}</figcaption>${toSvg(workerLayout, activeIds(machine, own), taken, litTransitions('worker'), zoom.worker)}</figure>`
 }
 
 function addEntry(e: Entry): void {
@@ -187,12 +317,12 @@ function connect(): void {
     render()
   }
   source.onopen = () => {
-    $('conn').textContent = 'connected'
     document.body.dataset.connected = 'true'
+    applyLabels()
   }
   source.onerror = () => {
-    $('conn').textContent = 'disconnected (retrying)'
     document.body.dataset.connected = 'false'
+    applyLabels()
   }
   fetch(`/timeline.json?token=${encodeURIComponent(token ?? '')}`)
     .then((r) => r.json())
@@ -205,7 +335,7 @@ const STOPS = new Set(['TERM', 'INT', 'QUIT'])
 
 /** `worker kill`: the master stops that worker gracefully and starts another (the chart's KILL_WORKER). */
 function killWorker(id: number): void {
-  if (!confirm(`Kill worker ${id}? The master starts another.`)) return
+  if (!confirm(t().confirmKill(id))) return
   if (live) {
     void fetch(`/send?token=${encodeURIComponent(token ?? '')}&kill=${id}`, { method: 'POST' })
     return
@@ -214,7 +344,7 @@ function killWorker(id: number): void {
 }
 
 function sendSignal(signal: Signal): void {
-  if (STOPS.has(signal) && !confirm(`Send ${signal}: stop corral?`)) return
+  if (STOPS.has(signal) && !confirm(t().confirmStop(signal))) return
   if (live) {
     void fetch(`/send?token=${encodeURIComponent(token ?? '')}&signal=${signal}`, { method: 'POST' })
     return
@@ -245,12 +375,17 @@ function rowsOf(actor: MasterActor): WorkerRow[] {
   }))
 }
 
+/** What the master emitted as it started (its first spawnWorkers): the tour's first step shows them. */
+let startCommands: MasterCommand[] = []
+
 function startPlayground(input: TimelineFile['input']): void {
   playground?.actor.stop()
   timeline.length = 0
   $('timeline').innerHTML = ''
   selected = undefined
-  const actor = startMaster(input)
+  const started: MasterCommand[] = []
+  const actor = startMaster(input, (c) => started.push(c))
+  startCommands = [...started]
   playground = { actor, input, seq: 0 }
   current = { value: actor.getSnapshot().value, workers: rowsOf(actor) }
   render()
@@ -330,13 +465,13 @@ function load(file: TimelineFile): void {
   exportInput = file.input
   startPlayground(file.input)
   pending = (file.timeline as Entry[]).filter((e) => e.kind === 'event')
-  $('pending').textContent = `${pending.length} to replay`
+  $('pending').textContent = t().toReplay(pending.length)
 }
 
 function step(): void {
   const next = pending.shift()
   if (next?.event) fire(next.event, next)
-  $('pending').textContent = `${pending.length} to replay`
+  $('pending').textContent = t().toReplay(pending.length)
 }
 
 // ---------------------------------------------------------------------------
@@ -360,13 +495,15 @@ function pathControls(): void {
   const end = $<HTMLSelectElement>('path-end')
   const pick = $<HTMLSelectElement>('path-pick')
   exploration.innerHTML = data.explorations
-    .map((x, i) => `<option value="${i}">${esc(x.name)} (${pathLists[i]?.length ?? 0} paths)</option>`)
+    .map((x, i) => `<option value="${i}">${esc(x.name)} (${t().nPaths(pathLists[i]?.length ?? 0)})</option>`)
     .join('')
   const fillPicks = () => {
     const paths = pathLists[Number(exploration.value)] ?? []
     pick.innerHTML = paths
       .flatMap((p, i) =>
-        JSON.stringify(p.end) === end.value ? [`<option value="${i}">#${i}: ${p.events.length} events</option>`] : [],
+        JSON.stringify(p.end) === end.value
+          ? [`<option value="${i}">#${i}: ${t().nEvents(p.events.length)}</option>`]
+          : [],
       )
       .join('')
   }
@@ -435,7 +572,7 @@ function renderPath(): void {
   const matches = atEnd && sameState(current.value, path.end)
   status.dataset.atEnd = String(atEnd)
   status.dataset.matches = String(matches)
-  status.textContent = `step ${at} of ${path.events.length} · ends (recorded) in ${stateText(path.end)}${atEnd ? (matches ? ' · reached ✓' : ` · reached ${stateText(current.value)} ✗`) : ''}`
+  status.textContent = `${t().pathStatus(at, path.events.length, stateText(path.end))}${atEnd ? (matches ? t().reached : t().reachedInstead(stateText(current.value))) : ''}`
   list.innerHTML = path.events
     .map((e, i) => `<li class="${i < at ? 'done' : i === at ? 'next' : ''}">${esc(describeEvent(e))}</li>`)
     .join('')
@@ -443,10 +580,149 @@ function renderPath(): void {
 
 // ---------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------
+// The guided tour (tour.ts): a step's text, its transitions lit on the
+// charts, and in the playground "do it", which starts the tour's master,
+// sets the scene and sends the step's events, then says whether the chart
+// landed where the text says.
+
+let tourAt = Math.max(
+  0,
+  TOUR.findIndex((s) => s.id === params.get('step')),
+)
+
+function litTransitions(machine: 'master' | 'worker'): Set<string> {
+  const step = TOUR[tourAt]
+  return new Set(
+    (step?.transitions ?? [])
+      .filter((x) => x.machine === machine)
+      .map((x) => transitionKey(`${machine}.${x.state}`, x.event, x.guard)),
+  )
+}
+
+/** Prose with `code` in backticks, as HTML. */
+const prose = (text: string) => esc(text).replace(/`([^`]+)`/g, '<code>$1</code>')
+
+function renderTour(): void {
+  const step = TOUR[tourAt]
+  if (!step) return
+  const select = $<HTMLSelectElement>('tour-step')
+  select.innerHTML = TOUR.map(
+    (s, i) => `<option value="${i}"${i === tourAt ? ' selected' : ''}>${i + 1}. ${esc(s.title[lang])}</option>`,
+  ).join('')
+  $('tour').dataset.step = step.id
+  $('tour-title').textContent = `${tourAt + 1} / ${TOUR.length} · ${step.title[lang]}`
+  $('tour-sections').innerHTML =
+    `${esc(t().chapter)} ${step.sections.map((s) => `<span class="section">${esc(CHAPTER[s][lang])}</span>`).join(' ')}`
+  $('tour-text').innerHTML = `<p>${prose(step.text[lang])}</p>`
+  $('tour-transitions').innerHTML = `${esc(t().about)} ${
+    step.transitions.length
+      ? step.transitions
+          .map(
+            (x) =>
+              `<code class="lit">${x.machine === 'worker' ? `${esc(t().worker)} ` : ''}${esc(`${x.state}: ${x.event}${x.guard ? ` [${x.guard}]` : ''}`)}</code>`,
+          )
+          .join(' ')
+      : esc(t().noTransitions)
+  }`
+  $('tour-do-text').innerHTML = prose(step.doIt[lang])
+  const result = $('tour-result')
+  if (result.dataset.step !== step.id) {
+    result.textContent = ''
+    delete result.dataset.matches
+    delete result.dataset.step
+  }
+}
+
+function goTour(i: number): void {
+  tourAt = Math.min(TOUR.length - 1, Math.max(0, i))
+  renderTour()
+  render()
+  // Bring what the step is about into view: its first lit transition on the chart shown.
+  const lit = $('viewport').querySelector<SVGElement>('#master-chart:not([hidden]) .lit, figure.shown .lit')
+  if (lit) centre(lit)
+}
+
+function doTourStep(): void {
+  const step = TOUR[tourAt]
+  if (!step || !playground) return
+  walk = undefined
+  renderPath()
+  pending = []
+  $('pending').textContent = ''
+  exportInput = TOUR_INPUT
+  startPlayground(TOUR_INPUT)
+  const take = (actions: readonly TourAction[]) => {
+    for (const action of actions) {
+      const context = playground?.actor.getSnapshot().context
+      if (context) for (const event of actionEvents(action, context)) fire(event)
+    }
+  }
+  take(step.setup)
+  const mark = playground.seq
+  take(step.act)
+  // As test/tour.test.ts counts them: after the setup, the master's start included when there is none.
+  const emitted = [
+    ...(step.setup.length === 0 ? startCommands : []),
+    ...timeline.filter((e) => e.seq > mark).flatMap((e) => e.emitted ?? []),
+  ].map((c): string => c.type)
+  const state = dotted(current.value).join(', ')
+  const workers = playground.actor.getSnapshot().context.workers.map((w) => w.status)
+  const matches =
+    state === step.expect.state &&
+    JSON.stringify(workers) === JSON.stringify(step.expect.workers) &&
+    step.expect.emitted.every((c) => emitted.includes(c))
+  const result = $('tour-result')
+  result.dataset.step = step.id
+  result.dataset.matches = String(matches)
+  result.dataset.state = state
+  const commands = [...new Set(emitted.filter((c) => c !== 'log'))].join(', ')
+  result.textContent = `${matches ? t().asSaid(state) : t().notAsSaid(state, step.expect.state)} · ${t().emitted} ${commands}`
+  centredOn = ''
+  render()
+}
+
+function tourControls(): void {
+  $('tour-prev').addEventListener('click', () => goTour(tourAt - 1))
+  $('tour-next').addEventListener('click', () => goTour(tourAt + 1))
+  $('tour-step').addEventListener('change', () => goTour(Number($<HTMLSelectElement>('tour-step').value)))
+  $('tour-do').addEventListener('click', doTourStep)
+}
+
+// ---------------------------------------------------------------------------
+// The page's language: English or Chinese, with a switch.
+
+function applyLabels(): void {
+  const words = WORDS[lang]
+  document.documentElement.lang = lang
+  for (const el of Array.from(document.querySelectorAll<HTMLElement>('[data-i18n]')))
+    el.textContent = words[el.dataset.i18n as Label]
+  for (const el of Array.from(document.querySelectorAll<HTMLElement>('[data-i18n-title]')))
+    el.title = words[el.dataset.i18nTitle as Label]
+  $('mode').textContent = live ? words.modeLive : words.modePlayground
+  const conn = document.body.dataset.connected
+  $('conn').textContent = conn === undefined ? '' : conn === 'true' ? words.connected : words.disconnected
+  $<HTMLSelectElement>('lang').value = lang
+}
+
+function setLang(next: Lang): void {
+  lang = next
+  try {
+    localStorage.setItem(LANG_KEY, next)
+  } catch {}
+  applyLabels()
+  renderTour()
+  render()
+}
+
 async function main(): Promise<void> {
   document.body.dataset.mode = live ? 'live' : 'playground'
-  $('mode').textContent = live ? 'live' : 'playground (pure machines, no processes)'
+  applyLabels()
+  $('lang').addEventListener('change', () => setLang($<HTMLSelectElement>('lang').value as Lang))
   ;[masterLayout, workerLayout] = await Promise.all([layOut(masterMachine), layOut(workerMachine as AnyStateMachine)])
+  chartControls()
+  tourControls()
+  renderTour()
   for (const b of Array.from(document.querySelectorAll<HTMLButtonElement>('button[data-signal]')))
     b.addEventListener('click', () => sendSignal(b.dataset.signal as Signal))
   // The table is redrawn on every update: one listener on it for the rows' kill buttons.
@@ -473,6 +749,7 @@ async function main(): Promise<void> {
       load,
       step,
       timeline: () => timeline,
+      lang: () => lang,
     },
   })
   document.body.dataset.ready = 'true'

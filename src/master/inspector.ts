@@ -8,14 +8,10 @@
 // moves, forwarded as each worker's actor. Guarded Jupyter-style: a random token in the URL it
 // logs; a foreign Origin or a Host other than the bound address or localhost
 // (DNS rebinding) is refused.
-import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { corralServers } from '../http/app-server.ts'
-import type { AddressInfo } from 'node:net'
-import { fileURLToPath } from 'node:url'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { MasterCommand, MasterContext, MasterEvent, MasterInput, Signal } from '../../machines/master.ts'
 import type { WorkerRow } from '../protocol/control.ts'
+import { findPage, PAGE_HEADERS, serveGuarded } from './page-server.ts'
 
 /** The signals the page's buttons may send: the master's own, as `kill` would. */
 const SIGNALS: readonly Signal[] = ['TTIN', 'TTOU', 'HUP', 'USR1', 'USR2', 'WINCH', 'TERM', 'INT', 'QUIT']
@@ -72,51 +68,12 @@ export interface Inspector {
   close(): void
 }
 
-/**
- * The page may talk to this server and nothing else, and does not pass its
- * URL (with the token) on as a referrer. Its script and styles are inline.
- */
-const PAGE_HEADERS = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data: blob:; frame-ancestors 'none'",
-  'referrer-policy': 'no-referrer',
-}
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
-
-/** `[HOST:]PORT` into a host and a port; no host is 127.0.0.1. */
-function parseInspectorAddress(spec: string): { host: string; port: number } {
-  const i = spec.lastIndexOf(':')
-  if (i < 0) return { host: '127.0.0.1', port: Number(spec) }
-  const host = spec.slice(0, i).replace(/^\[(.*)\]$/, '$1')
-  return { host, port: Number(spec.slice(i + 1)) }
-}
-
-function findPage(given: string | undefined): string {
-  const candidates = given
-    ? [given]
-    : [
-        new URL('./inspector/index.html', import.meta.url),
-        new URL('../../dist/inspector/index.html', import.meta.url),
-      ].map((u) => fileURLToPath(u))
-  for (const path of candidates) {
-    try {
-      return readFileSync(path, 'utf8')
-    } catch {}
-  }
-  throw new Error(`--inspector: the page is not built (${candidates.join(' or ')}); run npm run build`)
-}
-
 export async function startInspector(
   address: string,
   allowRemote: boolean,
   options: InspectorOptions,
 ): Promise<Inspector> {
-  const { host, port } = parseInspectorAddress(address)
-  if (!LOOPBACK.has(host) && !allowRemote)
-    throw new Error(`--inspector ${address}: not a loopback address; add --inspector-allow-remote to allow it`)
-  const page = findPage(options.page)
-  const token = randomBytes(24).toString('hex')
+  const page = findPage('--inspector', options.page)
   const started = Date.now()
   const timeline: TimelineEntry[] = []
   let seq = 0
@@ -160,13 +117,8 @@ export async function startInspector(
     return full
   }
 
-  const server = createServer((req, res) => {
-    const refusal = refuse(req)
-    if (refusal) {
-      res.writeHead(refusal[0], { 'content-type': 'text/plain' }).end(`${refusal[1]}\n`)
-      return
-    }
-    const url = new URL(req.url ?? '/', 'http://inspector')
+  // Token, Host and Origin are checked before a request gets here (page-server.ts).
+  const handle = (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
     if (req.method === 'GET' && url.pathname === '/') {
       res.writeHead(200, { ...headers, ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(page)
@@ -207,7 +159,7 @@ export async function startInspector(
     } else {
       res.writeHead(404, headers).end('not found\n')
     }
-  })
+  }
 
   // The figures move without events (worker reports): pushed once a second while someone watches.
   const figures = setInterval(() => {
@@ -215,36 +167,19 @@ export async function startInspector(
   }, FIGURES_MS)
   figures.unref()
 
-  // --preload with an app that calls listen(): this one is corral's (src/http/app-server.ts).
-  corralServers.add(server)
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail)
-    server.listen(port, host, () => {
-      server.off('error', fail)
-      done()
-    })
+  const { server, url } = await serveGuarded({
+    flag: '--inspector',
+    allowRemoteFlag: '--inspector-allow-remote',
+    address,
+    allowRemote,
+    handle,
+  }).catch((error: unknown) => {
+    clearInterval(figures)
+    throw error
   })
-  const bound = server.address() as AddressInfo
-  const shownHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address
-  const allowedHosts = new Set([`${shownHost}:${bound.port}`, `localhost:${bound.port}`])
-  if (host === 'localhost') allowedHosts.add(`127.0.0.1:${bound.port}`)
-  const allowedOrigins = new Set([...allowedHosts].map((h) => `http://${h}`))
-
-  /** A status and why, or undefined when the request may go on. */
-  function refuse(req: IncomingMessage): [number, string] | undefined {
-    if (!allowedHosts.has(req.headers.host ?? '')) return [403, 'Host not allowed']
-    const origin = req.headers.origin
-    if (origin !== undefined && !allowedOrigins.has(origin)) return [403, 'Origin not allowed']
-    const given = new URL(req.url ?? '/', 'http://inspector').searchParams.get('token')
-    if (given === null) return [401, 'token required: use the URL corral logged']
-    const a = Buffer.from(given)
-    const b = Buffer.from(token)
-    if (a.length !== b.length || !timingSafeEqual(a, b)) return [403, 'wrong token']
-    return undefined
-  }
 
   return {
-    url: `http://${shownHost}:${bound.port}/?token=${token}`,
+    url,
     observe(event, before, from, emitted) {
       const value = options.value()
       // A tick that only moved the clock: ten a second, not kept (a replay recovers it from nowBefore).

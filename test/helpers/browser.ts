@@ -21,12 +21,14 @@ export interface Session {
   close(): Promise<void>
 }
 
-export async function openBrowser(): Promise<Session> {
+/** `locale`: the browser's language (navigator.languages, Accept-Language); en-US unless given. */
+export async function openBrowser(options: { locale?: string } = {}): Promise<Session> {
   const profile = mkdtempSync(join(tmpdir(), 'corral-chromium-'))
   // The fresh profile: playwright passes it as --user-data-dir.
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     viewport: { width: 1600, height: 1000 },
+    locale: options.locale ?? 'en-US',
     args: [
       '--headless',
       '--no-sandbox',
