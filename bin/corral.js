@@ -46,7 +46,8 @@ async function entry() {
   if (existsSync(new URL('scripts/resolve-self.js', root))) await import('../scripts/resolve-self.js')
   if (process.env.CORRAL_FROM_SOURCE !== '1') {
     try {
-      if (statSync(new URL('dist/cli.js', root)).mtimeMs >= newestSource()) return '../dist/cli.js'
+      // worker.js is the build's last file (scripts/build.ts): newer than every source, the bundle is whole.
+      if (statSync(new URL('dist/worker.js', root)).mtimeMs >= newestSource()) return '../dist/cli.js'
     } catch {
       // no bundle: run the sources
     }

@@ -12,15 +12,22 @@
 // imports xstate: the user's own, an optional peer dependency, so that their
 // createActor and our machines share one copy. Types: scripts/build-types.ts.
 import { build, type BuildOptions } from 'esbuild'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { buildInspector } from './build-inspector.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
+// Built aside, then renamed into dist/ file by file (a rename is atomic):
+// tests start masters from dist/ while another test packs, and a master must
+// never read a half-written bundle, nor find cli.js before worker.js.
+const staging = `dist/.staging-${process.pid}`
+rmSync(`${root}${staging}`, { recursive: true, force: true })
+mkdirSync(`${root}${staging}`, { recursive: true })
+
 const common: BuildOptions = {
   absWorkingDir: root,
-  outdir: 'dist',
+  outdir: staging,
   bundle: true,
   platform: 'node',
   target: 'node22.12',
@@ -58,6 +65,10 @@ await Promise.all([
 // compiled already (Node checks each source's hash; bin/corral.js does the
 // same for the master). A worker that cannot write the cache runs as before.
 writeFileSync(
-  `${root}dist/worker.js`,
+  `${root}${staging}/worker.js`,
   "import { enableCompileCache } from 'node:module'\nenableCompileCache?.()\nawait import('./worker-main.js')\n",
 )
+// worker.js last: bin/corral.js takes the bundle once worker.js is newer than every source.
+const built = readdirSync(`${root}${staging}`).sort((a, b) => Number(a === 'worker.js') - Number(b === 'worker.js'))
+for (const name of built) renameSync(`${root}${staging}/${name}`, `${root}dist/${name}`)
+rmSync(`${root}${staging}`, { recursive: true, force: true })

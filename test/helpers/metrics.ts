@@ -18,7 +18,7 @@ export async function scrape(metrics: string): Promise<Map<string, number>> {
 }
 
 /** Hang guards, not thresholds: metrics tests start several workers, on a machine that may be busy. */
-export const METRICS_STARTED = { timeoutMs: 60_000 }
+const METRICS_STARTED = { timeoutMs: 60_000 }
 
 /** A corral serving fixture `app` with --metrics-bind on a free port; resolves once its workers serve. */
 export async function serveWithMetrics(
