@@ -114,9 +114,12 @@ describe('with no terminal, WINCH stops every worker and the master stays', () =
       [BIN, '-D', '-w', '1', '-b', `127.0.0.1:${port}`, '--control-socket', socket, fixture('app-pid.ts')],
       { cwd: ROOT, encoding: 'utf8' },
     )
+    // Tracked first, from what -D printed: a daemon outlives its launcher, so a failed wait must not orphan it.
+    const daemon = Number(/master pid (\d+)/.exec(r.stdout)?.[1])
+    if (daemon > 0) track(daemon)
     expect(r.status, r.stderr).toBe(0)
     const machine = await untilReady(socket, signal)
-    track(machine.pid)
+    expect(machine.pid).toBe(daemon)
     process.kill(machine.pid, 'SIGWINCH')
     await untilMaster(
       socket,
