@@ -100,9 +100,21 @@ const nodeImports =
   "import type { IncomingMessage, ServerResponse } from 'node:http';\n" +
   "import type { SecureContextOptions } from 'node:tls';\n"
 
+/** ExitCause (machines/master-workers.ts), which the hooks' ExitedWorker names: a union of strings, written out. */
+function exitCauseType(): string {
+  const source = program.getSourceFile(`${root}machines/master-workers.ts`)!
+  const symbol = checker.getExportsOfModule(checker.getSymbolAtLocation(source)!).find((s) => s.name === 'ExitCause')
+  if (!symbol) throw new Error('machines/master-workers.ts exports no ExitCause')
+  const type = checker.getDeclaredTypeOfSymbol(symbol)
+  // Its members, not its name: printed whole, the alias would name itself.
+  const printed = (type.isUnion() ? type.types : [type]).map((t) => checker.typeToString(t)).join(' | ')
+  return `/** Why a worker left, as the master decided it. */\ntype ExitCause = ${printed};\n`
+}
+
 const index =
   header('config and hook') +
   nodeImports +
+  exitCauseType() +
   inner('src/logging/log.d.ts') +
   settingsTypes() +
   inner('src/hooks/hooks.d.ts').replace(/^import type [^;]* from 'node:[^']*';\n/gm, '') +
