@@ -283,7 +283,9 @@ describe('server hooks', () => {
     expect(exit).toMatchObject({ role: 'master', exitCode: 1, signal: null })
     const lines = readHooks(log)
     expectOrder(lines, ['workerExit', { pid: victim, workerPid: victim }], ['childExit', { workerPid: victim }])
-    // One report of the crash, with its stack, in the worker's own words.
+    // One report of the crash, with its stack, in the worker's own words. The worker's stderr reaches this
+    // process through a pipe, the hook's line through a file: the report may come after the hook's line.
+    await corral.waitForLog(/Uncaught exception in worker; exiting: Error: crash on purpose\n\s+at /)
     const reports = corral.log().match(/Uncaught exception in worker; exiting: Error: crash on purpose\n\s+at /g)
     expect(reports).toHaveLength(1)
     expect(corral.log().match(/Uncaught exception/g)).toHaveLength(1)
