@@ -116,6 +116,7 @@ describe('commands and their signal twins', () => {
       expect(sent.stdout).toMatch(new RegExp(`sent ${twin.slice(3)} to master ${a.corral.pid}`))
       b.corral.signal(twin)
       const [ea, eb] = await Promise.all([a.corral.exited, b.corral.exited])
+      await Promise.all([a.corral.ended(), b.corral.ended()])
       expect(ea).toEqual({ code: 0, signal: null })
       expect(eb).toEqual(ea)
       const shape = (log: string) =>

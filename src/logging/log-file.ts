@@ -178,7 +178,9 @@ class LogFileImpl implements LogFile {
       }
       this.#writing = false
       if (this.#reopenWanted) this.reopen()
-      if (this.#pending !== '' && !this.#scheduled) this.#flush()
+      // Lines that came meanwhile wait for their (unref'd) timer, unless a close() waits: then they go now,
+      // or close() would wait on a timer that keeps nothing alive, and the process would end with it pending.
+      if (this.#pending !== '' && (!this.#scheduled || this.#idle.length > 0)) this.#flush()
       else this.#settle()
     })
   }

@@ -30,6 +30,11 @@ export interface Corral {
   waitForLog(pattern: RegExp, options?: { timeoutMs?: number; from?: number }): Promise<RegExpMatchArray>
   /** Resolves with the exit code (or signal name) once the master has exited. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /**
+   * Resolves once the master's stdout and stderr have ended, so that log() holds all it wrote (data can
+   * still be in the pipe at 'exit'). Not for a master that started another by USR2: it shares the pipes.
+   */
+  ended(): Promise<void>
   signal(name: NodeJS.Signals): void
   /** Live worker pids: the master's child processes, read from /proc. */
   workers(): number[]
@@ -92,6 +97,12 @@ export function startCorral(args: string[], options: StartOptions = {}): Corral 
     exited,
     signal: (name) => void child.kill(name),
     workers: () => childrenOf(child.pid!),
+    ended: () =>
+      Promise.all(
+        [child.stdout!, child.stderr!].map((s) =>
+          s.closed ? undefined : new Promise<void>((resolve) => s.once('close', () => resolve())),
+        ),
+      ).then(() => undefined),
     controlSocket,
     waitForLog(pattern, { timeoutMs = 10_000, from = 0 } = {}) {
       return new Promise((resolve, reject) => {
