@@ -12,6 +12,7 @@ export default defineConfig({
       'test/master-scenarios.test.ts',
       'test/master-upgrade-model.test.ts',
       'test/worker-machine.test.ts',
+      'test/dirty-pool-model.test.ts',
     ],
     maxWorkers: 2,
     // Instrumented for mutation testing the property tests run several times slower.
