@@ -45,9 +45,37 @@ export interface DirtyAppSpec {
   readonly count?: number | undefined
 }
 
+/**
+ * `NAME=MODULE[:EXPORT][:N]` (--dirty-app): the app, or why the text is not
+ * one. A module path holding ':' cannot be named this way (none on Linux).
+ */
+export function parseDirtyApp(text: string): DirtyAppSpec | string {
+  const eq = text.indexOf('=')
+  const name = text.slice(0, eq)
+  if (eq <= 0 || !/^[\w.-]+$/.test(name)) return `expected NAME=MODULE[:EXPORT][:N], got ${JSON.stringify(text)}`
+  const parts = text.slice(eq + 1).split(':')
+  let count: number | undefined
+  const last = parts.at(-1) ?? ''
+  if (parts.length > 1 && /^\d+$/.test(last)) {
+    count = Number(last)
+    parts.pop()
+    if (count < 1) return `the count of dirty app ${name} must be 1 or more, got ${last}`
+  }
+  const [module = '', exportName, ...extra] = parts
+  if (module === '' || extra.length > 0 || exportName === '')
+    return `expected NAME=MODULE[:EXPORT][:N], got ${JSON.stringify(text)}`
+  return { name, module, exportName, count }
+}
+
+/** The apps of the settings (each already checked when the settings were read). */
+export function dirtyAppsOf(settings: DirtySettings): DirtyAppSpec[] {
+  return settings.dirtyApps.map(parseDirtyApp).filter((a): a is DirtyAppSpec => typeof a !== 'string')
+}
+
 /** What the chart reads of the settings (seconds); the shell passes its whole settings object through. */
 export interface DirtySettings {
-  readonly dirtyApps: readonly DirtyAppSpec[]
+  /** --dirty-app, as given: NAME=MODULE[:EXPORT][:N]. */
+  readonly dirtyApps: readonly string[]
   readonly dirtyWorkers: number
   readonly dirtyTimeout: number
   readonly dirtyGracefulTimeout: number
@@ -69,7 +97,7 @@ export type DirtyCommand<S extends DirtySettings = DirtySettings> =
       cause: DirtyExitCause
     }
   /** The dirty workers HTTP workers may call now (ready, of the serving generation); `draining`: the pool is stopping. */
-  | { type: 'roster'; ids: readonly number[]; draining: boolean }
+  | { type: 'roster'; ids: readonly number[]; draining: boolean; settings: S }
   | { type: 'log'; level: 'debug' | 'info' | 'warning' | 'error'; message: string }
   /** STOP was asked and every dirty worker is gone. */
   | { type: 'stopped' }
@@ -120,24 +148,33 @@ export interface DirtyStep {
 /** A dirty worker that dies younger than this counts towards the crash streak. */
 const MIN_UPTIME_MS = 5_000
 export const DIRTY_MAX_BACKOFF_MS = 10_000
+/**
+ * A dirty worker beats each second; one silent for --dirty-timeout and two
+ * beats more is stuck. The grace lets a call's own timeout (measured by its
+ * caller from the call's start, which may follow the last beat by up to a
+ * second) fail the call as a timeout before its worker is killed.
+ */
+const BEAT_GRACE_MS = 2_000
 /** A quick stop still SIGKILLs stragglers, but after this at most. */
 const QUICK_STOP_MS = 1_000
 
 /** The fewest slots that give every app its count. */
 export function minimumSlots(settings: DirtySettings): number {
-  return Math.max(1, ...settings.dirtyApps.map((a) => a.count ?? 1))
+  return Math.max(1, ...dirtyAppsOf(settings).map((a) => a.count ?? 1))
 }
 
-export function slotsFor(settings: DirtySettings): number {
+function slotsFor(settings: DirtySettings): number {
   return Math.max(minimumSlots(settings), settings.dirtyWorkers)
 }
 
 /** The apps slot `slot` carries: those without a count, and those whose count reaches past it. */
 export function appsOfSlot(settings: DirtySettings, slot: number): string[] {
-  return settings.dirtyApps.filter((a) => a.count === undefined || slot < a.count).map((a) => a.name)
+  return dirtyAppsOf(settings)
+    .filter((a) => a.count === undefined || slot < a.count)
+    .map((a) => a.name)
 }
 
-export function initialDirtyContext(input: DirtyInput): DirtyContext {
+function initialDirtyContext(input: DirtyInput): DirtyContext {
   const target = slotsFor(input.settings)
   return {
     settings: input.settings,
@@ -159,7 +196,7 @@ export function initialDirtyContext(input: DirtyInput): DirtyContext {
 const isLive = (w: DirtyWorkerRecord) => w.status === 'booting' || w.status === 'ready'
 const timeoutMs = (ctx: DirtyContext) => ctx.settings.dirtyTimeout * 1000
 
-export function liveOf(ctx: DirtyContext, generation: number): DirtyWorkerRecord[] {
+function liveOf(ctx: DirtyContext, generation: number): DirtyWorkerRecord[] {
   return ctx.workers.filter((w) => w.generation === generation && isLive(w))
 }
 
@@ -181,7 +218,10 @@ function announce(step: DirtyStep): DirtyStep {
   if (same) return step
   return {
     context: { ...context, announced: { ids, draining: context.draining } },
-    commands: [...step.commands, { type: 'roster', ids, draining: context.draining }],
+    commands: [
+      ...step.commands,
+      { type: 'roster', ids, draining: context.draining, settings: context.servingSettings },
+    ],
   }
 }
 
@@ -213,7 +253,7 @@ function stopThem(
  * (after the crash back-off), and stop the ones in slots past the target,
  * highest slot first.
  */
-export function converge(ctx: DirtyContext): DirtyStep {
+function converge(ctx: DirtyContext): DirtyStep {
   const live = liveOf(ctx, ctx.generation)
   const surplus = live.filter((w) => w.slot >= ctx.target)
   const stopped = stopThem(ctx, surplus, 'graceful', 'scaled-down')
@@ -248,14 +288,14 @@ export function converge(ctx: DirtyContext): DirtyStep {
   return { context: next, commands }
 }
 
-export function markReady(ctx: DirtyContext, id: number): DirtyContext {
+function markReady(ctx: DirtyContext, id: number): DirtyContext {
   const w = ctx.workers.find((x) => x.id === id)
   if (w?.status !== 'booting') return ctx
   return { ...ctx, workers: ctx.workers.map((x) => (x.id === id ? { ...x, status: 'ready', lastBeat: ctx.now } : x)) }
 }
 
 /** A heartbeat; one whose oldest call passed --dirty-timeout gets its worker killed. */
-export function beat(ctx: DirtyContext, id: number, oldestCallMs: number): DirtyStep {
+function beat(ctx: DirtyContext, id: number, oldestCallMs: number): DirtyStep {
   const w = ctx.workers.find((x) => x.id === id)
   if (!w) return { context: ctx, commands: [] }
   const limit = timeoutMs(ctx)
@@ -280,7 +320,7 @@ function killFor(ctx: DirtyContext, w: DirtyWorkerRecord, cause: DirtyExitCause)
 }
 
 /** The clock moved: SIGKILL silent live workers and stopping ones past their deadline. */
-export function tick(ctx: DirtyContext, now: number): DirtyStep {
+function tick(ctx: DirtyContext, now: number): DirtyStep {
   let next: DirtyContext = { ...ctx, now }
   const commands: DirtyCommand[] = []
   const limit = timeoutMs(ctx)
@@ -291,7 +331,7 @@ export function tick(ctx: DirtyContext, now: number): DirtyStep {
         workers: next.workers.map((x) => (x.id === w.id ? { ...x, status: 'killed' } : x)),
       }
       commands.push({ type: 'killDirty', id: w.id, cause: w.leaving ?? 'stop' })
-    } else if (isLive(w) && limit > 0 && now - w.lastBeat > limit) {
+    } else if (isLive(w) && limit > 0 && now - w.lastBeat > limit + BEAT_GRACE_MS) {
       const killed = killFor(next, w, 'timeout')
       next = killed.context
       commands.push(...killed.commands)
@@ -300,13 +340,13 @@ export function tick(ctx: DirtyContext, now: number): DirtyStep {
   return { context: next, commands }
 }
 
-export function isBootFailure(ctx: DirtyContext, id: number, code: number | null): boolean {
+function isBootFailure(ctx: DirtyContext, id: number, code: number | null): boolean {
   const w = ctx.workers.find((x) => x.id === id)
   return w?.status === 'booting' && code === BOOT_ERROR
 }
 
 /** A dirty worker is gone: forgotten, said so, and if nobody asked it to go, a crash with back-off. */
-export function forget(ctx: DirtyContext, id: number, code: number | null, signal: string | null): DirtyStep {
+function forget(ctx: DirtyContext, id: number, code: number | null, signal: string | null): DirtyStep {
   const w = ctx.workers.find((x) => x.id === id)
   if (!w) return { context: ctx, commands: [] }
   const cause: DirtyExitCause = w.leaving ?? (isBootFailure(ctx, id, code) ? 'boot-failure' : 'crash')
@@ -327,13 +367,13 @@ export function forget(ctx: DirtyContext, id: number, code: number | null, signa
 }
 
 /** Every slot of the generation being built has a ready worker. */
-export function generationReady(ctx: DirtyContext): boolean {
+function generationReady(ctx: DirtyContext): boolean {
   const ready = ctx.workers.filter((w) => w.generation === ctx.generation && w.status === 'ready')
   return ready.length >= ctx.target
 }
 
 /** `ctl dirty add|remove`: never below the fewest slots the apps need. */
-export function scale(ctx: DirtyContext, by: number): DirtyStep {
+function scale(ctx: DirtyContext, by: number): DirtyStep {
   const target = Math.max(minimumSlots(ctx.settings), ctx.target + by)
   if (target === ctx.target)
     return {
@@ -357,7 +397,7 @@ export function scale(ctx: DirtyContext, by: number): DirtyStep {
 }
 
 /** HUP: a new generation, with the re-read settings; one still booting from an earlier HUP is dropped. */
-export function startGeneration<S extends DirtySettings>(ctx: DirtyContext, settings: S): DirtyStep {
+function startGeneration<S extends DirtySettings>(ctx: DirtyContext, settings: S): DirtyStep {
   const unfinished = ctx.workers.filter((w) => w.generation !== ctx.serving && isLive(w))
   const dropped = stopThem(ctx, unfinished, 'quick', 'reload')
   const generation = ctx.generation + 1
@@ -380,7 +420,7 @@ export function startGeneration<S extends DirtySettings>(ctx: DirtyContext, sett
 }
 
 /** The new generation is all ready: it serves, and the old ones drain. */
-export function completeGeneration(ctx: DirtyContext): DirtyStep {
+function completeGeneration(ctx: DirtyContext): DirtyStep {
   const promoted: DirtyContext = {
     ...ctx,
     serving: ctx.generation,
@@ -399,7 +439,7 @@ export function completeGeneration(ctx: DirtyContext): DirtyStep {
 }
 
 /** The new generation cannot boot: it is stopped, and the serving one keeps its settings. */
-export function abandonGeneration(ctx: DirtyContext): DirtyStep {
+function abandonGeneration(ctx: DirtyContext): DirtyStep {
   const failed = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w))
   const back: DirtyContext = {
     ...ctx,
@@ -421,7 +461,7 @@ export function abandonGeneration(ctx: DirtyContext): DirtyStep {
   }
 }
 
-export function stopEverything(ctx: DirtyContext, mode: DirtyStopMode): DirtyStep {
+function stopEverything(ctx: DirtyContext, mode: DirtyStopMode): DirtyStep {
   const going = ctx.workers.filter((w) => w.status !== 'killed')
   return stopThem({ ...ctx, draining: true }, going, mode, 'stop')
 }
@@ -526,9 +566,6 @@ export const dirtyPoolMachine = setup({
   id: 'dirtyPool',
   context: ({ input }) => initialDirtyContext(input),
   initial: 'starting',
-  on: {
-    DIRTY_BEAT: { actions: 'beat' },
-  },
   states: {
     // The first generation boots; calls get DIRTY_NO_WORKER until a carrier is ready.
     starting: {
@@ -536,6 +573,7 @@ export const dirtyPoolMachine = setup({
       always: { guard: 'generationReady', target: 'running' },
       on: {
         DIRTY_READY: { actions: 'markReady' },
+        DIRTY_BEAT: { actions: 'beat' },
         DIRTY_EXIT: { actions: 'forgetAndConverge' },
         TICK: { actions: 'tick' },
         SCALE: { actions: 'scale' },
@@ -546,6 +584,7 @@ export const dirtyPoolMachine = setup({
     running: {
       on: {
         DIRTY_READY: { actions: 'markReady' },
+        DIRTY_BEAT: { actions: 'beat' },
         DIRTY_EXIT: { actions: 'forgetAndConverge' },
         TICK: { actions: 'tick' },
         SCALE: { actions: 'scale' },
@@ -558,6 +597,7 @@ export const dirtyPoolMachine = setup({
       always: { guard: 'generationReady', target: 'running', actions: 'completeGeneration' },
       on: {
         DIRTY_READY: { actions: 'markReady' },
+        DIRTY_BEAT: { actions: 'beat' },
         DIRTY_EXIT: [
           { guard: 'newGenerationBootFailed', target: 'running', actions: 'abandonGeneration' },
           { actions: 'forgetAndConverge' },
@@ -573,6 +613,7 @@ export const dirtyPoolMachine = setup({
       always: { guard: 'allGone', target: 'stopped' },
       on: {
         DIRTY_READY: { actions: 'markReady' },
+        DIRTY_BEAT: { actions: 'beat' },
         DIRTY_EXIT: { actions: 'forget' },
         TICK: { actions: 'stoppingTick' },
         // QUIT or INT after a graceful stop: the deadline comes sooner.

@@ -43,7 +43,7 @@ const library: BuildOptions = {
 await Promise.all([
   build({
     ...common,
-    entryPoints: { cli: 'src/cli/main.ts', 'worker-main': 'src/worker/main.ts' },
+    entryPoints: { cli: 'src/cli/main.ts', 'worker-main': 'src/worker/main.ts', 'dirty-worker': 'src/dirty/worker.ts' },
     format: 'esm',
     // Bundled CommonJS may call require for Node built-ins.
     banner: {

@@ -17,12 +17,14 @@ import type { AnyStateMachine, AnyStateNode } from 'xstate'
 import { actionName, eventLabel, guardName, stateNodes, transitions, type TransitionInfo } from './machine-walk.ts'
 import { masterMachine } from '../machines/master.ts'
 import { workerMachine } from '../machines/worker.ts'
+import { dirtyPoolMachine } from '../machines/dirty-pool.ts'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 export const MACHINES: ReadonlyArray<{ readonly name: string; readonly machine: AnyStateMachine }> = [
   { name: 'master', machine: masterMachine },
   { name: 'worker', machine: workerMachine },
+  { name: 'dirty-pool', machine: dirtyPoolMachine },
 ]
 
 export { eventLabel, guardName, stateNodes, transitions, type TransitionInfo }

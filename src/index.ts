@@ -1,5 +1,6 @@
-// What `import … from 'corral'` gives a config file: types, and nothing that
-// loads the server (type-only imports are erased).
+// What `import … from 'corral'` gives a config file and an app: types,
+// dirty() for the dirty pool, and nothing that loads the server (type-only
+// imports are erased).
 import type { CommandLineOnly, SettingsInput } from './config/registry.ts'
 
 /** A config file's default export: any settings, camelCase, as in spec/settings.md. */
@@ -18,6 +19,11 @@ export type Config = Partial<Omit<SettingsInput, CommandLineOnly>>
 export function defineConfig(config: Config): Config {
   return config
 }
+
+// The dirty pool (spec/dirty.md): calls from an HTTP worker to the apps of --dirty-app.
+export { dirty, DirtyError } from './dirty/client.ts'
+export type { DirtyApp, DirtyCallOptions } from './dirty/client.ts'
+export type { DirtyErrorCode } from './dirty/protocol.ts'
 
 // CommandLineOnly: the settings only the command line (or CORRAL_CMD_ARGS)
 // sets, derived from their registry entries; a config file holding one is an error.

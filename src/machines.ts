@@ -1,5 +1,5 @@
-// What `import … from 'corral/machines'` gives: the master and worker
-// statecharts, pure (no processes, sockets or clocks of their own), with the
+// What `import … from 'corral/machines'` gives: the master, worker and dirty
+// pool statecharts, pure (no processes, sockets or clocks of their own), with the
 // events they take and the commands they emit. Run them with xstate's
 // createActor in tests, teaching material or the Stately editor.
 export {
@@ -19,3 +19,11 @@ export {
   type WorkerEvent,
   type WorkerSignal,
 } from '../machines/worker.ts'
+export {
+  dirtyPoolMachine,
+  type DirtyCommand,
+  type DirtyContext,
+  type DirtyEvent,
+  type DirtyInput,
+  type DirtySettings,
+} from '../machines/dirty-pool.ts'

@@ -10,6 +10,7 @@ import {
   DIRTY_MAX_BACKOFF_MS,
   dirtyPoolMachine,
   minimumSlots,
+  parseDirtyApp,
   rosterOf,
   type DirtyCommand,
   type DirtyEvent,
@@ -20,11 +21,7 @@ import { Coverage } from './helpers/coverage.ts'
 const coverage = new Coverage(dirtyPoolMachine)
 
 const settingsFor = (workers: number, timeout: number): DirtySettings => ({
-  dirtyApps: [
-    { name: 'model', module: './model.ts', count: 1 },
-    { name: 'render', module: './render.ts', count: 2 },
-    { name: 'util', module: './util.ts' },
-  ],
+  dirtyApps: ['model=./model.ts:1', 'render=./render.ts:Renderer:2', 'util=./util.ts'],
   dirtyWorkers: workers,
   dirtyTimeout: timeout,
   dirtyGracefulTimeout: 2,
@@ -197,6 +194,15 @@ describe('dirty pool chart', () => {
       expect(emitted.findLast((c) => c.type === 'roster')).toMatchObject({ ids: [], draining: true })
     },
   )
+
+  it('reads NAME=MODULE[:EXPORT][:N], and says what is wrong with anything else', () => {
+    expect(parseDirtyApp('m=./m.ts')).toEqual({ name: 'm', module: './m.ts', exportName: undefined, count: undefined })
+    expect(parseDirtyApp('m=./m.ts:Model')).toMatchObject({ module: './m.ts', exportName: 'Model' })
+    expect(parseDirtyApp('m=./m.ts:2')).toMatchObject({ module: './m.ts', exportName: undefined, count: 2 })
+    expect(parseDirtyApp('m=pkg/x:Model:3')).toMatchObject({ module: 'pkg/x', exportName: 'Model', count: 3 })
+    for (const bad of ['./m.ts', '=./m.ts', 'm=', 'm=./m.ts:a:b:c', 'm=./m.ts:0', 'm=./m.ts::2'])
+      expect(parseDirtyApp(bad)).toBeTypeOf('string')
+  })
 
   it('allocates apps with a count to the first slots, the others to every slot', () => {
     const s = settingsFor(3, 5)

@@ -18,6 +18,7 @@ import { prose, setting } from './setting-spec.ts'
 import {
   AccessLogFormat,
   Addresses,
+  DirtyApps,
   AllowList,
   CertReqs,
   EnvEntries,
@@ -353,6 +354,80 @@ export const serverSettings = [
       A worker whose resident memory (RSS) passes this many megabytes retires as with --max-requests (PM2's
       max_memory_restart). Checked every second. A worker idles at 60 to 100 MB before the app adds its own: a limit
       below that retires every worker a second after it starts. 0 disables.
+    `,
+  }),
+  setting({
+    name: 'dirtyApps',
+    flags: ['--dirty-app'],
+    section: 'Worker processes',
+    onHup: 'applied',
+    meta: 'NAME=MODULE[:EXPORT][:N]',
+    type: 'list',
+    default: [],
+    defaultDoc: 'none',
+    schema: DirtyApps,
+    doc: prose`
+      An app for the dirty pool (spec/dirty.md): processes beside the HTTP workers, supervised by the master, for heavy or
+      blocking work that HTTP workers call with dirty(NAME).call(method, ...args) from "corral". MODULE exports (as
+      default, or as EXPORT) an object with methods or a class, with optional init() and close(); it is loaded once in
+      each dirty worker that carries it: N of them (the first N), or all without N. Repeatable.
+    `,
+  }),
+  setting({
+    name: 'dirtyWorkers',
+    flags: ['--dirty-workers'],
+    section: 'Worker processes',
+    onHup: 'applied',
+    meta: 'INT',
+    type: 'int',
+    default: 0,
+    defaultDoc: '0: the largest N of the --dirty-app entries, at least 1 when there is one',
+    schema: intAtLeast(0, 'a whole number (0 or more)'),
+    doc: prose`
+      The number of dirty worker processes, when there is a --dirty-app. Never fewer than the largest N of the apps;
+      corral ctl dirty add|remove changes it while running.
+    `,
+  }),
+  setting({
+    name: 'dirtyTimeout',
+    flags: ['--dirty-timeout'],
+    section: 'Worker processes',
+    onHup: 'applied',
+    meta: 'INT',
+    type: 'int',
+    default: 300,
+    schema: Seconds,
+    doc: prose`
+      Seconds a dirty call may run. Past it the call fails with DIRTY_TIMEOUT and the dirty worker running it (or one
+      whose event loop is stuck that long) is killed and replaced. A call's own { timeout } may be shorter. 0 disables it.
+    `,
+  }),
+  setting({
+    name: 'dirtyGracefulTimeout',
+    flags: ['--dirty-graceful-timeout'],
+    section: 'Worker processes',
+    onHup: 'applied',
+    meta: 'INT',
+    type: 'int',
+    default: 30,
+    schema: Seconds,
+    doc: prose`
+      Seconds a dirty worker has to finish its calls in flight when it is stopped (a reload, dirty remove, the master
+      stopping); past this it is killed.
+    `,
+  }),
+  setting({
+    name: 'dirtyConcurrency',
+    flags: ['--dirty-concurrency'],
+    section: 'Worker processes',
+    onHup: 'applied',
+    meta: 'INT',
+    type: 'int',
+    default: 1,
+    schema: PositiveInt,
+    doc: prose`
+      Calls a dirty worker runs at once. 1 suits blocking work; an app whose methods await (I/O, native threads) may
+      take more. Calls past it wait in the dirty worker, their timeout running.
     `,
   }),
   setting({

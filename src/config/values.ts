@@ -9,6 +9,7 @@ import { parseAccessLogFormat } from '../logging/access-log-format.ts'
 import { groupProblem, userProblem } from '../process/privileges.ts'
 import { envEntryProblem, umaskProblem } from '../process/process-settings.ts'
 import { httpProtocolsProblem } from '../http/tls.ts'
+import { parseDirtyApp } from '../../machines/dirty-pool.ts'
 import { bindProblem } from '../net/binds.ts'
 import { dogstatsdTagsProblem, statsdAddressProblem, statsdPrefixProblem } from '../net/statsd.ts'
 import {
@@ -129,3 +130,13 @@ export const EnvEntries = Schema.Array(
 export const PathsOrGlobs = Schema.Array(
   Schema.String.check(Schema.isNonEmpty(expecting('a file path or glob'))),
 ).annotate(expecting('a list of file paths or globs'))
+
+// --dirty-app (spec/dirty.md).
+export const DirtyApps = Schema.Array(
+  Schema.String.annotate(expecting('NAME=MODULE[:EXPORT][:N]')).check(
+    Schema.makeFilter((v: string) => {
+      const app = parseDirtyApp(v)
+      return typeof app === 'string' ? app : undefined
+    }),
+  ),
+).annotate(expecting('a list of NAME=MODULE[:EXPORT][:N] strings'))

@@ -20,6 +20,7 @@ import { createLogger, type Logger } from '../logging/log.ts'
 import { countingLogLines, createStatsd } from '../net/statsd.ts'
 import { closeLogFiles, openMasterLogs, reopenLogFiles } from '../logging/log-file.ts'
 import { masterClock, signals, ticks } from './event-sources.ts'
+import { startDirtyPool, type DirtyPool } from '../dirty/pool.ts'
 import { reportToLauncher } from './daemon.ts'
 import { createPidfile, type Pidfile } from './pidfile.ts'
 import { notifyParentReady, reexecRefusal, spawnNewMaster, takeInheritedListeners } from './reexec.ts'
@@ -184,6 +185,13 @@ export function runMaster({
     // Nothing the master started outlives it, however it ends.
     yield* Effect.addFinalizer(() => Effect.sync(workers.killAll))
     process.on('exit', workers.killAll)
+    // --dirty-app (spec/dirty.md): stopped once the HTTP workers are gone, so their last calls are answered.
+    let dirtyStop: 'graceful' | 'quick' = 'graceful'
+    const dirty = yield* Effect.acquireRelease(
+      Effect.sync(() => startDirtyPool({ settings, log, identity })),
+      (d) => Effect.promise(() => d.stop(dirtyStop)),
+    )
+    process.on('exit', dirty.killAll)
 
     const exitCode = yield* Deferred.make<number>()
     const actor = createActor(masterMachine, {
@@ -210,6 +218,7 @@ export function runMaster({
     )
     const shell: Shell = {
       pool: workers,
+      dirty,
       hooks,
       log,
       pidfile,
@@ -245,6 +254,7 @@ export function runMaster({
     // `sent`: by the OS (a kill, a terminal), or by corral itself (ctl, --reload).
     const toEvent = ({ signal, sent }: SignalFrom): MasterEvent<Settings> => {
       log.info(`Handling signal: ${signal.toLowerCase()}`)
+      if (signal === 'INT' || signal === 'QUIT') dirtyStop = 'quick'
       if (signal === 'WINCH') return { type: 'WINCH', fromTerminal: sent === 'os' && inTerminalForeground() }
       // Whether a re-exec can work at all is the shell's to know; the chart decides before entering reexecing.
       if (signal === 'USR2') return { type: 'USR2', refusal: reexecRefusal() }
@@ -320,6 +330,7 @@ interface SignalFrom {
 
 interface Shell {
   pool: WorkerPool
+  dirty: DirtyPool<Settings>
   hooks: MasterHooks
   log: Logger
   pidfile: Pidfile
@@ -333,7 +344,7 @@ interface Shell {
 
 function carryOut(
   command: MasterCommand<Settings>,
-  { pool, hooks, log, pidfile, adopt, readSettings, preExec, reexec, done }: Shell,
+  { pool, dirty, hooks, log, pidfile, adopt, readSettings, preExec, reexec, done }: Shell,
 ): void {
   switch (command.type) {
     case 'spawnWorker': {
@@ -354,6 +365,7 @@ function carryOut(
       return hooks.workersChanged(command.workers, command.previous)
     case 'reloadStarted':
       adopt(command.settings)
+      dirty.reload(command.settings)
       return hooks.reloadStarted()
     case 'reloadAbandoned':
       return adopt(command.settings)

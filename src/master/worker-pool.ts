@@ -16,6 +16,7 @@ import type { workerSpawnIdentity } from '../process/privileges.ts'
 import { serveListenerCopies } from './listener-copies.ts'
 import { balanceConnections } from './connection-balance.ts'
 import { followAppMetrics } from './app-metrics.ts'
+import { followDirty } from '../dirty/pool.ts'
 import { listenNotice } from '../http/app-server.ts'
 import {
   FIRST_LISTENER_FD,
@@ -107,6 +108,7 @@ export function createWorkerPool(options: PoolOptions) {
     serveListenerCopies(child, options.listenerFds, (message) => log.error(message))
     balanceConnections(child) // --balance-slack: sums the workers' connection counts and sends them back
     followAppMetrics(child) // --metrics-bind: the app's prom-client metrics, gathered at each scrape
+    followDirty(child) // dirty(): the roster of dirty workers, on the worker's first call (src/dirty/pool.ts)
     child.on('exit', exited)
     child.on('error', (err) => {
       // Node reports here both a spawn that failed and a message that could

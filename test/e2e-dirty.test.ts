@@ -1,0 +1,124 @@
+// The dirty pool end to end (spec/dirty.md): real masters, real dirty
+// workers, calls from a real HTTP worker's app (test/fixtures/app-dirty.ts)
+// to test/fixtures/dirty-app.ts.
+import { afterEach, describe, expect, it } from 'vitest'
+import { untilReady } from './helpers/control.ts'
+import { fixture, freePort, isAlive, killAll, startCorral, type Corral } from './helpers/corral.ts'
+
+afterEach(killAll)
+
+const LAB = `lab=${fixture('dirty-app.ts')}:Lab`
+const OTHER = `other=${fixture('dirty-app.ts')}:other`
+
+interface Answer {
+  body: { value?: unknown; worker?: number; code?: string; message?: string; stack?: string }
+}
+
+/** A call made by the HTTP app; resolves once the app has made it, with its answer to come. */
+async function started(port: number, path: string): Promise<{ answer: Promise<Answer> }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`)
+  return { answer: res.json().then((body) => ({ body: body as Answer['body'] })) }
+}
+
+const call = async (port: number, path: string): Promise<Answer> => (await started(port, path)).answer
+
+async function start(args: string[], signal: AbortSignal): Promise<{ corral: Corral; port: number }> {
+  const port = await freePort()
+  const corral = startCorral(['--bind', `127.0.0.1:${port}`, ...args, fixture('app-dirty.ts')])
+  await untilReady(corral.controlSocket as string, signal)
+  return { corral, port }
+}
+
+describe('dirty pool', () => {
+  it('a CPU-bound call does not block the HTTP worker that made it', async ({ signal }) => {
+    const { port } = await start(['-w', '1', '--dirty-app', LAB], signal)
+    // The dirty worker is ready once a call answers (the call waits for its carrier).
+    const first = await call(port, '/call/lab/pid')
+    expect(first.body.value).toEqual(expect.any(Number))
+    let spinDone = false
+    const spin = (await started(port, '/call/lab/spin?arg=3000')).answer.then((a) => {
+      spinDone = true
+      return a
+    })
+    // The same (only) HTTP worker answers at once while the dirty worker spins.
+    const pid = await fetch(`http://127.0.0.1:${port}/pid`).then((r) => r.text())
+    expect(Number(pid)).toBe(first.body.worker)
+    expect(spinDone).toBe(false)
+    const spun = await spin
+    expect(spun.body.value).toBeGreaterThan(0)
+  })
+
+  it('values go by structured clone, and the app’s error comes back with its message and stack', async ({ signal }) => {
+    const { port } = await start(['-w', '1', '--dirty-app', LAB], signal)
+    const arg = encodeURIComponent(JSON.stringify({ a: [1, 'two', { three: null }] }))
+    expect((await call(port, `/call/lab/echo?arg=${arg}`)).body.value).toEqual({ a: [1, 'two', { three: null }] })
+    const failed = await call(port, `/call/lab/fail?arg=${encodeURIComponent('"boom"')}`)
+    expect(failed.body).toMatchObject({ code: 'DIRTY_APP_ERROR', message: 'boom' })
+    expect(failed.body.stack).toMatch(/TypeError: boom\n\s+at Lab\.fail/)
+    expect((await call(port, '/call/lab/nope')).body.code).toBe('DIRTY_NO_METHOD')
+    expect((await call(port, '/call/nobody/pid')).body.code).toBe('DIRTY_NO_WORKER')
+  })
+
+  it('a call past --dirty-timeout fails as a timeout and its stuck dirty worker is replaced', async ({ signal }) => {
+    const { corral, port } = await start(['-w', '1', '--dirty-app', LAB, '--dirty-timeout', '2'], signal)
+    const before = Number((await call(port, '/call/lab/pid')).body.value)
+    // Blocks the dirty worker's event loop far past the timeout.
+    const stuck = await call(port, '/call/lab/spin?arg=600000')
+    expect(stuck.body.code).toBe('DIRTY_TIMEOUT')
+    // The next call waits for the replacement, which loaded the app afresh.
+    const after = await call(port, '/call/lab/pid')
+    expect(after.body).toMatchObject({ value: expect.any(Number) })
+    expect(after.body.value).not.toBe(before)
+    expect(isAlive(before)).toBe(false)
+    expect(corral.log()).toMatch(/DIRTY WORKER TIMEOUT/)
+  })
+
+  it('an async call stuck past --dirty-timeout gets its dirty worker replaced too', async ({ signal }) => {
+    const { port } = await start(['-w', '1', '--dirty-app', LAB, '--dirty-timeout', '2'], signal)
+    const before = Number((await call(port, '/call/lab/pid')).body.value)
+    expect((await call(port, '/call/lab/hang?arg=1')).body.code).toBe('DIRTY_TIMEOUT')
+    const after = await call(port, '/call/lab/pid')
+    expect(after.body.value).not.toBe(before)
+  })
+
+  it('a dirty worker that crashes fails its own calls only', async ({ signal }) => {
+    const { port } = await start(['-w', '1', '--dirty-app', LAB, '--dirty-workers', '2'], signal)
+    await call(port, '/call/lab/pid')
+    // Least busy first: the wait goes to one dirty worker, the crash to the other.
+    const waiting = await started(port, '/call/lab/wait?arg=1500')
+    const crashed = await call(port, '/call/lab/crash')
+    expect(crashed.body.code).toBe('DIRTY_WORKER_LOST')
+    const waited = await waiting.answer
+    expect(waited.body.value).toEqual(expect.any(Number))
+  })
+
+  it('an app with a count is loaded by that many dirty workers, the others by all', async ({ signal }) => {
+    const { port } = await start(
+      ['-w', '1', '--dirty-app', `${LAB}:1`, '--dirty-app', OTHER, '--dirty-workers', '3'],
+      signal,
+    )
+    await call(port, '/call/lab/pid')
+    const others = await Promise.all([1, 2, 3].map(() => call(port, '/call/other/wait?arg=800')))
+    const otherPids = new Set(others.map((a) => a.body.value))
+    expect(otherPids.size).toBe(3)
+    const labs = await Promise.all([1, 2, 3].map(() => call(port, '/call/lab/wait?arg=300')))
+    const labPids = new Set(labs.map((a) => a.body.value))
+    expect(labPids.size).toBe(1)
+    expect(otherPids.has([...labPids][0])).toBe(true)
+  })
+
+  it('HUP with calls in flight: they finish on the old generation, new calls go to the new one', async ({ signal }) => {
+    const { corral, port } = await start(['-w', '2', '--dirty-app', LAB, '--dirty-workers', '2'], signal)
+    const old = new Set([Number((await call(port, '/call/lab/pid')).body.value)])
+    const inFlight = await Promise.all([1, 2, 3, 4].map(() => started(port, '/call/lab/wait?arg=2500')))
+    const from = corral.log().length
+    corral.signal('SIGHUP')
+    await corral.waitForLog(/Dirty reload complete/, { from, timeoutMs: 60_000 })
+    const answers = await Promise.all(inFlight.map((c) => c.answer))
+    for (const a of answers) expect(a.body.value).toEqual(expect.any(Number))
+    for (const a of answers) old.add(Number(a.body.value))
+    const fresh = await call(port, '/call/lab/pid')
+    expect(fresh.body.value).toEqual(expect.any(Number))
+    expect(old.has(Number(fresh.body.value))).toBe(false)
+  })
+})
