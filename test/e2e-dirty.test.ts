@@ -2,7 +2,8 @@
 // workers, calls from a real HTTP worker's app (test/fixtures/app-dirty.ts)
 // to test/fixtures/dirty-app.ts.
 import { afterEach, describe, expect, it } from 'vitest'
-import { untilReady } from './helpers/control.ts'
+import { answer, untilMaster, untilReady } from './helpers/control.ts'
+import type { DirtyRow } from '../src/protocol/control.ts'
 import { fixture, freePort, isAlive, killAll, startCorral, type Corral } from './helpers/corral.ts'
 
 afterEach(killAll)
@@ -19,6 +20,10 @@ async function started(port: number, path: string): Promise<{ answer: Promise<An
   const res = await fetch(`http://127.0.0.1:${port}${path}`)
   return { answer: res.json().then((body) => ({ body: body as Answer['body'] })) }
 }
+
+/** `corral ctl show dirty`, asked until `probe` accepts it. */
+const untilDirty = (corral: Corral, probe: (rows: readonly DirtyRow[]) => boolean, signal: AbortSignal) =>
+  untilMaster(corral.controlSocket as string, ['show', 'dirty'], 'dirty', (d) => probe(d.dirty) && d.dirty, signal)
 
 const call = async (port: number, path: string): Promise<Answer> => (await started(port, path)).answer
 
@@ -111,14 +116,37 @@ describe('dirty pool', () => {
     const { corral, port } = await start(['-w', '2', '--dirty-app', LAB, '--dirty-workers', '2'], signal)
     const old = new Set([Number((await call(port, '/call/lab/pid')).body.value)])
     const inFlight = await Promise.all([1, 2, 3, 4].map(() => started(port, '/call/lab/wait?arg=2500')))
-    const from = corral.log().length
     corral.signal('SIGHUP')
-    await corral.waitForLog(/Dirty reload complete/, { from, timeoutMs: 60_000 })
+    // Complete: generation 1 all ready, generation 0 draining.
+    await untilDirty(
+      corral,
+      (rows) =>
+        rows.filter((r) => r.generation === 1 && r.state === 'ready').length === 2 &&
+        rows.every((r) => r.generation === 1 || r.state === 'stopping'),
+      signal,
+    )
     const answers = await Promise.all(inFlight.map((c) => c.answer))
     for (const a of answers) expect(a.body.value).toEqual(expect.any(Number))
     for (const a of answers) old.add(Number(a.body.value))
     const fresh = await call(port, '/call/lab/pid')
     expect(fresh.body.value).toEqual(expect.any(Number))
     expect(old.has(Number(fresh.body.value))).toBe(false)
+  })
+
+  it('ctl dirty add|remove scale the pool, never below what the apps need; show dirty lists it', async ({ signal }) => {
+    const { corral } = await start(['-w', '1', '--dirty-app', `${LAB}:1`, '--dirty-app', OTHER], signal)
+    const socket = corral.controlSocket as string
+    await untilDirty(corral, (rows) => rows.length === 1 && rows[0]?.state === 'ready', signal)
+    await answer(socket, ['dirty', 'add', '2'], 'sent')
+    const three = await untilDirty(corral, (rows) => rows.filter((r) => r.state === 'ready').length === 3, signal)
+    expect(three.map((r) => [r.slot, r.apps])).toEqual([
+      [0, ['lab', 'other']],
+      [1, ['other']],
+      [2, ['other']],
+    ])
+    await answer(socket, ['dirty', 'remove', '5'], 'sent')
+    const one = await untilDirty(corral, (rows) => rows.length === 1, signal)
+    expect(one[0]).toMatchObject({ slot: 0, apps: ['lab', 'other'], state: 'ready' })
+    expect(corral.log()).toMatch(/Number of dirty workers: 3 -> 1/)
   })
 })

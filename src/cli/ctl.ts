@@ -495,6 +495,18 @@ function format(data: ControlData): string {
           : `reload not done: master ${data.master} is stopping\n`
     case 'help':
       return `${data.commands.join('\n')}\n`
+    case 'dirty':
+      return formatTable(
+        ['ID', 'PID', 'SLOT', 'GEN', 'STATE', 'APPS'],
+        data.dirty.map((d) => [
+          String(d.id),
+          d.pid === undefined ? '-' : String(d.pid),
+          String(d.slot),
+          String(d.generation),
+          d.state,
+          d.apps.join(','),
+        ]),
+      )
   }
 }
 

@@ -5,7 +5,7 @@
 // master's status (src/master/status.ts); none of them changes anything.
 import type { MasterEvent, Signal } from '../../machines/master.ts'
 import type { MasterCommand } from '../../machines/master-workers.ts'
-import type { ConfigRow, ControlData, ListenerRow, ReloadOutcome } from '../protocol/control.ts'
+import type { ConfigRow, ControlData, DirtyRow, ListenerRow, ReloadOutcome } from '../protocol/control.ts'
 import { ControlError } from './control-socket.ts'
 import { machineSummary, type ChartView, type MasterStatus } from './status.ts'
 
@@ -22,6 +22,8 @@ export interface ControlView {
   event(event: MasterEvent): void
   /** Calls `step` with every event's commands, and whether the master is stopping after it, from now until it returns true. */
   watch(step: (commands: readonly MasterCommand[], stopping: boolean) => boolean): void
+  /** The dirty pool (src/dirty/pool.ts): its workers, and its size by +N or -N. */
+  dirty?: { list(): DirtyRow[]; scale(by: number): void } | undefined
 }
 
 /** What `reload wait` has seen of its reload so far. */
@@ -65,6 +67,9 @@ export const COMMANDS = [
   'worker add [N]',
   'worker remove [N]',
   'worker kill PID',
+  'show dirty',
+  'dirty add [N]',
+  'dirty remove [N]',
   'reload [wait]',
   'reopen',
   'upgrade',
@@ -98,6 +103,8 @@ export function createControlCommands(view: ControlView) {
             return { kind: 'config', settings: view.config() }
           case 'listeners':
             return { kind: 'listeners', listeners: await view.listeners() }
+          case 'dirty':
+            return { kind: 'dirty', dirty: view.dirty?.list() ?? [] }
           case 'machine':
             return { kind: 'machine', machine: machineSummary(chart) }
           case 'all':
@@ -110,9 +117,20 @@ export function createControlCommands(view: ControlView) {
             }
           default:
             throw new ControlError(
-              `show what? ${JSON.stringify(what)} is not one of all, workers, stats, config, listeners, machine`,
+              `show what? ${JSON.stringify(what)} is not one of all, workers, stats, config, listeners, machine, dirty`,
             )
         }
+      }
+      case 'dirty': {
+        const [action, arg] = rest
+        expectNoMore(words, 3)
+        if (action !== 'add' && action !== 'remove')
+          throw new ControlError('dirty what? expected dirty add [N] or dirty remove [N]')
+        const n = count(arg)
+        // The chart keeps the fewest dirty workers the apps need, and logs it when it does.
+        view.dirty?.scale(action === 'add' ? n : -n)
+        const detail = `${action === 'add' ? '+' : '-'}${n} dirty worker(s)`
+        return { kind: 'sent', event: 'SCALE', count: 1, master: process.pid, detail }
       }
       case 'worker': {
         const [action, arg] = rest

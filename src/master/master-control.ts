@@ -10,7 +10,7 @@ import { acceptQueueLengths } from '../net/accept-queue.ts'
 import type { Listener } from '../net/listeners.ts'
 import type { ConfigRow, ListenerRow } from '../protocol/control.ts'
 import type { WorkerStateMessage } from '../protocol/master-worker.ts'
-import { createControlCommands } from './control-commands.ts'
+import { createControlCommands, type ControlView } from './control-commands.ts'
 import { NO_CONTROL_SOCKET, openControlSocket, type ControlSocket } from './control-socket.ts'
 import type { Inspector } from './inspector.ts'
 import type { MetricsServer } from './metrics.ts'
@@ -41,6 +41,8 @@ export interface MasterControlOptions {
   event(event: MasterEvent): void
   /** --statsd-host: the workers gauge goes here once a second. */
   statsd?: Statsd | undefined
+  /** `show dirty`, `dirty add|remove` (src/dirty/pool.ts). */
+  dirty?: ControlView['dirty']
 }
 
 export interface MasterControl {
@@ -96,6 +98,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     signal: options.signal,
     event: options.event,
     watch: (step) => void watchers.add(step),
+    dirty: options.dirty,
   })
   const socket = settings.noControlSocket
     ? NO_CONTROL_SOCKET

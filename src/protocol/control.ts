@@ -53,6 +53,17 @@ export type ControlData =
       readonly detail?: string
     }
   | { readonly kind: 'help'; readonly commands: readonly string[] }
+  /** `show dirty`: the dirty pool's workers (spec/dirty.md). */
+  | { readonly kind: 'dirty'; readonly dirty: readonly DirtyRow[] }
+
+export interface DirtyRow {
+  readonly id: number
+  readonly pid: number | undefined
+  readonly slot: number
+  readonly generation: number
+  readonly state: string
+  readonly apps: readonly string[]
+}
 
 type WorkerState = 'booting' | 'running' | 'stopping' | 'killed'
 
