@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { answer, untilMaster, untilReady } from './helpers/control.ts'
 import type { DirtyRow } from '../src/protocol/control.ts'
-import { fixture, freePort, isAlive, killAll, startCorral, type Corral } from './helpers/corral.ts'
+import { fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 
 afterEach(killAll)
 
@@ -148,5 +148,27 @@ describe('dirty pool', () => {
     const one = await untilDirty(corral, (rows) => rows.length === 1, signal)
     expect(one[0]).toMatchObject({ slot: 0, apps: ['lab', 'other'], state: 'ready' })
     expect(corral.log()).toMatch(/Number of dirty workers: 3 -> 1/)
+  })
+
+  it('/metrics counts dirty workers by state and calls by app and outcome, with their durations', async ({
+    signal,
+  }) => {
+    const metricsPort = await freePort()
+    const { port } = await start(['-w', '1', '--dirty-app', LAB, '--metrics-bind', `127.0.0.1:${metricsPort}`], signal)
+    await call(port, '/call/lab/pid')
+    await call(port, `/call/lab/fail?arg=${encodeURIComponent('"boom"')}`)
+    await call(port, '/call/lab/untilAborted?arg=1&timeout=1')
+    // The dirty worker reports its counts with its next heartbeat.
+    const text = await waitFor(
+      async () => {
+        const t = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text())
+        return /corral_dirty_calls_total\{app="lab",outcome="timeout"\} 1/.test(t) && t
+      },
+      { timeoutMs: 30_000, what: 'the dirty call counts' },
+    )
+    expect(text).toMatch(/corral_dirty_workers\{state="ready"\} 1/)
+    expect(text).toMatch(/corral_dirty_calls_total\{app="lab",outcome="ok"\} 1/)
+    expect(text).toMatch(/corral_dirty_calls_total\{app="lab",outcome="error"\} 1/)
+    expect(text).toMatch(/corral_dirty_call_duration_seconds_count\{app="lab"\} 3/)
   })
 })

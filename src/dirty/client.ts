@@ -244,7 +244,7 @@ function send(
       settle()
       if (!connection.socket.destroyed) {
         connection.abandoned.add(id)
-        writeFrame(connection.socket, { id, abort: true })
+        writeFrame(connection.socket, { id, abort: err.code === 'DIRTY_TIMEOUT' ? 'timeout' : 'aborted' })
       }
       reject(err)
     }

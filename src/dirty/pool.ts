@@ -21,6 +21,7 @@ import {
 import { writeErrorLog, type Logger } from '../logging/log.ts'
 import {
   DIRTY_ENV,
+  type CallStats,
   type DirtyWorkerMessage,
   type DirtyWorkerOptions,
   type RosterMessage,
@@ -103,6 +104,9 @@ export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOption
   if (identity?.uid !== undefined || identity?.gid !== undefined)
     chownSync(dir, identity.uid ?? process.getuid?.() ?? 0, identity.gid ?? process.getgid?.() ?? 0)
   const running = new Map<number, Running>()
+  /** Each live dirty worker's calls as it last reported them, and those of the ones gone. */
+  const callReports = new Map<number, CallStats>()
+  const gone: CallStats = {}
   let roster: { ids: readonly number[]; draining: boolean } = { ids: [], draining: false }
   let servingSettings: DirtySettings = options.settings
   let stopped: () => void = () => {}
@@ -157,8 +161,10 @@ export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOption
       send({ type: 'DIRTY_EXIT', id, code, signal })
     }
     child.on('message', (message: DirtyWorkerMessage) => {
-      if (message.t === 'hb') send({ type: 'DIRTY_BEAT', id, oldestCallMs: message.oldestCallMs })
-      else if (message.t === 'ready') send({ type: 'DIRTY_READY', id })
+      if (message.t === 'hb') {
+        if (message.calls) callReports.set(id, message.calls)
+        send({ type: 'DIRTY_BEAT', id, oldestCallMs: message.oldestCallMs })
+      } else if (message.t === 'ready') send({ type: 'DIRTY_READY', id })
     })
     child.on('exit', exited)
     child.on('error', (err) => {
@@ -192,6 +198,8 @@ export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOption
       case 'dirtyExited': {
         const w = running.get(command.id)
         running.delete(command.id)
+        addCalls(gone, callReports.get(command.id) ?? {})
+        callReports.delete(command.id)
         rmSync(join(dir, `d${command.id}.sock`), { force: true })
         const { code, signal, cause } = command
         const pid = w?.child.pid
@@ -242,9 +250,28 @@ export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOption
       current = undefined
       rmSync(dir, { recursive: true, force: true })
     },
+    /** Every dirty worker's calls so far, for /metrics (src/dirty/metrics.ts). */
+    calls(): CallStats {
+      const all: CallStats = {}
+      addCalls(all, gone)
+      for (const stats of callReports.values()) addCalls(all, stats)
+      return all
+    },
     /** Last resort when the master itself is going down. */
     killAll(): void {
       for (const { child } of running.values()) child.kill('SIGKILL')
     },
+  }
+}
+
+function addCalls(into: CallStats, from: CallStats): void {
+  for (const [app, stats] of Object.entries(from)) {
+    const sum = (into[app] ??= { outcomes: {}, buckets: stats.buckets.map(() => 0), sum: 0 })
+    for (const [outcome, n] of Object.entries(stats.outcomes) as [keyof typeof stats.outcomes, number][])
+      sum.outcomes[outcome] = (sum.outcomes[outcome] ?? 0) + n
+    stats.buckets.forEach((n, i) => {
+      sum.buckets[i] = (sum.buckets[i] ?? 0) + n
+    })
+    sum.sum += stats.sum
   }
 }

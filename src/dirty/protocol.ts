@@ -31,7 +31,8 @@ export type DirtyErrorCode =
 
 export type DirtyRequest =
   | { readonly id: number; readonly app: string; readonly method: string; readonly args: readonly unknown[] }
-  | { readonly id: number; readonly abort: true }
+  /** The caller gave up: `timeout` (its timeout passed) or `aborted` (its AbortSignal). */
+  | { readonly id: number; readonly abort: 'timeout' | 'aborted' }
 
 export interface WireError {
   readonly code: DirtyErrorCode
@@ -44,10 +45,24 @@ export type DirtyReply =
   | { readonly id: number; readonly value: unknown }
   | { readonly id: number; readonly error: WireError }
 
-/** Dirty worker → master. */
+/** How calls ended, as the dirty worker saw them (`corral_dirty_calls_total{outcome}`). */
+export const CALL_OUTCOMES = ['ok', 'error', 'no-method', 'timeout', 'aborted'] as const
+export type CallOutcome = (typeof CALL_OUTCOMES)[number]
+
+/**
+ * A dirty worker's calls since it started, by app: counts by outcome, and
+ * durations as counts per DURATION_BUCKETS bound (the last: above them all)
+ * with their sum in seconds.
+ */
+export type CallStats = Record<
+  string,
+  { outcomes: Partial<Record<CallOutcome, number>>; buckets: number[]; sum: number }
+>
+
+/** Dirty worker → master. `calls`: in a heartbeat, when they changed since the last one. */
 export type DirtyWorkerMessage =
   | { t: 'ready' }
-  | { t: 'hb'; oldestCallMs: number }
+  | { t: 'hb'; oldestCallMs: number; calls?: CallStats }
   | { t: 'load-failed'; reason: string }
 
 /** One dirty worker an HTTP worker may call. */

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module'
 import { createServer, type Socket } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
 import { BOOT_ERROR } from '../../machines/exit-codes.ts'
+import { DURATION_BUCKETS } from '../protocol/master-worker.ts'
 import { importUserModule } from '../process/user-modules.ts'
 import {
   DIRTY_ENV,
@@ -16,6 +17,8 @@ import {
   type DirtyRequest,
   type DirtyWorkerMessage,
   type DirtyWorkerOptions,
+  type CallOutcome,
+  type CallStats,
   type WireError,
 } from './protocol.ts'
 
@@ -28,6 +31,8 @@ interface Call {
   readonly request: Extract<DirtyRequest, { app: string }>
   readonly abort: AbortController
   startedAt: number
+  /** Why the caller gave up, if it did. */
+  abandoned?: 'timeout' | 'aborted'
 }
 
 const options = JSON.parse(process.env[DIRTY_ENV] ?? 'null') as DirtyWorkerOptions | null
@@ -47,6 +52,18 @@ const running = new Map<Socket, Map<number, Call>>()
 const queue: Call[] = []
 let active = 0
 let draining = false
+const stats: CallStats = {}
+let statsChanged = false
+
+function count(app: string, outcome: CallOutcome, seconds: number): void {
+  const entry = (stats[app] ??= { outcomes: {}, buckets: new Array(DURATION_BUCKETS.length + 1).fill(0), sum: 0 })
+  entry.outcomes[outcome] = (entry.outcomes[outcome] ?? 0) + 1
+  const bound = DURATION_BUCKETS.findIndex((le) => seconds <= le)
+  const i = bound < 0 ? DURATION_BUCKETS.length : bound
+  entry.buckets[i] = (entry.buckets[i] ?? 0) + 1
+  entry.sum += seconds
+  statsChanged = true
+}
 
 function moduleFile(spec: string): string {
   if (spec.startsWith('.') || isAbsolute(spec)) return resolve(spec)
@@ -87,10 +104,12 @@ async function run(call: Call): Promise<void> {
   active++
   call.startedAt = performance.now()
   const { request, socket } = call
+  let outcome: CallOutcome = 'ok'
   try {
     const app = apps.get(request.app)
     const method = app?.[request.method]
     if (!app || typeof method !== 'function' || request.method === 'init' || request.method === 'close') {
+      outcome = 'no-method'
       reply(socket, {
         id: request.id,
         error: {
@@ -105,8 +124,10 @@ async function run(call: Call): Promise<void> {
     const value = await method.apply(app, [...request.args, { signal: call.abort.signal }])
     reply(socket, { id: request.id, value })
   } catch (err) {
+    outcome = 'error'
     reply(socket, { id: request.id, error: wireError(err) })
   } finally {
+    count(request.app, call.abandoned ?? outcome, (performance.now() - call.startedAt) / 1000)
     running.get(socket)?.delete(request.id)
     active--
     next()
@@ -127,7 +148,13 @@ function serve(socket: Socket): void {
       const request = message as DirtyRequest
       if ('abort' in request) {
         // A call that ignores its signal runs on, and its age still counts towards --dirty-timeout.
-        calls.get(request.id)?.abort.abort(new Error('the caller aborted the call'))
+        const call = calls.get(request.id)
+        if (call) {
+          call.abandoned = request.abort
+          call.abort.abort(
+            new Error(request.abort === 'timeout' ? 'the call timed out' : 'the caller aborted the call'),
+          )
+        }
         const queued = queue.findIndex((c) => c.socket === socket && c.request.id === request.id)
         if (queued >= 0) {
           queue.splice(queued, 1)
@@ -183,7 +210,10 @@ process.on('SIGTERM', () => {
 for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => process.exit(0))
 
 // Beats from the start: an init() that blocks its event loop past --dirty-timeout is a stuck worker too.
-setInterval(() => tell({ t: 'hb', oldestCallMs: oldestCallMs() }), HEARTBEAT_MS)
+setInterval(() => {
+  tell({ t: 'hb', oldestCallMs: oldestCallMs(), ...(statsChanged && { calls: stats }) })
+  statsChanged = false
+}, HEARTBEAT_MS)
 
 for (const app of options.apps) {
   try {

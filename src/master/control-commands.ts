@@ -7,6 +7,7 @@ import type { MasterEvent, Signal } from '../../machines/master.ts'
 import type { MasterCommand } from '../../machines/master-workers.ts'
 import type { ConfigRow, ControlData, DirtyRow, ListenerRow, ReloadOutcome } from '../protocol/control.ts'
 import { ControlError } from './control-socket.ts'
+import type { CallStats } from '../dirty/protocol.ts'
 import { machineSummary, type ChartView, type MasterStatus } from './status.ts'
 
 export interface ControlView {
@@ -23,7 +24,7 @@ export interface ControlView {
   /** Calls `step` with every event's commands, and whether the master is stopping after it, from now until it returns true. */
   watch(step: (commands: readonly MasterCommand[], stopping: boolean) => boolean): void
   /** The dirty pool (src/dirty/pool.ts): its workers, and its size by +N or -N. */
-  dirty?: { list(): DirtyRow[]; scale(by: number): void } | undefined
+  dirty?: { list(): DirtyRow[]; scale(by: number): void; calls(): CallStats } | undefined
 }
 
 /** What `reload wait` has seen of its reload so far. */

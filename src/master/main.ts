@@ -211,7 +211,7 @@ export function runMaster({
             signal: (signal) => void Queue.offerUnsafe(controlSignals, signal),
             event: emit,
             statsd,
-            dirty: { list: dirty.list, scale: dirty.scale },
+            dirty: { list: dirty.list, scale: dirty.scale, calls: dirty.calls },
           }),
         catch: (err) => new ControlUnavailable(messageOf(err)),
       }),

@@ -127,6 +127,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
       appMetrics: () => gatherAppMetrics(APP_METRICS_TIMEOUT_MS),
       perWorker: settings.metricsPerWorker,
       warn: log.warning,
+      dirty: options.dirty,
     })
     log.info(`Metrics at: ${metrics.address}/metrics (and /healthz, /readyz)`)
   }

@@ -20,6 +20,7 @@ import { RESTART_REASONS, STATUS_CLASSES, type ListenerRow } from '../protocol/c
 import { DURATION_BUCKETS } from '../protocol/master-worker.ts'
 import type { ChartView, MasterStatus } from './status.ts'
 import type { AppMetricsGathered } from './app-metrics.ts'
+import { registerDirtyMetrics, type DirtyMetricsSource } from '../dirty/metrics.ts'
 
 export interface MetricsSource {
   snapshot(): ChartView
@@ -32,6 +33,8 @@ export interface MetricsSource {
   perWorker: boolean
   /** Says what went wrong with the app's metrics (said once per kind of trouble). */
   warn(message: string): void
+  /** The dirty pool's workers and calls (src/dirty/metrics.ts). */
+  dirty?: DirtyMetricsSource | undefined
 }
 
 export interface MetricsServer {
@@ -79,6 +82,7 @@ function createMetricsRegistry(source: MetricsSource, appMetricsMissed: () => nu
     },
   })
   registry.registerMetric(durationHistogram(source))
+  if (source.dirty) registerDirtyMetrics(registry, source.dirty)
   new Gauge({
     name: 'corral_requests_in_flight',
     help: 'Requests the workers were handling at their last report.',
