@@ -15,7 +15,7 @@ type DirtyStatus = 'booting' | 'ready' | 'stopping' | 'killed'
  * generation was replaced), `abandoned-reload` (its generation could not
  * boot), `stop` (the master is stopping).
  */
-export type DirtyExitCause =
+type DirtyExitCause =
   | 'crash'
   | 'boot-failure'
   | 'timeout'

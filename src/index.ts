@@ -31,6 +31,8 @@ export type { CommandLineOnly, SettingsInput }
 // Server hooks: what each hook is given (spec/hooks.md).
 export type {
   AbortedWorker,
+  DirtyWorkerInfo,
+  ExitedDirtyWorker,
   ExitedWorker,
   HookName,
   Hooks,

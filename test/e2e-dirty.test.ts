@@ -1,6 +1,9 @@
 // The dirty pool end to end (spec/dirty.md): real masters, real dirty
 // workers, calls from a real HTTP worker's app (test/fixtures/app-dirty.ts)
 // to test/fixtures/dirty-app.ts.
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { answer, untilMaster, untilReady } from './helpers/control.ts'
 import type { DirtyRow } from '../src/protocol/control.ts'
@@ -27,9 +30,13 @@ const untilDirty = (corral: Corral, probe: (rows: readonly DirtyRow[]) => boolea
 
 const call = async (port: number, path: string): Promise<Answer> => (await started(port, path)).answer
 
-async function start(args: string[], signal: AbortSignal): Promise<{ corral: Corral; port: number }> {
+async function start(
+  args: string[],
+  signal: AbortSignal,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ corral: Corral; port: number }> {
   const port = await freePort()
-  const corral = startCorral(['--bind', `127.0.0.1:${port}`, ...args, fixture('app-dirty.ts')])
+  const corral = startCorral(['--bind', `127.0.0.1:${port}`, ...args, fixture('app-dirty.ts')], env && { env })
   await untilReady(corral.controlSocket as string, signal)
   return { corral, port }
 }
@@ -70,8 +77,9 @@ describe('dirty pool', () => {
     // Blocks the dirty worker's event loop far past the timeout.
     const stuck = await call(port, '/call/lab/spin?arg=600000')
     expect(stuck.body.code).toBe('DIRTY_TIMEOUT')
-    // The next call waits for the replacement, which loaded the app afresh.
-    const after = await call(port, '/call/lab/pid')
+    // The next call waits for the replacement, which loaded the app afresh (its own timeout: the pool's 2 s is
+    // shorter than a boot on a loaded machine).
+    const after = await call(port, '/call/lab/pid?timeout=120')
     expect(after.body).toMatchObject({ value: expect.any(Number) })
     expect(after.body.value).not.toBe(before)
     expect(isAlive(before)).toBe(false)
@@ -82,7 +90,8 @@ describe('dirty pool', () => {
     const { port } = await start(['-w', '1', '--dirty-app', LAB, '--dirty-timeout', '2'], signal)
     const before = Number((await call(port, '/call/lab/pid')).body.value)
     expect((await call(port, '/call/lab/hang?arg=1')).body.code).toBe('DIRTY_TIMEOUT')
-    const after = await call(port, '/call/lab/pid')
+    // Its own timeout, longer than the pool's 2 s: the replacement boots under a loaded machine's pace.
+    const after = await call(port, '/call/lab/pid?timeout=120')
     expect(after.body.value).not.toBe(before)
   })
 
@@ -170,5 +179,26 @@ describe('dirty pool', () => {
     expect(text).toMatch(/corral_dirty_calls_total\{app="lab",outcome="ok"\} 1/)
     expect(text).toMatch(/corral_dirty_calls_total\{app="lab",outcome="error"\} 1/)
     expect(text).toMatch(/corral_dirty_call_duration_seconds_count\{app="lab"\} 3/)
+  })
+
+  it('the hooks: onDirtyStarting, dirtyPostSpawn and dirtyWorkerExit in the master, dirtyWorkerInit in the dirty worker', async ({
+    signal,
+  }) => {
+    const notes = join(mkdtempSync(join(tmpdir(), 'corral-dirty-hooks-')), 'hooks.log')
+    const { corral, port } = await start(
+      ['-w', '1', '-c', fixture('dirty-hooks.config.ts'), '--dirty-app', LAB],
+      signal,
+      { DIRTY_HOOKS_LOG: notes },
+    )
+    const pid = Number((await call(port, '/call/lab/pid')).body.value)
+    // A crash: its exit and its replacement's spawn and init.
+    await call(port, '/call/lab/crash')
+    await untilDirty(corral, (rows) => rows.length === 1 && rows[0]?.id === 2 && rows[0].state === 'ready', signal)
+    const lines = readFileSync(notes, 'utf8').trim().split('\n')
+    expect(lines[0]).toBe(`onDirtyStarting ${corral.pid}`)
+    expect(lines).toContain(`dirtyPostSpawn 1 ${pid} lab`)
+    expect(lines).toContain(`dirtyWorkerInit 1 ${pid} slot 0`)
+    expect(lines).toContain(`dirtyWorkerExit 1 ${pid} crash`)
+    expect(lines.filter((l) => l.startsWith('dirtyWorkerInit 2 '))).toHaveLength(1)
   })
 })

@@ -62,6 +62,19 @@ const HOOK_DOCS: Readonly<Record<HookName, string>> = {
     returns the TLS options (node:tls SecureContextOptions) to use instead of corral's, which defaults() builds from the
     settings. Awaited; if it throws, the worker uses the defaults.
   `,
+  onDirtyStarting: prose`
+    onDirtyStarting(server): called in the master before the first dirty workers are spawned (spec/dirty.md), when
+    there is a --dirty-app. Awaited.
+  `,
+  dirtyPostSpawn: 'dirtyPostSpawn(server, worker): called in the master once a dirty worker process is spawned.',
+  dirtyWorkerInit: prose`
+    dirtyWorkerInit(worker): called in a dirty worker once its apps are loaded (their init() done), before it reports
+    ready. Awaited; a throw is logged and the worker goes on.
+  `,
+  dirtyWorkerExit: prose`
+    dirtyWorkerExit(server, worker): called in the master after a dirty worker has exited (worker.exitCode,
+    worker.signal, worker.cause: crash, boot-failure, timeout, scaled-down, reload, abandoned-reload or stop).
+  `,
 }
 
 const expected = { expected: 'a function' }

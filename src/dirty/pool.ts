@@ -14,11 +14,11 @@ import {
   dirtyPoolMachine,
   type DirtyCommand,
   type DirtyEvent,
-  type DirtyExitCause,
   type DirtySettings,
   type DirtyStopMode,
 } from '../../machines/dirty-pool.ts'
 import { writeErrorLog, type Logger } from '../logging/log.ts'
+import { callHook, type DirtyWorkerInfo, type Hooks, type ServerInfo } from '../hooks/hooks.ts'
 import {
   DIRTY_ENV,
   type CallStats,
@@ -34,39 +34,23 @@ const DIRTY_ENTRY = fileURLToPath(
 )
 const TICK_MS = 250
 
-/** A dirty worker as the shell knows it. */
-export interface DirtyWorkerInfo {
-  readonly id: number
-  readonly pid: number | undefined
-  readonly slot: number
-  readonly generation: number
-  readonly apps: readonly string[]
-}
-
-/** What the master's hooks get to hear (src/hooks/hooks.ts); each may be absent. */
-interface DirtyHooks {
-  /** Before a dirty worker is spawned. */
-  readonly spawning?: (worker: Omit<DirtyWorkerInfo, 'pid'>) => void
-  /** Once it is spawned. */
-  readonly spawned?: (worker: DirtyWorkerInfo) => void
-  /** Once it is gone. */
-  readonly exited?: (
-    worker: DirtyWorkerInfo & { code: number | null; signal: string | null; cause: DirtyExitCause },
-  ) => void
-}
-
 export interface DirtyPoolOptions<S extends DirtySettings> {
   readonly settings: S
   readonly log: Logger
   /** -u/--user, -g/--group: dirty workers run as the HTTP workers do. */
   readonly identity?: { uid?: number; gid?: number }
-  readonly hooks?: DirtyHooks
+  /** What the dirty pool's hooks get as `server`; its settings are those in force. */
+  readonly server: ServerInfo
+  /** The config file (absolute), for dirtyWorkerInit in the dirty workers. */
+  readonly configFile?: string | undefined
 }
 
 interface Running {
   readonly info: DirtyWorkerInfo
   readonly child: ChildProcess
   readonly socket: string
+  /** Its generation's: their hooks are the ones called for it. */
+  readonly settings: DirtySettings
 }
 
 /** HTTP workers that asked for the roster: each is sent every change. */
@@ -95,10 +79,16 @@ function sendRoster(child: ChildProcess): void {
   })
 }
 
-export type DirtyPool<S extends DirtySettings = DirtySettings> = ReturnType<typeof startDirtyPool<S>>
+export type DirtyPool<S extends DirtySettings = DirtySettings> = Awaited<ReturnType<typeof startDirtyPool<S>>>
 
-export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOptions<S>) {
-  const { log, identity, hooks } = options
+export async function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOptions<S>) {
+  const { log, identity, server } = options
+  /** The hooks of a generation's settings (a HUP may change them), called safely: a failure is logged. */
+  const hook = <N extends 'onDirtyStarting' | 'dirtyPostSpawn' | 'dirtyWorkerExit'>(
+    settings: DirtySettings,
+    name: N,
+    ...args: Parameters<Hooks[N]>
+  ) => callHook(log, name, (settings as Partial<Hooks>)[name], args)
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'))
   const dir = mkdtempSync(join(tmpdir(), 'corral-dirty-'))
   if (identity?.uid !== undefined || identity?.gid !== undefined)
@@ -141,8 +131,8 @@ export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOption
       socket,
       apps: specs.map(({ name, module, exportName }) => ({ name, module, exportName })),
       concurrency: (settings as DirtySettings & { dirtyConcurrency?: number }).dirtyConcurrency ?? 1,
+      hooksFile: typeof (settings as Partial<Hooks>).dirtyWorkerInit === 'function' ? options.configFile : undefined,
     }
-    hooks?.spawning?.({ id, slot, generation, apps })
     // The title as a last, unused argument, as for HTTP workers (src/master/worker-pool.ts).
     const child = spawn(process.execPath, [...execArgv, DIRTY_ENTRY, `corral: dirty worker [${apps.join(',')}]`], {
       ...identity,
@@ -153,7 +143,7 @@ export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOption
     })
     child.stderr?.on('data', (chunk: Buffer) => writeErrorLog(chunk.toString()))
     const info: DirtyWorkerInfo = { id, pid: child.pid, slot, generation, apps }
-    running.set(id, { info, child, socket })
+    running.set(id, { info, child, socket, settings })
     let reported = false
     const exited = (code: number | null, signal: string | null) => {
       if (reported) return
@@ -174,7 +164,7 @@ export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOption
     })
     if (child.pid !== undefined) {
       log.info(`Booting dirty worker with pid: ${child.pid} (slot ${slot}: ${apps.join(', ') || 'no app'})`)
-      hooks?.spawned?.(info)
+      void hook(settings, 'dirtyPostSpawn', server, info)
     }
   }
 
@@ -208,7 +198,7 @@ export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOption
             `Dirty worker (pid:${pid}) ${signal ? `was sent ${signal}` : `exited with code ${code}`} (${cause})`,
           )
         else log.info(`Dirty worker exited (pid: ${pid}, ${cause})`)
-        if (w) hooks?.exited?.({ ...w.info, code, signal, cause })
+        if (w) void hook(w.settings, 'dirtyWorkerExit', server, { ...w.info, exitCode: code, signal, cause })
         return
       }
       case 'roster':
@@ -225,9 +215,12 @@ export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOption
 
   actor.on('*', (command) => carryOut(command as DirtyCommand))
   const clock = setInterval(() => send({ type: 'TICK', now: performance.now() }), TICK_MS)
-  actor.start()
   const apps = dirtyAppsOf(options.settings)
-  if (apps.length > 0) log.info(`Dirty pool: ${apps.map((a) => a.name).join(', ')}`)
+  if (apps.length > 0) {
+    log.info(`Dirty pool: ${apps.map((a) => a.name).join(', ')}`)
+    await hook(options.settings, 'onDirtyStarting', server)
+  }
+  actor.start()
 
   return {
     /** HUP: a new generation with the settings re-read. */
@@ -266,7 +259,8 @@ export function startDirtyPool<S extends DirtySettings>(options: DirtyPoolOption
 
 function addCalls(into: CallStats, from: CallStats): void {
   for (const [app, stats] of Object.entries(from)) {
-    const sum = (into[app] ??= { outcomes: {}, buckets: stats.buckets.map(() => 0), sum: 0 })
+    const sum = into[app] ?? { outcomes: {}, buckets: stats.buckets.map(() => 0), sum: 0 }
+    into[app] = sum
     for (const [outcome, n] of Object.entries(stats.outcomes) as [keyof typeof stats.outcomes, number][])
       sum.outcomes[outcome] = (sum.outcomes[outcome] ?? 0) + n
     stats.buckets.forEach((n, i) => {

@@ -16,6 +16,8 @@ export interface DirtyWorkerOptions {
   readonly socket: string
   readonly apps: readonly { readonly name: string; readonly module: string; readonly exportName?: string | undefined }[]
   readonly concurrency: number
+  /** The config file, when it sets dirtyWorkerInit: imported by the dirty worker for it. */
+  readonly hooksFile?: string | undefined
 }
 
 /** The typed errors a call can end with (DirtyError's `code`). */

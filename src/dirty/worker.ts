@@ -9,6 +9,7 @@ import { isAbsolute, resolve } from 'node:path'
 import { BOOT_ERROR } from '../../machines/exit-codes.ts'
 import { DURATION_BUCKETS } from '../protocol/master-worker.ts'
 import { importUserModule } from '../process/user-modules.ts'
+import type { DirtyWorkerInfo, Hooks } from '../hooks/hooks.ts'
 import {
   DIRTY_ENV,
   frameReader,
@@ -56,7 +57,12 @@ const stats: CallStats = {}
 let statsChanged = false
 
 function count(app: string, outcome: CallOutcome, seconds: number): void {
-  const entry = (stats[app] ??= { outcomes: {}, buckets: new Array(DURATION_BUCKETS.length + 1).fill(0), sum: 0 })
+  const entry: CallStats[string] = stats[app] ?? {
+    outcomes: {},
+    buckets: new Array(DURATION_BUCKETS.length + 1).fill(0),
+    sum: 0,
+  }
+  stats[app] = entry
   entry.outcomes[outcome] = (entry.outcomes[outcome] ?? 0) + 1
   const bound = DURATION_BUCKETS.findIndex((le) => seconds <= le)
   const i = bound < 0 ? DURATION_BUCKETS.length : bound
@@ -223,6 +229,22 @@ for (const app of options.apps) {
     process.stderr.write(`${reason}\n`)
     process.send({ t: 'load-failed', reason } satisfies DirtyWorkerMessage, () => process.exit(BOOT_ERROR))
     await new Promise(() => {})
+  }
+}
+// dirtyWorkerInit (spec/hooks.md): the config file's, imported here only when it sets one.
+if (options.hooksFile !== undefined) {
+  try {
+    const config = (await importUserModule(options.hooksFile)) as { default?: Partial<Hooks> }
+    const worker: DirtyWorkerInfo = {
+      id: options.id,
+      pid: process.pid,
+      slot: options.slot,
+      generation: options.generation,
+      apps: options.apps.map((a) => a.name),
+    }
+    await config.default?.dirtyWorkerInit?.(worker)
+  } catch (err) {
+    process.stderr.write(`corral: hook dirtyWorkerInit failed: ${(err as Error)?.stack ?? String(err)}\n`)
   }
 }
 server.listen(options.socket, () => tell({ t: 'ready' }))

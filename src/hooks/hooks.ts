@@ -34,6 +34,10 @@ export const HOOK_NAMES = [
   'nworkersChanged',
   'onExit',
   'sslContext',
+  'onDirtyStarting',
+  'dirtyPostSpawn',
+  'dirtyWorkerInit',
+  'dirtyWorkerExit',
 ] as const
 export type HookName = (typeof HOOK_NAMES)[number]
 
@@ -106,6 +110,27 @@ export interface ExitedWorker extends WorkerInfo {
   readonly cause: ExitCause
 }
 
+/** A dirty worker (spec/dirty.md), as the dirty pool's hooks see it. */
+export interface DirtyWorkerInfo {
+  /** The master's number for it, never reused (apart from the HTTP workers'). */
+  readonly id: number
+  /** Its process id (in dirtyWorkerInit: its own). */
+  readonly pid: number | undefined
+  /** Its place in the pool: what it carries depends on this alone. */
+  readonly slot: number
+  readonly generation: number
+  /** The --dirty-app names it loads. */
+  readonly apps: readonly string[]
+}
+
+/** A dirty worker that has exited (dirtyWorkerExit). */
+export interface ExitedDirtyWorker extends DirtyWorkerInfo {
+  readonly exitCode: number | null
+  readonly signal: string | null
+  /** `crash`, `boot-failure`, `timeout`, `scaled-down`, `reload`, `abandoned-reload` or `stop`. */
+  readonly cause: string
+}
+
 /** A worker killed for missing its heartbeat (workerAbort), still alive while the hook runs. */
 export interface AbortedWorker extends WorkerInfo {
   readonly pid: number
@@ -176,6 +201,14 @@ export interface Hooks {
     server: ServerInfo,
     defaults: () => SecureContextOptions,
   ) => SecureContextOptions | Promise<SecureContextOptions>
+  /** Master, before the first dirty workers are spawned (when there is a --dirty-app). */
+  onDirtyStarting: (server: ServerInfo) => unknown
+  /** Master, once a dirty worker process is spawned. */
+  dirtyPostSpawn: (server: ServerInfo, worker: DirtyWorkerInfo) => unknown
+  /** Dirty worker, once its apps are loaded (their init() done), before it reports ready. */
+  dirtyWorkerInit: (worker: DirtyWorkerInfo) => unknown
+  /** Master, after a dirty worker process has exited. */
+  dirtyWorkerExit: (server: ServerInfo, worker: ExitedDirtyWorker) => unknown
 }
 
 // ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 // the finalizers close it, in the reverse order of opening.
 import type { ChildProcess } from 'node:child_process'
 import { accessSync, constants, readFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { isatty } from 'node:tty'
 import { setFlagsFromString } from 'node:v8'
 import * as Deferred from 'effect/Deferred'
@@ -29,7 +29,7 @@ import { createWorkerPool, type WorkerPool } from './worker-pool.ts'
 import { VERSION } from '../version.ts'
 import { APP_LOAD_ERROR, RUNTIME_ERROR } from '../protocol/exit-codes.ts'
 import type { WorkerStateMessage } from '../protocol/master-worker.ts'
-import { preloadApp } from '../process/process-settings.ts'
+import { preloadApp, START_CWD } from '../process/process-settings.ts'
 import { giveLogFilesToWorkers, workerSpawnIdentity } from '../process/privileges.ts'
 import { reloadRequests } from './reload-watch.ts'
 import { chooseBinds } from './socket-activation.ts'
@@ -188,7 +188,23 @@ export function runMaster({
     // --dirty-app (spec/dirty.md): stopped once the HTTP workers are gone, so their last calls are answered.
     let dirtyStop: 'graceful' | 'quick' = 'graceful'
     const dirty = yield* Effect.acquireRelease(
-      Effect.sync(() => startDirtyPool({ settings, log, identity })),
+      Effect.promise(() =>
+        startDirtyPool({
+          settings,
+          log,
+          identity,
+          server: {
+            pid: process.pid,
+            app,
+            name,
+            log,
+            get settings() {
+              return inForce
+            },
+          },
+          configFile: settings.config === undefined ? undefined : resolve(START_CWD, settings.config),
+        }),
+      ),
       (d) => Effect.promise(() => d.stop(dirtyStop)),
     )
     process.on('exit', dirty.killAll)
