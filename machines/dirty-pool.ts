@@ -15,14 +15,7 @@ type DirtyStatus = 'booting' | 'ready' | 'stopping' | 'killed'
  * generation was replaced), `abandoned-reload` (its generation could not
  * boot), `stop` (the master is stopping).
  */
-type DirtyExitCause =
-  | 'crash'
-  | 'boot-failure'
-  | 'timeout'
-  | 'scaled-down'
-  | 'reload'
-  | 'abandoned-reload'
-  | 'stop'
+type DirtyExitCause = 'crash' | 'boot-failure' | 'timeout' | 'scaled-down' | 'reload' | 'abandoned-reload' | 'stop'
 
 interface DirtyWorkerRecord {
   readonly id: number
