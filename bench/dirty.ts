@@ -111,13 +111,20 @@ const relayBuf = summary(await timeEach(N_BUF, () => viaRelay(BUF)))
 relay.disconnect()
 
 // --- the HTTP path: a dirty pool configured but idle, against none
+// Twice each, alternating, so a change in the machine's load hits both alike;
+// the pool is idle but booted (a dirty worker still loading would be measured too).
 const cpu = process.env.WRK_CPU ?? '0'
-const plain = await corral(['-w', '4', 'bench/servers/dirty-bench-app.ts'])
-const withoutPool = await wrk({ port: plain.port, cpu, connections: 32, seconds: WRK_SECONDS, close: false })
-await plain.stop()
-const idle = await corral(dirtyArgs)
-const withPool = await wrk({ port: idle.port, cpu, connections: 32, seconds: WRK_SECONDS, close: false })
-await idle.stop()
+const httpRps = { without: 0, idle: 0 }
+for (let round = 0; round < 2; round++) {
+  for (const kind of ['without', 'idle'] as const) {
+    const server = await corral(kind === 'idle' ? dirtyArgs : ['-w', '4', 'bench/servers/dirty-bench-app.ts'])
+    if (kind === 'idle') await get(server.port, '/rt?kind=noop&n=1')
+    httpRps[kind] += (await wrk({ port: server.port, cpu, connections: 32, seconds: WRK_SECONDS, close: false })).rps
+    await server.stop()
+  }
+}
+const withoutPool = { rps: httpRps.without / 2 }
+const withPool = { rps: httpRps.idle / 2 }
 
 console.log(`Dirty pool bench (machine load inflates every figure; compare the ratios)
 | | no-op p50 | no-op p99 | 1 MB p50 | 1 MB p99 | calls/s |

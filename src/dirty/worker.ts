@@ -3,6 +3,7 @@
 // ready and, each second, how old its oldest call in flight is (the master's
 // chart kills it past --dirty-timeout). TERM: finish the calls it has, close
 // the apps, exit 0. INT/QUIT: exit now. Stays light: no effect, no config.
+import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer, type Socket } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
@@ -73,8 +74,14 @@ function count(app: string, outcome: CallOutcome, seconds: number): void {
 
 function moduleFile(spec: string): string {
   if (spec.startsWith('.') || isAbsolute(spec)) return resolve(spec)
-  // A package name resolves from the app's directory, as its own imports would.
-  return createRequire(resolve('package.json')).resolve(spec)
+  // A package name resolves from the app's directory, as its own imports would;
+  // a bare path that names no package but a file there (lib/model.ts) is that file, as the APP argument is.
+  try {
+    return createRequire(resolve('package.json')).resolve(spec)
+  } catch (err) {
+    if (existsSync(resolve(spec))) return resolve(spec)
+    throw err
+  }
 }
 
 async function load(app: DirtyWorkerOptions['apps'][number]): Promise<Methods> {
