@@ -151,13 +151,15 @@ const BEAT_GRACE_MS = 2_000
 /** A quick stop still SIGKILLs stragglers, but after this at most. */
 const QUICK_STOP_MS = 1_000
 
-/** The fewest slots that give every app its count. */
+/** The fewest slots that give every app its count: none without a --dirty-app. */
 export function minimumSlots(settings: DirtySettings): number {
-  return Math.max(1, ...dirtyAppsOf(settings).map((a) => a.count ?? 1))
+  const apps = dirtyAppsOf(settings)
+  return apps.length === 0 ? 0 : Math.max(1, ...apps.map((a) => a.count ?? 1))
 }
 
+/** The pool's size from the settings: --dirty-workers, at least what the apps need; none without an app. */
 function slotsFor(settings: DirtySettings): number {
-  return Math.max(minimumSlots(settings), settings.dirtyWorkers)
+  return minimumSlots(settings) === 0 ? 0 : Math.max(minimumSlots(settings), settings.dirtyWorkers)
 }
 
 /** The apps slot `slot` carries: those without a count, and those whose count reaches past it. */
@@ -367,6 +369,11 @@ function generationReady(ctx: DirtyContext): boolean {
 
 /** `ctl dirty add|remove`: never below the fewest slots the apps need. */
 function scale(ctx: DirtyContext, by: number): DirtyStep {
+  if (minimumSlots(ctx.settings) === 0)
+    return {
+      context: ctx,
+      commands: [{ type: 'log', level: 'info', message: 'dirty add|remove ignored: no --dirty-app' }],
+    }
   const target = Math.max(minimumSlots(ctx.settings), ctx.target + by)
   if (target === ctx.target)
     return {

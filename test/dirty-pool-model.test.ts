@@ -204,6 +204,19 @@ describe('dirty pool chart', () => {
       expect(parseDirtyApp(bad)).toBeTypeOf('string')
   })
 
+  it('without a --dirty-app the pool is empty: nothing spawned, dirty add ignored', () => {
+    const emitted: DirtyCommand[] = []
+    const none: DirtySettings = { dirtyApps: [], dirtyWorkers: 3, dirtyTimeout: 5, dirtyGracefulTimeout: 2 }
+    const actor = createActor(dirtyPoolMachine, { input: { settings: none } })
+    actor.on('*', (c) => emitted.push(c as DirtyCommand))
+    actor.start()
+    actor.send({ type: 'TICK', now: 1_000 })
+    actor.send({ type: 'SCALE', by: 2 })
+    expect(actor.getSnapshot().value).toBe('running')
+    expect(emitted).toContainEqual({ type: 'log', level: 'info', message: 'dirty add|remove ignored: no --dirty-app' })
+    expect(emitted.filter((c) => c.type === 'spawnDirty')).toEqual([])
+  })
+
   it('allocates apps with a count to the first slots, the others to every slot', () => {
     const s = settingsFor(3, 5)
     expect([0, 1, 2].map((slot) => appsOfSlot(s, slot))).toEqual([
