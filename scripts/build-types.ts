@@ -118,6 +118,8 @@ const index =
   inner('src/logging/log.d.ts') +
   settingsTypes() +
   inner('src/hooks/hooks.d.ts').replace(/^import type [^;]* from 'node:[^']*';\n/gm, '') +
+  inner('src/dirty/protocol.d.ts') +
+  inner('src/dirty/client.d.ts') +
   entry('src/index.d.ts')
 
 const machines =
@@ -125,6 +127,7 @@ const machines =
   inner('machines/master-workers.d.ts') +
   inner('machines/master.d.ts').replace(/^import [^;]* from 'xstate';\n/gm, '') +
   inner('machines/worker.d.ts').replace(/^import [^;]* from 'xstate';\n/gm, '') +
+  inner('machines/dirty-pool.d.ts').replace(/^import [^;]* from 'xstate';\n/gm, '') +
   entry('src/machines.d.ts')
 
 for (const [name, text] of [
