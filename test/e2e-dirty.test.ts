@@ -96,8 +96,8 @@ describe('dirty pool', () => {
   })
 
   it('a dirty worker that crashes fails its own calls only', async ({ signal }) => {
-    const { port } = await start(['-w', '1', '--dirty-app', LAB, '--dirty-workers', '2'], signal)
-    await call(port, '/call/lab/pid')
+    const { corral, port } = await start(['-w', '1', '--dirty-app', LAB, '--dirty-workers', '2'], signal)
+    await untilDirty(corral, (rows) => rows.filter((r) => r.state === 'ready').length === 2, signal)
     // Least busy first: the wait goes to one dirty worker, the crash to the other.
     const waiting = await started(port, '/call/lab/wait?arg=1500')
     const crashed = await call(port, '/call/lab/crash')
@@ -107,11 +107,12 @@ describe('dirty pool', () => {
   })
 
   it('an app with a count is loaded by that many dirty workers, the others by all', async ({ signal }) => {
-    const { port } = await start(
+    const { corral, port } = await start(
       ['-w', '1', '--dirty-app', `${LAB}:1`, '--dirty-app', OTHER, '--dirty-workers', '3'],
       signal,
     )
-    await call(port, '/call/lab/pid')
+    // All three ready: least busy first then spreads three calls over three workers.
+    await untilDirty(corral, (rows) => rows.filter((r) => r.state === 'ready').length === 3, signal)
     const others = await Promise.all([1, 2, 3].map(() => call(port, '/call/other/wait?arg=800')))
     const otherPids = new Set(others.map((a) => a.body.value))
     expect(otherPids.size).toBe(3)
