@@ -88,6 +88,8 @@ export type MasterCommand<S extends MasterSettings = MasterSettings> =
   | { type: 'readSettings' }
   /** A reload starts `generation`, whose workers get `settings`: the settings in force from now on. */
   | { type: 'reloadStarted'; generation: number; settings: S }
+  /** A HUP's settings were refused (SETTINGS_READ's `refused`, each problem logged): no reload starts for it. */
+  | { type: 'reloadRefused'; problems: readonly string[] }
   /** The reload's new `generation` is all ready: the old ones are told to stop. */
   | { type: 'reloadCompleted'; generation: number }
   /** The reload failed: `generation` serves on, and its `settings` are in force again. */

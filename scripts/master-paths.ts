@@ -64,14 +64,15 @@ export const fixedEvents: MasterEvent[] = [
 ]
 
 // The shell's answer to the chart's readSettings command (src/master/main.ts),
-// given only while one is owed: with none (no config file, or the re-read
-// failed), or with the settings it re-read: one worker and shorter timeouts,
-// a change for every input explored. One such object is enough to tell apart
-// the settings in force, the previous and the next ones; a second would
-// multiply the states for nothing new.
+// given only while one is owed: with none (no config file), with the
+// settings it re-read (one worker and shorter timeouts, a change for every
+// input explored), or refused (the config file became invalid). One such
+// object is enough to tell apart the settings in force, the previous and the
+// next ones; a second would multiply the states for nothing new.
 export const settingsReadEvents: MasterEvent[] = [
   { type: 'SETTINGS_READ' },
   { type: 'SETTINGS_READ', settings: { workers: 1, timeout: 5, gracefulTimeout: 2 } },
+  { type: 'SETTINGS_READ', refused: ['--certfile: no such file'] },
 ]
 
 // The shell's answer to the chart's preExec command (src/master/main.ts), given only while it waits for one.

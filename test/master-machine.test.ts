@@ -12,6 +12,7 @@
 // The test then fails, naming them, if any state node of the machine or any
 // transition (each `on` alternative, guarded or not, and each `always`) was
 // never exercised.
+import { isDeepStrictEqual } from 'node:util'
 import { describe, expect, test } from 'vitest'
 import { createActor, type AnyActorRef } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type MasterInput } from '../machines/master.ts'
@@ -160,6 +161,13 @@ function checkStep(
         if (h.ready > 1) bad('ready announced twice')
         if (!before.matches({ active: 'booting' })) bad('ready announced outside booting')
         if (cmd.workers < target) bad(`ready with ${cmd.workers} of ${target} workers`)
+        break
+      case 'reloadRefused':
+        if (event.type !== 'SETTINGS_READ' || event.refused === undefined || !before.matches('active'))
+          bad('reloadRefused but on refused settings while active')
+        if (after.context.settingsReads !== before.context.settingsReads - 1) bad('reloadRefused but still owed')
+        if (!isDeepStrictEqual(before.value, after.value) || after.context.reloadQueued !== before.context.reloadQueued)
+          bad('reloadRefused but a reload started or was queued')
         break
       case 'readSettings':
         if (event.type !== 'HUP' || !before.matches('active')) bad('readSettings but on a HUP while active')

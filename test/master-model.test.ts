@@ -39,6 +39,7 @@ const deepPaths = new Map<string, number>(
     'a heartbeat abort',
     "a stop signal during a HUP's settings read",
     'settings read after the master began to stop',
+    'settings refused during a reload in flight',
     'a new master fails to start after a rollback',
     'a signal during a hand-over',
   ].map((name) => [name, 0]),
@@ -59,8 +60,10 @@ type Intent =
   /** USR2 as the shell sends it when it is PID 1. */
   | { readonly kind: 'usr2Refused' }
   | { readonly kind: 'hup' }
-  /** The shell's answer to a `readSettings`: the settings it re-read, or none (no config, or the read failed); sent only when one is owed. */
+  /** The shell's answer to a `readSettings`: the settings it re-read, or none (no config); sent only when one is owed. */
   | { readonly kind: 'settingsRead'; readonly settings: MasterSettings | undefined }
+  /** The shell's answer to a `readSettings` when the sources are invalid or name a missing file: no reload. */
+  | { readonly kind: 'settingsRefused' }
   | { readonly kind: 'ready'; readonly pick: WorkerPick }
   /** Every booting worker reports ready, in order. */
   | { readonly kind: 'allReady' }
@@ -121,6 +124,7 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
       ),
     }),
   },
+  { weight: 1, arbitrary: fc.constant({ kind: 'settingsRefused' as const }) },
   { weight: 8, arbitrary: fc.record({ kind: fc.constant('ready' as const), pick: pickArb }) },
   { weight: 4, arbitrary: fc.constant({ kind: 'allReady' as const }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('heartbeat' as const), pick: pickArb }) },
@@ -202,6 +206,15 @@ const scenarioArb: fc.Arbitrary<Intent[]> = fc.oneof(
       fc.option(someSettings, { nil: undefined }),
     )
     .map(([stop, settings]): Intent[] => [{ kind: 'hup' }, signal(stop), { kind: 'settingsRead', settings }]),
+  // A second HUP during a reload, its settings refused: the reload in flight goes on, none is queued.
+  fc.constant<Intent[]>([
+    { kind: 'allReady' },
+    { kind: 'hup' },
+    { kind: 'settingsRead', settings: undefined },
+    { kind: 'hup' },
+    { kind: 'settingsRefused' },
+    { kind: 'allReady' },
+  ]),
   // A reload taken through: HUP, the settings, every new worker ready.
   fc
     .option(someSettings, { nil: undefined })
@@ -403,6 +416,10 @@ class Sim {
         if (this.settingsOwed === 0) return []
         this.settingsOwed--
         return [intent.settings ? { type: 'SETTINGS_READ', settings: intent.settings } : { type: 'SETTINGS_READ' }]
+      case 'settingsRefused':
+        if (this.settingsOwed === 0) return []
+        this.settingsOwed--
+        return [{ type: 'SETTINGS_READ', refused: ['--certfile: no such file'] }]
       case 'ready':
         return [{ type: 'WORKER_READY', id: pick(intent.pick, true) }]
       case 'allReady':
@@ -493,6 +510,12 @@ class Sim {
     )
       tookPath("a stop signal during a HUP's settings read")
     if (event.type === 'SETTINGS_READ' && !active) tookPath('settings read after the master began to stop')
+    if (
+      event.type === 'SETTINGS_READ' &&
+      event.refused !== undefined &&
+      before.matches({ active: { running: 'reloading' } })
+    )
+      tookPath('settings refused during a reload in flight')
     if (event.type === 'REEXEC_EXIT' && child === 'ready' && phaseOf(after) === 'active') this.rolledBack = true
     if (this.rolledBack && child === 'starting' && (event.type === 'REEXEC_FAILED' || event.type === 'REEXEC_EXIT'))
       tookPath('a new master fails to start after a rollback')
@@ -602,7 +625,16 @@ class Sim {
     // reload at once; anywhere else in active the reload is queued. An
     // abandoned reload goes back to the size and settings the old generation served with.
     const started = commands.some((c) => c.type === 'reloadStarted')
-    if (event?.type === 'SETTINGS_READ' && before) {
+    // Refused settings start and queue nothing: the chart says why, and carries on as it was.
+    if (event?.type === 'SETTINGS_READ' && event.refused !== undefined && before && phaseOf(before) === 'active') {
+      const refusals = commands.filter((c) => c.type === 'reloadRefused')
+      if (refusals.length !== 1 || refusals[0]?.problems !== event.refused)
+        this.fail(`refused settings announced ${refusals.length} time(s)`)
+      if (commands.some((c) => c.type !== 'reloadRefused' && c.type !== 'log'))
+        this.fail('refused settings did more than say so')
+      if (!isDeepStrictEqual(before.value, after.value) || before.context.reloadQueued !== ctx.reloadQueued)
+        this.fail('refused settings changed state or queued a reload')
+    } else if (event?.type === 'SETTINGS_READ' && before) {
       const atOnce =
         before.matches({ active: { running: 'steady' } }) || before.matches({ active: { running: 'idle' } })
       if (atOnce && !started) this.fail('settings read in steady or idle did not start a reload')
@@ -783,7 +815,7 @@ class Sim {
     const atOnce =
       before !== undefined &&
       (before.matches({ active: { running: 'steady' } }) || before.matches({ active: { running: 'idle' } }))
-    if (event?.type === 'SETTINGS_READ' && wasActive && !atOnce) this.queued = true
+    if (event?.type === 'SETTINGS_READ' && event.refused === undefined && wasActive && !atOnce) this.queued = true
     const liveBefore = [...this.shadows.values()].filter((x) => isLive(x.status))
     const stoppingBefore = [...this.shadows.values()].filter((x) => x.status === 'stopping')
     const generationBefore = before?.context.generation

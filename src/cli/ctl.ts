@@ -492,7 +492,9 @@ function format(data: ControlData): string {
         ? `reload complete: generation ${data.generation} is serving (master ${data.master})\n`
         : data.outcome === 'abandoned'
           ? `reload abandoned: ${data.detail ?? 'the new workers could not boot'} (master ${data.master})\n`
-          : `reload not done: master ${data.master} is stopping\n`
+          : data.outcome === 'refused'
+            ? `reload not started: ${data.detail ?? 'the settings were refused'} (master ${data.master})\n`
+            : `reload not done: master ${data.master} is stopping\n`
     case 'help':
       return `${data.commands.join('\n')}\n`
   }

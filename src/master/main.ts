@@ -24,6 +24,7 @@ import { reportToLauncher } from './daemon.ts'
 import { createPidfile, type Pidfile } from './pidfile.ts'
 import { notifyParentReady, reexecRefusal, spawnNewMaster, takeInheritedListeners } from './reexec.ts'
 import type { Settings, SettingName } from '../config/registry.ts'
+import type { SettingsReloader } from '../config/reload.ts'
 import { createWorkerPool, type WorkerPool } from './worker-pool.ts'
 import { VERSION } from '../version.ts'
 import { APP_LOAD_ERROR, RUNTIME_ERROR } from '../protocol/exit-codes.ts'
@@ -45,8 +46,8 @@ export interface MasterOptions {
   settings: Settings
   app: string
   log?: Logger
-  /** Re-reads the settings on HUP (src/config/sources.ts), against those in force; undefined keeps them. */
-  reloadSettings?: (inForce: Settings, log: Logger) => Promise<Settings | undefined>
+  /** Re-reads the settings on HUP (src/config/reload.ts), against those in force; undefined keeps them. */
+  reloadSettings?: SettingsReloader
   /** Where each of these settings' values came from, for `corral ctl show config` (src/config/sources.ts). */
   sourcesOf?: (settings: Settings) => Readonly<Record<SettingName, string>> | undefined
 }
@@ -255,9 +256,9 @@ export function runMaster({
     // event (the chart may be stopping by then, and drops it).
     yield* Stream.fromQueue(settingsReads).pipe(
       Stream.mapEffect(() =>
-        reloadSettings ? Effect.promise(() => reloadSettings(inForce, log)) : Effect.succeed(undefined),
+        reloadSettings ? Effect.promise(() => reloadSettings(inForce, log)) : Effect.succeed({}),
       ),
-      Stream.runForEach((next) => Effect.sync(() => emit({ type: 'SETTINGS_READ', settings: next }))),
+      Stream.runForEach((read) => Effect.sync(() => emit({ type: 'SETTINGS_READ', ...read }))),
       Effect.forkScoped,
     )
     const inputs = Stream.mergeAll(
@@ -358,6 +359,7 @@ function carryOut(
     case 'reloadAbandoned':
       return adopt(command.settings)
     case 'reloadCompleted':
+    case 'reloadRefused':
       // Only watched: `corral reload` waits for it (src/master/control-commands.ts).
       return
     case 'reopenLogs':

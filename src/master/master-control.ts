@@ -75,7 +75,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
   }
   const config = (): ConfigRow[] =>
     registry
-      .filter((s) => s.section !== 'Help')
+      .filter((s) => !s.invocationOnly)
       .map((s) => {
         const value = (settings as Record<string, unknown>)[s.name]
         return {

@@ -74,7 +74,7 @@ export interface WorkerRow {
 }
 
 /** complete: the new generation serves; abandoned: it could not boot and the old one serves on; stopping: the master began to stop first. */
-export type ReloadOutcome = 'complete' | 'abandoned' | 'stopping'
+export type ReloadOutcome = 'complete' | 'abandoned' | 'refused' | 'stopping'
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 
