@@ -188,6 +188,29 @@ describe('reload and stop wait for the outcome, as pm2 reload and systemctl relo
     expect(r).toMatchObject({ code: 0, stdout: `sent TERM to master ${corral.pid}\nmaster ${corral.pid} stopped\n` })
     expect(isAlive(corral.pid)).toBe(false)
   })
+
+  it('corral stop gives up on a master that does not go, past its graceful timeout: the reason, exit 1', async ({
+    signal,
+  }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-stop-'))
+    // An onExit hook that never settles: the master stays after its workers have gone.
+    writeFileSync(
+      join(dir, 'corral.config.ts'),
+      'export default { onExit: () => new Promise((r) => setTimeout(r, 3_600_000)) }\n',
+    )
+    try {
+      const { corral, socket } = await serve(['-w', '1', '--graceful-timeout', '1'], { cwd: dir, signal })
+      const r = await run('stop', '-s', socket)
+      expect(r).toEqual({
+        code: 1,
+        stdout: `sent TERM to master ${corral.pid}\n`,
+        stderr: `corral ctl: master ${corral.pid} is still running 16 s after TERM (its graceful timeout is 1 s); see its log\n`,
+      })
+      expect(isAlive(corral.pid)).toBe(true)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
 
 describe('commands no signal has', () => {

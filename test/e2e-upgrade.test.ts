@@ -261,6 +261,43 @@ describe('corral upgrade', () => {
   })
 })
 
+// corral upgrade and corral ctl upgrade are one procedure (src/cli/upgrade.ts),
+// watched through the pidfiles or the control sockets: each way in is tried.
+describe('a new master too slow to get ready', () => {
+  // Its workers never finish importing the app, so it is never ready, however fast the machine.
+  const slowApp = 'await new Promise((r) => setTimeout(r, 3_600_000))\nexport default () => {}\n'
+  const entryPoints: Record<string, (d: Deployment, old: Corral) => string[]> = {
+    'corral upgrade': (d) => ['upgrade', '--pid', d.pidfile, '--timeout', '2'],
+    'corral ctl upgrade': (_, old) => ['ctl', '-s', old.controlSocket!, '--timeout', '2', 'upgrade'],
+  }
+  for (const [name, args] of Object.entries(entryPoints)) {
+    it(`${name}: is stopped at --timeout and the old master keeps serving, exit 1`, async ({ signal }) => {
+      const d = await deployment()
+      // Its stop is graceful: its booting workers are put down at this deadline.
+      const old = await startMaster(d, ['--graceful-timeout', '3'], signal)
+      writeFileSync(d.app, slowApp)
+      const r = await runCli(args(d, old), 120_000)
+      expect(r.stdout).toContain(`sent USR2 to master ${old.pid}`)
+      expect(r.stderr).toMatch(
+        new RegExp(`: the new master was not ready after 2 s; rolled back, master ${old.pid} keeps serving\n$`),
+      )
+      expect(r.code).toBe(1)
+      expect(pidIn(d.pidfile)).toBe(old.pid)
+      // The new master is gone, not left booting beside the old one.
+      const masters = childrenOf(old.pid).filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('corral: master')
+        } catch {
+          return false
+        }
+      })
+      expect(masters).toEqual([])
+      expect((await get(d.url)).status).toBe(200)
+      expect(isAlive(old.pid)).toBe(true)
+    })
+  }
+})
+
 describe('daemon mode', () => {
   it('-D returns once the master serves; the daemon stops on TERM', async () => {
     const d = await deployment()
