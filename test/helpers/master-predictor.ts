@@ -40,6 +40,9 @@ export type Step =
   /** The app file replaced by one that throws at import, and put back. No event: the next spawns see it. */
   | { readonly kind: 'breakApp' }
   | { readonly kind: 'fixApp' }
+  /** The config file made invalid, and put back. No event: the next HUP's read refuses the settings. */
+  | { readonly kind: 'breakConfig' }
+  | { readonly kind: 'fixConfig' }
   /** QUIT to the new master a USR2 started (the manual rollback, spec/upgrade.md). */
   | { readonly kind: 'quitNewMaster' }
   /** The last step: a stop signal to the master. */
@@ -101,6 +104,7 @@ export class MasterPredictor {
   /** Workers whose exit is already on its way: a process exits once. */
   private readonly exiting = new Set<number>()
   private appBroken = false
+  private configBroken = false
   /** The new master of a USR2, as a process: it serves as soon as it is started (the app good), or is not there. */
   private newMaster: 'none' | 'serving' = 'none'
   private files: { -readonly [K in keyof Files]: Files[K] } = {
@@ -142,6 +146,10 @@ export class MasterPredictor {
     return this.appBroken
   }
 
+  get brokenConfig(): boolean {
+    return this.configBroken
+  }
+
   get newMasterServing(): boolean {
     return this.newMaster === 'serving'
   }
@@ -180,6 +188,12 @@ export class MasterPredictor {
         break
       case 'fixApp':
         this.appBroken = false
+        break
+      case 'breakConfig':
+        this.configBroken = true
+        break
+      case 'fixConfig':
+        this.configBroken = false
         break
       case 'quitNewMaster':
         // It stops, removes its pidfile and its socket, and exits 0: its parent hears it exit.
@@ -225,7 +239,8 @@ export class MasterPredictor {
   /** The ideal effect of a command: the event the shell would send back, queued (the chart is mid-transition). */
   private carryOut(command: MasterCommand): void {
     if (command.type === 'exit') this.count(`exit ${command.code}`)
-    if (command.type === 'reloadStarted' || command.type === 'reloadAbandoned') this.count(command.type)
+    if (command.type === 'reloadStarted' || command.type === 'reloadAbandoned' || command.type === 'reloadRefused')
+      this.count(command.type)
     switch (command.type) {
       case 'spawnWorker':
         // src/worker/main.ts: an app that throws at import is BOOT_FAILED with APP_LOAD_ERROR.
@@ -243,8 +258,13 @@ export class MasterPredictor {
         this.aside = false
         return
       case 'readSettings':
-        // src/master/main.ts: the settings re-read are the command line's again.
-        this.pending.push({ type: 'SETTINGS_READ', settings: this.scenario.settings })
+        // src/master/main.ts, src/config/reload.ts: the settings re-read are the command line's again,
+        // or refused while the config file is invalid.
+        this.pending.push(
+          this.configBroken
+            ? { type: 'SETTINGS_READ', refused: ['corral.config.mjs: unknown setting "wrokers"'] }
+            : { type: 'SETTINGS_READ', settings: this.scenario.settings },
+        )
         return
       case 'preExec':
         // src/master/main.ts: no preExec hook in these runs, so the shell answers at once.
