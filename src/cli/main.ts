@@ -46,9 +46,12 @@ Commands:
                             Ask or steer a running master over its control
                             socket (./corral.ctl); no COMMAND: a prompt.
                             corral ctl help lists the commands; top: a live
-                            view.
-  corral status | reload | stop [-s PATH]
-                            Shortcuts: ctl show all, ctl reload, ctl shutdown.
+                            view; upgrade: corral upgrade through the socket.
+  corral status | reload | stop [-s PATH] [--no-wait]
+                            Shortcuts: ctl show all, ctl reload, ctl shutdown;
+                            reload and stop wait for the outcome (exit 1 when
+                            the reload failed or was refused, or the master
+                            did not stop).
   corral inspect [--serve [HOST:]PORT]
                             The model playground, with a guided tour of
                             gunicorn's design: prints the URL of a page
