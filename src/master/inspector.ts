@@ -9,12 +9,11 @@
 // logs; a foreign Origin or a Host other than the bound address or localhost
 // (DNS rebinding) is refused.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { MasterCommand, MasterContext, MasterEvent, MasterInput, Signal } from '../../machines/master.ts'
+import { SIGNALS, type MasterCommand, type MasterEvent, type MasterInput, type Signal } from '../../machines/master.ts'
 import type { WorkerRow } from '../protocol/control.ts'
 import { findPage, PAGE_HEADERS, serveGuarded } from './page-server.ts'
+import type { ChartStep } from './parts/chart.ts'
 
-/** The signals the page's buttons may send: the master's own, as `kill` would. */
-const SIGNALS: readonly Signal[] = ['TTIN', 'TTOU', 'HUP', 'USR1', 'USR2', 'WINCH', 'TERM', 'INT', 'QUIT']
 /** Entries kept for time travel and export: the oldest go first. */
 const TIMELINE_LIMIT = 5000
 /** How often per-worker figures (RSS, requests, heartbeat age) are pushed while a page is open. */
@@ -47,8 +46,8 @@ interface TimelineEntry {
 export interface InspectorOptions {
   /** The chart's input at start, for the export: a replay starts from it. */
   input: MasterInput
+  /** The chart's state value now. */
   value(): unknown
-  context(): MasterContext
   workers(): WorkerRow[]
   signal(name: Signal): void
   /** `worker kill`: the chart's KILL_WORKER event for worker `id` (the master stops it and starts another). */
@@ -59,8 +58,8 @@ export interface InspectorOptions {
 
 export interface Inspector {
   readonly url: string
-  /** An event went into the chart: it went from `from` to the current state, emitting `emitted`. */
-  observe(event: MasterEvent, before: MasterContext, from: unknown, emitted: readonly MasterCommand[]): void
+  /** An event went into the chart (a step of its one observation path). */
+  observe(step: ChartStep): void
   /** A control-socket command, as typed. */
   note(kind: 'ctl', text: string): void
   /** Worker `id`'s own machine took `event` and is now in `value` (the worker reported it). */
@@ -148,6 +147,7 @@ export async function startInspector(
       res.writeHead(202, { ...headers, 'content-type': 'application/json' }).end('{"sent":true}')
     } else if (req.method === 'POST' && url.pathname === '/send') {
       const signal = url.searchParams.get('signal') as Signal
+      // The page's buttons send the master's own signals, as `kill` would: the chart's list.
       if (!SIGNALS.includes(signal)) {
         res.writeHead(400, headers).end(`not a signal the master takes: ${JSON.stringify(signal)}\n`)
         return
@@ -180,14 +180,8 @@ export async function startInspector(
 
   return {
     url,
-    observe(event, before, from, emitted) {
-      const value = options.value()
+    observe({ event, before, from, value, commands: emitted, quiet }) {
       // A tick that only moved the clock: ten a second, not kept (a replay recovers it from nowBefore).
-      const quiet =
-        event.type === 'TICK' &&
-        emitted.length === 0 &&
-        JSON.stringify(from) === JSON.stringify(value) &&
-        JSON.stringify({ ...before, now: 0 }) === JSON.stringify({ ...options.context(), now: 0 })
       if (quiet) return
       const workers = options.workers()
       const at = Date.now()
