@@ -44,11 +44,11 @@ export const commandsLayer = Layer.effectDiscard(
           return hooks.spawning({ id, generation }, () => pool.spawnWorker(id, generation, settings))
         }
         case 'stopWorker':
-          return hooks.forWorker(command.id, () => pool.stopWorker(command.id, command.mode))
+          return hooks.inOrder(() => pool.stopWorker(command.id, command.mode))
         case 'killWorker':
-          return hooks.forWorker(command.id, () => pool.killWorker(command.id))
+          return hooks.inOrder(() => pool.killWorker(command.id))
         case 'abortWorker':
-          return hooks.forWorker(command.id, () => void pool.abortWorker(command.id, hooks.aborting()))
+          return hooks.inOrder(() => void pool.abortWorker(command.id, hooks.aborting()))
         case 'workerExited': {
           const { id, pid, generation, code, signal, cause } = command
           logWorkerExit(log, command)
