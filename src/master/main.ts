@@ -28,7 +28,7 @@ import { Pidfile } from './parts/pidfile.ts'
 import { Pool } from './parts/pool.ts'
 import { startFailed } from './parts/start-failed.ts'
 import { Status } from './parts/status.ts'
-import { systemdLayer } from './parts/systemd.ts'
+import { Systemd, systemdFollowsChart } from './parts/systemd.ts'
 import { withoutInitWarning } from './pid1.ts'
 
 export interface MasterOptions {
@@ -51,11 +51,13 @@ const then =
  * The master's parts, in the order they start. A new part is a service or
  * layer in src/master/parts/ and one line here, after the parts it reads.
  */
-const parts = Chart.layer.pipe(
-  then(systemdLayer),
+const parts = Systemd.layer.pipe(
   then(Hooks.layer),
   then(Listeners.layer),
   then(Pidfile.layer),
+  // After --preload, onStarting and the binds: its input holds the clock the first workers' heartbeats start from.
+  then(Chart.layer),
+  then(systemdFollowsChart),
   then(Status.layer),
   then(Pool.layer),
   then(Control.layer),
