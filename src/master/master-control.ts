@@ -93,6 +93,8 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
     event: chart.emit,
     watch: (step) => void watchers.add(step),
   })
+  // Opened after the socket, which notes its commands in it from the first one on (none before it opens).
+  let inspector: Inspector | undefined
   const socket = settings.noControlSocket
     ? NO_CONTROL_SOCKET
     : await openControlSocket({
@@ -125,7 +127,6 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
   }
 
   // --inspector (src/master/inspector.ts, loaded only when asked for): the chart's events and commands, live.
-  let inspector: Inspector | undefined
   if (settings.inspector !== undefined) {
     const { startInspector } = await import('./inspector.ts')
     inspector = await startInspector(settings.inspector, settings.inspectorAllowRemote, {
