@@ -24,13 +24,13 @@ const quiet: Logger = {
 }
 
 /** The Chart part over default settings with `workers` workers, its steps and commands recorded. */
-async function chartPart(workers: number) {
+async function chartPart(workers: number, log: Logger = quiet) {
   const settings = { ...defaults(), workers }
   const config = masterConfig({
     settings,
     app: 'app.ts',
     name: 'app',
-    log: quiet,
+    log,
     statsd: undefined,
     reloadSettings: undefined,
     sourcesOf: undefined,
@@ -96,6 +96,22 @@ describe('the chart is observed once, as steps', () => {
     expect(steps.at(-1)!.after).toMatchObject({ ready: false, draining: true })
     chart.actor.send(exit(id!, 0))
     expect(steps.at(-1)!.after).toMatchObject({ state: 'dead', draining: true })
+  })
+
+  it('an observer that throws is logged; the chart and the observers after it go on', async () => {
+    const logged: string[] = []
+    const { chart, steps } = await chartPart(1, { ...quiet, exception: (msg, err) => logged.push(`${msg}: ${err}`) })
+    const seen: string[] = []
+    chart.observe((step) => {
+      if (step.event.type === 'TTIN') throw new Error('observer bug')
+    })
+    chart.observe((step) => seen.push(step.event.type))
+    chart.actor.start()
+    chart.actor.send({ type: 'TTIN' })
+    chart.actor.send({ type: 'TTOU' })
+    expect(seen).toEqual(['TTIN', 'TTOU'])
+    expect(steps.map((s) => s.after.context.target)).toEqual([2, 1])
+    expect(logged).toEqual(["Observing the chart's TTIN: Error: observer bug"])
   })
 })
 

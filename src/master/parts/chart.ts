@@ -63,7 +63,7 @@ export class Chart extends Context.Service<Chart, ChartShape>()('corral/master/C
   static readonly layer = Layer.effect(
     Chart,
     Effect.gen(function* () {
-      const { settings } = yield* MasterConfig
+      const { settings, log } = yield* MasterConfig
       const events = yield* Queue.unbounded<MasterEvent>()
       const signals = yield* Queue.unbounded<Signal>()
       const exitCode = yield* Deferred.make<number>()
@@ -93,7 +93,14 @@ export class Chart extends Context.Service<Chart, ChartShape>()('corral/master/C
             commands,
             quiet: event.type === 'TICK' && commands.length === 0 && onlyTheClockMoved(before, after),
           }
-          for (const observer of observers) observer(step)
+          // An observer that throws is a bug of its own: the chart and the other observers go on.
+          for (const observer of observers) {
+            try {
+              observer(step)
+            } catch (err) {
+              log.exception(`Observing the chart's ${event.type}`, err)
+            }
+          }
         },
       })
       actor.on('*', (command) => {
