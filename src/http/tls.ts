@@ -192,21 +192,19 @@ const h2Sessions = new WeakMap<Server, { sessions: Set<Http2Session>; draining: 
 
 /**
  * The worker's server for one listener: node:http, node:https, or an HTTP/2
- * secure server that also speaks HTTP/1.1, depending on the settings. Throws
- * (a message naming the setting) when the TLS files cannot be used.
- * Typed as node:http's Server: the HTTP/1 side of all three behaves as one.
+ * secure server that also speaks HTTP/1.1, depending on the settings.
+ * `tlsOptions` are what loadTls read (as the sslContext hook left them),
+ * read once per process and shared by every listener; undefined serves
+ * plain HTTP. Typed as node:http's Server: the HTTP/1 side of all three
+ * behaves as one.
  */
 export function createWebServer(
   s: TlsSettings,
   httpOptions: ServerOptions,
   handler: Handler,
-  tlsOverride?: TlsOptions,
+  tlsOptions: TlsOptions | undefined,
 ): Server {
-  const loaded = loadTls(s)
-  if (!loaded.ok) throw new Error(loaded.errors.join('; '))
   const protocols = parseHttpProtocols(s.httpProtocols) as HttpProtocols
-  // The sslContext hook's options, when it set any (src/hooks/worker-hooks.ts).
-  const tlsOptions = loaded.options && (tlsOverride ?? loaded.options)
   if (!tlsOptions) return createHttpServer(httpOptions, handler)
 
   let server: Server

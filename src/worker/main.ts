@@ -214,8 +214,10 @@ async function serve(from: 'export' | 'server', index: number): Promise<void> {
     handler = limits.wrap(forwardedRequests(handler, settings, log.debug))
     if (requestStats) handler = requestStats.wrap(handler)
     // sslContext: the TLS options, as the hook would have them (with --certfile only).
+    // The files are read once here, for every listener (a problem fails the boot, naming the setting).
     const tls = loadTls(settings)
-    const tlsOptions = tls.ok && tls.options ? await hooks.sslContext(tls.options) : undefined
+    if (!tls.ok) throw new Error(tls.errors.join('; '))
+    const tlsOptions = tls.options ? await hooks.sslContext(tls.options) : undefined
     // The inherited sockets, then the --reuse-port addresses where this worker binds its own.
     for (const target of [...options!.fds, ...(options!.reusePort ?? [])]) {
       // node:http; node:https or HTTP/2 + HTTP/1.1 with --certfile (src/http/tls.ts).
