@@ -5,7 +5,7 @@
 // and `corral inspect --serve` (src/cli/inspect.ts), so they cannot differ.
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { corralServers } from '../http/app-server.ts'
@@ -73,7 +73,8 @@ export async function serveGuarded(options: GuardedServerOptions): Promise<Guard
     throw new Error(`${flag} ${address}: not a loopback address; add ${options.allowRemoteFlag} to allow it`)
   const token = randomBytes(24).toString('hex')
   let refuse: (req: IncomingMessage) => [number, string] | undefined = () => [503, 'starting']
-  const server = createServer((req, res) => {
+  // Not an ESM import of node:http: see src/http/app-server.ts.
+  const server = process.getBuiltinModule('node:http').createServer((req, res) => {
     const refusal = refuse(req)
     if (refusal) {
       res.writeHead(refusal[0], { 'content-type': 'text/plain' }).end(`${refusal[1]}\n`)
