@@ -146,6 +146,8 @@ export function runMaster({
       )
     }
     if (inherited) log.info(`Took over ${inherited.length} listener(s) from the previous master`)
+    // TCP addresses reach LISTEN beside the first worker's start (src/net/listeners.ts): a late failure is said once.
+    void listeners[0]?.listening.catch((err: unknown) => log.error(messageOf(err).message))
     const pidfile = yield* Effect.acquireRelease(
       Effect.try({ try: () => checkedPidfile(settings.pid), catch: (err) => new PidfileUnwritable(messageOf(err)) }),
       (p) => Effect.sync(() => p.remove()),
