@@ -12,8 +12,9 @@
 // external, the one dependency, loaded for fetch apps only. corral/machines
 // imports xstate: the user's own, an optional peer dependency, so that their
 // createActor and our machines share one copy. Types: scripts/build-types.ts.
-import { build, type BuildOptions } from 'esbuild'
+import { build, type BuildOptions, type Plugin } from 'esbuild'
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { isBuiltin } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { buildInspector } from './build-inspector.ts'
 
@@ -41,6 +42,25 @@ const library: BuildOptions = {
   external: ['xstate'],
 }
 
+// The master's bundle stays an ES module (it is imported by bin/corral.js,
+// beside the sources), but takes Node's built-ins through
+// process.getBuiltinModule, as CommonJS modules inside the bundle: an ES
+// module's import of a built-in builds a namespace that reads every export,
+// firing lazy getters (node:http's WebSocket loads undici, node:fs's promises
+// loads readline). A bundled module's imports then read each export when used.
+const builtinsByGetter: Plugin = {
+  name: 'builtins-by-getter',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_/0-9]+$/ }, (args) =>
+      isBuiltin(args.path) ? { path: args.path.replace(/^(node:)?/, 'node:'), namespace: 'builtin' } : undefined,
+    )
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
+      contents: `module.exports = process.getBuiltinModule(${JSON.stringify(args.path)})`,
+      loader: 'js',
+    }))
+  },
+}
+
 // The worker is CommonJS: an ES module's import of a built-in builds a
 // namespace that reads every export, firing lazy getters (node:fs's promises,
 // node:http's WebSocket, which loads undici); require() reads none. The worker
@@ -62,6 +82,7 @@ const [worker] = await Promise.all([
     ...common,
     entryPoints: { cli: 'src/cli/main.ts' },
     format: 'esm',
+    plugins: [builtinsByGetter],
     // Bundled CommonJS may call require for Node built-ins.
     banner: {
       js: "import { createRequire as __corralRequire } from 'node:module'; const require = __corralRequire(import.meta.url);",

@@ -4,8 +4,9 @@
 // exit the built-ins Node loaded (process.moduleLoadList) and every module
 // resolved; the test then fails on anything from a deny list: undici (what an
 // ESM import of node:http drags in through its lazy WebSocket getters),
-// node:http2 and node:tls when neither HTTP/2 nor TLS is configured, and
-// effect in a worker.
+// node:http2 and node:tls when neither HTTP/2 nor TLS is configured,
+// node:crypto and node:perf_hooks when no setting needs them, and effect in a
+// worker.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -69,7 +70,7 @@ describe.each([
   { how: 'as bin/corral.js runs it', env: {} },
   { how: 'from the sources', env: { CORRAL_FROM_SOURCE: '1' } },
 ])('a lean start, $how', ({ env }) => {
-  it('a worker serving plain HTTP/1.1 loads neither undici, HTTP/2, TLS, what it needs later, nor effect; the master neither undici, HTTP/2 nor TLS', async ({
+  it('a worker serving plain HTTP/1.1 loads neither undici, HTTP/2, TLS, what it needs later, nor effect; the master neither undici, HTTP/2, TLS nor crypto', async ({
     signal,
   }) => {
     const reports = await loadedBy([], env, signal)
@@ -79,6 +80,7 @@ describe.each([
     expect(worker.builtins).toContain('NativeModule http')
     expect(worker.resolved.some((url) => url.endsWith('/app-pid.ts'))).toBe(true)
     expect(denied(worker, { builtins: any(UNDICI, HTTP2, TLS, ON_DEMAND), packages: EFFECT })).toEqual([])
-    expect(denied(master, { builtins: any(UNDICI, HTTP2, TLS) })).toEqual([])
+    // node:crypto: only for the --inspector page's token.
+    expect(denied(master, { builtins: any(UNDICI, HTTP2, TLS, /^NativeModule crypto$/) })).toEqual([])
   })
 })
