@@ -291,13 +291,18 @@ async function hupRound(server: Server): Promise<{ hup: number; failed: number }
   }
 }
 
-/** Requests per second through one process: bare, or corral -w 1; keep-alive or a new connection each. */
+/**
+ * Requests per second through one process: bare, or corral -w 1; keep-alive
+ * or a new connection each. As bench/run.ts does it: the server's processes
+ * on CPU 0, wrk on CPU 1.
+ */
 async function requestPathRound(server: Server | 'bare', close: boolean): Promise<number> {
   const port = await freePort()
   const p = server === 'bare' ? start(NODE, [HELLO], { env: { ...env, PORT: String(port) } }) : server.start(port, 1)
   try {
     if (server === 'bare') await pollUntilOk(port, { timeoutMs: 10_000 })
     else await server.ready(p, 1)
+    for (const pid of [p.pid, ...children(p.pid)]) spawnSync('taskset', ['-apc', '0', String(pid)], { stdio: 'ignore' })
     await wrk({ port, cpu: '1', connections: 16, seconds: 1, close })
     return (await wrk({ port, cpu: '1', connections: 16, seconds: WRK_SECONDS, close })).rps
   } finally {
