@@ -4,7 +4,6 @@
 // workers last reported (src/master/status.ts): nothing is counted here, and
 // nothing of this runs per request. Loaded only when --metrics-bind is given,
 // so a master without it does not carry prom-client.
-// node:http through getBuiltinModule, not an ESM import: see src/http/app-server.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { corralServers } from '../http/app-server.ts'
 import {
@@ -304,6 +303,7 @@ export async function startMetricsServer(bind: string, source: MetricsSource): P
     for (const error of app.errors) warnOnce(`A worker's app metrics could not be read: ${error}`)
     return exposition(registry, app, warnOnce)
   }
+  // Not an ESM import of node:http: see src/http/app-server.ts.
   const server = process
     .getBuiltinModule('node:http')
     .createServer((req, res) => void route(req, res, registry.contentType, scrape, source))
