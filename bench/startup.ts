@@ -39,7 +39,7 @@ import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { backgroundProber, freePort, pollUntilOk, probe } from './lib/probe.ts'
-import { ageMs, children, killAllTracked, now, rssKiB, sleep, start, stop, until, type Proc } from './lib/proc.ts'
+import { ageMs, children, killAllTracked, now, rssKiB, run, sleep, start, stop, until, type Proc } from './lib/proc.ts'
 import { wrk } from './lib/wrk.ts'
 
 const { values: opt } = parseArgs({
@@ -302,7 +302,8 @@ async function requestPathRound(server: Server | 'bare', close: boolean): Promis
   try {
     if (server === 'bare') await pollUntilOk(port, { timeoutMs: 10_000 })
     else await server.ready(p, 1)
-    for (const pid of [p.pid, ...children(p.pid)]) spawnSync('taskset', ['-apc', '0', String(pid)], { stdio: 'ignore' })
+    for (const pid of [p.pid, ...children(p.pid)])
+      await run('taskset', ['-apc', '0', String(pid)], { timeoutMs: 5_000 })
     await wrk({ port, cpu: '1', connections: 16, seconds: 1, close })
     return (await wrk({ port, cpu: '1', connections: 16, seconds: WRK_SECONDS, close })).rps
   } finally {
