@@ -73,6 +73,7 @@ const ms = (x: number) => (Number.isNaN(x) ? 'n/a' : `${x.toFixed(1)} ms`)
 const mib = (kib: number) => (Number.isNaN(kib) ? 'n/a' : `${(kib / 1024).toFixed(1)} MiB`)
 const times = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? 'n/a' : `${(a / b).toFixed(2)} ×`)
 const check = (ok: boolean) => (ok ? '✓' : '✗')
+const vsBare = (kib: number) => `bare ${kib >= 0 ? '+' : '−'} ${mib(Math.abs(kib))}`
 
 // ---------------------------------------------------------------- set-up
 
@@ -540,8 +541,8 @@ try {
         `${Math.round(m.close)} req/s`,
         `${times(m.close, B.close)} bare (${Math.round(B.close)}) ${check(m.close >= 0.98 * B.close)} (≥ 0.98 ×)`,
       ],
-      ['  master RSS (-w 1, 200 requests)', mib(m.master), `bare + ${mib(m.master - B.rss)}`],
-      ['  worker RSS (-w 1, 200 requests)', mib(m.worker), `bare + ${mib(m.worker - B.rss)}`],
+      ['  master RSS (-w 1, 200 requests)', mib(m.master), vsBare(m.master - B.rss)],
+      ['  worker RSS (-w 1, 200 requests)', mib(m.worker), vsBare(m.worker - B.rss)],
       ['  npx corral --version', ms(m.npx), `${times(m.npx, B.npxTrivial)} npx trivial (${ms(B.npxTrivial)})`],
     )
   }
