@@ -13,19 +13,15 @@
 // matches nothing stops corral with exit 2 and one line naming the setting.
 // See spec/listeners.md.
 import fs from 'node:fs'
-import {
-  createServer as createHttpServer,
-  IncomingMessage,
-  type Server,
-  type ServerOptions,
-  type ServerResponse,
-} from 'node:http'
+import type { Server, ServerOptions, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2Session } from 'node:http2'
 import type * as tls from 'node:tls'
 
 // node:tls, node:https and node:http2 cost a process about 25 ms of CPU to
 // load: only a worker or master that serves or checks TLS loads them.
 const nodeTls = () => process.getBuiltinModule('node:tls')
+// Not an ESM import of node:http: see src/http/app-server.ts.
+const { createServer: createHttpServer, IncomingMessage } = process.getBuiltinModule('node:http')
 
 export interface TlsSettings {
   readonly certfile?: string | undefined
@@ -36,6 +32,7 @@ export interface TlsSettings {
   readonly httpProtocols: string
 }
 
+type IncomingMessage = InstanceType<typeof IncomingMessage>
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 // workers last reported (src/master/status.ts): nothing is counted here, and
 // nothing of this runs per request. Loaded only when --metrics-bind is given,
 // so a master without it does not carry prom-client.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { corralServers } from '../http/app-server.ts'
 import {
   AggregatorRegistry,
@@ -303,7 +303,10 @@ export async function startMetricsServer(bind: string, source: MetricsSource): P
     for (const error of app.errors) warnOnce(`A worker's app metrics could not be read: ${error}`)
     return exposition(registry, app, warnOnce)
   }
-  const server = createServer((req, res) => void route(req, res, registry.contentType, scrape, source))
+  // Not an ESM import of node:http: see src/http/app-server.ts.
+  const server = process
+    .getBuiltinModule('node:http')
+    .createServer((req, res) => void route(req, res, registry.contentType, scrape, source))
   // --preload with an app that calls listen(): this one is corral's (src/http/app-server.ts).
   corralServers.add(server)
   const where = parseBind(bind)

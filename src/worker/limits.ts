@@ -27,7 +27,6 @@
 // shared 'close' listener. Balancing adds one small IPC message each way at
 // most every BALANCE_REPORT_MS, and one when the worker pauses.
 import type { RetireCause } from '../../machines/worker.ts'
-import { randomInt } from 'node:crypto'
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { BalanceMessage, ListenerCopyMessage, LoadMessage } from '../protocol/master-worker.ts'
@@ -143,8 +142,10 @@ export function createWorkerLimits(options: WorkerLimitsOptions): WorkerLimits {
   return {
     wrap(handler) {
       if (settings.maxRequests <= 0) return handler
-      // gunicorn: max_requests + randint(0, jitter), so workers do not all leave at once.
-      const limit = settings.maxRequests + randomInt(0, settings.maxRequestsJitter + 1)
+      // gunicorn: max_requests + randint(0, jitter), so workers do not all leave at once
+      // (node:crypto loaded here, with --max-requests only: a lean start).
+      const limit =
+        settings.maxRequests + process.getBuiltinModule('node:crypto').randomInt(0, settings.maxRequestsJitter + 1)
       let served = 0
       return (req, res) => {
         handler(req, res)

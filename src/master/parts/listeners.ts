@@ -50,6 +50,8 @@ export class Listeners extends Context.Service<Listeners, ListenersShape>()('cor
         log.info(`Listening at: ${urls[i]} (${process.pid})${perWorker}`)
       }
       if (inherited) log.info(`Took over ${inherited.length} listener(s) from the previous master`)
+      // TCP addresses reach LISTEN beside the first worker's start (src/net/listeners.ts): a late failure is said once.
+      void all[0]?.listening.catch((err: unknown) => log.error(err instanceof Error ? err.message : String(err)))
       return {
         all,
         urls,
