@@ -23,7 +23,7 @@ afterEach(killAll)
 const WORKERS = 4
 /** The default --balance-slack. */
 const SLACK = 1
-/** The most connections of `total` one worker may hold (balanceCap in src/worker/limits.ts): 13 of 50, 4 of 16. */
+/** The most connections of `total` one worker may hold (balanceCap in src/worker/accept-gate.ts): 13 of 50, 4 of 16. */
 const mostOf = (total: number) => Math.floor(total / WORKERS + (SLACK * (WORKERS - 1)) / WORKERS)
 
 /** corral -w 4 with app-held.ts, once every worker knows it balances against the 3 others. */
