@@ -188,9 +188,7 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
     const closed = new Promise<void>((resolve) => s.once('close', resolve))
 
     const slow = await h2InFlight(s, '/slow?ms=1500')
-    const from = c.log().length
-    c.signal('SIGHUP')
-    await c.waitForLog(/Reload complete/, { from })
+    await c.hup()
     const answer = await slow.done
     expect(answer).toMatchObject({ status: 200, info: { pid: old } })
     await closed
