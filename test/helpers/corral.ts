@@ -36,7 +36,8 @@ export interface Corral {
   waitForLog(pattern: RegExp, options?: { timeoutMs?: number; from?: number }): Promise<RegExpMatchArray>
   /**
    * The master's `show machine` once its workers serve (the chart's `ready` tag, which the
-   * "Ready: N worker(s)" line announces), and, given `workers`, once it holds that many.
+   * "Ready: N worker(s)" line announces), and, given `workers`, once it holds that many (booting, running
+   * or stopping: `show machine`'s count).
    */
   untilReady(options?: { workers?: number }): Promise<MachineSummary>
   /** The master's `show machine` once generation `generation` (or a later one) serves and no reload is under way. */
