@@ -44,7 +44,7 @@ export interface Corral {
   untilReloaded(generation: number): Promise<MachineSummary>
   /**
    * Sends a HUP once no reload is under way and waits until the generation it starts serves: the
-   * machine then. A reload that is abandoned leaves the wait to the test's timeout (or the master's exit).
+   * machine then. A reload that is abandoned rejects, with the master's line saying why.
    */
   hup(): Promise<MachineSummary>
   /**
@@ -189,8 +189,14 @@ export function startCorral(args: string[], options: StartOptions = {}): Corral 
     },
     async hup() {
       const { generation } = await corral.untilReloaded(0)
+      const from = text.length
       child.kill('SIGHUP')
-      return corral.untilReloaded(generation + 1)
+      return corral.untilMachine(`generation ${generation + 1} serves`, (m) => {
+        // An abandoned reload goes back to the generation before: no state of it to wait for.
+        const abandoned = text.slice(from).match(/Reload abandoned[^\n]*/)
+        if (abandoned) throw new Error(`HUP: ${abandoned[0]}; log:\n${text}`)
+        return m.state === 'active.running.steady' && m.generation > generation && m
+      })
     },
     untilReloaded(generation) {
       return corral.untilMachine(
