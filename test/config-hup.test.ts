@@ -9,7 +9,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { untilReady } from './helpers/control.ts'
 import { BIN, fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 import { startLoad } from './helpers/load.ts'
 
@@ -67,8 +66,7 @@ function reload(dir: string): Promise<{ code: number; stdout: string }> {
 /** The log after `from`, once the reload that a HUP sent now starts has completed. */
 async function hup(c: Corral): Promise<string> {
   const from = c.log().length
-  c.signal('SIGHUP')
-  await c.waitForLog(/Reload complete: generation \d+ is serving/, { from })
+  await c.hup()
   return c.log().slice(from)
 }
 
@@ -77,7 +75,7 @@ describe('the sources at work in a running server', () => {
     const port = await freePort()
     const { dir } = await withConfig(`export default { bind: ['127.0.0.1:${port}'], workers: 3 }\n`)
     const c = startCorral([APP], { cwd: dir, env: { ...base, WEB_CONCURRENCY: '1', CORRAL_CMD_ARGS: '-w 2' }, signal })
-    await c.waitForLog(/Ready: 2 worker\(s\) serving/)
+    expect((await c.untilReady()).workers).toBe(2)
     expect(c.log()).toContain(`Listening at: http://127.0.0.1:${port}`)
     expect(c.workers()).toHaveLength(2)
     expect(Number(await body(`http://127.0.0.1:${port}/`))).toBeGreaterThan(0)
@@ -98,7 +96,7 @@ describe('HUP re-reads the config file', () => {
     // Found in the working directory, and named as found.
     const file = 'corral.config.ts'
     const c = startCorral([APP], { cwd: dir, env: base, signal })
-    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await c.untilReady()
     const before = await body(url)
     expect(c.log()).not.toMatch(/\[DEBUG\]/)
     expect((await shownConfig(dir)).get('maxRequests')).toEqual({ value: 0, source: 'default' })
@@ -155,7 +153,7 @@ describe('HUP re-reads the config file', () => {
       env: base,
       signal,
     })
-    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await c.untilReady()
     writeFileSync(join(dir, 'corral.config.ts'), 'export default { timeout: 33 }\n')
     expect(await hup(c)).toContain('Reload: settings unchanged')
   })
@@ -167,7 +165,7 @@ describe('HUP re-reads the config file', () => {
     const url = `http://127.0.0.1:${port}/`
     const { dir, write } = await withConfig(`export default { bind: ['127.0.0.1:${port}'], workers: 1 }\n`)
     const c = startCorral([APP], { cwd: dir, env: base, signal })
-    await untilReady(join(dir, 'corral.ctl'), signal)
+    await c.untilReady()
     const worker = await body(url)
     const load = startLoad(url, { connections: 2 })
 
@@ -217,7 +215,7 @@ describe('HUP re-reads the config file', () => {
     const conf = (more: string) => `export default { bind: ['127.0.0.1:${port}'], workers: 1${more} }\n`
     const { dir, write } = await withConfig(conf(''))
     const c = startCorral([APP], { cwd: dir, env: base, signal })
-    await untilReady(join(dir, 'corral.ctl'), signal)
+    await c.untilReady()
     const worker = await body(url)
 
     const missing = join(dir, 'missing.pem')
@@ -257,7 +255,7 @@ describe('HUP re-reads the config file', () => {
     const goodApp = 'export default (_req: unknown, res: { end(s: string): void }) => res.end(String(process.pid))\n'
     writeFileSync(app, goodApp)
     const c = startCorral([app], { cwd: dir, env: base, signal })
-    await c.waitForLog(/Ready: 2 worker\(s\) serving/)
+    await c.untilReady()
     const started = /Started with workers (\d+), timeout (\d+), gracefulTimeout (\d+)/g
     const startedOne = new RegExp(started.source)
     expect([...c.log().matchAll(started)].map((m) => m.slice(1).join(' '))).toEqual(['2 30 30', '2 30 30'])
@@ -317,7 +315,7 @@ describe('a HUP whose config file is slow to read', () => {
       ].join('\n'),
     )
     const c = startCorral([APP], { cwd: dir, env: base, signal })
-    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await c.untilReady()
     writeFileSync(join(dir, 'slow'), '')
     const from = c.log().length
     c.signal('SIGHUP')

@@ -52,7 +52,7 @@ const pidIn = (path: string) => {
 
 async function startMaster(d: Deployment, extra: string[] = [], signal?: AbortSignal): Promise<Corral> {
   const corral = startCorral(['-w', '2', '-b', `127.0.0.1:${d.port}`, '-p', d.pidfile, ...extra, d.app], { signal })
-  await corral.waitForLog(/Ready: 2 worker\(s\) serving/)
+  await corral.untilReady()
   await waitFor(() => pidIn(d.pidfile) === corral.pid, { what: 'pidfile' })
   return corral
 }
@@ -82,6 +82,7 @@ for (const keepAlive of [false, true]) {
 
       const fresh = await reexec(old, d)
       expect(pidIn(`${d.pidfile}.2`)).toBe(old.pid)
+      // The new master answers on the control socket now: the old one tells only its log.
       await old.waitForLog(/New master is ready/)
       await load.more(20)
       old.signal('SIGWINCH')
@@ -131,13 +132,14 @@ describe('manual steps', () => {
     const old = await startMaster(d, [], signal)
     const fresh = await reexec(old, d)
     old.signal('SIGWINCH')
+    // The new master answers on the control socket until it exits: the old one tells only its log.
     await old.waitForLog(/WINCH: stopping all workers/)
     await waitFor(() => old.workers().length === 1, { what: 'old master to keep only the new master as child' })
     const load = startLoad(d.url, { connections: 2 })
     old.signal('SIGHUP')
     await old.waitForLog(/Reload complete/)
     process.kill(fresh, 'SIGQUIT')
-    await old.waitForLog(/The new master exited \(code 0\); this master is in charge again/)
+    await old.untilMachine('this master in charge again', (m) => m.childMaster === 'none')
     await load.more(20)
     const result = await load.stop()
     expect(result.failed).toBe(0)

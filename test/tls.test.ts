@@ -115,7 +115,7 @@ describe('HTTPS', () => {
       copyFileSync(pki.certs.serverKey, key)
       const port = await freePort()
       const c = startCorral(tls(port, [], cert, key), { env, signal })
-      await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+      await c.untilReady()
       expect(c.log()).toContain(`Listening at: https://127.0.0.1:${port}`)
 
       const first = await httpsGet(port)
@@ -257,7 +257,7 @@ describe('HTTPS', () => {
     const [required, optional] = [await freePort(), await freePort()]
     const a = startCorral(tls(required, ['--cert-reqs', '2', '--ca-certs', pki.certs.ca]), { env, signal })
     const b = startCorral(tls(optional, ['--cert-reqs', '1', '--ca-certs', pki.certs.ca]), { env, signal })
-    await Promise.all([a, b].map((c) => c.waitForLog(/Ready: 1 worker\(s\) serving/)))
+    await Promise.all([a, b].map((c) => c.untilReady()))
     const client = { cert: pki.certs.clientCert, key: pki.certs.clientKey }
     const rogue = { cert: pki.certs.rogueCert, key: pki.certs.rogueKey }
 
@@ -289,7 +289,7 @@ describe('HTTPS', () => {
     const [limited, open] = [await freePort(), await freePort()]
     const a = startCorral(tls(limited, ['--ciphers', 'ECDHE-ECDSA-AES128-GCM-SHA256']), { env, signal })
     const b = startCorral(tls(open), { env, signal })
-    await Promise.all([a, b].map((c) => c.waitForLog(/Ready: 1 worker\(s\) serving/)))
+    await Promise.all([a, b].map((c) => c.untilReady()))
     const tls12 = { maxVersion: 'TLSv1.2' as const }
     expect((await httpsGet(limited, tls12)).cipher).toBe('ECDHE-ECDSA-AES128-GCM-SHA256')
     const aes256 = { ...tls12, ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }
