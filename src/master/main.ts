@@ -37,6 +37,7 @@ import { createMasterHooks, type MasterHooks } from './server-hooks.ts'
 import { openMasterControl, type MasterControl } from './master-control.ts'
 import { createSystemdNotify, followMaster } from './systemd-notify.ts'
 import { withoutInitWarning } from './pid1.ts'
+import { startStash } from '../stash/server.ts'
 
 /** How often the machine's clock advances (heartbeats, deadlines, back-off). */
 const TICK_MS = 100
@@ -66,6 +67,8 @@ class PidfileUnwritable extends Schema.TaggedError<PidfileUnwritable>()('Pidfile
 class ControlUnavailable extends Schema.TaggedError<ControlUnavailable>()('ControlUnavailable', {
   message: Schema.String,
 }) {}
+/** The stash's socket could not be opened (src/stash/server.ts). */
+class StashUnavailable extends Schema.TaggedError<StashUnavailable>()('StashUnavailable', { message: Schema.String }) {}
 class WorkerIdentityUnknown extends Schema.TaggedError<WorkerIdentityUnknown>()('WorkerIdentityUnknown', {
   message: Schema.String,
 }) {}
@@ -149,6 +152,15 @@ export function runMaster({
     const pidfile = yield* Effect.acquireRelease(
       Effect.try({ try: () => checkedPidfile(settings.pid), catch: (err) => new PidfileUnwritable(messageOf(err)) }),
       (p) => Effect.sync(() => p.remove()),
+    )
+
+    // The stash (spec/stash.md): open before the first worker, which inherits its path, and closed after the last.
+    yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => startStash({ maxBytes: settings.stashMaxBytes, log }),
+        catch: (err) => new StashUnavailable(messageOf(err)),
+      }),
+      (stash) => Effect.promise(() => stash.stop()),
     )
 
     const events = yield* Queue.unbounded<MasterEvent>()
@@ -301,6 +313,7 @@ export function runMaster({
         PidfileUnwritable: (err) => failedStart(log, err.message),
         WorkerIdentityUnknown: (err) => failedStart(log, err.message),
         ControlUnavailable: (err) => failedStart(log, err.message),
+        StashUnavailable: (err) => failedStart(log, err.message),
       }),
       Effect.scoped,
     ),

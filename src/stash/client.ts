@@ -1,0 +1,208 @@
+// A worker's side of the stash (spec/stash.md): one connection to the
+// master's stash socket, opened on the first call, many requests in flight
+// on it. Values go as node:v8 bytes, so anything structured clone takes
+// (Maps, Dates, typed arrays, nested objects) comes back as it went.
+// Loaded lazily by `stash` in src/index.ts: a worker that never calls the
+// stash never loads this.
+import { connect, type Socket } from 'node:net'
+import { deserialize, serialize } from 'node:v8'
+import type { StashErrorCode } from './store.ts'
+import { encodeFrame, frameReader, STASH_SOCKET_ENV, type AnswerHead, type RequestHead } from './wire.ts'
+
+/** What a stash call rejects with: `code` says which kind, the message says what happened in one line. */
+export class StashError extends Error {
+  readonly code: StashErrorCode
+  constructor(code: StashErrorCode, message: string) {
+    super(`corral stash: ${message}`)
+    this.name = 'StashError'
+    this.code = code
+  }
+}
+
+export interface SetOptions {
+  /** Seconds the entry lives (fractions allowed); without it, until deleted or cleared. */
+  ttl?: number
+}
+
+export interface StashTable {
+  readonly name: string
+  /** The value, or undefined when the key is missing or expired. */
+  get<T = unknown>(key: string): Promise<T | undefined>
+  set(key: string, value: unknown, options?: SetOptions): Promise<void>
+  /** Whether the key was there. */
+  delete(key: string): Promise<boolean>
+  has(key: string): Promise<boolean>
+  /** The keys matching `glob` (`*`, `?`, `[a-z]`; `\` escapes), in no set order. */
+  keys(glob?: string): Promise<string[]>
+  clear(): Promise<void>
+  /** Adds `by` to the number at `key` (0 when missing) and returns the result, atomically across all workers. */
+  incr(key: string, by?: number): Promise<number>
+}
+
+export interface StashStats {
+  tables: number
+  keys: number
+  /** Keys' and serialized values' bytes, against --stash-max-bytes. */
+  bytes: number
+  maxBytes: number
+  /** The master's event-loop delay since the last reset, in ms. */
+  lagP50Ms: number
+  lagP99Ms: number
+  lagMaxMs: number
+}
+
+interface Pending {
+  resolve: (head: AnswerHead, payload: Buffer) => void
+  reject: (err: StashError) => void
+}
+
+/** A connection to one stash socket. */
+export function stashClient(path = process.env[STASH_SOCKET_ENV]) {
+  let socket: Socket | undefined
+  let nextId = 1
+  const pending = new Map<number, Pending>()
+  let corked = false
+
+  function connection(): Socket {
+    if (socket && !socket.destroyed) return socket
+    if (path === undefined) {
+      throw new StashError(
+        'STASH_UNREACHABLE',
+        `no stash here: $${STASH_SOCKET_ENV} is unset (run the app under corral)`,
+      )
+    }
+    const s = connect(path)
+    socket = s
+    const reader = frameReader<AnswerHead>((head, payload) => {
+      const p = pending.get(head.i)
+      if (!p) return
+      pending.delete(head.i)
+      if (pending.size === 0) s.unref()
+      if (head.e) p.reject(new StashError(head.e as StashErrorCode, head.m ?? head.e))
+      else p.resolve(head, payload)
+    })
+    s.on('data', (chunk: Buffer) => reader.take(chunk))
+    s.on('error', (err: NodeJS.ErrnoException) => failAll(s, reason(err)))
+    s.on('close', () => failAll(s, 'the master closed the connection (it is stopping or gone)'))
+    // A worker waiting on nothing but the stash may still exit.
+    s.unref()
+    return s
+  }
+
+  function failAll(s: Socket, why: string): void {
+    if (socket === s) socket = undefined
+    s.destroy()
+    const err = new StashError('STASH_UNREACHABLE', why)
+    for (const [id, p] of pending) {
+      pending.delete(id)
+      p.reject(err)
+    }
+  }
+
+  function request(head: Omit<RequestHead, 'i'>, payload?: Uint8Array): Promise<{ head: AnswerHead; payload: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const s = connection()
+      const i = nextId++
+      pending.set(i, { resolve: (h, p) => resolve({ head: h, payload: p }), reject })
+      // Requests made in one tick go out in one write.
+      if (!corked) {
+        corked = true
+        s.cork()
+        process.nextTick(() => {
+          corked = false
+          s.uncork()
+        })
+      }
+      s.write(encodeFrame({ ...head, i }, payload))
+      // Keeps the process alive while an answer is due, not longer.
+      s.ref()
+    })
+  }
+
+  function table(name: string): StashTable {
+    if (typeof name !== 'string' || name === '') {
+      throw new StashError(
+        'STASH_BAD_CALL',
+        `stash.table(name): the name must be a non-empty string, not ${describe(name)}`,
+      )
+    }
+    const t = name
+    const keyed = (op: string, key: unknown): string => {
+      if (typeof key !== 'string') {
+        throw new StashError('STASH_BAD_CALL', `${t}.${op}(key): the key must be a string, not ${describe(key)}`)
+      }
+      return key
+    }
+    const result = async (head: Omit<RequestHead, 'i'>, payload?: Uint8Array) => (await request(head, payload)).head.r
+    return {
+      name,
+      async get<T>(key: string) {
+        const k = keyed('get', key)
+        const { head, payload } = await request({ o: 'get', t, k })
+        return head.f ? (deserialize(payload) as T) : undefined
+      },
+      async set(key, value, options = {}) {
+        const k = keyed('set', key)
+        const { ttl } = options
+        if (ttl !== undefined && !(typeof ttl === 'number' && ttl > 0 && Number.isFinite(ttl))) {
+          throw new StashError(
+            'STASH_BAD_CALL',
+            `${t}.set(${k}): ttl must be a number of seconds above 0, not ${describe(ttl)}`,
+          )
+        }
+        let bytes: Buffer
+        try {
+          bytes = serialize(value)
+        } catch (err) {
+          throw new StashError(
+            'STASH_BAD_CALL',
+            `${t}.set(${k}): the value cannot be stored (${(err as Error).message})`,
+          )
+        }
+        await request({ o: 'set', t, k, ...(ttl !== undefined && { ttl: ttl * 1000 }) }, bytes)
+      },
+      delete: async (key) => (await result({ o: 'delete', t, k: keyed('delete', key) })) as boolean,
+      has: async (key) => (await result({ o: 'has', t, k: keyed('has', key) })) as boolean,
+      async keys(glob = '*') {
+        if (typeof glob !== 'string') {
+          throw new StashError('STASH_BAD_CALL', `${t}.keys(glob): the glob must be a string, not ${describe(glob)}`)
+        }
+        return (await result({ o: 'keys', t, g: glob })) as string[]
+      },
+      async clear() {
+        await request({ o: 'clear', t })
+      },
+      async incr(key, by = 1) {
+        const k = keyed('incr', key)
+        if (typeof by !== 'number' || !Number.isFinite(by)) {
+          throw new StashError('STASH_BAD_CALL', `${t}.incr(${k}, by): by must be a finite number, not ${describe(by)}`)
+        }
+        return (await result({ o: 'incr', t, k, by })) as number
+      },
+    }
+  }
+
+  return {
+    table,
+    /** The stash's size and the master's event-loop lag; `reset` starts the lag's histogram afresh. */
+    stats: async (options: { reset?: boolean } = {}) =>
+      (await request({ o: 'stats', ...(options.reset && { reset: true }) })).head.r as StashStats,
+    /** Closes the connection; calls in flight fail. */
+    close(): void {
+      if (socket) failAll(socket, 'the client was closed')
+    },
+  }
+}
+
+function reason(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')
+    return `the master's stash is not there (${err.code}: it has stopped?)`
+  return err.message
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'string') return value === '' ? 'an empty string' : JSON.stringify(value)
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`
+  return `a ${typeof value}`
+}

@@ -1,0 +1,231 @@
+// The stash's server, run by the master (spec/stash.md): a unix socket in a
+// private directory, named to the workers by $CORRAL_STASH_SOCKET. Each
+// request is answered from the store in the tick it arrives, so incr is
+// atomic without locks. On USR2 the new master, seeing its parent's socket
+// in that variable, takes the contents over before its workers start; from
+// then on the old master forwards every byte its own workers send to the
+// new master's socket, so both generations see one stash until the old one
+// is gone.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { deserialize, serialize } from 'node:v8'
+import type { Logger } from '../logging/log.ts'
+import { createStore, StashRefusal, type SnapshotEntry } from './store.ts'
+import { encodeFrame, frameReader, STASH_SOCKET_ENV, type AnswerHead, type RequestHead } from './wire.ts'
+
+export interface StashOptions {
+  maxBytes: number
+  log: Logger
+}
+
+export interface Stash {
+  /** Where workers reach it. */
+  readonly path: string
+  /** Closes the socket: calls in flight and later ones fail with STASH_UNREACHABLE. */
+  stop(): Promise<void>
+}
+
+/** How often expired entries are freed even if nobody reads them. */
+const SWEEP_MS = 5000
+/** How long a new master waits for its parent's contents before starting empty. */
+const TAKE_OVER_MS = 10_000
+
+export async function startStash({ maxBytes, log }: StashOptions): Promise<Stash> {
+  const store = createStore({ maxBytes, now: () => performance.now() })
+  const lag = monitorEventLoopDelay({ resolution: 5 })
+  lag.enable()
+  const previous = process.env[STASH_SOCKET_ENV]
+  const dir = mkdtempSync(join(tmpdir(), 'corral-stash-'))
+  const path = join(dir, 'stash.sock')
+  // Set once the old master has handed its contents over: its workers' connections go there from then on.
+  let forwardTo: string | undefined
+  // Requests wait until a previous master's contents are in.
+  let loaded = previous === undefined
+  const waiting: Socket[] = []
+  const connections = new Set<Socket>()
+
+  const server: Server = createServer((socket) => {
+    connections.add(socket)
+    socket.on('close', () => connections.delete(socket))
+    socket.on('error', () => socket.destroy())
+    if (loaded) serve(socket)
+    else {
+      socket.pause()
+      waiting.push(socket)
+    }
+  })
+
+  function serve(socket: Socket): void {
+    let answers: Buffer[] = []
+    const reader = frameReader<RequestHead>((head, payload) => {
+      answers.push(answer(head, payload))
+    })
+    const onData = (chunk: Buffer) => {
+      if (forwardTo !== undefined) return forward(socket, reader.rest(), chunk, onData)
+      try {
+        reader.take(chunk)
+      } catch (err) {
+        // Only a client that is not corral's sends what does not parse: it loses its connection, nothing else.
+        log.warning(`stash: dropped a connection that sent a malformed request (${(err as Error).message})`)
+        socket.destroy()
+        return
+      }
+      if (answers.length > 0) {
+        socket.write(answers.length === 1 ? (answers[0] as Buffer) : Buffer.concat(answers))
+        answers = []
+      }
+    }
+    socket.on('data', onData)
+    socket.resume()
+
+    function answer(head: RequestHead, payload: Buffer): Buffer {
+      try {
+        return run(head, payload)
+      } catch (err) {
+        if (err instanceof StashRefusal)
+          return encodeFrame({ i: head.i, e: err.code, m: err.message } satisfies AnswerHead)
+        return encodeFrame({ i: head.i, e: 'STASH_BAD_CALL', m: (err as Error).message } satisfies AnswerHead)
+      }
+    }
+  }
+
+  function run(head: RequestHead, payload: Buffer): Buffer {
+    const { i, t = '', k = '' } = head
+    const result = (r: unknown) => encodeFrame({ i, r } satisfies AnswerHead)
+    switch (head.o) {
+      case 'get': {
+        const value = store.get(t, k)
+        return value ? encodeFrame({ i, f: 1 } satisfies AnswerHead, value) : encodeFrame({ i } satisfies AnswerHead)
+      }
+      case 'set':
+        // A copy: the payload is a view of the whole chunk it came in.
+        store.set(t, k, Buffer.from(payload), head.ttl)
+        return result(true)
+      case 'has':
+        return result(store.has(t, k))
+      case 'delete':
+        return result(store.delete(t, k))
+      case 'incr':
+        return result(store.incr(t, k, head.by ?? 1))
+      case 'keys':
+        return result(store.keys(t, head.g ?? '*'))
+      case 'clear':
+        store.clear(t)
+        return result(true)
+      case 'stats': {
+        const lagMs = (ns: number) => Math.round(ns / 1e4) / 100
+        const r = {
+          ...store.stats(),
+          lagP50Ms: lagMs(lag.percentile(50)),
+          lagP99Ms: lagMs(lag.percentile(99)),
+          lagMaxMs: lagMs(lag.max),
+        }
+        if (head.reset) lag.reset()
+        return result(r)
+      }
+      case 'takeOver':
+        return handOver(head)
+      default:
+        throw new StashRefusal('STASH_BAD_CALL', `unknown stash operation ${JSON.stringify(head.o)}`)
+    }
+  }
+
+  // The old master's half of a USR2: the contents as they are in this tick, then every byte after goes to the new master.
+  function handOver(head: RequestHead): Buffer {
+    if (head.ppid !== process.pid) {
+      throw new StashRefusal('STASH_BAD_CALL', 'takeOver: only a master this master started may take its stash')
+    }
+    const entries = store.snapshot()
+    forwardTo = head.k
+    log.info(`stash: handed ${entries.length} entries over to the new master`)
+    return encodeFrame({ i: head.i, f: 1 } satisfies AnswerHead, serialize(entries))
+  }
+
+  function forward(socket: Socket, rest: Buffer | undefined, chunk: Buffer, onData: (chunk: Buffer) => void): void {
+    socket.off('data', onData)
+    const upstream = connect(forwardTo as string)
+    if (rest) upstream.write(rest)
+    upstream.write(chunk)
+    socket.pipe(upstream)
+    upstream.pipe(socket)
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      // The new master gone (a rollback): this master serves its own copy again, as it was at the hand-over.
+      if ((err.code === 'ENOENT' || err.code === 'ECONNREFUSED') && forwardTo !== undefined) {
+        forwardTo = undefined
+        log.warning("stash: the new master's stash is gone; serving this master's copy, as it was at the hand-over")
+      }
+      socket.destroy()
+    })
+    upstream.on('close', () => socket.destroy())
+    socket.on('close', () => upstream.destroy())
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(path, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const sweeper = setInterval(() => store.sweep(), SWEEP_MS)
+  sweeper.unref()
+
+  if (previous !== undefined) {
+    try {
+      const entries = await takeOver(previous, path)
+      const { kept, dropped } = store.restore(entries)
+      log.info(
+        `stash: took over ${kept} entries from the previous master${dropped > 0 ? ` (${dropped} left out: past --stash-max-bytes ${maxBytes})` : ''}`,
+      )
+    } catch (err) {
+      log.warning(`stash: could not take over the previous master's stash (${(err as Error).message}); starting empty`)
+    }
+  }
+  loaded = true
+  for (const socket of waiting.splice(0)) if (!socket.destroyed) serve(socket)
+  // Workers, and a new master started by USR2, inherit the master's environment.
+  process.env[STASH_SOCKET_ENV] = path
+
+  return {
+    path,
+    stop() {
+      clearInterval(sweeper)
+      lag.disable()
+      return new Promise<void>((resolve) => {
+        server.close(() => {
+          rmSync(dir, { recursive: true, force: true })
+          resolve()
+        })
+        for (const socket of connections) socket.destroy()
+      })
+    },
+  }
+}
+
+/** The new master's half: asks the old master's stash for its contents, naming where to forward to. */
+function takeOver(from: string, to: string): Promise<SnapshotEntry[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(from)
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no answer from ${from} in ${TAKE_OVER_MS / 1000} s`))
+    }, TAKE_OVER_MS)
+    const done = (err: Error | undefined, entries?: SnapshotEntry[]) => {
+      clearTimeout(timer)
+      socket.destroy()
+      if (err) reject(err)
+      else resolve(entries ?? [])
+    }
+    const reader = frameReader<AnswerHead>((head, payload) => {
+      if (head.e) done(new Error(head.m ?? head.e))
+      else done(undefined, deserialize(payload) as SnapshotEntry[])
+    })
+    socket.on('data', (chunk: Buffer) => reader.take(chunk))
+    socket.on('error', (err) => done(err))
+    socket.on('close', () => done(new Error(`${from} closed the connection`)))
+    socket.write(encodeFrame({ i: 0, o: 'takeOver', k: to, ppid: process.ppid } satisfies RequestHead))
+  })
+}
