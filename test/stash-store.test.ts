@@ -1,8 +1,5 @@
 // The stash's store, pure (src/stash/store.ts), on a hand-turned clock; and
 // its server and client in this process, over a real unix socket.
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { serialize } from 'node:v8'
 import { afterEach, describe, expect, it } from 'vitest'
 import { stashClient } from '../src/stash/client.ts'
@@ -14,7 +11,12 @@ import { createLogger } from '../src/logging/log.ts'
 function clocked(maxBytes = 1 << 20) {
   let now = 1000
   const store = createStore({ maxBytes, now: () => now })
-  return { store, advance: (ms: number) => void (now += ms) }
+  return {
+    store,
+    advance: (ms: number) => {
+      now += ms
+    },
+  }
 }
 const v = (value: unknown) => serialize(value)
 
