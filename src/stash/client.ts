@@ -83,7 +83,7 @@ export function stashClient(path = process.env[STASH_SOCKET_ENV]) {
     })
     s.on('data', (chunk: Buffer) => reader.take(chunk))
     s.on('error', (err: NodeJS.ErrnoException) => failAll(s, reason(err)))
-    s.on('close', () => failAll(s, 'the master closed the connection (it is stopping or gone)'))
+    s.on('close', () => failAll(s, CLOSED))
     // A worker waiting on nothing but the stash may still exit.
     s.unref()
     return s
@@ -194,7 +194,10 @@ export function stashClient(path = process.env[STASH_SOCKET_ENV]) {
   }
 }
 
+const CLOSED = 'the master closed the connection (it is stopping or gone)'
+
 function reason(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return CLOSED
   if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')
     return `the master's stash is not there (${err.code}: it has stopped?)`
   return err.message

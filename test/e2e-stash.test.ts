@@ -1,0 +1,172 @@
+// The stash end to end (spec/stash.md): real masters and workers, the app
+// calling `import { stash } from 'corral'`, real signals.
+import { readFileSync } from 'node:fs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { stashClient } from '../src/stash/client.ts'
+import { untilReady } from './helpers/control.ts'
+import { fixture, freePort, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import { getJson } from './helpers/load.ts'
+
+afterEach(killAll)
+
+type Answer<T = unknown> = { value: T } | { error: string; message: string }
+
+async function serve(
+  workers: number,
+  signal: AbortSignal,
+  { extra = [] as string[], env = {} as NodeJS.ProcessEnv } = {},
+): Promise<{ corral: Corral; url: string; pidfile: string }> {
+  const port = await freePort()
+  const pidfile = `/tmp/corral-stash-test-${port}.pid`
+  const corral = startCorral(
+    ['-w', String(workers), '-b', `127.0.0.1:${port}`, '-p', pidfile, ...extra, fixture('app-stash.ts')],
+    { signal, env },
+  )
+  await untilReady(corral.controlSocket as string, signal)
+  return { corral, url: `http://127.0.0.1:${port}`, pidfile }
+}
+
+const call = <T>(url: string, path: string) => getJson<Answer<T>>(`${url}${path}`)
+async function value<T>(url: string, path: string): Promise<T> {
+  const a = await call<T>(url, path)
+  if ('error' in a) throw new Error(`${path}: ${a.error}: ${a.message}`)
+  return a.value
+}
+const set = async (url: string, key: string, v: unknown, ttl?: number) => {
+  const res = await fetch(`${url}/set?k=${key}${ttl === undefined ? '' : `&ttl=${ttl}`}`, {
+    method: 'POST',
+    body: JSON.stringify(v),
+  })
+  const a = (await res.json()) as Answer
+  if ('error' in a) throw new Error(`set ${key}: ${a.message}`)
+}
+const pidIn = (path: string) => {
+  try {
+    return Number(readFileSync(path, 'utf8').trim())
+  } catch {
+    return undefined
+  }
+}
+
+describe('the stash, end to end', () => {
+  it('4 workers adding to one counter at once reach the exact total', async ({ signal }) => {
+    const { corral, url } = await serve(4, signal, { env: { STASH_RACE: '500', STASH_RACE_WORKERS: '4' } })
+    const done = await waitFor(
+      async () => {
+        const keys = await value<string[]>(url, '/keys?g=done:*')
+        return keys.length === 4 && keys
+      },
+      { what: '4 workers to finish their increments', timeoutMs: 60_000 },
+    )
+    expect(await value(url, '/get?k=hits')).toBe(2000)
+    // The 4 racers were the 4 workers.
+    expect(done.map((k) => Number(k.slice('done:'.length))).sort()).toEqual(corral.workers().sort())
+  })
+
+  it('survives a HUP: new workers read what the old ones wrote', async ({ signal }) => {
+    const { corral, url } = await serve(2, signal)
+    await set(url, 'flag', { beta: true })
+    expect(await value(url, '/incr?k=n&by=5')).toBe(5)
+    const before = corral.workers()
+    corral.signal('SIGHUP')
+    await waitFor(() => corral.workers().length === 2 && corral.workers().every((p) => !before.includes(p)), {
+      what: 'a new generation of workers',
+      timeoutMs: 30_000,
+    })
+    await untilReady(corral.controlSocket as string, signal)
+    const pid = await value<number>(url, '/pid')
+    expect(before).not.toContain(pid)
+    expect(await value(url, '/get?k=flag')).toEqual({ beta: true })
+    expect(await value(url, '/incr?k=n')).toBe(6)
+  })
+
+  it('moves to the new master on USR2; writes while both serve land in the new one', async ({ signal }) => {
+    const { corral: old, url, pidfile } = await serve(2, signal)
+    await set(url, 'flag', 'from the old master')
+    await set(url, 'short', 'lives 60 s', 60)
+    expect(await value(url, '/incr?k=n&by=10')).toBe(10)
+    old.signal('SIGUSR2')
+    const fresh = await waitFor(
+      () => {
+        const pid = pidIn(pidfile)
+        return pid !== undefined && pid !== old.pid && pid
+      },
+      { what: 'the new master to be ready', timeoutMs: 60_000 },
+    )
+    track(fresh)
+    // Both generations serve now: every one of these lands in one counter.
+    const served = await Promise.all(Array.from({ length: 20 }, () => value<number>(url, '/incr?k=n')))
+    expect(new Set(served).size).toBe(20)
+    // The old master hands over and exits; only the new master's workers are left.
+    old.signal('SIGQUIT')
+    await old.exited
+    expect(old.log()).toMatch(/stash: handed 3 entries over to the new master/)
+    const pid = await value<number>(url, '/pid')
+    expect(old.workers()).not.toContain(pid)
+    expect(await value(url, '/get?k=flag')).toBe('from the old master')
+    expect(await value(url, '/get?k=short')).toBe('lives 60 s')
+    expect(await value(url, '/incr?k=n')).toBe(31)
+    process.kill(fresh, 'SIGTERM')
+  })
+
+  it('a value past --stash-max-bytes gets STASH_FULL and nothing is lost', async ({ signal }) => {
+    const { url } = await serve(1, signal, { extra: ['--stash-max-bytes', '10000'] })
+    await set(url, 'kept', 'still here')
+    const full = await call(url, '/big?bytes=20000')
+    expect(full).toMatchObject({ error: 'STASH_FULL' })
+    expect((full as { message: string }).message).toMatch(
+      /^corral stash: the stash is full: e2e\/big needs \d+ more bytes and \d+ of --stash-max-bytes 10000 are in use/,
+    )
+    expect(await value(url, '/get?k=kept')).toBe('still here')
+    expect(await value(url, '/big?bytes=100')).toBeNull()
+    const stats = await value<{ bytes: number; maxBytes: number; lagP99Ms: number }>(url, '/stats')
+    expect(stats.maxBytes).toBe(10000)
+    expect(stats.bytes).toBeGreaterThan(100)
+    expect(stats.lagP99Ms).toBeGreaterThan(0)
+  })
+
+  it('bad calls get one clear line each, and the worker keeps serving', async ({ signal }) => {
+    const { url } = await serve(1, signal)
+    expect(await call(url, '/bad?case=name')).toEqual({
+      error: 'STASH_BAD_CALL',
+      message: 'corral stash: stash.table(name): the name must be a non-empty string, not number 42',
+    })
+    expect(await call(url, '/bad?case=key')).toEqual({
+      error: 'STASH_BAD_CALL',
+      message: 'corral stash: e2e.get(key): the key must be a string, not a object',
+    })
+    expect(await call(url, '/bad?case=value')).toMatchObject({
+      error: 'STASH_BAD_CALL',
+      message: expect.stringMatching(
+        /^corral stash: e2e.set\(fn\): the value cannot be stored \(.*could not be cloned/,
+      ),
+    })
+    expect(await value(url, '/incr?k=after')).toBe(1)
+  })
+
+  it('a call while the master is stopping is answered until the stash closes, then fails clearly', async ({
+    signal,
+  }) => {
+    const { corral, url } = await serve(1, signal)
+    const client = stashClient(await value<string>(url, '/socket'))
+    const t = client.table('e2e')
+    await t.set('k', 1)
+    corral.signal('SIGTERM')
+    let answered = 0
+    let failure: unknown
+    for (;;) {
+      try {
+        await t.incr('k')
+        answered++
+      } catch (err) {
+        failure = err
+        break
+      }
+    }
+    expect(failure).toMatchObject({ code: 'STASH_UNREACHABLE' })
+    expect(String(failure)).toMatch(/^StashError: corral stash: the master/)
+    await corral.exited
+    await expect(t.get('k')).rejects.toThrow(/corral stash: the master's stash is not there/)
+    expect(answered).toBeGreaterThan(0)
+  })
+})
