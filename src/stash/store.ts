@@ -165,8 +165,6 @@ export function createStore({ maxBytes, now }: StoreOptions) {
   }
 }
 
-export type Store = ReturnType<typeof createStore>
-
 function countKeys(tables: Map<string, Map<string, Entry>>): number {
   let n = 0
   for (const t of tables.values()) n += t.size

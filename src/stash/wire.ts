@@ -19,7 +19,7 @@ export interface RequestHead {
   reset?: boolean
 }
 
-export type StashOp = 'get' | 'set' | 'delete' | 'has' | 'keys' | 'incr' | 'clear' | 'stats' | 'takeOver'
+type StashOp = 'get' | 'set' | 'delete' | 'has' | 'keys' | 'incr' | 'clear' | 'stats' | 'takeOver'
 
 export interface AnswerHead {
   i: number
