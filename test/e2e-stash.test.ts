@@ -1,10 +1,13 @@
 // The stash end to end (spec/stash.md): real masters and workers, the app
 // calling `import { stash } from 'corral'`, real signals.
-import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { stashClient } from '../src/stash/client.ts'
 import { untilReady } from './helpers/control.ts'
-import { fixture, freePort, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import { fixture, freePort, killAll, ROOT, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
 import { getJson } from './helpers/load.ts'
 
 afterEach(killAll)
@@ -14,14 +17,14 @@ type Answer<T = unknown> = { value: T } | { error: string; message: string }
 async function serve(
   workers: number,
   signal: AbortSignal,
-  { extra = [] as string[], env = {} as NodeJS.ProcessEnv } = {},
+  { extra = [] as string[], env = {} as NodeJS.ProcessEnv, app = fixture('app-stash.ts') } = {},
 ): Promise<{ corral: Corral; url: string; pidfile: string }> {
   const port = await freePort()
   const pidfile = `/tmp/corral-stash-test-${port}.pid`
-  const corral = startCorral(
-    ['-w', String(workers), '-b', `127.0.0.1:${port}`, '-p', pidfile, ...extra, fixture('app-stash.ts')],
-    { signal, env },
-  )
+  const corral = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, '-p', pidfile, ...extra, app], {
+    signal,
+    env,
+  })
   await untilReady(corral.controlSocket as string, signal)
   return { corral, url: `http://127.0.0.1:${port}`, pidfile }
 }
@@ -168,5 +171,31 @@ describe('the stash, end to end', () => {
     await corral.exited
     await expect(t.get('k')).rejects.toThrow(/corral stash: the master's stash is not there/)
     expect(answered).toBeGreaterThan(0)
+  })
+})
+
+// -u: workers that are another user still reach the master's stash (its socket is given to them).
+const NOBODY = 65534
+const asNobody =
+  process.getuid?.() === 0 &&
+  spawnSync(process.execPath, ['-e', 'require("node:fs").accessSync(process.argv[1])', `${ROOT}src/worker/main.ts`], {
+    uid: NOBODY,
+    gid: NOBODY,
+    timeout: 15_000,
+  }).status === 0
+
+describe.skipIf(!asNobody)('the stash with workers run as another user', () => {
+  it('-u nobody: workers reach the stash', async ({ signal }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-stash-app-'))
+    try {
+      chmodSync(dir, 0o755)
+      const app = join(dir, 'app.ts')
+      copyFileSync(fixture('app-stash.ts'), app)
+      chmodSync(app, 0o644)
+      const { url } = await serve(1, signal, { extra: ['-u', 'nobody'], app })
+      expect(await value(url, '/incr?k=n')).toBe(1)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

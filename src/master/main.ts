@@ -154,15 +154,6 @@ export function runMaster({
       (p) => Effect.sync(() => p.remove()),
     )
 
-    // The stash (spec/stash.md): open before the first worker, which inherits its path, and closed after the last.
-    yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () => startStash({ maxBytes: settings.stashMaxBytes, log }),
-        catch: (err) => new StashUnavailable(messageOf(err)),
-      }),
-      (stash) => Effect.promise(() => stash.stop()),
-    )
-
     const events = yield* Queue.unbounded<MasterEvent>()
     // `corral ctl` commands that are signals' events enter with the signals (src/master/master-control.ts).
     const controlSignals = yield* Queue.unbounded<Signal>()
@@ -173,6 +164,14 @@ export function runMaster({
       try: () => workerSpawnIdentity(settings),
       catch: (err) => new WorkerIdentityUnknown(messageOf(err)),
     })
+    // The stash (spec/stash.md): open before the first worker, which inherits its path, and closed after the last.
+    yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => startStash({ maxBytes: settings.stashMaxBytes, owner: identity, log }),
+        catch: (err) => new StashUnavailable(messageOf(err)),
+      }),
+      (stash) => Effect.promise(() => stash.stop()),
+    )
     const workers = createWorkerPool({
       // --reuse-port: workers bind their own sockets for those addresses (src/net/listeners.ts).
       listenerFds: listeners.filter((l) => !l.reusePort).map((l: Listener) => l.fd),

@@ -6,7 +6,7 @@
 // then on the old master forwards every byte its own workers send to the
 // new master's socket, so both generations see one stash until the old one
 // is gone.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chownSync, mkdtempSync, rmSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,6 +18,8 @@ import { encodeFrame, frameReader, STASH_SOCKET_ENV, type AnswerHead, type Reque
 
 export interface StashOptions {
   maxBytes: number
+  /** -u/--user, -g/--group: the workers' identity, which must be able to reach the socket. */
+  owner?: { uid?: number; gid?: number }
   log: Logger
 }
 
@@ -33,7 +35,7 @@ const SWEEP_MS = 5000
 /** How long a new master waits for its parent's contents before starting empty. */
 const TAKE_OVER_MS = 10_000
 
-export async function startStash({ maxBytes, log }: StashOptions): Promise<Stash> {
+export async function startStash({ maxBytes, owner, log }: StashOptions): Promise<Stash> {
   const store = createStore({ maxBytes, now: () => performance.now() })
   const lag = monitorEventLoopDelay({ resolution: 5 })
   lag.enable()
@@ -170,6 +172,9 @@ export async function startStash({ maxBytes, log }: StashOptions): Promise<Stash
       resolve()
     })
   })
+  if (owner?.uid !== undefined || owner?.gid !== undefined) {
+    for (const p of [dir, path]) chownSync(p, owner.uid ?? -1, owner.gid ?? -1)
+  }
   const sweeper = setInterval(() => store.sweep(), SWEEP_MS)
   sweeper.unref()
 
