@@ -45,7 +45,7 @@ export interface StashStats {
   /** Keys' and serialized values' bytes, against --stash-max-bytes. */
   bytes: number
   maxBytes: number
-  /** The master's event-loop delay since the last reset, in ms. */
+  /** The master's event-loop delay in ms, since the last reset (measured from the first stats call on). */
   lagP50Ms: number
   lagP99Ms: number
   lagMaxMs: number
