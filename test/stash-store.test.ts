@@ -68,6 +68,11 @@ describe('the store', () => {
     expect(store.incr('t', 'w', 1)).toBe(6)
     advance(100)
     expect(store.has('t', 'w')).toBe(false)
+    // A counter reads back as the number it is, and moves to a new master as one.
+    expect(store.get('t', 'n')).toEqual(v(39.5))
+    const moved = clocked()
+    moved.store.restore(store.snapshot())
+    expect(moved.store.incr('t', 'n', 0.5)).toBe(40)
     store.set('t', 's', v('text'), undefined)
     expect(() => store.incr('t', 's', 1)).toThrow(/holds a string, not a number/)
     expect(store.get('t', 's')).toEqual(v('text'))

@@ -3,11 +3,15 @@
 // (src/stash/server.ts) owns one and answers each request from it in the
 // tick the request arrives, which is what makes incr atomic. Values stay the
 // bytes the client serialized (node:v8): the master never deserializes them,
-// except a counter's for incr.
+// except a number's on its first incr; from then on the counter is kept as a
+// number, so that an incr costs neither a deserialize nor a serialize.
 import { deserialize, serialize } from 'node:v8'
 
 interface Entry {
+  /** The serialized value; empty for a counter. */
   value: Buffer
+  /** A counter's number (incr keeps it so); serialized only when read. */
+  count: number | undefined
   /** On the store's clock, in ms; undefined: never. */
   expiresAt: number | undefined
 }
@@ -32,11 +36,16 @@ export interface StoreOptions {
   now: () => number
 }
 
+/** What a counter counts for against --stash-max-bytes: a serialized double's bytes. */
+const COUNTER_BYTES = 10
+const NO_BYTES = Buffer.alloc(0)
+
 export function createStore({ maxBytes, now }: StoreOptions) {
   const tables = new Map<string, Map<string, Entry>>()
   // The bytes of every live key (UTF-8) and serialized value: what --stash-max-bytes bounds.
   let bytes = 0
-  const sizeOf = (key: string, value: Uint8Array) => Buffer.byteLength(key) + value.length
+  const sizeOf = (key: string, e: Entry) =>
+    Buffer.byteLength(key) + (e.count === undefined ? e.value.length : COUNTER_BYTES)
 
   function live(table: string, key: string): Entry | undefined {
     const t = tables.get(table)
@@ -51,7 +60,7 @@ export function createStore({ maxBytes, now }: StoreOptions) {
 
   function drop(table: string, t: Map<string, Entry>, key: string, e: Entry): void {
     t.delete(key)
-    bytes -= sizeOf(key, e.value)
+    bytes -= sizeOf(key, e)
     if (t.size === 0) tables.delete(table)
   }
 
@@ -63,10 +72,10 @@ export function createStore({ maxBytes, now }: StoreOptions) {
     }
   }
 
-  function put(table: string, key: string, value: Buffer, expiresAt: number | undefined): void {
+  function put(table: string, key: string, entry: Entry): void {
     const growth = () => {
       const old = live(table, key)
-      return sizeOf(key, value) - (old ? sizeOf(key, old.value) : 0)
+      return sizeOf(key, entry) - (old ? sizeOf(key, old) : 0)
     }
     if (bytes + growth() > maxBytes) sweep()
     const grows = growth()
@@ -81,16 +90,19 @@ export function createStore({ maxBytes, now }: StoreOptions) {
       t = new Map()
       tables.set(table, t)
     }
-    t.set(key, { value, expiresAt })
+    t.set(key, entry)
     bytes += grows
   }
 
   return {
-    get: (table: string, key: string): Buffer | undefined => live(table, key)?.value,
+    get(table: string, key: string): Buffer | undefined {
+      const e = live(table, key)
+      return e && (e.count === undefined ? e.value : serialize(e.count))
+    },
     has: (table: string, key: string): boolean => live(table, key) !== undefined,
     /** ttlMs: undefined keeps no expiry. */
     set(table: string, key: string, value: Buffer, ttlMs: number | undefined): void {
-      put(table, key, value, ttlMs === undefined ? undefined : now() + ttlMs)
+      put(table, key, { value, count: undefined, expiresAt: ttlMs === undefined ? undefined : now() + ttlMs })
     },
     delete(table: string, key: string): boolean {
       const t = tables.get(table)
@@ -102,8 +114,8 @@ export function createStore({ maxBytes, now }: StoreOptions) {
     /** The new value; a missing key counts from 0, and an existing one keeps its expiry (as Redis's INCRBY). */
     incr(table: string, key: string, by: number): number {
       const e = live(table, key)
-      let current = 0
-      if (e) {
+      let current = e?.count ?? 0
+      if (e && e.count === undefined) {
         const held: unknown = deserialize(e.value)
         if (typeof held !== 'number') {
           throw new StashRefusal('STASH_NOT_A_NUMBER', `incr: ${table}/${key} holds a ${kindOf(held)}, not a number`)
@@ -111,7 +123,7 @@ export function createStore({ maxBytes, now }: StoreOptions) {
         current = held
       }
       const next = current + by
-      put(table, key, serialize(next), e?.expiresAt)
+      put(table, key, { value: NO_BYTES, count: next, expiresAt: e?.expiresAt })
       return next
     },
     keys(table: string, glob: string): string[] {
@@ -136,7 +148,8 @@ export function createStore({ maxBytes, now }: StoreOptions) {
       for (const [name, t] of tables) {
         for (const [key, e] of t) {
           if (e.expiresAt !== undefined && e.expiresAt <= at) continue
-          out.push([name, key, e.value, e.expiresAt === undefined ? undefined : e.expiresAt - at])
+          const value = e.count === undefined ? e.value : serialize(e.count)
+          out.push([name, key, value, e.expiresAt === undefined ? undefined : e.expiresAt - at])
         }
       }
       return out
@@ -149,12 +162,11 @@ export function createStore({ maxBytes, now }: StoreOptions) {
       let kept = 0
       for (const [table, key, value, ttlMs] of entries) {
         try {
-          put(
-            table,
-            key,
-            Buffer.from(value.buffer, value.byteOffset, value.length),
-            ttlMs === undefined ? undefined : now() + ttlMs,
-          )
+          put(table, key, {
+            value: Buffer.from(value.buffer, value.byteOffset, value.length),
+            count: undefined,
+            expiresAt: ttlMs === undefined ? undefined : now() + ttlMs,
+          })
           kept++
         } catch (err) {
           if (!(err instanceof StashRefusal)) throw err
