@@ -1,5 +1,6 @@
 // The stash's store, pure (src/stash/store.ts), on a hand-turned clock; and
 // its server and client in this process, over a real unix socket.
+import { connect } from 'node:net'
 import { serialize } from 'node:v8'
 import { afterEach, describe, expect, it } from 'vitest'
 import { stashClient } from '../src/stash/client.ts'
@@ -157,6 +158,22 @@ describe('the server and client, in this process', () => {
     await expect(t.set('big', 'x'.repeat(2000))).rejects.toMatchObject({ code: 'STASH_FULL' })
     // Nothing lost: what was there still is, and the connection still serves.
     expect(await t.incr('n')).toBe(11)
+    client.close()
+  })
+
+  it('a connection that sends a malformed frame is closed; the others keep being served', async () => {
+    const stash = await startStash({ maxBytes: 1000, log })
+    stops.push(() => stash.stop())
+    const client = stashClient(stash.path)
+    await client.table('t').set('a', 1)
+    const raw = connect(stash.path)
+    // A frame whose table length points past its end.
+    const bad = Buffer.alloc(4 + 21)
+    bad.writeUInt32LE(21, 0)
+    bad.writeUInt32LE(1000, 17)
+    raw.write(bad)
+    await new Promise((resolve) => raw.on('close', resolve))
+    expect(await client.table('t').get('a')).toBe(1)
     client.close()
   })
 

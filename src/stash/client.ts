@@ -7,7 +7,7 @@
 import { connect, type Socket } from 'node:net'
 import { deserialize, serialize } from 'node:v8'
 import type { StashErrorCode } from './store.ts'
-import { encodeFrame, frameReader, STASH_SOCKET_ENV, type AnswerHead, type RequestHead } from './wire.ts'
+import { encodeRequest, frameReader, KIND, OP, type Op, STASH_SOCKET_ENV } from './wire.ts'
 
 /** What a stash call rejects with: `code` says which kind, the message says what happened in one line. */
 export class StashError extends Error {
@@ -52,7 +52,7 @@ export interface StashStats {
 }
 
 interface Pending {
-  resolve: (head: AnswerHead, payload: Buffer) => void
+  resolve: (result: unknown) => void
   reject: (err: StashError) => void
 }
 
@@ -73,13 +73,17 @@ export function stashClient(path = process.env[STASH_SOCKET_ENV]) {
     }
     const s = connect(path)
     socket = s
-    const reader = frameReader<AnswerHead>((head, payload) => {
-      const p = pending.get(head.i)
+    const reader = frameReader((frame) => {
+      const id = frame.readUInt32LE(0)
+      const p = pending.get(id)
       if (!p) return
-      pending.delete(head.i)
+      pending.delete(id)
       if (pending.size === 0) s.unref()
-      if (head.e) p.reject(new StashError(head.e as StashErrorCode, head.m ?? head.e))
-      else p.resolve(head, payload)
+      const kind = frame[4]
+      if (kind === KIND.error) {
+        const { code, message } = JSON.parse(frame.toString('utf8', 5)) as { code: StashErrorCode; message: string }
+        p.reject(new StashError(code, message))
+      } else p.resolve(decodeResult(kind, frame))
     })
     s.on('data', (chunk: Buffer) => reader.take(chunk))
     s.on('error', (err: NodeJS.ErrnoException) => failAll(s, reason(err)))
@@ -110,17 +114,17 @@ export function stashClient(path = process.env[STASH_SOCKET_ENV]) {
     }
   }
 
-  function request(head: Omit<RequestHead, 'i'>, payload?: Uint8Array): Promise<{ head: AnswerHead; payload: Buffer }> {
+  function request(op: Op, table: string, key: string, num?: number, payload?: Uint8Array): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const s = connection()
-      const i = nextId++
-      pending.set(i, { resolve: (h, p) => resolve({ head: h, payload: p }), reject })
+      const id = nextId
+      // Ids wrap within the u32 the wire gives them.
+      nextId = nextId === 0xffffffff ? 1 : nextId + 1
+      pending.set(id, { resolve, reject })
       // Requests made in one tick go out in one buffer, one write (a corked
       // socket's writev of many small buffers cost more than the copy).
-      outgoing.push(encodeFrame({ ...head, i }, payload))
-      if (outgoing.length === 1) {
-        process.nextTick(flush)
-      }
+      outgoing.push(encodeRequest(id, op, table, key, num, payload))
+      if (outgoing.length === 1) process.nextTick(flush)
       // Keeps the process alive while an answer is due, not longer.
       s.ref()
     })
@@ -140,13 +144,10 @@ export function stashClient(path = process.env[STASH_SOCKET_ENV]) {
       }
       return key
     }
-    const result = async (head: Omit<RequestHead, 'i'>, payload?: Uint8Array) => (await request(head, payload)).head.r
     return {
       name,
       async get<T>(key: string) {
-        const k = keyed('get', key)
-        const { head, payload } = await request({ o: 'get', t, k })
-        return head.f ? (deserialize(payload) as T) : undefined
+        return (await request(OP.get, t, keyed('get', key))) as T | undefined
       },
       async set(key, value, options = {}) {
         const k = keyed('set', key)
@@ -166,25 +167,25 @@ export function stashClient(path = process.env[STASH_SOCKET_ENV]) {
             `${t}.set(${k}): the value cannot be stored (${(err as Error).message})`,
           )
         }
-        await request({ o: 'set', t, k, ...(ttl !== undefined && { ttl: ttl * 1000 }) }, bytes)
+        await request(OP.set, t, k, ttl === undefined ? undefined : ttl * 1000, bytes)
       },
-      delete: async (key) => (await result({ o: 'delete', t, k: keyed('delete', key) })) as boolean,
-      has: async (key) => (await result({ o: 'has', t, k: keyed('has', key) })) as boolean,
+      delete: async (key) => (await request(OP.delete, t, keyed('delete', key))) as boolean,
+      has: async (key) => (await request(OP.has, t, keyed('has', key))) as boolean,
       async keys(glob = '*') {
         if (typeof glob !== 'string') {
           throw new StashError('STASH_BAD_CALL', `${t}.keys(glob): the glob must be a string, not ${describe(glob)}`)
         }
-        return (await result({ o: 'keys', t, g: glob })) as string[]
+        return (await request(OP.keys, t, glob)) as string[]
       },
       async clear() {
-        await request({ o: 'clear', t })
+        await request(OP.clear, t, '')
       },
       async incr(key, by = 1) {
         const k = keyed('incr', key)
         if (typeof by !== 'number' || !Number.isFinite(by)) {
           throw new StashError('STASH_BAD_CALL', `${t}.incr(${k}, by): by must be a finite number, not ${describe(by)}`)
         }
-        return (await result({ o: 'incr', t, k, by })) as number
+        return (await request(OP.incr, t, k, by)) as number
       },
     }
   }
@@ -193,11 +194,28 @@ export function stashClient(path = process.env[STASH_SOCKET_ENV]) {
     table,
     /** The stash's size and the master's event-loop lag; `reset` starts the lag's histogram afresh. */
     stats: async (options: { reset?: boolean } = {}) =>
-      (await request({ o: 'stats', ...(options.reset && { reset: true }) })).head.r as StashStats,
+      (await request(OP.stats, '', '', options.reset ? 1 : 0)) as StashStats,
     /** Closes the connection; calls in flight fail. */
     close(): void {
       if (socket) failAll(socket, 'the client was closed')
     },
+  }
+}
+
+function decodeResult(kind: number | undefined, frame: Buffer): unknown {
+  switch (kind) {
+    case KIND.value:
+      return deserialize(frame.subarray(5))
+    case KIND.true:
+      return true
+    case KIND.false:
+      return false
+    case KIND.number:
+      return frame.readDoubleLE(5)
+    case KIND.json:
+      return JSON.parse(frame.toString('utf8', 5))
+    default:
+      return undefined
   }
 }
 

@@ -14,7 +14,18 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { deserialize, serialize } from 'node:v8'
 import type { Logger } from '../logging/log.ts'
 import { createStore, StashRefusal, type SnapshotEntry } from './store.ts'
-import { encodeFrame, frameReader, STASH_SOCKET_ENV, type AnswerHead, type RequestHead } from './wire.ts'
+import {
+  decodeRequest,
+  encodeAnswer,
+  encodeJsonAnswer,
+  encodeNumberAnswer,
+  encodeRequest,
+  frameReader,
+  KIND,
+  OP,
+  type Request,
+  STASH_SOCKET_ENV,
+} from './wire.ts'
 
 export interface StashOptions {
   maxBytes: number
@@ -64,8 +75,8 @@ export async function startStash({ maxBytes, owner, log }: StashOptions): Promis
 
   function serve(socket: Socket): void {
     let answers: Buffer[] = []
-    const reader = frameReader<RequestHead>((head, payload) => {
-      answers.push(answer(head, payload))
+    const reader = frameReader((frame) => {
+      answers.push(answer(frame))
     })
     const onData = (chunk: Buffer) => {
       if (forwardTo !== undefined) return forward(socket, reader.rest(), chunk, onData)
@@ -84,72 +95,71 @@ export async function startStash({ maxBytes, owner, log }: StashOptions): Promis
     }
     socket.on('data', onData)
     socket.resume()
+  }
 
-    function answer(head: RequestHead, payload: Buffer): Buffer {
-      try {
-        return run(head, payload)
-      } catch (err) {
-        if (err instanceof StashRefusal)
-          return encodeFrame({ i: head.i, e: err.code, m: err.message } satisfies AnswerHead)
-        return encodeFrame({ i: head.i, e: 'STASH_BAD_CALL', m: (err as Error).message } satisfies AnswerHead)
-      }
+  function answer(frame: Buffer): Buffer {
+    const request = decodeRequest(frame)
+    try {
+      return run(request)
+    } catch (err) {
+      const code = err instanceof StashRefusal ? err.code : 'STASH_BAD_CALL'
+      return encodeJsonAnswer(request.id, KIND.error, { code, message: (err as Error).message })
     }
   }
 
-  function run(head: RequestHead, payload: Buffer): Buffer {
-    const { i, t = '', k = '' } = head
-    const result = (r: unknown) => encodeFrame({ i, r } satisfies AnswerHead)
-    switch (head.o) {
-      case 'get': {
-        const value = store.get(t, k)
-        return value ? encodeFrame({ i, f: 1 } satisfies AnswerHead, value) : encodeFrame({ i } satisfies AnswerHead)
+  function run({ id, op, num, table, key, payload }: Request): Buffer {
+    const yesNo = (b: boolean) => encodeAnswer(id, b ? KIND.true : KIND.false)
+    switch (op) {
+      case OP.get: {
+        const value = store.get(table, key)
+        return value ? encodeAnswer(id, KIND.value, value) : encodeAnswer(id, KIND.none)
       }
-      case 'set':
+      case OP.set:
         // A copy: the payload is a view of the whole chunk it came in.
-        store.set(t, k, Buffer.from(payload), head.ttl)
-        return result(true)
-      case 'has':
-        return result(store.has(t, k))
-      case 'delete':
-        return result(store.delete(t, k))
-      case 'incr':
-        return result(store.incr(t, k, head.by ?? 1))
-      case 'keys':
-        return result(store.keys(t, head.g ?? '*'))
-      case 'clear':
-        store.clear(t)
-        return result(true)
-      case 'stats': {
+        store.set(table, key, Buffer.from(payload), Number.isNaN(num) ? undefined : num)
+        return encodeAnswer(id, KIND.none)
+      case OP.has:
+        return yesNo(store.has(table, key))
+      case OP.delete:
+        return yesNo(store.delete(table, key))
+      case OP.incr:
+        return encodeNumberAnswer(id, store.incr(table, key, num))
+      case OP.keys:
+        return encodeJsonAnswer(id, KIND.json, store.keys(table, key))
+      case OP.clear:
+        store.clear(table)
+        return encodeAnswer(id, KIND.none)
+      case OP.stats: {
         if (!lagMeasured) {
           lag.enable()
           lagMeasured = true
         }
         const lagMs = (ns: number) => Math.round(ns / 1e4) / 100
-        const r = {
+        const stats = {
           ...store.stats(),
           lagP50Ms: lagMs(lag.percentile(50)),
           lagP99Ms: lagMs(lag.percentile(99)),
           lagMaxMs: lagMs(lag.max),
         }
-        if (head.reset) lag.reset()
-        return result(r)
+        if (num === 1) lag.reset()
+        return encodeJsonAnswer(id, KIND.json, stats)
       }
-      case 'takeOver':
-        return handOver(head)
+      case OP.takeOver:
+        return handOver(id, num, key)
       default:
-        throw new StashRefusal('STASH_BAD_CALL', `unknown stash operation ${JSON.stringify(head.o)}`)
+        throw new StashRefusal('STASH_BAD_CALL', `unknown stash operation ${op}`)
     }
   }
 
   // The old master's half of a USR2: the contents as they are in this tick, then every byte after goes to the new master.
-  function handOver(head: RequestHead): Buffer {
-    if (head.ppid !== process.pid) {
+  function handOver(id: number, ppid: number, to: string): Buffer {
+    if (ppid !== process.pid) {
       throw new StashRefusal('STASH_BAD_CALL', 'takeOver: only a master this master started may take its stash')
     }
     const entries = store.snapshot()
-    forwardTo = head.k
+    forwardTo = to
     log.info(`stash: handed ${entries.length} entries over to the new master`)
-    return encodeFrame({ i: head.i, f: 1 } satisfies AnswerHead, serialize(entries))
+    return encodeAnswer(id, KIND.value, serialize(entries))
   }
 
   function forward(socket: Socket, rest: Buffer | undefined, chunk: Buffer, onData: (chunk: Buffer) => void): void {
@@ -230,13 +240,16 @@ function takeOver(from: string, to: string): Promise<SnapshotEntry[]> {
       if (err) reject(err)
       else resolve(entries ?? [])
     }
-    const reader = frameReader<AnswerHead>((head, payload) => {
-      if (head.e) done(new Error(head.m ?? head.e))
-      else done(undefined, deserialize(payload) as SnapshotEntry[])
+    const reader = frameReader((frame) => {
+      if (frame[4] === KIND.value) done(undefined, deserialize(frame.subarray(5)) as SnapshotEntry[])
+      else
+        done(
+          new Error(frame[4] === KIND.error ? (JSON.parse(frame.toString('utf8', 5)) as Error).message : 'no contents'),
+        )
     })
     socket.on('data', (chunk: Buffer) => reader.take(chunk))
     socket.on('error', (err) => done(err))
     socket.on('close', () => done(new Error(`${from} closed the connection`)))
-    socket.write(encodeFrame({ i: 0, o: 'takeOver', k: to, ppid: process.ppid } satisfies RequestHead))
+    socket.write(encodeRequest(0, OP.takeOver, '', to, process.ppid))
   })
 }
