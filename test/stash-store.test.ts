@@ -221,4 +221,24 @@ describe('the server and client, in this process', () => {
     oldClient.close()
     freshClient.close()
   })
+
+  it('when the new stash dies (a rollback), the old one serves its copy again, from the next call on', async () => {
+    const old = await startStash({ maxBytes: 1000, log })
+    stops.push(() => old.stop())
+    const oldClient = stashClient(old.path)
+    await oldClient.table('t').incr('n', 5)
+    const ppid = Object.getOwnPropertyDescriptor(process, 'ppid')
+    Object.defineProperty(process, 'ppid', { value: process.pid, configurable: true })
+    let fresh: Awaited<ReturnType<typeof startStash>>
+    try {
+      fresh = await startStash({ maxBytes: 1000, log })
+    } finally {
+      if (ppid) Object.defineProperty(process, 'ppid', ppid)
+    }
+    await fresh.stop()
+    // Nothing was forwarded before the new stash went: no call is lost to the switch back.
+    expect(await oldClient.table('t').incr('n')).toBe(6)
+    expect(await oldClient.table('t').incr('n')).toBe(7)
+    oldClient.close()
+  })
 })

@@ -164,21 +164,32 @@ export async function startStash({ maxBytes, owner, log }: StashOptions): Promis
 
   function forward(socket: Socket, rest: Buffer | undefined, chunk: Buffer, onData: (chunk: Buffer) => void): void {
     socket.off('data', onData)
+    socket.pause()
     const upstream = connect(forwardTo as string)
-    if (rest) upstream.write(rest)
-    upstream.write(chunk)
-    socket.pipe(upstream)
-    upstream.pipe(socket)
+    upstream.once('connect', () => {
+      upstream.write(rest ? Buffer.concat([rest, chunk]) : chunk)
+      socket.pipe(upstream)
+      upstream.pipe(socket)
+      upstream.on('close', () => socket.destroy())
+      socket.on('close', () => upstream.destroy())
+    })
     upstream.on('error', (err: NodeJS.ErrnoException) => {
-      // The new master gone (a rollback): this master serves its own copy again, as it was at the hand-over.
-      if ((err.code === 'ENOENT' || err.code === 'ECONNREFUSED') && forwardTo !== undefined) {
-        forwardTo = undefined
-        log.warning("stash: the new master's stash is gone; serving this master's copy, as it was at the hand-over")
+      if (upstream.connecting || upstream.bytesWritten === 0) {
+        if (forwardTo !== undefined && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) {
+          // The new master gone (a rollback): this master serves its own copy again, as it was at the
+          // hand-over, starting with what this connection sent (nothing of it reached the new master).
+          forwardTo = undefined
+          log.warning("stash: the new master's stash is gone; serving this master's copy, as it was at the hand-over")
+        }
+        if (forwardTo === undefined) {
+          socket.on('data', onData)
+          socket.resume()
+          onData(chunk)
+          return
+        }
       }
       socket.destroy()
     })
-    upstream.on('close', () => socket.destroy())
-    socket.on('close', () => upstream.destroy())
   }
 
   await new Promise<void>((resolve, reject) => {
