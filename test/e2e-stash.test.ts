@@ -1,7 +1,7 @@
 // The stash end to end (spec/stash.md): real masters and workers, the app
 // calling `import { stash } from 'corral'`, real signals.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -110,6 +110,29 @@ describe('the stash, end to end', () => {
     expect(await value(url, '/get?k=short')).toBe('lives 60 s')
     expect(await value(url, '/incr?k=n')).toBe(31)
     process.kill(fresh, 'SIGTERM')
+  })
+
+  it('a USR2 that rolls back (the new code throws at import) leaves the old master serving its stash', async ({
+    signal,
+  }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-stash-deploy-'))
+    try {
+      const app = join(dir, 'app.ts')
+      copyFileSync(fixture('app-stash.ts'), app)
+      const { corral: old, url } = await serve(2, signal, { app })
+      expect(await value(url, '/incr?k=n&by=10')).toBe(10)
+      writeFileSync(app, "throw new Error('broken deploy: thrown at import')\n")
+      old.signal('SIGUSR2')
+      await old.waitForLog(/Re-exec failed: the new master exited with code 4 before it was ready/, {
+        timeoutMs: 60_000,
+      })
+      expect(old.log()).toMatch(/stash: handed 1 entries over to the new master/)
+      // The old workers' next calls are answered from the old master's copy; none fails.
+      expect(await value(url, '/incr?k=n')).toBe(11)
+      expect(await value(url, '/incr?k=n')).toBe(12)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('a value past --stash-max-bytes gets STASH_FULL and nothing is lost', async ({ signal }) => {
