@@ -1,6 +1,7 @@
 // What `import … from 'corral'` gives a config file: types, and nothing that
 // loads the server (type-only imports are erased).
 import type { CommandLineOnly, SettingsInput } from './config/registry.ts'
+import type { StashStats, StashTable } from './stash/client.ts'
 
 /** A config file's default export: any settings, camelCase, as in spec/settings.md. */
 export type Config = Partial<Omit<SettingsInput, CommandLineOnly>>
@@ -39,7 +40,6 @@ export type {
 // The client is loaded on the first call, so an app that never uses it (and
 // a config file) loads nothing for it.
 export type { SetOptions, StashError, StashStats, StashTable } from './stash/client.ts'
-import type { StashStats, StashTable } from './stash/client.ts'
 
 type StashClient = ReturnType<typeof import('./stash/client.ts').stashClient>
 let client: Promise<StashClient> | undefined
