@@ -39,7 +39,7 @@ export type {
 // The stash (spec/stash.md): tables shared by every worker, kept by the master.
 // The client is loaded on the first call, so an app that never uses it (and
 // a config file) loads nothing for it.
-export type { SetOptions, StashError, StashStats, StashTable } from './stash/client.ts'
+export type { SetOptions, StashError, StashErrorCode, StashStats, StashTable } from './stash/client.ts'
 
 type StashClient = ReturnType<typeof import('./stash/client.ts').stashClient>
 let client: Promise<StashClient> | undefined

@@ -6,8 +6,10 @@
 // stash never loads this.
 import { connect, type Socket } from 'node:net'
 import { deserialize, serialize } from 'node:v8'
-import type { StashErrorCode } from './store.ts'
 import { encodeRequest, frameReader, KIND, OP, type Op, STASH_SOCKET_ENV } from './wire.ts'
+
+/** Which kind of failure a StashError is (spec/stash.md, Errors). */
+export type StashErrorCode = 'STASH_FULL' | 'STASH_NOT_A_NUMBER' | 'STASH_BAD_CALL' | 'STASH_UNREACHABLE'
 
 /** What a stash call rejects with: `code` says which kind, the message says what happened in one line. */
 export class StashError extends Error {

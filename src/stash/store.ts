@@ -6,6 +6,7 @@
 // except a number's on its first incr; from then on the counter is kept as a
 // number, so that an incr costs neither a deserialize nor a serialize.
 import { deserialize, serialize } from 'node:v8'
+import type { StashErrorCode } from './client.ts'
 
 interface Entry {
   /** The serialized value; empty for a counter. */
@@ -24,8 +25,6 @@ export class StashRefusal extends Error {
     this.code = code
   }
 }
-
-export type StashErrorCode = 'STASH_FULL' | 'STASH_NOT_A_NUMBER' | 'STASH_BAD_CALL' | 'STASH_UNREACHABLE'
 
 /** One entry as it moves to a new master: the time it has left, not a clock reading (the clocks differ). */
 export type SnapshotEntry = [table: string, key: string, value: Uint8Array, ttlMs: number | undefined]
