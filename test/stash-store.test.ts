@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { stashClient } from '../src/stash/client.ts'
 import { startStash } from '../src/stash/server.ts'
 import { createStore, globMatcher, StashRefusal } from '../src/stash/store.ts'
-import { STASH_SOCKET_ENV } from '../src/stash/wire.ts'
+import { decodeRequest, encodeRequest, frameReader, OP, STASH_SOCKET_ENV } from '../src/stash/wire.ts'
 import { createLogger } from '../src/logging/log.ts'
 
 function clocked(maxBytes = 1 << 20) {
@@ -240,5 +240,24 @@ describe('the server and client, in this process', () => {
     expect(await oldClient.table('t').incr('n')).toBe(6)
     expect(await oldClient.table('t').incr('n')).toBe(7)
     oldClient.close()
+  })
+
+  it('frames split anywhere, or many in one chunk, come out whole and in order; a large value round-trips', async () => {
+    const frames = [encodeRequest(1, OP.get, 't', 'a'), encodeRequest(2, OP.set, 't', 'b', 5, Buffer.alloc(3000, 7))]
+    const bytes = Buffer.concat([...frames, ...frames])
+    for (const step of [1, 3, 4, 5, 1000, bytes.length]) {
+      const seen: number[] = []
+      const reader = frameReader((f) => seen.push(decodeRequest(f).id))
+      for (let at = 0; at < bytes.length; at += step) reader.take(bytes.subarray(at, at + step))
+      expect(seen).toEqual([1, 2, 1, 2])
+      expect(reader.rest()).toBeUndefined()
+    }
+    const stash = await startStash({ maxBytes: 64 << 20, log })
+    stops.push(() => stash.stop())
+    const client = stashClient(stash.path)
+    const big = new Uint8Array(16 << 20).map((_, i) => i % 251)
+    await client.table('t').set('big', big)
+    expect(await client.table('t').get('big')).toEqual(big)
+    client.close()
   })
 })

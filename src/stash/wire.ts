@@ -99,24 +99,42 @@ export function encodeNumberAnswer(id: number, n: number): Buffer {
 export const encodeJsonAnswer = (id: number, kind: typeof KIND.json | typeof KIND.error, value: unknown) =>
   encodeAnswer(id, kind, Buffer.from(JSON.stringify(value)))
 
-/** Splits a byte stream into frames (each without its length); `take` is fed each chunk. */
+/**
+ * Splits a byte stream into frames (each without its length); `take` is fed
+ * each chunk. Chunks are joined once a whole frame is there, not as they
+ * come: a large value arriving in many chunks is copied once.
+ */
 export function frameReader(frame: (frame: Buffer) => void) {
-  let pending: Buffer | undefined
+  let chunks: Buffer[] = []
+  let buffered = 0
+  // Bytes needed before anything can be parsed: a length, then the frame it announces.
+  let need = 4
   return {
     take(chunk: Buffer): void {
-      const buf = pending ? Buffer.concat([pending, chunk]) : chunk
-      pending = undefined
+      chunks.push(chunk)
+      buffered += chunk.length
+      if (buffered < need) return
+      const buf = chunks.length === 1 ? chunk : Buffer.concat(chunks, buffered)
+      chunks = []
+      buffered = 0
+      need = 4
       let at = 0
       while (buf.length - at >= 4) {
         const rest = buf.readUInt32LE(at)
-        if (buf.length - at - 4 < rest) break
+        if (buf.length - at - 4 < rest) {
+          need = 4 + rest
+          break
+        }
         frame(buf.subarray(at + 4, at + 4 + rest))
         at += 4 + rest
       }
-      if (at < buf.length) pending = buf.subarray(at)
+      if (at < buf.length) {
+        chunks = [buf.subarray(at)]
+        buffered = buf.length - at
+      }
     },
     /** Bytes received but not yet a whole frame (handed on when a connection is forwarded). */
-    rest: (): Buffer | undefined => pending,
+    rest: (): Buffer | undefined => (buffered > 0 ? Buffer.concat(chunks, buffered) : undefined),
   }
 }
 
