@@ -1,11 +1,13 @@
 // The stash end to end (spec/stash.md): real masters and workers, the app
 // calling `import { stash } from 'corral'`, real signals.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
+import { createLogger } from '../src/logging/log.ts'
 import { stashClient } from '../src/stash/client.ts'
+import { removeStaleSockets, startStash } from '../src/stash/server.ts'
 import { untilReady } from './helpers/control.ts'
 import { fixture, freePort, killAll, ROOT, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
 import { getJson } from './helpers/load.ts'
@@ -18,15 +20,11 @@ async function serve(
   workers: number,
   signal: AbortSignal,
   { extra = [] as string[], env = {} as NodeJS.ProcessEnv, app = fixture('app-stash.ts') } = {},
-): Promise<{ corral: Corral; url: string; pidfile: string }> {
+): Promise<{ corral: Corral; url: string }> {
   const port = await freePort()
-  const pidfile = `/tmp/corral-stash-test-${port}.pid`
-  const corral = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, '-p', pidfile, ...extra, app], {
-    signal,
-    env,
-  })
+  const corral = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, ...extra, app], { signal, env })
   await untilReady(corral.controlSocket as string, signal)
-  return { corral, url: `http://127.0.0.1:${port}`, pidfile }
+  return { corral, url: `http://127.0.0.1:${port}` }
 }
 
 const call = <T>(url: string, path: string) => getJson<Answer<T>>(`${url}${path}`)
@@ -84,7 +82,10 @@ describe('the stash, end to end', () => {
   })
 
   it('moves to the new master on USR2; writes while both serve land in the new one', async ({ signal }) => {
-    const { corral: old, url, pidfile } = await serve(2, signal)
+    const dir = mkdtempSync(join(tmpdir(), 'corral-stash-upgrade-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const pidfile = join(dir, 'corral.pid')
+    const { corral: old, url } = await serve(2, signal, { extra: ['-p', pidfile] })
     await set(url, 'flag', 'from the old master')
     await set(url, 'short', 'lives 60 s', 60)
     expect(await value(url, '/incr?k=n&by=10')).toBe(10)
@@ -221,6 +222,32 @@ describe.skipIf(!asNobody)('the stash with workers run as another user', () => {
       expect(await value(url, '/incr?k=n')).toBe(1)
     } finally {
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('socket directories left by killed masters', () => {
+  it("are removed by the next stash to start; a live one's is not", async () => {
+    const log = createLogger({ level: 'critical' })
+    const live = await startStash({ maxBytes: 1000, log })
+    try {
+      const dead = mkdtempSync(join(tmpdir(), 'corral-stash-'))
+      const sock = join(dead, 'stash.sock')
+      // A process that listens there and is SIGKILLed leaves the socket file, as a killed master does.
+      spawnSync(process.execPath, [
+        '-e',
+        `require('node:net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`,
+      ])
+      expect(existsSync(sock)).toBe(true)
+      removeStaleSockets()
+      await waitFor(() => !existsSync(dead), { what: 'the stale directory to go' })
+      expect(existsSync(live.path)).toBe(true)
+      const client = stashClient(live.path)
+      await client.table('t').set('a', 1)
+      client.close()
+    } finally {
+      await live.stop()
+      delete process.env.CORRAL_STASH_SOCKET
     }
   })
 })

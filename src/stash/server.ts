@@ -6,7 +6,7 @@
 // then on the old master forwards every byte its own workers send to the
 // new master's socket, so both generations see one stash until the old one
 // is gone.
-import { chownSync, mkdtempSync, rmSync } from 'node:fs'
+import { chownSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,6 +43,43 @@ export interface Stash {
 
 /** How often expired entries are freed even if nobody reads them. */
 const SWEEP_MS = 5000
+const STASH_DIR_PREFIX = 'corral-stash-'
+
+/**
+ * A master that was killed (SIGKILL, a crash) leaves its socket's directory
+ * behind. At start, this user's directories whose socket nobody answers on are
+ * removed: in the background, and only those, so a live master's (even one in
+ * another PID namespace sharing the temp directory) is never touched.
+ */
+export function removeStaleSockets(): void {
+  let names: string[]
+  try {
+    names = readdirSync(tmpdir()).filter((n) => n.startsWith(STASH_DIR_PREFIX))
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const dir = join(tmpdir(), name)
+    let made: number
+    try {
+      const stat = statSync(dir)
+      // Root's masters give theirs to the workers' user (-u): root may remove any.
+      if (process.getuid?.() !== 0 && stat.uid !== process.getuid?.()) continue
+      made = stat.mtimeMs
+    } catch {
+      continue
+    }
+    const probe = connect(join(dir, 'stash.sock'))
+    probe.unref()
+    probe.on('connect', () => probe.destroy())
+    probe.on('error', (err: NodeJS.ErrnoException) => {
+      // No socket yet may be a master starting now: only a directory a minute old is given up on.
+      const dead = err.code === 'ECONNREFUSED' || (err.code === 'ENOENT' && Date.now() - made > 60_000)
+      if (dead) rmSync(dir, { recursive: true, force: true })
+    })
+  }
+}
+
 /** How long a new master waits for its parent's contents before starting empty. */
 const TAKE_OVER_MS = 10_000
 
@@ -53,7 +90,8 @@ export async function startStash({ maxBytes, owner, log }: StashOptions): Promis
   const lag = monitorEventLoopDelay({ resolution: 5 })
   let lagMeasured = false
   const previous = process.env[STASH_SOCKET_ENV]
-  const dir = mkdtempSync(join(tmpdir(), 'corral-stash-'))
+  removeStaleSockets()
+  const dir = mkdtempSync(join(tmpdir(), STASH_DIR_PREFIX))
   const path = join(dir, 'stash.sock')
   // Set once the old master has handed its contents over: its workers' connections go there from then on.
   let forwardTo: string | undefined
