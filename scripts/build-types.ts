@@ -118,6 +118,8 @@ const index =
   inner('src/logging/log.d.ts') +
   settingsTypes() +
   inner('src/hooks/hooks.d.ts').replace(/^import type [^;]* from 'node:[^']*';\n/gm, '') +
+  // The stash's client: what `stash` gives and rejects with (spec/stash.md).
+  inner('src/stash/client.d.ts') +
   entry('src/index.d.ts')
 
 const machines =

@@ -420,6 +420,22 @@ export const serverSettings = [
     `,
   }),
   setting({
+    name: 'stashMaxBytes',
+    flags: ['--stash-max-bytes'],
+    section: 'Server',
+    onHup: 'kept',
+    meta: 'INT',
+    type: 'int',
+    default: 64 * 1024 * 1024,
+    defaultDoc: '67108864 (64 MiB)',
+    schema: intAtLeast(1, 'a number of bytes (1 or more)'),
+    doc: prose`
+      The most the stash (import { stash } from 'corral', spec/stash.md) holds: the bytes of its keys and of its values
+      as serialized. A write that would pass it fails with a STASH_FULL error and changes nothing; expired entries are
+      freed first. Read at start (a USR2 applies a new value).
+    `,
+  }),
+  setting({
     name: 'limitRequestLine',
     flags: ['--limit-request-line'],
     section: 'Security',

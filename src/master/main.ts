@@ -29,6 +29,7 @@ import { Pidfile } from './parts/pidfile.ts'
 import { Pool } from './parts/pool.ts'
 import { startFailed } from './parts/start-failed.ts'
 import { Status } from './parts/status.ts'
+import { stashLayer } from './parts/stash.ts'
 import { Systemd, systemdFollowsChart } from './parts/systemd.ts'
 import { withoutInitWarning } from './pid1.ts'
 
@@ -60,6 +61,7 @@ const parts = Systemd.layer.pipe(
   then(Chart.layer),
   then(systemdFollowsChart),
   then(Status.layer),
+  then(stashLayer),
   then(Pool.layer),
   then(Control.layer),
   then(commandsLayer),
