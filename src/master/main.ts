@@ -337,9 +337,11 @@ function carryOut(
 ): void {
   switch (command.type) {
     case 'spawnWorker': {
-      const { id, generation, settings } = command
-      return hooks.spawning({ id, generation }, () => pool.spawnWorker(id, generation, settings))
+      const { id, generation, settings, role } = command
+      return hooks.spawning({ id, generation }, () => pool.spawnWorker(id, generation, settings, role))
     }
+    case 'promoteSpare':
+      return pool.promoteSpare(command.id)
     case 'stopWorker':
       return hooks.forWorker(command.id, () => pool.stopWorker(command.id, command.mode))
     case 'killWorker':
