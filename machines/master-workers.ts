@@ -263,7 +263,8 @@ function stopAll(ctx: MasterContext, victims: readonly WorkerRecord[], mode: Sto
 export function converge(ctx: MasterContext): Step {
   const live = currentWorkers(ctx)
   if (live.length > ctx.target) {
-    return stopAll(ctx, live.slice(0, live.length - ctx.target), 'graceful', 'scaled-down')
+    const stopped = stopAll(ctx, live.slice(0, live.length - ctx.target), 'graceful', 'scaled-down')
+    return then(stopped, convergeSpares(stopped.context))
   }
   const promoted = promoteSpares(ctx, ctx.target - live.length)
   const spawned = spawnServing(promoted.context)
@@ -302,6 +303,11 @@ function convergeSpares(ctx: MasterContext): Step {
   if (spares.length > wanted) return stopAll(ctx, spares.slice(0, spares.length - wanted), 'graceful', 'scaled-down')
   if (readyCount(ctx) < ctx.target) return { context: ctx, commands: [] }
   return spawn(ctx, wanted - spares.length, 'spare')
+}
+
+/** Two steps in a row: the second was computed from the first's context. */
+function then(first: Step, second: Step): Step {
+  return { context: second.context, commands: [...first.commands, ...second.commands] }
 }
 
 function spawn(ctx: MasterContext, count: number, role: WorkerRole): Step {

@@ -41,6 +41,8 @@ const deepPaths = new Map<string, number>(
     'settings read after the master began to stop',
     'a new master fails to start after a rollback',
     'a signal during a hand-over',
+    'a spare takes over',
+    'a crash storm outlasts the spares',
   ].map((name) => [name, 0]),
 )
 const tookPath = (name: string) => deepPaths.set(name, (deepPaths.get(name) ?? 0) + 1)
@@ -116,6 +118,7 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
           workers: fc.integer({ min: 1, max: 4 }),
           timeout: fc.constantFrom(0, 30),
           gracefulTimeout: fc.constantFrom(2, 30),
+          standby: fc.constantFrom(0, 1, 2),
         }),
         { nil: undefined, freq: 4 },
       ),
@@ -183,8 +186,18 @@ const someSettings = fc.record({
   workers: fc.integer({ min: 1, max: 4 }),
   timeout: fc.constantFrom(0, 30),
   gracefulTimeout: fc.constantFrom(2, 30),
+  standby: fc.constantFrom(0, 1, 2),
 })
 const scenarioArb: fc.Arbitrary<Intent[]> = fc.oneof(
+  // Spares ready, then serving workers dying one after another: each place
+  // goes to a spare at once, until they run out and the back-off takes over.
+  fc
+    .integer({ min: 2, max: 6 })
+    .map((n): Intent[] => [
+      { kind: 'allReady' },
+      { kind: 'allReady' },
+      ...Array.from({ length: n }, (): Intent[] => [{ kind: 'crash' }, { kind: 'allReady' }]).flat(),
+    ]),
   // A long crash streak: young workers dying one after the other, each
   // replacement spawned when the back-off ends, until it reaches the 10 s cap.
   fc
@@ -272,6 +285,8 @@ const inputArb: fc.Arbitrary<MasterInput> = fc.record({
     workers: fc.integer({ min: 1, max: 3 }),
     timeout: fc.constantFrom(0, 30),
     gracefulTimeout: fc.constantFrom(2, 30),
+    // --standby: spares beside the serving workers (absent: none).
+    standby: fc.constantFrom(undefined, 0, 1, 2),
   }),
   upgrade: fc.constantFrom('manual' as const, 'auto' as const),
   // Random clocks: the machine must not care where time starts.
@@ -309,8 +324,10 @@ const backoffMs = (streak: number) => (streak === 0 ? 0 : Math.min(100 * 2 ** (s
 interface Shadow {
   readonly id: number
   readonly generation: number
+  /** From its spawnWorker command; a promoteSpare makes a spare serving. */
+  role: 'serving' | 'spare'
   status: 'booting' | 'running' | 'stopping' | 'killed'
-  readonly spawnedAt: number
+  spawnedAt: number
   lastBeat: number
   /** From the settings its spawnWorker command carried. */
   readonly timeoutMs: number
@@ -422,7 +439,7 @@ class Sim {
           },
         ]
       case 'crash': {
-        const newest = ctx.workers.filter((w) => isLive(w.status)).at(-1)
+        const newest = ctx.workers.filter((w) => isLive(w.status) && w.role === 'serving').at(-1)
         return newest ? [{ type: 'WORKER_EXIT', id: newest.id, code: 1, signal: null }] : []
       }
       case 'tick':
@@ -497,6 +514,13 @@ class Sim {
     if (this.rolledBack && child === 'starting' && (event.type === 'REEXEC_FAILED' || event.type === 'REEXEC_EXIT'))
       tookPath('a new master fails to start after a rollback')
     if (isSignal(event.type) && child === 'ready') tookPath('a signal during a hand-over')
+    if (commands.some((c) => c.type === 'promoteSpare')) tookPath('a spare takes over')
+    if (
+      (after.context.settings.standby ?? 0) > 0 &&
+      commands.some((c) => c.type === 'spawnWorker' && c.role === 'serving') &&
+      after.context.crashStreak > 1
+    )
+      tookPath('a crash storm outlasts the spares')
   }
 
   /** The model's own bookkeeping of the target and the settings, as far as the event decides them. */
@@ -727,9 +751,30 @@ class Sim {
     // Convergence: running steadily with no back-off pending, the current
     // generation has exactly `target` live workers.
     if (this.convergence && after.matches({ active: { running: 'steady' } }) && this.now >= this.respawnAt) {
-      const live = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w.status)).length
-      if (live !== ctx.target)
-        this.fail(`running steadily with ${live} live workers of generation ${ctx.generation}, target ${ctx.target}`)
+      const current = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w.status))
+      const serving = current.filter((w) => w.role === 'serving')
+      if (serving.length !== ctx.target)
+        this.fail(
+          `running steadily with ${serving.length} serving workers of generation ${ctx.generation}, target ${ctx.target}`,
+        )
+      // Every serving worker ready: the spares are all there, of this generation (a HUP replaced the old ones).
+      const spares = current.length - serving.length
+      const standby = ctx.settings.standby ?? 0
+      if (serving.every((w) => w.status === 'running') && spares !== standby)
+        this.fail(`running steadily with ${spares} spares, --standby ${standby}`)
+    }
+    // Spares never outnumber --standby, and a waiting spare never leaves a serving place empty.
+    const currentSpares = ctx.workers.filter(
+      (w) => w.generation === ctx.generation && w.role === 'spare' && isLive(w.status),
+    )
+    if (currentSpares.length > (ctx.settings.standby ?? 0))
+      this.fail(`${currentSpares.length} spares, --standby ${ctx.settings.standby ?? 0}`)
+    if (phase === 'active' && !after.matches({ active: { running: 'idle' } })) {
+      const serving = ctx.workers.filter(
+        (w) => w.generation === ctx.generation && w.role === 'serving' && isLive(w.status),
+      ).length
+      if (serving < ctx.target && currentSpares.some((w) => w.status === 'running'))
+        this.fail(`a spare waits while ${ctx.target - serving} serving place(s) are empty`)
     }
   }
 
@@ -803,15 +848,50 @@ class Sim {
       if (cmd.type === 'spawnWorker') {
         if (this.now < this.respawnAt)
           this.fail(`worker ${cmd.id} spawned at ${this.now}, during the back-off (until ${this.respawnAt})`)
+        const serving = this.serving(cmd.generation)
+        // The launch: no second worker before the first is ready (a failed first one is replaced, one at a time).
+        const launching =
+          before === undefined ||
+          (before.matches({ active: 'booting' }) && cmd.generation === before.context.generation)
+        if (cmd.role === 'serving' && launching && !serving.some((x) => x.status === 'running') && serving.length > 0)
+          this.fail(`worker ${cmd.id} spawned during the launch before worker ${serving[0]!.id} was ready`)
+        // Spares come behind a full set of ready serving workers, never beyond --standby.
+        if (cmd.role === 'spare') {
+          const ready = serving.filter((x) => x.status === 'running').length
+          if (ready < this.target) this.fail(`spare ${cmd.id} spawned with ${ready} of ${this.target} serving ready`)
+          if (this.spares(cmd.generation).length + 1 > (this.settings.standby ?? 0))
+            this.fail(`spare ${cmd.id} spawned beyond --standby ${this.settings.standby ?? 0}`)
+        }
+        // A place a waiting spare could take is not given to a new process.
+        if (cmd.role === 'serving' && this.spares(cmd.generation).some((x) => x.status === 'running'))
+          this.fail(`worker ${cmd.id} spawned while a spare was waiting`)
         this.shadows.set(cmd.id, {
           id: cmd.id,
           generation: cmd.generation,
+          role: cmd.role,
           status: 'booting',
           spawnedAt: this.now,
           lastBeat: this.now,
           timeoutMs: cmd.settings.timeout * 1000,
           deadline: Number.POSITIVE_INFINITY,
         })
+      }
+      if (cmd.type === 'promoteSpare') {
+        const spare = this.shadows.get(cmd.id)
+        if (spare?.role !== 'spare' || spare.status !== 'running' || spare.generation !== this.generation)
+          this.fail(`promoteSpare ${cmd.id}: not a waiting spare of generation ${this.generation}`)
+        if (this.serving(this.generation).length >= this.target)
+          this.fail(`promoteSpare ${cmd.id} with every serving place taken`)
+        // Booting again until it accepts; its serving life (and the crash streak's youth) starts now.
+        spare.role = 'serving'
+        spare.status = 'booting'
+        spare.spawnedAt = this.now
+        spare.lastBeat = this.now
+        continue
+      }
+      if (cmd.type === 'ready') {
+        const serving = this.serving(this.generation).filter((x) => x.status === 'running').length
+        if (cmd.workers !== serving) this.fail(`ready with ${cmd.workers} workers, ${serving} serve`)
       }
       if (cmd.type !== 'stopWorker' && cmd.type !== 'killWorker' && cmd.type !== 'abortWorker') continue
       const target = this.shadows.get(cmd.id)
@@ -827,9 +907,7 @@ class Sim {
         const byOperator = event?.type === 'KILL_WORKER' || event?.type === 'REMOVE_WORKERS'
         const retiring = target.generation !== this.generation && cmd.mode === 'graceful' && !byOperator
         if (retiring && phaseOf(after) === 'active' && !after.matches({ active: { running: 'idle' } })) {
-          const ready = [...this.shadows.values()].filter(
-            (x) => x.generation === this.generation && x.status === 'running',
-          ).length
+          const ready = this.serving(this.generation).filter((x) => x.status === 'running').length
           if (ready < this.target)
             this.fail(`worker ${cmd.id} of an old generation retired with ${ready} of ${this.target} new ones ready`)
         }
@@ -890,13 +968,29 @@ class Sim {
     if (event?.type === 'USR1' && !commands.some((c) => c.type === 'reopenLogs')) this.fail('USR1 did not reopen logs')
     // TTOU stops the oldest surplus workers of the current generation, in order.
     if (event?.type === 'TTOU' && wasActive && before && !before.matches({ active: { running: 'idle' } })) {
-      const current = liveBefore.filter((x) => x.generation === generationBefore).sort((a, b) => a.id - b.id)
+      const current = liveBefore
+        .filter((x) => x.generation === generationBefore && x.role === 'serving')
+        .sort((a, b) => a.id - b.id)
       const expected = current.slice(0, Math.max(0, current.length - targetBefore)).map((x) => x.id)
       // (The same event may complete a reload, which retires the old generation.)
       const stopped = [...stops.keys()].filter((id) => current.some((x) => x.id === id))
       if (!isDeepStrictEqual(stopped, expected))
         this.fail(`TTOU stopped ${JSON.stringify(stopped)}, the oldest surplus is ${JSON.stringify(expected)}`)
     }
+  }
+
+  /** Live serving workers of `generation`, by the model. */
+  serving(generation: number): Shadow[] {
+    return [...this.shadows.values()].filter(
+      (x) => x.generation === generation && x.role === 'serving' && isLive(x.status),
+    )
+  }
+
+  /** Live spares of `generation`, loading or waiting, by the model. */
+  spares(generation: number): Shadow[] {
+    return [...this.shadows.values()].filter(
+      (x) => x.generation === generation && x.role === 'spare' && isLive(x.status),
+    )
   }
 
   /** TERM, then the clock far ahead, then every worker exits: the way down from anywhere. */
