@@ -202,7 +202,7 @@ export function initialContext(input: MasterInput): MasterContext {
   }
 }
 
-const isLive = (w: WorkerRecord) => w.status === 'booting' || w.status === 'running'
+const isLive = (w: Pick<WorkerRecord, 'status'>) => w.status === 'booting' || w.status === 'running'
 
 /** Live serving workers of the generation the master is converging to. */
 function currentWorkers(ctx: MasterContext): WorkerRecord[] {
@@ -216,6 +216,15 @@ function currentSpares(ctx: MasterContext): WorkerRecord[] {
 
 /** --standby, as the settings in force say. */
 export const standbyTarget = (ctx: MasterContext): number => Math.max(0, ctx.settings.standby ?? 0)
+
+/**
+ * A worker as `corral ctl`, the metrics and the inspector show it: a spare
+ * that has loaded the app and waits is `standby` (one still loading is
+ * `booting`, as any worker is); any other worker is its status.
+ */
+export function workerState(w: Pick<WorkerRecord, 'role' | 'status'>): WorkerStatus | 'standby' {
+  return w.role === 'spare' && w.status === 'running' ? 'standby' : w.status
+}
 
 /** Serving workers of the current generation that accept: spares never count. */
 export function readyCount(ctx: MasterContext): number {

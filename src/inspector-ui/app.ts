@@ -6,6 +6,7 @@
 import type { AnyStateMachine } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from '../../machines/master.ts'
 import { workerMachine } from '../../machines/worker.ts'
+import { workerState } from '../../machines/master-workers.ts'
 import type { WorkerRow } from '../protocol/control.ts'
 import { activeIds, layOut, toSvg, transitionKey, type Layout } from './charts.ts'
 import { pickLang, WORDS, type Label } from './i18n.ts'
@@ -64,6 +65,7 @@ const WORKER_STATE: Record<string, string> = {
   running: 'running',
   stopping: 'draining',
   killed: 'dead',
+  standby: 'standby',
 }
 
 function describe(e: Entry): string {
@@ -364,7 +366,7 @@ function rowsOf(actor: MasterActor): WorkerRow[] {
     id: w.id,
     pid: null,
     generation: w.generation,
-    state: w.status,
+    state: workerState(w),
     ageSeconds: (context.now - w.spawnedAt) / 1000,
     requests: 0,
     inFlight: 0,

@@ -160,7 +160,7 @@ export function followMaster(notify: SystemdNotify): (snapshot: SnapshotFrom<typ
   let line = ''
   return (snapshot) => {
     const { context } = snapshot
-    const serving = context.workers.filter((w) => w.status === 'running').length
+    const serving = context.workers.filter((w) => w.status === 'running' && w.role === 'serving').length
     const next: Phase =
       snapshot.matches('draining') || snapshot.matches('dead')
         ? context.childMaster === 'ready'
