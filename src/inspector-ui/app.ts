@@ -13,7 +13,7 @@ import { pickLang, WORDS, type Label } from './i18n.ts'
 import { decodePaths, type GeneratedPath, type PathsData } from './paths.ts'
 import { replayStep, startMaster, type MasterActor, type ReplayEntry, type TimelineFile } from './replay.ts'
 import { CHAPTER, TOUR, TOUR_INPUT, type Lang, type TourAction } from './tour.ts'
-import { actionEvents, dotted } from './tour-run.ts'
+import { dotted, takeAction } from './tour-run.ts'
 
 interface Entry extends ReplayEntry {
   seq: number
@@ -656,8 +656,8 @@ function doTourStep(): void {
   startPlayground(TOUR_INPUT)
   const take = (actions: readonly TourAction[]) => {
     for (const action of actions) {
-      const context = playground?.actor.getSnapshot().context
-      if (context) for (const event of actionEvents(action, context)) fire(event)
+      const actor = playground?.actor
+      if (actor) takeAction(action, () => actor.getSnapshot().context, fire)
     }
   }
   take(step.setup)

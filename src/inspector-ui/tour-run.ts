@@ -20,6 +20,19 @@ export function actionEvents(action: TourAction, context: MasterContext): Master
     )
 }
 
+/**
+ * One action carried out: its events sent in order. `allReady` goes on until
+ * no worker is booting, since a ready worker can make the master spawn more
+ * (the launch's first worker, then the rest; spares behind a full set).
+ */
+export function takeAction(action: TourAction, context: () => MasterContext, send: (event: MasterEvent) => void): void {
+  for (let round = 0; round < 10; round++) {
+    const events = actionEvents(action, context())
+    for (const event of events) send(event)
+    if (!('allReady' in action) || events.length === 0) return
+  }
+}
+
 /** A state value as dotted paths, one per active leaf. */
 export function dotted(value: unknown): string[] {
   if (typeof value === 'string') return [value]
@@ -40,7 +53,11 @@ export function runStep(step: TourStep): StepOutcome {
   const actor = startMaster(TOUR_INPUT, (c) => commands.push(c))
   const take = (actions: readonly TourAction[]) => {
     for (const action of actions)
-      for (const event of actionEvents(action, actor.getSnapshot().context)) actor.send(event)
+      takeAction(
+        action,
+        () => actor.getSnapshot().context,
+        (event) => actor.send(event),
+      )
   }
   take(step.setup)
   const mark = step.setup.length === 0 ? 0 : commands.length
