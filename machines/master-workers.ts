@@ -215,7 +215,7 @@ function currentSpares(ctx: MasterContext): WorkerRecord[] {
 }
 
 /** --standby, as the settings in force say. */
-export const standbyTarget = (ctx: MasterContext): number => Math.max(0, ctx.settings.standby ?? 0)
+const standbyTarget = (ctx: MasterContext): number => Math.max(0, ctx.settings.standby ?? 0)
 
 /**
  * A worker as `corral ctl`, the metrics and the inspector show it: a spare

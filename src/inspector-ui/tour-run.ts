@@ -6,7 +6,7 @@ import { startMaster } from './replay.ts'
 import { TOUR_INPUT, type TourAction, type TourStep } from './tour.ts'
 
 /** The chart events one action stands for, given the master's context when it is taken. */
-export function actionEvents(action: TourAction, context: MasterContext): MasterEvent[] {
+function actionEvents(action: TourAction, context: MasterContext): MasterEvent[] {
   if ('event' in action) return [action.event]
   if ('tick' in action) return [{ type: 'TICK', now: context.now + action.tick }]
   const status = 'allReady' in action ? 'booting' : 'stopping'
