@@ -59,8 +59,8 @@ interface WorkerRecord {
 export type StopMode = 'graceful' | 'quick'
 
 /**
- * What the chart reads of the settings: three of them, by their setting names
- * (seconds). The shell hands in its whole settings object (input, HUP) and the
+ * What the chart reads of the settings: four of them, by their setting names
+ * (the timeouts in seconds). The shell hands in its whole settings object (input, HUP) and the
  * chart passes it on untouched to the commands that need it (`spawnWorker`,
  * `reloadStarted`, `reloadAbandoned`): the settings a worker is started with
  * are those of its generation, and there is one path for them. Hence the type
