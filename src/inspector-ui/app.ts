@@ -442,9 +442,10 @@ function playgroundControls(): void {
   on('ev-reexec-ready', () => fire({ type: 'REEXEC_READY' }))
   on('ev-reexec-failed', () => fire({ type: 'REEXEC_FAILED', reason: 'from the playground' }))
   on('ev-reexec-exit', () => fire({ type: 'REEXEC_EXIT', code: 1, signal: null }))
+  // As the tour's allReady: until nothing boots (the launch's first worker ready spawns the rest).
   on('ev-all-ready', () => {
-    for (const w of playground?.actor.getSnapshot().context.workers ?? [])
-      if (w.status === 'booting') fire({ type: 'WORKER_READY', id: w.id })
+    const actor = playground?.actor
+    if (actor) takeAction({ allReady: true }, () => actor.getSnapshot().context, fire)
   })
   on('reset', () => {
     walk = undefined
