@@ -246,8 +246,8 @@ export const serverSettings = [
       Spare workers kept beside the --workers serving ones: each has imported the app (its import side effects have
       run) and waits without accepting. When a serving worker exits for any reason (a crash, --timeout, --max-requests,
       --max-memory, corral ctl worker kill), a spare takes its place at once, without a process start, and a new spare
-      is started behind it. Each costs about 12–13 MiB of private memory. 0 (the default) keeps none. See
-      spec/standby.md.
+      is started behind it. Each costs what a loaded worker costs, less its requests' memory: 13–18 MiB private
+      with a small app. 0 (the default) keeps none. See spec/standby.md.
     `,
   }),
   setting({
