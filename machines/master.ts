@@ -105,6 +105,7 @@ export const masterMachine = setup({
       assertEvent(event, 'WORKER_READY')
       enqueue.assign(markReady(context, event.id))
     }),
+    launched: enqueueActions(({ enqueue }) => enqueue.assign({ launching: false })),
     heartbeat: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'HEARTBEAT')
       enqueue.assign(heartbeat(context, event.id))
@@ -367,7 +368,8 @@ export const masterMachine = setup({
           { guard: 'isFatalBootFailure', target: 'draining.quick', actions: 'halt' },
           { actions: ['forget', 'converge'] },
         ],
-        WORKER_READY: { actions: 'markReady' },
+        // A ready worker may open the way for others: the rest of the launch, or the spares.
+        WORKER_READY: { actions: ['markReady', 'converge'] },
         HEARTBEAT: { actions: 'heartbeat' },
         WORKER_RETIRING: { actions: ['retiring', 'converge'] },
         TICK: { actions: ['tick', 'converge'] },
@@ -375,9 +377,12 @@ export const masterMachine = setup({
       },
       states: {
         // The first generation is starting; serving begins with its first
-        // worker, "ready" is announced once all of them are up.
+        // worker, "ready" is announced once all of them are up. The first
+        // worker is spawned alone and the others once it is ready
+        // (`launching`): it has the machine to itself while it starts.
         booting: {
           entry: 'converge',
+          exit: 'launched',
           always: { guard: 'allReady', target: 'running', actions: 'announceReady' },
         },
         running: {
@@ -416,6 +421,7 @@ export const masterMachine = setup({
                 TTOU: { actions: 'ttou' },
                 REMOVE_WORKERS: { actions: 'removeWorkers' },
                 KILL_WORKER: { actions: 'stopOne' },
+                WORKER_READY: { actions: 'markReady' },
                 WORKER_EXIT: { actions: 'forget' },
                 WORKER_RETIRING: { actions: 'retiring' },
                 TICK: { actions: 'tick' },

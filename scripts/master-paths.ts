@@ -36,6 +36,8 @@ export const explorations: Exploration[] = [
   { input: { settings: settings(1), upgrade: 'manual' }, maxId: 2, maxTarget: 1 },
   { input: { settings: settings(2), upgrade: 'manual' }, maxId: 2, maxTarget: 2 },
   { input: { settings: settings(1), upgrade: 'auto' }, maxId: 2, maxTarget: 1 },
+  // --standby 1: a spare behind one serving worker, promoted when it goes.
+  { input: { settings: { ...settings(1), standby: 1 }, upgrade: 'manual' }, maxId: 2, maxTarget: 1 },
 ]
 
 export const idEvents = (id: number): MasterEvent[] => [
@@ -158,7 +160,8 @@ export function serialize(snapshot: Snapshot): string {
     c.upgrade,
     c.respawnAt > c.now,
     c.generation - c.previousGeneration,
-    c.workers.map((w) => [w.id, c.generation - w.generation, w.status]),
+    c.launching,
+    c.workers.map((w) => [w.id, c.generation - w.generation, w.role, w.status]),
   ])
 }
 
@@ -176,7 +179,7 @@ export function explore(x: Exploration) {
 
 /** How an exploration is named, in the tests and on the page. */
 export const explorationName = (x: Exploration): string =>
-  `workers=${x.input.settings.workers} upgrade=${x.input.upgrade}, ids up to ${x.maxId}, target up to ${x.maxTarget}`
+  `workers=${x.input.settings.workers}${x.input.settings.standby ? ` standby=${x.input.settings.standby}` : ''} upgrade=${x.input.upgrade}, ids up to ${x.maxId}, target up to ${x.maxTarget}`
 
 /** A generated path's events, without the traversal's own start. */
 export const pathEvents = (path: ReturnType<typeof explore>[number]): MasterEvent[] =>

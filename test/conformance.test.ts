@@ -85,6 +85,8 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
     workers: fc.integer({ min: 1, max: 3 }),
     timeout: fc.constant(30),
     gracefulTimeout: fc.constant(30),
+    // Spares (spec/standby.md) now and then: a kill -9 or worker kill is then a take-over.
+    standby: fc.constantFrom(0, 0, 1),
   }),
   // Mostly manual: with auto, a USR2 that succeeds ends the sequence (the master under test hands over and exits).
   upgrade: fc.oneof({ weight: 3, arbitrary: fc.constant('manual' as const) }, fc.constant('auto' as const)),
@@ -182,6 +184,8 @@ interface Real {
   at: string
   /** Every worker pid seen: none may outlive the master. */
   readonly workerPids: Set<number>
+  /** --standby: the spares a settled master keeps. */
+  readonly standby: number
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
 }
 
@@ -193,11 +197,12 @@ async function startReal(scenario: Scenario): Promise<Real> {
   writeFileSync(config, GOOD_CONFIG)
   const pidfile = join(dir, 'corral.pid')
   const socket = join(dir, 'corral.ctl')
-  const { workers, timeout, gracefulTimeout } = scenario.settings
+  const { workers, timeout, gracefulTimeout, standby = 0 } = scenario.settings
   // startCorral starts masters in a session of their own, with no terminal:
   // no resize can have sent a WINCH, so the master acts on it.
   const corral = startCorral([
     ...['-w', String(workers), '-t', String(timeout), '--graceful-timeout', String(gracefulTimeout)],
+    ...['--standby', String(standby)],
     ...['-b', `127.0.0.1:${await freePort()}`, '-p', pidfile, '--control-socket', socket],
     ...['--upgrade', scenario.upgrade, '-c', config, app],
   ])
@@ -212,6 +217,7 @@ async function startReal(scenario: Scenario): Promise<Real> {
     newMaster: undefined,
     at: socket,
     workerPids: new Set(),
+    standby,
     exit: undefined,
   }
   void corral.exited.then((exit) => {
@@ -404,7 +410,7 @@ async function settledReal(real: Real, taken: Taken, why: () => string): Promise
     const logged = taken.logged?.() ?? true
     const o = await observeReal(real)
     if (o) last = o
-    if (o && (o.state === 'dead' || (logged && (taken.state?.(o) ?? true))) && isSettled(o)) return o
+    if (o && (o.state === 'dead' || (logged && (taken.state?.(o) ?? true))) && isSettled(o, real.standby)) return o
     if (Date.now() > deadline)
       throw new Error(`${why()}\n  never settled; last seen: ${JSON.stringify(last)}\n${tail(real)}`)
     await new Promise((r) => setTimeout(r, 50))

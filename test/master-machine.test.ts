@@ -193,6 +193,15 @@ function checkStep(
         if (cmd.code !== after.context.exitCode) bad(`exit ${cmd.code} but exitCode is ${after.context.exitCode}`)
         if (![0, 3, 4].includes(cmd.code)) bad(`exit code ${cmd.code}`)
         break
+      case 'promoteSpare': {
+        // A spare of the current generation (waiting, or ready with this very event) takes an empty serving place.
+        const was = before.context.workers.find((w) => w.id === cmd.id)
+        const w = afterById.get(cmd.id)
+        if (was?.role !== 'spare' || !isLive(was.status)) bad(`promoteSpare ${cmd.id}: not a live spare`)
+        if (w?.role !== 'serving' || w.status !== 'booting') bad(`promoteSpare ${cmd.id}: not serving (booting) after`)
+        if (w && w.generation !== after.context.generation) bad(`promoteSpare ${cmd.id}: of an old generation`)
+        break
+      }
       case 'reopenLogs':
       case 'log':
         break

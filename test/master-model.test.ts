@@ -29,6 +29,8 @@ const deepPaths = new Map<string, number>(
     'settings refused during a reload in flight',
     'a new master fails to start after a rollback',
     'a signal during a hand-over',
+    'a spare takes over',
+    'a crash storm outlasts the spares',
   ].map((name) => [name, 0]),
 )
 const recording: Recording = {
@@ -75,6 +77,7 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
           workers: fc.integer({ min: 1, max: 4 }),
           timeout: fc.constantFrom(0, 30),
           gracefulTimeout: fc.constantFrom(2, 30),
+          standby: fc.constantFrom(0, 1, 2),
         }),
         { nil: undefined, freq: 4 },
       ),
@@ -143,8 +146,18 @@ const someSettings = fc.record({
   workers: fc.integer({ min: 1, max: 4 }),
   timeout: fc.constantFrom(0, 30),
   gracefulTimeout: fc.constantFrom(2, 30),
+  standby: fc.constantFrom(0, 1, 2),
 })
 const scenarioArb: fc.Arbitrary<Intent[]> = fc.oneof(
+  // Spares ready, then serving workers dying one after another: each place
+  // goes to a spare at once, until they run out and the back-off takes over.
+  fc
+    .integer({ min: 2, max: 6 })
+    .map((n): Intent[] => [
+      { kind: 'allReady' },
+      { kind: 'allReady' },
+      ...Array.from({ length: n }, (): Intent[] => [{ kind: 'crash' }, { kind: 'allReady' }]).flat(),
+    ]),
   // A long crash streak: young workers dying one after the other, each
   // replacement spawned when the back-off ends, until it reaches the 10 s cap.
   fc
@@ -241,6 +254,8 @@ const inputArb: fc.Arbitrary<MasterInput> = fc.record({
     workers: fc.integer({ min: 1, max: 3 }),
     timeout: fc.constantFrom(0, 30),
     gracefulTimeout: fc.constantFrom(2, 30),
+    // --standby: spares beside the serving workers (absent: none).
+    standby: fc.constantFrom(undefined, 0, 1, 2),
   }),
   upgrade: fc.constantFrom('manual' as const, 'auto' as const),
   // Random clocks: the machine must not care where time starts.

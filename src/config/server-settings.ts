@@ -234,6 +234,23 @@ export const serverSettings = [
     `,
   }),
   setting({
+    name: 'standby',
+    flags: ['--standby'],
+    section: 'Worker processes',
+    onHup: 'applied',
+    meta: 'INT',
+    type: 'int',
+    default: 0,
+    schema: intAtLeast(0, 'a number of standby workers (0 for none)'),
+    doc: prose`
+      Spare workers kept beside the --workers serving ones: each has imported the app (its import side effects have
+      run) and waits without accepting. When a serving worker exits for any reason (a crash, --timeout, --max-requests,
+      --max-memory, corral ctl worker kill), a spare takes its place at once, without a process start, and a new spare
+      is started behind it. Each costs what a loaded worker costs, less its requests' memory: 13–18 MiB private
+      with a small app. 0 (the default) keeps none. See spec/standby.md.
+    `,
+  }),
+  setting({
     name: 'timeout',
     flags: ['-t', '--timeout'],
     section: 'Worker processes',

@@ -15,6 +15,7 @@ import {
   type MetricObjectWithValues,
   type MetricValue,
 } from 'prom-client'
+import { workerState } from '../../machines/master-workers.ts'
 import { parseBind } from '../net/binds.ts'
 import { RESTART_REASONS, STATUS_CLASSES, type ListenerRow } from '../protocol/control.ts'
 import { DURATION_BUCKETS } from '../protocol/master-worker.ts'
@@ -40,7 +41,7 @@ export interface MetricsServer {
   close(): void
 }
 
-const WORKER_STATES = ['booting', 'running', 'stopping', 'killed'] as const
+const WORKER_STATES = ['booting', 'running', 'stopping', 'killed', 'standby'] as const
 
 function createMetricsRegistry(source: MetricsSource, appMetricsMissed: () => number): Registry {
   const registry = new Registry()
@@ -53,7 +54,8 @@ function createMetricsRegistry(source: MetricsSource, appMetricsMissed: () => nu
     registers: [registry],
     collect() {
       const { context } = source.snapshot()
-      for (const state of WORKER_STATES) this.set({ state }, context.workers.filter((w) => w.status === state).length)
+      for (const state of WORKER_STATES)
+        this.set({ state }, context.workers.filter((w) => workerState(w) === state).length)
     },
   })
   new Counter({

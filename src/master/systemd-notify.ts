@@ -180,7 +180,7 @@ export function followMaster(notify: SystemdNotify): (step: Pick<ChartStep, 'aft
           : after.ready
             ? 'serving'
             : 'idle'
-    const serving = context.workers.filter((w) => w.status === 'running').length
+    const serving = context.workers.filter((w) => w.status === 'running' && w.role === 'serving').length
     const status = statusLine(phase, serving, context.generation, context.workers.length)
     if (status === line && phase === was) return
     line = status

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { MasterEvent } from '../../machines/master.ts'
-import type { ExitCause, StopMode } from '../../machines/master-workers.ts'
+import type { ExitCause, StopMode, WorkerRole } from '../../machines/master-workers.ts'
 import type { AbortedWorker, WorkerInfo } from '../hooks/hooks.ts'
 import { writeErrorLog, type Logger } from '../logging/log.ts'
 import type { Settings } from '../config/registry.ts'
@@ -61,10 +61,11 @@ export function createWorkerPool(options: PoolOptions) {
   // inspector flags do not.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'))
 
-  /** The machine's spawnWorker: a worker of `generation`, started with that generation's settings. */
-  function spawnWorker(id: number, generation: number, settings: Settings): void {
+  /** The machine's spawnWorker: a worker of `generation`, started with that generation's settings, serving or as a spare. */
+  function spawnWorker(id: number, generation: number, settings: Settings, role: WorkerRole = 'serving'): void {
     const told: WorkerOptions = {
       ...options.worker,
+      ...(role === 'spare' ? { standby: true } : {}),
       id,
       fds: options.listenerFds.map((_, i) => FIRST_LISTENER_FD + i),
       settings,
@@ -113,7 +114,7 @@ export function createWorkerPool(options: PoolOptions) {
       log.error(`Worker ${id} could not be started: ${err.message}`)
       exited(null, null)
     })
-    if (child.pid !== undefined) log.info(`Booting worker with pid: ${child.pid}`)
+    if (child.pid !== undefined) log.info(`Booting ${role === 'spare' ? 'standby ' : ''}worker with pid: ${child.pid}`)
   }
 
   /**
@@ -156,6 +157,14 @@ export function createWorkerPool(options: PoolOptions) {
     worker.child.kill('SIGKILL')
   }
 
+  /** The machine's promoteSpare: the spare starts accepting, and says ready again once it does. */
+  function promoteSpare(id: number): void {
+    const worker = workers.get(id)
+    if (!worker?.child.connected) return
+    log.info(`Standby worker (pid:${worker.child.pid}) takes over`)
+    worker.child.send({ t: 'take-over' } satisfies MasterMessage)
+  }
+
   function broadcast(message: MasterMessage): void {
     for (const { child } of workers.values()) if (child.connected) child.send(message)
   }
@@ -168,7 +177,7 @@ export function createWorkerPool(options: PoolOptions) {
   /** The worker processes alive now, for the server hooks. */
   const list = (): WorkerInfo[] => [...workers].map(([id, w]) => ({ id, pid: w.child.pid, generation: w.generation }))
 
-  return { spawnWorker, stopWorker, killWorker, abortWorker, broadcast, killAll, list }
+  return { spawnWorker, promoteSpare, stopWorker, killWorker, abortWorker, broadcast, killAll, list }
 }
 
 export type WorkerPool = ReturnType<typeof createWorkerPool>

@@ -54,7 +54,8 @@ export type ControlData =
     }
   | { readonly kind: 'help'; readonly commands: readonly string[] }
 
-type WorkerState = 'booting' | 'running' | 'stopping' | 'killed'
+/** `standby`: a spare (--standby) that has loaded the app and waits to take a serving worker's place. */
+type WorkerState = 'booting' | 'running' | 'stopping' | 'killed' | 'standby'
 
 export interface WorkerRow {
   /** The master's number for it: the machine's worker id. */

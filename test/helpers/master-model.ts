@@ -98,8 +98,10 @@ const backoffMs = (streak: number) => (streak === 0 ? 0 : Math.min(100 * 2 ** (s
 interface Shadow {
   readonly id: number
   readonly generation: number
+  /** From its spawnWorker command; a promoteSpare makes a spare serving. */
+  role: 'serving' | 'spare'
   status: 'booting' | 'running' | 'stopping' | 'killed'
-  readonly spawnedAt: number
+  spawnedAt: number
   lastBeat: number
   /** From the settings its spawnWorker command carried. */
   readonly timeoutMs: number
@@ -240,7 +242,7 @@ export class Sim {
           },
         ]
       case 'crash': {
-        const newest = ctx.workers.filter((w) => isLive(w.status)).at(-1)
+        const newest = ctx.workers.filter((w) => isLive(w.status) && w.role === 'serving').at(-1)
         return newest ? [{ type: 'WORKER_EXIT', id: newest.id, code: 1, signal: null }] : []
       }
       case 'tick':
@@ -322,6 +324,13 @@ export class Sim {
     if (this.rolledBack && child === 'starting' && (event.type === 'REEXEC_FAILED' || event.type === 'REEXEC_EXIT'))
       this.recording.tookPath('a new master fails to start after a rollback')
     if (isSignal(event.type) && child === 'ready') this.recording.tookPath('a signal during a hand-over')
+    if (commands.some((c) => c.type === 'promoteSpare')) this.recording.tookPath('a spare takes over')
+    if (
+      (after.context.settings.standby ?? 0) > 0 &&
+      commands.some((c) => c.type === 'spawnWorker' && c.role === 'serving') &&
+      after.context.crashStreak > 1
+    )
+      this.recording.tookPath('a crash storm outlasts the spares')
   }
 
   /** The model's own bookkeeping of the target and the settings, as far as the event decides them. */
@@ -644,9 +653,30 @@ export class Sim {
     // Convergence: running steadily with no back-off pending, the current
     // generation has exactly `target` live workers.
     if (this.convergence && after.matches({ active: { running: 'steady' } }) && this.now >= this.respawnAt) {
-      const live = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w.status)).length
-      if (live !== ctx.target)
-        this.fail(`running steadily with ${live} live workers of generation ${ctx.generation}, target ${ctx.target}`)
+      const current = ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w.status))
+      const serving = current.filter((w) => w.role === 'serving')
+      if (serving.length !== ctx.target)
+        this.fail(
+          `running steadily with ${serving.length} serving workers of generation ${ctx.generation}, target ${ctx.target}`,
+        )
+      // Every serving worker ready: the spares are all there, of this generation (a HUP replaced the old ones).
+      const spares = current.length - serving.length
+      const standby = ctx.settings.standby ?? 0
+      if (serving.every((w) => w.status === 'running') && spares !== standby)
+        this.fail(`running steadily with ${spares} spares, --standby ${standby}`)
+    }
+    // Spares never outnumber --standby, and a waiting spare never leaves a serving place empty.
+    const currentSpares = ctx.workers.filter(
+      (w) => w.generation === ctx.generation && w.role === 'spare' && isLive(w.status),
+    )
+    if (currentSpares.length > (ctx.settings.standby ?? 0))
+      this.fail(`${currentSpares.length} spares, --standby ${ctx.settings.standby ?? 0}`)
+    if (phaseOf(after) === 'active' && !after.matches({ active: { running: 'idle' } })) {
+      const serving = ctx.workers.filter(
+        (w) => w.generation === ctx.generation && w.role === 'serving' && isLive(w.status),
+      ).length
+      if (serving < ctx.target && currentSpares.some((w) => w.status === 'running'))
+        this.fail(`a spare waits while ${ctx.target - serving} serving place(s) are empty`)
     }
   }
 
@@ -719,7 +749,7 @@ export class Sim {
 
   /** Each command in the order emitted: the shadow follows, and each is checked against it. */
   followEachCommand(step: Observed, atOnce: boolean): { stops: Stops; reloads: number } {
-    const { event, commands, after } = step
+    const { event, commands, before, after } = step
     const gracefulMs = () => this.settings.gracefulTimeout * 1000
     const stops: Stops = new Map()
     let reloads = 0
@@ -735,15 +765,50 @@ export class Sim {
       if (cmd.type === 'spawnWorker') {
         if (this.now < this.respawnAt)
           this.fail(`worker ${cmd.id} spawned at ${this.now}, during the back-off (until ${this.respawnAt})`)
+        const serving = this.serving(cmd.generation)
+        // The launch: no second worker before the first is ready (a failed first one is replaced, one at a time).
+        const launching =
+          before === undefined ||
+          (before.matches({ active: 'booting' }) && cmd.generation === before.context.generation)
+        if (cmd.role === 'serving' && launching && !serving.some((x) => x.status === 'running') && serving.length > 0)
+          this.fail(`worker ${cmd.id} spawned during the launch before worker ${serving[0]!.id} was ready`)
+        // Spares come behind a full set of ready serving workers, never beyond --standby.
+        if (cmd.role === 'spare') {
+          const ready = serving.filter((x) => x.status === 'running').length
+          if (ready < this.target) this.fail(`spare ${cmd.id} spawned with ${ready} of ${this.target} serving ready`)
+          if (this.spares(cmd.generation).length + 1 > (this.settings.standby ?? 0))
+            this.fail(`spare ${cmd.id} spawned beyond --standby ${this.settings.standby ?? 0}`)
+        }
+        // A place a waiting spare could take is not given to a new process.
+        if (cmd.role === 'serving' && this.spares(cmd.generation).some((x) => x.status === 'running'))
+          this.fail(`worker ${cmd.id} spawned while a spare was waiting`)
         this.shadows.set(cmd.id, {
           id: cmd.id,
           generation: cmd.generation,
+          role: cmd.role,
           status: 'booting',
           spawnedAt: this.now,
           lastBeat: this.now,
           timeoutMs: cmd.settings.timeout * 1000,
           deadline: Number.POSITIVE_INFINITY,
         })
+      }
+      if (cmd.type === 'promoteSpare') {
+        const spare = this.shadows.get(cmd.id)
+        if (spare?.role !== 'spare' || spare.status !== 'running' || spare.generation !== this.generation)
+          this.fail(`promoteSpare ${cmd.id}: not a waiting spare of generation ${this.generation}`)
+        if (this.serving(this.generation).length >= this.target)
+          this.fail(`promoteSpare ${cmd.id} with every serving place taken`)
+        // Booting again until it accepts; its serving life (and the crash streak's youth) starts now.
+        spare.role = 'serving'
+        spare.status = 'booting'
+        spare.spawnedAt = this.now
+        spare.lastBeat = this.now
+        continue
+      }
+      if (cmd.type === 'ready') {
+        const serving = this.serving(this.generation).filter((x) => x.status === 'running').length
+        if (cmd.workers !== serving) this.fail(`ready with ${cmd.workers} workers, ${serving} serve`)
       }
       if (cmd.type !== 'stopWorker' && cmd.type !== 'killWorker' && cmd.type !== 'abortWorker') continue
       const target = this.shadows.get(cmd.id)
@@ -759,9 +824,7 @@ export class Sim {
         const byOperator = event?.type === 'KILL_WORKER' || event?.type === 'REMOVE_WORKERS'
         const retiring = target.generation !== this.generation && cmd.mode === 'graceful' && !byOperator
         if (retiring && phaseOf(after) === 'active' && !after.matches({ active: { running: 'idle' } })) {
-          const ready = [...this.shadows.values()].filter(
-            (x) => x.generation === this.generation && x.status === 'running',
-          ).length
+          const ready = this.serving(this.generation).filter((x) => x.status === 'running').length
           if (ready < this.target)
             this.fail(`worker ${cmd.id} of an old generation retired with ${ready} of ${this.target} new ones ready`)
         }
@@ -847,7 +910,9 @@ export class Sim {
     const { event, before } = step
     // TTOU stops the oldest surplus workers of the current generation, in order.
     if (event?.type === 'TTOU' && earlier.wasActive && before && !before.matches({ active: { running: 'idle' } })) {
-      const current = earlier.live.filter((x) => x.generation === earlier.generation).sort((a, b) => a.id - b.id)
+      const current = earlier.live
+        .filter((x) => x.generation === earlier.generation && x.role === 'serving')
+        .sort((a, b) => a.id - b.id)
       const expected = current.slice(0, Math.max(0, current.length - earlier.target)).map((x) => x.id)
       // (The same event may complete a reload, which retires the old generation.)
       const stopped = [...stops.keys()].filter((id) => current.some((x) => x.id === id))
@@ -857,6 +922,20 @@ export class Sim {
   }
 
   /** TERM, then the clock far ahead, then every worker exits: the way down from anywhere. */
+  /** Live serving workers of `generation`, by the model. */
+  serving(generation: number): Shadow[] {
+    return [...this.shadows.values()].filter(
+      (x) => x.generation === generation && x.role === 'serving' && isLive(x.status),
+    )
+  }
+
+  /** Live spares of `generation`, loading or waiting, by the model. */
+  spares(generation: number): Shadow[] {
+    return [...this.shadows.values()].filter(
+      (x) => x.generation === generation && x.role === 'spare' && isLive(x.status),
+    )
+  }
+
   shutDown(): void {
     if (this.phase !== 'dead') this.send({ type: 'TERM' })
     if (this.phase !== 'dead') this.send({ type: 'TICK', now: this.snapshot.context.now + 1_000_000_000 })

@@ -12,10 +12,11 @@
 // real one was started with.
 import { createActor, type Actor } from 'xstate'
 import { APP_LOAD_ERROR } from '../../machines/exit-codes.ts'
+import { workerState } from '../../machines/master-workers.ts'
 import { masterMachine, type MasterCommand, type MasterEvent, type MasterSettings } from '../../machines/master.ts'
 import { stateName } from '../../src/master/status.ts'
 
-/** How the real master is started: `-w workers --upgrade upgrade`, the default timeouts. */
+/** How the real master is started: `-w workers --standby N --upgrade upgrade`, the default timeouts. */
 export interface Scenario {
   readonly settings: MasterSettings
   readonly upgrade: 'manual' | 'auto'
@@ -65,7 +66,7 @@ export type Observed =
       readonly state: string
       readonly target: number
       readonly generation: number
-      /** Every worker the chart knows, by id: its generation and chart state. */
+      /** Every worker the chart knows, by id: its generation and state as `show workers` says it (`standby`: a waiting spare). */
       readonly workers: readonly { readonly id: number; readonly generation: number; readonly state: string }[]
       readonly reloadQueued: boolean
       readonly childMaster: string
@@ -83,15 +84,20 @@ export interface Files {
 
 /**
  * Settled: nothing more happens without a new input. Running steadily with
- * exactly the target of the current generation, all running (or idle after
- * WINCH with no worker left), no reload queued, no new master still booting;
- * or gone. The same test decides for the predictor and the real master.
+ * exactly the target of the current generation, all running, and `standby`
+ * spares of it waiting (or idle after WINCH with no worker left), no reload
+ * queued, no new master still booting; or gone. The same test decides for the
+ * predictor and the real master.
  */
-export function isSettled(o: Observed): boolean {
+export function isSettled(o: Observed, standby = 0): boolean {
   if (o.state === 'dead') return true
   if (!('workers' in o) || o.reloadQueued || o.childMaster === 'starting') return false
-  const serving = o.workers.every((w) => w.state === 'running' && w.generation === o.generation)
-  if (o.state === 'active.running.steady') return serving && o.workers.length === o.target
+  const current = o.workers.every(
+    (w) => (w.state === 'running' || w.state === 'standby') && w.generation === o.generation,
+  )
+  const count = (state: string) => o.workers.filter((w) => w.state === state).length
+  if (o.state === 'active.running.steady')
+    return current && count('running') === o.target && count('standby') === standby
   return o.state === 'active.running.idle' && o.workers.length === 0
 }
 
@@ -219,7 +225,7 @@ export class MasterPredictor {
       generation: context.generation,
       workers: [...context.workers]
         .sort((a, b) => a.id - b.id)
-        .map((w) => ({ id: w.id, generation: w.generation, state: w.status })),
+        .map((w) => ({ id: w.id, generation: w.generation, state: workerState(w) })),
       reloadQueued: context.reloadQueued,
       childMaster: context.childMaster,
       files,
@@ -246,6 +252,10 @@ export class MasterPredictor {
         // src/worker/main.ts: an app that throws at import is BOOT_FAILED with APP_LOAD_ERROR.
         if (this.appBroken) this.exit(command.id, APP_LOAD_ERROR, null)
         else this.pending.push({ type: 'WORKER_READY', id: command.id })
+        return
+      case 'promoteSpare':
+        // src/worker/main.ts: the spare takes up the listeners and reports ready again.
+        this.pending.push({ type: 'WORKER_READY', id: command.id })
         return
       case 'stopWorker':
         return this.exit(command.id, 0, null)
@@ -327,7 +337,7 @@ export class MasterPredictor {
         if (!this.dead) this.send(next)
         continue
       }
-      if (isSettled(this.observe())) return true
+      if (isSettled(this.observe(), this.scenario.settings.standby)) return true
       // Time passes: every live worker has beaten; the clock goes to the end of the back-off, or a little on.
       const { context } = this.actor.getSnapshot()
       for (const w of context.workers)

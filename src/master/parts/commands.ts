@@ -40,9 +40,11 @@ export const commandsLayer = Layer.effectDiscard(
     chart.onCommand((command) => {
       switch (command.type) {
         case 'spawnWorker': {
-          const { id, generation, settings } = command
-          return hooks.spawning({ id, generation }, () => pool.spawnWorker(id, generation, settings))
+          const { id, generation, settings, role } = command
+          return hooks.spawning({ id, generation }, () => pool.spawnWorker(id, generation, settings, role))
         }
+        case 'promoteSpare':
+          return hooks.inOrder(() => pool.promoteSpare(command.id))
         case 'stopWorker':
           return hooks.inOrder(() => pool.stopWorker(command.id, command.mode))
         case 'killWorker':
