@@ -33,9 +33,18 @@ export type ExitCause =
   | 'abandoned-reload'
   | 'stop'
 
+/**
+ * `serving`: one of the `target` workers that accept connections. `spare`: a
+ * standby worker (--standby): it loads the app and waits, not accepting,
+ * until converge promotes it into a serving worker's empty place.
+ */
+export type WorkerRole = 'serving' | 'spare'
+
 interface WorkerRecord {
   readonly id: number
   readonly generation: number
+  readonly role: WorkerRole
+  /** A spare's `running` means loaded and waiting; a promoted spare is `booting` again until it accepts. */
   readonly status: WorkerStatus
   readonly spawnedAt: number
   readonly lastBeat: number
@@ -50,8 +59,8 @@ interface WorkerRecord {
 export type StopMode = 'graceful' | 'quick'
 
 /**
- * What the chart reads of the settings: three of them, by their setting names
- * (seconds). The shell hands in its whole settings object (input, HUP) and the
+ * What the chart reads of the settings: four of them, by their setting names
+ * (the timeouts in seconds). The shell hands in its whole settings object (input, HUP) and the
  * chart passes it on untouched to the commands that need it (`spawnWorker`,
  * `reloadStarted`, `reloadAbandoned`): the settings a worker is started with
  * are those of its generation, and there is one path for them. Hence the type
@@ -61,10 +70,14 @@ export interface MasterSettings {
   readonly workers: number
   readonly timeout: number
   readonly gracefulTimeout: number
+  /** --standby: spares of the current generation kept loaded (absent: none). */
+  readonly standby?: number | undefined
 }
 
 export type MasterCommand<S extends MasterSettings = MasterSettings> =
-  | { type: 'spawnWorker'; id: number; generation: number; settings: S }
+  | { type: 'spawnWorker'; id: number; generation: number; role: WorkerRole; settings: S }
+  /** A ready spare takes a serving worker's place: it starts accepting (and says ready again once it does). */
+  | { type: 'promoteSpare'; id: number }
   | { type: 'stopWorker'; id: number; mode: StopMode }
   | { type: 'killWorker'; id: number }
   | { type: 'abortWorker'; id: number }
@@ -88,6 +101,8 @@ export type MasterCommand<S extends MasterSettings = MasterSettings> =
   | { type: 'readSettings' }
   /** A reload starts `generation`, whose workers get `settings`: the settings in force from now on. */
   | { type: 'reloadStarted'; generation: number; settings: S }
+  /** A HUP's settings were refused (SETTINGS_READ's `refused`, each problem logged): no reload starts for it. */
+  | { type: 'reloadRefused'; problems: readonly string[] }
   /** The reload's new `generation` is all ready: the old ones are told to stop. */
   | { type: 'reloadCompleted'; generation: number }
   /** The reload failed: `generation` serves on, and its `settings` are in force again. */
@@ -130,6 +145,12 @@ export interface MasterContext<S extends MasterSettings = MasterSettings> {
   readonly upgrade: UpgradeMode
   /** The new master started by USR2, as far as this one knows. */
   readonly childMaster: 'none' | 'starting' | 'ready'
+  /**
+   * The launch: until a worker of the first generation is ready, one is
+   * spawned at a time, so that the first one does not share the CPU with the
+   * others' start-up (`booting` clears it as it ends).
+   */
+  readonly launching: boolean
   /** Consecutive deaths of young workers: the respawn back-off grows with it. */
   readonly crashStreak: number
   /** No respawn before this time (crash-loop back-off). */
@@ -176,19 +197,38 @@ export function initialContext(input: MasterInput): MasterContext {
     settingsReads: 0,
     upgrade: input.upgrade ?? 'manual',
     childMaster: 'none',
+    launching: true,
     crashStreak: 0,
     respawnAt: 0,
     exitCode: OK,
   }
 }
 
-const isLive = (w: WorkerRecord) => w.status === 'booting' || w.status === 'running'
+const isLive = (w: Pick<WorkerRecord, 'status'>) => w.status === 'booting' || w.status === 'running'
 
-/** Live workers of the generation the master is converging to. */
+/** Live serving workers of the generation the master is converging to. */
 function currentWorkers(ctx: MasterContext): WorkerRecord[] {
-  return ctx.workers.filter((w) => w.generation === ctx.generation && isLive(w))
+  return ctx.workers.filter((w) => w.generation === ctx.generation && w.role === 'serving' && isLive(w))
 }
 
+/** Live spares of the current generation, loading or waiting. */
+function currentSpares(ctx: MasterContext): WorkerRecord[] {
+  return ctx.workers.filter((w) => w.generation === ctx.generation && w.role === 'spare' && isLive(w))
+}
+
+/** --standby, as the settings in force say. */
+const standbyTarget = (ctx: MasterContext): number => Math.max(0, ctx.settings.standby ?? 0)
+
+/**
+ * A worker as `corral ctl`, the metrics and the inspector show it: a spare
+ * that has loaded the app and waits is `standby` (one still loading is
+ * `booting`, as any worker is); any other worker is its status.
+ */
+export function workerState(w: Pick<WorkerRecord, 'role' | 'status'>): WorkerStatus | 'standby' {
+  return w.role === 'spare' && w.status === 'running' ? 'standby' : w.status
+}
+
+/** Serving workers of the current generation that accept: spares never count. */
 export function readyCount(ctx: MasterContext): number {
   return currentWorkers(ctx).filter((w) => w.status === 'running').length
 }
@@ -223,31 +263,82 @@ function stopAll(ctx: MasterContext, victims: readonly WorkerRecord[], mode: Sto
 }
 
 /**
- * Spawn or stop workers of the current generation until there are `target`
- * live ones. Spawning waits for the crash-loop back-off; stopping picks the
- * oldest first, as gunicorn does.
+ * Spawn, promote or stop workers of the current generation until there are
+ * `target` live serving ones, then `--standby` spares behind them. An empty
+ * serving place goes to a waiting spare first, at once (no back-off: the
+ * spare is already loaded), and only then to a new process, after the
+ * crash-loop back-off. Spares are started only once every serving worker is
+ * ready, so that they never slow a launch, a reload or a replacement. Stopping
+ * picks the oldest first, as gunicorn does.
  */
 export function converge(ctx: MasterContext): Step {
   const live = currentWorkers(ctx)
   if (live.length > ctx.target) {
-    return stopAll(ctx, live.slice(0, live.length - ctx.target), 'graceful', 'scaled-down')
+    const stopped = stopAll(ctx, live.slice(0, live.length - ctx.target), 'graceful', 'scaled-down')
+    return then(stopped, convergeSpares(stopped.context))
   }
-  if (live.length === ctx.target || ctx.now < ctx.respawnAt) return { context: ctx, commands: [] }
+  const promoted = promoteSpares(ctx, ctx.target - live.length)
+  const spawned = spawnServing(promoted.context)
+  const spares = convergeSpares(spawned.context)
+  return { context: spares.context, commands: [...promoted.commands, ...spawned.commands, ...spares.commands] }
+}
+
+/** Up to `places` waiting spares, oldest first, become serving workers (booting until they accept). */
+function promoteSpares(ctx: MasterContext, places: number): Step {
+  const waiting = currentSpares(ctx).filter((w) => w.status === 'running')
+  const chosen = new Set(waiting.slice(0, Math.max(0, places)).map((w) => w.id))
+  if (chosen.size === 0) return { context: ctx, commands: [] }
+  return {
+    context: {
+      ...ctx,
+      // Its serving life starts now: a promoted spare that dies young counts towards the crash streak.
+      workers: ctx.workers.map((w) =>
+        chosen.has(w.id) ? { ...w, role: 'serving', status: 'booting', spawnedAt: ctx.now, lastBeat: ctx.now } : w,
+      ),
+    },
+    commands: [...chosen].map((id) => ({ type: 'promoteSpare', id })),
+  }
+}
+
+/** New serving workers for the places still empty: one at a time during the launch, until one is ready. */
+function spawnServing(ctx: MasterContext): Step {
+  const live = currentWorkers(ctx).length
+  const wanted = ctx.launching && readyCount(ctx) === 0 ? Math.min(1, ctx.target) : ctx.target
+  return spawn(ctx, Math.max(0, wanted - live), 'serving')
+}
+
+/** Spares follow once every serving worker is ready; a surplus (fewer asked for) stops, oldest first. */
+function convergeSpares(ctx: MasterContext): Step {
+  const spares = currentSpares(ctx)
+  const wanted = standbyTarget(ctx)
+  if (spares.length > wanted) return stopAll(ctx, spares.slice(0, spares.length - wanted), 'graceful', 'scaled-down')
+  if (readyCount(ctx) < ctx.target) return { context: ctx, commands: [] }
+  return spawn(ctx, wanted - spares.length, 'spare')
+}
+
+/** Two steps in a row: the second was computed from the first's context. */
+function then(first: Step, second: Step): Step {
+  return { context: second.context, commands: [...first.commands, ...second.commands] }
+}
+
+function spawn(ctx: MasterContext, count: number, role: WorkerRole): Step {
+  if (count <= 0 || ctx.now < ctx.respawnAt) return { context: ctx, commands: [] }
   const commands: MasterCommand[] = []
   const workers = [...ctx.workers]
   let nextId = ctx.nextId
-  for (let i = live.length; i < ctx.target; i++) {
+  for (let i = 0; i < count; i++) {
     const id = nextId++
     workers.push({
       id,
       generation: ctx.generation,
+      role,
       status: 'booting',
       spawnedAt: ctx.now,
       lastBeat: ctx.now,
       timeoutMs: timeoutMs(ctx),
       deadline: Infinity,
     })
-    commands.push({ type: 'spawnWorker', id, generation: ctx.generation, settings: ctx.settings })
+    commands.push({ type: 'spawnWorker', id, generation: ctx.generation, role, settings: ctx.settings })
   }
   return { context: { ...ctx, workers, nextId }, commands }
 }

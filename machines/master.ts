@@ -44,10 +44,11 @@ export type MasterEvent<S extends MasterSettings = MasterSettings> =
   | { type: 'HUP' }
   /**
    * The shell's answer to readSettings: `settings` re-read for the reload
-   * this HUP starts (or queues); undefined keeps those in force (no config
-   * file, or it could not be read: the shell has said why).
+   * this HUP starts (or queues); undefined keeps those in force (no sources
+   * to read). `refused`: the problems with the sources (invalid, or naming
+   * what the system does not have, as a missing --certfile): no reload starts.
    */
-  | { type: 'SETTINGS_READ'; settings?: S | undefined }
+  | { type: 'SETTINGS_READ'; settings?: S | undefined; refused?: readonly string[] | undefined }
   | { type: 'QUIT' }
   | { type: 'TERM' }
   | { type: 'INT' }
@@ -104,6 +105,7 @@ export const masterMachine = setup({
       assertEvent(event, 'WORKER_READY')
       enqueue.assign(markReady(context, event.id))
     }),
+    launched: enqueueActions(({ enqueue }) => enqueue.assign({ launching: false })),
     heartbeat: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'HEARTBEAT')
       enqueue.assign(heartbeat(context, event.id))
@@ -163,6 +165,14 @@ export const masterMachine = setup({
       assertEvent(event, 'SETTINGS_READ')
       enqueue.assign({ settingsReads: context.settingsReads - 1 })
       if (event.settings) enqueue.assign({ nextSettings: event.settings })
+    }),
+    // The settings a HUP read cannot be used: its reload does not start, and the one in force or queued goes on.
+    refuseReload: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'SETTINGS_READ')
+      const problems = event.refused ?? []
+      enqueue.assign({ settingsReads: context.settingsReads - 1 })
+      for (const problem of problems) enqueue.emit(log('error', `Reload not started: ${problem}`))
+      enqueue.emit({ type: 'reloadRefused', problems })
     }),
     // Stopping: the reload a HUP asked for will not happen.
     dropSettings: enqueueActions(({ context, enqueue }) => {
@@ -327,6 +337,8 @@ export const masterMachine = setup({
     isHandingOver: ({ context }) => context.childMaster === 'ready',
     // Only an answer to a readSettings the chart sent counts.
     settingsOwed: ({ context }) => context.settingsReads > 0,
+    settingsRefused: ({ context, event }) =>
+      context.settingsReads > 0 && event.type === 'SETTINGS_READ' && event.refused !== undefined,
   },
 }).createMachine({
   id: 'master',
@@ -338,7 +350,10 @@ export const masterMachine = setup({
       initial: 'booting',
       on: {
         HUP: { actions: 'readSettings' },
-        SETTINGS_READ: { guard: 'settingsOwed', actions: ['takeSettings', 'queueReload'] },
+        SETTINGS_READ: [
+          { guard: 'settingsRefused', actions: 'refuseReload' },
+          { guard: 'settingsOwed', actions: ['takeSettings', 'queueReload'] },
+        ],
         QUIT: { target: 'draining.graceful' },
         TERM: { target: 'draining.graceful' },
         INT: { target: 'draining.quick' },
@@ -353,7 +368,8 @@ export const masterMachine = setup({
           { guard: 'isFatalBootFailure', target: 'draining.quick', actions: 'halt' },
           { actions: ['forget', 'converge'] },
         ],
-        WORKER_READY: { actions: 'markReady' },
+        // A ready worker may open the way for others: the rest of the launch, or the spares.
+        WORKER_READY: { actions: ['markReady', 'converge'] },
         HEARTBEAT: { actions: 'heartbeat' },
         WORKER_RETIRING: { actions: ['retiring', 'converge'] },
         TICK: { actions: ['tick', 'converge'] },
@@ -361,9 +377,12 @@ export const masterMachine = setup({
       },
       states: {
         // The first generation is starting; serving begins with its first
-        // worker, "ready" is announced once all of them are up.
+        // worker, "ready" is announced once all of them are up. The first
+        // worker is spawned alone and the others once it is ready
+        // (`launching`): it has the machine to itself while it starts.
         booting: {
           entry: 'converge',
+          exit: 'launched',
           always: { guard: 'allReady', target: 'running', actions: 'announceReady' },
         },
         running: {
@@ -375,11 +394,10 @@ export const masterMachine = setup({
               tags: ['ready'],
               always: { guard: 'reloadQueued', target: 'reloading', actions: 'reloadFromSteady' },
               on: {
-                SETTINGS_READ: {
-                  guard: 'settingsOwed',
-                  target: 'reloading',
-                  actions: ['takeSettings', 'reloadFromSteady'],
-                },
+                SETTINGS_READ: [
+                  { guard: 'settingsRefused', actions: 'refuseReload' },
+                  { guard: 'settingsOwed', target: 'reloading', actions: ['takeSettings', 'reloadFromSteady'] },
+                ],
                 USR2: [
                   { guard: 'isReexecRefused', actions: 'refuseReexec' },
                   { guard: 'noChildMaster', target: '#master.active.reexecing' },
@@ -394,16 +412,16 @@ export const masterMachine = setup({
             idle: {
               entry: 'stopForWinch',
               on: {
-                SETTINGS_READ: {
-                  guard: 'settingsOwed',
-                  target: 'reloading',
-                  actions: ['takeSettings', 'reloadFromIdle'],
-                },
+                SETTINGS_READ: [
+                  { guard: 'settingsRefused', actions: 'refuseReload' },
+                  { guard: 'settingsOwed', target: 'reloading', actions: ['takeSettings', 'reloadFromIdle'] },
+                ],
                 // The target changes; workers come with the next HUP.
                 TTIN: { actions: 'ttin' },
                 TTOU: { actions: 'ttou' },
                 REMOVE_WORKERS: { actions: 'removeWorkers' },
                 KILL_WORKER: { actions: 'stopOne' },
+                WORKER_READY: { actions: 'markReady' },
                 WORKER_EXIT: { actions: 'forget' },
                 WORKER_RETIRING: { actions: 'retiring' },
                 TICK: { actions: 'tick' },

@@ -32,6 +32,8 @@ export type WorkerEvent =
   /** The app could not be imported, or the worker could not boot (listeners, privileges). */
   | { type: 'BOOT_FAILED'; code: typeof APP_LOAD_ERROR | typeof BOOT_ERROR; reason: string }
   | { type: 'SIGNAL'; signal: WorkerSignal }
+  /** A spare (--standby) is told to take a serving worker's place: it starts accepting. */
+  | { type: 'TAKE_OVER' }
   /** The IPC channel closed: the master is gone, and so must we be. */
   | { type: 'MASTER_GONE' }
   /** The master asked for log files to be reopened (USR1 on the master). */
@@ -62,6 +64,8 @@ export type WorkerCommand =
   /** Server N listened after another was served: it gets no connections, but its listen() succeeds. */
   | { type: 'leaveIdle'; server: number }
   | { type: 'announceReady' }
+  /** A spare has loaded the app and waits, accepting nothing: the master may promote it. */
+  | { type: 'announceStandby' }
   | { type: 'stopAccepting' }
   | { type: 'closeAll' }
   | { type: 'reopenLogs' }
@@ -72,9 +76,23 @@ export type WorkerCommand =
   | { type: 'loadFailed'; reason: string }
   | { type: 'exit'; code: number }
 
+/** Which app to serve: the one exported, or server N that called listen(). */
+type AppSource = { readonly from: 'export' } | { readonly from: 'server'; readonly server: number }
+
 export interface WorkerContext {
   readonly exitCode: number
+  /** Started as a spare (--standby): once loaded it waits in `standby` for TAKE_OVER instead of serving. */
+  readonly spare: boolean
+  /** What a spare will serve once it takes over, decided while it loaded. */
+  readonly source?: AppSource | undefined
 }
+
+export interface WorkerInput {
+  readonly spare?: boolean
+}
+
+const sourceOf = (event: WorkerEvent): AppSource =>
+  event.type === 'APP_LISTENED' ? { from: 'server', server: event.server } : { from: 'export' }
 
 const isSignal =
   (...names: WorkerSignal[]) =>
@@ -86,6 +104,7 @@ export const workerMachine = setup({
     context: {} as WorkerContext,
     events: {} as WorkerEvent,
     emitted: {} as WorkerCommand,
+    input: {} as WorkerInput,
   },
   actions: {
     boot: emit({ type: 'boot' }),
@@ -119,14 +138,16 @@ export const workerMachine = setup({
         reason: `App failed to load: the module exports no app and started no server within ${event.seconds} s: export a (req, res) handler, a fetch handler or a framework app, or call listen() (see spec/apps.md)`,
       })
     }),
-    serve: enqueueActions(({ event, enqueue }) => {
-      assertEvent(event, ['APP_EXPORTED', 'APP_LISTENED'])
-      enqueue.emit(
-        event.type === 'APP_LISTENED'
-          ? { type: 'serve', from: 'server', server: event.server }
-          : { type: 'serve', from: 'export' },
-      )
+    // The app's source comes with the event that found it, or (a spare taking over) from the context.
+    serve: enqueueActions(({ context, event, enqueue }) => {
+      const source = event.type === 'TAKE_OVER' ? (context.source ?? { from: 'export' }) : sourceOf(event)
+      enqueue.emit(source.from === 'server' ? { type: 'serve', ...source } : { type: 'serve', from: 'export' })
     }),
+    keepSource: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, ['APP_EXPORTED', 'APP_LISTENED'])
+      enqueue.assign({ source: sourceOf(event) })
+    }),
+    announceStandby: emit({ type: 'announceStandby' }),
     leaveIdle: enqueueActions(({ event, enqueue }) => {
       assertEvent(event, 'APP_LISTENED')
       enqueue.emit({ type: 'leaveIdle', server: event.server })
@@ -147,10 +168,11 @@ export const workerMachine = setup({
   guards: {
     isGraceful: isSignal('TERM', 'QUIT'),
     isQuick: isSignal('INT'),
+    isSpare: ({ context }) => context.spare,
   },
 }).createMachine({
   id: 'worker',
-  context: { exitCode: 0 },
+  context: ({ input }) => ({ exitCode: 0, spare: input?.spare ?? false }),
   initial: 'booting',
   states: {
     // Importing the app, with listen() caught (src/http/app-server.ts).
@@ -160,8 +182,8 @@ export const workerMachine = setup({
     booting: {
       entry: 'boot',
       on: {
-        APP_EXPORTED: 'starting',
-        APP_LISTENED: 'starting',
+        APP_EXPORTED: [{ guard: 'isSpare', target: 'standby', actions: 'keepSource' }, { target: 'starting' }],
+        APP_LISTENED: [{ guard: 'isSpare', target: 'standby', actions: 'keepSource' }, { target: 'starting' }],
         NOTHING_EXPORTED: 'awaitingListen',
         BOOT_FAILED: { target: 'dead', actions: 'bootFailed' },
         SIGNAL: 'dead',
@@ -175,13 +197,28 @@ export const workerMachine = setup({
     awaitingListen: {
       entry: 'waitForListen',
       on: {
-        APP_LISTENED: 'starting',
+        APP_LISTENED: [{ guard: 'isSpare', target: 'standby', actions: 'keepSource' }, { target: 'starting' }],
         LISTEN_TIMEOUT: { target: 'dead', actions: 'noServer' },
         BOOT_FAILED: { target: 'dead', actions: 'bootFailed' },
         SIGNAL: 'dead',
         MASTER_GONE: { target: 'dead', actions: 'masterGone' },
         // An async start-up that throws (a bootstrap() whose promise rejects): the app failing to load.
         CRASHED: { target: 'dead', actions: 'startupFailed' },
+      },
+    },
+    // A spare (--standby): the app is imported (its import side effects have
+    // run) and nothing is accepted, not even on the inherited listeners,
+    // until the master promotes it. Nothing is served, so any stop is
+    // immediate, as while booting.
+    standby: {
+      entry: 'announceStandby',
+      on: {
+        TAKE_OVER: 'starting',
+        APP_LISTENED: { actions: 'leaveIdle' },
+        SIGNAL: 'dead',
+        MASTER_GONE: { target: 'dead', actions: 'masterGone' },
+        REOPEN_LOGS: { actions: 'reopenLogs' },
+        CRASHED: { target: 'dead', actions: 'crashed' },
       },
     },
     // Taking up the inherited listeners with the app: the one exported, or

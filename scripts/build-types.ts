@@ -120,6 +120,8 @@ const index =
   inner('src/hooks/hooks.d.ts').replace(/^import type [^;]* from 'node:[^']*';\n/gm, '') +
   inner('src/dirty/protocol.d.ts') +
   inner('src/dirty/client.d.ts') +
+  // The stash's client: what `stash` gives and rejects with (spec/stash.md).
+  inner('src/stash/client.d.ts') +
   entry('src/index.d.ts')
 
 const machines =

@@ -36,6 +36,8 @@ export const explorations: Exploration[] = [
   { input: { settings: settings(1), upgrade: 'manual' }, maxId: 2, maxTarget: 1 },
   { input: { settings: settings(2), upgrade: 'manual' }, maxId: 2, maxTarget: 2 },
   { input: { settings: settings(1), upgrade: 'auto' }, maxId: 2, maxTarget: 1 },
+  // --standby 1: a spare behind one serving worker, promoted when it goes.
+  { input: { settings: { ...settings(1), standby: 1 }, upgrade: 'manual' }, maxId: 2, maxTarget: 1 },
 ]
 
 export const idEvents = (id: number): MasterEvent[] => [
@@ -64,14 +66,15 @@ export const fixedEvents: MasterEvent[] = [
 ]
 
 // The shell's answer to the chart's readSettings command (src/master/main.ts),
-// given only while one is owed: with none (no config file, or the re-read
-// failed), or with the settings it re-read: one worker and shorter timeouts,
-// a change for every input explored. One such object is enough to tell apart
-// the settings in force, the previous and the next ones; a second would
-// multiply the states for nothing new.
+// given only while one is owed: with none (no config file), with the
+// settings it re-read (one worker and shorter timeouts, a change for every
+// input explored), or refused (the config file became invalid). One such
+// object is enough to tell apart the settings in force, the previous and the
+// next ones; a second would multiply the states for nothing new.
 export const settingsReadEvents: MasterEvent[] = [
   { type: 'SETTINGS_READ' },
   { type: 'SETTINGS_READ', settings: { workers: 1, timeout: 5, gracefulTimeout: 2 } },
+  { type: 'SETTINGS_READ', refused: ['--certfile: no such file'] },
 ]
 
 // The shell's answer to the chart's preExec command (src/master/main.ts), given only while it waits for one.
@@ -157,7 +160,8 @@ export function serialize(snapshot: Snapshot): string {
     c.upgrade,
     c.respawnAt > c.now,
     c.generation - c.previousGeneration,
-    c.workers.map((w) => [w.id, c.generation - w.generation, w.status]),
+    c.launching,
+    c.workers.map((w) => [w.id, c.generation - w.generation, w.role, w.status]),
   ])
 }
 
@@ -175,7 +179,7 @@ export function explore(x: Exploration) {
 
 /** How an exploration is named, in the tests and on the page. */
 export const explorationName = (x: Exploration): string =>
-  `workers=${x.input.settings.workers} upgrade=${x.input.upgrade}, ids up to ${x.maxId}, target up to ${x.maxTarget}`
+  `workers=${x.input.settings.workers}${x.input.settings.standby ? ` standby=${x.input.settings.standby}` : ''} upgrade=${x.input.upgrade}, ids up to ${x.maxId}, target up to ${x.maxTarget}`
 
 /** A generated path's events, without the traversal's own start. */
 export const pathEvents = (path: ReturnType<typeof explore>[number]): MasterEvent[] =>

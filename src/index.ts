@@ -2,6 +2,7 @@
 // dirty() for the dirty pool, and nothing that loads the server (type-only
 // imports are erased).
 import type { CommandLineOnly, SettingsInput } from './config/registry.ts'
+import type { StashStats, StashTable } from './stash/client.ts'
 
 /** A config file's default export: any settings, camelCase, as in spec/settings.md. */
 export type Config = Partial<Omit<SettingsInput, CommandLineOnly>>
@@ -42,3 +43,38 @@ export type {
   Worker,
   WorkerInfo,
 } from './hooks/hooks.ts'
+
+// The stash (spec/stash.md): tables shared by every worker, kept by the master.
+// The client is loaded on the first call, so an app that never uses it (and
+// a config file) loads nothing for it.
+export type { SetOptions, StashError, StashErrorCode, StashStats, StashTable } from './stash/client.ts'
+
+type StashClient = ReturnType<typeof import('./stash/client.ts').stashClient>
+let client: Promise<StashClient> | undefined
+const connected = () => {
+  client ??= import('./stash/client.ts').then((m) => m.stashClient())
+  return client
+}
+const tables = new Map<string, StashTable>()
+const TABLE_OPS = ['get', 'set', 'delete', 'has', 'keys', 'clear', 'incr'] as const
+
+export const stash = {
+  /** The table named `name`, made on its first write: `await stash.table('flags').get('beta')`. */
+  table(name: string): StashTable {
+    const known = tables.get(name)
+    if (known) return known
+    const lazy = { name } as { -readonly [K in keyof StashTable]: StashTable[K] }
+    let real: StashTable | undefined
+    for (const op of TABLE_OPS) {
+      // The name is checked by the client, so a bad one rejects the call like any bad call.
+      lazy[op] = (async (...args: unknown[]) => {
+        real ??= (await connected()).table(name)
+        return (real[op] as (...a: unknown[]) => Promise<unknown>)(...args)
+      }) as never
+    }
+    if (typeof name === 'string') tables.set(name, lazy)
+    return lazy
+  },
+  /** How full the stash is, and the master's event-loop lag (`reset`: start its histogram afresh). */
+  stats: async (options?: { reset?: boolean }): Promise<StashStats> => (await connected()).stats(options),
+}

@@ -53,7 +53,7 @@ describe('--access-logfile and --error-logfile', () => {
     const { corral, url } = await start(['-w', '1', '--access-logfile', '-', '--access-log-json'], signal)
     let stdout = ''
     corral.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()))
-    await corral.waitForLog(/Ready: 1 worker/)
+    await corral.untilReady()
     await get(`${url}/json?x=1`)
     await waitFor(() => stdout.includes('\n'), { what: 'an access line on stdout' })
     const entry = JSON.parse(stdout.split('\n')[0]!)

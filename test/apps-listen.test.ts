@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
+import { untilMaster } from './helpers/control.ts'
 import { get, getJson, startLoad } from './helpers/load.ts'
 import { certsForTests } from './helpers/tls-certs.ts'
 
@@ -36,7 +37,7 @@ async function serve(
 ): Promise<{ corral: Corral; url: string; port: number }> {
   const port = await freePort()
   const corral = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, ...extra, app], { signal, env })
-  await corral.waitForLog(new RegExp(`Ready: ${workers} worker`), { timeoutMs: 20_000 })
+  await corral.untilReady()
   return { corral, url: `http://127.0.0.1:${port}`, port }
 }
 
@@ -81,10 +82,15 @@ describe('an app that calls listen() itself', () => {
     const before = corral.workers()
     const load = startLoad(url, { connections: 4, keepAlive: true })
     // --max-requests retires workers while the load runs.
-    await corral.waitForLog(/Autorestarting worker after current request/, { timeoutMs: 20_000 })
-    const mark = corral.log().length
+    await untilMaster(
+      corral.controlSocket!,
+      ['show', 'stats'],
+      'stats',
+      ({ stats }) => stats.restarts['max-requests'] > 0,
+      signal,
+    )
     corral.signal('SIGHUP')
-    await corral.waitForLog(/Reload complete: generation 1 is serving/, { from: mark, timeoutMs: 40_000 })
+    await corral.untilReloaded(1)
     await waitFor(() => before.every((pid) => !isAlive(pid)), { what: 'the first workers to exit' })
     const after = corral.workers()
     await waitFor(() => after.some((pid) => load.seen().bodies.has(String(pid))), { what: 'the new workers to answer' })

@@ -12,7 +12,7 @@ const example = (name: string) => `${ROOT}examples/${name}`
 async function serve(app: string, signal: AbortSignal, extra: string[] = []): Promise<{ corral: Corral; url: string }> {
   const port = await freePort()
   const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, ...extra, app], { signal })
-  await corral.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
+  await corral.untilReady()
   return { corral, url: `http://127.0.0.1:${port}` }
 }
 

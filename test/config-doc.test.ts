@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { SETTINGS_DOC, expectedSettingsDoc } from '../scripts/settings-doc.ts'
-import { splitShellWords } from '../src/config/sources.ts'
+import { splitShellWords } from '../src/config/shell-words.ts'
 import { defineConfig, type CommandLineOnly } from '../src/index.ts'
 import { CONFIG_KEYS, registry } from '../src/config/registry.ts'
 

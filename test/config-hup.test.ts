@@ -1,7 +1,8 @@
 // HUP re-reads the configuration sources, with real masters, workers,
 // signals and clients: new workers get a changed setting (seen in what they
-// do), and a config file that has become invalid is reported while the
-// master and its workers carry on with the settings they had.
+// do), and a config file that has become invalid, or names a file that is
+// not there, refuses the reload with the reason while the master and its
+// workers carry on with the settings they had.
 import { execFile } from 'node:child_process'
 import { get } from 'node:http'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -53,11 +54,19 @@ function shownConfig(dir: string): Promise<Map<string, { value: unknown; source:
   )
 }
 
+/** `corral reload` for the master serving from `dir`, as a user runs it. */
+function reload(dir: string): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) =>
+    execFile(process.execPath, [BIN, 'reload', '-s', join(dir, 'corral.ctl')], (err, stdout) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
+    ),
+  )
+}
+
 /** The log after `from`, once the reload that a HUP sent now starts has completed. */
 async function hup(c: Corral): Promise<string> {
   const from = c.log().length
-  c.signal('SIGHUP')
-  await c.waitForLog(/Reload complete: generation \d+ is serving/, { from })
+  await c.hup()
   return c.log().slice(from)
 }
 
@@ -66,7 +75,7 @@ describe('the sources at work in a running server', () => {
     const port = await freePort()
     const { dir } = await withConfig(`export default { bind: ['127.0.0.1:${port}'], workers: 3 }\n`)
     const c = startCorral([APP], { cwd: dir, env: { ...base, WEB_CONCURRENCY: '1', CORRAL_CMD_ARGS: '-w 2' }, signal })
-    await c.waitForLog(/Ready: 2 worker\(s\) serving/)
+    expect((await c.untilReady()).workers).toBe(2)
     expect(c.log()).toContain(`Listening at: http://127.0.0.1:${port}`)
     expect(c.workers()).toHaveLength(2)
     expect(Number(await body(`http://127.0.0.1:${port}/`))).toBeGreaterThan(0)
@@ -87,7 +96,7 @@ describe('HUP re-reads the config file', () => {
     // Found in the working directory, and named as found.
     const file = 'corral.config.ts'
     const c = startCorral([APP], { cwd: dir, env: base, signal })
-    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await c.untilReady()
     const before = await body(url)
     expect(c.log()).not.toMatch(/\[DEBUG\]/)
     expect((await shownConfig(dir)).get('maxRequests')).toEqual({ value: 0, source: 'default' })
@@ -144,43 +153,91 @@ describe('HUP re-reads the config file', () => {
       env: base,
       signal,
     })
-    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await c.untilReady()
     writeFileSync(join(dir, 'corral.config.ts'), 'export default { timeout: 33 }\n')
     expect(await hup(c)).toContain('Reload: settings unchanged')
   })
 
-  it('a file that has become invalid is reported, one line per problem; the master and its workers carry on', async ({
+  it('a file that has become invalid refuses the reload, one line per problem; the master and its workers carry on', async ({
     signal,
   }) => {
     const port = await freePort()
     const url = `http://127.0.0.1:${port}/`
     const { dir, write } = await withConfig(`export default { bind: ['127.0.0.1:${port}'], workers: 1 }\n`)
     const c = startCorral([APP], { cwd: dir, env: base, signal })
-    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await c.untilReady()
+    const worker = await body(url)
     const load = startLoad(url, { connections: 2 })
 
     write(`export default { bind: ['127.0.0.1:${port}'], workers: 1,\n`)
-    const broken = await hup(c)
-    expect(broken).toMatch(/\[ERROR\] Reload: corral\.config\.ts: failed to load: .* \(line \d+\)\n/)
-    expect(broken).toContain('[ERROR] Reload: the settings are unchanged')
+    const broken = await reload(dir)
+    expect(broken.code).toBe(1)
+    expect(broken.stdout).toMatch(
+      new RegExp(
+        `^reload not started: corral\\.config\\.ts: failed to load: .* \\(line \\d+\\) \\(master ${c.pid}\\)\n$`,
+      ),
+    )
 
     write(`export default { bind: ['127.0.0.1:${port}'], workers: 0, wrokers: 2, logLevel: 'debug' }\n`)
-    const invalid = await hup(c)
-    const errors = invalid.split('\n').filter((l) => l.includes('[ERROR] Reload:'))
+    const from = c.log().length
+    const invalid = await reload(dir)
+    expect(invalid.code).toBe(1)
+    expect(invalid.stdout).toContain('reload not started: corral.config.ts: unknown setting "wrokers"')
+    await c.waitForLog(/Reload not started: corral\.config\.ts: workers: /, { from })
+    const errors = c
+      .log()
+      .slice(from)
+      .split('\n')
+      .filter((l) => l.includes('[ERROR]'))
     expect(errors).toEqual([
-      expect.stringMatching(/Reload: corral\.config\.ts: unknown setting "wrokers" \(did you mean workers\?\)$/),
-      expect.stringMatching(/Reload: corral\.config\.ts: workers: expected a positive integer, got 0$/),
-      expect.stringMatching(/Reload: the settings are unchanged$/),
+      expect.stringMatching(
+        /Reload not started: corral\.config\.ts: unknown setting "wrokers" \(did you mean workers\?\)$/,
+      ),
+      expect.stringMatching(/Reload not started: corral\.config\.ts: workers: expected a positive integer, got 0$/),
     ])
-    // Nothing of the invalid file was applied: no debug logging from the new worker.
-    expect(invalid).not.toMatch(/\[DEBUG\]/)
 
     const result = await load.stop()
     expect(result.failed).toBe(0)
     expect(result.ok).toBeGreaterThan(0)
-    expect(isAlive(c.pid)).toBe(true)
-    // The retired generations leave; one worker serves, as configured at start.
-    await waitFor(() => c.workers().length === 1, { what: 'one worker left' })
+    // No reload started: the worker of the start serves on, alone.
+    expect(await body(url)).toBe(worker)
+    expect(c.log()).not.toMatch(/Reloading: starting worker generation/)
+    expect(c.workers()).toHaveLength(1)
+    c.signal('SIGTERM')
+    expect((await c.exited).code).toBe(0)
+  })
+
+  it('a file that now names a missing --certfile refuses the reload with the reason, as at start; the old worker serves on', async ({
+    signal,
+  }) => {
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}/`
+    const conf = (more: string) => `export default { bind: ['127.0.0.1:${port}'], workers: 1${more} }\n`
+    const { dir, write } = await withConfig(conf(''))
+    const c = startCorral([APP], { cwd: dir, env: base, signal })
+    await c.untilReady()
+    const worker = await body(url)
+
+    const missing = join(dir, 'missing.pem')
+    write(conf(`, certfile: ${JSON.stringify(missing)}, keyfile: ${JSON.stringify(missing)}`))
+    const from = c.log().length
+    const refused = await reload(dir)
+    expect(refused.code).toBe(1)
+    // The same sentence a start with this file would end with (exit 2).
+    const why = `--certfile: can't read ${missing} (no such file)`
+    expect(refused.stdout).toContain(`reload not started: ${why}`)
+    await c.waitForLog(/Reload not started: --certfile/, { from })
+    expect(c.log().slice(from)).toContain(`[ERROR] Reload not started: ${why}`)
+    expect(c.log().slice(from)).not.toMatch(/Reloading: starting worker generation/)
+    expect(await body(url)).toBe(worker)
+
+    // Put right, the next HUP reloads as usual.
+    write(conf(''))
+    const fixed = await reload(dir)
+    expect(fixed.code).toBe(0)
+    expect(fixed.stdout).toMatch(/^reload complete: generation 1 is serving/)
+    await waitFor(() => !isAlive(Number(worker)), { what: `old worker ${worker} to exit` })
+    expect(await body(url)).not.toBe(worker)
     c.signal('SIGTERM')
     expect((await c.exited).code).toBe(0)
   })
@@ -198,7 +255,7 @@ describe('HUP re-reads the config file', () => {
     const goodApp = 'export default (_req: unknown, res: { end(s: string): void }) => res.end(String(process.pid))\n'
     writeFileSync(app, goodApp)
     const c = startCorral([app], { cwd: dir, env: base, signal })
-    await c.waitForLog(/Ready: 2 worker\(s\) serving/)
+    await c.untilReady()
     const started = /Started with workers (\d+), timeout (\d+), gracefulTimeout (\d+)/g
     const startedOne = new RegExp(started.source)
     expect([...c.log().matchAll(started)].map((m) => m.slice(1).join(' '))).toEqual(['2 30 30', '2 30 30'])
@@ -258,7 +315,7 @@ describe('a HUP whose config file is slow to read', () => {
       ].join('\n'),
     )
     const c = startCorral([APP], { cwd: dir, env: base, signal })
-    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await c.untilReady()
     writeFileSync(join(dir, 'slow'), '')
     const from = c.log().length
     c.signal('SIGHUP')

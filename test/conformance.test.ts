@@ -74,6 +74,8 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('kill9' as const), pick: fc.nat(7) }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'breakApp' as const }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'fixApp' as const }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'breakConfig' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'fixConfig' as const }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'quitNewMaster' as const }) },
 )
 
@@ -83,6 +85,8 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
     workers: fc.integer({ min: 1, max: 3 }),
     timeout: fc.constant(30),
     gracefulTimeout: fc.constant(30),
+    // Spares (spec/standby.md) now and then: a kill -9 or worker kill is then a take-over.
+    standby: fc.constantFrom(0, 0, 1),
   }),
   // Mostly manual: with auto, a USR2 that succeeds ends the sequence (the master under test hands over and exits).
   upgrade: fc.oneof({ weight: 3, arbitrary: fc.constant('manual' as const) }, fc.constant('auto' as const)),
@@ -138,13 +142,19 @@ function bind(intent: Intent, p: MasterPredictor): Step | undefined {
       return id === undefined ? undefined : { kind: intent.kind, id }
     }
     case 'signal':
-      return intent.signal === 'TTIN' && target >= MAX_TARGET ? undefined : intent
+      if (intent.signal === 'TTIN' && target >= MAX_TARGET) return undefined
+      // A new master started over an invalid config file exits at once (2): not modelled here.
+      return intent.signal === 'USR2' && p.brokenConfig ? undefined : intent
     case 'workerAdd':
       return target + intent.count > MAX_TARGET ? undefined : intent
     case 'breakApp':
       return p.broken ? undefined : intent
     case 'fixApp':
       return p.broken ? intent : undefined
+    case 'breakConfig':
+      return p.brokenConfig ? undefined : intent
+    case 'fixConfig':
+      return p.brokenConfig ? intent : undefined
     case 'quitNewMaster':
       return p.newMasterServing ? intent : undefined
     default:
@@ -156,11 +166,16 @@ function bind(intent: Intent, p: MasterPredictor): Step | undefined {
 // The real side.
 
 const BROKEN_APP = "throw new Error('broken deploy: thrown at import')\n"
+const GOOD_CONFIG = 'export default {}\n'
+const BROKEN_CONFIG = 'export default { wrokers: 1 }\n'
 
 interface Real {
   readonly corral: Corral
   readonly dir: string
   readonly app: string
+  /** Its -c file: empty, or invalid (breakConfig), so that a HUP's read is refused. */
+  readonly config: string
+  configBroken: boolean
   readonly pidfile: string
   readonly socket: string
   /** The new master of the last USR2, once its pid is logged. */
@@ -169,6 +184,8 @@ interface Real {
   at: string
   /** Every worker pid seen: none may outlive the master. */
   readonly workerPids: Set<number>
+  /** --standby: the spares a settled master keeps. */
+  readonly standby: number
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
 }
 
@@ -176,25 +193,31 @@ async function startReal(scenario: Scenario): Promise<Real> {
   const dir = mkdtempSync(join(tmpdir(), 'corral-conformance-'))
   const app = join(dir, 'app.ts')
   copyFileSync(fixture('app-pid.ts'), app)
+  const config = join(dir, 'corral.config.mjs')
+  writeFileSync(config, GOOD_CONFIG)
   const pidfile = join(dir, 'corral.pid')
   const socket = join(dir, 'corral.ctl')
-  const { workers, timeout, gracefulTimeout } = scenario.settings
+  const { workers, timeout, gracefulTimeout, standby = 0 } = scenario.settings
   // startCorral starts masters in a session of their own, with no terminal:
   // no resize can have sent a WINCH, so the master acts on it.
   const corral = startCorral([
     ...['-w', String(workers), '-t', String(timeout), '--graceful-timeout', String(gracefulTimeout)],
+    ...['--standby', String(standby)],
     ...['-b', `127.0.0.1:${await freePort()}`, '-p', pidfile, '--control-socket', socket],
-    ...['--upgrade', scenario.upgrade, app],
+    ...['--upgrade', scenario.upgrade, '-c', config, app],
   ])
   const real: Real = {
     corral,
     dir,
     app,
+    config,
+    configBroken: false,
     pidfile,
     socket,
     newMaster: undefined,
     at: socket,
     workerPids: new Set(),
+    standby,
     exit: undefined,
   }
   void corral.exited.then((exit) => {
@@ -320,12 +343,14 @@ interface Taken {
 async function applyReal(real: Real, step: Step): Promise<Taken> {
   const from = real.corral.log().length
   const saw = (what: string, count = 1) => ({ logged: () => logged(real, from, what).length >= count })
+  // A HUP's reload starts now or once the one in flight is done; with the config file invalid, none does.
+  const reloadLine = real.configBroken ? 'Reload not started' : 'Reloading: starting worker generation'
   switch (step.kind) {
     case 'signal': {
       real.corral.signal(`SIG${step.signal}`)
       if (step.signal === 'TTIN') return saw('Number of workers: \\d+ -> \\d+')
       if (step.signal === 'TTOU') return saw('Number of workers: \\d+ -> \\d+|TTOU ignored')
-      if (step.signal === 'HUP') return saw('Reloading: starting worker generation')
+      if (step.signal === 'HUP') return saw(reloadLine)
       if (step.signal === 'WINCH') return saw('WINCH: stopping all workers|WINCH ignored')
       return {
         logged: () => {
@@ -346,7 +371,7 @@ async function applyReal(real: Real, step: Step): Promise<Taken> {
       return saw('Number of workers: \\d+ -> \\d+|worker remove ignored')
     case 'reload':
       await answer(real.at, ['reload'], 'sent')
-      return saw('Reloading: starting worker generation')
+      return saw(reloadLine)
     case 'workerKill':
       await answer(real.at, ['worker', 'kill', String(await pidOfWorker(real, step.id))], 'sent')
       return saw(`Worker ${step.id} stopped by corral ctl`)
@@ -358,6 +383,14 @@ async function applyReal(real: Real, step: Step): Promise<Taken> {
       return {}
     case 'fixApp':
       copyFileSync(fixture('app-pid.ts'), real.app)
+      return {}
+    case 'breakConfig':
+      writeFileSync(real.config, BROKEN_CONFIG)
+      real.configBroken = true
+      return {}
+    case 'fixConfig':
+      writeFileSync(real.config, GOOD_CONFIG)
+      real.configBroken = false
       return {}
     case 'quitNewMaster':
       if (real.newMaster === undefined) throw new Error('no new master to quit')
@@ -377,7 +410,7 @@ async function settledReal(real: Real, taken: Taken, why: () => string): Promise
     const logged = taken.logged?.() ?? true
     const o = await observeReal(real)
     if (o) last = o
-    if (o && (o.state === 'dead' || (logged && (taken.state?.(o) ?? true))) && isSettled(o)) return o
+    if (o && (o.state === 'dead' || (logged && (taken.state?.(o) ?? true))) && isSettled(o, real.standby)) return o
     if (Date.now() > deadline)
       throw new Error(`${why()}\n  never settled; last seen: ${JSON.stringify(last)}\n${tail(real)}`)
     await new Promise((r) => setTimeout(r, 50))

@@ -1,7 +1,7 @@
 // The pieces of the control surface that need no running master: reading the
 // kernel's accept queues, and the prompt's completion.
 import { describe, expect, it } from 'vitest'
-import { complete } from '../src/cli/ctl.ts'
+import { complete } from '../src/cli/ctl-prompt.ts'
 import { parseProcNetTcp, parseSsUnix } from '../src/net/accept-queue.ts'
 
 describe('accept-queue readings', () => {

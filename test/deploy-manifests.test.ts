@@ -17,7 +17,7 @@ import { parseAllDocuments } from 'yaml'
 import { parseArgs } from '../src/config/command-line.ts'
 import { findSetting, type Settings } from '../src/config/registry.ts'
 import { parseBind, type Bind } from '../src/net/binds.ts'
-import { splitShellWords } from '../src/config/sources.ts'
+import { splitShellWords } from '../src/config/shell-words.ts'
 import { BIN, ROOT } from './helpers/corral.ts'
 
 const DEPLOY = `${ROOT}deploy/`

@@ -65,7 +65,7 @@ describe("the app's prom-client metrics", () => {
       () => (stuckAnswered = true),
       () => {},
     )
-    const [, pid] = await corral.waitForLog(/spinning: worker (\d+) is stuck on purpose/, STARTED)
+    const [, pid] = await corral.waitForLog(/spinning: worker (\d+) is stuck on purpose/)
     const s = await scrape(metrics)
     // The worker still spins (its request never answered), and the scrape came back without it.
     expect(stuckAnswered).toBe(false)
@@ -93,8 +93,8 @@ describe('examples/prom-client.ts', () => {
       ['-w', '2', '-b', `127.0.0.1:${port}`, '--metrics-bind', '127.0.0.1:0', `${ROOT}examples/prom-client.ts`],
       { signal },
     )
-    const [, metrics] = await corral.waitForLog(/Metrics at: (http:\/\/127\.0\.0\.1:\d+)\/metrics/, STARTED)
-    await corral.waitForLog(/Ready: 2 worker\(s\) serving/, STARTED)
+    const [, metrics] = await corral.waitForLog(/Metrics at: (http:\/\/127\.0\.0\.1:\d+)\/metrics/)
+    await corral.untilReady()
     const url = `http://127.0.0.1:${port}`
     for (let i = 0; i < 3; i++) expect((await get(`${url}/order?kind=book`)).status).toBe(200)
     expect((await get(`${url}/`)).status).toBe(200)

@@ -17,11 +17,13 @@ const STARTED = { timeoutMs: 45_000 }
 
 async function serve(
   extra: string[],
-  options: { cwd?: string; signal?: AbortSignal } = {},
+  options: { cwd?: string; signal?: AbortSignal; withoutSocket?: boolean } = {},
 ): Promise<{ corral: Corral; url: string; socket: string }> {
   const port = await freePort()
   const corral = startCorral(['-b', `127.0.0.1:${port}`, ...extra, fixture('app-pid.ts')], options)
-  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
+  // A master running without a control socket can say it is ready only in its log.
+  if (options.withoutSocket) await corral.waitForLog(/Ready: \d+ worker\(s\) serving/)
+  else await corral.untilReady()
   const socket = corral.controlSocket ?? join(options.cwd ?? '.', 'corral.ctl')
   return { corral, url: `http://127.0.0.1:${port}`, socket }
 }
@@ -54,9 +56,9 @@ describe('commands and their signal twins', () => {
   it('reload is HUP; worker add/remove are TTIN/TTOU; reopen is USR1', async ({ signal }) => {
     const { corral, socket } = await serve(['-w', '1'], { signal })
     expect((await ctl('-s', socket, 'reload')).stdout).toMatch(/^sent HUP to master \d+\n$/)
-    await corral.waitForLog(/Reload complete: generation 1 is serving/, STARTED)
+    await corral.untilReloaded(1)
     corral.signal('SIGHUP')
-    await corral.waitForLog(/Reload complete: generation 2 is serving/, STARTED)
+    await corral.untilReloaded(2)
     const machine = (await data(socket, ['show', 'machine'], 'machine')).machine
     expect(machine).toMatchObject({ generation: 2, target: 1, state: 'active.running.steady', ready: true })
     expect((await data(socket, ['show', 'stats'], 'stats')).stats.reloads).toBe(2)
@@ -167,7 +169,7 @@ describe('reload and stop wait for the outcome, as pm2 reload and systemctl relo
     const port = await freePort()
     const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, app], { signal })
     try {
-      await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
+      await corral.untilReady()
       writeFileSync(app, 'export default (\n')
       const r = await run('reload', '-s', corral.controlSocket!)
       expect(r.code).toBe(1)
@@ -188,6 +190,29 @@ describe('reload and stop wait for the outcome, as pm2 reload and systemctl relo
     expect(r).toMatchObject({ code: 0, stdout: `sent TERM to master ${corral.pid}\nmaster ${corral.pid} stopped\n` })
     expect(isAlive(corral.pid)).toBe(false)
   })
+
+  it('corral stop gives up on a master that does not go, past its graceful timeout: the reason, exit 1', async ({
+    signal,
+  }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-stop-'))
+    // An onExit hook that never settles: the master stays after its workers have gone.
+    writeFileSync(
+      join(dir, 'corral.config.ts'),
+      'export default { onExit: () => new Promise((r) => setTimeout(r, 3_600_000)) }\n',
+    )
+    try {
+      const { corral, socket } = await serve(['-w', '1', '--graceful-timeout', '1'], { cwd: dir, signal })
+      const r = await run('stop', '-s', socket)
+      expect(r).toEqual({
+        code: 1,
+        stdout: `sent TERM to master ${corral.pid}\n`,
+        stderr: `corral ctl: master ${corral.pid} is still running 16 s after TERM (its graceful timeout is 1 s); see its log\n`,
+      })
+      expect(isAlive(corral.pid)).toBe(true)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
 
 describe('commands no signal has', () => {
@@ -198,7 +223,7 @@ describe('commands no signal has', () => {
     const [victim, other] = corral.workers()
     const sent = await ctl('-s', socket, 'worker', 'kill', String(victim))
     expect(sent.stdout).toBe(`sent KILL_WORKER (worker pid ${victim}) to master ${corral.pid}\n`)
-    await corral.waitForLog(new RegExp(`Worker exited \\(pid: ${victim}\\)`), STARTED)
+    await waitFor(() => !isAlive(victim!), { ...STARTED, what: `worker ${victim} gone` })
     await waitFor(
       async () => {
         const pids = (await running(socket)).map((w) => w.pid)
@@ -309,6 +334,7 @@ describe('the socket file', () => {
   it('a path corral cannot listen on: a warning, and corral serves without a control socket', async ({ signal }) => {
     const { corral, url } = await serve(['-w', '1', '--control-socket', '/nonexistent-corral-dir/corral.ctl'], {
       signal,
+      withoutSocket: true,
     })
     expect(corral.log()).toMatch(
       /Control socket: cannot listen on \/nonexistent-corral-dir\/corral\.ctl \(E[A-Z]+\); running without one/,
@@ -319,7 +345,7 @@ describe('the socket file', () => {
   it('a second corral in the same directory leaves the first one its socket', async ({ signal }) => {
     const cwd = mkdtempSync(join(tmpdir(), 'corral-two-'))
     const first = await serve(['-w', '1'], { cwd, signal })
-    const second = await serve(['-w', '1'], { cwd, signal })
+    const second = await serve(['-w', '1'], { cwd, signal, withoutSocket: true })
     expect(second.corral.log()).toMatch(
       new RegExp(`another master answers on ${join(cwd, 'corral.ctl')}; running without one`),
     )
@@ -413,7 +439,7 @@ describe('through a USR2 upgrade', () => {
     const port = await freePort()
     const socket = join(dir, 'corral.ctl')
     const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, '--control-socket', socket, app], { signal })
-    await corral.waitForLog(/Ready: 1 worker\(s\) serving/, STARTED)
+    await corral.untilReady()
     return { corral, app, socket, url: `http://127.0.0.1:${port}` }
   }
   const pidAt = async (path: string) => {

@@ -38,7 +38,7 @@ describe('boot failures', () => {
   it('a crash loop after boot backs off instead of spinning', async ({ signal }) => {
     const { corral } = await start('app-crash-loop.ts', ['-w', '1'], signal)
     // Each young death doubles the wait before the next spawn: 100, 200, 400 ms…
-    await corral.waitForLog(/respawning in 400 ms/, { timeoutMs: 20_000 })
+    await corral.waitForLog(/respawning in 400 ms/)
     const delays = [...corral.log().matchAll(/respawning in (\d+) ms/g)].map((m) => Number(m[1]))
     expect(delays.slice(0, 3)).toEqual([100, 200, 400])
     // The master is alive and keeps trying: a crash loop is not a reason to halt.
@@ -49,15 +49,15 @@ describe('boot failures', () => {
 describe('heartbeat', () => {
   it('replaces a worker stuck in an endless loop and logs the function it was stuck in', async ({ signal }) => {
     const { corral, url } = await start('app-pid.ts', ['-w', '1', '-t', '2'], signal)
-    await corral.waitForLog(/Ready: 1 worker/)
+    await corral.untilReady()
     const [stuck] = corral.workers()
     get(`${url}/spin`).catch(() => {})
     await corral.waitForLog(/spinning: worker \d+ is stuck on purpose/)
     const t0 = Date.now()
-    await corral.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${stuck}\\)`), { timeoutMs: 8000 })
+    await corral.waitForLog(new RegExp(`WORKER TIMEOUT \\(pid:${stuck}\\)`))
     // Not before its time: the last heartbeat came at most timeout / 2 = 1 s before it got stuck.
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1000)
-    await corral.waitForLog(/was stuck at:\n\s+at spinForever \(.*app-pid\.ts:\d+:\d+\)/, { timeoutMs: 8000 })
+    await corral.waitForLog(/was stuck at:\n\s+at spinForever \(.*app-pid\.ts:\d+:\d+\)/)
     await waitFor(() => !isAlive(stuck!), { what: 'stuck worker to die' })
     const replacement = await waitFor(() => corral.workers().find((p) => p !== stuck), { what: 'replacement worker' })
     expect((await get(url)).body).toBe(String(replacement))
@@ -67,7 +67,7 @@ describe('heartbeat', () => {
 describe('requests', () => {
   it('a handler that throws or rejects answers 500 and the worker keeps serving', async ({ signal }) => {
     const { corral, url } = await start('app-handler-throws.ts', ['-w', '1'], signal)
-    await corral.waitForLog(/Ready: 1 worker/)
+    await corral.untilReady()
     const [worker] = corral.workers()
     expect((await get(`${url}/throw`)).status).toBe(500)
     expect((await get(`${url}/reject`)).status).toBe(500)
@@ -80,7 +80,7 @@ describe('requests', () => {
 
   it('serves a fetch(Request) → Response app', async ({ signal }) => {
     const { corral, url } = await start('app-fetch.ts', ['-w', '1'], signal)
-    await corral.waitForLog(/Ready: 1 worker/)
+    await corral.untilReady()
     const [worker] = corral.workers()
     expect(await get(`${url}/hello`)).toMatchObject({ status: 200, body: `fetch GET /hello from ${worker}` })
     expect((await get(`${url}/throw`)).status).toBe(500)
@@ -91,7 +91,7 @@ describe('requests', () => {
 describe('no orphans', () => {
   it('workers stop by themselves within a second when the master is SIGKILLed', async ({ signal }) => {
     const { corral } = await start('app-pid.ts', ['-w', '3'], signal)
-    await corral.waitForLog(/Ready: 3 worker/)
+    await corral.untilReady()
     const workers = corral.workers()
     expect(workers).toHaveLength(3)
     process.kill(corral.pid, 'SIGKILL')

@@ -90,7 +90,7 @@ describe('/metrics', () => {
   it('is off by default', async ({ signal }) => {
     const port = await freePort()
     const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, fixture('app-pid.ts')], { signal })
-    await corral.waitForLog(/Ready: 1 worker\(s\) serving/, STARTED)
+    await corral.untilReady()
     expect(corral.log()).not.toMatch(/Metrics at/)
   })
 })

@@ -42,7 +42,7 @@ describe('the pidfile', () => {
   }) => {
     const pidfile = join(dirWith(), 'corral.pid')
     const first = startCorral(['-w', '1', '-b', `127.0.0.1:${await freePort()}`, '-p', pidfile, APP], { signal })
-    await first.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
+    await first.untilReady()
     expect(readFileSync(pidfile, 'utf8')).toBe(`${first.pid}\n`)
 
     const second = corral(['-w', '1', '-b', `127.0.0.1:${await freePort()}`, '-p', pidfile, APP])
@@ -58,7 +58,7 @@ describe('the pidfile', () => {
     const dead = spawnSync('true').pid
     writeFileSync(pidfile, `${dead}\n`)
     const c = startCorral(['-w', '1', '-b', `127.0.0.1:${await freePort()}`, '-p', pidfile, APP], { signal })
-    await c.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
+    await c.untilReady()
     expect(c.log()).toContain(`[WARNING] Removed a stale pidfile ${pidfile} (${dead}: not running)`)
     expect(readFileSync(pidfile, 'utf8')).toBe(`${c.pid}\n`)
   })
@@ -178,7 +178,7 @@ describe('where it listens, what it read', () => {
     const port = await freePort()
     const dir = dirWith({ 'corral.config.mjs': 'export default { workers: 1 }\n' })
     const c = startCorral([APP], { cwd: dir, env: { PORT: String(port) }, signal })
-    await c.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
+    await c.untilReady()
     expect(c.log()).toContain(`Listening at: http://0.0.0.0:${port} (${c.pid})`)
     expect(c.log()).toContain('[INFO] Config file: corral.config.mjs')
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toMatch(/^\d+$/)
@@ -251,7 +251,7 @@ describe('an example served where the package installed it', () => {
 async function served(app: string, signal: AbortSignal, { cwd = ROOT, workers = 1 } = {}) {
   const port = await freePort()
   const c = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, app], { cwd, signal })
-  await c.waitForLog(new RegExp(`Ready: ${workers} worker`), { timeoutMs: 15_000 })
+  await c.untilReady()
   return { c, url: `http://127.0.0.1:${port}` }
 }
 

@@ -14,7 +14,7 @@ async function serve(
 ): Promise<{ corral: Corral; url: string }> {
   const port = await freePort()
   const corral = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, ...extra, fixture(app)], { signal })
-  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/)
+  await corral.untilReady()
   return { corral, url: `http://127.0.0.1:${port}` }
 }
 
@@ -60,9 +60,8 @@ describe('reload (HUP)', () => {
       const before = corral.workers()
       const load = startLoad(url, { connections: 4, keepAlive })
       await waitFor(() => load.seen().ok >= 20, { what: 'the load to be answered' })
-      const mark = corral.log().length
       corral.signal('SIGHUP')
-      await corral.waitForLog(/Reload complete: generation 1 is serving/, { from: mark })
+      await corral.untilReloaded(1)
       // The old generation drains; keep the load on until every old worker is gone.
       await waitFor(() => before.every((pid) => !isAlive(pid)), { what: 'old generation to exit' })
       const after = corral.workers()
@@ -85,7 +84,10 @@ describe('reload (HUP)', () => {
     // Workers take a second to boot, so the reload is still in flight while we signal.
     const { corral } = await serve(1, [], signal, 'app-slow-boot.ts')
     corral.signal('SIGHUP')
-    await corral.waitForLog(/Reloading: starting worker generation 1/)
+    await corral.untilMachine(
+      'generation 1 booting',
+      (m) => m.state === 'active.running.reloading' && m.generation === 1,
+    )
     // The kernel merges a signal sent while the same one is pending, so let
     // the master see each HUP before sending the next.
     for (const expected of [/Reload queued until/, /Reload already queued/]) {
@@ -93,7 +95,7 @@ describe('reload (HUP)', () => {
       corral.signal('SIGHUP')
       await corral.waitForLog(expected, { from: mark })
     }
-    await corral.waitForLog(/Reload complete: generation 2 is serving/)
+    await corral.untilReloaded(2)
     // A third reload would start in the same step that completes the second
     // (a queued HUP is taken as soon as the master is steady), and the master
     // handles its inputs in order: once a later signal is logged, a third

@@ -52,7 +52,7 @@ const pidIn = (path: string) => {
 
 async function startMaster(d: Deployment, extra: string[] = [], signal?: AbortSignal): Promise<Corral> {
   const corral = startCorral(['-w', '2', '-b', `127.0.0.1:${d.port}`, '-p', d.pidfile, ...extra, d.app], { signal })
-  await corral.waitForLog(/Ready: 2 worker\(s\) serving/)
+  await corral.untilReady()
   await waitFor(() => pidIn(d.pidfile) === corral.pid, { what: 'pidfile' })
   return corral
 }
@@ -82,6 +82,7 @@ for (const keepAlive of [false, true]) {
 
       const fresh = await reexec(old, d)
       expect(pidIn(`${d.pidfile}.2`)).toBe(old.pid)
+      // The new master answers on the control socket now: the old one tells only its log.
       await old.waitForLog(/New master is ready/)
       await load.more(20)
       old.signal('SIGWINCH')
@@ -131,13 +132,14 @@ describe('manual steps', () => {
     const old = await startMaster(d, [], signal)
     const fresh = await reexec(old, d)
     old.signal('SIGWINCH')
+    // The new master answers on the control socket until it exits: the old one tells only its log.
     await old.waitForLog(/WINCH: stopping all workers/)
     await waitFor(() => old.workers().length === 1, { what: 'old master to keep only the new master as child' })
     const load = startLoad(d.url, { connections: 2 })
     old.signal('SIGHUP')
     await old.waitForLog(/Reload complete/)
     process.kill(fresh, 'SIGQUIT')
-    await old.waitForLog(/The new master exited \(code 0\); this master is in charge again/)
+    await old.untilMachine('this master in charge again', (m) => m.childMaster === 'none')
     await load.more(20)
     const result = await load.stop()
     expect(result.failed).toBe(0)
@@ -259,6 +261,43 @@ describe('corral upgrade', () => {
     expect(r.stderr).toMatch(/no running master is named in \/tmp\/no-such-corral\.pid/)
     expect((await runCli(['upgrade'])).code).toBe(2)
   })
+})
+
+// corral upgrade and corral ctl upgrade are one procedure (src/cli/upgrade.ts),
+// watched through the pidfiles or the control sockets: each way in is tried.
+describe('a new master too slow to get ready', () => {
+  // Its workers never finish importing the app, so it is never ready, however fast the machine.
+  const slowApp = 'await new Promise((r) => setTimeout(r, 3_600_000))\nexport default () => {}\n'
+  const entryPoints: Record<string, (d: Deployment, old: Corral) => string[]> = {
+    'corral upgrade': (d) => ['upgrade', '--pid', d.pidfile, '--timeout', '2'],
+    'corral ctl upgrade': (_, old) => ['ctl', '-s', old.controlSocket!, '--timeout', '2', 'upgrade'],
+  }
+  for (const [name, args] of Object.entries(entryPoints)) {
+    it(`${name}: is stopped at --timeout and the old master keeps serving, exit 1`, async ({ signal }) => {
+      const d = await deployment()
+      // Its stop is graceful: its booting workers are put down at this deadline.
+      const old = await startMaster(d, ['--graceful-timeout', '3'], signal)
+      writeFileSync(d.app, slowApp)
+      const r = await runCli(args(d, old), 120_000)
+      expect(r.stdout).toContain(`sent USR2 to master ${old.pid}`)
+      expect(r.stderr).toMatch(
+        new RegExp(`: the new master was not ready after 2 s; rolled back, master ${old.pid} keeps serving\n$`),
+      )
+      expect(r.code).toBe(1)
+      expect(pidIn(d.pidfile)).toBe(old.pid)
+      // The new master is gone, not left booting beside the old one.
+      const masters = childrenOf(old.pid).filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('corral: master')
+        } catch {
+          return false
+        }
+      })
+      expect(masters).toEqual([])
+      expect((await get(d.url)).status).toBe(200)
+      expect(isAlive(old.pid)).toBe(true)
+    })
+  }
 })
 
 describe('daemon mode', () => {

@@ -110,7 +110,7 @@ async function serve(signal: AbortSignal): Promise<{ corral: Corral; port: numbe
     ],
     { signal },
   )
-  await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
+  await corral.untilReady()
   return { corral, port }
 }
 

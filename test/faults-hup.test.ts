@@ -30,12 +30,10 @@ it('29 HUPs (20 one after another, 9 in bursts of 3): each completes or is coale
 }) => {
   const port = await freePort()
   const corral = startCorral(['-w', '2', '-b', `127.0.0.1:${port}`, fixture('app-pid.ts')], { signal })
-  await corral.waitForLog(/Ready: 2 worker\(s\) serving/)
+  await corral.untilReady()
 
   const reloadOnce = async () => {
-    const from = corral.log().length
-    corral.signal('SIGHUP')
-    await corral.waitForLog(/Reload complete/, { from })
+    await corral.hup()
     await settled(corral)
   }
   // The baseline after one reload: the first opens what every later one reuses.

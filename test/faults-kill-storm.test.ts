@@ -21,7 +21,7 @@ for (const keepAlive of [false, true]) {
     async ({ signal, annotate }) => {
       const port = await freePort()
       const corral = startCorral(['-w', String(WORKERS), '-b', `127.0.0.1:${port}`, fixture('app-pid.ts')], { signal })
-      await corral.waitForLog(/Ready: 3 worker\(s\) serving/)
+      await corral.untilReady()
       const load = startLoad(`http://127.0.0.1:${port}/`, { connections: 6, keepAlive })
       await load.more(100)
 

@@ -45,7 +45,7 @@ it('a stalled access log: every request served, lines past the cap dropped, coun
         signal,
       },
     )
-    await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await corral.untilReady()
 
     const agent = new Agent({ keepAlive: true, maxSockets: 8 })
     const statuses = await Promise.all(Array.from({ length: REQUESTS }, () => send(`http://127.0.0.1:${port}/`, agent)))

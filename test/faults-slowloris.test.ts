@@ -17,7 +17,7 @@ it.skipIf(!hasSs())(
   async ({ signal }) => {
     const port = await freePort()
     const corral = startCorral(['-w', '2', '-b', `127.0.0.1:${port}`, fixture('app-pid.ts')], { signal })
-    await corral.waitForLog(/Ready: 2 worker\(s\) serving/)
+    await corral.untilReady()
     const idle = await openSlowloris(port, IDLE)
     try {
       // Accepted by the workers, not merely queued in the kernel: the request below goes in behind them.

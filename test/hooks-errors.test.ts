@@ -64,7 +64,7 @@ it('a hook that throws is logged with its name and the reason, and the server ke
     })
   const serves = async () => expect((await get(`${url}/`)).status).toBe(200)
 
-  await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
+  await corral.untilReady()
   await serves()
   await ran('postRequest')
 
@@ -76,7 +76,7 @@ it('a hook that throws is logged with its name and the reason, and the server ke
     .filter((l) => l.hook === 'postFork')
     .map((l) => l.pid)
   corral.signal('SIGHUP')
-  await corral.waitForLog(/Reload complete: generation 1 is serving/)
+  await corral.untilReloaded(1)
   for (const pid of generation0) await ran('childExit', { workerPid: pid })
   await serves()
 

@@ -51,7 +51,7 @@ describe.skipIf(!certs)('sslContext', () => {
             signal,
           },
         )
-        await corral.waitForLog(/Ready: 2 worker\(s\) serving/)
+        await corral.untilReady()
         const calls = readFileSync(log, 'utf8')
           .trim()
           .split('\n')

@@ -46,7 +46,7 @@ const indexOf = (lines: Line[], hook: string, where: Partial<Line> = {}) =>
     (l) => l.hook === hook && Object.entries(where).every(([k, v]) => JSON.stringify(l[k]) === JSON.stringify(v)),
   )
 
-const waitForHook = (file: string, hook: string, where: Partial<Line> = {}, timeoutMs = 15_000) =>
+const waitForHook = (file: string, hook: string, where: Partial<Line> = {}, timeoutMs?: number) =>
   waitFor(
     () => {
       const lines = readHooks(file)
@@ -86,7 +86,7 @@ describe('server hooks', () => {
       signal,
     })
     const master = corral.pid
-    await corral.waitForLog(/Ready: 2 worker\(s\) serving/)
+    await corral.untilReady()
 
     // Start: nworkersChanged as the number is set, onStarting before binding,
     // whenReady once bound, then per worker preFork (master) → postFork →
@@ -149,7 +149,7 @@ describe('server hooks', () => {
       .filter((l) => l.hook === 'postFork')
       .map((l) => l.pid)
     corral.signal('SIGHUP')
-    await corral.waitForLog(/Reload complete: generation 1 is serving/)
+    await corral.untilReloaded(1)
     for (const pid of generation0) await waitForHook(log, 'childExit', { workerPid: pid })
     lines = readHooks(log)
     expectOrder(
@@ -240,7 +240,10 @@ describe('server hooks', () => {
     await waitFor(() => !isAlive(fresh) || undefined, { what: 'the new master to exit' })
 
     // Stop: every worker's workerExit, then childExit, and onExit last.
-    await corral.waitForLog(/this master is in charge again/)
+    await corral.untilMachine(
+      'this master in charge again',
+      (m) => m.childMaster === 'none' && m.state === 'active.running.steady',
+    )
     const last = corral.workers()
     const stopAt = readHooks(log).length
     corral.signal('SIGTERM')
@@ -276,7 +279,7 @@ describe('server hooks', () => {
       env: { HOOKS_LOG: log },
       signal,
     })
-    await corral.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await corral.untilReady()
     const [victim] = corral.workers()
     expect((await get(`${url}/crash`)).status).toBe(200)
     const exit = await waitForHook(log, 'childExit', { workerPid: victim })
@@ -311,7 +314,7 @@ describe('server hooks', () => {
     )
     const port = await freePort()
     const corral = startCorral(['-c', config, '-w', '2', '-b', `127.0.0.1:${port}`, APP], { signal })
-    await corral.waitForLog(/Ready: 2 worker\(s\) serving/)
+    await corral.untilReady()
     expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200)
     expect(readHooks(log)).toEqual([
       { hook: 'imported', pid: corral.pid },

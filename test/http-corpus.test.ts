@@ -211,7 +211,7 @@ for (const [key, cases] of groups) {
     beforeAll(async () => {
       port = await freePort()
       corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, ...args, fixture('app-echo.ts')])
-      await corral.waitForLog(/Ready: 1 worker/)
+      await corral.untilReady()
       worker = corral.workers()[0]
     })
 

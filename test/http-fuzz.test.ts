@@ -122,7 +122,7 @@ let worker: number | undefined
 beforeAll(async () => {
   port = await freePort()
   corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, fixture('app-echo.ts')])
-  await corral.waitForLog(/Ready: 1 worker/)
+  await corral.untilReady()
   worker = corral.workers()[0]
 })
 

@@ -16,7 +16,7 @@ afterAll(killAll)
 async function corralOn(args: string[]): Promise<{ corral: Corral; port: number; worker: number }> {
   const port = await freePort()
   const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, ...args, fixture('app-echo.ts')])
-  await corral.waitForLog(/Ready: 1 worker/)
+  await corral.untilReady()
   return { corral, port, worker: corral.workers()[0]! }
 }
 
@@ -291,7 +291,7 @@ describe("upgrade requests (node:http's 'upgrade' event) pass the same checks", 
   it('a handshake with two Host fields is refused before the app sees it; a good one is upgraded', async () => {
     const port = await freePort()
     const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, fixture('app-upgrade-fn.ts')])
-    await corral.waitForLog(/Ready: 1 worker/)
+    await corral.untilReady()
     const handshake = (hosts: string) => `GET /chat HTTP/1.1\r\n${hosts}Upgrade: echo\r\nConnection: Upgrade\r\n\r\n`
     const bad = await exchange(port, Buffer.from(handshake('Host: a\r\nHost: b\r\n')))
     expect(parseResponses(bad.data).map((r) => r.status)).toEqual([400])

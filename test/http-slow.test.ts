@@ -60,7 +60,7 @@ it('slowloris and slow-body connections are closed with 408 near their deadlines
     '3',
     fixture('app-echo.ts'),
   ])
-  await corral.waitForLog(/Ready: 1 worker/)
+  await corral.untilReady()
   const [worker] = corral.workers()
 
   const head = `GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'p'.repeat(200)}\r\n\r\n`

@@ -28,8 +28,8 @@ async function serve(
     ['-b', `127.0.0.1:${port}`, '--inspector', '127.0.0.1:0', ...extra, fixture('app-slow-boot.ts')],
     { signal, env: { ...process.env, BOOT_DELAY_MS: '0', ...env } },
   )
-  const [, url] = await corral.waitForLog(/Inspector at: (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+)/, STARTED)
-  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
+  const [, url] = await corral.waitForLog(/Inspector at: (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+)/)
+  await corral.untilReady()
   return { corral, url: url!, base: new URL(url!).origin }
 }
 
@@ -91,7 +91,7 @@ describe('--inspector', () => {
     await page.waitForFunction(() => document.querySelectorAll('#workers tr').length === 3)
     await page.waitForSelector('#timeline li.inspector:has-text("TTIN")')
     await page.waitForSelector('#timeline li.event:has-text("TTIN")')
-    await corral.waitForLog(/Ready: 3 worker\(s\) serving|Booting worker/, STARTED)
+    await corral.untilReady({ workers: 3 })
     // The third worker's pid, once the master has it.
     await page.waitForFunction(
       () =>
@@ -234,7 +234,7 @@ describe('--inspector', () => {
       signal,
       env: { ...process.env, BOOT_DELAY_MS: '0' },
     })
-    await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, STARTED)
+    await corral.untilReady()
     const [pid] = corral.workers()
     const told = workerOptions(pid!)
     expect(told).toHaveProperty('settings')
@@ -280,11 +280,11 @@ describe('--inspector', () => {
     const { corral, url, base } = await serve(['-w', '2'], signal)
     const token = new URL(url).searchParams.get('token')!
     corral.signal('SIGTTIN')
-    await corral.waitForLog(/Ready: 3 worker\(s\) serving|worker 3|Booting worker/, STARTED)
+    await corral.untilReady({ workers: 3 })
     corral.signal('SIGHUP')
-    await corral.waitForLog(/Handling signal: hup/, STARTED)
+    await corral.untilMachine('the HUP taken', (m) => m.generation === 1)
     corral.signal('SIGTTOU')
-    await corral.waitForLog(/Handling signal: ttou/, STARTED)
+    await corral.untilMachine('the TTOU taken', (m) => m.target === 2)
     // The export as the master has it now; its last event's state is where the master is.
     const res = await raw(`${base}/timeline.json?token=${token}`)
     expect(res.type).toBe('application/json')

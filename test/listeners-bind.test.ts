@@ -51,7 +51,7 @@ describe('--bind', () => {
 
     const binds = ['-b', `127.0.0.1:${port}`, ...(ipv6 ? ['-b', `[::1]:${port}`] : []), '-b', `unix:${sock}`]
     const c = startCorral(['-w', '2', '-m', '007', ...binds, APP], { env, signal })
-    await c.waitForLog(/Ready: 2 worker\(s\) serving/)
+    await c.untilReady()
     expect(c.log()).toContain(`Listening at: http://127.0.0.1:${port} (${c.pid})`)
     if (ipv6) expect(c.log()).toContain(`Listening at: http://[::1]:${port} (${c.pid})`)
     expect(c.log()).toContain(`Listening at: unix:${sock} (${c.pid})`)
@@ -81,7 +81,7 @@ describe('--bind', () => {
     const [a, b] = [await freePort(), await freePort()]
     const byDefault = startCorral(['-w', '2', '-b', `127.0.0.1:${a}`, APP], { env, signal })
     const set = startCorral(['-w', '2', '--backlog', '77', '-b', `127.0.0.1:${b}`, APP], { env, signal })
-    await Promise.all([byDefault, set].map((c) => c.waitForLog(/Ready: 2 worker\(s\) serving/)))
+    await Promise.all([byDefault, set].map((c) => c.untilReady()))
     // One shared socket each, held by the master and both workers.
     expect(listeningOn(a)).toEqual([
       { backlog: 2048, pids: [byDefault.pid, ...byDefault.workers()].sort((x, y) => x - y) },

@@ -25,9 +25,7 @@ const pidOf = (body: string) => (JSON.parse(body) as { pid: number }).pid
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b)
 
 async function hup(c: Corral): Promise<void> {
-  const from = c.log().length
-  c.signal('SIGHUP')
-  await c.waitForLog(/Reload complete: generation \d+ is serving/, { from })
+  await c.hup()
 }
 
 describe('--reuse-port', () => {
@@ -42,7 +40,7 @@ describe('--reuse-port', () => {
       ['-w', '3', '--reuse-port', '--backlog', '99', '-b', `127.0.0.1:${port}`, '-b', `unix:${sock}`, INFO],
       { env, signal },
     )
-    await c.waitForLog(/Ready: 3 worker\(s\) serving/)
+    await c.untilReady()
     expect(c.log()).toContain(`Listening at: http://127.0.0.1:${port} (${c.pid}) (a socket per worker: --reuse-port)`)
     const workers = c.workers()
     expect(workers).toHaveLength(3)
@@ -81,7 +79,7 @@ describe('--reuse-port', () => {
         env,
         signal,
       })
-      await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+      await c.untilReady()
       const [worker] = c.workers()
       // The worker gets stuck; the next requests wait in the kernel, accepted by nobody.
       const stuck = connect(port, '127.0.0.1')

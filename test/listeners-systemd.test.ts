@@ -110,7 +110,7 @@ describe('systemd socket activation', () => {
       env: { ...env, LISTEN_FDS: '1', LISTEN_PID: '1', LISTEN_FDNAMES: 'x' },
       signal,
     })
-    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await c.untilReady()
     expect(c.log()).not.toMatch(/Socket activation/)
     const r = info((await getFrom({ host: '127.0.0.1', port })).body)
     expect(r.env).toEqual({ LISTEN_FDS: null, LISTEN_PID: null, LISTEN_FDNAMES: null })

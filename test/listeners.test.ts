@@ -107,8 +107,10 @@ describe('openListeners + workers on an inherited fd', () => {
     expect(l.address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     const port = portOf(l)
     expect(port).toBeGreaterThan(0)
+    // A TCP address reaches LISTEN while the master goes on (src/net/listeners.ts).
+    await l.listening
 
-    // LISTEN already (a bound-only socket would refuse): the handshake completes,
+    // LISTEN now (a bound-only socket would refuse): the handshake completes,
     // but nobody answers.
     const early = pendingRequest(port)
     await new Promise<void>((resolve, reject) => {

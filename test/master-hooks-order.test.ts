@@ -42,11 +42,11 @@ describe('master hooks follow the machine’s commands', () => {
   it('without preFork and with nothing queued, a worker is spawned at once, and its stop follows at once', () => {
     const { master, done } = hooksWith({})
     master.spawning({ id: 1, generation: 0 }, () => done.push('spawn 1'))
-    master.forWorker(1, () => done.push('stop 1'))
+    master.inOrder(() => done.push('stop 1'))
     expect(done).toEqual(['spawn 1', 'stop 1'])
   })
 
-  it('a spawn that waits for preFork holds back the later commands for that worker, not for the others', async () => {
+  it('a spawn that waits for preFork holds back the commands after it, which follow in the machine’s order', async () => {
     const preForkRuns = signal()
     const preForkMayReturn = signal()
     const stopped = signal()
@@ -58,16 +58,16 @@ describe('master hooks follow the machine’s commands', () => {
       },
     })
     master.spawning({ id: 1, generation: 0 }, () => done.push('spawn 1'))
-    master.forWorker(1, () => {
-      done.push('stop 1')
+    master.inOrder(() => done.push('stop 1'))
+    master.inOrder(() => {
+      done.push('stop 2')
       stopped.happen()
     })
-    master.forWorker(2, () => done.push('stop 2'))
     await preForkRuns.happened
-    expect(done).toEqual(['stop 2', 'preFork 1'])
+    expect(done).toEqual(['preFork 1'])
     preForkMayReturn.happen()
     await stopped.happened
-    expect(done).toEqual(['stop 2', 'preFork 1', 'spawn 1', 'stop 1'])
+    expect(done).toEqual(['preFork 1', 'spawn 1', 'stop 1', 'stop 2'])
   })
 
   it('a reload: nworkersChanged, then onReload, then each preFork of the new generation, in command order', async () => {

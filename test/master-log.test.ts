@@ -83,8 +83,9 @@ describe('what the master says', () => {
     expect(startMaster().send({ type: 'WORKER_EXIT', id: 1, code: 4, signal: null }).said()).toEqual([
       'critical App failed to load: worker 1 exited with code 4; shutting down',
     ])
-    expect(startMaster().send({ type: 'WORKER_EXIT', id: 2, code: 3, signal: null }).said()).toEqual([
-      'critical Worker failed to boot: worker 2 exited with code 3; shutting down',
+    // The launch's first worker is the only one: worker 1 again.
+    expect(startMaster().send({ type: 'WORKER_EXIT', id: 1, code: 3, signal: null }).said()).toEqual([
+      'critical Worker failed to boot: worker 1 exited with code 3; shutting down',
     ])
   })
 

@@ -12,6 +12,7 @@
 // The test then fails, naming them, if any state node of the machine or any
 // transition (each `on` alternative, guarded or not, and each `always`) was
 // never exercised.
+import { isDeepStrictEqual } from 'node:util'
 import { describe, expect, test } from 'vitest'
 import { createActor, type AnyActorRef } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type MasterInput } from '../machines/master.ts'
@@ -161,6 +162,13 @@ function checkStep(
         if (!before.matches({ active: 'booting' })) bad('ready announced outside booting')
         if (cmd.workers < target) bad(`ready with ${cmd.workers} of ${target} workers`)
         break
+      case 'reloadRefused':
+        if (event.type !== 'SETTINGS_READ' || event.refused === undefined || !before.matches('active'))
+          bad('reloadRefused but on refused settings while active')
+        if (after.context.settingsReads !== before.context.settingsReads - 1) bad('reloadRefused but still owed')
+        if (!isDeepStrictEqual(before.value, after.value) || after.context.reloadQueued !== before.context.reloadQueued)
+          bad('reloadRefused but a reload started or was queued')
+        break
       case 'readSettings':
         if (event.type !== 'HUP' || !before.matches('active')) bad('readSettings but on a HUP while active')
         if (after.context.settingsReads !== before.context.settingsReads + 1) bad('readSettings not counted as owed')
@@ -185,6 +193,15 @@ function checkStep(
         if (cmd.code !== after.context.exitCode) bad(`exit ${cmd.code} but exitCode is ${after.context.exitCode}`)
         if (![0, 3, 4].includes(cmd.code)) bad(`exit code ${cmd.code}`)
         break
+      case 'promoteSpare': {
+        // A spare of the current generation (waiting, or ready with this very event) takes an empty serving place.
+        const was = before.context.workers.find((w) => w.id === cmd.id)
+        const w = afterById.get(cmd.id)
+        if (was?.role !== 'spare' || !isLive(was.status)) bad(`promoteSpare ${cmd.id}: not a live spare`)
+        if (w?.role !== 'serving' || w.status !== 'booting') bad(`promoteSpare ${cmd.id}: not serving (booting) after`)
+        if (w && w.generation !== after.context.generation) bad(`promoteSpare ${cmd.id}: of an old generation`)
+        break
+      }
       case 'reopenLogs':
       case 'log':
         break

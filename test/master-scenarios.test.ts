@@ -63,6 +63,40 @@ describe('the master chart, scenario by scenario', () => {
     expect(commands).toContainEqual({ type: 'stopWorker', id: 4, mode: 'quick' })
   })
 
+  test('the launch: the first worker alone, the others once it is ready, spares once all of them are', () => {
+    const m = startMaster({ settings: { ...settings(3), standby: 1 } })
+    const spawned = () => m.did().flatMap((c) => (c.type === 'spawnWorker' ? [`${c.id} ${c.role}`] : []))
+    expect(spawned()).toEqual(['1 serving'])
+    // The first one crashing before it is ready is replaced alone, after the back-off.
+    m.send(exit(1, 1), { type: 'TICK', now: 100 })
+    expect(spawned()).toEqual(['2 serving'])
+    m.send(...ready(2))
+    expect(spawned()).toEqual(['3 serving', '4 serving'])
+    m.send(...ready(3, 4))
+    expect(spawned()).toEqual(['5 spare'])
+    expect(m.snapshot.matches({ active: 'running' })).toBe(true)
+  })
+
+  test('--standby: a serving worker gone, the waiting spare takes its place at once; a new spare follows', () => {
+    const m = serving({ settings: { ...settings(2), standby: 1 } })
+    m.send(...ready(3)).did() // the spare, loaded and waiting
+    expect(m.send(exit(1, null, 'SIGKILL')).did()).toEqual([
+      expect.objectContaining({ type: 'workerExited', id: 1, cause: 'crash' }),
+      { type: 'promoteSpare', id: 3 },
+    ])
+    // The spare is serving once it accepts, and only then does a new spare start behind it (after the
+    // back-off: worker 1 died young, and a crash storm must not turn into a spawn storm).
+    expect(m.send(...ready(3)).did()).toEqual([])
+    expect(m.send({ type: 'TICK', now: 100 }).did()).toEqual([
+      expect.objectContaining({ type: 'spawnWorker', id: 4, role: 'spare' }),
+    ])
+    // A reload replaces the spares too: generation 1's spare comes once its serving workers are ready.
+    m.send(...ready(4), ...hup()).did()
+    const reload = m.send(...ready(5, 6)).did()
+    expect(reload).toContainEqual(expect.objectContaining({ type: 'spawnWorker', id: 7, generation: 1, role: 'spare' }))
+    expect(reload).toContainEqual({ type: 'stopWorker', id: 4, mode: 'graceful' })
+  })
+
   test('a halt reports the worker that could not boot', () => {
     const m = startMaster()
     const commands = m.send(exit(1, 3)).did()
@@ -75,7 +109,9 @@ describe('the master chart, scenario by scenario', () => {
       signal: null,
       cause: 'boot-failure',
     })
-    expect(m.snapshot.matches({ draining: 'quick' })).toBe(true)
+    // The launch spawns the first worker alone: it was the only one, so the master is done at once, with its code.
+    expect(commands).toContainEqual({ type: 'exit', code: 3 })
+    expect(m.snapshot.status).toBe('done')
   })
 
   test('every exit of a known worker is reported once, with its generation: a crash, a stop, in idle', () => {

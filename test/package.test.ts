@@ -113,7 +113,7 @@ describe.each(versions)('installed, on Node %s', (_, nodeBinary) => {
     writeFileSync(join(app, file), source)
     const port = await freePort()
     const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, file], { node, bin: bin(), cwd: app })
-    await corral.waitForLog(/Ready: 1 worker/, { timeoutMs: 15_000 })
+    await corral.untilReady()
     return get(port, path)
   }
 
@@ -220,7 +220,7 @@ describe.each(versions)('in a project made by npm init -y (CommonJS), on Node %s
   async function serve(file: string): Promise<number> {
     const port = await freePort()
     const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, file], { node, bin: bin(), cwd: app })
-    await corral.waitForLog(/Ready: 1 worker/, { timeoutMs: 20_000 })
+    await corral.untilReady()
     expect(corral.log()).not.toMatch(/Warning|Error/)
     return port
   }
@@ -246,7 +246,7 @@ describe.each(versions)('in a project made by npm init -y (CommonJS), on Node %s
     )
     try {
       const corral = startCorral(['app.ts'], { node, bin: bin(), cwd: app })
-      await corral.waitForLog(/Ready: 2 worker/, { timeoutMs: 20_000 })
+      expect((await corral.untilReady()).workers).toBe(2)
       expect(corral.log()).toContain('Config file: corral.config.ts')
       expect(corral.log()).toContain('starting 2 workers') // the config's onStarting hook ran
       expect(corral.log()).not.toMatch(/Warning|Error/)

@@ -93,7 +93,7 @@ afterEach(killAll)
 
 async function serving(args: string[], port: number, workers: number): Promise<Corral> {
   const c = startCorral(['-b', `127.0.0.1:${port}`, '-w', String(workers), ...args, app])
-  await c.waitForLog(/Ready: \d+ worker/)
+  await c.untilReady()
   return c
 }
 

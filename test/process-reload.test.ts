@@ -7,7 +7,7 @@ import { get } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { freePort, isAlive, killAll, startCorral, type Corral } from './helpers/corral.ts'
+import { freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
 import { DEBOUNCE_MS } from '../src/master/reload-watch.ts'
 
 function fetchText(url: string): Promise<string> {
@@ -85,11 +85,14 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
+/** The generation serving now, once no reload is under way. */
+const serving = async (c: Corral) => (await c.untilReloaded(0)).generation
+
 async function start(extra: string[] = []): Promise<Corral> {
   const port = await freePort()
   url = `http://127.0.0.1:${port}/`
   const c = startCorral(['--reload', '-w', '1', '-b', `127.0.0.1:${port}`, ...extra, join(dir, 'app.ts')], { cwd: dir })
-  await c.waitForLog(/Ready: 1 worker/)
+  await c.untilReady()
   await c.waitForLog(/Watching \d+ director(y|ies) for changes/)
   return c
 }
@@ -100,14 +103,15 @@ describe('--reload', () => {
     const [before, oldPid] = (await fetchText(url)).split(' ')
     expect(before).toBe('v1')
     const from = c.log().length
+    const generation = await serving(c)
     for (const m of ['v2a', 'v2b', 'v2c', 'v2']) {
       writeMessage(m)
       await sleep(20)
     }
     await c.waitForLog(/Worker reloading: lib\/message\.ts modified/, { from })
-    await c.waitForLog(/Reload complete/, { from })
+    await c.untilReloaded(generation + 1)
     // The old worker may accept until it has handled its TERM.
-    await c.waitForLog(new RegExp(`Worker exited \\(pid: ${oldPid}\\)`), { from })
+    await waitFor(() => !isAlive(Number(oldPid)), { what: 'the old worker gone' })
     expect(isAlive(Number(oldPid))).toBe(false)
     const [after, newPid] = (await fetchText(url)).split(' ')
     expect(after).toBe('v2')
@@ -121,6 +125,7 @@ describe('--reload', () => {
   it('ignores node_modules, dot-directories and files that are not sources; watches directories created later', async () => {
     const c = await start()
     const from = c.log().length
+    const generation = await serving(c)
     writeFileSync(join(dir, 'node_modules', 'dep', 'index.js'), 'export default 2\n')
     writeFileSync(join(dir, 'README.md'), 'more notes\n')
     mkdirSync(join(dir, '.cache'))
@@ -128,21 +133,20 @@ describe('--reload', () => {
     writeFileSync(join(dir, 'templates', 'page.html'), '<p>2</p>\n')
     writeFileSync(join(dir, '.#app.ts'), 'an editor lock file\n')
     await expectOnlySentinelReload(c, from, 'export const other = 1\n', 'lib/other.ts')
-    await c.waitForLog(/Reload complete/, { from })
+    await c.untilReloaded(generation + 1)
     // A new directory: watched from now on.
-    const from1 = c.log().length
     mkdirSync(join(dir, 'lib', 'deep'))
-    await c.waitForLog(/Reload complete/, { from: from1 })
+    await c.untilReloaded(generation + 2)
     const from2 = c.log().length
     writeFileSync(join(dir, 'lib', 'deep', 'util.ts'), 'export const x = 1\n')
     await c.waitForLog(/Worker reloading: lib\/deep\/util\.ts modified/, { from: from2 })
-    await c.waitForLog(/Reload complete/, { from: from2 })
+    await c.untilReloaded(generation + 3)
     // Removed and created again (a branch switch): watched again.
     const from3 = c.log().length
     rmSync(join(dir, 'lib', 'deep'), { recursive: true })
     mkdirSync(join(dir, 'lib', 'deep'))
     await c.waitForLog(/Worker reloading: .*lib\/deep.* modified/, { from: from3 })
-    await c.waitForLog(/Reload complete/, { from: from3 })
+    await c.untilReloaded(generation + 4)
     // The new directory's watch is set up when its creation is seen, which a
     // busy machine may take a moment over: save again until a change is seen.
     const from4 = c.log().length
@@ -169,10 +173,10 @@ describe('--reload', () => {
     expect(c.log().slice(from)).toMatch(/message catalogue is corrupt/)
     expect(await fetchText(url)).toBe(`v1 ${oldPid}`)
     expect(c.child.exitCode).toBeNull()
-    const from2 = c.log().length
+    const generation = await serving(c)
     writeMessage('v3')
-    await c.waitForLog(/Reload complete/, { from: from2 })
-    await c.waitForLog(new RegExp(`Worker exited \\(pid: ${oldPid}\\)`), { from: from2 })
+    await c.untilReloaded(generation + 1)
+    await waitFor(() => !isAlive(Number(oldPid)), { what: 'the old worker gone' })
     const [after, newPid] = (await fetchText(url)).split(' ')
     expect(after).toBe('v3')
     expect(newPid).not.toBe(oldPid)
@@ -181,17 +185,18 @@ describe('--reload', () => {
   it('--reload-extra-files: globs name more files to watch, new matches included', async () => {
     const c = await start(['--reload-extra-files', 'templates/*.html', '--reload-extra-file', 'README.md'])
     let from = c.log().length
+    let generation = await serving(c)
     writeFileSync(join(dir, 'templates', 'page.html'), '<p>3</p>\n')
     await c.waitForLog(/Worker reloading: templates\/page\.html modified/, { from })
-    await c.waitForLog(/Reload complete/, { from })
+    await c.untilReloaded(++generation)
     from = c.log().length
     writeFileSync(join(dir, 'templates', 'new.html'), '<p>new</p>\n')
     await c.waitForLog(/Worker reloading: templates\/new\.html modified/, { from })
-    await c.waitForLog(/Reload complete/, { from })
+    await c.untilReloaded(++generation)
     from = c.log().length
     writeFileSync(join(dir, 'README.md'), 'changed\n')
     await c.waitForLog(/Worker reloading: README\.md modified/, { from })
-    await c.waitForLog(/Reload complete/, { from })
+    await c.untilReloaded(++generation)
     from = c.log().length
     writeFileSync(join(dir, 'templates', 'page.txt'), 'not matched\n')
     await expectOnlySentinelReload(c, from, '<p>4</p>\n', 'templates/page.html')
@@ -203,10 +208,13 @@ describe('--reload', () => {
       ['-w', '1', '-b', `127.0.0.1:${port}`, '--reload-extra-files', 'README.md', join(dir, 'app.ts')],
       { cwd: dir },
     )
-    await c.waitForLog(/Ready: 1 worker/)
+    await c.untilReady()
     expect(c.log()).toMatch(/--reload-extra-files has no effect without --reload/)
     // Nothing watches: the master holds no inotify instance, where --reload's does.
     expect(watchesFiles(c.pid)).toBe(false)
+    // Gone first, so that the next master in this directory answers on its control socket.
+    c.signal('SIGTERM')
+    await c.exited
     const watching = await start()
     expect(watchesFiles(watching.pid)).toBe(true)
   })

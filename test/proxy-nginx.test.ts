@@ -118,7 +118,7 @@ beforeAll(async () => {
     'h=%(h)s %(U)s %(s)s',
     fixture('proxy-fetch.ts'),
   ])
-  await corral.waitForLog(/Ready: 2 worker/)
+  await corral.untilReady()
 })
 
 afterAll(async () => {

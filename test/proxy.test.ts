@@ -270,7 +270,7 @@ const bodies = (data: Buffer) =>
 async function start(app: string, args: string[], signal: AbortSignal) {
   const port = await freePort()
   const corral = startCorral(['-w', '1', '-b', `127.0.0.1:${port}`, ...args, fixture(app)], { signal })
-  await corral.waitForLog(/Ready: 1 worker/)
+  await corral.untilReady()
   return { corral, port }
 }
 

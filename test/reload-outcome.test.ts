@@ -35,6 +35,16 @@ describe('followReload', () => {
     expect(w.ended).toEqual({ outcome: 'abandoned', generation: 3, detail: why })
   })
 
+  test("refused before it started: ended, with every problem; a refusal after its reload started is a later HUP's", () => {
+    const refused: MasterCommand = { type: 'reloadRefused', problems: ['--certfile: missing', '--keyfile: missing'] }
+    expect(follow([[refused]]).ended).toEqual({
+      outcome: 'refused',
+      generation: null,
+      detail: '--certfile: missing; --keyfile: missing',
+    })
+    expect(follow([[started(2)]], [[refused]]).ended).toBeUndefined()
+  })
+
   test('the master stopping first ends the wait; once ended, nothing later changes it', () => {
     expect(follow([[started(2)]], [[], true]).ended).toEqual({ outcome: 'stopping', generation: null })
     expect(follow([[started(2), completed(2)]], [[], true]).ended).toEqual({ outcome: 'complete', generation: 2 })

@@ -111,7 +111,7 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', { timeou
     const reloaded = await nextMessage(messages, mark, (m) => m.fields.READY === '1', 'READY=1 after the reload')
     expect(messages.indexOf(reloaded)).toBeGreaterThan(messages.indexOf(reloading))
     expect(reloaded.fields.STATUS).toBe('2 workers serving, generation 1')
-    await corral.waitForLog(/Reload complete: generation 1 is serving/, { timeoutMs: BOOT_MS })
+    await corral.untilReloaded(1)
 
     const stopMark = messages.length
     corral.signal('SIGTERM')
@@ -173,9 +173,7 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', { timeou
     const mark = messages.length
     writeFileSync(app, "throw new Error('broken deploy')\n")
     old.signal('SIGUSR2')
-    await old.waitForLog(/Re-exec failed: the new master exited with code 4 before it was ready/, {
-      timeoutMs: BOOT_MS,
-    })
+    await old.waitForLog(/Re-exec failed: the new master exited with code 4 before it was ready/)
     // Its STOPPING=1 would have stopped the service: systemd takes it from any process of the unit.
     expect(messages.slice(mark).filter((m) => m.fields.STOPPING || m.fields.READY || m.fields.MAINPID)).toEqual([])
     if (isRoot) expect(messages.slice(mark).filter((m) => m.pid !== old.pid)).toEqual([])
@@ -210,9 +208,9 @@ describe.skipIf(!hasNotify)('systemd notify protocol ($NOTIFY_SOCKET)', { timeou
       env: { NOTIFY_SOCKET: path, PATH: '/nonexistent' },
       signal,
     })
-    await corral.waitForLog(/Ready: 1 worker\(s\) serving/, { timeoutMs: BOOT_MS })
+    await corral.untilReady()
     corral.signal('SIGHUP')
-    await corral.waitForLog(/Reload complete: generation 1 is serving/, { timeoutMs: BOOT_MS })
+    await corral.untilReloaded(1)
     expect(corral.log().match(/NOTIFY_SOCKET is set but systemd-notify could not run/g)).toHaveLength(1)
     expect(messages).toEqual([])
     corral.signal('SIGTERM')

@@ -140,16 +140,14 @@ function curl(args: string[]): Promise<{ code: number; out: string }> {
 }
 
 async function hup(c: Corral): Promise<void> {
-  const from = c.log().length
-  c.signal('SIGHUP')
-  await c.waitForLog(/Reload complete: generation \d+ is serving/, { from })
+  await c.hup()
 }
 
 describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
   it('ALPN gives h2 to clients that offer it and HTTP/1.1 to the others, with the same app', async ({ signal }) => {
     const port = await freePort()
     const c = start(port, ['-w', '1'], signal)
-    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await c.untilReady()
 
     const s = await session(port)
     expect(s.alpnProtocol).toBe('h2')
@@ -182,7 +180,7 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
   }) => {
     const port = await freePort()
     const c = start(port, ['-w', '1'], signal)
-    await c.waitForLog(/Ready: 1 worker\(s\) serving/)
+    await c.untilReady()
     const s = await session(port)
     const old = (await h2Get(s)).info.pid
     let goaway: number | undefined
@@ -190,9 +188,7 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
     const closed = new Promise<void>((resolve) => s.once('close', resolve))
 
     const slow = await h2InFlight(s, '/slow?ms=1500')
-    const from = c.log().length
-    c.signal('SIGHUP')
-    await c.waitForLog(/Reload complete/, { from })
+    await c.hup()
     const answer = await slow.done
     expect(answer).toMatchObject({ status: 200, info: { pid: old } })
     await closed
@@ -226,7 +222,7 @@ describe('HTTP/2 and HTTP/1.1 on one TLS port', () => {
   it('reloads under load over HTTP/2 and HTTP/1.1 fail no request', async ({ signal }) => {
     const port = await freePort()
     const c = start(port, ['-w', '2'], signal)
-    await c.waitForLog(/Ready: 2 worker\(s\) serving/)
+    await c.untilReady()
     const h2 = h2Load(port, 3)
     const h1 = h1Load(port, 2)
     // Each reload happens under load, and the load goes on past it.

@@ -23,7 +23,7 @@ afterEach(killAll)
 const WORKERS = 4
 /** The default --balance-slack. */
 const SLACK = 1
-/** The most connections of `total` one worker may hold (balanceCap in src/worker/limits.ts): 13 of 50, 4 of 16. */
+/** The most connections of `total` one worker may hold (balanceCap in src/worker/accept-gate.ts): 13 of 50, 4 of 16. */
 const mostOf = (total: number) => Math.floor(total / WORKERS + (SLACK * (WORKERS - 1)) / WORKERS)
 
 /** corral -w 4 with app-held.ts, once every worker knows it balances against the 3 others. */
@@ -33,7 +33,7 @@ async function start(signal: AbortSignal, args: string[] = []) {
     ['-w', String(WORKERS), '-b', `127.0.0.1:${port}`, '--log-level', 'debug', ...args, fixture('app-held.ts')],
     { signal },
   )
-  await corral.waitForLog(new RegExp(`Ready: ${WORKERS} worker`))
+  await corral.untilReady()
   await balancing(corral)
   return { corral, port }
 }
@@ -93,7 +93,7 @@ describe('balanced accepts (--balance-slack)', () => {
     await corral.waitForLog(/balanced share of 4 workers: \d+\); not accepting/)
     const mark = corral.log().length
     corral.signal('SIGHUP')
-    await corral.waitForLog(/Reload complete: generation 1 is serving/, { from: mark })
+    await corral.untilReloaded(1)
     await balancing(corral, mark)
     await waitFor(() => before.every((pid) => !isAlive(pid)), { what: 'old generation to exit' })
     // The old generation's clients were told Connection: close and came back to the new one.

@@ -16,7 +16,7 @@ async function start(args: string[], signal: AbortSignal, workers = 1) {
   const corral = startCorral(['-w', String(workers), '-b', `127.0.0.1:${port}`, ...args, fixture('app-pid.ts')], {
     signal,
   })
-  await corral.waitForLog(new RegExp(`Ready: ${workers} worker`))
+  await corral.untilReady()
   return { corral, port, url: `http://127.0.0.1:${port}` }
 }
 

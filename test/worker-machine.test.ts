@@ -30,6 +30,7 @@ const events: WorkerEvent[] = [
   { type: 'DRAINED' },
   { type: 'RETIRE', cause: 'max-requests', reason: 'max requests: 100' },
   { type: 'CRASHED', reason: 'boom' },
+  { type: 'TAKE_OVER' },
 ]
 
 const allNodes = stateNodes(workerMachine)
@@ -42,19 +43,28 @@ interface Run {
   readonly bootFailure: number | undefined
   /** How many events the worker took before it was dead (or the events ran out). */
   readonly steps: number
+  /** Started as a spare (--standby). */
+  readonly spare: boolean
+  /** A spare: how many commands it had emitted when TAKE_OVER reached it waiting in standby. */
+  readonly tookOverAt: number | undefined
 }
 
-function run(events: readonly WorkerEvent[], coverage?: Coverage<typeof workerMachine>): Run {
+function run(events: readonly WorkerEvent[], coverage?: Coverage<typeof workerMachine>, spare = false): Run {
   const commands: WorkerCommand[] = []
-  const actor = coverage ? createActor(coverage.machine, { inspect: coverage.inspect }) : createActor(workerMachine)
+  const input = { spare }
+  const actor = coverage
+    ? createActor(coverage.machine, { input, inspect: coverage.inspect })
+    : createActor(workerMachine, { input })
   actor.on('*', (cmd: WorkerCommand) => commands.push(cmd))
   actor.start()
   coverage?.visit(actor.getSnapshot().value)
   let bootFailure: number | undefined
   let steps = 0
+  let tookOverAt: number | undefined
   for (const e of events) {
     if (actor.getSnapshot().status === 'done') break // a dead worker takes nothing more (checked below)
     const before = actor.getSnapshot().value
+    if (e.type === 'TAKE_OVER' && before === 'standby') tookOverAt ??= commands.length
     const booting = before === 'booting' || before === 'awaitingListen' || before === 'starting'
     if (e.type === 'BOOT_FAILED' && booting) bootFailure = e.code
     if (e.type === 'LISTEN_TIMEOUT' && before === 'awaitingListen') bootFailure = 4
@@ -63,17 +73,18 @@ function run(events: readonly WorkerEvent[], coverage?: Coverage<typeof workerMa
     actor.send(e)
     steps++
   }
-  return { commands, end: actor.getSnapshot(), bootFailure, steps }
+  return { commands, end: actor.getSnapshot(), bootFailure, steps, spare, tookOverAt }
 }
 
 /** What any run's commands must look like. */
-function checkCommands({ commands, end, bootFailure }: Run): string[] {
+function checkCommands(run: Run): string[] {
+  const { commands, end, bootFailure } = run
   const problems: string[] = []
   const count = (type: WorkerCommand['type']) => commands.filter((c) => c.type === type).length
   const exits = commands.filter((c) => c.type === 'exit')
   if (commands[0]?.type !== 'boot' || count('boot') !== 1) problems.push('boot is not first, or not once')
   for (const c of commands) if (c.type === 'log' && !/\w{3}/.test(c.message)) problems.push('an empty log line')
-  for (const once of ['announceReady', 'stopAccepting', 'closeAll', 'retiring'] as const)
+  for (const once of ['announceReady', 'announceStandby', 'stopAccepting', 'closeAll', 'retiring'] as const)
     if (count(once) > 1) problems.push(`${once} more than once`)
   if (end.status === 'done') {
     if (exits.length !== 1 || commands.at(-1)?.type !== 'exit') problems.push('dead without exactly one exit, last')
@@ -84,6 +95,13 @@ function checkCommands({ commands, end, bootFailure }: Run): string[] {
   const ready = commands.findIndex((c) => c.type === 'announceReady')
   const stop = commands.findIndex((c) => c.type === 'stopAccepting')
   if (stop >= 0 && (ready < 0 || stop < ready)) problems.push('stopAccepting before announceReady')
+  // A spare never accepts before the master tells it to take over; a serving worker never waits.
+  const serve = commands.findIndex((c) => c.type === 'serve')
+  if (run.spare && serve >= 0 && (run.tookOverAt === undefined || serve < run.tookOverAt))
+    problems.push('a spare served before TAKE_OVER')
+  if (!run.spare && count('announceStandby') > 0) problems.push('a serving worker went to standby')
+  const standby = commands.findIndex((c) => c.type === 'announceStandby')
+  if (run.spare && serve >= 0 && standby < 0) problems.push('a spare served without waiting in standby')
   const retiring = commands.findIndex((c) => c.type === 'retiring')
   if (retiring >= 0 && commands[retiring + 1]?.type !== 'stopAccepting')
     problems.push('retiring not followed by stopAccepting')
@@ -91,38 +109,42 @@ function checkCommands({ commands, end, bootFailure }: Run): string[] {
 }
 
 describe('worker machine: graph-generated paths', () => {
-  const paths = getShortestPaths(workerMachine, { events })
+  // As a serving worker and as a spare (--standby): only a spare reaches `standby`.
+  const paths = [false, true].flatMap((spare) =>
+    getShortestPaths(workerMachine, { events, input: { spare } }).map((path) => ({ ...path, spare })),
+  )
   const coverage = new Coverage(workerMachine)
   // The shortest path to every state, then each of those with every event
   // appended: every edge of the graph, self-loops included, ends some path.
   const generated = paths.flatMap((p) => {
     const prefix = p.steps.map((s) => s.event).filter((e) => (e.type as string) !== 'xstate.init')
-    return [prefix, ...events.map((e) => [...prefix, e])]
+    return [prefix, ...events.map((e) => [...prefix, e])].map((events) => ({ events, spare: p.spare }))
   })
 
   test('the traversal reaches every state', () => {
     expect(new Set(paths.map((p) => p.state.value))).toEqual(
-      new Set(['booting', 'awaitingListen', 'starting', 'running', 'draining', 'dead']),
+      new Set(['booting', 'awaitingListen', 'standby', 'starting', 'running', 'draining', 'dead']),
     )
+    expect(new Set(paths.filter((p) => !p.spare).map((p) => p.state.value))).not.toContain('standby')
     // dead three times over: exit code 0, 3 and 4 (the default serialization includes the context)
     expect(
       paths
-        .filter((p) => p.state.value === 'dead')
+        .filter((p) => !p.spare && p.state.value === 'dead')
         .map((p) => p.state.context.exitCode)
         .sort(),
     ).toEqual([0, 1, 3, 4])
   })
 
   test('every generated path emits sound commands', () => {
-    const problems = generated.flatMap((events) => {
-      const p = checkCommands(run(events, coverage))
-      return p.length ? [`${JSON.stringify(events)}: ${p.join('; ')}`] : []
+    const problems = generated.flatMap(({ events, spare }) => {
+      const p = checkCommands(run(events, coverage, spare))
+      return p.length ? [`${spare ? 'spare ' : ''}${JSON.stringify(events)}: ${p.join('; ')}`] : []
     })
     expect(problems).toEqual([])
   })
 
   test('every state node is visited and every transition taken', () => {
-    for (const events of generated) run(events, coverage)
+    for (const { events, spare } of generated) run(events, coverage, spare)
     const nodes = allNodes.map((n) => n.id).filter((id) => !coverage.nodes.has(id))
     const missing = allTransitions.map((t) => t.key).filter((k) => !coverage.transitions.has(k))
     expect(nodes, `state nodes never visited: ${nodes.join(', ')}`).toEqual([])
@@ -135,23 +157,27 @@ describe('worker machine: model-based', () => {
   const depths: number[] = []
   // Any sequence of what a worker can be told or find out (events after dead
   // are not sent). What ends a worker is rarer than what it lives through, or
-  // most runs would end at the first event: REOPEN_LOGS, and LOADED and
-  // DRAINED where they mean nothing, are the steps a long life is made of.
-  const ends = events.filter((e) => !['LOADED', 'REOPEN_LOGS', 'DRAINED'].includes(e.type))
+  // most runs would end at the first event: REOPEN_LOGS, and LOADED,
+  // DRAINED, TAKE_OVER and APP_EXPORTED where they mean nothing, are the
+  // steps a long life is made of.
+  const ends = events.filter((e) => !['LOADED', 'REOPEN_LOGS', 'DRAINED', 'TAKE_OVER'].includes(e.type))
   const eventArb = fc.oneof(
     { weight: 4, arbitrary: fc.constant<WorkerEvent>({ type: 'LOADED' }) },
+    { weight: 2, arbitrary: fc.constant<WorkerEvent>({ type: 'TAKE_OVER' }) },
+    // Loading done, the step into a worker's (or a spare's) serving life.
+    { weight: 2, arbitrary: fc.constant<WorkerEvent>({ type: 'APP_EXPORTED' }) },
     { weight: 4, arbitrary: fc.constant<WorkerEvent>({ type: 'REOPEN_LOGS' }) },
     { weight: 2, arbitrary: fc.constant<WorkerEvent>({ type: 'DRAINED' }) },
     { weight: 2, arbitrary: fc.constantFrom(...ends) },
   )
-  propertyTest.prop([fc.array(eventArb, { maxLength: sequenceLength(30), size: 'max' })], replayParams(1000))(
-    'any sequence of events emits sound commands',
-    (sequence) => {
-      const result = run(sequence, coverage)
-      depths.push(result.steps)
-      expect(checkCommands(result)).toEqual([])
-    },
-  )
+  propertyTest.prop(
+    [fc.array(eventArb, { maxLength: sequenceLength(30), size: 'max' }), fc.boolean()],
+    replayParams(1000),
+  )('any sequence of events emits sound commands, as a serving worker or a spare', (sequence, spare) => {
+    const result = run(sequence, coverage, spare)
+    depths.push(result.steps)
+    expect(checkCommands(result)).toEqual([])
+  })
 
   it.skipIf(replaying)('the runs take every transition of the chart and every guard', () => {
     console.log(`worker model: events per run before the end, ${distribution(depths)}`)
@@ -363,8 +389,40 @@ describe('worker machine: each transition', () => {
     ])
   })
 
+  test('a spare (--standby): loaded, it waits in standby without serving; TAKE_OVER serves what it loaded', () => {
+    const spare = (...events: WorkerEvent[]) => run(events, undefined, true)
+    expect(spare({ type: 'APP_EXPORTED' }).end.value).toBe('standby')
+    expect(spare({ type: 'APP_EXPORTED' }, { type: 'LOADED' }).commands).toEqual([
+      { type: 'boot' },
+      { type: 'announceStandby' },
+    ])
+    expect(spare({ type: 'APP_EXPORTED' }, { type: 'TAKE_OVER' }, { type: 'LOADED' }).commands).toEqual([
+      { type: 'boot' },
+      { type: 'announceStandby' },
+      { type: 'serve', from: 'export' },
+      { type: 'announceReady' },
+    ])
+    // The app's own server, found while loading (during the import or after it), is what it serves once it takes over.
+    for (const before of [[], [{ type: 'NOTHING_EXPORTED' }]] as WorkerEvent[][])
+      expect(spare(...before, { type: 'APP_LISTENED', server: 0 }, { type: 'TAKE_OVER' }).commands.slice(-1)).toEqual([
+        { type: 'serve', from: 'server', server: 0 },
+      ])
+    // A serving worker ignores TAKE_OVER; a spare takes it only once loaded.
+    expect(run([{ type: 'APP_EXPORTED' }, { type: 'TAKE_OVER' }]).end.value).toBe('starting')
+    expect(spare({ type: 'TAKE_OVER' }).end.value).toBe('booting')
+  })
+
+  test('standby: any signal or the master going ends it at once (nothing is served), exit 0; a crash exits 1', () => {
+    const loaded: WorkerEvent = { type: 'APP_EXPORTED' }
+    for (const signal of ['TERM', 'QUIT', 'INT'] as const)
+      expect(run([loaded, { type: 'SIGNAL', signal }], undefined, true).commands.slice(-1)).toEqual([exit(0)])
+    expect(run([loaded, { type: 'MASTER_GONE' }], undefined, true).commands.slice(-2)).toEqual([gone, exit(0)])
+    expect(run([loaded, { type: 'CRASHED', reason: 'boom' }], undefined, true).commands.slice(-1)).toEqual([exit(1)])
+    expect(run([loaded, { type: 'REOPEN_LOGS' }], undefined, true).commands.slice(-1)).toEqual([{ type: 'reopenLogs' }])
+  })
+
   test('dead is final: the actor is done and emits nothing more', () => {
-    const actor = createActor(workerMachine)
+    const actor = createActor(workerMachine, { input: {} })
     const commands: WorkerCommand[] = []
     actor.on('*', (c: WorkerCommand) => commands.push(c))
     actor.start()

@@ -2,10 +2,13 @@
 // then runs the master. Bad input ends here, before anything is bound, with
 // one line per problem and never a stack: exit 2 for a usage error, 1 for a
 // pidfile held by a live master, 4 for an app that is not there.
-import { existsSync, statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { helpText, MISSING_APP, usageError } from '../config/command-line.ts'
-import { createSettingsReloader, formatPrintConfig, loadSettings, sourcesOf } from '../config/sources.ts'
+import { formatPrintConfig } from '../config/print-config.ts'
+import { createSettingsReloader } from '../config/reload.ts'
+import { loadSettings, sourcesOf } from '../config/sources.ts'
+import { checkServedFiles } from '../config/system-checks.ts'
 import { AppLoadError, isInstalledPackage, loadAppOnce, parseAppSpec, resolveApp } from '../http/app.ts'
 import { createLogger } from '../logging/log.ts'
 import { runMaster } from '../master/main.ts'
@@ -17,7 +20,6 @@ import { runInspect } from './inspect.ts'
 import { VERSION } from '../version.ts'
 import { applyProcessSettings, checkProcessSettings } from '../process/process-settings.ts'
 import { typeScriptProblem } from '../process/user-modules.ts'
-import { checkTlsSettings } from '../http/tls.ts'
 import { checkSocketActivation } from '../master/socket-activation.ts'
 import { APP_LOAD_ERROR, RUNTIME_ERROR, USAGE_ERROR } from '../protocol/exit-codes.ts'
 
@@ -44,9 +46,12 @@ Commands:
                             Ask or steer a running master over its control
                             socket (./corral.ctl); no COMMAND: a prompt.
                             corral ctl help lists the commands; top: a live
-                            view.
-  corral status | reload | stop [-s PATH]
-                            Shortcuts: ctl show all, ctl reload, ctl shutdown.
+                            view; upgrade: corral upgrade through the socket.
+  corral status | reload | stop [-s PATH] [--no-wait]
+                            Shortcuts: ctl show all, ctl reload, ctl shutdown;
+                            reload and stop wait for the outcome (exit 1 when
+                            the reload failed or was refused, or the master
+                            did not stop).
   corral inspect [--serve [HOST:]PORT]
                             The model playground, with a guided tour of
                             gunicorn's design: prints the URL of a page
@@ -104,7 +109,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 0
   }
   if (settings.printConfig) {
-    process.stdout.write(formatPrintConfig(settings, parsed.sources))
+    process.stdout.write(formatPrintConfig(settings))
     return 0
   }
   if (app === undefined) {
@@ -115,11 +120,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   // --umask and --env are applied to this process (src/process/process-settings.ts).
   const checked = checkProcessSettings(settings)
   const applied = checked.length > 0 ? checked : applyProcessSettings(settings)
-  // TLS files (read from the --chdir directory, as the workers read them), socket activation, unix socket directories.
-  const problems =
-    applied.length > 0
-      ? applied
-      : [...checkTlsSettings(settings), ...checkSocketActivation(settings), ...checkUnixSocketDirs(settings.bind)]
+  // What the workers open (read from the --chdir directory, as they read it), and socket activation.
+  const problems = applied.length > 0 ? applied : [...checkServedFiles(settings), ...checkSocketActivation(settings)]
   if (problems.length > 0) {
     process.stderr.write(usageError(problems))
     return USAGE_ERROR
@@ -154,19 +156,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     app,
     reloadSettings: createSettingsReloader(sources, parsed),
     sourcesOf,
-  })
-}
-
-/** `unix:PATH` addresses whose directory is missing: named as missing, where binding would say EACCES or ENOENT. */
-function checkUnixSocketDirs(binds: readonly string[]): string[] {
-  return binds.flatMap((bind) => {
-    if (!bind.startsWith('unix:')) return []
-    const dir = dirname(resolve(bind.slice('unix:'.length)))
-    try {
-      return statSync(dir).isDirectory() ? [] : [`-b/--bind ${bind}: ${dir} is not a directory`]
-    } catch {
-      return [`-b/--bind ${bind}: the directory ${dir} does not exist`]
-    }
   })
 }
 

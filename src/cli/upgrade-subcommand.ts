@@ -1,11 +1,11 @@
 // `corral upgrade --pid PIDFILE [--timeout S]`: the whole USR2 procedure from
-// outside, through signals and the pidfiles, for systemd's ExecReload and
-// deploy scripts. Exit 0: the new master serves and the old one is gone.
+// outside (src/cli/upgrade.ts), through signals and the pidfiles, for
+// systemd's ExecReload and deploy scripts. Exit 0: the new master serves and the old one is gone.
 // Non-zero: nothing changed (the old master rolled back and keeps serving),
 // with the reason.
-import { readdirSync, readFileSync } from 'node:fs'
 import { asidePath, readPidfile } from '../master/pidfile.ts'
 import { RUNTIME_ERROR, USAGE_ERROR } from '../protocol/exit-codes.ts'
+import { alive, upgradeMaster, type Masters } from './upgrade.ts'
 
 const USAGE = 'usage: corral upgrade --pid PIDFILE [--timeout SECONDS]'
 
@@ -38,47 +38,41 @@ export async function runUpgrade(argv: string[]): Promise<number> {
     return USAGE_ERROR
   }
   const { pidfile, timeoutMs } = opts
+  if (readPidfile(pidfile) === undefined) return fail(`no running master is named in ${pidfile}`)
   const say = (line: string) => process.stdout.write(`corral upgrade: ${line}\n`)
-  const fail = (line: string) => {
-    process.stderr.write(`corral upgrade: ${line}\n`)
-    return RUNTIME_ERROR
-  }
-  const old = readPidfile(pidfile)
-  if (old === undefined) return fail(`no running master is named in ${pidfile}`)
+  const outcome = await upgradeMaster(pidfiles(pidfile), { timeoutMs, say })
+  return outcome.ok ? 0 : fail(outcome.reason)
+}
 
-  process.kill(old, 'SIGUSR2')
-  say(`sent USR2 to master ${old}`)
-  // Accepting USR2, the old master moves its pidfile aside at once.
-  if (!(await until(() => readPidfile(asidePath(pidfile)) === old, 5_000))) {
-    return fail(
-      `master ${old} did not start a new master (PID 1, an upgrade already in flight, or its preExec hook failed?); see its log`,
-    )
+function fail(line: string): number {
+  process.stderr.write(`corral upgrade: ${line}\n`)
+  return RUNTIME_ERROR
+}
+
+/** The masters as their pidfiles name them: PIDFILE (written once ready), PIDFILE.2 during a hand-over. */
+function pidfiles(pidfile: string): Masters {
+  const seen = (path: string) => {
+    const pid = readPidfile(path)
+    return pid === undefined || !alive(pid) ? undefined : { pid, ready: true, draining: false }
   }
-  const deadline = Date.now() + timeoutMs
-  let fresh: number | undefined
-  const outcome = await until(() => {
-    fresh = readPidfile(pidfile)
-    if (fresh !== undefined && fresh !== old) return 'ready'
-    if (fresh === old) return 'rolled back'
-    if (!alive(old)) return 'old master died'
+  return {
+    atPath: async () => seen(pidfile),
+    aside: async () => seen(asidePath(pidfile)),
+    upgrade: async (old) => signal(old, 'SIGUSR2'),
+    // QUIT to an old master already stopping by itself (--upgrade auto) changes nothing.
+    stop: async (pid) => void signal(pid, 'SIGQUIT'),
+  }
+}
+
+/** A signal to a master; why it could not be sent, as a sentence. */
+function signal(pid: number, name: NodeJS.Signals): string | undefined {
+  try {
+    process.kill(pid, name)
     return undefined
-  }, timeoutMs)
-  if (outcome === 'rolled back')
-    return fail(`the new master failed before it was ready; master ${old} keeps serving (see its log)`)
-  if (outcome === 'old master died') return fail(`master ${old} exited during the upgrade; see its log`)
-  if (outcome !== 'ready') {
-    // Too slow: end the new master, and the old one rolls back by itself.
-    for (const pid of newMasters(old)) process.kill(pid, 'SIGQUIT')
-    await until(() => readPidfile(pidfile) === old, 10_000)
-    return fail(`the new master was not ready after ${timeoutMs / 1000} s; rolled back, master ${old} keeps serving`)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    return code === 'EPERM' ? `not allowed to signal master ${pid} (${name})` : `master ${pid} is not running`
   }
-  say(`new master ${fresh} is serving; stopping master ${old} gracefully`)
-  process.kill(old, 'SIGQUIT')
-  if (!(await until(() => !alive(old), Math.max(deadline - Date.now(), 0) + 60_000))) {
-    return fail(`master ${old} has not exited yet; the new master ${fresh} serves`)
-  }
-  say(`done: master ${fresh} serves`)
-  return 0
 }
 
 function parse(argv: string[]): { pidfile: string; timeoutMs: number } | string {
@@ -94,43 +88,4 @@ function parse(argv: string[]): { pidfile: string; timeoutMs: number } | string 
   if (!pidfile) return '--pid PIDFILE is required'
   if (!Number.isFinite(timeout) || timeout <= 0) return '--timeout: expected a positive number of seconds'
   return { pidfile, timeoutMs: timeout * 1000 }
-}
-
-async function until<T>(probe: () => T | undefined | false, timeoutMs: number): Promise<T | undefined> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = probe()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() >= end) return undefined
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
-function stat(pid: number): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return text.slice(text.lastIndexOf(')') + 2).split(' ')
-  } catch {
-    return undefined
-  }
-}
-
-/** Alive and not a zombie. */
-const alive = (pid: number) => {
-  const s = stat(pid)
-  return s !== undefined && s[0] !== 'Z'
-}
-
-/** The masters a master started on USR2: its children titled as masters. */
-function newMasters(parent: number): number[] {
-  return readdirSync('/proc')
-    .filter((n) => /^\d+$/.test(n) && stat(Number(n))?.[1] === String(parent))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('corral: master')
-      } catch {
-        return false
-      }
-    })
 }

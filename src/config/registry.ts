@@ -5,8 +5,8 @@
 // rest of the config layer needs: the Settings type and schema, the names,
 // the config-file keys. The argument parser and --help
 // (src/config/command-line.ts), resolution (src/config/resolve.ts), the
-// config file, CORRAL_CMD_ARGS, --print-config and HUP (src/config/sources.ts)
-// and spec/settings.md (scripts/settings-doc.ts) all read it.
+// sources (src/config/sources.ts, config-file.ts), --print-config
+// (print-config.ts), HUP (reload.ts) and spec/settings.md (scripts/settings-doc.ts) all read it.
 import * as Schema from 'effect/Schema'
 import { hookSettings } from './hook-settings.ts'
 import { serverSettings } from './server-settings.ts'

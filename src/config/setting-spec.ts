@@ -1,6 +1,6 @@
 // What one entry of the settings registry (src/config/registry.ts) holds.
 // Every fact about a setting is a field of its entry: how it is written
-// (flags, env, meta), where it may be set (cliOnly), what it accepts (type,
+// (flags, env, meta), where it may be set (cliOnly), whether it is a switch of one invocation (invocationOnly), what it accepts (type,
 // schema), what a HUP does with it (onHup) and its documentation. The
 // argument parser, --help, spec/settings.md, validation, the config-file
 // loader and the HUP reloader all read them from the entry.
@@ -55,6 +55,13 @@ export interface SettingSpec<
    * value is logged and the one in force stays.
    */
   readonly onHup: 'applied' | 'kept'
+  /**
+   * A switch that makes this invocation do something other than serve, then
+   * exit (--help, --print-config): not something a server runs with.
+   * --print-config and `ctl show config` leave it out, and a HUP never warns
+   * that a change to it waits for a restart.
+   */
+  readonly invocationOnly?: true
   readonly section: Section
   /** Value placeholder in help; absent for booleans. */
   readonly meta?: string

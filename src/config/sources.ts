@@ -7,24 +7,35 @@
 //
 // Everything is validated at once by resolveSettings (src/config/resolve.ts): each
 // problem is one line naming where the bad value came from. The same loading
-// runs again on HUP (reloadSettings); a file that has become invalid is
-// reported and the settings in force stay.
-import { statSync } from 'node:fs'
+// runs again on HUP (src/config/reload.ts). The settings loaded carry where
+// each value came from (sourcesOf), for --print-config and `ctl show config`.
 import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { MISSING_APP, scanArgs, type ScannedArgs } from './command-line.ts'
-import type { Logger } from '../logging/log.ts'
-import { locateSyntaxError } from '../process/syntax-error.ts'
-import { importUserModule, typeScriptProblem } from '../process/user-modules.ts'
-import { CONFIG_KEYS, findSetting, flagsLabel, registry, type SettingName, type Settings } from './registry.ts'
+import { findDefaultConfig, readConfigFile } from './config-file.ts'
+import { CONFIG_KEYS, flagsLabel, registry, type SettingName, type Settings } from './registry.ts'
 import { defaults, resolveSettings, type Layer } from './resolve.ts'
+import { splitShellWords } from './shell-words.ts'
 import { suggestion } from './suggest.ts'
 
 export const CMD_ARGS_ENV = 'CORRAL_CMD_ARGS'
-/** Looked for in the working directory when neither -c/--config nor --no-config is given; two found is an error. */
-const CONFIG_FILE_NAMES = ['ts', 'mts', 'cts', 'js', 'mjs', 'cjs'].map((ext) => `corral.config.${ext}`)
-/** A config file still loading after this long (a top-level await that never settles) is an error, not a hang. */
-const CONFIG_LOAD_TIMEOUT_MS = 10_000
+
+/** Where each value came from: `default`, `env VAR`, `config file PATH`, `CORRAL_CMD_ARGS`, `command line`. */
+export type Sources = Readonly<Record<SettingName, string>>
+
+// The sources travel inside the settings object they describe, unseen by
+// its keys, its spread copies and JSON: whichever object the master chart
+// hands back (a reload's, or the previous one after an abandon) has its own.
+const SOURCES = Symbol('corral.sources')
+
+/** The settings with their sources attached (a new object; `settings` is left as it is). */
+export function withSources(settings: Settings, sources: Sources): Settings {
+  return Object.defineProperty({ ...settings }, SOURCES, { value: sources, enumerable: false })
+}
+
+/** The sources attached to settings loaded here (undefined for settings made any other way). */
+export function sourcesOf(settings: Settings): Sources | undefined {
+  return (settings as { readonly [SOURCES]?: Sources })[SOURCES]
+}
 
 export interface SourcesInput {
   readonly argv: readonly string[]
@@ -36,9 +47,8 @@ export interface SourcesInput {
 export type Loaded =
   | {
       readonly ok: true
+      /** With their sources attached (sourcesOf). */
       readonly settings: Settings
-      /** Where each value came from: `default`, `env VAR`, `config file PATH`, `CORRAL_CMD_ARGS`, `command line`. */
-      readonly sources: Readonly<Record<SettingName, string>>
       readonly app: string | undefined
       /** The config file read, as given or found; undefined when there is none. */
       readonly configFile: string | undefined
@@ -67,8 +77,7 @@ export async function loadSettings(input: SourcesInput, options: LoadOptions = {
     const base = r.ok ? r : { settings: defaults(), sources: defaultSources() }
     return {
       ok: true,
-      settings: { ...base.settings, help, version },
-      sources: base.sources,
+      settings: withSources({ ...base.settings, help, version }, base.sources),
       app,
       configFile: undefined,
     }
@@ -121,11 +130,11 @@ export async function loadSettings(input: SourcesInput, options: LoadOptions = {
   if (app === undefined && needsApp) errors.push(MISSING_APP)
 
   if (errors.length > 0 || !resolution.ok) return { ok: false, errors: [...new Set(errors)] }
-  return { ok: true, settings: resolution.settings, sources: resolution.sources, app, configFile }
+  return { ok: true, settings: withSources(resolution.settings, resolution.sources), app, configFile }
 }
 
-function defaultSources(): Record<SettingName, string> {
-  return Object.fromEntries(registry.map((s) => [s.name, 'default'])) as Record<SettingName, string>
+function defaultSources(): Sources {
+  return Object.fromEntries(registry.map((s) => [s.name, 'default'])) as Sources
 }
 
 const stringValue = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
@@ -146,264 +155,4 @@ function scanCmdArgs(text: string | undefined, errors: string[]): ScannedArgs {
     errors.push(`${CMD_ARGS_ENV}: -h/--help and -v/--version belong on the command line`)
   }
   return scanned
-}
-
-/** The one config file in the working directory, if any; two is an error (which one counts would be a guess). */
-function findDefaultConfig(cwd: string): { readonly file: string | undefined } | { readonly error: string } {
-  const present = CONFIG_FILE_NAMES.filter((name) => {
-    try {
-      return statSync(resolve(cwd, name)).isFile()
-    } catch {
-      return false
-    }
-  })
-  if (present.length <= 1) return { file: present[0] }
-  return {
-    error: `${present.slice(0, -1).join(', ')} and ${present.at(-1)}: more than one config file in the working directory; remove one, or choose with -c/--config or --no-config`,
-  }
-}
-
-// ---------------------------------------------------------------------------
-// The config file
-
-type FileResult = { readonly error: string } | { readonly values: Record<string, unknown>; readonly errors: string[] }
-
-let importCount = 0
-
-async function readConfigFile(path: string, shown: string, missing: string, fresh: boolean): Promise<FileResult> {
-  try {
-    if (!statSync(path).isFile()) return { error: `${shown}: the config file is not a file` }
-  } catch {
-    return { error: missing }
-  }
-  const typeScript = typeScriptProblem(path, process.cwd())
-  if (typeScript !== undefined) return { error: `${shown}: ${typeScript}` }
-  // ES modules are cached by URL: a HUP imports the file under a new one.
-  // (Modules it imports itself stay cached; see spec/settings.md.)
-  const query = fresh ? `?reload=${++importCount}` : ''
-  let mod: { default?: unknown }
-  try {
-    mod = await withTimeout(importUserModule(path, query) as Promise<{ default?: unknown }>, CONFIG_LOAD_TIMEOUT_MS)
-  } catch (err) {
-    return { error: `${shown}: failed to load: ${describeLoadError(err, path)}${commonJsHint(err, path)}` }
-  }
-  const config = mod.default
-  if (config === undefined)
-    return { error: `${shown}: no default export (write: export default defineConfig({ ... }))` }
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    return { error: `${shown}: the default export must be an object of settings, got ${describeValue(config)}` }
-  }
-  const values: Record<string, unknown> = Object.create(null)
-  const errors: string[] = []
-  for (const [key, value] of Object.entries(config)) {
-    const spec = findSetting(key)
-    if (spec?.cliOnly)
-      errors.push(`${shown}: ${key} cannot be set in a config file, only on the command line (${flagsLabel(spec)})`)
-    else values[key] = value
-  }
-  return { values, errors }
-}
-
-class LoadTimeout extends Error {}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new LoadTimeout(`still loading after ${ms / 1000} s (a top-level await that never settles?)`)),
-      ms,
-    )
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-/** The error's message, and where in the config file it happened when the stack says so. */
-function describeLoadError(err: unknown, path: string): string {
-  if (!(err instanceof Error)) return `threw ${describeValue(err)}`
-  // An ES module's syntax error names no line by itself (src/process/syntax-error.ts).
-  const where = locateSyntaxError(err, path)
-  if (where !== undefined) return where
-  const message = err.message.split('\n')[0] || err.name
-  const stack = err.stack ?? ''
-  const url = pathToFileURL(path).href
-  // A syntax error's stack starts with "PATH:LINE"; a thrown error has a frame in the file.
-  const at =
-    stack.match(new RegExp(`^${escapeRegExp(path)}:(\\d+)`, 'm'))?.[1] ??
-    stack.match(new RegExp(`${escapeRegExp(url)}(?:\\?[^:)]*)?:(\\d+)`))?.[1]
-  return at === undefined ? message : `${message} (line ${at})`
-}
-
-/** ES module syntax in a .js file that package.json makes CommonJS (npm init's "type": "commonjs"). */
-function commonJsHint(err: unknown, path: string): string {
-  const moduleSyntax = /Cannot use import statement outside a module|Unexpected token 'export'/
-  if (!path.endsWith('.js') || !(err instanceof SyntaxError) || !moduleSyntax.test(err.message)) return ''
-  return '; a .js file is CommonJS in this project: use require() and module.exports, or rename it to .mjs or .ts'
-}
-
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-
-function describeValue(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'an array'
-  if (typeof v === 'function') return 'a function'
-  if (typeof v === 'string') return JSON.stringify(v)
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`
-}
-
-// ---------------------------------------------------------------------------
-// CORRAL_CMD_ARGS
-
-/**
- * Splits a command line the way a POSIX shell splits words, without
- * expansions: whitespace separates, '…' is literal, "…" allows \" \\ \$ \`,
- * a backslash outside quotes escapes the next character. Returns the reason
- * as a string when the text cannot be split (an unterminated quote).
- */
-export function splitShellWords(text: string): string[] | string {
-  const words: string[] = []
-  let word = ''
-  let inWord = false
-  let i = 0
-  while (i < text.length) {
-    const c = text[i]!
-    if (c === "'") {
-      const end = text.indexOf("'", i + 1)
-      if (end < 0) return 'unterminated single quote'
-      word += text.slice(i + 1, end)
-      inWord = true
-      i = end + 1
-    } else if (c === '"') {
-      inWord = true
-      i++
-      for (;;) {
-        if (i >= text.length) return 'unterminated double quote'
-        const d = text[i]!
-        if (d === '"') {
-          i++
-          break
-        }
-        const next = text[i + 1]
-        if (d === '\\' && next !== undefined && '"\\$`\n'.includes(next)) {
-          if (next !== '\n') word += next
-          i += 2
-        } else {
-          word += d
-          i++
-        }
-      }
-    } else if (c === '\\') {
-      const next = text[i + 1]
-      if (next === undefined) return 'ends with a lone backslash'
-      if (next !== '\n') {
-        word += next
-        inWord = true
-      }
-      i += 2
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(word)
-      word = ''
-      inWord = false
-      i++
-    } else {
-      word += c
-      inWord = true
-      i++
-    }
-  }
-  if (inWord) words.push(word)
-  return words
-}
-
-// ---------------------------------------------------------------------------
-// --print-config
-
-/** Every effective setting, its value and where it came from, one per line. */
-export function formatPrintConfig(settings: Settings, sources: Readonly<Record<SettingName, string>>): string {
-  const rows = registry
-    .filter((s) => s.section !== 'Help')
-    .map(
-      (s) => [s.name, showValue((settings as Record<string, unknown>)[s.name]), sources[s.name] ?? 'default'] as const,
-    )
-  const nameWidth = Math.max(...rows.map((r) => r[0].length))
-  const valueWidth = Math.min(40, Math.max(...rows.map((r) => r[1].length)))
-  return rows.map(([n, v, src]) => `${`${n.padEnd(nameWidth)}  ${v.padEnd(valueWidth)}  ${src}`.trimEnd()}\n`).join('')
-}
-
-function showValue(v: unknown): string {
-  if (v === undefined) return '(none)'
-  if (typeof v === 'function') return `[function${v.name ? ` ${v.name}` : ''}]`
-  return JSON.stringify(v) ?? String(v)
-}
-
-// ---------------------------------------------------------------------------
-// HUP
-
-/** Re-reads the settings against those in force (the master's, which a reload may have put back). */
-export type SettingsReloader = (inForce: Settings, log: Logger) => Promise<Settings | undefined>
-
-type Sources = Readonly<Record<SettingName, string>>
-
-// Where each value of a settings object came from, for `corral ctl show
-// config`. Keyed by the object itself: the master chart hands back the very
-// objects it was given (a reload's, or the previous ones after an abandon),
-// so whichever is in force finds its own sources.
-const sourcesBySettings = new WeakMap<Settings, Sources>()
-
-/** The sources of settings loaded at start or re-read by a HUP (undefined for any other object). */
-export function sourcesOf(settings: Settings): Sources | undefined {
-  return sourcesBySettings.get(settings)
-}
-
-/**
- * What the master calls on HUP: re-reads the config file (the same one as at
- * start, or one that has appeared in the working directory) and
- * CORRAL_CMD_ARGS over the same command line. Returns the settings new
- * workers get, or undefined when the sources have become invalid (each
- * problem logged on its own line; the settings in force stay).
- */
-export function createSettingsReloader(input: SourcesInput, first: Extract<Loaded, { ok: true }>): SettingsReloader {
-  let configFile = first.configFile
-  sourcesBySettings.set(first.settings, first.sources)
-  return async (current, log) => {
-    let next: Loaded
-    try {
-      next = await loadSettings(input, { fresh: true, configFile })
-    } catch (err) {
-      // loadSettings reports problems as values; this is a bug, not bad input.
-      log.exception('Reload: reading the settings failed', err)
-      return undefined
-    }
-    if (!next.ok) {
-      for (const e of next.errors) log.error(`Reload: ${e}`)
-      log.error('Reload: the settings are unchanged')
-      return undefined
-    }
-    configFile = next.configFile
-    const applied: Record<string, unknown> = { ...next.settings }
-    const sources: Record<string, string> = { ...next.sources }
-    const changes: string[] = []
-    for (const s of registry) {
-      const before = (current as Record<string, unknown>)[s.name]
-      const after = applied[s.name]
-      // A hook is a new function at each read: it changed when its source did (it is replaced either way).
-      if (
-        typeof after === 'function'
-          ? String(before) === String(after)
-          : JSON.stringify(before) === JSON.stringify(after)
-      )
-        continue
-      if (s.onHup === 'kept') {
-        if (s.section !== 'Help' && s.section !== 'Debugging') {
-          log.warning(
-            `Reload: ${s.name} changed (${showValue(before)} -> ${showValue(after)}) but is applied only at start; restart corral to apply it`,
-          )
-        }
-        applied[s.name] = before
-        sources[s.name] = sourcesOf(current)?.[s.name] ?? first.sources[s.name]
-      } else changes.push(`${s.name} ${showValue(before)} -> ${showValue(after)}`)
-    }
-    log.info(changes.length === 0 ? 'Reload: settings unchanged' : `Reload: new workers get ${changes.join(', ')}`)
-    sourcesBySettings.set(applied as Settings, sources as Sources)
-    return applied as Settings
-  }
 }

@@ -7,9 +7,14 @@
 // listeners; any later one is left idle. Either way the app sees what it
 // would see on a server of its own: 'listening' (and its callback), a
 // server.address(), `listening` true, and close() ending in 'close'.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
+
+// node:http through getBuiltinModule, never an ESM import: that would build
+// a namespace reading every export, whose lazy getters load undici
+// (~80 ms of CPU) in every worker and master (spec/architecture.md).
+const http = process.getBuiltinModule('node:http')
 
 /** What the app asked listen() for, as far as it says: a port (and host), a unix path, or a handle. */
 export interface ListenAsk {

@@ -15,7 +15,10 @@
 // Cost per request: one pass over the raw header names looking at their first
 // letter; nothing else unless a proxy header is there.
 import { BlockList, isIP, type Socket } from 'node:net'
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+// Not an ESM import of node:http: see src/http/app-server.ts.
+const { STATUS_CODES } = process.getBuiltinModule('node:http')
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 type Debug = (message: string) => void

@@ -10,10 +10,13 @@
 //   (req.url, req.rawHeaders): one pass over the header names and lengths,
 //   no allocation, before the app runs;
 // - guardServer(): the header-count cap and the 'clientError' answer.
-import { STATUS_CODES, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+
+// Not an ESM import of node:http: see src/http/app-server.ts.
+const { STATUS_CODES } = process.getBuiltinModule('node:http')
 
 export interface HttpGuardSettings {
   /** Max request-line length in bytes, without CRLF; 0 = no limit of its own. */

@@ -13,19 +13,15 @@
 // matches nothing stops corral with exit 2 and one line naming the setting.
 // See spec/listeners.md.
 import fs from 'node:fs'
-import {
-  createServer as createHttpServer,
-  IncomingMessage,
-  type Server,
-  type ServerOptions,
-  type ServerResponse,
-} from 'node:http'
+import type { Server, ServerOptions, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2Session } from 'node:http2'
 import type * as tls from 'node:tls'
 
 // node:tls, node:https and node:http2 cost a process about 25 ms of CPU to
 // load: only a worker or master that serves or checks TLS loads them.
 const nodeTls = () => process.getBuiltinModule('node:tls')
+// Not an ESM import of node:http: see src/http/app-server.ts.
+const { createServer: createHttpServer, IncomingMessage } = process.getBuiltinModule('node:http')
 
 export interface TlsSettings {
   readonly certfile?: string | undefined
@@ -36,6 +32,7 @@ export interface TlsSettings {
   readonly httpProtocols: string
 }
 
+type IncomingMessage = InstanceType<typeof IncomingMessage>
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
 // ---------------------------------------------------------------------------
@@ -192,21 +189,19 @@ const h2Sessions = new WeakMap<Server, { sessions: Set<Http2Session>; draining: 
 
 /**
  * The worker's server for one listener: node:http, node:https, or an HTTP/2
- * secure server that also speaks HTTP/1.1, depending on the settings. Throws
- * (a message naming the setting) when the TLS files cannot be used.
- * Typed as node:http's Server: the HTTP/1 side of all three behaves as one.
+ * secure server that also speaks HTTP/1.1, depending on the settings.
+ * `tlsOptions` are what loadTls read (as the sslContext hook left them),
+ * read once per process and shared by every listener; undefined serves
+ * plain HTTP. Typed as node:http's Server: the HTTP/1 side of all three
+ * behaves as one.
  */
 export function createWebServer(
   s: TlsSettings,
   httpOptions: ServerOptions,
   handler: Handler,
-  tlsOverride?: TlsOptions,
+  tlsOptions: TlsOptions | undefined,
 ): Server {
-  const loaded = loadTls(s)
-  if (!loaded.ok) throw new Error(loaded.errors.join('; '))
   const protocols = parseHttpProtocols(s.httpProtocols) as HttpProtocols
-  // The sslContext hook's options, when it set any (src/hooks/worker-hooks.ts).
-  const tlsOptions = loaded.options && (tlsOverride ?? loaded.options)
   if (!tlsOptions) return createHttpServer(httpOptions, handler)
 
   let server: Server

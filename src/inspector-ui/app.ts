@@ -6,13 +6,14 @@
 import type { AnyStateMachine } from 'xstate'
 import { masterMachine, type MasterCommand, type MasterEvent, type Signal } from '../../machines/master.ts'
 import { workerMachine } from '../../machines/worker.ts'
+import { workerState } from '../../machines/master-workers.ts'
 import type { WorkerRow } from '../protocol/control.ts'
 import { activeIds, layOut, toSvg, transitionKey, type Layout } from './charts.ts'
 import { pickLang, WORDS, type Label } from './i18n.ts'
 import { decodePaths, type GeneratedPath, type PathsData } from './paths.ts'
 import { replayStep, startMaster, type MasterActor, type ReplayEntry, type TimelineFile } from './replay.ts'
 import { CHAPTER, TOUR, TOUR_INPUT, type Lang, type TourAction } from './tour.ts'
-import { actionEvents, dotted } from './tour-run.ts'
+import { dotted, takeAction } from './tour-run.ts'
 
 interface Entry extends ReplayEntry {
   seq: number
@@ -64,6 +65,7 @@ const WORKER_STATE: Record<string, string> = {
   running: 'running',
   stopping: 'draining',
   killed: 'dead',
+  standby: 'standby',
 }
 
 function describe(e: Entry): string {
@@ -364,7 +366,7 @@ function rowsOf(actor: MasterActor): WorkerRow[] {
     id: w.id,
     pid: null,
     generation: w.generation,
-    state: w.status,
+    state: workerState(w),
     ageSeconds: (context.now - w.spawnedAt) / 1000,
     requests: 0,
     inFlight: 0,
@@ -440,9 +442,10 @@ function playgroundControls(): void {
   on('ev-reexec-ready', () => fire({ type: 'REEXEC_READY' }))
   on('ev-reexec-failed', () => fire({ type: 'REEXEC_FAILED', reason: 'from the playground' }))
   on('ev-reexec-exit', () => fire({ type: 'REEXEC_EXIT', code: 1, signal: null }))
+  // As the tour's allReady: until nothing boots (the launch's first worker ready spawns the rest).
   on('ev-all-ready', () => {
-    for (const w of playground?.actor.getSnapshot().context.workers ?? [])
-      if (w.status === 'booting') fire({ type: 'WORKER_READY', id: w.id })
+    const actor = playground?.actor
+    if (actor) takeAction({ allReady: true }, () => actor.getSnapshot().context, fire)
   })
   on('reset', () => {
     walk = undefined
@@ -654,8 +657,8 @@ function doTourStep(): void {
   startPlayground(TOUR_INPUT)
   const take = (actions: readonly TourAction[]) => {
     for (const action of actions) {
-      const context = playground?.actor.getSnapshot().context
-      if (context) for (const event of actionEvents(action, context)) fire(event)
+      const actor = playground?.actor
+      if (actor) takeAction(action, () => actor.getSnapshot().context, fire)
     }
   }
   take(step.setup)

@@ -6,7 +6,7 @@ import { startMaster } from './replay.ts'
 import { TOUR_INPUT, type TourAction, type TourStep } from './tour.ts'
 
 /** The chart events one action stands for, given the master's context when it is taken. */
-export function actionEvents(action: TourAction, context: MasterContext): MasterEvent[] {
+function actionEvents(action: TourAction, context: MasterContext): MasterEvent[] {
   if ('event' in action) return [action.event]
   if ('tick' in action) return [{ type: 'TICK', now: context.now + action.tick }]
   const status = 'allReady' in action ? 'booting' : 'stopping'
@@ -18,6 +18,19 @@ export function actionEvents(action: TourAction, context: MasterContext): Master
           ? { type: 'WORKER_READY', id: w.id }
           : { type: 'WORKER_EXIT', id: w.id, code: 0, signal: null },
     )
+}
+
+/**
+ * One action carried out: its events sent in order. `allReady` goes on until
+ * no worker is booting, since a ready worker can make the master spawn more
+ * (the launch's first worker, then the rest; spares behind a full set).
+ */
+export function takeAction(action: TourAction, context: () => MasterContext, send: (event: MasterEvent) => void): void {
+  for (let round = 0; round < 10; round++) {
+    const events = actionEvents(action, context())
+    for (const event of events) send(event)
+    if (!('allReady' in action) || events.length === 0) return
+  }
 }
 
 /** A state value as dotted paths, one per active leaf. */
@@ -40,7 +53,11 @@ export function runStep(step: TourStep): StepOutcome {
   const actor = startMaster(TOUR_INPUT, (c) => commands.push(c))
   const take = (actions: readonly TourAction[]) => {
     for (const action of actions)
-      for (const event of actionEvents(action, actor.getSnapshot().context)) actor.send(event)
+      takeAction(
+        action,
+        () => actor.getSnapshot().context,
+        (event) => actor.send(event),
+      )
   }
   take(step.setup)
   const mark = step.setup.length === 0 ? 0 : commands.length

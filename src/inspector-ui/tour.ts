@@ -90,9 +90,9 @@ export const TOUR: readonly TourStep[] = [
       'zh-CN': '一个主进程，请求到来之前就启动的工作进程',
     },
     text: {
-      en: 'gunicorn is a pre-fork server: a master process that never sees a client manages a set of worker processes, started before any request arrives, so none waits for a process to start. corral does the same, but Node has no `fork()`: the master binds the sockets, then starts each worker with `spawn`, a fresh Node that inherits the listening sockets as file descriptors; the kernel hands each new connection to whichever worker accepts first. The master starts in `booting`, whose entry `converge` asks for one `spawnWorker` per missing worker.',
+      en: 'gunicorn is a pre-fork server: a master process that never sees a client manages a set of worker processes, started before any request arrives, so none waits for a process to start. corral does the same, but Node has no `fork()`: the master binds the sockets, then starts each worker with `spawn`, a fresh Node that inherits the listening sockets as file descriptors; the kernel hands each new connection to whichever worker accepts first. The master starts in `booting`, whose entry `converge` asks for the first `spawnWorker` only: while it starts it has the machine to itself, so the first response comes sooner; the others are spawned once it is ready.',
       'zh-CN':
-        'gunicorn 是 pre-fork 服务器：一个不接触任何客户端的主进程（主控master进程）管理一组工作进程（worker进程），它们在请求到来之前就已启动，所以没有请求需要等待进程启动。corral 也这样做，但 Node 没有 `fork()`：主进程先绑定套接字，再用 `spawn` 启动每个工作进程，即一个继承了监听套接字文件描述符的全新 Node 进程；内核把每个新连接交给最先 accept 的工作进程。主进程从 `booting` 开始，其入口动作 `converge` 为每个缺少的工作进程发出一个 `spawnWorker`。',
+        'gunicorn 是 pre-fork 服务器：一个不接触任何客户端的主进程（主控master进程）管理一组工作进程（worker进程），它们在请求到来之前就已启动，所以没有请求需要等待进程启动。corral 也这样做，但 Node 没有 `fork()`：主进程先绑定套接字，再用 `spawn` 启动每个工作进程，即一个继承了监听套接字文件描述符的全新 Node 进程；内核把每个新连接交给最先 accept 的工作进程。主进程从 `booting` 开始，其入口动作 `converge` 只为第一个工作进程发出 `spawnWorker`：它启动时独占机器，第一个响应因此来得更早；其余的工作进程在它就绪后再启动。',
     },
     doIt: {
       en: 'Start a master with 2 workers.',
@@ -105,16 +105,16 @@ export const TOUR: readonly TourStep[] = [
     ],
     setup: [],
     act: [],
-    expect: { state: 'active.booting', emitted: ['spawnWorker'], workers: ['booting', 'booting'] },
+    expect: { state: 'active.booting', emitted: ['spawnWorker'], workers: ['booting'] },
   },
   {
     id: 'ready',
     sections: ['serverModel'],
     title: { en: 'The workers serve; the master only counts them', 'zh-CN': '工作进程处理请求，主进程只清点它们' },
     text: {
-      en: "Each worker loads the app and tells the master it is ready (`WORKER_READY`); `markReady` counts it in. Once all are ready, `booting: always [allReady]` moves to `running.steady` and emits `ready`. The master's chart has no request event at all: requests are the workers' business, and the master is not on their path.",
+      en: "Each worker loads the app and tells the master it is ready (`WORKER_READY`); `markReady` counts it in, and `converge` spawns the rest once the first one is ready. Once all are ready, `booting: always [allReady]` moves to `running.steady` and emits `ready`. The master's chart has no request event at all: requests are the workers' business, and the master is not on their path.",
       'zh-CN':
-        '每个工作进程加载应用后告诉主进程自己已就绪（`WORKER_READY`），`markReady` 把它计入。全部就绪后，`booting: always [allReady]` 转到 `running.steady` 并发出 `ready`。主进程的状态图里根本没有“请求”事件：请求只归工作进程处理，主进程不在请求的路径上。',
+        '每个工作进程加载应用后告诉主进程自己已就绪（`WORKER_READY`），`markReady` 把它计入；第一个就绪后，`converge` 启动其余的工作进程。全部就绪后，`booting: always [allReady]` 转到 `running.steady` 并发出 `ready`。主进程的状态图里根本没有“请求”事件：请求只归工作进程处理，主进程不在请求的路径上。',
     },
     doIt: { en: 'Report every booting worker ready.', 'zh-CN': '报告每个正在启动的工作进程已就绪。' },
     transitions: [m('active', 'WORKER_READY'), m('active.booting', 'always')],

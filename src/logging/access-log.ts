@@ -5,7 +5,6 @@
 // byte count kept by own-property write/end wrappers (own properties, because
 // Express swaps the response's prototype for its own).
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { performance } from 'node:perf_hooks'
 import { compileAccessLog, type FormatLine } from './access-log-format.ts'
 import { openLogFile, type LogFile } from './log-file.ts'
 
@@ -58,6 +57,8 @@ export function withAccessLog(
   reportError: (message: string, err: unknown) => void,
 ): Handler {
   if (settings.accessLogfile === undefined) return handler
+  // Loaded only with an access log: a worker without one starts without node:perf_hooks.
+  const { performance } = process.getBuiltinModule('node:perf_hooks')
   const { format, needsBytes } = compileAccessLog(settings.accessLogformat, { json: settings.accessLogJson })
   const file: LogFile = openLogFile(settings.accessLogfile, { stream: 'stdout', label: '--access-logfile' })
   const line: FormatLine = format

@@ -1,7 +1,7 @@
 // The master's half of --balance-slack (spec/worker-limits.md): it gathers
 // the connection counts the workers report and tells each worker what the
 // others hold (in all, and the most any one holds), so a worker can tell
-// when it holds more than its share and stop accepting (the policy is balanceCap in src/worker/limits.ts). Nothing here
+// when it holds more than its share and stop accepting (the policy is balanceCap in src/worker/accept-gate.ts). Nothing here
 // is on the request path: workers report at most every 100 ms, and only
 // when their count changed.
 import type { ChildProcess } from 'node:child_process'

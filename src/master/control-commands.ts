@@ -40,8 +40,9 @@ export interface ReloadWatch {
  * One event's worth of a reload's progress, pure. The first reloadStarted
  * after the HUP is its reload (one already in flight started before it; a
  * HUP during one queues the next). It ends when that generation is all
- * ready (reloadCompleted) or given up (reloadAbandoned), or when the master
- * starts to stop first.
+ * ready (reloadCompleted) or given up (reloadAbandoned), when its settings
+ * are refused before it starts (reloadRefused), or when the master starts to
+ * stop first.
  */
 export function followReload(watch: ReloadWatch, commands: readonly MasterCommand[], stopping: boolean): ReloadWatch {
   let w = watch
@@ -49,6 +50,9 @@ export function followReload(watch: ReloadWatch, commands: readonly MasterComman
     if (w.ended) return w
     if (c.type === 'log' && (c.level === 'error' || c.level === 'critical')) w = { ...w, lastError: c.message }
     if (c.type === 'reloadStarted' && w.started === undefined) w = { ...w, started: c.generation }
+    // Reads are answered in the order asked: the first refusal before its reload started is its HUP's.
+    if (c.type === 'reloadRefused' && w.started === undefined)
+      w = { ...w, ended: { outcome: 'refused', generation: null, detail: c.problems.join('; ') } }
     if (c.type === 'reloadCompleted' && c.generation === w.started)
       w = { ...w, ended: { outcome: 'complete', generation: c.generation } }
     if (c.type === 'reloadAbandoned' && w.started !== undefined)

@@ -9,12 +9,11 @@
 // logs; a foreign Origin or a Host other than the bound address or localhost
 // (DNS rebinding) is refused.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { MasterCommand, MasterContext, MasterEvent, MasterInput, Signal } from '../../machines/master.ts'
+import { SIGNALS, type MasterCommand, type MasterEvent, type MasterInput, type Signal } from '../../machines/master.ts'
 import type { WorkerRow } from '../protocol/control.ts'
 import { findPage, PAGE_HEADERS, serveGuarded } from './page-server.ts'
+import type { ChartStep } from './parts/chart.ts'
 
-/** The signals the page's buttons may send: the master's own, as `kill` would. */
-const SIGNALS: readonly Signal[] = ['TTIN', 'TTOU', 'HUP', 'USR1', 'USR2', 'WINCH', 'TERM', 'INT', 'QUIT']
 /** Entries kept for time travel and export: the oldest go first. */
 const TIMELINE_LIMIT = 5000
 /** How often per-worker figures (RSS, requests, heartbeat age) are pushed while a page is open. */
@@ -47,8 +46,8 @@ interface TimelineEntry {
 export interface InspectorOptions {
   /** The chart's input at start, for the export: a replay starts from it. */
   input: MasterInput
+  /** The chart's state value now. */
   value(): unknown
-  context(): MasterContext
   workers(): WorkerRow[]
   signal(name: Signal): void
   /** `worker kill`: the chart's KILL_WORKER event for worker `id` (the master stops it and starts another). */
@@ -59,8 +58,8 @@ export interface InspectorOptions {
 
 export interface Inspector {
   readonly url: string
-  /** An event went into the chart: it went from `from` to the current state, emitting `emitted`. */
-  observe(event: MasterEvent, before: MasterContext, from: unknown, emitted: readonly MasterCommand[]): void
+  /** An event went into the chart (a step of its one observation path). */
+  observe(step: ChartStep): void
   /** A control-socket command, as typed. */
   note(kind: 'ctl', text: string): void
   /** Worker `id`'s own machine took `event` and is now in `value` (the worker reported it). */
@@ -75,14 +74,104 @@ export async function startInspector(
 ): Promise<Inspector> {
   const page = findPage('--inspector', options.page)
   const started = Date.now()
-  const timeline: TimelineEntry[] = []
+  const timeline = createTimeline()
+  const pages = createPages(options.workers)
+  // Token, Host and Origin are checked before a request gets here (page-server.ts).
+  const handle = (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
+    const accepted = (text: string) => {
+      pages.push({ type: 'corral.note', entry: timeline.record({ at: Date.now(), kind: 'inspector', text }) })
+      res.writeHead(202, { ...headers, 'content-type': 'application/json' }).end('{"sent":true}')
+    }
+    if (req.method === 'GET' && url.pathname === '/') {
+      res.writeHead(200, { ...headers, ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(page)
+    } else if (req.method === 'GET' && url.pathname === '/events') {
+      res.writeHead(200, { ...headers, 'content-type': 'text/event-stream' })
+      pages.open(req, res, options.value(), timeline.entries)
+    } else if (req.method === 'GET' && url.pathname === '/timeline.json') {
+      const body = { corral: 'timeline', version: 1, input: options.input, started, timeline: timeline.entries }
+      res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(body))
+    } else if (req.method === 'POST' && url.pathname === '/send' && url.searchParams.has('kill')) {
+      const id = Number(url.searchParams.get('kill'))
+      if (!options.workers().some((w) => w.id === id))
+        return res.writeHead(400, headers).end(`no worker ${JSON.stringify(url.searchParams.get('kill'))}\n`)
+      accepted(`worker kill ${id}`)
+      options.killWorker(id)
+    } else if (req.method === 'POST' && url.pathname === '/send') {
+      const signal = url.searchParams.get('signal') as Signal
+      // The page's buttons send the master's own signals, as `kill` would: the chart's list.
+      if (!SIGNALS.includes(signal))
+        return res.writeHead(400, headers).end(`not a signal the master takes: ${JSON.stringify(signal)}\n`)
+      accepted(signal)
+      options.signal(signal)
+    } else {
+      res.writeHead(404, headers).end('not found\n')
+    }
+  }
+
+  const { server, url } = await serveGuarded({
+    flag: '--inspector',
+    allowRemoteFlag: '--inspector-allow-remote',
+    address,
+    allowRemote,
+    handle,
+  }).catch((error: unknown) => {
+    pages.close()
+    throw error
+  })
+
+  return {
+    url,
+    observe({ event, before, from, value, commands: emitted, quiet }) {
+      // A tick that only moved the clock: ten a second, not kept (a replay recovers it from nowBefore).
+      if (quiet) return
+      const workers = options.workers()
+      const at = Date.now()
+      const entry = timeline.record({ at, kind: 'event', event, nowBefore: before.now, from, value, emitted, workers })
+      pages.masterMoved(event, value, workers, entry)
+    },
+    workerState(id, value, event) {
+      const at = Date.now()
+      const workers = options.workers()
+      const entry = timeline.record({ at, kind: 'worker', worker: id, event, from: pages.reported(id), value, workers })
+      pages.workerMoved(id, value, event, workers, entry)
+    },
+    note(kind, text) {
+      pages.push({ type: 'corral.note', entry: timeline.record({ at: Date.now(), kind, text }) })
+    },
+    close() {
+      pages.close()
+      server.close()
+    },
+  }
+}
+
+/** What the master saw and did, kept for time travel and export: the oldest go first. */
+function createTimeline() {
+  const entries: TimelineEntry[] = []
   let seq = 0
+  return {
+    entries: entries as readonly TimelineEntry[],
+    record(entry: Omit<TimelineEntry, 'seq'>): TimelineEntry {
+      const full = { seq: ++seq, ...entry }
+      entries.push(full)
+      if (entries.length > TIMELINE_LIMIT) entries.splice(0, entries.length - TIMELINE_LIMIT)
+      return full
+    },
+  }
+}
+
+/**
+ * The open pages (SSE clients) and what they have been told, in
+ * @statelyai/inspect's message shapes: the master as one actor, each worker
+ * as another, announced once and forgotten when gone.
+ */
+function createPages(rows: () => WorkerRow[]) {
   const clients = new Set<ServerResponse>()
   /** The workers announced to the pages (an @xstate.actor each). */
   let announced = new Set<number>()
   /** Each worker's own machine state, as it last reported it. */
   const reported = new Map<number, string>()
-
   const push = (message: object) => {
     if (clients.size === 0) return
     const line = `data: ${JSON.stringify(message)}\n\n`
@@ -100,121 +189,57 @@ export async function startInspector(
     const snapshot = { status: value === 'dead' ? 'done' : 'active', value, context: row }
     return { type: '@xstate.actor', sessionId, parentId: 'master', id: sessionId, snapshot, createdAt: at }
   }
-  /** @xstate.actor for each worker the master has for the first time; a worker gone is forgotten. */
-  const workerMessages = (rows: readonly WorkerRow[], at: number) => {
-    const next = new Set<number>()
-    for (const row of rows) {
-      next.add(row.id)
-      if (!announced.has(row.id)) push(workerActor(row, at))
-    }
-    for (const id of reported.keys()) if (!next.has(id)) reported.delete(id)
-    announced = next
-  }
-  const record = (entry: Omit<TimelineEntry, 'seq'>): TimelineEntry => {
-    const full = { seq: ++seq, ...entry }
-    timeline.push(full)
-    if (timeline.length > TIMELINE_LIMIT) timeline.splice(0, timeline.length - TIMELINE_LIMIT)
-    return full
-  }
-
-  // Token, Host and Origin are checked before a request gets here (page-server.ts).
-  const handle = (req: IncomingMessage, res: ServerResponse, url: URL) => {
-    const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
-    if (req.method === 'GET' && url.pathname === '/') {
-      res.writeHead(200, { ...headers, ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(page)
-    } else if (req.method === 'GET' && url.pathname === '/events') {
-      res.writeHead(200, { ...headers, 'content-type': 'text/event-stream' })
-      const at = Date.now()
-      const rows = options.workers()
-      res.write(
-        `data: ${JSON.stringify({ type: '@xstate.actor', sessionId: 'master', id: 'master', snapshot: masterSnapshot(options.value(), rows), createdAt: at, timeline })}\n\n`,
-      )
-      for (const row of rows) res.write(`data: ${JSON.stringify(workerActor(row, at))}\n\n`)
-      clients.add(res)
-      req.on('close', () => clients.delete(res))
-    } else if (req.method === 'GET' && url.pathname === '/timeline.json') {
-      res
-        .writeHead(200, { ...headers, 'content-type': 'application/json' })
-        .end(JSON.stringify({ corral: 'timeline', version: 1, input: options.input, started, timeline }))
-    } else if (req.method === 'POST' && url.pathname === '/send' && url.searchParams.has('kill')) {
-      const id = Number(url.searchParams.get('kill'))
-      if (!options.workers().some((w) => w.id === id)) {
-        res.writeHead(400, headers).end(`no worker ${JSON.stringify(url.searchParams.get('kill'))}\n`)
-        return
-      }
-      const entry = record({ at: Date.now(), kind: 'inspector', text: `worker kill ${id}` })
-      push({ type: 'corral.note', entry })
-      options.killWorker(id)
-      res.writeHead(202, { ...headers, 'content-type': 'application/json' }).end('{"sent":true}')
-    } else if (req.method === 'POST' && url.pathname === '/send') {
-      const signal = url.searchParams.get('signal') as Signal
-      if (!SIGNALS.includes(signal)) {
-        res.writeHead(400, headers).end(`not a signal the master takes: ${JSON.stringify(signal)}\n`)
-        return
-      }
-      const entry = record({ at: Date.now(), kind: 'inspector', text: signal })
-      push({ type: 'corral.note', entry })
-      options.signal(signal)
-      res.writeHead(202, { ...headers, 'content-type': 'application/json' }).end('{"sent":true}')
-    } else {
-      res.writeHead(404, headers).end('not found\n')
-    }
-  }
-
   // The figures move without events (worker reports): pushed once a second while someone watches.
   const figures = setInterval(() => {
-    if (clients.size > 0) push({ type: 'corral.workers', workers: options.workers(), at: Date.now() })
+    if (clients.size > 0) push({ type: 'corral.workers', workers: rows(), at: Date.now() })
   }, FIGURES_MS)
   figures.unref()
 
-  const { server, url } = await serveGuarded({
-    flag: '--inspector',
-    allowRemoteFlag: '--inspector-allow-remote',
-    address,
-    allowRemote,
-    handle,
-  }).catch((error: unknown) => {
-    clearInterval(figures)
-    throw error
-  })
-
   return {
-    url,
-    observe(event, before, from, emitted) {
-      const value = options.value()
-      // A tick that only moved the clock: ten a second, not kept (a replay recovers it from nowBefore).
-      const quiet =
-        event.type === 'TICK' &&
-        emitted.length === 0 &&
-        JSON.stringify(from) === JSON.stringify(value) &&
-        JSON.stringify({ ...before, now: 0 }) === JSON.stringify({ ...options.context(), now: 0 })
-      if (quiet) return
-      const workers = options.workers()
+    push,
+    reported: (id: number) => reported.get(id),
+    /** A page connects: the master (with the timeline so far) and every worker, then what follows. */
+    open(req: IncomingMessage, res: ServerResponse, value: unknown, timeline: readonly TimelineEntry[]) {
       const at = Date.now()
-      const entry = record({ at, kind: 'event', event, nowBefore: before.now, from, value, emitted, workers })
+      const now = rows()
+      const snapshot = masterSnapshot(value, now)
+      const master = { type: '@xstate.actor', sessionId: 'master', id: 'master', snapshot, createdAt: at, timeline }
+      res.write(`data: ${JSON.stringify(master)}\n\n`)
+      for (const row of now) res.write(`data: ${JSON.stringify(workerActor(row, at))}\n\n`)
+      clients.add(res)
+      req.on('close', () => clients.delete(res))
+    },
+    /** The master's chart took `event`; @xstate.actor for each worker the master has for the first time. */
+    masterMoved(event: MasterEvent, value: unknown, workers: readonly WorkerRow[], entry: TimelineEntry) {
+      const at = entry.at
       push({ type: '@xstate.event', sessionId: 'master', sourceId: undefined, event, createdAt: at, seq: entry.seq })
       push({ type: '@xstate.snapshot', sessionId: 'master', event, snapshot: masterSnapshot(value, workers), entry })
-      workerMessages(workers, at)
+      const next = new Set<number>()
+      for (const row of workers) {
+        next.add(row.id)
+        if (!announced.has(row.id)) push(workerActor(row, at))
+      }
+      for (const id of reported.keys()) if (!next.has(id)) reported.delete(id)
+      announced = next
     },
-    workerState(id, value, event) {
-      const at = Date.now()
-      const from = reported.get(id)
-      const workers = options.workers()
-      // Kept while the master has the worker (workerMessages forgets it after); a report after its exit is passed on, not kept.
+    /** Worker `id`'s own machine took `event` and is now in `value`. */
+    workerMoved(
+      id: number,
+      value: string,
+      event: { readonly type: string },
+      workers: readonly WorkerRow[],
+      entry: TimelineEntry,
+    ) {
+      // Kept while the master has the worker (masterMoved forgets it after); a report after its exit is passed on, not kept.
       if (workers.some((w) => w.id === id)) reported.set(id, value)
-      const entry = record({ at, kind: 'worker', worker: id, event, from, value, workers })
       const sessionId = `worker-${id}`
-      push({ type: '@xstate.event', sessionId, sourceId: undefined, event, createdAt: at, seq: entry.seq })
+      push({ type: '@xstate.event', sessionId, sourceId: undefined, event, createdAt: entry.at, seq: entry.seq })
       const snapshot = { status: value === 'dead' ? 'done' : 'active', value }
-      push({ type: '@xstate.snapshot', sessionId, event, snapshot, entry, createdAt: at })
-    },
-    note(kind, text) {
-      push({ type: 'corral.note', entry: record({ at: Date.now(), kind, text }) })
+      push({ type: '@xstate.snapshot', sessionId, event, snapshot, entry, createdAt: entry.at })
     },
     close() {
       clearInterval(figures)
       for (const res of clients) res.end()
-      server.close()
     },
   }
 }

@@ -1,9 +1,10 @@
-// The master's control surfaces, put together: the status it keeps
-// (src/master/status.ts), the control socket and its commands
-// (src/master/control-socket.ts, src/master/control-commands.ts), and
-// --metrics-bind (src/master/metrics.ts, loaded only when asked for).
-import type { Actor } from 'xstate'
-import type { masterMachine, MasterEvent, MasterCommand, Signal } from '../../machines/master.ts'
+// The master's control surfaces, put together: the control socket and its
+// commands (src/master/control-socket.ts, src/master/control-commands.ts),
+// --metrics-bind (src/master/metrics.ts) and --inspector
+// (src/master/inspector.ts), the last two loaded only when asked for. They
+// read the chart through its one observation path (src/master/parts/chart.ts)
+// and the status (src/master/status.ts), and put events into its input stream.
+import type { MasterCommand } from '../../machines/master.ts'
 import { registry, type Settings, type SettingName } from '../config/registry.ts'
 import type { Logger } from '../logging/log.ts'
 import { acceptQueueLengths } from '../net/accept-queue.ts'
@@ -16,7 +17,8 @@ import type { Inspector } from './inspector.ts'
 import type { MetricsServer } from './metrics.ts'
 import { gatherAppMetrics } from './app-metrics.ts'
 import type { Statsd } from '../net/statsd.ts'
-import { createMasterStatus, stateName, type ChartView, type MasterStatus } from './status.ts'
+import type { MasterStatus } from './status.ts'
+import type { ChartShape } from './parts/chart.ts'
 
 /**
  * How long a scrape waits for the workers' app metrics: a worker that has not
@@ -28,17 +30,20 @@ const APP_METRICS_TIMEOUT_MS = 1000
 const STATSD_GAUGE_MS = 1000
 
 export interface MasterControlOptions {
+  /** The settings the master started with: the sockets and servers opened here follow them. */
   settings: Settings
+  /** The settings in force now (a HUP changes them): `show config` shows these. */
+  inForce(): Settings
   sourcesOf: ((settings: Settings) => Readonly<Record<SettingName, string>> | undefined) | undefined
   log: Logger
-  actor: Actor<typeof masterMachine>
+  /** The chart: its view, its steps, and the input stream its events and signals go into. */
+  chart: Pick<ChartShape, 'actor' | 'view' | 'observe' | 'signal' | 'emit'>
+  status: MasterStatus
+  /** --inspector: calls the listener with each worker's own machine move. */
+  onWorkerState(listener: (id: number, message: WorkerStateMessage) => void): void
   pidOf(id: number): number | undefined
   /** With the address as people see it (an inherited one's original). */
   listeners: readonly Listener[]
-  /** Puts a signal's event into the master's input stream. */
-  signal(name: Signal): void
-  /** Puts an event into the master's input stream (the queue worker events take). */
-  event(event: MasterEvent): void
   /** --statsd-host: the workers gauge goes here once a second. */
   statsd?: Statsd | undefined
   /** `show dirty`, `dirty add|remove` (src/dirty/pool.ts). */
@@ -46,60 +51,53 @@ export interface MasterControlOptions {
 }
 
 export interface MasterControl {
-  readonly status: MasterStatus
   readonly socket: ControlSocket
-  /** Sends an event into the chart, watching what it does (restarts, reloads). */
-  send(event: MasterEvent): void
-  /** HUP re-read the settings: `show config` shows these from now on. */
-  setSettings(next: Settings): void
-  /** --inspector: a worker's own machine took an event (it reports only when the inspector is on). */
-  workerState(id: number, message: WorkerStateMessage): void
   close(): void
 }
 
 export async function openMasterControl(options: MasterControlOptions): Promise<MasterControl> {
-  const { actor, log } = options
-  let settings = options.settings
-  const status = createMasterStatus()
-  const snapshot = (): ChartView => {
-    const s = actor.getSnapshot()
-    return { state: stateName(s.value), context: s.context, ready: s.hasTag('ready'), draining: s.hasTag('draining') }
-  }
+  const { chart, status, log, settings } = options
   const listeners = async (): Promise<ListenerRow[]> => {
     const shared = options.listeners.filter((l) => !l.reusePort).map((l) => l.fd)
     const queues = await acceptQueueLengths(shared)
     return options.listeners.map((l) => ({
       address: l.address,
       fd: l.reusePort ? null : l.fd,
-      backlog: options.settings.backlog,
+      backlog: settings.backlog,
       queue: l.reusePort ? null : (queues.get(l.fd) ?? null),
     }))
   }
   const config = (): ConfigRow[] =>
     registry
-      .filter((s) => s.section !== 'Help')
+      .filter((s) => !s.invocationOnly)
       .map((s) => {
-        const value = (settings as Record<string, unknown>)[s.name]
+        const inForce = options.inForce()
+        const value = (inForce as Record<string, unknown>)[s.name]
         return {
           name: s.name,
           value: typeof value === 'function' ? `[function${value.name ? ` ${value.name}` : ''}]` : (value ?? null),
-          source: options.sourcesOf?.(settings)?.[s.name as SettingName] ?? 'default',
+          source: options.sourcesOf?.(inForce)?.[s.name as SettingName] ?? 'default',
         }
       })
 
   // Control commands that wait for an outcome (`reload wait`) watch every event's commands until they have it.
   const watchers = new Set<(commands: readonly MasterCommand[], stopping: boolean) => boolean>()
+  chart.observe(({ commands, after }) => {
+    for (const step of watchers) if (step(commands, after.draining)) watchers.delete(step)
+  })
   const run = createControlCommands({
-    snapshot,
+    snapshot: chart.view,
     status,
     pidOf: options.pidOf,
     config,
     listeners,
-    signal: options.signal,
-    event: options.event,
+    signal: chart.signal,
+    event: chart.emit,
     watch: (step) => void watchers.add(step),
     dirty: options.dirty,
   })
+  // Opened after the socket, which notes its commands in it from the first one on (none before it opens).
+  let inspector: Inspector | undefined
   const socket = settings.noControlSocket
     ? NO_CONTROL_SOCKET
     : await openControlSocket({
@@ -120,7 +118,7 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
   if (settings.metricsBind !== undefined) {
     const { startMetricsServer } = await import('./metrics.ts')
     metrics = await startMetricsServer(settings.metricsBind, {
-      snapshot,
+      snapshot: chart.view,
       status,
       pidOf: options.pidOf,
       listeners,
@@ -133,54 +131,33 @@ export async function openMasterControl(options: MasterControlOptions): Promise<
   }
 
   // --inspector (src/master/inspector.ts, loaded only when asked for): the chart's events and commands, live.
-  let inspector: Inspector | undefined
   if (settings.inspector !== undefined) {
     const { startInspector } = await import('./inspector.ts')
     inspector = await startInspector(settings.inspector, settings.inspectorAllowRemote, {
       input: {
         settings: { workers: settings.workers, timeout: settings.timeout, gracefulTimeout: settings.gracefulTimeout },
         upgrade: settings.upgrade,
-        now: actor.getSnapshot().context.now,
+        now: chart.view().context.now,
       },
-      value: () => actor.getSnapshot().value,
-      context: () => actor.getSnapshot().context,
-      workers: () => status.workers(actor.getSnapshot().context, options.pidOf),
-      signal: options.signal,
-      killWorker: (id) => options.event({ type: 'KILL_WORKER', id }),
+      value: () => chart.actor.getSnapshot().value,
+      workers: () => status.workers(chart.view().context, options.pidOf),
+      signal: chart.signal,
+      killWorker: (id) => chart.emit({ type: 'KILL_WORKER', id }),
     })
     log.info(`Inspector at: ${inspector.url}`)
+    chart.observe((step) => inspector?.observe(step))
+    options.onWorkerState((id, message) => inspector?.workerState(id, message.value, message.event))
   }
 
   // gunicorn.workers' meaning: the worker processes the master has, whatever their state.
   const { statsd } = options
   const workersGauge = statsd
-    ? setInterval(() => statsd.gauge('workers', actor.getSnapshot().context.workers.length), STATSD_GAUGE_MS)
+    ? setInterval(() => statsd.gauge('workers', chart.view().context.workers.length), STATSD_GAUGE_MS)
     : undefined
   workersGauge?.unref()
 
-  // Commands the chart emits while it handles one event, for the status to watch.
-  let emitted: MasterCommand[] = []
-  actor.on('*', (command) => void emitted.push(command as MasterCommand))
-
   return {
-    status,
     socket,
-    send(event) {
-      const { context: before, value: from } = actor.getSnapshot()
-      emitted = []
-      actor.send(event)
-      status.observe(event, before, snapshot(), emitted)
-      const stopping = !actor.getSnapshot().matches('active')
-      for (const step of watchers) if (step(emitted, stopping)) watchers.delete(step)
-      inspector?.observe(event, before, from, emitted)
-      emitted = []
-    },
-    setSettings(next) {
-      settings = next
-    },
-    workerState(id, message) {
-      inspector?.workerState(id, message.value, message.event)
-    },
     close() {
       clearInterval(workersGauge)
       socket.close()

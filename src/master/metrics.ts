@@ -4,7 +4,7 @@
 // workers last reported (src/master/status.ts): nothing is counted here, and
 // nothing of this runs per request. Loaded only when --metrics-bind is given,
 // so a master without it does not carry prom-client.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { corralServers } from '../http/app-server.ts'
 import {
   AggregatorRegistry,
@@ -15,6 +15,7 @@ import {
   type MetricObjectWithValues,
   type MetricValue,
 } from 'prom-client'
+import { workerState } from '../../machines/master-workers.ts'
 import { parseBind } from '../net/binds.ts'
 import { RESTART_REASONS, STATUS_CLASSES, type ListenerRow } from '../protocol/control.ts'
 import { DURATION_BUCKETS } from '../protocol/master-worker.ts'
@@ -43,7 +44,7 @@ export interface MetricsServer {
   close(): void
 }
 
-const WORKER_STATES = ['booting', 'running', 'stopping', 'killed'] as const
+const WORKER_STATES = ['booting', 'running', 'stopping', 'killed', 'standby'] as const
 
 function createMetricsRegistry(source: MetricsSource, appMetricsMissed: () => number): Registry {
   const registry = new Registry()
@@ -56,7 +57,8 @@ function createMetricsRegistry(source: MetricsSource, appMetricsMissed: () => nu
     registers: [registry],
     collect() {
       const { context } = source.snapshot()
-      for (const state of WORKER_STATES) this.set({ state }, context.workers.filter((w) => w.status === state).length)
+      for (const state of WORKER_STATES)
+        this.set({ state }, context.workers.filter((w) => workerState(w) === state).length)
     },
   })
   new Counter({
@@ -307,7 +309,10 @@ export async function startMetricsServer(bind: string, source: MetricsSource): P
     for (const error of app.errors) warnOnce(`A worker's app metrics could not be read: ${error}`)
     return exposition(registry, app, warnOnce)
   }
-  const server = createServer((req, res) => void route(req, res, registry.contentType, scrape, source))
+  // Not an ESM import of node:http: see src/http/app-server.ts.
+  const server = process
+    .getBuiltinModule('node:http')
+    .createServer((req, res) => void route(req, res, registry.contentType, scrape, source))
   // --preload with an app that calls listen(): this one is corral's (src/http/app-server.ts).
   corralServers.add(server)
   const where = parseBind(bind)

@@ -3,9 +3,8 @@
 // an Origin that must be the page's own (cross-site forms). One guard for
 // both servers that serve the page: a master's `--inspector` (inspector.ts)
 // and `corral inspect --serve` (src/cli/inspect.ts), so they cannot differ.
-import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { corralServers } from '../http/app-server.ts'
@@ -71,9 +70,12 @@ export async function serveGuarded(options: GuardedServerOptions): Promise<Guard
     throw new Error(`${flag} ${address}: not [HOST:]PORT with a port from 0 to 65535`)
   if (!LOOPBACK.has(host) && !options.allowRemote)
     throw new Error(`${flag} ${address}: not a loopback address; add ${options.allowRemoteFlag} to allow it`)
+  // node:crypto here, not at start: a master without a page never loads it (spec/architecture.md).
+  const { randomBytes, timingSafeEqual } = process.getBuiltinModule('node:crypto')
   const token = randomBytes(24).toString('hex')
   let refuse: (req: IncomingMessage) => [number, string] | undefined = () => [503, 'starting']
-  const server = createServer((req, res) => {
+  // Not an ESM import of node:http: see src/http/app-server.ts.
+  const server = process.getBuiltinModule('node:http').createServer((req, res) => {
     const refusal = refuse(req)
     if (refusal) {
       res.writeHead(refusal[0], { 'content-type': 'text/plain' }).end(`${refusal[1]}\n`)

@@ -6,12 +6,17 @@
 // nothing of hooks, and the hooks keep no state of the workers: what they are
 // told comes with the commands, and the live workers are the pool's.
 //
-// Master hooks run one at a time, in the order they were triggered (a
-// childExit before the preFork of the worker replacing it). A spawn waits for
-// the hooks before it when preFork is set or a hook is still queued; then the
-// machine's later commands for that worker (a stop, a kill) wait for the
-// spawn, so that they are carried out in the order the machine gave them.
+// The machine's worker commands and the hooks they call are carried out one
+// at a time, in the order the machine emitted them (one Effect semaphore,
+// whose waiters go first in, first out): a childExit runs before the preFork
+// of the worker replacing it, and a spawn that waits for preFork holds back
+// the commands after it, as gunicorn's arbiter, which runs its hooks inline,
+// would. When nothing is waiting and no hook is set, a command is carried
+// out at once. Nothing is reordered: the order is the machine's.
 import { resolve } from 'node:path'
+import * as Cause from 'effect/Cause'
+import * as Effect from 'effect/Effect'
+import * as Semaphore from 'effect/Semaphore'
 import type { Logger } from '../logging/log.ts'
 import type { Settings } from '../config/registry.ts'
 import { START_CWD } from '../process/process-settings.ts'
@@ -61,8 +66,6 @@ export function createMasterHooks({ settings, app, name, log, workers }: MasterH
   let numWorkers = settings().workers
   /** whenReady has run: the machine runs, and onExit is due when it stops. */
   let started = false
-  /** Workers whose spawn waits for hooks, with the machine's later commands for them. */
-  const waitingSpawns = new Map<number, Array<() => void>>()
 
   const hook = <N extends HookName>(n: N): Hooks[N] | undefined => settings()[n] as Hooks[N] | undefined
   const call = <N extends HookName>(n: N, ...args: Parameters<Hooks[N]>): Promise<string | undefined> =>
@@ -87,21 +90,20 @@ export function createMasterHooks({ settings, app, name, log, workers }: MasterH
     },
   }
 
-  // One hook at a time, in trigger order.
-  let queue: Promise<void> = Promise.resolve()
-  let pending = 0
-  function enqueue(task: () => Promise<unknown>): void {
-    pending++
-    queue = queue.then(async () => {
-      try {
-        await task()
-      } catch (err) {
-        log.exception('Server hooks: unexpected error', err)
-      } finally {
-        pending--
-      }
-    })
+  // The machine's order: one task at a time, each after those given before it.
+  const lane = Semaphore.makeUnsafe(1)
+  function inOrder(task: Effect.Effect<unknown>): void {
+    Effect.runFork(
+      lane.withPermits(1)(
+        task.pipe(
+          Effect.catchCause((cause) =>
+            Effect.sync(() => log.exception('Server hooks: unexpected error', Cause.squash(cause))),
+          ),
+        ),
+      ),
+    )
   }
+  const hookCall = <N extends HookName>(n: N, ...args: Parameters<Hooks[N]>) => Effect.promise(() => call(n, ...args))
 
   return {
     server,
@@ -133,37 +135,30 @@ export function createMasterHooks({ settings, app, name, log, workers }: MasterH
     /** The machine's `workersChanged`: nworkersChanged. */
     workersChanged(workers: number, previous: number): void {
       numWorkers = workers
-      if (hook('nworkersChanged')) enqueue(() => call('nworkersChanged', server, workers, previous))
+      if (hook('nworkersChanged')) inOrder(hookCall('nworkersChanged', server, workers, previous))
     },
 
     /** The machine's `reloadStarted` (the settings in force are already the new ones): onReload, before the new generation's first spawn. */
     reloadStarted(): void {
-      if (hook('onReload')) enqueue(() => call('onReload', server))
+      if (hook('onReload')) inOrder(hookCall('onReload', server))
     },
 
-    /** The machine's `spawnWorker`: preFork, then `spawn`; at once when there is no preFork and nothing queued. */
+    /** The machine's `spawnWorker`: preFork, then `spawn`, after the commands before it. */
     spawning(worker: { id: number; generation: number }, spawn: () => void): void {
-      if (pending === 0 && !hook('preFork')) return spawn()
-      const later: Array<() => void> = []
-      waitingSpawns.set(worker.id, later)
-      enqueue(async () => {
-        await call('preFork', server, { id: worker.id, pid: undefined, generation: worker.generation })
-        waitingSpawns.delete(worker.id)
-        spawn()
-        for (const command of later) command()
-      })
+      const preFork = hook('preFork')
+        ? hookCall('preFork', server, { id: worker.id, pid: undefined, generation: worker.generation })
+        : Effect.void
+      inOrder(Effect.andThen(preFork, Effect.sync(spawn)))
     },
 
-    /** A command for one worker (stop, kill, abort): at once, or after its spawn if that waits for hooks. */
-    forWorker(id: number, command: () => void): void {
-      const later = waitingSpawns.get(id)
-      if (later) later.push(command)
-      else command()
+    /** A command for a worker (stop, kill, abort): after the commands before it. */
+    inOrder(command: () => void): void {
+      inOrder(Effect.sync(command))
     },
 
     /** The machine's `workerExited`: childExit. */
     workerExited(worker: ExitedWorker): void {
-      if (hook('childExit')) enqueue(() => call('childExit', server, worker))
+      if (hook('childExit')) inOrder(hookCall('childExit', server, worker))
     },
 
     /** For an `abortWorker`: workerAbort, if set, as the pool's last step before the SIGKILL. */
@@ -180,19 +175,19 @@ export function createMasterHooks({ settings, app, name, log, workers }: MasterH
     },
 
     /**
-     * The machine's `preExec` (USR2): the hook, after any hook queued before
-     * it; `report` hears its failure's reason, or undefined (at once when
-     * there is no hook and nothing queued).
+     * The machine's `preExec` (USR2): the hook, after the commands before
+     * it; `report` hears its failure's reason, or undefined.
      */
     preExec(report: (failure: string | undefined) => void): void {
-      if (pending === 0 && !hook('preExec')) return report(undefined)
-      enqueue(async () => report(await call('preExec', server)))
+      const preExec = hook('preExec') ? hookCall('preExec', server) : Effect.succeed(undefined)
+      inOrder(Effect.map(preExec, report))
     },
 
     /** The master is exiting, its workers gone and its pidfile removed: onExit, after any hook still queued. */
     async exiting(): Promise<void> {
       if (!started) return
-      if (pending > 0) await withinMs(log, 'Server hooks queued before onExit', queue, EXIT_QUEUE_WAIT_MS)
+      const queued = Effect.runPromise(lane.withPermits(1)(Effect.void))
+      await withinMs(log, 'Server hooks queued before onExit', queued, EXIT_QUEUE_WAIT_MS)
       await call('onExit', server)
     },
   }

@@ -4,7 +4,7 @@
 // on their way into the chart, the commands the chart emits, and the chart's
 // context before and after; it decides nothing.
 import type { MasterCommand, MasterContext, MasterEvent } from '../../machines/master.ts'
-import type { ExitCause } from '../../machines/master-workers.ts'
+import { workerState, type ExitCause } from '../../machines/master-workers.ts'
 import { masterClock } from './event-sources.ts'
 import {
   RESTART_REASONS,
@@ -107,7 +107,7 @@ export function createMasterStatus(now: () => number = masterClock): MasterStatu
           id: w.id,
           pid: pidOf(w.id) ?? null,
           generation: w.generation,
-          state: w.status,
+          state: workerState(w),
           ageSeconds: seconds(at - w.spawnedAt),
           requests: r?.message.requests ?? 0,
           inFlight: r?.message.inFlight ?? 0,
@@ -139,7 +139,10 @@ export function createMasterStatus(now: () => number = masterClock): MasterStatu
     latest: (id) => reports.get(id)?.message,
 
     healthy(context) {
-      return context.workers.some((w) => w.status === 'running' || (w.status === 'stopping' && wasReady.has(w.id)))
+      // A spare serves nothing: it is never what makes the master healthy.
+      return context.workers.some(
+        (w) => (w.status === 'running' && w.role === 'serving') || (w.status === 'stopping' && wasReady.has(w.id)),
+      )
     },
   }
 }

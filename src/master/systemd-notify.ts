@@ -17,9 +17,8 @@
 // `NotifyAccess=all`, which a USR2 hand-over needs anyway (the new master is
 // not the main pid until its MAINPID= is read).
 import { spawn } from 'node:child_process'
-import type { SnapshotFrom } from 'xstate'
-import type { masterMachine } from '../../machines/master.ts'
 import type { Logger } from '../logging/log.ts'
+import type { ChartStep } from './parts/chart.ts'
 import { NOTIFY_ENV } from './reexec.ts'
 
 export interface SystemdNotify {
@@ -149,39 +148,45 @@ export function createSystemdNotify({ log, env = process.env }: SystemdNotifyOpt
 type Phase = 'booting' | 'serving' | 'idle' | 'reloading' | 'stopping' | 'handing-over'
 
 /**
- * Reads the master's snapshots (actor.subscribe) and tells systemd what
- * changed: READY=1 on reaching a serving state from a non-serving one,
- * RELOADING=1 on leaving it for a reload, STOPPING=1 at a stop, STATUS= when
- * the line would read differently. A master handing over to the new one
- * (USR2) is not stopping the service: it says so in STATUS= only.
+ * Follows the chart's steps (src/master/parts/chart.ts) and tells systemd
+ * what changed, from the chart's commands and tags: READY=1 at its `ready`
+ * (serving for the first time) and when a reload ends (`reloadCompleted`,
+ * `reloadAbandoned`), RELOADING=1 at `reloadStarted` once serving, STOPPING=1
+ * as it takes the `draining` tag, STATUS= when the line would read
+ * differently. A master handing over to the new one (USR2) is not stopping
+ * the service: it says so in STATUS= only.
  */
-export function followMaster(notify: SystemdNotify): (snapshot: SnapshotFrom<typeof masterMachine>) => void {
+export function followMaster(notify: SystemdNotify): (step: Pick<ChartStep, 'after' | 'commands'>) => void {
   let phase: Phase = 'booting'
   let line = ''
-  return (snapshot) => {
-    const { context } = snapshot
-    const serving = context.workers.filter((w) => w.status === 'running').length
-    const next: Phase =
-      snapshot.matches('draining') || snapshot.matches('dead')
-        ? context.childMaster === 'ready'
-          ? 'handing-over'
-          : 'stopping'
-        : snapshot.matches({ active: 'booting' })
-          ? 'booting'
-          : snapshot.matches({ active: { running: 'reloading' } })
-            ? 'reloading'
-            : snapshot.matches({ active: { running: 'idle' } })
-              ? 'idle'
-              : 'serving'
-    const status = statusLine(next, serving, context.generation, context.workers.length)
+  return ({ after, commands }) => {
+    const { context } = after
     const was = phase
-    phase = next
-    if (status === line && next === was) return
+    let say: 'ready' | 'reloading' | undefined
+    for (const command of commands) {
+      if (command.type === 'ready') say = 'ready'
+      else if (command.type === 'reloadStarted' && (was === 'serving' || was === 'idle')) say = 'reloading'
+      else if ((command.type === 'reloadCompleted' || command.type === 'reloadAbandoned') && was === 'reloading')
+        say = 'ready'
+    }
+    phase = after.draining
+      ? context.childMaster === 'ready'
+        ? 'handing-over'
+        : 'stopping'
+      : say === 'reloading' || (was === 'reloading' && say === undefined)
+        ? 'reloading'
+        : was === 'booting' && say !== 'ready'
+          ? 'booting'
+          : after.ready
+            ? 'serving'
+            : 'idle'
+    const serving = context.workers.filter((w) => w.status === 'running' && w.role === 'serving').length
+    const status = statusLine(phase, serving, context.generation, context.workers.length)
+    if (status === line && phase === was) return
     line = status
-    const isServing = (p: Phase) => p === 'serving' || p === 'idle'
-    if (isServing(next) && !isServing(was)) notify.ready(status)
-    else if (next === 'reloading' && isServing(was)) notify.reloading(status)
-    else if (next === 'stopping' && was !== 'stopping') notify.stopping(status)
+    if (phase === 'stopping' && was !== 'stopping') notify.stopping(status)
+    else if (say === 'ready' && phase !== 'stopping' && phase !== 'handing-over') notify.ready(status)
+    else if (say === 'reloading') notify.reloading(status)
     else notify.status(status)
   }
 }

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { MasterEvent } from '../../machines/master.ts'
-import type { StopMode } from '../../machines/master-workers.ts'
+import type { ExitCause, StopMode, WorkerRole } from '../../machines/master-workers.ts'
 import type { AbortedWorker, WorkerInfo } from '../hooks/hooks.ts'
 import { writeErrorLog, type Logger } from '../logging/log.ts'
 import type { Settings } from '../config/registry.ts'
@@ -37,8 +37,6 @@ interface Worker {
   readonly generation: number
   readonly child: ChildProcess
   readonly forwarder: ReturnType<typeof createStderrForwarder>
-  /** Why the master is ending it, so its exit is logged as expected or not. */
-  ending?: 'stop' | 'kill' | 'abort'
 }
 
 export interface PoolOptions {
@@ -64,10 +62,11 @@ export function createWorkerPool(options: PoolOptions) {
   // inspector flags do not.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'))
 
-  /** The machine's spawnWorker: a worker of `generation`, started with that generation's settings. */
-  function spawnWorker(id: number, generation: number, settings: Settings): void {
+  /** The machine's spawnWorker: a worker of `generation`, started with that generation's settings, serving or as a spare. */
+  function spawnWorker(id: number, generation: number, settings: Settings, role: WorkerRole = 'serving'): void {
     const told: WorkerOptions = {
       ...options.worker,
+      ...(role === 'spare' ? { standby: true } : {}),
       id,
       fds: options.listenerFds.map((_, i) => FIRST_LISTENER_FD + i),
       settings,
@@ -90,7 +89,6 @@ export function createWorkerPool(options: PoolOptions) {
       if (reported) return
       reported = true
       workers.delete(id)
-      logExit(worker, code, signal)
       emit({ type: 'WORKER_EXIT', id, pid: child.pid, code, signal })
     }
     child.on('message', (message: WorkerMessage) => {
@@ -118,7 +116,7 @@ export function createWorkerPool(options: PoolOptions) {
       log.error(`Worker ${id} could not be started: ${err.message}`)
       exited(null, null)
     })
-    if (child.pid !== undefined) log.info(`Booting worker with pid: ${child.pid}`)
+    if (child.pid !== undefined) log.info(`Booting ${role === 'spare' ? 'standby ' : ''}worker with pid: ${child.pid}`)
   }
 
   /**
@@ -131,32 +129,15 @@ export function createWorkerPool(options: PoolOptions) {
     log[level](line)
   }
 
-  function logExit(worker: Worker, code: number | null, signal: string | null): void {
-    const pid = worker.child.pid
-    if (worker.ending === 'stop' && code === 0) return log.info(`Worker exited (pid: ${pid})`)
-    if (signal === 'SIGKILL' && worker.ending) return log.info(`Worker (pid:${pid}) was killed`)
-    // Stopped by the master before it had set up its own signal handlers (shutting down while it boots): as asked.
-    if (worker.ending === 'stop' && (signal === 'SIGINT' || signal === 'SIGTERM'))
-      return log.info(`Worker (pid:${pid}) stopped while booting`)
-    if (signal)
-      return log.error(
-        `Worker (pid:${pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`,
-      )
-    if (code !== 0) return log.error(`Worker (pid:${pid}) exited with code ${code}`)
-    log.info(`Worker exited (pid: ${pid})`)
-  }
-
   function stopWorker(id: number, mode: StopMode): void {
     const worker = workers.get(id)
     if (!worker) return
-    worker.ending ??= 'stop'
     worker.child.kill(mode === 'graceful' ? 'SIGTERM' : 'SIGINT')
   }
 
   function killWorker(id: number): void {
     const worker = workers.get(id)
     if (!worker) return
-    worker.ending = 'kill'
     log.warning(`Worker (pid:${worker.child.pid}) did not stop in time; sending SIGKILL`)
     worker.child.kill('SIGKILL')
   }
@@ -168,7 +149,6 @@ export function createWorkerPool(options: PoolOptions) {
   ): Promise<void> {
     const worker = workers.get(id)
     if (!worker?.child.pid) return
-    worker.ending = 'abort'
     const pid = worker.child.pid
     log.critical(`WORKER TIMEOUT (pid:${pid})`)
     const frames = await captureStuckStack(pid, worker.forwarder)
@@ -177,6 +157,14 @@ export function createWorkerPool(options: PoolOptions) {
     else log.critical(`Worker (pid:${pid}): could not capture where it was stuck`)
     await beforeKill?.({ id, pid, generation: worker.generation, stack: frames })
     worker.child.kill('SIGKILL')
+  }
+
+  /** The machine's promoteSpare: the spare starts accepting, and says ready again once it does. */
+  function promoteSpare(id: number): void {
+    const worker = workers.get(id)
+    if (!worker?.child.connected) return
+    log.info(`Standby worker (pid:${worker.child.pid}) takes over`)
+    worker.child.send({ t: 'take-over' } satisfies MasterMessage)
   }
 
   function broadcast(message: MasterMessage): void {
@@ -191,10 +179,35 @@ export function createWorkerPool(options: PoolOptions) {
   /** The worker processes alive now, for the server hooks. */
   const list = (): WorkerInfo[] => [...workers].map(([id, w]) => ({ id, pid: w.child.pid, generation: w.generation }))
 
-  return { spawnWorker, stopWorker, killWorker, abortWorker, broadcast, killAll, list }
+  return { spawnWorker, promoteSpare, stopWorker, killWorker, abortWorker, broadcast, killAll, list }
 }
 
 export type WorkerPool = ReturnType<typeof createWorkerPool>
+
+/**
+ * The chart's `workerExited`, said in the log: as expected when the master
+ * asked it to go (the chart's cause says so), an error when it crashed.
+ */
+export function logWorkerExit(
+  log: Logger,
+  {
+    pid,
+    code,
+    signal,
+    cause,
+  }: { pid?: number | undefined; code: number | null; signal: string | null; cause: ExitCause },
+): void {
+  const asked = cause !== 'crash' && cause !== 'boot-failure'
+  if (asked && code === 0) return log.info(`Worker exited (pid: ${pid})`)
+  if (asked && signal === 'SIGKILL') return log.info(`Worker (pid:${pid}) was killed`)
+  // Stopped by the master before it had set up its own signal handlers (shutting down while it boots): as asked.
+  if (asked && (signal === 'SIGINT' || signal === 'SIGTERM'))
+    return log.info(`Worker (pid:${pid}) stopped while booting`)
+  if (signal)
+    return log.error(`Worker (pid:${pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`)
+  if (code !== 0) return log.error(`Worker (pid:${pid}) exited with code ${code}`)
+  log.info(`Worker exited (pid: ${pid})`)
+}
 
 // systemd's notify protocol is the master's (src/master/systemd-notify.ts):
 // with NotifyAccess=all, which the USR2 hand-over needs, systemd would take an

@@ -7,13 +7,17 @@
 // inode, from /proc/self/fd, so the reading is exact for the master's own
 // fds whatever address they are bound to. Elsewhere than Linux: null.
 import { execFile } from 'node:child_process'
-import { readFile, readlink } from 'node:fs/promises'
+
+// node:fs/promises when a reading is asked for, not at start (spec/architecture.md).
+const fsPromises = () => process.getBuiltinModule('node:fs/promises')
 
 /** The accept-queue length of each listening fd of this process; null where the kernel does not say. */
 export async function acceptQueueLengths(fds: readonly number[]): Promise<Map<number, number | null>> {
   const inodes = new Map<number, string>()
   for (const fd of fds) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '')
+    const target = await fsPromises()
+      .readlink(`/proc/self/fd/${fd}`)
+      .catch(() => '')
     const m = /^socket:\[(\d+)\]$/.exec(target)
     if (m) inodes.set(fd, m[1]!)
   }
@@ -24,7 +28,9 @@ export async function acceptQueueLengths(fds: readonly number[]): Promise<Map<nu
 async function queuesByInode(wanted: ReadonlySet<string>): Promise<Map<string, number>> {
   const queues = new Map<string, number>()
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const text = await readFile(file, 'utf8').catch(() => '')
+    const text = await fsPromises()
+      .readFile(file, 'utf8')
+      .catch(() => '')
     for (const [inode, queue] of parseProcNetTcp(text)) if (wanted.has(inode)) queues.set(inode, queue)
   }
   // ss is a process to start: only when some socket was not a TCP one.

@@ -8,7 +8,7 @@
 // before the first worker is up and while workers are being replaced, and so
 // that "address already in use" is reported here rather than by a worker.
 
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
@@ -33,6 +33,12 @@ export interface Listener {
    * its own bound here with SO_REUSEPORT.
    */
   reusePort?: ReusePortAddress
+  /**
+   * Settles once the socket is in LISTEN state: already, except for TCP
+   * --bind addresses, whose listen(2) runs while the master goes on to spawn
+   * its first worker (see `listenElsewhere`). Rejects with a ListenerError.
+   */
+  listening: Promise<void>
   /**
    * Closes the master's fd. A unix socket file is removed too unless
    * `unlink: false` (when another process, e.g. a re-exec'd master, goes on
@@ -98,11 +104,12 @@ export function openListeners(binds: Bind[], opts: { backlog?: number; reusePort
   const backlog = opts.backlog ?? DEFAULT_BACKLOG
   const opened: Opened[] = []
   const renamed: string[] = []
+  let listening: Promise<void>
   try {
     checkUnixPaths(binds)
     const resolved = resolveHosts(binds)
     for (const bind of binds) opened.push(bindOne(bind, resolved, opts.reusePort === true))
-    listenElsewhere(
+    listening = listenElsewhere(
       opened.filter((o) => !o.placeholder),
       backlog,
     )
@@ -119,7 +126,9 @@ export function openListeners(binds: Bind[], opts: { backlog?: number; reusePort
     if (err instanceof ListenerError) throw err
     throw new ListenerError(`Can't open listeners: ${errorText(err)}`)
   }
-  return opened.map(toListener)
+  // Told through each listener's `listening`; never an unhandled rejection.
+  listening.catch(() => {})
+  return opened.map((o) => toListener(o, listening))
 }
 
 function bindOne(bind: Bind, resolved: Map<string, string>, reusePort: boolean): Opened {
@@ -227,21 +236,31 @@ function checkUnixPaths(binds: Bind[]): void {
 // loop, which would make the master accept. So a helper process inherits the
 // fds, calls listen on each, and exits before its event loop ever runs: the
 // sockets stay in LISTEN state through the master's fds, and no connection
-// is accepted by anyone until a worker listens. Costs one spawn (~30 ms).
-function listenElsewhere(opened: Opened[], backlog: number): void {
-  if (opened.length === 0) return
-  const results = runHelper(
-    'listen',
-    [String(backlog)],
-    opened.map((o) => o.handle.fd),
-  )
-  opened.forEach((o, i) => {
-    const r = results[i]
-    if (r === 'ok') return
-    const errno = Number(r)
-    const why = Number.isInteger(errno) && errno < 0 ? errnoText(errno) : `no answer from the listen helper (${r})`
-    throw new ListenerError(`Can't bind ${bindToString(o.bind)}: ${why}`)
-  })
+// is accepted by anyone until a worker listens. It costs a whole Node start
+// (~100 ms), so the master does not wait for it when it need not: with TCP
+// addresses only (--bind's usual case) the helper runs beside the first
+// worker's start. Whichever of them calls listen(2) first puts the socket in
+// LISTEN for good (the master's fd keeps it there between workers), and
+// bindOne has already caught "address already in use" (at bind time, through
+// getsockname). A unix socket waits for it (its path appears only once it
+// listens: a stale-socket probe must never find it refusing), and so does an
+// inherited fd://N (in whatever state its giver left it, whose errors are
+// reported here, in one line, before anything starts).
+function listenElsewhere(opened: Opened[], backlog: number): Promise<void> {
+  if (opened.length === 0) return Promise.resolve()
+  const args = [String(backlog)]
+  const fds = opened.map((o) => o.handle.fd)
+  const check = (results: string[]): void =>
+    opened.forEach((o, i) => {
+      const r = results[i]
+      if (r === 'ok') return
+      const errno = Number(r)
+      const why = Number.isInteger(errno) && errno < 0 ? errnoText(errno) : `no answer from the listen helper (${r})`
+      throw new ListenerError(`Can't bind ${bindToString(o.bind)}: ${why}`)
+    })
+  if (opened.every((o) => o.bind.kind === 'tcp')) return runHelperAsync('listen', args, fds).then(check)
+  check(runHelper('listen', args, fds))
+  return Promise.resolve()
 }
 
 const HELPER = `
@@ -273,34 +292,73 @@ if (mode === 'listen') {
 }
 `
 
-function runHelper(mode: 'listen' | 'probe' | 'lookup', args: string[], fds: number[]): string[] {
+type HelperMode = 'listen' | 'probe' | 'lookup'
+
+function helperEnv(fds: number[]): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, CORRAL_LISTEN_FDS: String(fds.length) }
   // NODE_OPTIONS may preload code (--import, --require, --inspect) that has
   // no business running, let alone polling, in this helper.
   delete env.NODE_OPTIONS
-  const r = spawnSync(process.execPath, ['-e', HELPER, mode, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe', ...fds],
-    env,
-    timeout: 10_000,
-    killSignal: 'SIGKILL',
-  })
-  if (r.error) throw new ListenerError(`Can't run the ${mode} helper (${process.execPath}): ${errorText(r.error)}`)
+  return env
+}
+
+const HELPER_TIMEOUT_MS = 10_000
+
+function helperAnswer(mode: HelperMode, stdout: string, stderr: string, status: string | number | null): string[] {
   try {
-    const parsed: unknown = JSON.parse(r.stdout.toString())
+    const parsed: unknown = JSON.parse(stdout)
     if (Array.isArray(parsed)) return parsed.map(String)
   } catch {
     // fall through
   }
-  throw new ListenerError(`The ${mode} helper failed (status ${r.status ?? r.signal}): ${r.stderr.toString().trim()}`)
+  throw new ListenerError(`The ${mode} helper failed (status ${status}): ${stderr.trim()}`)
 }
 
-function toListener(o: Opened): Listener {
+function runHelper(mode: HelperMode, args: string[], fds: number[]): string[] {
+  const r = spawnSync(process.execPath, ['-e', HELPER, mode, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe', ...fds],
+    env: helperEnv(fds),
+    timeout: HELPER_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
+  })
+  if (r.error) throw new ListenerError(`Can't run the ${mode} helper (${process.execPath}): ${errorText(r.error)}`)
+  return helperAnswer(mode, r.stdout.toString(), r.stderr.toString(), r.status ?? r.signal)
+}
+
+/** runHelper without blocking: the master's event loop goes on (and spawns workers) meanwhile. */
+function runHelperAsync(mode: HelperMode, args: string[], fds: number[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', HELPER, mode, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe', ...fds],
+      env: helperEnv(fds),
+      timeout: HELPER_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    child.on('error', (err) =>
+      reject(new ListenerError(`Can't run the ${mode} helper (${process.execPath}): ${errorText(err)}`)),
+    )
+    child.on('close', (code, signal) => {
+      try {
+        resolve(helperAnswer(mode, stdout, stderr, code ?? signal))
+      } catch (err) {
+        reject(err)
+      }
+    })
+  })
+}
+
+function toListener(o: Opened, listening: Promise<void>): Listener {
   let closed = false
   const reusePort = o.placeholder ? reusePortAddress(o) : undefined
   return {
     bind: o.bind,
     fd: o.handle.fd,
     address: addressOf(o),
+    listening,
     ...(reusePort && { reusePort }),
     close({ unlink = true } = {}) {
       if (closed) return

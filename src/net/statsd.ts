@@ -6,7 +6,7 @@
 // newline-separated lines when it would pass MAX_DATAGRAM or every FLUSH_MS.
 // A send is fire-and-forget on a connected UDP socket: when nothing listens,
 // the kernel's "port unreachable" comes back as an error that is dropped.
-import { createSocket, type Socket } from 'node:dgram'
+import type { Socket } from 'node:dgram'
 import { isIPv4, isIPv6 } from 'node:net'
 import type { Logger } from '../logging/log.ts'
 
@@ -86,7 +86,8 @@ export function createStatsd(settings: StatsdSettings): Statsd | undefined {
   let closed = false
   /** Datagrams made before the socket is connected (a hostname being resolved): sent once it is, a few at most. */
   let early: string[] = []
-  const socket: Socket = createSocket(isIPv6(address.host) ? 'udp6' : 'udp4')
+  // node:dgram only with --statsd-host: a process without it starts without it.
+  const socket: Socket = process.getBuiltinModule('node:dgram').createSocket(isIPv6(address.host) ? 'udp6' : 'udp4')
   // Nothing listening, an unknown host, a full buffer: the metric is lost, never the request.
   socket.on('error', () => {})
   socket.connect(address.port, address.host, () => {

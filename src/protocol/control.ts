@@ -65,7 +65,8 @@ export interface DirtyRow {
   readonly apps: readonly string[]
 }
 
-type WorkerState = 'booting' | 'running' | 'stopping' | 'killed'
+/** `standby`: a spare (--standby) that has loaded the app and waits to take a serving worker's place. */
+type WorkerState = 'booting' | 'running' | 'stopping' | 'killed' | 'standby'
 
 export interface WorkerRow {
   /** The master's number for it: the machine's worker id. */
@@ -85,7 +86,7 @@ export interface WorkerRow {
 }
 
 /** complete: the new generation serves; abandoned: it could not boot and the old one serves on; stopping: the master began to stop first. */
-export type ReloadOutcome = 'complete' | 'abandoned' | 'stopping'
+export type ReloadOutcome = 'complete' | 'abandoned' | 'refused' | 'stopping'
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 

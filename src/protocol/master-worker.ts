@@ -29,6 +29,8 @@ export interface WorkerOptions {
   settings: ServerSettings
   /** The config file's worker-side server hooks, when it has any: the worker imports it for them (src/hooks/worker-hooks.ts). */
   hooks?: WorkerHookRef | undefined
+  /** --standby: a spare, which loads the app and waits, not accepting, until told to take over (`take-over`). */
+  standby?: true
   /**
    * Only with --inspector: report the worker machine's state after each event
    * (WorkerStateMessage) for the page's worker chart. Absent otherwise, and
@@ -112,6 +114,8 @@ export interface AppMetricsAnswer {
 /** Master → worker. */
 export type MasterMessage =
   | { t: 'reopen' }
+  /** To a spare (--standby): take a serving worker's place, start accepting. */
+  | { t: 'take-over' }
   | AppMetricsRequest
   /** Sent with the listening socket attached, in answer to the worker's request. */
   | { t: 'listener-copy'; index: number }

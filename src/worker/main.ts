@@ -58,17 +58,18 @@ const servers: Server[] = []
 let appUpgrade: AppUpgrade | undefined
 // --inspector only: the machine's own state after each event, for the page's
 // worker chart (spec/inspector.md). Off, the machine is not even inspected.
-const actor = createActor(
-  workerMachine,
-  options.inspector
+const actor = createActor(workerMachine, {
+  // --standby: a spare loads the app, then waits without accepting until the master promotes it.
+  input: { spare: options.standby === true },
+  ...(options.inspector
     ? {
         inspect: (e) => {
           if (e.type === '@xstate.snapshot')
             tell({ t: 'state', value: (e.snapshot as unknown as { value: string }).value, event: e.event })
         },
       }
-    : {},
-)
+    : {}),
+})
 const send = (event: WorkerEvent) => actor.send(event)
 const tell = (message: WorkerMessage) => {
   if (process.connected) process.send!(message)
@@ -111,6 +112,11 @@ actor.on('loadFailed', ({ reason }) => {
 })
 actor.on('announceReady', () => {
   log.debug(`Worker ${options.id} serving ${servers.length} listener(s)`)
+  tell({ t: 'ready' })
+})
+// The same message as a serving worker's: the master knows which role it gave.
+actor.on('announceStandby', () => {
+  log.debug(`Worker ${options.id} loaded the app; standing by`)
   tell({ t: 'ready' })
 })
 actor.on('stopAccepting', stopAccepting)
@@ -214,8 +220,10 @@ async function serve(from: 'export' | 'server', index: number): Promise<void> {
     handler = limits.wrap(forwardedRequests(handler, settings, log.debug))
     if (requestStats) handler = requestStats.wrap(handler)
     // sslContext: the TLS options, as the hook would have them (with --certfile only).
+    // The files are read once here, for every listener (a problem fails the boot, naming the setting).
     const tls = loadTls(settings)
-    const tlsOptions = tls.ok && tls.options ? await hooks.sslContext(tls.options) : undefined
+    if (!tls.ok) throw new Error(tls.errors.join('; '))
+    const tlsOptions = tls.options ? await hooks.sslContext(tls.options) : undefined
     // The inherited sockets, then the --reuse-port addresses where this worker binds its own.
     for (const target of [...options!.fds, ...(options!.reusePort ?? [])]) {
       // node:http; node:https or HTTP/2 + HTTP/1.1 with --certfile (src/http/tls.ts).
@@ -317,6 +325,7 @@ process.on('SIGINT', () => hooks.interrupted(() => send({ type: 'SIGNAL', signal
 for (const signal of ['SIGHUP', 'SIGWINCH', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) process.on(signal, () => {})
 process.on('message', (message: { t?: string }) => {
   if (message?.t === 'reopen') send({ type: 'REOPEN_LOGS' })
+  else if (message?.t === 'take-over') send({ type: 'TAKE_OVER' })
 })
 // The IPC channel closes when the master dies, even by SIGKILL.
 process.on('disconnect', () => send({ type: 'MASTER_GONE' }))

@@ -4,7 +4,6 @@
 // into datagrams by src/net/statsd.ts). Per request: a performance.now() and
 // one 'close' listener, a shared function.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { performance } from 'node:perf_hooks'
 import type { Statsd } from '../net/statsd.ts'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
@@ -16,6 +15,8 @@ interface Timed extends ServerResponse {
 /** Wraps a handler so that every response is counted and timed; unchanged without a client. */
 export function withStatsd(handler: Handler, statsd: Statsd | undefined): Handler {
   if (!statsd) return handler
+  // Loaded only with a StatsD client: a worker without one starts without node:perf_hooks.
+  const { performance } = process.getBuiltinModule('node:perf_hooks')
   // One name per status code, made once.
   const statusNames = new Map<number, string>()
   function onClose(this: Timed): void {

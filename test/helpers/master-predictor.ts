@@ -12,10 +12,11 @@
 // real one was started with.
 import { createActor, type Actor } from 'xstate'
 import { APP_LOAD_ERROR } from '../../machines/exit-codes.ts'
+import { workerState } from '../../machines/master-workers.ts'
 import { masterMachine, type MasterCommand, type MasterEvent, type MasterSettings } from '../../machines/master.ts'
 import { stateName } from '../../src/master/status.ts'
 
-/** How the real master is started: `-w workers --upgrade upgrade`, the default timeouts. */
+/** How the real master is started: `-w workers --standby N --upgrade upgrade`, the default timeouts. */
 export interface Scenario {
   readonly settings: MasterSettings
   readonly upgrade: 'manual' | 'auto'
@@ -40,6 +41,9 @@ export type Step =
   /** The app file replaced by one that throws at import, and put back. No event: the next spawns see it. */
   | { readonly kind: 'breakApp' }
   | { readonly kind: 'fixApp' }
+  /** The config file made invalid, and put back. No event: the next HUP's read refuses the settings. */
+  | { readonly kind: 'breakConfig' }
+  | { readonly kind: 'fixConfig' }
   /** QUIT to the new master a USR2 started (the manual rollback, spec/upgrade.md). */
   | { readonly kind: 'quitNewMaster' }
   /** The last step: a stop signal to the master. */
@@ -62,7 +66,7 @@ export type Observed =
       readonly state: string
       readonly target: number
       readonly generation: number
-      /** Every worker the chart knows, by id: its generation and chart state. */
+      /** Every worker the chart knows, by id: its generation and state as `show workers` says it (`standby`: a waiting spare). */
       readonly workers: readonly { readonly id: number; readonly generation: number; readonly state: string }[]
       readonly reloadQueued: boolean
       readonly childMaster: string
@@ -80,15 +84,20 @@ export interface Files {
 
 /**
  * Settled: nothing more happens without a new input. Running steadily with
- * exactly the target of the current generation, all running (or idle after
- * WINCH with no worker left), no reload queued, no new master still booting;
- * or gone. The same test decides for the predictor and the real master.
+ * exactly the target of the current generation, all running, and `standby`
+ * spares of it waiting (or idle after WINCH with no worker left), no reload
+ * queued, no new master still booting; or gone. The same test decides for the
+ * predictor and the real master.
  */
-export function isSettled(o: Observed): boolean {
+export function isSettled(o: Observed, standby = 0): boolean {
   if (o.state === 'dead') return true
   if (!('workers' in o) || o.reloadQueued || o.childMaster === 'starting') return false
-  const serving = o.workers.every((w) => w.state === 'running' && w.generation === o.generation)
-  if (o.state === 'active.running.steady') return serving && o.workers.length === o.target
+  const current = o.workers.every(
+    (w) => (w.state === 'running' || w.state === 'standby') && w.generation === o.generation,
+  )
+  const count = (state: string) => o.workers.filter((w) => w.state === state).length
+  if (o.state === 'active.running.steady')
+    return current && count('running') === o.target && count('standby') === standby
   return o.state === 'active.running.idle' && o.workers.length === 0
 }
 
@@ -101,6 +110,7 @@ export class MasterPredictor {
   /** Workers whose exit is already on its way: a process exits once. */
   private readonly exiting = new Set<number>()
   private appBroken = false
+  private configBroken = false
   /** The new master of a USR2, as a process: it serves as soon as it is started (the app good), or is not there. */
   private newMaster: 'none' | 'serving' = 'none'
   private files: { -readonly [K in keyof Files]: Files[K] } = {
@@ -142,6 +152,10 @@ export class MasterPredictor {
     return this.appBroken
   }
 
+  get brokenConfig(): boolean {
+    return this.configBroken
+  }
+
   get newMasterServing(): boolean {
     return this.newMaster === 'serving'
   }
@@ -181,6 +195,12 @@ export class MasterPredictor {
       case 'fixApp':
         this.appBroken = false
         break
+      case 'breakConfig':
+        this.configBroken = true
+        break
+      case 'fixConfig':
+        this.configBroken = false
+        break
       case 'quitNewMaster':
         // It stops, removes its pidfile and its socket, and exits 0: its parent hears it exit.
         this.newMaster = 'none'
@@ -205,7 +225,7 @@ export class MasterPredictor {
       generation: context.generation,
       workers: [...context.workers]
         .sort((a, b) => a.id - b.id)
-        .map((w) => ({ id: w.id, generation: w.generation, state: w.status })),
+        .map((w) => ({ id: w.id, generation: w.generation, state: workerState(w) })),
       reloadQueued: context.reloadQueued,
       childMaster: context.childMaster,
       files,
@@ -225,12 +245,17 @@ export class MasterPredictor {
   /** The ideal effect of a command: the event the shell would send back, queued (the chart is mid-transition). */
   private carryOut(command: MasterCommand): void {
     if (command.type === 'exit') this.count(`exit ${command.code}`)
-    if (command.type === 'reloadStarted' || command.type === 'reloadAbandoned') this.count(command.type)
+    if (command.type === 'reloadStarted' || command.type === 'reloadAbandoned' || command.type === 'reloadRefused')
+      this.count(command.type)
     switch (command.type) {
       case 'spawnWorker':
         // src/worker/main.ts: an app that throws at import is BOOT_FAILED with APP_LOAD_ERROR.
         if (this.appBroken) this.exit(command.id, APP_LOAD_ERROR, null)
         else this.pending.push({ type: 'WORKER_READY', id: command.id })
+        return
+      case 'promoteSpare':
+        // src/worker/main.ts: the spare takes up the listeners and reports ready again.
+        this.pending.push({ type: 'WORKER_READY', id: command.id })
         return
       case 'stopWorker':
         return this.exit(command.id, 0, null)
@@ -243,8 +268,13 @@ export class MasterPredictor {
         this.aside = false
         return
       case 'readSettings':
-        // src/master/main.ts: the settings re-read are the command line's again.
-        this.pending.push({ type: 'SETTINGS_READ', settings: this.scenario.settings })
+        // src/master/main.ts, src/config/reload.ts: the settings re-read are the command line's again,
+        // or refused while the config file is invalid.
+        this.pending.push(
+          this.configBroken
+            ? { type: 'SETTINGS_READ', refused: ['corral.config.mjs: unknown setting "wrokers"'] }
+            : { type: 'SETTINGS_READ', settings: this.scenario.settings },
+        )
         return
       case 'preExec':
         // src/master/main.ts: no preExec hook in these runs, so the shell answers at once.
@@ -307,7 +337,7 @@ export class MasterPredictor {
         if (!this.dead) this.send(next)
         continue
       }
-      if (isSettled(this.observe())) return true
+      if (isSettled(this.observe(), this.scenario.settings.standby)) return true
       // Time passes: every live worker has beaten; the clock goes to the end of the back-off, or a little on.
       const { context } = this.actor.getSnapshot()
       for (const w of context.workers)

@@ -30,8 +30,8 @@ export async function serveWithMetrics(
   const corral = startCorral(['-b', `127.0.0.1:${port}`, '--metrics-bind', '127.0.0.1:0', ...extra, fixture(app)], {
     signal,
   })
-  const [, metrics] = await corral.waitForLog(/Metrics at: (http:\/\/127\.0\.0\.1:\d+)\/metrics/, METRICS_STARTED)
-  await corral.waitForLog(/Ready: \d+ worker\(s\) serving/, METRICS_STARTED)
+  const [, metrics] = await corral.waitForLog(/Metrics at: (http:\/\/127\.0\.0\.1:\d+)\/metrics/)
+  await corral.untilReady()
   return { corral, url: `http://127.0.0.1:${port}`, metrics: metrics! }
 }
 
