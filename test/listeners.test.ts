@@ -261,6 +261,8 @@ describe('openListeners + workers on an inherited fd', () => {
   it('says clearly when the address is in use, and leaves nothing open', async () => {
     const [l] = open([{ kind: 'tcp', host: '127.0.0.1', port: 0 }])
     if (!l) throw new Error('no listener')
+    // In LISTEN, as a running master's socket is (the helper listens beside the first worker's start).
+    await l.listening
     const port = portOf(l)
     const sock = path.join(tmpDir(), 'ok.sock')
     let error: unknown
