@@ -124,7 +124,7 @@ export function startCorral(args: string[], options: StartOptions = {}): Corral 
     log: () => text,
     exited,
     signal: (name) => void child.kill(name),
-    workers: () => childrenOf(child.pid!),
+    workers: () => childrenOf(child.pid!).filter(isHttpWorker),
     ended: () =>
       Promise.all(
         [child.stdout!, child.stderr!].map((s) =>
@@ -276,6 +276,20 @@ export function childrenOf(pid: number): number[] {
     if (stat && stat.ppid === pid && stat.state !== 'Z') out.push(Number(name))
   }
   return out.sort((a, b) => a - b)
+}
+
+/**
+ * An HTTP worker, by its title (src/master/worker-pool.ts): not the
+ * master's other children, its listen helper (for a moment beside the first
+ * worker's start) or its dirty workers.
+ */
+function isHttpWorker(pid: number): boolean {
+  try {
+    // Its title, an argument from the spawn on and the whole command line once the worker sets it.
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('corral: worker [')
+  } catch {
+    return false
+  }
 }
 
 function descendantsOf(pid: number): number[] {
