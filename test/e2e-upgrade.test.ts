@@ -134,7 +134,7 @@ describe('manual steps', () => {
     old.signal('SIGWINCH')
     // The new master answers on the control socket until it exits: the old one tells only its log.
     await old.waitForLog(/WINCH: stopping all workers/)
-    await waitFor(() => old.workers().length === 1, { what: 'old master to keep only the new master as child' })
+    await waitFor(() => old.workers().length === 0, { what: 'the old master’s workers to stop on WINCH' })
     const load = startLoad(d.url, { connections: 2 })
     old.signal('SIGHUP')
     await old.waitForLog(/Reload complete/)
