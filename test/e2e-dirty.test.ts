@@ -1,13 +1,13 @@
 // The dirty pool end to end (spec/dirty.md): real masters, real dirty
 // workers, calls from a real HTTP worker's app (test/fixtures/app-dirty.ts)
 // to test/fixtures/dirty-app.ts.
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
 import { answer, untilMaster, untilReady } from './helpers/control.ts'
 import type { DirtyRow } from '../src/protocol/control.ts'
-import { fixture, freePort, isAlive, killAll, startCorral, waitFor, type Corral } from './helpers/corral.ts'
+import { fixture, freePort, isAlive, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
 
 afterEach(killAll)
 
@@ -39,6 +39,14 @@ async function start(
   const corral = startCorral(['--bind', `127.0.0.1:${port}`, ...args, fixture('app-dirty.ts')], env && { env })
   await untilReady(corral.controlSocket as string, signal)
   return { corral, port }
+}
+
+const pidIn = (path: string) => {
+  try {
+    return Number(readFileSync(path, 'utf8').trim())
+  } catch {
+    return undefined
+  }
 }
 
 describe('dirty pool', () => {
@@ -141,6 +149,63 @@ describe('dirty pool', () => {
     const fresh = await call(port, '/call/lab/pid')
     expect(fresh.body.value).toEqual(expect.any(Number))
     expect(old.has(Number(fresh.body.value))).toBe(false)
+  })
+
+  it('USR2 with calls in flight: they finish on the old master’s dirty worker, which stops after its HTTP workers; the new master calls its own', async ({
+    signal,
+  }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-dirty-upgrade-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const pidfile = join(dir, 'corral.pid')
+    // Four calls at once: with the default concurrency of 1 they would run one after another, 60 s in all,
+    // past the HTTP worker's graceful timeout (30 s) whatever the hand-over does.
+    const { corral: old, port } = await start(
+      ['-w', '1', '-p', pidfile, '--dirty-app', LAB, '--dirty-concurrency', '4'],
+      signal,
+    )
+    const oldDirty = Number((await call(port, '/call/lab/pid')).body.value)
+    const inFlight = await Promise.all([1, 2, 3, 4].map(() => started(port, '/call/lab/wait?arg=15000')))
+    let settled = 0
+    for (const c of inFlight) void c.answer.finally(() => settled++)
+    old.signal('SIGUSR2')
+    const fresh = await waitFor(
+      () => {
+        const pid = pidIn(pidfile)
+        return pid !== undefined && pid !== old.pid && pid
+      },
+      { what: 'the new master to be ready' },
+    )
+    track(fresh)
+    expect(settled).toBe(0)
+    // The hand-over, while the calls run: the old master stops its workers, then its dirty pool, then itself.
+    old.signal('SIGQUIT')
+    const answers = await Promise.all(inFlight.map((c) => c.answer))
+    expect(answers.map((a) => a.body.value)).toEqual([oldDirty, oldDirty, oldDirty, oldDirty])
+    expect((await old.exited).code).toBe(0)
+    expect(isAlive(oldDirty)).toBe(false)
+    const now = Number((await call(port, '/call/lab/pid')).body.value)
+    expect(now).not.toBe(oldDirty)
+    expect(isAlive(now)).toBe(true)
+    process.kill(fresh, 'SIGTERM')
+  })
+
+  it('a caller that goes away: its calls still queued are dropped, so the dirty worker drains at once', async ({
+    signal,
+  }) => {
+    const { corral, port } = await start(['-w', '1', '--dirty-app', LAB, '--dirty-graceful-timeout', '10'], signal)
+    const dirtyPid = Number((await call(port, '/call/lab/pid')).body.value)
+    const httpWorker = Number(await (await fetch(`http://127.0.0.1:${port}/pid`)).text())
+    // Concurrency 1: the first call runs until its signal aborts, the two after it wait in the dirty worker's queue.
+    const running = await started(port, '/call/lab/untilAborted?arg=1')
+    const queued = await Promise.all([1, 2].map(() => started(port, '/call/lab/wait?arg=600000')))
+    process.kill(httpWorker, 'SIGKILL')
+    for (const c of [running, ...queued]) await c.answer.catch(() => undefined)
+    corral.signal('SIGTERM')
+    expect((await corral.exited).code).toBe(0)
+    await corral.ended()
+    // Had the queued calls run, the dirty worker would still be in the first of them when its graceful timeout ends.
+    expect(corral.log()).toContain(`Dirty worker exited (pid: ${dirtyPid}, stop)`)
+    expect(corral.log()).not.toMatch(/Dirty worker \(pid:\d+\) killed/)
   })
 
   it('ctl dirty add|remove scale the pool, never below what the apps need; show dirty lists it', async ({ signal }) => {

@@ -185,10 +185,13 @@ function serve(socket: Socket): void {
       next()
     }),
   )
-  // The caller went away (its HTTP worker exited): its calls' signals say so.
+  // The caller went away (its HTTP worker exited): its calls' signals say so, and those still queued
+  // are dropped: nobody waits for their answers, and a draining worker would otherwise run them all first.
   socket.on('close', () => {
     for (const call of calls.values()) call.abort.abort(new Error('the caller went away'))
     running.delete(socket)
+    for (let i = queue.length - 1; i >= 0; i--) if (queue[i]?.socket === socket) queue.splice(i, 1)
+    next()
   })
   socket.on('error', () => {})
 }
