@@ -67,10 +67,12 @@ export async function openBrowser(options: { locale?: string } = {}): Promise<Se
  */
 export function browserForTests(prepare: () => Promise<unknown>): Omit<Session, 'close'> {
   let session: Session | undefined
+  // Building the page and starting Chromium take seconds on a quiet machine
+  // and over a minute with every core busy: the bound is a hang guard only.
   beforeAll(async () => {
     await prepare()
     session = await openBrowser()
-  })
+  }, 300_000)
   afterAll(async () => {
     await session?.close()
   })
