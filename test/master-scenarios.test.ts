@@ -78,6 +78,24 @@ describe('the master chart, scenario by scenario', () => {
     expect(m.snapshot.matches({ active: 'running' })).toBe(true)
   })
 
+  test('only the launch spawns one at a time: a running generation that lost every worker respawns them all', () => {
+    const m = serving({ settings: settings(3), now: 0 })
+    m.send(...ready(3)).did()
+    m.send({ type: 'TICK', now: 10_000 }, exit(1, 1), exit(2, 1), exit(3, 1))
+    expect(m.did().flatMap((c) => (c.type === 'spawnWorker' ? [c.id] : []))).toEqual([4, 5, 6])
+  })
+
+  test('--standby: a spare still loading is not promoted; the empty place gets a new worker', () => {
+    const m = serving({ settings: { ...settings(2), standby: 1 }, now: 0 })
+    m.send({ type: 'TICK', now: 10_000 }).did()
+    expect(m.send(exit(1, 1)).did()).toEqual([
+      expect.objectContaining({ type: 'workerExited', id: 1 }),
+      expect.objectContaining({ type: 'spawnWorker', id: 4, role: 'serving' }),
+    ])
+    // Loaded, it waits: the serving places are full.
+    expect(m.send(...ready(3)).did()).toEqual([])
+  })
+
   test('a spare shows as standby only while it waits loaded: loading or promoted, it is booting', () => {
     const m = serving({ settings: { ...settings(2), standby: 1 } })
     const states = () => m.snapshot.context.workers.map((w) => `${w.id} ${workerState(w)}`)
