@@ -78,6 +78,16 @@ describe('the master chart, scenario by scenario', () => {
     expect(m.snapshot.matches({ active: 'running' })).toBe(true)
   })
 
+  test('a HUP whose settings are refused tells the shell so, and nothing else happens', () => {
+    const m = serving()
+    const problems = ['--certfile: no such file']
+    expect(m.send({ type: 'HUP' }, { type: 'SETTINGS_READ', refused: problems }).did()).toEqual([
+      { type: 'readSettings' },
+      { type: 'reloadRefused', problems },
+    ])
+    expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
+  })
+
   test('only the launch spawns one at a time: a running generation that lost every worker respawns them all', () => {
     const m = serving({ settings: settings(3), now: 0 })
     m.send(...ready(3)).did()
