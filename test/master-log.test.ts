@@ -71,6 +71,29 @@ describe('what the master says', () => {
     ])
   })
 
+  test('a HUP whose settings are refused names each problem; an answer nobody asked for says nothing', () => {
+    const refused = (...problems: string[]) => ({ type: 'SETTINGS_READ' as const, refused: problems })
+    const m = serving()
+    expect(
+      m.send({ type: 'HUP' }, refused('workers: expected a positive integer, got 0', '--certfile: gone')).said(),
+    ).toEqual([
+      'error Reload not started: workers: expected a positive integer, got 0',
+      'error Reload not started: --certfile: gone',
+    ])
+    expect(m.send(refused('--certfile: gone')).said()).toEqual([])
+    expect(m.snapshot.context.settingsReads).toBe(0)
+    // The same while booting, and after WINCH.
+    const b = startMaster()
+    expect(b.send({ type: 'HUP' }, refused('--certfile: gone'), refused('again')).said()).toEqual([
+      'error Reload not started: --certfile: gone',
+    ])
+    const w = serving()
+    w.send({ type: 'WINCH', fromTerminal: false }).said()
+    expect(w.send({ type: 'HUP' }, refused('--certfile: gone'), refused('again')).said()).toEqual([
+      'error Reload not started: --certfile: gone',
+    ])
+  })
+
   test('a reload whose new generation cannot boot is abandoned, naming both generations and the code', () => {
     const m = serving()
     m.send(...hup()).said()

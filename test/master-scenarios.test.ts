@@ -6,6 +6,7 @@
 // respawn back-off, a quick stop's deadline after a graceful one.
 import { describe, expect, test } from 'vitest'
 import type { MasterCommand } from '../machines/master.ts'
+import { workerState } from '../machines/master-workers.ts'
 import { exit, hup, ready, serving, settings, startMaster } from './helpers/master-actor.ts'
 
 describe('the master chart, scenario by scenario', () => {
@@ -75,6 +76,47 @@ describe('the master chart, scenario by scenario', () => {
     m.send(...ready(3, 4))
     expect(spawned()).toEqual(['5 spare'])
     expect(m.snapshot.matches({ active: 'running' })).toBe(true)
+  })
+
+  test('a HUP whose settings are refused tells the shell so, and nothing else happens', () => {
+    const m = serving()
+    const problems = ['--certfile: no such file']
+    expect(m.send({ type: 'HUP' }, { type: 'SETTINGS_READ', refused: problems }).did()).toEqual([
+      { type: 'readSettings' },
+      { type: 'reloadRefused', problems },
+    ])
+    expect(m.snapshot.matches({ active: { running: 'steady' } })).toBe(true)
+  })
+
+  test('only the launch spawns one at a time: a running generation that lost every worker respawns them all', () => {
+    const m = serving({ settings: settings(3), now: 0 })
+    m.send(...ready(3)).did()
+    m.send({ type: 'TICK', now: 10_000 }, exit(1, 1), exit(2, 1), exit(3, 1))
+    expect(m.did().flatMap((c) => (c.type === 'spawnWorker' ? [c.id] : []))).toEqual([4, 5, 6])
+  })
+
+  test('--standby: a spare still loading is not promoted; the empty place gets a new worker', () => {
+    const m = serving({ settings: { ...settings(2), standby: 1 }, now: 0 })
+    m.send({ type: 'TICK', now: 10_000 }).did()
+    expect(m.send(exit(1, 1)).did()).toEqual([
+      expect.objectContaining({ type: 'workerExited', id: 1 }),
+      expect.objectContaining({ type: 'spawnWorker', id: 4, role: 'serving' }),
+    ])
+    // Loaded, it waits: the serving places are full.
+    expect(m.send(...ready(3)).did()).toEqual([])
+  })
+
+  test('a spare shows as standby only while it waits loaded: loading or promoted, it is booting', () => {
+    const m = serving({ settings: { ...settings(2), standby: 1 } })
+    const states = () => m.snapshot.context.workers.map((w) => `${w.id} ${workerState(w)}`)
+    expect(states()).toEqual(['1 running', '2 running', '3 booting'])
+    m.send(...ready(3))
+    expect(states()).toEqual(['1 running', '2 running', '3 standby'])
+    // Worker 1 told to stop leaves an empty place: the spare takes it, and is booting until it accepts.
+    m.send({ type: 'KILL_WORKER', id: 1 })
+    expect(states()).toEqual(['1 stopping', '2 running', '3 booting'])
+    m.send(...ready(3))
+    expect(states()).toEqual(['1 stopping', '2 running', '3 running', '4 booting'])
   })
 
   test('--standby: a serving worker gone, the waiting spare takes its place at once; a new spare follows', () => {

@@ -6,7 +6,7 @@ import { fc, test as propertyTest } from '@fast-check/vitest'
 import { describe, expect, it, test } from 'vitest'
 import { createActor, type SnapshotFrom } from 'xstate'
 import { getShortestPaths } from 'xstate/graph'
-import { workerMachine, type WorkerCommand, type WorkerEvent } from '../machines/worker.ts'
+import { workerMachine, type WorkerCommand, type WorkerEvent, type WorkerInput } from '../machines/worker.ts'
 import { stateNodes, transitions } from '../scripts/diagrams.ts'
 import { Coverage } from './helpers/coverage.ts'
 import { distribution, replayParams, replaying, sequenceLength } from './helpers/fc-replay.ts'
@@ -410,6 +410,24 @@ describe('worker machine: each transition', () => {
     // A serving worker ignores TAKE_OVER; a spare takes it only once loaded.
     expect(run([{ type: 'APP_EXPORTED' }, { type: 'TAKE_OVER' }]).end.value).toBe('starting')
     expect(spare({ type: 'TAKE_OVER' }).end.value).toBe('booting')
+    // A server that listens while the spare waits is left idle, as in a serving worker: the app was decided.
+    expect(spare({ type: 'APP_LISTENED', server: 0 }, { type: 'APP_LISTENED', server: 1 }).commands.slice(-1)).toEqual([
+      { type: 'leaveIdle', server: 1 },
+    ])
+    expect(spare({ type: 'APP_EXPORTED' }, { type: 'APP_LISTENED', server: 0 }).commands.slice(-1)).toEqual([
+      { type: 'leaveIdle', server: 0 },
+    ])
+  })
+
+  test('without --standby (no input, or none of it) a worker serves as soon as it has loaded', () => {
+    // The types ask for the input; a JavaScript caller of the exported machine may leave it out.
+    const noInput = {} as { input: WorkerInput }
+    for (const actor of [createActor(workerMachine, noInput), createActor(workerMachine, { input: {} })]) {
+      actor.start()
+      actor.send({ type: 'APP_EXPORTED' })
+      expect(actor.getSnapshot().value).toBe('starting')
+      actor.stop()
+    }
   })
 
   test('standby: any signal or the master going ends it at once (nothing is served), exit 0; a crash exits 1', () => {
