@@ -6,6 +6,7 @@
 // worker-balance.test.ts run the same gate in real workers.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { replayParams } from './helpers/fc-replay.ts'
 import {
   type AcceptEffect,
   type AcceptEvent,
@@ -68,6 +69,19 @@ describe('the accept gate, step by step', () => {
     expect(both.gate.phase).toBe('accepting')
     // Listens on the copies, then asks for the next ones at once, to have them in hand at the next pause.
     expect(types(both.effects)).toEqual(['keepCopy', 'listenOnSpares', 'askCopy', 'askCopy'])
+  })
+
+  it('a lower balanced cap while resuming: paused again, and its copy does not resume it until it is below the cap', () => {
+    const s = settings({ shared: 1, balanceSlack: 1 })
+    const resuming = stepGate(run(s, [connection, connection]).gate, close).gate
+    expect(resuming).toMatchObject({ phase: 'resuming', open: 1 })
+    // Another worker joins with no connections: the cap falls to 1, which this worker holds.
+    const capped = stepGate(resuming, { type: 'balance', others: 0, most: 0, workers: 2 }).gate
+    expect(capped).toMatchObject({ phase: 'paused', open: 1, limit: 1 })
+    const copied = stepGate(capped, copy(0))
+    expect(copied.gate).toMatchObject({ phase: 'paused', spares: [true] })
+    expect(types(copied.effects)).toEqual(['keepCopy'])
+    expect(stepGate(copied.gate, close).gate.phase).toBe('accepting')
   })
 
   it('with the copies in hand, the first close resumes at once', () => {
@@ -331,7 +345,7 @@ describe('the accept gate, random runs', () => {
         }
         if (gate.phase !== 'stopped') expect(gate.phase).toBe('accepting')
       }),
-      { numRuns: 300 },
+      replayParams(300),
     )
   })
 })

@@ -211,6 +211,8 @@ function pause(gate: AcceptGate): AcceptStep {
 
 /** Paused or resuming, and now below the limit: accept again, or wait for the copies. */
 function resumeIfBelow(gate: AcceptGate, effects: readonly AcceptEffect[]): AcceptStep {
+  // A lower balanced cap can reach a worker waiting for its copies: it holds its limit again, so it waits paused.
+  if (gate.phase === 'resuming' && gate.open >= gate.limit) return { gate: { ...gate, phase: 'paused' }, effects }
   if ((gate.phase !== 'paused' && gate.phase !== 'resuming') || gate.open >= gate.limit)
     return { gate, effects: effects.length === 0 ? NOTHING : effects }
   if (!gate.spares.every(Boolean)) return askForCopies({ ...gate, phase: 'resuming' }, effects)
