@@ -7,7 +7,17 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
 import { answer, untilMaster, untilReady } from './helpers/control.ts'
 import type { DirtyRow } from '../src/protocol/control.ts'
-import { fixture, freePort, isAlive, killAll, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import {
+  fixture,
+  freePort,
+  isAlive,
+  killAll,
+  pidIn,
+  startCorral,
+  track,
+  waitFor,
+  type Corral,
+} from './helpers/corral.ts'
 
 afterEach(killAll)
 
@@ -39,14 +49,6 @@ async function start(
   const corral = startCorral(['--bind', `127.0.0.1:${port}`, ...args, fixture('app-dirty.ts')], env && { env })
   await untilReady(corral.controlSocket as string, signal)
   return { corral, port }
-}
-
-const pidIn = (path: string) => {
-  try {
-    return Number(readFileSync(path, 'utf8').trim())
-  } catch {
-    return undefined
-  }
 }
 
 describe('dirty pool', () => {

@@ -1,7 +1,7 @@
 // The stash end to end (spec/stash.md): real masters and workers, the app
 // calling `import { stash } from 'corral'`, real signals.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
@@ -9,7 +9,7 @@ import { createLogger } from '../src/logging/log.ts'
 import { stashClient } from '../src/stash/client.ts'
 import { removeStaleSockets, startStash } from '../src/stash/server.ts'
 import { untilReady } from './helpers/control.ts'
-import { fixture, freePort, killAll, ROOT, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
+import { fixture, freePort, killAll, pidIn, ROOT, startCorral, track, waitFor, type Corral } from './helpers/corral.ts'
 import { getJson } from './helpers/load.ts'
 
 afterEach(killAll)
@@ -41,14 +41,6 @@ const set = async (url: string, key: string, v: unknown, ttl?: number) => {
   const a = (await res.json()) as Answer
   if ('error' in a) throw new Error(`set ${key}: ${a.message}`)
 }
-const pidIn = (path: string) => {
-  try {
-    return Number(readFileSync(path, 'utf8').trim())
-  } catch {
-    return undefined
-  }
-}
-
 describe('the stash, end to end', () => {
   it('4 workers adding to one counter at once reach the exact total', async ({ signal }) => {
     const { corral, url } = await serve(4, signal, { env: { STASH_RACE: '500', STASH_RACE_WORKERS: '4' } })

@@ -6,12 +6,13 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } fr
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   BIN,
-  ROOT,
   childrenOf,
   fixture,
   freePort,
   isAlive,
   killAll,
+  pidIn,
+  ROOT,
   startCorral,
   track,
   waitFor,
@@ -41,14 +42,6 @@ async function deployment(): Promise<Deployment> {
 }
 
 const breakApp = (d: Deployment) => writeFileSync(d.app, "throw new Error('broken deploy: thrown at import')\n")
-
-const pidIn = (path: string) => {
-  try {
-    return Number(readFileSync(path, 'utf8').trim())
-  } catch {
-    return undefined
-  }
-}
 
 async function startMaster(d: Deployment, extra: string[] = [], signal?: AbortSignal): Promise<Corral> {
   const corral = startCorral(['-w', '2', '-b', `127.0.0.1:${d.port}`, '-p', d.pidfile, ...extra, d.app], { signal })

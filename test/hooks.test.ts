@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { fixture, freePort, isAlive, killAll, startCorral, track, waitFor } from './helpers/corral.ts'
+import { fixture, freePort, isAlive, killAll, pidIn, startCorral, track, waitFor } from './helpers/corral.ts'
 import { get } from './helpers/load.ts'
 
 afterEach(killAll)
@@ -64,14 +64,6 @@ function expectOrder(lines: Line[], ...steps: [string, Partial<Line>][]): void {
     expect(i, `${hook} ${JSON.stringify(where)} ran`).toBeGreaterThanOrEqual(0)
     expect(i, `${hook} ${JSON.stringify(where)} ran after the step before it`).toBeGreaterThan(last)
     last = i
-  }
-}
-
-const pidIn = (path: string) => {
-  try {
-    return Number(readFileSync(path, 'utf8').trim())
-  } catch {
-    return undefined
   }
 }
 

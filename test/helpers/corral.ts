@@ -233,6 +233,15 @@ function kill(corral: Corral): void {
 /** Aborted by killAll: the waits a test left running (it failed or timed out) end with it. */
 let testEnded = new AbortController()
 
+/** The pid a pidfile holds, or undefined while there is none. */
+export function pidIn(path: string): number | undefined {
+  try {
+    return Number(readFileSync(path, 'utf8').trim())
+  } catch {
+    return undefined
+  }
+}
+
 /** For afterEach: kill every master the test started, with its workers. */
 export async function killAll(): Promise<void> {
   testEnded.abort()
